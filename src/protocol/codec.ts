@@ -1,0 +1,228 @@
+/**
+ * The console codec: Message <-> one line of JSON. Only this module (with schema.ts) knows the
+ * wire shapes; everything else handles the typed model of messages.ts.
+ */
+import { containerIdProblem } from "./container.js";
+import type {
+  ConnectNack,
+  ContainerResult,
+  ExitStatus,
+  InspectResult,
+  InstallResult,
+  Message,
+  Notification,
+  Request,
+  Response,
+  WireError,
+} from "./messages.js";
+import {
+  DecodeError,
+  anyObject,
+  array,
+  boolean,
+  checkedString,
+  enumeration,
+  integer,
+  lazy,
+  literal,
+  nullable,
+  optional,
+  record,
+  string,
+  struct,
+  unit,
+  unsigned,
+  withDefault,
+  type Codec,
+} from "../common/schema.js";
+
+export { DecodeError };
+
+const container = checkedString(containerIdProblem);
+/** Northstar's NonNulString: any string without NUL. */
+const nonNul = checkedString((s) => (s.includes("\0") ? "string contains a NUL byte" : undefined));
+const base64 = checkedString((s) =>
+  /^[A-Za-z0-9+/]*={0,2}$/.test(s) && s.length % 4 === 0 ? undefined : "invalid base64",
+);
+const u64OrNull = nullable(unsigned);
+
+const exitReason = literal("shutdown", "reboot", "error");
+export const exitStatusCodec: Codec<ExitStatus> = enumeration<ExitStatus>("exit status", {
+  exit: { kind: "struct", fields: { code: integer, reason: optional(exitReason), oom: optional(boolean) } },
+  signalled: {
+    kind: "struct",
+    fields: { signal: unsigned, reason: optional(exitReason), oom: optional(boolean) },
+  },
+});
+
+export const wireErrorCodec: Codec<WireError> = enumeration<WireError>("error", {
+  configuration: { kind: "struct", fields: { context: string } },
+  duplicate_container: { kind: "struct", fields: { container } },
+  invalid_container: { kind: "struct", fields: { container } },
+  invalid_arguments: { kind: "struct", fields: { cause: string } },
+  mount_busy: { kind: "struct", fields: { container } },
+  umount_busy: { kind: "struct", fields: { container } },
+  start_container_started: { kind: "struct", fields: { container } },
+  start_container_resource: { kind: "struct", fields: { container } },
+  start_container_missing_resource: { kind: "struct", fields: { container, resource: string, version: string } },
+  start_container_failed: { kind: "struct", fields: { container, error: string } },
+  stop_container_not_started: { kind: "struct", fields: { container } },
+  invalid_repository: { kind: "struct", fields: { repository: string } },
+  install_duplicate: { kind: "struct", fields: { container } },
+  critical_container: { kind: "struct", fields: { container, status: exitStatusCodec } },
+  unexpected: { kind: "struct", fields: { error: string } },
+  unsupported: { kind: "struct", fields: { request: string } },
+});
+
+export const requestCodec: Codec<Request> = enumeration<Request>("request", {
+  ident: unit,
+  inspect: { kind: "struct", fields: { container } },
+  install: { kind: "struct", fields: { repository: string, size: unsigned } },
+  kill: { kind: "struct", fields: { container, signal: integer } },
+  list: unit,
+  mount: { kind: "struct", fields: { containers: array(container) } },
+  repositories: unit,
+  shutdown: unit,
+  start: {
+    kind: "struct",
+    fields: {
+      container,
+      init: withDefault(nullable(nonNul), () => null),
+      arguments: withDefault(array(nonNul), () => []),
+      environment: withDefault(record(nonNul), () => ({})),
+    },
+  },
+  token_create: { kind: "struct", fields: { target: string, shared: base64 } },
+  token_verify: { kind: "struct", fields: { token: base64, user: string, shared: base64 } },
+  umount: { kind: "struct", fields: { containers: array(container) } },
+  uninstall: { kind: "struct", fields: { container, wipe: withDefault(boolean, () => false) } },
+});
+
+const containerResult: Codec<ContainerResult> = enumeration<ContainerResult>("result", {
+  ok: { kind: "struct", fields: { container } },
+  error: { kind: "struct", fields: { container, error: wireErrorCodec } },
+});
+
+const installResult: Codec<InstallResult> = enumeration<InstallResult>("result", {
+  ok: { kind: "struct", fields: { container } },
+  error: { kind: "struct", fields: { error: wireErrorCodec } },
+});
+
+const processInfo = struct({ pid: unsigned, uptime: unsigned, statistics: anyObject });
+const containerData = struct({
+  manifest: anyObject,
+  repository: string,
+  mounted: boolean,
+  process: nullable(processInfo),
+  state: optional(string),
+});
+
+const inspectResult: Codec<InspectResult> = enumeration<InspectResult>("result", {
+  ok: { kind: "struct", fields: { container, data: containerData } },
+  error: { kind: "struct", fields: { container, error: wireErrorCodec } },
+});
+
+export const responseCodec: Codec<Response> = enumeration<Response>("response", {
+  ident: { kind: "newtype", field: "container", codec: container },
+  inspect: { kind: "newtype", field: "result", codec: inspectResult },
+  install: { kind: "newtype", field: "result", codec: installResult },
+  kill: { kind: "newtype", field: "result", codec: containerResult },
+  list: { kind: "newtype", field: "containers", codec: array(container) },
+  mount: { kind: "newtype", field: "results", codec: array(containerResult) },
+  permission_denied: { kind: "newtype", field: "request", codec: lazy(() => requestCodec) },
+  repositories: { kind: "newtype", field: "repositories", codec: array(string) },
+  shutdown: unit,
+  start: { kind: "newtype", field: "result", codec: containerResult },
+  token: { kind: "newtype", field: "token", codec: base64 },
+  token_verification: {
+    kind: "newtype",
+    field: "result",
+    codec: literal("Ok", "Invalid", "Expired", "Future"),
+  },
+  umount: { kind: "newtype", field: "results", codec: array(containerResult) },
+  uninstall: { kind: "newtype", field: "result", codec: containerResult },
+  error: { kind: "newtype", field: "error", codec: wireErrorCodec },
+});
+
+const memoryNotification = struct({
+  low: u64OrNull,
+  high: u64OrNull,
+  max: u64OrNull,
+  oom: u64OrNull,
+  oom_kill: u64OrNull,
+  oom_group_kill: optional(u64OrNull),
+});
+
+const cgroupNotification: Codec<{ type: "memory"; memory: unknown }> = enumeration("cgroup notification", {
+  memory: { kind: "newtype", field: "memory", codec: memoryNotification },
+});
+
+const cgroupPayload: Codec<unknown> = {
+  decode: (v, p) => cgroupNotification.decode(v, p).memory,
+  encode: (memory) => cgroupNotification.encode({ type: "memory", memory }),
+};
+
+export const notificationCodec: Codec<Notification> = enumeration<Notification>("notification", {
+  c_group: { kind: "tuple", fields: [["container", container], ["memory", cgroupPayload]] },
+  exit: { kind: "tuple", fields: [["container", container], ["status", exitStatusCodec]] },
+  install: { kind: "newtype", field: "container", codec: container },
+  shutdown: unit,
+  started: { kind: "newtype", field: "container", codec: container },
+  uninstall: { kind: "newtype", field: "container", codec: container },
+  lagged: { kind: "struct", fields: { missed: unsigned } },
+});
+
+const connectNack: Codec<ConnectNack> = enumeration<ConnectNack>("connect nack", {
+  invalid_protocol_version: { kind: "struct", fields: { version: string } },
+  permission_denied: unit,
+});
+
+const connect = struct<{ version: string; subscribe_notifications: boolean }>({
+  version: string,
+  subscribe_notifications: withDefault(boolean, () => false),
+});
+
+/** Serde's ConnectAck is a unit struct: `null` on the wire. */
+const connectAck: Codec<null> = {
+  decode(value, path) {
+    if (value !== null) throw new DecodeError(path, "expected null");
+    return null;
+  },
+  encode: () => null,
+};
+
+const messageCodec: Codec<Message> = enumeration<Message>("message", {
+  connect: { kind: "newtype", field: "connect", codec: connect },
+  connect_ack: { kind: "newtype", field: "ack", codec: connectAck },
+  connect_nack: { kind: "newtype", field: "nack", codec: connectNack },
+  request: { kind: "newtype", field: "request", codec: requestCodec },
+  response: { kind: "newtype", field: "response", codec: responseCodec },
+  notification: { kind: "newtype", field: "notification", codec: notificationCodec },
+});
+
+/** Encodes a message as one JSON line, newline included. */
+export function encodeMessage(message: Message): string {
+  const wire =
+    message.type === "connect_ack" ? { connect_ack: null } : messageCodec.encode(message);
+  return JSON.stringify(wire) + "\n";
+}
+
+/**
+ * Decodes one line (without its newline; surrounding white space is ignored, so "\r\n" works).
+ * Throws DecodeError naming the JSON path and the reason.
+ */
+export function decodeMessage(line: string): Message {
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch (e) {
+    throw new DecodeError("", `malformed JSON: ${(e as Error).message}`);
+  }
+  if (typeof value === "string") {
+    throw new DecodeError("", `expected an object with one message key, got a string`);
+  }
+  const message = messageCodec.decode(value, "");
+  // The newtype field `ack` carries serde's unit value; it is not part of the model.
+  if (message.type === "connect_ack") return { type: "connect_ack" };
+  return message;
+}

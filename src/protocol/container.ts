@@ -1,0 +1,48 @@
+/**
+ * Container ids travel as "name:version" strings, exactly as in Northstar.
+ * Names: 1..1024 characters of [0-9A-Za-z._-]. Versions: semver.
+ */
+import semver from "semver";
+
+export type ContainerId = string;
+
+const NAME_MAX = 1024;
+const NAME_RE = /^[0-9A-Za-z._-]+$/;
+
+/** Returns why `name` is not a valid container name, or undefined when it is. */
+export function nameProblem(name: string): string | undefined {
+  if (name.length === 0) return "container name is empty";
+  if (name.length > NAME_MAX) return `container name is longer than ${NAME_MAX} characters`;
+  if (!NAME_RE.test(name)) {
+    const bad = [...name].find((c) => !NAME_RE.test(c));
+    return `invalid character ${JSON.stringify(bad)} in container name`;
+  }
+  return undefined;
+}
+
+export interface ParsedContainerId {
+  name: string;
+  version: string;
+}
+
+/** Returns why `id` is not a valid "name:version", or undefined when it is. */
+export function containerIdProblem(id: string): string | undefined {
+  const colon = id.lastIndexOf(":");
+  if (colon < 0) return `container ${JSON.stringify(id)} is not of the form name:version`;
+  const problem = nameProblem(id.slice(0, colon));
+  if (problem) return problem;
+  const version = id.slice(colon + 1);
+  if (semver.valid(version) === null) return `invalid version ${JSON.stringify(version)}`;
+  return undefined;
+}
+
+export function parseContainerId(id: string): ParsedContainerId {
+  const problem = containerIdProblem(id);
+  if (problem) throw new TypeError(problem);
+  const colon = id.lastIndexOf(":");
+  return { name: id.slice(0, colon), version: id.slice(colon + 1) };
+}
+
+export function formatContainerId(name: string, version: string): ContainerId {
+  return `${name}:${version}`;
+}

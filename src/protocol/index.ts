@@ -1,0 +1,6 @@
+export * from "./version.js";
+export * from "./container.js";
+export * from "./permissions.js";
+export * from "./messages.js";
+export { encodeMessage, decodeMessage, DecodeError } from "./codec.js";
+export { LineReader, LineTooLongError } from "./framing.js";

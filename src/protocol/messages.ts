@@ -1,0 +1,189 @@
+/**
+ * The console's wire model: every message, request, response, notification and error a
+ * Skiff or Northstar 0.9 peer can exchange. Daemon, client and CLI all use these types; only
+ * `codec.ts` knows how they look as JSON.
+ *
+ * In TypeScript every externally tagged Northstar enum becomes a union discriminated by `type`,
+ * and the variant's fields keep their wire (snake_case) names. Skiff's additions are marked.
+ */
+import type { ContainerId } from "./container.js";
+import type { Permission } from "./permissions.js";
+
+export type RepositoryId = string;
+
+// ---------------------------------------------------------------------------------------------
+// Errors carried inside responses (Northstar's `Error` enum, plus Skiff's additions).
+
+export type WireError =
+  | { type: "configuration"; context: string }
+  | { type: "duplicate_container"; container: ContainerId }
+  | { type: "invalid_container"; container: ContainerId }
+  | { type: "invalid_arguments"; cause: string }
+  | { type: "mount_busy"; container: ContainerId }
+  | { type: "umount_busy"; container: ContainerId }
+  | { type: "start_container_started"; container: ContainerId }
+  | { type: "start_container_resource"; container: ContainerId }
+  | { type: "start_container_missing_resource"; container: ContainerId; resource: string; version: string }
+  | { type: "start_container_failed"; container: ContainerId; error: string }
+  | { type: "stop_container_not_started"; container: ContainerId }
+  | { type: "invalid_repository"; repository: RepositoryId }
+  | { type: "install_duplicate"; container: ContainerId }
+  | { type: "critical_container"; container: ContainerId; status: ExitStatus }
+  | { type: "unexpected"; error: string }
+  /** Skiff: the request names something this daemon does not serve (yet). */
+  | { type: "unsupported"; request: string };
+
+export type WireErrorType = WireError["type"];
+
+// ---------------------------------------------------------------------------------------------
+// Exit status. Northstar's shape is `{"exit":{"code":N}}` or `{"signalled":{"signal":N}}`;
+// Skiff adds `reason` and `oom` inside the variant, which Northstar clients ignore.
+
+/** Why a container ended (Skiff): normal end or poweroff, reboot request, or a monitor failure. */
+export type ExitReason = "shutdown" | "reboot" | "error";
+
+export type ExitStatus =
+  | { type: "exit"; code: number; reason?: ExitReason; oom?: boolean }
+  | { type: "signalled"; signal: number; reason?: ExitReason; oom?: boolean };
+
+// ---------------------------------------------------------------------------------------------
+// Handshake.
+
+export interface Connect {
+  version: string;
+  subscribe_notifications: boolean;
+}
+
+export type ConnectNack = { type: "invalid_protocol_version"; version: string } | { type: "permission_denied" };
+
+// ---------------------------------------------------------------------------------------------
+// Requests.
+
+export type Request =
+  | { type: "ident" }
+  | { type: "inspect"; container: ContainerId }
+  | { type: "install"; repository: RepositoryId; size: number }
+  | { type: "kill"; container: ContainerId; signal: number }
+  | { type: "list" }
+  | { type: "mount"; containers: ContainerId[] }
+  | { type: "repositories" }
+  | { type: "shutdown" }
+  | {
+      type: "start";
+      container: ContainerId;
+      init: string | null;
+      arguments: string[];
+      environment: Record<string, string>;
+    }
+  | { type: "token_create"; target: string; shared: string }
+  | { type: "token_verify"; token: string; user: string; shared: string }
+  | { type: "umount"; containers: ContainerId[] }
+  | { type: "uninstall"; container: ContainerId; wipe: boolean };
+
+export type RequestType = Request["type"];
+export type RequestOf<T extends RequestType> = Extract<Request, { type: T }>;
+
+// ---------------------------------------------------------------------------------------------
+// Responses. Operations on one container answer `ok` or `error` with the container named.
+
+export type ContainerResult = { type: "ok"; container: ContainerId } | { type: "error"; container: ContainerId; error: WireError };
+
+export type InstallResult = { type: "ok"; container: ContainerId } | { type: "error"; error: WireError };
+
+export interface ProcessInfo {
+  pid: number;
+  /** Nanoseconds since the container's init started (Northstar reports a Duration as u64 ns). */
+  uptime: number;
+  statistics: Record<string, unknown>;
+}
+
+export interface ContainerData {
+  /** The package manifest in Northstar's JSON form. */
+  manifest: Record<string, unknown>;
+  repository: RepositoryId;
+  mounted: boolean;
+  process: ProcessInfo | null;
+  /** Skiff: lifecycle state (`installed`, `mounted`, `running`, ...). Ignored by Northstar clients. */
+  state?: string;
+}
+
+export type InspectResult =
+  | { type: "ok"; container: ContainerId; data: ContainerData }
+  | { type: "error"; container: ContainerId; error: WireError };
+
+export type VerificationResult = "Ok" | "Invalid" | "Expired" | "Future";
+
+export type Response =
+  | { type: "ident"; container: ContainerId }
+  | { type: "inspect"; result: InspectResult }
+  | { type: "install"; result: InstallResult }
+  | { type: "kill"; result: ContainerResult }
+  | { type: "list"; containers: ContainerId[] }
+  | { type: "mount"; results: ContainerResult[] }
+  | { type: "permission_denied"; request: Request }
+  | { type: "repositories"; repositories: RepositoryId[] }
+  | { type: "shutdown" }
+  | { type: "start"; result: ContainerResult }
+  | { type: "token"; token: string }
+  | { type: "token_verification"; result: VerificationResult }
+  | { type: "umount"; results: ContainerResult[] }
+  | { type: "uninstall"; result: ContainerResult }
+  /** Skiff: the request line could not be served at all (malformed, unknown, too large). */
+  | { type: "error"; error: WireError };
+
+export type ResponseType = Response["type"];
+
+// ---------------------------------------------------------------------------------------------
+// Notifications.
+
+export interface MemoryNotification {
+  low: number | null;
+  high: number | null;
+  max: number | null;
+  oom: number | null;
+  oom_kill: number | null;
+  /** Skiff: the seed's `oom_group_kill`; Northstar clients ignore it. */
+  oom_group_kill?: number | null;
+}
+
+export type Notification =
+  | { type: "c_group"; container: ContainerId; memory: MemoryNotification }
+  | { type: "exit"; container: ContainerId; status: ExitStatus }
+  | { type: "install"; container: ContainerId }
+  | { type: "shutdown" }
+  | { type: "started"; container: ContainerId }
+  | { type: "uninstall"; container: ContainerId }
+  /**
+   * Skiff: this connection's notification queue overflowed and `missed` notifications were
+   * dropped for it. Sent once, before the next notification that fits.
+   */
+  | { type: "lagged"; missed: number };
+
+export type NotificationType = Notification["type"];
+
+// ---------------------------------------------------------------------------------------------
+// Top-level messages: exactly one key each on the wire.
+
+export type Message =
+  | { type: "connect"; connect: Connect }
+  | { type: "connect_ack" }
+  | { type: "connect_nack"; nack: ConnectNack }
+  | { type: "request"; request: Request }
+  | { type: "response"; response: Response }
+  | { type: "notification"; notification: Notification };
+
+/** The permission a request needs (Northstar's rules: start with overrides needs start_command). */
+export function requiredPermission(request: Request): Permission {
+  switch (request.type) {
+    case "start":
+      return request.init === null &&
+        request.arguments.length === 0 &&
+        Object.keys(request.environment).length === 0
+        ? "start"
+        : "start_command";
+    case "token_verify":
+      return "token_verification";
+    default:
+      return request.type;
+  }
+}

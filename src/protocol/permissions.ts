@@ -1,0 +1,32 @@
+/**
+ * Console permissions. The first fifteen are Northstar's; every request Skiff adds gets a
+ * permission of its own, appended here. A listener or a container console holds a set of them;
+ * "full" in configuration means all.
+ */
+export const PERMISSIONS = [
+  "ident",
+  "inspect",
+  "install",
+  "kill",
+  "list",
+  "notifications",
+  "mount",
+  "repositories",
+  "shutdown",
+  "start",
+  "start_command",
+  "token_create",
+  "token_verification",
+  "umount",
+  "uninstall",
+] as const;
+
+export type Permission = (typeof PERMISSIONS)[number];
+
+export function isPermission(value: string): value is Permission {
+  return (PERMISSIONS as readonly string[]).includes(value);
+}
+
+export type PermissionSet = ReadonlySet<Permission>;
+
+export const FULL_PERMISSIONS: PermissionSet = new Set(PERMISSIONS);
