@@ -1,0 +1,62 @@
+// Pure path rules for Skiff's cgroup subtree. Cgroup paths are absolute from each hierarchy's mount root
+// (e.g. "/skiff/hello"), never relative to the cgroup Skiff itself runs in.
+import type { CgroupLayout } from "./layout.js";
+
+const NAME = /^[A-Za-z0-9_][A-Za-z0-9_.:@+-]*$/;
+
+/** Throws unless `name` is usable as one cgroup directory name. `field` names the config/manifest field. */
+export function validateCgroupName(name: string, field: string): void {
+  if (!NAME.test(name) || name.length > 255) {
+    throw new Error(`${field}: "${name}" is not a valid cgroup name (letters, digits, _ . : @ + -; no "/")`);
+  }
+  // v1 hierarchies hold control files next to child directories; a child named like one would collide.
+  if (
+    name.startsWith("cgroup.") ||
+    /^(cpu|cpuacct|cpuset|memory|pids|blkio|io|freezer|devices)\./.test(name)
+  ) {
+    throw new Error(`${field}: "${name}" would collide with a cgroup control file`);
+  }
+}
+
+/** "/<root>/<container>" or, for a process group, "/<root>/<group>/<container>". */
+export function containerCgroupPath(root: string, container: string, group?: string): string {
+  validateCgroupName(root, "cgroup");
+  validateCgroupName(container, "container");
+  if (group === undefined) return `/${root}/${container}`;
+  validateCgroupName(group, "group");
+  return `/${root}/${group}/${container}`;
+}
+
+export function groupCgroupPath(root: string, group: string): string {
+  validateCgroupName(root, "cgroup");
+  validateCgroupName(group, "group");
+  return `/${root}/${group}`;
+}
+
+/** Joins a hierarchy mount point and an absolute cgroup path. */
+export function hierarchyDir(mount: string, cgroupPath: string): string {
+  if (!cgroupPath.startsWith("/") || cgroupPath.split("/").some((part) => part === ".." || part === ".")) {
+    throw new Error(`cgroup path "${cgroupPath}" must be absolute and must not contain . or ..`);
+  }
+  return cgroupPath === "/" ? mount : `${mount}${cgroupPath}`;
+}
+
+/** Directory of `cgroupPath` in the hierarchy carrying `controller`, or undefined if the host lacks it. */
+export function controllerDir(
+  layout: CgroupLayout,
+  controller: string,
+  cgroupPath: string,
+): string | undefined {
+  const mount = layout.controllers.get(controller)?.mount;
+  return mount === undefined ? undefined : hierarchyDir(mount, cgroupPath);
+}
+
+/** Directory of `cgroupPath` on the cgroup2 hierarchy, or undefined on a pure v1 host. */
+export function unifiedDir(layout: CgroupLayout, cgroupPath: string): string | undefined {
+  return layout.unified === undefined ? undefined : hierarchyDir(layout.unified, cgroupPath);
+}
+
+/** Directories of `cgroupPath` on every hierarchy (the set runc creates for a container). */
+export function allDirs(layout: CgroupLayout, cgroupPath: string): string[] {
+  return layout.hierarchies.map((mount) => hierarchyDir(mount, cgroupPath));
+}

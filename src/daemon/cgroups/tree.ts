@@ -1,0 +1,159 @@
+// Skiff's cgroup subtree: /<root> on every hierarchy, process groups below it, containers below those.
+// runc creates and joins a container's own cgroup (from linux.cgroupsPath); this module creates the parents,
+// removes what is left after exit, and creates container cgroups itself only when runc is not involved.
+import { mkdir, rmdir } from "node:fs/promises";
+import type { CgroupLayout } from "./layout.js";
+import { allDirs, containerCgroupPath, groupCgroupPath, hierarchyDir, validateCgroupName } from "./paths.js";
+import {
+  CgroupFileError,
+  delay,
+  errnoCode,
+  parsePids,
+  readOptionalText,
+  readText,
+  writeControl,
+} from "./fsio.js";
+import { applyLimits, type CgroupLimits } from "./limits.js";
+
+export interface RemoveOptions {
+  signal?: AbortSignal;
+  /** How long to keep retrying while the kernel still reports the cgroup busy. Default 2000 ms. */
+  timeoutMs?: number;
+}
+
+// A cgroup whose last task just exited can stay busy for a moment (the kernel drops the task from the
+// css_set asynchronously); rmdir then fails with EBUSY and succeeds shortly after.
+const RMDIR_RETRY_MS = [1, 5, 10, 25, 50, 100];
+
+export class CgroupTree {
+  /** Absolute cgroup path of Skiff's root, e.g. "/skiff". */
+  readonly rootPath: string;
+
+  constructor(
+    readonly layout: CgroupLayout,
+    readonly rootName: string,
+  ) {
+    validateCgroupName(rootName, "cgroup");
+    this.rootPath = `/${rootName}`;
+  }
+
+  containerPath(container: string, group?: string): string {
+    return containerCgroupPath(this.rootName, container, group);
+  }
+
+  groupPath(group: string): string {
+    return groupCgroupPath(this.rootName, group);
+  }
+
+  /** Creates /<root> on every hierarchy (startup). Existing directories are kept. */
+  async createRoot(): Promise<void> {
+    await this.create(this.rootPath);
+  }
+
+  /** Removes /<root> from every hierarchy (shutdown). Fails if containers or groups are still below it. */
+  async removeRoot(options: RemoveOptions = {}): Promise<void> {
+    await this.remove(this.rootPath, options);
+  }
+
+  /** Creates a process group's parent cgroup and applies its limits, which hold for all members together. */
+  async createGroup(group: string, limits?: CgroupLimits): Promise<string> {
+    const path = this.groupPath(group);
+    await this.create(path);
+    if (limits !== undefined) await applyLimits(this.layout, path, limits);
+    return path;
+  }
+
+  async removeGroup(group: string, options: RemoveOptions = {}): Promise<void> {
+    await this.remove(this.groupPath(group), options);
+  }
+
+  /** mkdir -p of an absolute cgroup path on every hierarchy, preparing each new level for children. */
+  async create(path: string): Promise<void> {
+    const parts = path.split("/").filter((part) => part !== "");
+    for (let depth = 1; depth <= parts.length; depth++) {
+      const level = `/${parts.slice(0, depth).join("/")}`;
+      await Promise.all(this.layout.hierarchies.map((mount) => this.createLevel(mount, level)));
+    }
+  }
+
+  private async createLevel(mount: string, path: string): Promise<void> {
+    const dir = hierarchyDir(mount, path);
+    try {
+      await mkdir(dir);
+    } catch (error) {
+      if (errnoCode(error) !== "EEXIST") {
+        throw new CgroupFileError(`cannot create cgroup ${dir}: ${errnoCode(error)}`, dir, errnoCode(error));
+      }
+    }
+    const parent = dir.slice(0, dir.lastIndexOf("/"));
+    if (
+      mount === this.layout.controllers.get("cpuset")?.mount &&
+      this.layout.controllers.get("cpuset")?.version === 1
+    ) {
+      // A new v1 cpuset starts with no cpus and mems, and tasks cannot join it until they are set.
+      for (const file of ["cpuset.cpus", "cpuset.mems"]) {
+        if ((await readText(`${dir}/${file}`)) === "")
+          await writeControl(`${dir}/${file}`, await readText(`${parent}/${file}`));
+      }
+    }
+    if (mount === this.layout.unified) await enableSubtreeControllers(parent, dir);
+  }
+
+  /** Removes an absolute cgroup path from every hierarchy; missing directories are fine. */
+  async remove(path: string, options: RemoveOptions = {}): Promise<void> {
+    if (path === "/") throw new Error("refusing to remove a hierarchy root");
+    const deadline = Date.now() + (options.timeoutMs ?? 2000);
+    await Promise.all(allDirs(this.layout, path).map((dir) => removeDir(dir, deadline, options.signal)));
+  }
+
+  /** Moves a process (all its threads) into the cgroup on every hierarchy. */
+  async attach(path: string, pid: number): Promise<void> {
+    await Promise.all(
+      allDirs(this.layout, path).map((dir) => writeControl(`${dir}/cgroup.procs`, String(pid))),
+    );
+  }
+
+  /** Pids in the cgroup on any hierarchy (a process may be in some hierarchies and not in others). */
+  async procs(path: string): Promise<number[]> {
+    const lists = await Promise.all(
+      allDirs(this.layout, path).map(async (dir) =>
+        parsePids((await readOptionalText(`${dir}/cgroup.procs`)) ?? ""),
+      ),
+    );
+    return [...new Set(lists.flat())];
+  }
+}
+
+// In v2 a child only gets the controllers its parent enables in cgroup.subtree_control. On a hybrid host
+// cgroup2 usually has no controllers, and then there is nothing to enable.
+async function enableSubtreeControllers(parent: string, dir: string): Promise<void> {
+  for (const cgroup of [parent, dir]) {
+    const available = ((await readOptionalText(`${cgroup}/cgroup.controllers`)) ?? "")
+      .split(/\s+/)
+      .filter(Boolean);
+    const enabled = new Set(
+      ((await readOptionalText(`${cgroup}/cgroup.subtree_control`)) ?? "").split(/\s+/),
+    );
+    const missing = available.filter((controller) => !enabled.has(controller));
+    if (missing.length > 0) {
+      await writeControl(`${cgroup}/cgroup.subtree_control`, missing.map((c) => `+${c}`).join(" "));
+    }
+  }
+}
+
+async function removeDir(dir: string, deadline: number, signal: AbortSignal | undefined): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await rmdir(dir);
+      return;
+    } catch (error) {
+      const code = errnoCode(error);
+      if (code === "ENOENT") return;
+      if (code !== "EBUSY" || Date.now() >= deadline) {
+        const why = code === "EBUSY" || code === "ENOTEMPTY" ? "it still has tasks or child cgroups" : code;
+        throw new CgroupFileError(`cannot remove cgroup ${dir}: ${why}`, dir, code);
+      }
+      await delay(RMDIR_RETRY_MS[Math.min(attempt, RMDIR_RETRY_MS.length - 1)] ?? 100, signal);
+    }
+  }
+}
