@@ -1,0 +1,121 @@
+/*
+ * skiff-init: PID 1 inside a Skiff container.
+ *
+ * Usage: /dev/.skiff/init -- <app> [args...]
+ *
+ * Why it exists: PID 1 of a PID namespace ignores every signal it has no
+ * handler for and nobody else reaps orphans. This init forwards every
+ * catchable signal to the app, reaps all children, and hands the app's exact
+ * wait status to the monitor through fd 3 (the status pipe), because an exit
+ * code alone cannot tell "exit(130)" from "killed by SIGINT".
+ *
+ * Status record written to fd 3 (8 bytes, host byte order, the monitor runs
+ * on the same machine):
+ *   uint32 magic = 0x534b5753 ("SKWS")
+ *   int32  wait status of the app, exactly as waitpid(2) returned it
+ *
+ * Exit code of init: the app's exit code, or 128+n when the app died by
+ * signal n. When the kernel asks the namespace to reboot or power off
+ * (reboot(2) inside the namespace sends SIGHUP or SIGINT with SI_KERNEL),
+ * init kills every process in the namespace and exits without writing a
+ * record: the kernel then reports init itself as killed by that signal.
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define STATUS_FD 3
+#define STATUS_MAGIC 0x534b5753u
+
+static int status_fd_open(void) { return fcntl(STATUS_FD, F_GETFD) != -1; }
+
+static void write_status_record(int wait_status) {
+    uint32_t rec[2];
+    rec[0] = STATUS_MAGIC;
+    memcpy(&rec[1], &wait_status, sizeof(int32_t));
+    const char *p = (const char *)rec;
+    size_t left = sizeof(rec);
+    while (left > 0) {
+        ssize_t n = write(STATUS_FD, p, left);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return; /* monitor gone: nothing more we can do */
+        p += n;
+        left -= (size_t)n;
+    }
+}
+
+static int exit_code_of(int wait_status) {
+    if (WIFEXITED(wait_status)) return WEXITSTATUS(wait_status);
+    if (WIFSIGNALED(wait_status)) return 128 + WTERMSIG(wait_status);
+    return 255;
+}
+
+static pid_t spawn_app(char **argv, const sigset_t *orig_mask) {
+    pid_t pid = fork();
+    if (pid != 0) return pid;
+    /* The app must not hold the status pipe: its end is init's alone. */
+    close(STATUS_FD);
+    sigprocmask(SIG_SETMASK, orig_mask, NULL);
+    execvp(argv[0], argv);
+    int code = errno == ENOENT ? 127 : 126;
+    dprintf(2, "skiff-init: exec %s: %s\n", argv[0], strerror(errno));
+    _exit(code);
+}
+
+/* Signals init must not forward: child bookkeeping and synchronous faults. */
+static int is_forwardable(int sig) {
+    return sig != SIGCHLD && sig != SIGSEGV && sig != SIGBUS && sig != SIGFPE &&
+           sig != SIGILL && sig != SIGABRT && sig != SIGTRAP && sig != SIGSYS;
+}
+
+static int is_namespace_reboot(const siginfo_t *si) {
+    return (si->si_signo == SIGHUP || si->si_signo == SIGINT) && si->si_code == SI_KERNEL;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 3 || strcmp(argv[1], "--") != 0) {
+        dprintf(2, "usage: %s -- <program> [args...]\n", argc > 0 ? argv[0] : "skiff-init");
+        return 2;
+    }
+    if (status_fd_open()) fcntl(STATUS_FD, F_SETFD, FD_CLOEXEC);
+
+    sigset_t all, orig;
+    sigfillset(&all);
+    sigprocmask(SIG_SETMASK, &all, &orig);
+
+    pid_t app = spawn_app(&argv[2], &orig);
+    if (app < 0) {
+        dprintf(2, "skiff-init: fork: %s\n", strerror(errno));
+        return 126;
+    }
+
+    for (;;) {
+        siginfo_t si;
+        int sig = sigwaitinfo(&all, &si);
+        if (sig < 0) continue; /* EINTR */
+        if (is_namespace_reboot(&si)) {
+            kill(-1, SIGKILL);
+            _exit(0);
+        }
+        if (sig != SIGCHLD) {
+            if (is_forwardable(sig)) kill(app, sig);
+            continue;
+        }
+        /* Reap every exited child; only the app's status matters. */
+        for (;;) {
+            int st;
+            pid_t pid = waitpid(-1, &st, WNOHANG);
+            if (pid <= 0) break;
+            if (pid == app) {
+                if (status_fd_open()) write_status_record(st);
+                return exit_code_of(st);
+            }
+        }
+    }
+}

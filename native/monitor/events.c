@@ -1,0 +1,185 @@
+/* Child processes, container output and the exit sequence. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "monitor.h"
+
+#define DRAIN_MS 1000       /* bound on reading output after init exited */
+#define RUNTIME_TIMEOUT_MS 10000
+
+/* Children reaped before we knew their pid (init could die before `create`
+ * is reaped and its pid file read). Small ring: only init matters. */
+static struct {
+    pid_t pid;
+    int status;
+} unclaimed[16];
+static unsigned unclaimed_next;
+
+static void enter_exiting(struct monitor *m) {
+    m->phase = PH_EXITING;
+    m->drain_deadline = now_ms() + DRAIN_MS;
+    maybe_finish_exit(m);
+}
+
+static pid_t read_pid_file(struct monitor *m) {
+    FILE *f = fopen(state_path(m, "init.pid"), "re");
+    long pid = 0;
+    if (!f) return -1;
+    if (fscanf(f, "%ld", &pid) != 1) pid = -1;
+    fclose(f);
+    return (pid_t)pid;
+}
+
+static void start_container(struct monitor *m) {
+    char err[512];
+    if (runtime_start_via_fifo(&m->rt, 2000, err, sizeof(err)) < 0) {
+        struct sbuf b;
+        sb_init(&b);
+        sb_puts(&b, "\"op\":\"start\",\"message\":");
+        sb_json_string(&b, err, strlen(err));
+        send_simple(m, "error", b.data);
+        sb_free(&b);
+        return;
+    }
+    m->phase = PH_RUNNING;
+    send_simple(m, "started", NULL);
+}
+
+/* START handling lives here because it depends on the phase machine. */
+void request_start(struct monitor *m) {
+    switch (m->phase) {
+    case PH_CREATING: m->start_pending = 1; break;
+    case PH_CREATED: start_container(m); break;
+    case PH_RUNNING: send_simple(m, "started", NULL); break;
+    default: send_simple(m, "error", "\"op\":\"start\",\"message\":\"the container has exited\""); break;
+    }
+}
+
+static void on_create_reaped(struct monitor *m, int status) {
+    m->create_status = status;
+    m->create_pid = 0;
+    pid_t pid = WIFEXITED(status) && WEXITSTATUS(status) == 0 ? read_pid_file(m) : -1;
+    if (pid <= 0) {
+        enter_exiting(m);
+        return;
+    }
+    m->init_pid = pid;
+    m->phase = PH_CREATED;
+    char pidjson[32];
+    snprintf(pidjson, sizeof(pidjson), "\"pid\":%ld", (long)pid);
+    send_simple(m, "init", pidjson);
+    for (unsigned i = 0; i < sizeof(unclaimed) / sizeof(unclaimed[0]); i++) {
+        if (unclaimed[i].pid == pid) {
+            m->init_status = unclaimed[i].status;
+            m->init_pid = -pid; /* reaped: never signal it again */
+            enter_exiting(m);
+            return;
+        }
+    }
+    if (m->start_pending) start_container(m);
+}
+
+static void reap_children(struct monitor *m) {
+    for (;;) {
+        int st;
+        pid_t pid = waitpid(-1, &st, WNOHANG);
+        if (pid <= 0) return;
+        if (pid == m->create_pid) {
+            on_create_reaped(m, st);
+        } else if (pid == m->init_pid) {
+            m->init_status = st;
+            m->init_pid = -pid;
+            enter_exiting(m);
+        } else {
+            unclaimed[unclaimed_next % 16].pid = pid;
+            unclaimed[unclaimed_next % 16].status = st;
+            unclaimed_next++;
+        }
+    }
+}
+
+void on_signal(struct monitor *m) {
+    struct signalfd_siginfo si;
+    while (read(m->sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+        switch (si.ssi_signo) {
+        case SIGCHLD: reap_children(m); break;
+        case SIGTERM:
+        case SIGINT:
+        case SIGHUP:
+        case SIGQUIT:
+            /* Asked to stop: take the container down and report as usual. */
+            if (m->init_pid > 0) kill(m->init_pid, SIGKILL);
+            if (m->create_pid > 0) kill(m->create_pid, SIGKILL);
+            break;
+        default: break; /* SIGPIPE: the failed write reports it */
+        }
+    }
+}
+
+static void log_line(struct monitor *m, const char *stream, const char *line, size_t len) {
+    logfile_append(&m->log, stream, line, len);
+    if (m->opt.io != IO_DISCARD) send_log(m, stream, line, len);
+}
+
+static void out_line(void *ctx, const char *line, size_t len) { log_line(ctx, "stdout", line, len); }
+static void err_line(void *ctx, const char *line, size_t len) { log_line(ctx, "stderr", line, len); }
+
+void on_output(struct monitor *m, int is_err) {
+    char buf[65536];
+    int *fd = is_err ? &m->err_r : &m->out_r;
+    struct line_splitter *sp = is_err ? &m->err_lines : &m->out_lines;
+    ssize_t n = read(*fd, buf, sizeof(buf));
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
+    if (n <= 0) {
+        if (m->opt.io != IO_DISCARD) splitter_flush(sp, is_err ? err_line : out_line, m);
+        close(*fd);
+        *fd = -1;
+        maybe_finish_exit(m);
+        return;
+    }
+    if (is_err && m->phase == PH_CREATING) {
+        size_t room = sizeof(m->create_err) - 1 - m->create_err_len;
+        size_t k = (size_t)n < room ? (size_t)n : room;
+        memcpy(m->create_err + m->create_err_len, buf, k);
+        m->create_err_len += k;
+    }
+    if (m->opt.io != IO_DISCARD) splitter_feed(sp, buf, (size_t)n, is_err ? err_line : out_line, m);
+}
+
+/* Init is gone and output drained (or the drain bound passed): remove the
+ * runtime state, persist the record, then tell the daemon. */
+void maybe_finish_exit(struct monitor *m) {
+    if (m->phase != PH_EXITING) return;
+    if ((m->out_r >= 0 || m->err_r >= 0) && now_ms() < m->drain_deadline) return;
+    for (int *fd = &m->out_r; fd; fd = fd == &m->out_r ? &m->err_r : NULL) {
+        if (*fd >= 0) {
+            close(*fd);
+            *fd = -1;
+        }
+    }
+    if (m->opt.io != IO_DISCARD) {
+        splitter_flush(&m->out_lines, out_line, m);
+        splitter_flush(&m->err_lines, err_line, m);
+    }
+    static const char *const del[] = {"delete", "--force", NULL};
+    runtime_run(&m->rt, del, NULL, RUNTIME_TIMEOUT_MS);
+    build_exit_body(m);
+    if (write_exit_record(m) < 0) fprintf(stderr, "skiff-monitor: writing exit.json: %s\n", strerror(errno));
+    m->phase = PH_EXITED;
+    m->drain_deadline = 0;
+    if (m->conn.fd >= 0) send_exit(m);
+    else if (m->opt.linger_ms > 0) m->linger_deadline = now_ms() + m->opt.linger_ms;
+}
+
+void on_timer(struct monitor *m) {
+    int64_t now = now_ms();
+    if (m->drain_deadline && now >= m->drain_deadline) maybe_finish_exit(m);
+    if (m->finish_deadline && now >= m->finish_deadline) m->done = 1; /* daemon never acknowledged */
+    if (m->linger_deadline && now >= m->linger_deadline && m->conn.fd < 0) m->done = 1;
+}

@@ -1,0 +1,235 @@
+/*
+ * skiff-monitor: supervises one container for the Skiff daemon.
+ * Protocol and files: docs/monitor.md. Options: usage() below.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "monitor.h"
+
+static struct monitor M;
+
+int64_t now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+const char *state_path(struct monitor *m, const char *name) {
+    snprintf(m->path_buf, sizeof(m->path_buf), "%s/%s", m->opt.state_dir, name);
+    return m->path_buf;
+}
+
+static void usage(void) {
+    fprintf(stderr,
+            "usage: skiff-monitor --id ID --bundle DIR --state-dir DIR --runtime PATH --runtime-root DIR\n"
+            "       [--io inherit|pipe|discard] [--log-max-bytes N] [--log-files N]\n"
+            "       [--extra-fds N] [--ready-fd FD] [--linger-ms N]\n");
+    exit(2);
+}
+
+static long long parse_num(const char *name, const char *s, long long min, long long max) {
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end || end == s || v < min || v > max) {
+        fprintf(stderr, "skiff-monitor: --%s: expected an integer in [%lld, %lld], got '%s'\n", name, min, max, s);
+        exit(2);
+    }
+    return v;
+}
+
+static void parse_options(struct options *o, int argc, char **argv) {
+    static const struct option longs[] = {
+        {"id", 1, 0, 'i'},           {"bundle", 1, 0, 'b'},        {"state-dir", 1, 0, 's'},
+        {"runtime", 1, 0, 'r'},      {"runtime-root", 1, 0, 'R'},  {"io", 1, 0, 'o'},
+        {"log-max-bytes", 1, 0, 'm'}, {"log-files", 1, 0, 'f'},    {"extra-fds", 1, 0, 'x'},
+        {"ready-fd", 1, 0, 'y'},     {"linger-ms", 1, 0, 'l'},     {0, 0, 0, 0}};
+    *o = (struct options){.io = IO_INHERIT, .log_max_bytes = 1 << 20, .log_files = 3, .ready_fd = -1,
+                          .linger_ms = 300000};
+    int c;
+    while ((c = getopt_long(argc, argv, "", longs, NULL)) != -1) {
+        switch (c) {
+        case 'i': o->id = optarg; break;
+        case 'b': o->bundle = optarg; break;
+        case 's': o->state_dir = optarg; break;
+        case 'r': o->runtime = optarg; break;
+        case 'R': o->runtime_root = optarg; break;
+        case 'o':
+            if (strcmp(optarg, "inherit") == 0) o->io = IO_INHERIT;
+            else if (strcmp(optarg, "pipe") == 0) o->io = IO_PIPE;
+            else if (strcmp(optarg, "discard") == 0) o->io = IO_DISCARD;
+            else usage();
+            break;
+        case 'm': o->log_max_bytes = parse_num("log-max-bytes", optarg, 0, 1LL << 40); break;
+        case 'f': o->log_files = (int)parse_num("log-files", optarg, 0, 100); break;
+        case 'x': o->extra_fds = (int)parse_num("extra-fds", optarg, 0, MAX_EXTRA_FDS); break;
+        case 'y': o->ready_fd = (int)parse_num("ready-fd", optarg, 0, 1 << 20); break;
+        case 'l': o->linger_ms = parse_num("linger-ms", optarg, 0, 1LL << 40); break;
+        default: usage();
+        }
+    }
+    if (optind != argc || !o->id || !o->bundle || !o->state_dir || !o->runtime || !o->runtime_root) usage();
+}
+
+static void die(const char *what) {
+    fprintf(stderr, "skiff-monitor: %s: %s\n", what, strerror(errno));
+    exit(1);
+}
+
+static int listen_socket(struct monitor *m) {
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    const char *path = state_path(m, "monitor.sock");
+    if (strlen(path) >= sizeof(addr.sun_path)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    strcpy(addr.sun_path, path);
+    unlink(path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) return -1;
+    mode_t old = umask(077); /* owner-only from the moment it exists */
+    int r = bind(fd, (struct sockaddr *)&addr, sizeof(addr));
+    umask(old);
+    if (r < 0 || listen(fd, 4) < 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Output pipes: read end non-blocking in the monitor, write end for the runtime. */
+static void make_pipe(int *r, int *w) {
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0) die("pipe");
+    fcntl(p[0], F_SETFL, O_NONBLOCK);
+    *r = p[0];
+    *w = p[1];
+}
+
+static void setup_and_create(struct monitor *m) {
+    sigset_t mask;
+    sigemptyset(&mask);
+    int sigs[] = {SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGPIPE};
+    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) sigaddset(&mask, sigs[i]);
+    sigprocmask(SIG_BLOCK, &mask, NULL);
+    m->sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (m->sfd < 0) die("signalfd");
+    /* The container's init is reparented to us when `create` exits. */
+    if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) die("PR_SET_CHILD_SUBREAPER");
+
+    for (int i = 0; i < m->opt.extra_fds; i++) {
+        m->extra[i] = fcntl(3 + i, F_DUPFD_CLOEXEC, 3 + MAX_EXTRA_FDS);
+        if (m->extra[i] < 0) die("extra fd");
+        if (3 + i != m->opt.ready_fd) close(3 + i);
+    }
+    if (m->opt.io != IO_DISCARD && logfile_open(&m->log, m->opt.state_dir, m->opt.log_max_bytes, m->opt.log_files) < 0)
+        die("open container.log");
+
+    m->listen_fd = listen_socket(m);
+    if (m->listen_fd < 0) die("listen on monitor.sock");
+
+    int out_w, err_w, status_w;
+    make_pipe(&m->out_r, &out_w);
+    make_pipe(&m->err_r, &err_w);
+    make_pipe(&m->status_r, &status_w);
+    int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (devnull < 0) die("open /dev/null");
+    if (m->opt.io == IO_DISCARD) {
+        /* Keep stderr piped: the runtime's own error text is still needed. */
+        close(m->out_r);
+        m->out_r = -1;
+        close(out_w);
+        out_w = devnull;
+    }
+    struct create_fds fds = {devnull, out_w, err_w, status_w, m->extra, m->opt.extra_fds};
+    char pid_file[PATH_MAX];
+    snprintf(pid_file, sizeof(pid_file), "%s", state_path(m, "init.pid"));
+    unlink(pid_file);
+    m->create_pid = runtime_create(&m->rt, m->opt.bundle, pid_file, &fds);
+    if (m->create_pid < 0) die("fork");
+    if (out_w != devnull) close(out_w);
+    close(err_w);
+    close(status_w);
+    for (int i = 0; i < m->opt.extra_fds; i++) close(m->extra[i]);
+
+    if (m->opt.ready_fd >= 0) {
+        /* The daemon may connect now; stdout then becomes /dev/null. */
+        (void)!write(m->opt.ready_fd, "ready\n", 6);
+        if (m->opt.ready_fd <= 2) dup2(devnull, m->opt.ready_fd);
+        else close(m->opt.ready_fd);
+    }
+    close(devnull);
+}
+
+static int poll_timeout(struct monitor *m) {
+    int64_t next = 0;
+    int64_t deadlines[] = {m->drain_deadline, m->linger_deadline, m->finish_deadline};
+    for (size_t i = 0; i < 3; i++)
+        if (deadlines[i] && (!next || deadlines[i] < next)) next = deadlines[i];
+    if (!next) return -1;
+    int64_t left = next - now_ms();
+    return left < 0 ? 0 : (int)(left > 60000 ? 60000 : left);
+}
+
+static void run_loop(struct monitor *m) {
+    while (!m->done) {
+        struct pollfd p[5];
+        int n = 0, i_sig, i_listen, i_conn = -1, i_out = -1, i_err = -1;
+        p[i_sig = n++] = (struct pollfd){.fd = m->sfd, .events = POLLIN};
+        p[i_listen = n++] = (struct pollfd){.fd = m->listen_fd, .events = POLLIN};
+        if (m->conn.fd >= 0)
+            p[i_conn = n++] =
+                (struct pollfd){.fd = m->conn.fd, .events = POLLIN | (conn_pending(&m->conn) ? POLLOUT : 0)};
+        if (m->out_r >= 0) p[i_out = n++] = (struct pollfd){.fd = m->out_r, .events = POLLIN};
+        if (m->err_r >= 0) p[i_err = n++] = (struct pollfd){.fd = m->err_r, .events = POLLIN};
+        int r = poll(p, (nfds_t)n, poll_timeout(m));
+        if (r < 0 && errno != EINTR) die("poll");
+        if (r > 0) {
+            /* Output before signals: lines written before init exited are logged first. */
+            if (i_out >= 0 && p[i_out].revents) on_output(m, 0);
+            if (i_err >= 0 && p[i_err].revents) on_output(m, 1);
+            if (p[i_sig].revents) on_signal(m);
+            if (i_conn >= 0 && m->conn.fd == p[i_conn].fd) {
+                if (p[i_conn].revents & POLLOUT) on_client_writable(m);
+                if (m->conn.fd >= 0 && (p[i_conn].revents & (POLLIN | POLLHUP | POLLERR))) on_client_readable(m);
+            }
+            if (p[i_listen].revents) on_accept(m);
+        }
+        on_timer(m);
+    }
+}
+
+int main(int argc, char **argv) {
+    struct monitor *m = &M;
+    parse_options(&m->opt, argc, argv);
+    m->rt = (struct runtime){m->opt.runtime, m->opt.runtime_root, m->opt.id};
+    m->sfd = m->listen_fd = m->status_r = m->out_r = m->err_r = -1;
+    m->log.fd = -1;
+    conn_reset(&m->conn);
+    sb_init(&m->exit_body);
+    setup_and_create(m);
+    run_loop(m);
+
+    conn_close(&m->conn);
+    unlink(state_path(m, "monitor.sock"));
+    close(m->listen_fd);
+    close(m->sfd);
+    if (m->status_r >= 0) close(m->status_r);
+    logfile_close(&m->log);
+    sb_free(&m->exit_body);
+    return 0;
+}

@@ -1,0 +1,74 @@
+/* Shared state of skiff-monitor (one container per monitor process). */
+#ifndef SKIFF_MONITOR_H
+#define SKIFF_MONITOR_H
+#include <limits.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "conn.h"
+#include "logfile.h"
+#include "runtime.h"
+
+#define PROTOCOL_VERSION 1
+#define MAX_EXTRA_FDS 32
+
+enum io_mode { IO_INHERIT, IO_PIPE, IO_DISCARD };
+
+struct options {
+    const char *id, *bundle, *state_dir, *runtime, *runtime_root;
+    enum io_mode io;
+    long long log_max_bytes;
+    int log_files;
+    int extra_fds;
+    int ready_fd;       /* -1: none */
+    long long linger_ms; /* how long an unreported exit waits for a daemon; 0: forever */
+};
+
+/* creating -> created (init pid known, waiting for START) -> running ->
+ * exiting (init reaped, draining output) -> exited (record written). */
+enum phase { PH_CREATING, PH_CREATED, PH_RUNNING, PH_EXITING, PH_EXITED };
+
+struct monitor {
+    struct options opt;
+    struct runtime rt;
+    enum phase phase;
+    pid_t create_pid, init_pid;
+    int create_status, init_status;
+    int start_pending; /* START arrived while creating */
+    int sfd, listen_fd, status_r, out_r, err_r;
+    int extra[MAX_EXTRA_FDS];
+    struct conn conn;
+    struct logfile log;
+    struct line_splitter out_lines, err_lines;
+    char create_err[4096]; /* runtime stderr while creating: the error text */
+    size_t create_err_len;
+    struct sbuf exit_body; /* exit record members, shared by exit.json and EXIT */
+    int64_t drain_deadline, linger_deadline, finish_deadline; /* ms, 0: unset */
+    int done;
+    char path_buf[PATH_MAX];
+};
+
+int64_t now_ms(void);
+const char *state_path(struct monitor *m, const char *name);
+
+/* events.c */
+void on_signal(struct monitor *m);
+void on_output(struct monitor *m, int is_err);
+void on_timer(struct monitor *m);
+void maybe_finish_exit(struct monitor *m);
+
+/* session.c */
+void on_accept(struct monitor *m);
+void on_client_readable(struct monitor *m);
+void on_client_writable(struct monitor *m);
+void send_simple(struct monitor *m, const char *type, const char *extra_json);
+void send_exit(struct monitor *m);
+void send_log(struct monitor *m, const char *stream, const char *line, size_t len);
+
+void request_start(struct monitor *m);
+
+/* exitrec.c */
+void build_exit_body(struct monitor *m);
+int write_exit_record(struct monitor *m);
+
+#endif
