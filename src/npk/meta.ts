@@ -21,7 +21,8 @@ export function parseMeta(comment: Buffer): string {
   } catch (e) {
     throw asNpkError("meta", "ZIP comment (NPK meta) is not valid YAML", e);
   }
-  const version = typeof doc === "object" && doc !== null ? (doc as Record<string, unknown>)["version"] : undefined;
+  const version =
+    typeof doc === "object" && doc !== null ? (doc as Record<string, unknown>)["version"] : undefined;
   if (typeof version !== "string" || semver.valid(version) === null) {
     throw new NpkError("meta", "ZIP comment (NPK meta): version must be a semantic version string");
   }

@@ -120,7 +120,10 @@ export async function buildFsImage(
 ): Promise<number> {
   const allowed = opts.fs === "squashfs" ? SQUASHFS_COMPRESSIONS : EROFS_COMPRESSIONS;
   if (!allowed.includes(opts.compression)) {
-    throw new NpkError("usage", `${opts.fs} does not support compression ${opts.compression} (use ${allowed.join(", ")})`);
+    throw new NpkError(
+      "usage",
+      `${opts.fs} does not support compression ${opts.compression} (use ${allowed.join(", ")})`,
+    );
   }
   if (opts.blockSize !== undefined && opts.fs !== "squashfs") {
     throw new NpkError("usage", "a block size can only be given for squashfs");

@@ -65,7 +65,10 @@ export interface OpenNpkOptions {
 
 export function detectFsType(head: Buffer): FsType | undefined {
   if (head.length >= 4 && head.readUInt32LE(0) === SQUASHFS_MAGIC) return "squashfs";
-  if (head.length >= EROFS_SUPERBLOCK_OFFSET + 4 && head.readUInt32LE(EROFS_SUPERBLOCK_OFFSET) === EROFS_MAGIC) {
+  if (
+    head.length >= EROFS_SUPERBLOCK_OFFSET + 4 &&
+    head.readUInt32LE(EROFS_SUPERBLOCK_OFFSET) === EROFS_MAGIC
+  ) {
     return "erofs";
   }
   return undefined;
@@ -77,7 +80,8 @@ function sha256Hex(data: Buffer): string {
 
 function checkHash(what: string, expected: string, data: Buffer): void {
   const actual = sha256Hex(data);
-  if (actual !== expected) throw new NpkError("hash", `invalid ${what} hash (expected=${expected} actual=${actual})`);
+  if (actual !== expected)
+    throw new NpkError("hash", `invalid ${what} hash (expected=${expected} actual=${actual})`);
 }
 
 async function readText(file: FileHandle, zip: ZipArchive, name: string): Promise<Buffer | undefined> {
@@ -101,7 +105,10 @@ async function locateFsImage(file: FileHandle, zip: ZipArchive): Promise<NpkFsIm
   const entry = findEntry(zip, FS_IMG_NAME);
   if (entry === undefined) throw new NpkError("fs", `${FS_IMG_NAME} is missing`);
   if (entry.dataOffset % FS_IMG_ALIGNMENT !== 0) {
-    throw new NpkError("fs", `${FS_IMG_NAME} starts at offset ${entry.dataOffset}, not ${FS_IMG_ALIGNMENT}-aligned`);
+    throw new NpkError(
+      "fs",
+      `${FS_IMG_NAME} starts at offset ${entry.dataOffset}, not ${FS_IMG_ALIGNMENT}-aligned`,
+    );
   }
   const head = Buffer.alloc(Math.min(entry.size, EROFS_SUPERBLOCK_OFFSET + 4));
   await file.read(head, 0, head.length, entry.dataOffset);
@@ -119,7 +126,10 @@ async function locateVerity(file: FileHandle, fs: NpkFsImage, sig: DecodedSignat
   await file.read(raw, 0, raw.length, fs.offset + offset);
   const superblock = decodeSuperblock(raw);
   if (superblock.dataBlocks !== BigInt(offset / VERITY_BLOCK_SIZE)) {
-    throw new NpkError("verity", `verity superblock covers ${superblock.dataBlocks} blocks, expected ${offset / VERITY_BLOCK_SIZE}`);
+    throw new NpkError(
+      "verity",
+      `verity superblock covers ${superblock.dataBlocks} blocks, expected ${offset / VERITY_BLOCK_SIZE}`,
+    );
   }
   return { offset, rootHash: sig.hashes.verityHash, superblock };
 }
@@ -184,5 +194,10 @@ export async function openNpk(path: string, opts: OpenNpkOptions = {}): Promise<
 export async function verifyFsImage(npk: Npk, signal?: AbortSignal): Promise<void> {
   if (npk.verity === undefined) throw new NpkError("verity", `${npk.path} is not signed: no verity data`);
   const range = { path: npk.path, offset: npk.fsImage.offset, size: npk.verity.offset };
-  await verifyVerity(range, npk.fsImage.offset + npk.verity.offset, Buffer.from(npk.verity.rootHash, "hex"), signal);
+  await verifyVerity(
+    range,
+    npk.fsImage.offset + npk.verity.offset,
+    Buffer.from(npk.verity.rootHash, "hex"),
+    signal,
+  );
 }

@@ -84,7 +84,8 @@ export function generateRawKeyPair(): { secret: Buffer; public: Buffer } {
 
 /** Writes DIR/NAME.key (mode 0600) and DIR/NAME.pub; refuses to overwrite existing files. */
 export async function genKey(dir: string, name: string): Promise<{ secretPath: string; publicPath: string }> {
-  if (name.length === 0 || name.includes("/")) throw new NpkError("usage", `invalid key name ${JSON.stringify(name)}`);
+  if (name.length === 0 || name.includes("/"))
+    throw new NpkError("usage", `invalid key name ${JSON.stringify(name)}`);
   const pair = generateRawKeyPair();
   const secretPath = join(dir, `${name}.key`);
   const publicPath = join(dir, `${name}.pub`);
@@ -133,7 +134,8 @@ function hexField(doc: unknown, path: string[]): string {
 /** Parses signature.yaml without checking the signature. */
 export function decodeSignature(text: string): DecodedSignature {
   const split = text.indexOf("---");
-  if (split < 0) throw new NpkError("signature", "signature.yaml: missing '---' between hashes and signature");
+  if (split < 0)
+    throw new NpkError("signature", "signature.yaml: missing '---' between hashes and signature");
   const signedText = text.slice(0, split);
   let hashesDoc: unknown;
   let signatureDoc: unknown;

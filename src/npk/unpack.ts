@@ -23,16 +23,27 @@ export interface UnpackOptions {
 function destinationOf(outDir: string, name: string): string {
   const base = resolve(outDir);
   const dest = resolve(base, name);
-  if (!dest.startsWith(base + sep)) throw new NpkError("zip", `entry ${JSON.stringify(name)} escapes ${outDir}`);
+  if (!dest.startsWith(base + sep))
+    throw new NpkError("zip", `entry ${JSON.stringify(name)} escapes ${outDir}`);
   return dest;
 }
 
-async function extractEntry(file: FileHandle, entry: ZipEntry, dest: string, signal?: AbortSignal): Promise<void> {
+async function extractEntry(
+  file: FileHandle,
+  entry: ZipEntry,
+  dest: string,
+  signal?: AbortSignal,
+): Promise<void> {
   await mkdir(dirname(dest), { recursive: true });
   const source =
     entry.size === 0
       ? []
-      : createReadStream("", { fd: file, start: entry.dataOffset, end: entry.dataOffset + entry.size - 1, autoClose: false });
+      : createReadStream("", {
+          fd: file,
+          start: entry.dataOffset,
+          end: entry.dataOffset + entry.size - 1,
+          autoClose: false,
+        });
   await pipeline(source, createWriteStream(dest, { flags: "wx" }), { signal });
 }
 
@@ -122,7 +133,10 @@ async function listFsImage(npk: Npk, signal?: AbortSignal): Promise<string> {
   try {
     const image = join(work, FS_IMG_NAME);
     await pipeline(
-      createReadStream(npk.path, { start: npk.fsImage.offset, end: npk.fsImage.offset + npk.fsImage.size - 1 }),
+      createReadStream(npk.path, {
+        start: npk.fsImage.offset,
+        end: npk.fsImage.offset + npk.fsImage.size - 1,
+      }),
       createWriteStream(image),
       { signal },
     );

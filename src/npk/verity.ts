@@ -148,7 +148,10 @@ export async function buildVerityTree(
   opts: { salt?: Buffer; uuid?: Buffer; signal?: AbortSignal } = {},
 ): Promise<VerityTree> {
   if (range.size % VERITY_BLOCK_SIZE !== 0 || range.size === 0) {
-    throw new NpkError("verity", `data size ${range.size} is not a positive multiple of ${VERITY_BLOCK_SIZE}`);
+    throw new NpkError(
+      "verity",
+      `data size ${range.size} is not a positive multiple of ${VERITY_BLOCK_SIZE}`,
+    );
   }
   const salt = opts.salt ?? randomBytes(VERITY_SALT_SIZE);
   const uuid = opts.uuid ?? Buffer.from(randomUUID().replaceAll("-", ""), "hex");
@@ -230,7 +233,10 @@ export async function verifyVerity(
     await file.read(raw, 0, VERITY_BLOCK_SIZE, hashOffset);
     superblock = decodeSuperblock(raw);
     if (superblock.dataBlocks * BigInt(VERITY_BLOCK_SIZE) !== BigInt(range.size)) {
-      throw new NpkError("verity", `superblock covers ${superblock.dataBlocks} blocks, data has ${range.size} bytes`);
+      throw new NpkError(
+        "verity",
+        `superblock covers ${superblock.dataBlocks} blocks, data has ${range.size} bytes`,
+      );
     }
     const areaSize = hashAreaSize(range.size);
     stored = Buffer.alloc(areaSize);

@@ -89,7 +89,12 @@ export function alignmentExtra(offset: number, nameLength: number, align: number
   return extra;
 }
 
-async function copyFileInto(out: FileHandle, path: string, position: number, opts: ZipWriteOptions): Promise<void> {
+async function copyFileInto(
+  out: FileHandle,
+  path: string,
+  position: number,
+  opts: ZipWriteOptions,
+): Promise<void> {
   let copied = 0;
   for await (const chunk of createReadStream(path, { highWaterMark: COPY_CHUNK, signal: opts.signal })) {
     const buffer = chunk as Buffer;
@@ -100,7 +105,11 @@ async function copyFileInto(out: FileHandle, path: string, position: number, opt
 }
 
 /** Writes a complete archive to `outPath` (created or truncated). */
-export async function writeZip(outPath: string, entries: ZipWriteEntry[], opts: ZipWriteOptions): Promise<void> {
+export async function writeZip(
+  outPath: string,
+  entries: ZipWriteEntry[],
+  opts: ZipWriteOptions,
+): Promise<void> {
   if (opts.comment.length > 0xffff) throw new NpkError("zip", "archive comment longer than 65535 bytes");
   const out = await open(outPath, "w");
   try {
@@ -110,11 +119,17 @@ export async function writeZip(outPath: string, entries: ZipWriteEntry[], opts: 
       opts.signal?.throwIfAborted();
       const name = Buffer.from(entry.name, "utf8");
       const size = Buffer.isBuffer(entry.data) ? entry.data.length : (await stat(entry.data.path)).size;
-      const crc = Buffer.isBuffer(entry.data) ? crc32(entry.data) : await fileCrc32(entry.data.path, opts.signal);
-      const extra = entry.align === undefined ? Buffer.alloc(0) : alignmentExtra(offset, name.length, entry.align);
+      const crc = Buffer.isBuffer(entry.data)
+        ? crc32(entry.data)
+        : await fileCrc32(entry.data.path, opts.signal);
+      const extra =
+        entry.align === undefined ? Buffer.alloc(0) : alignmentExtra(offset, name.length, entry.align);
       const header = localHeader(name, crc, size, extra);
       if (offset + header.length + size > MAX_ZIP32) {
-        throw new NpkError("zip", `entry ${JSON.stringify(entry.name)} would need ZIP64 (archive over 4 GiB)`);
+        throw new NpkError(
+          "zip",
+          `entry ${JSON.stringify(entry.name)} would need ZIP64 (archive over 4 GiB)`,
+        );
       }
       await out.write(header, 0, header.length, offset);
       if (Buffer.isBuffer(entry.data)) {

@@ -61,7 +61,10 @@ async function readAt(file: FileHandle, offset: number, length: number): Promise
   const buffer = Buffer.alloc(length);
   const { bytesRead } = await file.read(buffer, 0, length, offset);
   if (bytesRead !== length) {
-    throw new NpkError("zip", `truncated archive: wanted ${length} bytes at offset ${offset}, got ${bytesRead}`);
+    throw new NpkError(
+      "zip",
+      `truncated archive: wanted ${length} bytes at offset ${offset}, got ${bytesRead}`,
+    );
   }
   return buffer;
 }
@@ -110,7 +113,8 @@ function parseCentralEntry(cd: Buffer, at: number, index: number): { entry: ZipE
   if (flags & FLAG_DATA_DESCRIPTOR) {
     throw new NpkError("zip", `${named} uses a data descriptor; NPK entries must record sizes in the header`);
   }
-  if (disk !== 0) throw new NpkError("zip", `${named} is on disk ${disk}; multi-disk archives are not supported`);
+  if (disk !== 0)
+    throw new NpkError("zip", `${named} is on disk ${disk}; multi-disk archives are not supported`);
   if (size === 0xffffffff || compressedSize === 0xffffffff || headerOffset === 0xffffffff) {
     throw new NpkError("zip", `${named} uses ZIP64, which NPKs do not support`);
   }
@@ -199,11 +203,17 @@ function checkLayout(entries: ZipEntry[], cdOffset: number): void {
   for (const [i, entry] of sorted.entries()) {
     const end = entry.dataOffset + entry.size;
     if (end > cdOffset) {
-      throw new NpkError("zip", `entry ${JSON.stringify(entry.name)} extends past the central directory (truncated?)`);
+      throw new NpkError(
+        "zip",
+        `entry ${JSON.stringify(entry.name)} extends past the central directory (truncated?)`,
+      );
     }
     const next = sorted[i + 1];
     if (next !== undefined && end > next.headerOffset) {
-      throw new NpkError("zip", `entries ${JSON.stringify(entry.name)} and ${JSON.stringify(next.name)} overlap`);
+      throw new NpkError(
+        "zip",
+        `entries ${JSON.stringify(entry.name)} and ${JSON.stringify(next.name)} overlap`,
+      );
     }
   }
 }
@@ -213,9 +223,16 @@ export function findEntry(archive: ZipArchive, name: string): ZipEntry | undefin
 }
 
 /** Reads a small entry into memory and checks its CRC. */
-export async function readEntry(file: FileHandle, entry: ZipEntry, maxSize = 16 * 1024 * 1024): Promise<Buffer> {
+export async function readEntry(
+  file: FileHandle,
+  entry: ZipEntry,
+  maxSize = 16 * 1024 * 1024,
+): Promise<Buffer> {
   if (entry.size > maxSize) {
-    throw new NpkError("zip", `entry ${JSON.stringify(entry.name)} is ${entry.size} bytes, more than ${maxSize}`);
+    throw new NpkError(
+      "zip",
+      `entry ${JSON.stringify(entry.name)} is ${entry.size} bytes, more than ${maxSize}`,
+    );
   }
   const data = await readAt(file, entry.dataOffset, entry.size);
   if (crc32(data) !== entry.crc32) {
