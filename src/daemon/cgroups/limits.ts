@@ -80,9 +80,10 @@ export function sharesToWeight(shares: number): number {
   return 1 + Math.floor(((shares - 2) * 9999) / 262142);
 }
 
-/** The inverse of sharesToWeight (up to rounding), for a weight given on a v1 host. */
+/** The inverse of sharesToWeight, for a weight given on a v1 host. Rounds up so that
+ *  sharesToWeight(weightToShares(w)) === w. */
 export function weightToShares(weight: number): number {
-  return 2 + Math.floor(((weight - 1) * 262142) / 9999);
+  return 2 + Math.ceil(((weight - 1) * 262142) / 9999);
 }
 
 /** runc's mapping of blkio.weight [10, 1000] onto io.weight [1, 10000]. */
