@@ -174,7 +174,10 @@ export type Variant =
 
 export const unit: Variant = { kind: "unit" };
 
-export function enumeration<T extends { type: string }>(what: string, variants: Record<string, Variant>): Codec<T> {
+export function enumeration<T extends { type: string }>(
+  what: string,
+  variants: Record<string, Variant>,
+): Codec<T> {
   const structs = new Map<string, Codec<Record<string, unknown>>>();
   for (const [name, v] of Object.entries(variants)) {
     if (v.kind === "struct") structs.set(name, struct(v.fields));
@@ -188,7 +191,8 @@ export function enumeration<T extends { type: string }>(what: string, variants: 
         name = value;
       } else if (typeof value === "object" && value !== null && !Array.isArray(value)) {
         const keys = Object.keys(value);
-        if (keys.length !== 1) throw new DecodeError(path, `expected one ${what} variant, got ${keys.length} keys`);
+        if (keys.length !== 1)
+          throw new DecodeError(path, `expected one ${what} variant, got ${keys.length} keys`);
         name = keys[0]!;
         body = (value as Record<string, unknown>)[name];
       } else {

@@ -64,7 +64,10 @@ export const wireErrorCodec: Codec<WireError> = enumeration<WireError>("error", 
   umount_busy: { kind: "struct", fields: { container } },
   start_container_started: { kind: "struct", fields: { container } },
   start_container_resource: { kind: "struct", fields: { container } },
-  start_container_missing_resource: { kind: "struct", fields: { container, resource: string, version: string } },
+  start_container_missing_resource: {
+    kind: "struct",
+    fields: { container, resource: string, version: string },
+  },
   start_container_failed: { kind: "struct", fields: { container, error: string } },
   stop_container_not_started: { kind: "struct", fields: { container } },
   invalid_repository: { kind: "struct", fields: { repository: string } },
@@ -163,8 +166,20 @@ const cgroupPayload: Codec<unknown> = {
 };
 
 export const notificationCodec: Codec<Notification> = enumeration<Notification>("notification", {
-  c_group: { kind: "tuple", fields: [["container", container], ["memory", cgroupPayload]] },
-  exit: { kind: "tuple", fields: [["container", container], ["status", exitStatusCodec]] },
+  c_group: {
+    kind: "tuple",
+    fields: [
+      ["container", container],
+      ["memory", cgroupPayload],
+    ],
+  },
+  exit: {
+    kind: "tuple",
+    fields: [
+      ["container", container],
+      ["status", exitStatusCodec],
+    ],
+  },
   install: { kind: "newtype", field: "container", codec: container },
   shutdown: unit,
   started: { kind: "newtype", field: "container", codec: container },
@@ -202,8 +217,7 @@ const messageCodec: Codec<Message> = enumeration<Message>("message", {
 
 /** Encodes a message as one JSON line, newline included. */
 export function encodeMessage(message: Message): string {
-  const wire =
-    message.type === "connect_ack" ? { connect_ack: null } : messageCodec.encode(message);
+  const wire = message.type === "connect_ack" ? { connect_ack: null } : messageCodec.encode(message);
   return JSON.stringify(wire) + "\n";
 }
 

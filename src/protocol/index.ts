@@ -4,3 +4,4 @@ export * from "./permissions.js";
 export * from "./messages.js";
 export { encodeMessage, decodeMessage, DecodeError } from "./codec.js";
 export { LineReader, LineTooLongError } from "./framing.js";
+export * from "./url.js";

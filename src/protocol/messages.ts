@@ -54,7 +54,9 @@ export interface Connect {
   subscribe_notifications: boolean;
 }
 
-export type ConnectNack = { type: "invalid_protocol_version"; version: string } | { type: "permission_denied" };
+export type ConnectNack =
+  | { type: "invalid_protocol_version"; version: string }
+  | { type: "permission_denied" };
 
 // ---------------------------------------------------------------------------------------------
 // Requests.
@@ -86,7 +88,9 @@ export type RequestOf<T extends RequestType> = Extract<Request, { type: T }>;
 // ---------------------------------------------------------------------------------------------
 // Responses. Operations on one container answer `ok` or `error` with the container named.
 
-export type ContainerResult = { type: "ok"; container: ContainerId } | { type: "error"; container: ContainerId; error: WireError };
+export type ContainerResult =
+  | { type: "ok"; container: ContainerId }
+  | { type: "error"; container: ContainerId; error: WireError };
 
 export type InstallResult = { type: "ok"; container: ContainerId } | { type: "error"; error: WireError };
 

@@ -1,0 +1,95 @@
+/** Read-only requests: list, inspect, repositories, ident. */
+import { EXIT_OK, UsageError, type Command } from "../command.js";
+import { responseJson, table } from "../output.js";
+import { resolveContainer } from "../resolve.js";
+import { withClient } from "./session.js";
+import { RuntimeError } from "../../client/errors.js";
+
+const list: Command = {
+  name: "list",
+  aliases: ["ls"],
+  summary: "List installed containers",
+  usage: "skiff list",
+  async run(ctx) {
+    return withClient(ctx, async (client) => {
+      const ids = await client.list();
+      if (ctx.global.json) {
+        ctx.out(responseJson({ type: "list", containers: ids }));
+        return EXIT_OK;
+      }
+      const rows: string[][] = [];
+      for (const id of ids) {
+        const colon = id.lastIndexOf(":");
+        let data;
+        try {
+          data = await client.inspect(id);
+        } catch (e) {
+          // Uninstalled between list and inspect: not an error of this command.
+          if (e instanceof RuntimeError) continue;
+          throw e;
+        }
+        rows.push([
+          id.slice(0, colon),
+          id.slice(colon + 1),
+          data.repository,
+          data.mounted ? "yes" : "no",
+          data.state ?? "-",
+          data.process ? String(data.process.pid) : "-",
+        ]);
+      }
+      table(["NAME", "VERSION", "REPOSITORY", "MOUNTED", "STATE", "PID"], rows).forEach((l) => ctx.out(l));
+      return EXIT_OK;
+    });
+  },
+};
+
+const inspect: Command = {
+  name: "inspect",
+  summary: "Show a container's manifest, repository, mount and process",
+  usage: "skiff inspect CONTAINER",
+  async run(ctx, { positionals }) {
+    if (positionals.length !== 1) throw new UsageError("inspect takes one container");
+    return withClient(ctx, async (client) => {
+      const container = await resolveContainer(client, positionals[0]!);
+      const data = await client.inspect(container);
+      if (ctx.global.json)
+        ctx.out(responseJson({ type: "inspect", result: { type: "ok", container, data } }));
+      else ctx.out(JSON.stringify({ container, ...data }, null, 2));
+      return EXIT_OK;
+    });
+  },
+};
+
+const repositories: Command = {
+  name: "repositories",
+  aliases: ["repos"],
+  summary: "List repositories",
+  usage: "skiff repositories",
+  async run(ctx) {
+    return withClient(ctx, async (client) => {
+      const ids = await client.repositories();
+      if (ctx.global.json) ctx.out(responseJson({ type: "repositories", repositories: ids }));
+      else
+        table(
+          ["REPOSITORY"],
+          ids.map((id) => [id]),
+        ).forEach((l) => ctx.out(l));
+      return EXIT_OK;
+    });
+  },
+};
+
+const ident: Command = {
+  name: "ident",
+  summary: "Show this connection's identity",
+  usage: "skiff ident",
+  async run(ctx) {
+    return withClient(ctx, async (client) => {
+      const container = await client.ident();
+      ctx.out(ctx.global.json ? responseJson({ type: "ident", container }) : container);
+      return EXIT_OK;
+    });
+  },
+};
+
+export const queryCommands: Command[] = [list, inspect, repositories, ident];

@@ -1,0 +1,114 @@
+#!/usr/bin/env node
+/**
+ * skiff: the command-line client. `skiff [-u URL] [--json] [-t SECONDS] COMMAND [ARGS]`.
+ * Exit codes: 0 success, 1 runtime error (the daemon said no, or could not be reached),
+ * 2 usage error.
+ */
+import { realpathSync } from "node:fs";
+import { pathToFileURL } from "node:url";
+import { parseArgs } from "node:util";
+import { SkiffError } from "../client/errors.js";
+import { DEFAULT_CONSOLE_URL } from "../protocol/url.js";
+import { EXIT_RUNTIME_ERROR, EXIT_USAGE, UsageError, type Command, type OptionSpec } from "./command.js";
+import { COMMANDS, findCommand } from "./registry.js";
+
+const GLOBAL_OPTIONS: OptionSpec = {
+  url: { type: "string", short: "u" },
+  json: { type: "boolean" },
+  timeout: { type: "string", short: "t" },
+  help: { type: "boolean", short: "h" },
+};
+
+function usage(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length)) + 2;
+  return [
+    "usage: skiff [-u URL] [--json] [-t SECONDS] COMMAND [ARGS]",
+    "",
+    `  -u, --url URL        console URL (default ${process.env.SKIFF_URL ?? DEFAULT_CONSOLE_URL}; env SKIFF_URL)`,
+    "      --json           print raw JSON lines",
+    "  -t, --timeout SECS   request timeout (default 10)",
+    "",
+    "commands:",
+    ...COMMANDS.map(
+      (c) => `  ${c.name.padEnd(width)}${c.summary}${c.aliases ? ` (alias: ${c.aliases.join(", ")})` : ""}`,
+    ),
+  ].join("\n");
+}
+
+/** The index of the command word: the first positional after the global options. */
+function commandIndex(argv: string[]): number {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === "-u" || a === "--url" || a === "-t" || a === "--timeout") i++;
+    else if (!a.startsWith("-")) return i;
+  }
+  return -1;
+}
+
+export async function runCli(
+  argv: string[],
+  io: { out: (l: string) => void; err: (l: string) => void } = {
+    out: (l) => process.stdout.write(`${l}\n`),
+    err: (l) => process.stderr.write(`${l}\n`),
+  },
+): Promise<number> {
+  const at = commandIndex(argv);
+  const name = at >= 0 ? argv[at]! : undefined;
+  const command: Command | undefined = name === undefined ? undefined : findCommand(name);
+  if (!command) {
+    if (name === undefined && (argv.includes("-h") || argv.includes("--help"))) {
+      io.out(usage());
+      return 0;
+    }
+    io.err(name === undefined ? usage() : `skiff: unknown command ${JSON.stringify(name)}\n\n${usage()}`);
+    return EXIT_USAGE;
+  }
+  const abort = new AbortController();
+  try {
+    const parsed = parseArgs({
+      args: [...argv.slice(0, at), ...argv.slice(at + 1)],
+      options: { ...GLOBAL_OPTIONS, ...command.options },
+      allowPositionals: true,
+      strict: true,
+    });
+    if (parsed.values.help) {
+      io.out(`usage: ${command.usage}\n\n${command.summary}`);
+      return 0;
+    }
+    const timeoutText = parsed.values.timeout as string | undefined;
+    const timeoutSeconds = timeoutText === undefined ? 10 : Number(timeoutText);
+    if (!(timeoutSeconds >= 0)) throw new UsageError("--timeout takes a number of seconds");
+    const ctx = {
+      global: {
+        url: (parsed.values.url as string | undefined) ?? process.env.SKIFF_URL ?? DEFAULT_CONSOLE_URL,
+        json: parsed.values.json === true,
+        timeoutMs: Math.round(timeoutSeconds * 1000),
+      },
+      out: io.out,
+      err: io.err,
+      signal: abort.signal,
+    };
+    return await command.run(ctx, parsed);
+  } catch (e) {
+    if (e instanceof UsageError || (e as NodeJS.ErrnoException).code?.startsWith("ERR_PARSE_ARGS")) {
+      io.err(`skiff ${command.name}: ${(e as Error).message}\nusage: ${command.usage}`);
+      return EXIT_USAGE;
+    }
+    if (e instanceof SkiffError) {
+      io.err(`skiff ${command.name}: ${e.message}`);
+      return EXIT_RUNTIME_ERROR;
+    }
+    throw e;
+  }
+}
+
+// Run when executed directly (not when imported by tests).
+if (process.argv[1] && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href) {
+  runCli(process.argv.slice(2)).then(
+    (code) => (process.exitCode = code),
+    (e: unknown) => {
+      process.stderr.write(`skiff: ${(e as Error).stack ?? String(e)}\n`);
+      process.exitCode = EXIT_RUNTIME_ERROR;
+    },
+  );
+}

@@ -1,0 +1,118 @@
+/**
+ * The typed client: one method per console request. Methods resolve with the useful part of
+ * the response and throw RuntimeError (with the wire variant) or PermissionDeniedError.
+ */
+import type { ContainerId } from "../protocol/container.js";
+import type {
+  ContainerData,
+  ContainerResult,
+  Notification,
+  Request,
+  Response,
+  ResponseType,
+} from "../protocol/messages.js";
+import { openConnection, type Connection, type ConnectOptions } from "./connection.js";
+import { PermissionDeniedError, RuntimeError, SkiffError } from "./errors.js";
+
+type ResponseOf<T extends ResponseType> = Extract<Response, { type: T }>;
+
+export class Client {
+  private constructor(readonly connection: Connection) {}
+
+  static async connect(url: string, options?: ConnectOptions): Promise<Client> {
+    return new Client(await openConnection(url, options));
+  }
+
+  /** Sends a request and checks the response has the expected variant. */
+  async call<T extends ResponseType>(
+    request: Request,
+    expect: T,
+    payload?: AsyncIterable<Buffer> | Buffer,
+  ): Promise<ResponseOf<T>> {
+    const response = await this.connection.request(request, payload);
+    if (response.type === expect) return response as ResponseOf<T>;
+    if (response.type === "permission_denied") throw new PermissionDeniedError(response.request);
+    if (response.type === "error") throw new RuntimeError(response.error);
+    throw new SkiffError(`expected a ${expect} response to ${request.type}, got ${response.type}`);
+  }
+
+  /** The connection's identity: a container id, or "extern:0.0.0" for host clients. */
+  async ident(): Promise<ContainerId> {
+    return (await this.call({ type: "ident" }, "ident")).container;
+  }
+
+  async list(): Promise<ContainerId[]> {
+    return (await this.call({ type: "list" }, "list")).containers;
+  }
+
+  async repositories(): Promise<string[]> {
+    return (await this.call({ type: "repositories" }, "repositories")).repositories;
+  }
+
+  async inspect(container: ContainerId): Promise<ContainerData> {
+    const { result } = await this.call({ type: "inspect", container }, "inspect");
+    if (result.type === "error") throw new RuntimeError(result.error);
+    return result.data;
+  }
+
+  /** Asks the daemon to shut down; resolves once it has acknowledged. */
+  async shutdown(): Promise<void> {
+    await this.call({ type: "shutdown" }, "shutdown");
+  }
+
+  async start(
+    container: ContainerId,
+    overrides: { init?: string; arguments?: string[]; environment?: Record<string, string> } = {},
+  ): Promise<void> {
+    const request: Request = {
+      type: "start",
+      container,
+      init: overrides.init ?? null,
+      arguments: overrides.arguments ?? [],
+      environment: overrides.environment ?? {},
+    };
+    unwrap((await this.call(request, "start")).result);
+  }
+
+  async kill(container: ContainerId, signal: number): Promise<void> {
+    unwrap((await this.call({ type: "kill", container, signal }, "kill")).result);
+  }
+
+  /** Mounts several containers; one result per container, in request order. */
+  async mount(containers: ContainerId[]): Promise<ContainerResult[]> {
+    return (await this.call({ type: "mount", containers }, "mount")).results;
+  }
+
+  async umount(containers: ContainerId[]): Promise<ContainerResult[]> {
+    return (await this.call({ type: "umount", containers }, "umount")).results;
+  }
+
+  async uninstall(container: ContainerId, wipe = false): Promise<void> {
+    unwrap((await this.call({ type: "uninstall", container, wipe }, "uninstall")).result);
+  }
+
+  /** Streams `size` bytes of an NPK into `repository`; resolves with the installed container. */
+  async install(repository: string, size: number, npk: AsyncIterable<Buffer> | Buffer): Promise<ContainerId> {
+    const { result } = await this.call({ type: "install", repository, size }, "install", npk);
+    if (result.type === "error") throw new RuntimeError(result.error);
+    return result.container;
+  }
+
+  /** Notifications as they arrive (connect with `notifications: true`). */
+  notifications(): AsyncGenerator<Notification, void, undefined> {
+    return this.connection.notifications();
+  }
+
+  close(): void {
+    this.connection.close();
+  }
+}
+
+function unwrap(result: ContainerResult): void {
+  if (result.type === "error") throw new RuntimeError(result.error);
+}
+
+/** Connects to a Skiff (or Northstar 0.9) console and performs the handshake. */
+export function connect(url: string, options?: ConnectOptions): Promise<Client> {
+  return Client.connect(url, options);
+}

@@ -1,0 +1,194 @@
+/**
+ * A console connection: handshake, requests answered in order, notifications delivered to an
+ * async iterator. Responses are matched to requests by order (the daemon answers one request
+ * at a time, in order); notifications may arrive between them.
+ */
+import { connect as netConnect, type Socket } from "node:net";
+import { decodeMessage, encodeMessage } from "../protocol/codec.js";
+import { LineReader } from "../protocol/framing.js";
+import type { Message, Notification, Request, Response } from "../protocol/messages.js";
+import { parseConsoleUrl } from "../protocol/url.js";
+import { PROTOCOL_VERSION } from "../protocol/version.js";
+import {
+  ConnectionClosedError,
+  LaggedError,
+  PermissionDeniedError,
+  ProtocolVersionError,
+  SkiffError,
+  TimeoutError,
+} from "./errors.js";
+
+export interface ConnectOptions {
+  /** Subscribe to notifications (needs the `notifications` permission). */
+  notifications?: boolean;
+  /** Aborts connecting and, later, closes the connection. */
+  signal?: AbortSignal;
+  /** Milliseconds for connecting and for each request; 0 disables. Default 10 s. */
+  timeout?: number;
+  /** Largest line accepted from the daemon. Default 16 MiB. */
+  maxLineBytes?: number;
+}
+
+interface Pending {
+  resolve: (r: Response) => void;
+  reject: (e: Error) => void;
+  timer?: NodeJS.Timeout;
+}
+
+export class Connection {
+  private readonly pending: Pending[] = [];
+  private readonly notificationQueue: (Notification | Error)[] = [];
+  private notificationWaiter: (() => void) | undefined;
+  private closedError: Error | undefined;
+
+  /** @internal use `connect()` */
+  constructor(
+    private readonly socket: Socket,
+    private readonly reader: LineReader,
+    private readonly timeout: number,
+  ) {
+    void this.readLoop();
+  }
+
+  private async readLoop(): Promise<void> {
+    let error: Error = new ConnectionClosedError();
+    try {
+      for (;;) {
+        const line = await this.reader.nextLine();
+        if (line === null) break;
+        if (line.trim() === "") continue;
+        this.deliver(decodeMessage(line));
+      }
+    } catch (e) {
+      error = new ConnectionClosedError(`connection failed: ${(e as Error).message}`);
+    }
+    this.fail(error);
+  }
+
+  private deliver(message: Message): void {
+    if (message.type === "response") {
+      const p = this.pending.shift();
+      if (!p) throw new SkiffError("response without a request");
+      clearTimeout(p.timer);
+      p.resolve(message.response);
+    } else if (message.type === "notification") {
+      this.notificationQueue.push(message.notification);
+      this.notificationWaiter?.();
+    }
+  }
+
+  private fail(error: Error): void {
+    if (this.closedError) return;
+    this.closedError = error;
+    for (const p of this.pending.splice(0)) {
+      clearTimeout(p.timer);
+      p.reject(error);
+    }
+    this.notificationWaiter?.();
+    this.socket.destroy();
+  }
+
+  /** Sends a request and resolves with its response (whatever variant it is). */
+  request(request: Request, payload?: AsyncIterable<Buffer> | Buffer): Promise<Response> {
+    if (this.closedError) return Promise.reject(this.closedError);
+    return new Promise<Response>((resolve, reject) => {
+      const p: Pending = { resolve, reject };
+      if (this.timeout > 0) {
+        p.timer = setTimeout(() => {
+          this.fail(new TimeoutError(`no response to ${request.type} within ${this.timeout} ms`));
+        }, this.timeout);
+      }
+      this.pending.push(p);
+      this.socket.write(encodeMessage({ type: "request", request }));
+      if (payload) void this.sendPayload(payload);
+    });
+  }
+
+  private async sendPayload(payload: AsyncIterable<Buffer> | Buffer): Promise<void> {
+    const chunks = Buffer.isBuffer(payload) ? [payload] : payload;
+    try {
+      for await (const chunk of chunks) {
+        if (!this.socket.write(chunk)) await new Promise((r) => this.socket.once("drain", r));
+      }
+    } catch (e) {
+      this.fail(new ConnectionClosedError(`payload failed: ${(e as Error).message}`));
+    }
+  }
+
+  /**
+   * Notifications in arrival order. Ends when the connection closes; throws LaggedError when
+   * the daemon dropped notifications for this client (iterate again to go on).
+   */
+  async *notifications(): AsyncGenerator<Notification, void, undefined> {
+    for (;;) {
+      const next = this.notificationQueue.shift();
+      if (next !== undefined) {
+        if (next instanceof Error) throw next;
+        if (next.type === "lagged") throw new LaggedError(next.missed);
+        yield next;
+        continue;
+      }
+      if (this.closedError) return;
+      await new Promise<void>((resolve) => (this.notificationWaiter = resolve));
+      this.notificationWaiter = undefined;
+    }
+  }
+
+  get closed(): boolean {
+    return this.closedError !== undefined;
+  }
+
+  close(): void {
+    this.fail(new ConnectionClosedError("connection closed by client"));
+  }
+}
+
+/** Connects and performs the handshake. */
+export async function openConnection(url: string, options: ConnectOptions = {}): Promise<Connection> {
+  const target = parseConsoleUrl(url);
+  if (typeof target === "string") throw new SkiffError(target);
+  const timeout = options.timeout ?? 10_000;
+  const socket =
+    target.scheme === "unix"
+      ? netConnect({ path: target.path })
+      : netConnect({ host: target.host, port: target.port });
+  const onAbort = (): void => void socket.destroy(new SkiffError("aborted"));
+  options.signal?.addEventListener("abort", onAbort, { once: true });
+  const timer =
+    timeout > 0
+      ? setTimeout(() => socket.destroy(new TimeoutError(`connect to ${url} timed out`)), timeout)
+      : undefined;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      socket.once("connect", resolve);
+      socket.once("error", reject);
+    });
+    const reader = new LineReader(socket, options.maxLineBytes ?? 16 * 1024 * 1024);
+    socket.write(
+      encodeMessage({
+        type: "connect",
+        connect: { version: PROTOCOL_VERSION, subscribe_notifications: options.notifications ?? false },
+      }),
+    );
+    const line = await reader.nextLine();
+    if (line === null) throw new ConnectionClosedError("daemon closed the connection during the handshake");
+    const reply = decodeMessage(line);
+    if (reply.type === "connect_nack") {
+      socket.destroy();
+      if (reply.nack.type === "permission_denied") throw new PermissionDeniedError();
+      throw new ProtocolVersionError(reply.nack.version);
+    }
+    if (reply.type !== "connect_ack") throw new SkiffError(`unexpected ${reply.type} during the handshake`);
+    const connection = new Connection(socket, reader, timeout);
+    options.signal?.removeEventListener("abort", onAbort);
+    options.signal?.addEventListener("abort", () => connection.close(), { once: true });
+    return connection;
+  } catch (e) {
+    socket.destroy();
+    options.signal?.removeEventListener("abort", onAbort);
+    if (e instanceof SkiffError) throw e;
+    throw new ConnectionClosedError(`cannot connect to ${url}: ${(e as Error).message}`);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,275 @@
+/**
+ * skiffd's configuration: the TOML schema, its defaults and validation. Every rejection names
+ * the key path and the reason (e.g. `console.main.url: expected unix:// or tcp://`).
+ */
+import {
+  DecodeError,
+  array,
+  boolean,
+  checkedString,
+  literal,
+  optional,
+  record,
+  string,
+  struct,
+  unsigned,
+  withDefault,
+  type Codec,
+} from "../../common/schema.js";
+import { parseDuration, parseSize } from "../../common/units.js";
+import { DEFAULT_CONSOLE_URL, parseConsoleUrl, type ConsoleUrl } from "../../protocol/url.js";
+import { FULL_PERMISSIONS, isPermission, type Permission } from "../../protocol/permissions.js";
+
+export interface ConsoleOptions {
+  /** Longest accepted request line in bytes; a longer line closes the connection. */
+  maxRequestSize: number;
+  /** Requests served per second per connection; excess requests wait (never dropped). */
+  maxRequestsPerSec: number;
+  /** Time a new connection has to send `connect`. */
+  connectTimeoutMs: number;
+  /** Largest NPK accepted by `install`. */
+  maxInstallSize: number;
+}
+
+export interface ListenerConfig {
+  id: string;
+  url: ListenerUrl;
+  permissions: ReadonlySet<Permission>;
+  /** File mode of a Unix socket. */
+  mode: number;
+  options: ConsoleOptions;
+}
+
+export type ListenerUrl = ConsoleUrl;
+
+export interface RepositoryConfig {
+  id: string;
+  type: "fs" | "mem";
+  /** Directory of an `fs` repository. */
+  dir?: string;
+  /** Path of the Ed25519 public key; a keyed repository verifies every package. */
+  key?: string;
+  mountOnStart: boolean;
+  capacityNum?: number;
+  capacitySize?: number;
+}
+
+export interface DaemonConfig {
+  stateDir: string;
+  runDir: string;
+  dataDir: string;
+  logDir: string;
+  /** Name of Skiff's top-level cgroup. */
+  cgroup: string;
+  eventBufferSize: number;
+  /** Per-connection notification queue length before a client is told it lagged. */
+  notificationBufferSize: number;
+  listeners: ListenerConfig[];
+  repositories: RepositoryConfig[];
+  debug: { logLevel: LogLevel };
+}
+
+export type LogLevel = "trace" | "debug" | "info" | "warn" | "error" | "fatal";
+
+export const DEFAULT_ROOT = "/var/lib/skiff";
+
+const size = (what: string): Codec<number> => ({
+  decode(value, path) {
+    const n = parseSize(value as string | number);
+    if (n === undefined || (typeof value !== "string" && typeof value !== "number")) {
+      throw new DecodeError(path, `expected a ${what} such as 1048576, "64K", "1M" or "100MB"`);
+    }
+    return n;
+  },
+  encode: (v) => v,
+});
+
+const duration: Codec<number> = {
+  decode(value, path) {
+    const ms = typeof value === "string" || typeof value === "number" ? parseDuration(value) : undefined;
+    if (ms === undefined) throw new DecodeError(path, `expected a duration such as "500ms", "5s" or "1m"`);
+    return ms;
+  },
+  encode: (v) => v,
+};
+
+const positive = checkedPositive();
+function checkedPositive(): Codec<number> {
+  return {
+    decode(value, path) {
+      const n = unsigned.decode(value, path);
+      if (n === 0) throw new DecodeError(path, "must be greater than 0");
+      return n;
+    },
+    encode: (v) => v,
+  };
+}
+
+const listenerUrl: Codec<ListenerUrl> = {
+  decode(value, path) {
+    const parsed = parseConsoleUrl(string.decode(value, path));
+    if (typeof parsed === "string") throw new DecodeError(path, parsed);
+    return parsed;
+  },
+  encode: (v) => v,
+};
+
+const permissions: Codec<ReadonlySet<Permission>> = {
+  decode(value, path) {
+    if (value === "full") return FULL_PERMISSIONS;
+    const names = array(string).decode(value, path);
+    names.forEach((name, i) => {
+      if (!isPermission(name))
+        throw new DecodeError(`${path}[${i}]`, `unknown permission ${JSON.stringify(name)}`);
+    });
+    return new Set(names as Permission[]);
+  },
+  encode: (v) => [...v],
+};
+
+const fileMode = checkedString((s) =>
+  /^0?[0-7]{3}$/.test(s) ? undefined : `expected an octal mode such as "0600"`,
+);
+
+const DEFAULT_OPTIONS: ConsoleOptions = {
+  maxRequestSize: 1024 * 1024,
+  maxRequestsPerSec: 100,
+  connectTimeoutMs: 5000,
+  maxInstallSize: 256 * 1024 * 1024,
+};
+
+interface RawOptions {
+  max_request_size?: number;
+  max_requests_per_sec?: number;
+  connect_timeout?: number;
+  max_install_size?: number;
+}
+
+const optionsCodec = struct<RawOptions>({
+  max_request_size: optional(size("size")),
+  max_requests_per_sec: optional(positive),
+  connect_timeout: optional(duration),
+  max_install_size: optional(size("size")),
+});
+
+interface RawListener {
+  url: ListenerUrl;
+  permissions: ReadonlySet<Permission>;
+  mode?: string;
+  options?: RawOptions;
+}
+
+const listenerCodec = struct<RawListener>({
+  url: listenerUrl,
+  permissions,
+  mode: optional(fileMode),
+  options: optional(optionsCodec),
+});
+
+interface RawRepository {
+  type: "fs" | "mem";
+  dir?: string;
+  key?: string;
+  mount_on_start: boolean;
+  capacity_num?: number;
+  capacity_size?: number;
+}
+
+const repositoryCodec = struct<RawRepository>({
+  type: literal("fs", "mem"),
+  dir: optional(string),
+  key: optional(string),
+  mount_on_start: withDefault(boolean, () => false),
+  capacity_num: optional(unsigned),
+  capacity_size: optional(size("size")),
+});
+
+interface RawConfig {
+  state_dir?: string;
+  run_dir?: string;
+  data_dir?: string;
+  log_dir?: string;
+  cgroup?: string;
+  event_buffer_size?: number;
+  notification_buffer_size?: number;
+  console?: Record<string, RawListener>;
+  repositories?: Record<string, RawRepository>;
+  debug?: { log_level?: LogLevel };
+}
+
+const absolutePath = checkedString((s) => (s.startsWith("/") ? undefined : "must be an absolute path"));
+const cgroupName = checkedString((s) =>
+  /^[A-Za-z0-9._-]+$/.test(s) && s !== "." && s !== ".."
+    ? undefined
+    : "must be a single cgroup name ([A-Za-z0-9._-])",
+);
+
+const configCodec = struct<RawConfig>({
+  state_dir: optional(absolutePath),
+  run_dir: optional(absolutePath),
+  data_dir: optional(absolutePath),
+  log_dir: optional(absolutePath),
+  cgroup: optional(cgroupName),
+  event_buffer_size: optional(positive),
+  notification_buffer_size: optional(positive),
+  console: optional(record(listenerCodec)),
+  repositories: optional(record(repositoryCodec)),
+  debug: optional(
+    struct({ log_level: optional(literal("trace", "debug", "info", "warn", "error", "fatal")) }),
+  ),
+});
+
+/** Validates a parsed TOML document and fills in defaults. Throws DecodeError with the key path. */
+export function configFromToml(doc: unknown): DaemonConfig {
+  const raw = configCodec.decode(doc, "");
+  const stateDir = raw.state_dir ?? DEFAULT_ROOT;
+  const listeners = Object.entries(raw.console ?? { default: defaultListener() }).map(
+    ([id, l]): ListenerConfig => ({
+      id,
+      url: l.url,
+      permissions: l.permissions,
+      mode: parseInt(l.mode ?? "0600", 8),
+      options: {
+        maxRequestSize: l.options?.max_request_size ?? DEFAULT_OPTIONS.maxRequestSize,
+        maxRequestsPerSec: l.options?.max_requests_per_sec ?? DEFAULT_OPTIONS.maxRequestsPerSec,
+        connectTimeoutMs: l.options?.connect_timeout ?? DEFAULT_OPTIONS.connectTimeoutMs,
+        maxInstallSize: l.options?.max_install_size ?? DEFAULT_OPTIONS.maxInstallSize,
+      },
+    }),
+  );
+  const repositories = Object.entries(raw.repositories ?? {}).map(([id, r]): RepositoryConfig => {
+    if (r.type === "fs" && !r.dir)
+      throw new DecodeError(`repositories.${id}.dir`, "required for fs repositories");
+    if (r.type === "mem" && r.dir)
+      throw new DecodeError(`repositories.${id}.dir`, "mem repositories have no dir");
+    return {
+      id,
+      type: r.type,
+      dir: r.dir,
+      key: r.key,
+      mountOnStart: r.mount_on_start,
+      capacityNum: r.capacity_num,
+      capacitySize: r.capacity_size,
+    };
+  });
+  return {
+    stateDir,
+    runDir: raw.run_dir ?? `${stateDir}/run`,
+    dataDir: raw.data_dir ?? `${stateDir}/data`,
+    logDir: raw.log_dir ?? `${stateDir}/log`,
+    cgroup: raw.cgroup ?? "skiff",
+    eventBufferSize: raw.event_buffer_size ?? 256,
+    notificationBufferSize: raw.notification_buffer_size ?? 64,
+    listeners,
+    repositories,
+    debug: { logLevel: raw.debug?.log_level ?? "info" },
+  };
+}
+
+function defaultListener(): RawListener {
+  return {
+    url: parseConsoleUrl(DEFAULT_CONSOLE_URL) as ConsoleUrl,
+    permissions: FULL_PERMISSIONS,
+    mode: "0600",
+  };
+}

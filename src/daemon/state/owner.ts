@@ -1,0 +1,47 @@
+/**
+ * The single owner of the runtime state. It is the only subscriber that replaces the state:
+ * each event goes through a pure transition, and the resulting steps go to the executors.
+ *
+ * INVARIANTS: the state is replaced only inside `handle`, which the event loop calls one event
+ * at a time; executors run the steps after the transition, so a step never sees a half-applied
+ * state.
+ */
+import type { DaemonEvent } from "../events/types.js";
+import type { RuntimeState } from "./model.js";
+import { handleRequest } from "./requests.js";
+import type { Step } from "./steps.js";
+
+export type StepExecutor = (step: Step, event: DaemonEvent) => void;
+
+export class StateOwner {
+  constructor(
+    private current: RuntimeState,
+    private readonly execute: StepExecutor,
+  ) {}
+
+  get state(): RuntimeState {
+    return this.current;
+  }
+
+  handle(event: DaemonEvent): void {
+    const transition = this.transition(event);
+    this.current = transition.state;
+    for (const step of transition.steps) this.execute(step, event);
+  }
+
+  private transition(event: DaemonEvent): { state: RuntimeState; steps: Step[] } {
+    switch (event.kind) {
+      case "console_request":
+        return handleRequest(this.current, event.peer, event.request);
+      case "shutdown":
+        if (this.current.shuttingDown) return { state: this.current, steps: [] };
+        return {
+          state: { ...this.current, shuttingDown: true },
+          steps: [{ type: "shutdown", reason: event.reason }],
+        };
+      case "container":
+        // Container events arrive once containers run (packages and running-containers issues).
+        return { state: this.current, steps: [] };
+    }
+  }
+}
