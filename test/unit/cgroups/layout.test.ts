@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { parseMountinfo } from "../../../src/daemon/cgroups/layout.js";
 import { HYBRID_MOUNTINFO, LEGACY_MOUNTINFO, UNIFIED_CONTROLLERS, UNIFIED_MOUNTINFO } from "./fixtures.js";
 
-test("hybrid: v1 controllers plus a cgroup2 mount without controllers", () => {
+void test("hybrid: v1 controllers plus a cgroup2 mount without controllers", () => {
   const layout = parseMountinfo(HYBRID_MOUNTINFO, "");
   assert.equal(layout.kind, "hybrid");
   assert.equal(layout.unified, "/sys/fs/cgroup/unified");
@@ -15,13 +15,13 @@ test("hybrid: v1 controllers plus a cgroup2 mount without controllers", () => {
   assert.equal(layout.hierarchies.at(-1), "/sys/fs/cgroup/unified");
 });
 
-test("hybrid: a controller enabled on cgroup2 but not mounted on v1 is a v2 controller", () => {
+void test("hybrid: a controller enabled on cgroup2 but not mounted on v1 is a v2 controller", () => {
   const layout = parseMountinfo(HYBRID_MOUNTINFO, "memory io");
   assert.equal(layout.controllers.get("memory")?.version, 1);
   assert.deepEqual(layout.controllers.get("io"), { version: 2, mount: "/sys/fs/cgroup/unified" });
 });
 
-test("legacy: combined cpu,cpuacct mount, no cgroup2, bind mounts ignored", () => {
+void test("legacy: combined cpu,cpuacct mount, no cgroup2, bind mounts ignored", () => {
   const layout = parseMountinfo(LEGACY_MOUNTINFO);
   assert.equal(layout.kind, "legacy");
   assert.equal(layout.unified, undefined);
@@ -37,7 +37,7 @@ test("legacy: combined cpu,cpuacct mount, no cgroup2, bind mounts ignored", () =
   ]);
 });
 
-test("unified: every controller on the single cgroup2 hierarchy", () => {
+void test("unified: every controller on the single cgroup2 hierarchy", () => {
   const layout = parseMountinfo(UNIFIED_MOUNTINFO, UNIFIED_CONTROLLERS);
   assert.equal(layout.kind, "unified");
   assert.deepEqual(layout.hierarchies, ["/sys/fs/cgroup"]);
@@ -45,11 +45,11 @@ test("unified: every controller on the single cgroup2 hierarchy", () => {
   assert.equal(layout.controllers.has("freezer"), false);
 });
 
-test("escaped mount points are decoded", () => {
+void test("escaped mount points are decoded", () => {
   const layout = parseMountinfo("41 31 0:38 / /mnt/my\\040cgroups rw - cgroup2 cgroup2 rw\n", "pids");
   assert.equal(layout.unified, "/mnt/my cgroups");
 });
 
-test("no cgroup mounts is an error", () => {
+void test("no cgroup mounts is an error", () => {
   assert.throws(() => parseMountinfo("22 28 0:21 / /proc rw - proc proc rw\n"), /no cgroup hierarchy/);
 });

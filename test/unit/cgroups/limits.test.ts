@@ -17,7 +17,7 @@ const MiB = 1024 * 1024;
 const files = (layout: typeof v1, limits: Parameters<typeof limitsToFiles>[1]): string[] =>
   limitsToFiles(layout, limits).map(({ controller, file, value }) => `${controller} ${file}=${value}`);
 
-test("cpu shares <-> weight follow runc's formula at the ends and the default", () => {
+void test("cpu shares <-> weight follow runc's formula at the ends and the default", () => {
   assert.equal(sharesToWeight(2), 1);
   assert.equal(sharesToWeight(262144), 10000);
   assert.equal(sharesToWeight(1024), 39);
@@ -27,20 +27,20 @@ test("cpu shares <-> weight follow runc's formula at the ends and the default", 
     assert.equal(sharesToWeight(weightToShares(weight)), weight);
 });
 
-test("blkio weight -> io weight", () => {
+void test("blkio weight -> io weight", () => {
   assert.equal(blkioWeightToIoWeight(10), 1);
   assert.equal(blkioWeightToIoWeight(1000), 10000);
   assert.equal(blkioWeightToIoWeight(500), 4950);
 });
 
-test("memory+swap becomes swap-only on v2", () => {
+void test("memory+swap becomes swap-only on v2", () => {
   assert.equal(memswToSwapMax(96 * MiB, 64 * MiB), 32 * MiB);
   assert.equal(memswToSwapMax(-1, 64 * MiB), -1);
   assert.throws(() => memswToSwapMax(32 * MiB, 64 * MiB), /^CgroupLimitError: memory\.swap: /);
   assert.throws(() => memswToSwapMax(32 * MiB, undefined), /needs a memory limit/);
 });
 
-test("v1 files for memory, cpu, cpuset, blkio, pids", () => {
+void test("v1 files for memory, cpu, cpuset, blkio, pids", () => {
   assert.deepEqual(
     files(v1, {
       memory: { limit: 32 * MiB, reservation: 16 * MiB, swap: 64 * MiB, swappiness: 10 },
@@ -70,7 +70,7 @@ test("v1 files for memory, cpu, cpuset, blkio, pids", () => {
   );
 });
 
-test("v2 files with translations", () => {
+void test("v2 files with translations", () => {
   assert.deepEqual(
     files(v2, {
       memory: { limit: 32 * MiB, reservation: 16 * MiB, swap: 64 * MiB, swappiness: 10 },
@@ -99,11 +99,11 @@ test("v2 files with translations", () => {
   assert.deepEqual(files(v2, { memory: { limit: -1 } }), ["memory memory.max=max"]);
 });
 
-test("a v2 weight on a v1 host becomes shares", () => {
+void test("a v2 weight on a v1 host becomes shares", () => {
   assert.deepEqual(files(v1, { cpu: { weight: 10000 } }), ["cpu cpu.shares=262144"]);
 });
 
-test("invalid values and missing controllers name the field", () => {
+void test("invalid values and missing controllers name the field", () => {
   assert.throws(() => limitsToFiles(v1, { cpu: { shares: 1 } }), /^CgroupLimitError: cpu\.shares: 1 is not/);
   assert.throws(() => limitsToFiles(v1, { cpu: { shares: 2, weight: 1 } }), /cpu\.weight: give/);
   assert.throws(() => limitsToFiles(v1, { memory: { limit: 1.5 } }), /memory\.limit/);
@@ -118,7 +118,7 @@ test("invalid values and missing controllers name the field", () => {
   );
 });
 
-test("empty limits write nothing", () => {
+void test("empty limits write nothing", () => {
   assert.deepEqual(limitsToFiles(v1, {}), []);
   assert.deepEqual(limitsToFiles(v2, { memory: {}, cpu: {}, io: {}, pids: {} }), []);
 });

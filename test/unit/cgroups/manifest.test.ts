@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { limitsFromManifestCgroups } from "../../../src/daemon/cgroups/manifest.js";
 import { limitsToOciResources } from "../../../src/daemon/cgroups/oci.js";
 
-test("Northstar manifest cgroups map onto CgroupLimits", () => {
+void test("Northstar manifest cgroups map onto CgroupLimits", () => {
   const limits = limitsFromManifestCgroups({
     memory: {
       oom_monitor: true,
@@ -37,7 +37,7 @@ test("Northstar manifest cgroups map onto CgroupLimits", () => {
   });
 });
 
-test("an empty section gives no limits; raw attrs are refused with the field path", () => {
+void test("an empty section gives no limits; raw attrs are refused with the field path", () => {
   assert.deepEqual(limitsFromManifestCgroups({}), {});
   assert.deepEqual(limitsFromManifestCgroups({ memory: {} }), { memory: {} });
   assert.throws(
@@ -46,7 +46,7 @@ test("an empty section gives no limits; raw attrs are refused with the field pat
   );
 });
 
-test("OCI linux.resources from limits", () => {
+void test("OCI linux.resources from limits", () => {
   assert.deepEqual(
     limitsToOciResources({
       memory: { limit: 10, swap: 20 },

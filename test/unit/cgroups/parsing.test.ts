@@ -9,14 +9,14 @@ import {
   v1MemoryCounters,
 } from "../../../src/daemon/cgroups/memory-events.js";
 
-test("limit values: max, -1 and the v1 unlimited sentinel are null", () => {
+void test("limit values: max, -1 and the v1 unlimited sentinel are null", () => {
   assert.equal(parseLimit("max"), null);
   assert.equal(parseLimit("9223372036854771712"), null);
   assert.equal(parseLimit("33554432"), 33554432);
   assert.throws(() => parseLimit("lots"));
 });
 
-test("flat keyed files and pid lists", () => {
+void test("flat keyed files and pid lists", () => {
   assert.deepEqual(
     [...parseFlatKeyed("populated 1\nfrozen 0\n")],
     [
@@ -28,7 +28,7 @@ test("flat keyed files and pid lists", () => {
   assert.deepEqual(parsePids(""), []);
 });
 
-test("v1 blkio and v2 io.stat totals", () => {
+void test("v1 blkio and v2 io.stat totals", () => {
   const v1 = "8:0 Read 4096\n8:0 Write 8192\n8:0 Sync 1\n8:16 Read 1\n8:0 Total 12288\nTotal 12289\n";
   assert.deepEqual(sumV1Blkio(v1), { read: 4097, write: 8192 });
   const v2 =
@@ -36,7 +36,7 @@ test("v1 blkio and v2 io.stat totals", () => {
   assert.deepEqual(parseIoStat(v2), { readBytes: 101, writeBytes: 202, readOps: 4, writeOps: 5 });
 });
 
-test("memory.events and memory.oom_control parse", () => {
+void test("memory.events and memory.oom_control parse", () => {
   assert.deepEqual(parseMemoryEvents("low 0\nhigh 2\nmax 5\noom 1\noom_kill 1\noom_group_kill 0\n"), {
     low: 0,
     high: 2,
@@ -60,7 +60,7 @@ test("memory.events and memory.oom_control parse", () => {
   });
 });
 
-test("deltas carry only the fields that moved; a reset counter counts from zero", () => {
+void test("deltas carry only the fields that moved; a reset counter counts from zero", () => {
   const zero = { low: 0, high: 0, max: 0, oom: 0, oom_kill: 0, oom_group_kill: 0 };
   assert.equal(memoryEventDelta(zero, zero), undefined);
   assert.deepEqual(memoryEventDelta({ ...zero, max: 10 }, { ...zero, max: 12, oom_kill: 1 }), {

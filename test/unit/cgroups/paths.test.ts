@@ -10,12 +10,12 @@ import {
 } from "../../../src/daemon/cgroups/paths.js";
 import { HYBRID_MOUNTINFO } from "./fixtures.js";
 
-test("container and group paths are absolute below the root", () => {
+void test("container and group paths are absolute below the root", () => {
   assert.equal(containerCgroupPath("skiff", "hello"), "/skiff/hello");
   assert.equal(containerCgroupPath("skiff", "hello", "media"), "/skiff/media/hello");
 });
 
-test("names with slashes, dots or control-file prefixes are rejected with the field name", () => {
+void test("names with slashes, dots or control-file prefixes are rejected with the field name", () => {
   assert.throws(() => validateCgroupName("a/b", "container"), /^Error: container: "a\/b"/);
   assert.throws(() => validateCgroupName("..", "group"), /group/);
   assert.throws(() => validateCgroupName("memory.limit_in_bytes", "container"), /collide/);
@@ -23,7 +23,7 @@ test("names with slashes, dots or control-file prefixes are rejected with the fi
   validateCgroupName("hello-world_1.0", "container");
 });
 
-test("directories are built from the mount roots", () => {
+void test("directories are built from the mount roots", () => {
   const layout = parseMountinfo(HYBRID_MOUNTINFO);
   assert.equal(controllerDir(layout, "memory", "/skiff/a"), "/sys/fs/cgroup/memory/skiff/a");
   assert.equal(controllerDir(layout, "io", "/skiff/a"), undefined);
