@@ -4,8 +4,8 @@ import { isDuration, parseDuration, parseManifest } from "../../../src/npk/manif
 import { satisfiesRequirement } from "../../../src/npk/manifest/index.js";
 import { assertRejected, BASE } from "./helpers.js";
 
-describe("parseDuration", () => {
-  it("parses single and compound durations", () => {
+void describe("parseDuration", () => {
+  void it("parses single and compound durations", () => {
     assert.equal(parseDuration("500ms"), 500);
     assert.equal(parseDuration("5s"), 5000);
     assert.equal(parseDuration("1m"), 60_000);
@@ -14,7 +14,7 @@ describe("parseDuration", () => {
     assert.equal(parseDuration("0s"), 0);
   });
 
-  it("rejects malformed durations", () => {
+  void it("rejects malformed durations", () => {
     for (const text of ["", "5", "s", "1.5s", "5 s", "-1s", "5sec", "1d"]) {
       assert.equal(isDuration(text), false, text);
       assert.throws(() => parseDuration(text), RangeError);
@@ -22,8 +22,8 @@ describe("parseDuration", () => {
   });
 });
 
-describe("resource version requirements", () => {
-  it("follow Rust semver: bare versions are caret requirements", () => {
+void describe("resource version requirements", () => {
+  void it("follow Rust semver: bare versions are caret requirements", () => {
     assert.equal(satisfiesRequirement("1.4.0", ">=1.0.0"), true);
     assert.equal(satisfiesRequirement("0.0.1", ">=0.0.2"), false);
     assert.equal(satisfiesRequirement("1.9.0", "1.2.3"), true);
@@ -32,7 +32,7 @@ describe("resource version requirements", () => {
   });
 });
 
-describe("Skiff manifest extensions", () => {
+void describe("Skiff manifest extensions", () => {
   const FULL = `${BASE}restart:
   policy: on-failure
   max_retries: 3
@@ -57,7 +57,7 @@ power:
       target: /run/events.sock
 `;
 
-  it("parses every extension", () => {
+  void it("parses every extension", () => {
     const m = parseManifest(FULL);
     assert.deepEqual(m.restart, {
       policy: "on-failure",
@@ -78,7 +78,7 @@ power:
     assert.equal(m.power!.proxies![1]!.framing, undefined);
   });
 
-  it("validates extensions with field paths", () => {
+  void it("validates extensions with field paths", () => {
     assertRejected(BASE + "restart:\n  policy: sometimes\n", "restart.policy");
     assertRejected(
       BASE + "restart:\n  policy: always\n  backoff:\n    initial: 1m\n    max: 1s\n",

@@ -111,8 +111,8 @@ custom:
   list: [1, two]
 `;
 
-describe("parseManifest (YAML)", () => {
-  it("reads every Northstar field into Northstar's JSON form", () => {
+void describe("parseManifest (YAML)", () => {
+  void it("reads every Northstar field into Northstar's JSON form", () => {
     const m = parseManifest(FULL);
     assert.equal(m.name, "hello");
     assert.deepEqual(m.args, ["one", "two"]);
@@ -157,7 +157,7 @@ describe("parseManifest (YAML)", () => {
     assert.deepEqual(m.custom, { blah: "foo", list: [1, "two"] });
   });
 
-  it("serializes keys in Northstar's field order", () => {
+  void it("serializes keys in Northstar's field order", () => {
     const keys = Object.keys(parseManifest(FULL));
     const order = ["name", "version", "console", "init", "args", "env", "uid", "gid", "sched", "mounts"];
     assert.deepEqual(
@@ -167,12 +167,12 @@ describe("parseManifest (YAML)", () => {
     assert.ok(keys.indexOf("io") > keys.indexOf("sockets") && keys.indexOf("custom") > keys.indexOf("io"));
   });
 
-  it("reads a resource container and the minimal manifest", () => {
+  void it("reads a resource container and the minimal manifest", () => {
     const m = parseManifest("name: message\nversion: 0.0.2\nuid: 1000\ngid: 1000\n");
     assert.deepEqual(m, { name: "message", version: "0.0.2", uid: 1000, gid: 1000 });
   });
 
-  it("reads unit variants and the remaining tagged variants", () => {
+  void it("reads unit variants and the remaining tagged variants", () => {
     assert.equal(parseManifest(BASE + "network: host\n").network, "host");
     assert.deepEqual(parseManifest(BASE + "sched:\n  policy: idle\n").sched, { policy: "idle" });
     assert.deepEqual(parseManifest(BASE + "sched:\n  policy: !idle\n").sched, { policy: "idle" });
@@ -184,7 +184,7 @@ describe("parseManifest (YAML)", () => {
     assert.deepEqual(parseManifest(BASE + "network:\n  namespace: foo\n").network, { namespace: "foo" });
   });
 
-  it("normalizes the version and writes a complete console permission set as full", () => {
+  void it("normalizes the version and writes a complete console permission set as full", () => {
     assert.equal(parseManifest(BASE.replace("0.0.1", "1.2.3-rc.1+build")).version, "1.2.3");
     const all =
       "[ident, inspect, install, kill, list, notifications, mount, repositories, shutdown, start, start_command, token_create, token_verification, umount, uninstall]";
@@ -196,7 +196,7 @@ describe("parseManifest (YAML)", () => {
     });
   });
 
-  it("accepts tmpfs sizes as bytes or with decimal and binary units", () => {
+  void it("accepts tmpfs sizes as bytes or with decimal and binary units", () => {
     const size = (s: string) => {
       const m = parseManifest(BASE + `mounts:\n  /tmp:\n    type: tmpfs\n    size: ${s}\n`);
       return (m.mounts!["/tmp"] as { size: number }).size;
@@ -214,12 +214,12 @@ describe("parseManifest (YAML)", () => {
     );
   });
 
-  it("omits empty collections like Northstar's serializer", () => {
+  void it("omits empty collections like Northstar's serializer", () => {
     const m = parseManifest(BASE + "args: []\nenv: {}\nmounts: {}\ncapabilities: []\n");
     assert.deepEqual(Object.keys(m), ["name", "version", "init", "uid", "gid"]);
   });
 
-  it("rejects syntax errors, duplicate keys and wrong types with paths", () => {
+  void it("rejects syntax errors, duplicate keys and wrong types with paths", () => {
     assertRejected("name: [", "", /yaml syntax/);
     assertRejected(BASE + "mounts:\n  /dev:\n    type: dev\n  /dev:\n    type: dev\n", "", /unique/i);
     assertRejected(BASE.replace("uid: 1000", "uid: abc"), "uid", /expected an integer/);
@@ -241,7 +241,7 @@ describe("parseManifest (YAML)", () => {
     assertRejected("name: x\nversion: 1\nuid: 1\ngid: 1\n", "version", /semantic version/);
   });
 
-  it("rejects unknown fields at every level", () => {
+  void it("rejects unknown fields at every level", () => {
     assertRejected(BASE + "colour: blue\n", "colour", /unknown field/);
     assertRejected(
       BASE + "mounts:\n  /p:\n    type: persist\n    size: 3\n",
@@ -256,7 +256,7 @@ describe("parseManifest (YAML)", () => {
     );
   });
 
-  it("reports every problem at once", () => {
+  void it("reports every problem at once", () => {
     try {
       parseManifest(BASE + "colour: blue\nautostart: maybe\n");
       assert.fail("expected an error");
@@ -269,13 +269,13 @@ describe("parseManifest (YAML)", () => {
   });
 });
 
-describe("parseManifest (JSON and TOML)", () => {
-  it("reads the JSON form it produces", () => {
+void describe("parseManifest (JSON and TOML)", () => {
+  void it("reads the JSON form it produces", () => {
     const m = parseManifest(FULL);
     assert.deepEqual(parseManifest(JSON.stringify(m), "json"), m);
   });
 
-  it("reads TOML", () => {
+  void it("reads TOML", () => {
     const toml = `
 name = "hello"
 version = "0.0.1"
@@ -308,12 +308,12 @@ values = [0]
     assert.deepEqual(m.seccomp, { allow: { read: "any", personality: { args: { index: 0, values: [0] } } } });
   });
 
-  it("rejects malformed JSON and TOML", () => {
+  void it("rejects malformed JSON and TOML", () => {
     assertRejected("{", "", /json syntax/, "json");
     assertRejected("name = ", "", /toml syntax/, "toml");
   });
 
-  it("picks the format from the file extension", () => {
+  void it("picks the format from the file extension", () => {
     assert.equal(manifestFormatFromPath("/a/manifest.yaml"), "yaml");
     assert.equal(manifestFormatFromPath("manifest.YML"), "yaml");
     assert.equal(manifestFormatFromPath("m.json"), "json");
@@ -322,8 +322,8 @@ values = [0]
   });
 });
 
-describe("manifestToYaml", () => {
-  it("round-trips and writes enum variants as tags", () => {
+void describe("manifestToYaml", () => {
+  void it("round-trips and writes enum variants as tags", () => {
     const m: Manifest = parseManifest(FULL);
     const yaml = manifestToYaml(m);
     assert.match(yaml, /network: !namespace container/);

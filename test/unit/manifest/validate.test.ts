@@ -5,8 +5,8 @@ import { assertRejected, BASE } from "./helpers.js";
 
 const mounts = (yaml: string) => BASE + "mounts:\n" + yaml;
 
-describe("validateManifest: Northstar rules", () => {
-  it("checks the container name charset and length", () => {
+void describe("validateManifest: Northstar rules", () => {
+  void it("checks the container name charset and length", () => {
     assertRejected(BASE.replace("name: hello", "name: hello world"), "name", /invalid container name/);
     assertRejected(BASE.replace("name: hello", "name: hel/lo"), "name");
     assertRejected(BASE.replace("name: hello", 'name: ""'), "name");
@@ -15,17 +15,17 @@ describe("validateManifest: Northstar rules", () => {
     assert.equal(parseManifest(BASE.replace("name: hello", "name: A-b_c.9")).name, "A-b_c.9");
   });
 
-  it("checks uid and gid are at least 1", () => {
+  void it("checks uid and gid are at least 1", () => {
     assertRejected(BASE.replace("uid: 1000", "uid: 0"), "uid", /greater than 0/);
     assertRejected(BASE.replace("gid: 1001", "gid: 0"), "gid", /greater than 0/);
   });
 
-  it("checks init length", () => {
+  void it("checks init length", () => {
     assertRejected(BASE.replace("init: /binary", 'init: ""'), "init");
     assertRejected(BASE.replace("init: /binary", `init: /${"b".repeat(4096)}`), "init");
   });
 
-  it("rejects reserved and oversized environment variables", () => {
+  void it("rejects reserved and oversized environment variables", () => {
     for (const name of [
       "NORTHSTAR_NAME",
       "NORTHSTAR_VERSION",
@@ -42,18 +42,18 @@ describe("validateManifest: Northstar rules", () => {
     assert.equal(parseManifest(BASE + "env:\n  PATH: /bin\n").env!.PATH, "/bin");
   });
 
-  it("rejects NUL bytes in strings", () => {
+  void it("rejects NUL bytes in strings", () => {
     assertRejected(BASE + 'suppl_groups: ["fo\\0o"]\n', "suppl_groups.0", /NUL/);
     assertRejected(BASE + 'args: ["a\\0"]\n', "args.0", /NUL/);
   });
 
-  it("limits supplementary groups", () => {
+  void it("limits supplementary groups", () => {
     assertRejected(BASE + `suppl_groups: [${"g".repeat(65)}]\n`, "suppl_groups.0", /longer than 64/);
     const many = Array.from({ length: 65 }, (_, i) => `g${i}`).join(", ");
     assertRejected(BASE + `suppl_groups: [${many}]\n`, "suppl_groups", /at most 64/);
   });
 
-  it("requires absolute, clean, distinct mount points", () => {
+  void it("requires absolute, clean, distinct mount points", () => {
     assertRejected(mounts("  data:\n    type: persist\n"), "mounts.data", /absolute/);
     assertRejected(mounts("  /a/../b:\n    type: persist\n"), "mounts./a/../b", /absolute/);
     assertRejected(mounts("  /:\n    type: persist\n"), "mounts./", /must not be \//);
@@ -65,7 +65,7 @@ describe("validateManifest: Northstar rules", () => {
     assertRejected(mounts("  /x:\n    type: bind\n    host: lib\n"), "mounts./x.host", /absolute/);
   });
 
-  it("rejects bind mounts nested in bind mounts, like Northstar", () => {
+  void it("rejects bind mounts nested in bind mounts, like Northstar", () => {
     const nested = mounts(
       "  /lib/overlapping:\n    type: bind\n    host: /lib\n  /lib/other:\n    type: bind\n    host: /lib\n" +
         "  /lib/overlapping/foo:\n    type: bind\n    host: /lib\n",
@@ -82,7 +82,7 @@ describe("validateManifest: Northstar rules", () => {
     );
   });
 
-  it("checks resource mounts", () => {
+  void it("checks resource mounts", () => {
     const resource = (extra: string, dir = "/bin/foo", version = "'>=1.0.0'") =>
       mounts(`  /r:\n    type: resource\n    name: res\n    version: ${version}\n    dir: ${dir}\n${extra}`);
     assertRejected(resource("", "bin/foo"), "mounts./r.dir", /absolute/);
@@ -92,7 +92,7 @@ describe("validateManifest: Northstar rules", () => {
     parseManifest(resource("", "/", "'>=1.0, <2'"));
   });
 
-  it("applies the resource container rule", () => {
+  void it("applies the resource container rule", () => {
     const resource = "name: res\nversion: 0.0.1\nuid: 1000\ngid: 1000\n";
     for (const [field, yaml] of [
       ["args", "args: [a]\n"],
@@ -111,7 +111,7 @@ describe("validateManifest: Northstar rules", () => {
     parseManifest(resource + "mounts:\n  /data:\n    type: persist\n");
   });
 
-  it("checks scheduling parameters, including round_robin (unchecked in Northstar)", () => {
+  void it("checks scheduling parameters, including round_robin (unchecked in Northstar)", () => {
     const sched = (policy: string) => BASE + `sched:\n  policy:\n    ${policy}\n`;
     assertRejected(sched("!other\n      nice: 55"), "sched.policy.other.nice", /-20 and 19/);
     assertRejected(sched("!batch\n      nice: -40"), "sched.policy.batch.nice", /-20 and 19/);
@@ -125,7 +125,7 @@ describe("validateManifest: Northstar rules", () => {
     });
   });
 
-  it("checks socket uid and gid (unchecked in Northstar)", () => {
+  void it("checks socket uid and gid (unchecked in Northstar)", () => {
     const socket = (extra: string) => BASE + `sockets:\n  foo:\n    type: stream\n    mode: 0o600\n${extra}`;
     assertRejected(socket("    uid: 0\n"), "sockets.foo.uid", /greater than 0/);
     assertRejected(socket("    gid: 0\n"), "sockets.foo.gid", /greater than 0/);
@@ -134,7 +134,7 @@ describe("validateManifest: Northstar rules", () => {
     assert.equal(parseManifest(socket("    uid: 1\n    gid: 1\n")).sockets!.foo!.uid, 1);
   });
 
-  it("checks seccomp argument rules", () => {
+  void it("checks seccomp argument rules", () => {
     const rule = (args: string) => BASE + `seccomp:\n  allow:\n    ioctl: !args ${args}\n`;
     assertRejected(rule("{ index: 6, values: [1] }"), "seccomp.allow.ioctl.args.index", /5 or less/);
     assertRejected(rule("{ index: 1 }"), "seccomp.allow.ioctl.args", /values or mask/);
@@ -146,19 +146,19 @@ describe("validateManifest: Northstar rules", () => {
     );
   });
 
-  it("checks SELinux contexts and network namespace names", () => {
+  void it("checks SELinux contexts and network namespace names", () => {
     assertRejected(BASE + "selinux:\n  mount_context: fo@o\n", "selinux.mount_context", /may only contain/);
     assertRejected(BASE + "selinux:\n  exec: ''\n", "selinux.exec", /empty/);
     assertRejected(BASE + `network: !namespace ${"n".repeat(257)}\n`, "network.namespace", /longer than 256/);
     assertRejected(BASE + "network: !namespace ../etc\n", "network.namespace", /plain file name/);
   });
 
-  it("checks rlimits and swappiness", () => {
+  void it("checks rlimits and swappiness", () => {
     assertRejected(BASE + "rlimits:\n  nofile:\n    soft: 10\n    hard: 5\n", "rlimits.nofile", /exceeds/);
     assertRejected(BASE + "cgroups:\n  memory:\n    swappiness: 101\n", "cgroups.memory.swappiness");
   });
 
-  it("can be called on a constructed manifest", () => {
+  void it("can be called on a constructed manifest", () => {
     assert.throws(() => validateManifest({ name: "x", version: "1.0.0", uid: 0, gid: 1 }), ManifestError);
     validateManifest({ name: "x", version: "1.0.0", uid: 1, gid: 1 });
   });
