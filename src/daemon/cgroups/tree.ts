@@ -96,7 +96,7 @@ export class CgroupTree {
           await writeControl(`${dir}/${file}`, await readText(`${parent}/${file}`));
       }
     }
-    if (mount === this.layout.unified) await enableSubtreeControllers(parent, dir);
+    if (mount === this.layout.unified) await enableSubtreeControllers(this.layout, parent);
   }
 
   /** Removes an absolute cgroup path from every hierarchy; missing directories are fine. */
@@ -124,20 +124,19 @@ export class CgroupTree {
   }
 }
 
-// In v2 a child only gets the controllers its parent enables in cgroup.subtree_control. On a hybrid host
-// cgroup2 usually has no controllers, and then there is nothing to enable.
-async function enableSubtreeControllers(parent: string, dir: string): Promise<void> {
-  for (const cgroup of [parent, dir]) {
-    const available = ((await readOptionalText(`${cgroup}/cgroup.controllers`)) ?? "")
-      .split(/\s+/)
-      .filter(Boolean);
-    const enabled = new Set(
-      ((await readOptionalText(`${cgroup}/cgroup.subtree_control`)) ?? "").split(/\s+/),
-    );
-    const missing = available.filter((controller) => !enabled.has(controller));
-    if (missing.length > 0) {
-      await writeControl(`${cgroup}/cgroup.subtree_control`, missing.map((c) => `+${c}`).join(" "));
-    }
+// Controllers whose limits or statistics Skiff uses.
+const USED_CONTROLLERS = ["cpu", "cpuset", "io", "memory", "pids"];
+
+// In v2 a child only gets the controllers its parent enables in cgroup.subtree_control. Only parents: a
+// cgroup with controllers enabled for its children cannot hold processes itself (EBUSY on cgroup.procs).
+// Only the controllers Skiff uses, so that a hybrid host's cgroup2 root is left as it was.
+async function enableSubtreeControllers(layout: CgroupLayout, parent: string): Promise<void> {
+  const wanted = USED_CONTROLLERS.filter((controller) => layout.controllers.get(controller)?.version === 2);
+  if (wanted.length === 0) return;
+  const enabled = new Set(((await readOptionalText(`${parent}/cgroup.subtree_control`)) ?? "").split(/\s+/));
+  const missing = wanted.filter((controller) => !enabled.has(controller));
+  if (missing.length > 0) {
+    await writeControl(`${parent}/cgroup.subtree_control`, missing.map((c) => `+${c}`).join(" "));
   }
 }
 

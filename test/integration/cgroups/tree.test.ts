@@ -1,0 +1,37 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { access, readFile } from "node:fs/promises";
+import { setupTestCgroups } from "./helpers.js";
+import { allDirs } from "../../../src/daemon/cgroups/paths.js";
+
+void test("root, group and container cgroups exist on every hierarchy and are removed after exit", async () => {
+  const cgroups = await setupTestCgroups();
+  const { tree, layout } = cgroups;
+  try {
+    for (const dir of allDirs(layout, tree.rootPath)) await access(dir);
+    const group = await tree.createGroup("media");
+    const path = tree.containerPath("player", "media");
+    assert.equal(path, `${tree.rootPath}/media/player`);
+    await tree.create(path);
+    // A new v1 cpuset inherits cpus and mems, else no task could join it.
+    const cpuset = layout.controllers.get("cpuset")!.mount;
+    assert.notEqual((await readFile(`${cpuset}${path}/cpuset.cpus`, "utf8")).trim(), "");
+
+    const held = cgroups.spawnHeld("sleep 1000");
+    await tree.attach(path, held.pid);
+    assert.deepEqual(await tree.procs(path), [held.pid]);
+    await assert.rejects(tree.remove(path, { timeoutMs: 50 }), /still has tasks or child cgroups/);
+    await assert.rejects(tree.removeRoot({ timeoutMs: 50 }), /still has tasks or child cgroups/);
+
+    held.child.kill("SIGKILL");
+    await held.exited;
+    await tree.remove(path);
+    await tree.removeGroup("media");
+    for (const dir of [...allDirs(layout, path), ...allDirs(layout, group)]) {
+      await assert.rejects(access(dir), { code: "ENOENT" });
+    }
+  } finally {
+    await cgroups.cleanup();
+  }
+  for (const dir of allDirs(layout, tree.rootPath)) await assert.rejects(access(dir), { code: "ENOENT" });
+});
