@@ -1,0 +1,29 @@
+// File-backed mounts: erofs (Linux >= 6.12) mounts a regular file directly, and with
+// `fsoffset=` (Linux >= 6.16) at an offset inside it, so an erofs fs.img mounts straight from
+// the NPK with no loop device. util-linux mount always puts a loop device under a regular
+// file, and Node has no mount(2) binding, so the syscall is made through perl's syscall()
+// with the kernel headers' syscall number (perl-base is essential on Debian, syscall.ph
+// comes with libperl). Callers fall back to a loop device when this fails.
+import { runTool } from "../../npk/exec.js";
+
+export const MS_RDONLY = 0x1;
+export const MS_NOSUID = 0x2;
+export const MS_NODEV = 0x4;
+
+const PERL_MOUNT = [
+  'require "syscall.ph";',
+  "syscall(&SYS_mount, $ARGV[0], $ARGV[1], $ARGV[2], $ARGV[3] + 0, $ARGV[4]) == 0",
+  'or die "mount($ARGV[0], $ARGV[1], $ARGV[2], $ARGV[4]): $!\\n";',
+].join(" ");
+
+/** mount(2) of a regular file `source` on `target`; throws NpkError("tool") on failure. */
+export async function mountFile(
+  source: string,
+  target: string,
+  fsType: string,
+  flags: number,
+  data: string,
+  signal?: AbortSignal,
+): Promise<void> {
+  await runTool("perl", ["-e", PERL_MOUNT, source, target, fsType, String(flags), data], { signal });
+}

@@ -1,0 +1,89 @@
+// Mounts an NPK's fs.img read-only, nosuid, nodev straight from the NPK file.
+// - squashfs: `mount -o loop,offset=,sizelimit=` (util-linux). We let mount own the loop
+//   device rather than calling losetup ourselves: it sets LO_FLAGS_AUTOCLEAR, so the device
+//   is released by the kernel on umount, when mount fails, and even if Skiff dies between
+//   attaching and mounting. umount() still checks and detaches a device left attached.
+// - erofs: a file-backed mount at `fsoffset=` (no loop device); if the kernel or helper
+//   cannot do that, the same loop path as squashfs.
+// The mounted range is the file system data only (fs.img without the verity hash area).
+import { NpkError } from "../../npk/errors.js";
+import { runTool } from "../../npk/exec.js";
+import type { Npk } from "../../npk/npk.js";
+import { MS_NODEV, MS_NOSUID, MS_RDONLY, mountFile } from "./file-mount.js";
+import { findMount, loopBackingFile } from "./mountinfo.js";
+
+export type MountMethod = "loop" | "file";
+
+export interface MountHandle {
+  target: string;
+  fsType: "squashfs" | "erofs";
+  method: MountMethod;
+  /** The loop device under a "loop" mount, as found after mounting. */
+  loopDevice?: string;
+}
+
+export type MountableNpk = Pick<Npk, "path" | "fsImage" | "verity">;
+
+export interface MountImageOptions {
+  /** Force a method; by default erofs tries "file" first and squashfs uses "loop". */
+  method?: MountMethod;
+  signal?: AbortSignal;
+}
+
+function dataSize(npk: MountableNpk): number {
+  return npk.verity?.offset ?? npk.fsImage.size;
+}
+
+async function mountViaLoop(
+  npk: MountableNpk,
+  target: string,
+  signal?: AbortSignal,
+): Promise<string | undefined> {
+  const options = `ro,nosuid,nodev,loop,offset=${npk.fsImage.offset},sizelimit=${dataSize(npk)}`;
+  await runTool("mount", ["-t", npk.fsImage.type, "-o", options, npk.path, target], { signal });
+  const mounted = await findMount(target);
+  return mounted?.source.startsWith("/dev/loop") === true ? mounted.source : undefined;
+}
+
+/** Mounts fs.img of `npk` on the existing directory `target`. */
+export async function mountImage(
+  npk: MountableNpk,
+  target: string,
+  opts: MountImageOptions = {},
+): Promise<MountHandle> {
+  const fsType = npk.fsImage.type;
+  const method = opts.method ?? (fsType === "erofs" ? "file" : "loop");
+  if (method === "file") {
+    if (fsType !== "erofs")
+      throw new NpkError("usage", `${fsType} cannot be mounted from a file without a loop device`);
+    try {
+      await mountFile(
+        npk.path,
+        target,
+        "erofs",
+        MS_RDONLY | MS_NOSUID | MS_NODEV,
+        `fsoffset=${npk.fsImage.offset}`,
+        opts.signal,
+      );
+      return { target, fsType, method: "file" };
+    } catch (e) {
+      // Only an explicit request for "file" must succeed; the default falls back to a loop device.
+      if (opts.method === "file" || opts.signal?.aborted === true) throw e;
+    }
+  }
+  const loopDevice = await mountViaLoop(npk, target, opts.signal);
+  const handle: MountHandle = { target, fsType, method: "loop" };
+  if (loopDevice !== undefined) handle.loopDevice = loopDevice;
+  return handle;
+}
+
+/** Unmounts and makes sure the loop device (if any) is released. */
+export async function umount(handle: MountHandle, signal?: AbortSignal): Promise<void> {
+  await runTool("umount", [handle.target], { signal });
+  if (handle.loopDevice !== undefined && (await loopBackingFile(handle.loopDevice)) !== undefined) {
+    // Autoclear normally releases the device; it can stay when it was shared or not autoclear.
+    await runTool("losetup", ["-d", handle.loopDevice], { signal }).catch(async (e: unknown) => {
+      if ((await loopBackingFile(handle.loopDevice ?? "")) !== undefined) throw e;
+    });
+  }
+}

@@ -1,0 +1,44 @@
+// Reads /proc/self/mountinfo to find what is mounted on a directory (e.g. which loop device
+// util-linux picked for an image), and the loop device's backing file from sysfs.
+import { readFile } from "node:fs/promises";
+import { basename, resolve } from "node:path";
+
+export interface MountInfoEntry {
+  mountPoint: string;
+  fsType: string;
+  source: string;
+}
+
+/** mountinfo escapes space, tab, newline and backslash as \ooo octal. */
+function unescapeOctal(field: string): string {
+  return field.replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(parseInt(oct, 8)));
+}
+
+export function parseMountInfo(text: string): MountInfoEntry[] {
+  const entries: MountInfoEntry[] = [];
+  for (const line of text.split("\n")) {
+    const fields = line.split(" ");
+    const separator = fields.indexOf("-");
+    const mountPoint = fields[4];
+    const fsType = fields[separator + 1];
+    const source = fields[separator + 2];
+    if (separator < 6 || mountPoint === undefined || fsType === undefined || source === undefined) continue;
+    entries.push({ mountPoint: unescapeOctal(mountPoint), fsType, source: unescapeOctal(source) });
+  }
+  return entries;
+}
+
+/** The topmost mount on `dir`, if any. */
+export async function findMount(dir: string): Promise<MountInfoEntry | undefined> {
+  const target = resolve(dir);
+  const entries = parseMountInfo(await readFile("/proc/self/mountinfo", "utf8"));
+  return entries.filter((e) => e.mountPoint === target).at(-1);
+}
+
+/** Backing file of a loop device, or undefined when the device is not attached. */
+export async function loopBackingFile(device: string): Promise<string | undefined> {
+  const text = await readFile(`/sys/block/${basename(device)}/loop/backing_file`, "utf8").catch(
+    () => undefined,
+  );
+  return text?.trim();
+}
