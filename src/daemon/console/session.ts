@@ -116,7 +116,10 @@ export class Session {
       return false;
     }
     this.outbox.send({ type: "connect_ack" });
-    if (subscribe_notifications) this.unsubscribe = this.o.hub.add(this.outbox);
+    if (subscribe_notifications) {
+      this.unsubscribe = this.o.hub.add(this.outbox);
+      this.o.log.info("client subscribed to notifications");
+    }
     return true;
   }
 

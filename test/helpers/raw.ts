@@ -1,0 +1,43 @@
+/** A raw NDJSON peer for protocol tests: send exact lines, read exact lines. */
+import { connect, type Socket } from "node:net";
+import { LineReader } from "../../src/protocol/framing.js";
+
+export class RawPeer {
+  readonly reader: LineReader;
+  readonly closed: Promise<void>;
+
+  private constructor(readonly socket: Socket) {
+    this.reader = new LineReader(socket, 64 * 1024 * 1024);
+    this.closed = new Promise((resolve) => socket.once("close", () => resolve()));
+  }
+
+  static async open(url: string): Promise<RawPeer> {
+    const path = url.replace(/^unix:\/\//, "");
+    const socket = connect({ path });
+    await new Promise<void>((resolve, reject) => {
+      socket.once("connect", resolve);
+      socket.once("error", reject);
+    });
+    socket.on("error", () => undefined);
+    return new RawPeer(socket);
+  }
+
+  send(line: string): void {
+    this.socket.write(line + "\n");
+  }
+
+  /** The next line parsed as JSON, or null at EOF. */
+  async next(): Promise<unknown> {
+    const line = await this.reader.nextLine();
+    return line === null ? null : JSON.parse(line);
+  }
+
+  async handshake(version = "0.9.2", notifications = false): Promise<unknown> {
+    this.send(JSON.stringify({ connect: { version, subscribe_notifications: notifications } }));
+    return this.next();
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}
