@@ -130,7 +130,7 @@ export async function buildFsImage(
   }
   const rootStat = await stat(root).catch(() => undefined);
   if (rootStat === undefined || !rootStat.isDirectory()) {
-    throw new NpkError("usage", `root directory ${root} does not exist`);
+    throw new NpkError("io", `root directory ${root} does not exist or is not a directory`);
   }
   if (opts.fs === "squashfs") await mksquashfs(manifest, root, image, work, opts);
   else await mkerofs(manifest, root, image, work, opts);
