@@ -70,7 +70,7 @@ export async function startDaemonProcess(extra: ExtraConfig = ""): Promise<Daemo
     stdio: ["ignore", "ignore", "pipe"],
   });
   let log = "";
-  child.stderr!.on("data", (d: Buffer) => (log += d.toString()));
+  child.stderr.on("data", (d: Buffer) => (log += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   const socket = join(dir, "skiff.sock");
   for (let i = 0; ; i++) {
