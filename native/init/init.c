@@ -9,10 +9,12 @@
  * wait status to the monitor through fd 3 (the status pipe), because an exit
  * code alone cannot tell "exit(130)" from "killed by SIGINT".
  *
- * Status record written to fd 3 (8 bytes, host byte order, the monitor runs
+ * Records written to fd 3 (12 bytes each, host byte order: the monitor runs
  * on the same machine):
  *   uint32 magic = 0x534b5753 ("SKWS")
- *   int32  wait status of the app, exactly as waitpid(2) returned it
+ *   uint32 kind:  1 = READY (signals are now forwarded), 2 = EXIT
+ *   int32  value: READY: the app's pid (in the container's namespace);
+ *                 EXIT: the app's wait status exactly as waitpid(2) gave it
  *
  * Exit code of init: the app's exit code, or 128+n when the app died by
  * signal n. When the kernel asks the namespace to reboot or power off
@@ -20,7 +22,6 @@
  * init kills every process in the namespace and exits without writing a
  * record: the kernel then reports init itself as killed by that signal.
  */
-
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -32,13 +33,14 @@
 
 #define STATUS_FD 3
 #define STATUS_MAGIC 0x534b5753u
+#define RECORD_READY 1u
+#define RECORD_EXIT 2u
 
 static int status_fd_open(void) { return fcntl(STATUS_FD, F_GETFD) != -1; }
 
-static void write_status_record(int wait_status) {
-    uint32_t rec[2];
-    rec[0] = STATUS_MAGIC;
-    memcpy(&rec[1], &wait_status, sizeof(int32_t));
+static void write_status_record(uint32_t kind, int32_t value) {
+    uint32_t rec[3] = {STATUS_MAGIC, kind, 0};
+    memcpy(&rec[2], &value, sizeof(value));
     const char *p = (const char *)rec;
     size_t left = sizeof(rec);
     while (left > 0) {
@@ -94,6 +96,9 @@ int main(int argc, char **argv) {
         dprintf(2, "skiff-init: fork: %s\n", strerror(errno));
         return 126;
     }
+    /* Until now a signal from the host could be lost (PID 1 drops signals it
+     * has no handler for): the monitor holds back START's reply until this. */
+    if (status_fd_open()) write_status_record(RECORD_READY, app);
 
     for (;;) {
         siginfo_t si;
@@ -113,7 +118,7 @@ int main(int argc, char **argv) {
             pid_t pid = waitpid(-1, &st, WNOHANG);
             if (pid <= 0) break;
             if (pid == app) {
-                if (status_fd_open()) write_status_record(st);
+                if (status_fd_open()) write_status_record(RECORD_EXIT, st);
                 return exit_code_of(st);
             }
         }

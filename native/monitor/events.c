@@ -1,6 +1,7 @@
 /* Child processes, container output and the exit sequence. */
 #include <errno.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,10 @@
 #include "monitor.h"
 
 #define DRAIN_MS 1000       /* bound on reading output after init exited */
+#define READY_MS 2000       /* bound on waiting for skiff-init's READY after START */
+#define STATUS_MAGIC 0x534b5753u /* records from native/init/init.c */
+#define RECORD_READY 1u
+#define RECORD_EXIT 2u
 #define RUNTIME_TIMEOUT_MS 10000
 
 /* Children reaped before we knew their pid (init could die before `create`
@@ -21,7 +26,22 @@ static struct {
 } unclaimed[16];
 static unsigned unclaimed_next;
 
+/* Init can now be signalled safely: answer START, deliver held-back KILLs. */
+static void on_init_ready(struct monitor *m) {
+    if (m->phase != PH_STARTING) return;
+    m->phase = PH_RUNNING;
+    m->start_deadline = 0;
+    for (; m->start_replies > 0; m->start_replies--) send_simple(m, "started", NULL);
+    for (int i = 0; i < m->n_kills; i++) apply_kill(m, m->kills[i].signal, m->kills[i].all);
+    m->n_kills = 0;
+}
+
 static void enter_exiting(struct monitor *m) {
+    if (m->phase == PH_STARTING) {
+        for (; m->start_replies > 0; m->start_replies--) send_simple(m, "started", NULL);
+        for (; m->n_kills > 0; m->n_kills--) send_error(m, "kill", "the container exited");
+    }
+    m->start_deadline = 0;
     m->phase = PH_EXITING;
     m->drain_deadline = now_ms() + DRAIN_MS;
     maybe_finish_exit(m);
@@ -47,8 +67,10 @@ static void start_container(struct monitor *m) {
         sb_free(&b);
         return;
     }
-    m->phase = PH_RUNNING;
-    send_simple(m, "started", NULL);
+    m->phase = PH_STARTING;
+    m->start_replies++;
+    m->start_deadline = now_ms() + READY_MS;
+    on_status(m); /* READY may already be there */
 }
 
 /* START handling lives here because it depends on the phase machine. */
@@ -56,6 +78,7 @@ void request_start(struct monitor *m) {
     switch (m->phase) {
     case PH_CREATING: m->start_pending = 1; break;
     case PH_CREATED: start_container(m); break;
+    case PH_STARTING: m->start_replies++; break;
     case PH_RUNNING: send_simple(m, "started", NULL); break;
     default: send_simple(m, "error", "\"op\":\"start\",\"message\":\"the container has exited\""); break;
     }
@@ -152,6 +175,32 @@ void on_output(struct monitor *m, int is_err) {
     if (m->opt.io != IO_DISCARD) splitter_feed(sp, buf, (size_t)n, is_err ? err_line : out_line, m);
 }
 
+static void on_record(struct monitor *m, const unsigned char *rec) {
+    uint32_t word[3];
+    memcpy(word, rec, sizeof(word));
+    if (word[0] != STATUS_MAGIC) return;
+    if (word[1] == RECORD_READY) on_init_ready(m);
+    else if (word[1] == RECORD_EXIT) m->app_status = (int32_t)word[2];
+}
+
+void on_status(struct monitor *m) {
+    while (m->status_r >= 0) {
+        ssize_t n = read(m->status_r, m->status_buf + m->status_len, sizeof(m->status_buf) - m->status_len);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno == EAGAIN) return;
+        if (n <= 0) {
+            close(m->status_r);
+            m->status_r = -1;
+            return;
+        }
+        m->status_len += (size_t)n;
+        if (m->status_len == sizeof(m->status_buf)) {
+            on_record(m, m->status_buf);
+            m->status_len = 0;
+        }
+    }
+}
+
 /* Init is gone and output drained (or the drain bound passed): remove the
  * runtime state, persist the record, then tell the daemon. */
 void maybe_finish_exit(struct monitor *m) {
@@ -167,6 +216,7 @@ void maybe_finish_exit(struct monitor *m) {
         splitter_flush(&m->out_lines, out_line, m);
         splitter_flush(&m->err_lines, err_line, m);
     }
+    on_status(m); /* init wrote its EXIT record before exiting */
     static const char *const del[] = {"delete", "--force", NULL};
     runtime_run(&m->rt, del, NULL, RUNTIME_TIMEOUT_MS);
     build_exit_body(m);
@@ -179,6 +229,10 @@ void maybe_finish_exit(struct monitor *m) {
 
 void on_timer(struct monitor *m) {
     int64_t now = now_ms();
+    if (m->start_deadline && now >= m->start_deadline) {
+        fprintf(stderr, "skiff-monitor: no READY from skiff-init within %d ms; is it the container's process?\n", READY_MS);
+        on_init_ready(m);
+    }
     if (m->drain_deadline && now >= m->drain_deadline) maybe_finish_exit(m);
     if (m->finish_deadline && now >= m->finish_deadline) m->done = 1; /* daemon never acknowledged */
     if (m->linger_deadline && now >= m->linger_deadline && m->conn.fd < 0) m->done = 1;

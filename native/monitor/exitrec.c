@@ -10,26 +10,6 @@
 
 #include "monitor.h"
 
-#define STATUS_MAGIC 0x534b5753u /* must match native/init/init.c */
-
-/* The app's wait status as reported by skiff-init, or -1 if none arrived. */
-static int read_app_status(struct monitor *m) {
-    uint32_t rec[2];
-    size_t got = 0;
-    if (m->status_r < 0) return -1;
-    fcntl(m->status_r, F_SETFL, O_NONBLOCK);
-    while (got < sizeof(rec)) {
-        ssize_t n = read(m->status_r, (char *)rec + got, sizeof(rec) - got);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;
-        got += (size_t)n;
-    }
-    if (got != sizeof(rec) || rec[0] != STATUS_MAGIC) return -1;
-    int32_t st;
-    memcpy(&st, &rec[1], sizeof(st));
-    return st;
-}
-
 static void put_status(struct sbuf *b, int st) {
     if (WIFSIGNALED(st)) sb_printf(b, "\"status\":{\"signal\":%d}", WTERMSIG(st));
     else sb_printf(b, "\"status\":{\"code\":%d}", WEXITSTATUS(st));
@@ -56,7 +36,7 @@ void build_exit_body(struct monitor *m) {
         else sb_puts(b, "\"the runtime's create command failed without output\"");
     } else {
         int init_st = m->init_status;
-        int app_st = read_app_status(m);
+        int app_st = m->app_status;
         if (WIFSIGNALED(init_st) || app_st < 0) put_status(b, init_st);
         else put_status(b, app_st);
         /* Only the kernel's namespace reboot makes init die of SIGHUP/SIGINT:

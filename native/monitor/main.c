@@ -177,8 +177,8 @@ static void setup_and_create(struct monitor *m) {
 
 static int poll_timeout(struct monitor *m) {
     int64_t next = 0;
-    int64_t deadlines[] = {m->drain_deadline, m->linger_deadline, m->finish_deadline};
-    for (size_t i = 0; i < 3; i++)
+    int64_t deadlines[] = {m->start_deadline, m->drain_deadline, m->linger_deadline, m->finish_deadline};
+    for (size_t i = 0; i < sizeof(deadlines) / sizeof(deadlines[0]); i++)
         if (deadlines[i] && (!next || deadlines[i] < next)) next = deadlines[i];
     if (!next) return -1;
     int64_t left = next - now_ms();
@@ -187,8 +187,8 @@ static int poll_timeout(struct monitor *m) {
 
 static void run_loop(struct monitor *m) {
     while (!m->done) {
-        struct pollfd p[5];
-        int n = 0, i_sig, i_listen, i_conn = -1, i_out = -1, i_err = -1;
+        struct pollfd p[6];
+        int n = 0, i_sig, i_listen, i_conn = -1, i_out = -1, i_err = -1, i_status = -1;
         p[i_sig = n++] = (struct pollfd){.fd = m->sfd, .events = POLLIN};
         p[i_listen = n++] = (struct pollfd){.fd = m->listen_fd, .events = POLLIN};
         if (m->conn.fd >= 0)
@@ -196,12 +196,16 @@ static void run_loop(struct monitor *m) {
                 (struct pollfd){.fd = m->conn.fd, .events = POLLIN | (conn_pending(&m->conn) ? POLLOUT : 0)};
         if (m->out_r >= 0) p[i_out = n++] = (struct pollfd){.fd = m->out_r, .events = POLLIN};
         if (m->err_r >= 0) p[i_err = n++] = (struct pollfd){.fd = m->err_r, .events = POLLIN};
+        /* Only after START: before, the runtime's own init holds the pipe. */
+        if (m->status_r >= 0 && m->phase >= PH_STARTING)
+            p[i_status = n++] = (struct pollfd){.fd = m->status_r, .events = POLLIN};
         int r = poll(p, (nfds_t)n, poll_timeout(m));
         if (r < 0 && errno != EINTR) die("poll");
         if (r > 0) {
             /* Output before signals: lines written before init exited are logged first. */
             if (i_out >= 0 && p[i_out].revents) on_output(m, 0);
             if (i_err >= 0 && p[i_err].revents) on_output(m, 1);
+            if (i_status >= 0 && p[i_status].revents) on_status(m);
             if (p[i_sig].revents) on_signal(m);
             if (i_conn >= 0 && m->conn.fd == p[i_conn].fd) {
                 if (p[i_conn].revents & POLLOUT) on_client_writable(m);
@@ -219,6 +223,7 @@ int main(int argc, char **argv) {
     m->rt = (struct runtime){m->opt.runtime, m->opt.runtime_root, m->opt.id};
     m->sfd = m->listen_fd = m->status_r = m->out_r = m->err_r = -1;
     m->log.fd = -1;
+    m->app_status = -1;
     conn_reset(&m->conn);
     sb_init(&m->exit_body);
     setup_and_create(m);

@@ -24,9 +24,15 @@ struct options {
     long long linger_ms; /* how long an unreported exit waits for a daemon; 0: forever */
 };
 
-/* creating -> created (init pid known, waiting for START) -> running ->
- * exiting (init reaped, draining output) -> exited (record written). */
-enum phase { PH_CREATING, PH_CREATED, PH_RUNNING, PH_EXITING, PH_EXITED };
+/* creating -> created (init pid known, waiting for START) -> starting (exec
+ * fifo read, waiting for skiff-init's READY) -> running -> exiting (init
+ * reaped, draining output) -> exited (record written). */
+enum phase { PH_CREATING, PH_CREATED, PH_STARTING, PH_RUNNING, PH_EXITING, PH_EXITED };
+
+struct deferred_kill {
+    int signal, all;
+};
+#define MAX_DEFERRED_KILLS 4
 
 struct monitor {
     struct options opt;
@@ -34,7 +40,13 @@ struct monitor {
     enum phase phase;
     pid_t create_pid, init_pid;
     int create_status, init_status;
-    int start_pending; /* START arrived while creating */
+    int start_pending;  /* START arrived while creating */
+    int start_replies;  /* STARTED replies owed once init is READY */
+    struct deferred_kill kills[MAX_DEFERRED_KILLS]; /* KILLs received while starting */
+    int n_kills;
+    unsigned char status_buf[12]; /* partial record from skiff-init */
+    size_t status_len;
+    int app_status; /* from skiff-init's EXIT record, -1: none */
     int sfd, listen_fd, status_r, out_r, err_r;
     int extra[MAX_EXTRA_FDS];
     struct conn conn;
@@ -43,7 +55,7 @@ struct monitor {
     char create_err[4096]; /* runtime stderr while creating: the error text */
     size_t create_err_len;
     struct sbuf exit_body; /* exit record members, shared by exit.json and EXIT */
-    int64_t drain_deadline, linger_deadline, finish_deadline; /* ms, 0: unset */
+    int64_t start_deadline, drain_deadline, linger_deadline, finish_deadline; /* ms, 0: unset */
     int done;
     char path_buf[PATH_MAX];
 };
@@ -55,6 +67,7 @@ const char *state_path(struct monitor *m, const char *name);
 void on_signal(struct monitor *m);
 void on_output(struct monitor *m, int is_err);
 void on_timer(struct monitor *m);
+void on_status(struct monitor *m);
 void maybe_finish_exit(struct monitor *m);
 
 /* session.c */
@@ -63,6 +76,8 @@ void on_client_readable(struct monitor *m);
 void on_client_writable(struct monitor *m);
 void send_simple(struct monitor *m, const char *type, const char *extra_json);
 void send_exit(struct monitor *m);
+void send_error(struct monitor *m, const char *op, const char *message);
+void apply_kill(struct monitor *m, int sig, int all);
 void send_log(struct monitor *m, const char *stream, const char *line, size_t len);
 
 void request_start(struct monitor *m);

@@ -13,7 +13,7 @@
 
 #define FINISH_TIMEOUT_MS 5000
 
-static const char *const phase_names[] = {"creating", "created", "running", "running", "exited"};
+static const char *const phase_names[] = {"creating", "created", "running", "running", "running", "exited"};
 
 static void send_frame(struct monitor *m, struct sbuf *b, int droppable) {
     conn_send(&m->conn, b, droppable);
@@ -93,7 +93,7 @@ void on_accept(struct monitor *m) {
     if (m->phase == PH_EXITED) send_exit(m);
 }
 
-static void send_error(struct monitor *m, const char *op, const char *message) {
+void send_error(struct monitor *m, const char *op, const char *message) {
     struct sbuf b;
     sb_init(&b);
     sb_puts(&b, "\"op\":");
@@ -104,22 +104,15 @@ static void send_error(struct monitor *m, const char *op, const char *message) {
     sb_free(&b);
 }
 
-static void handle_kill(struct monitor *m, const char *js, size_t len) {
-    long long sig = 0;
-    int all = 0;
+void apply_kill(struct monitor *m, int sig, int all) {
     char msg[160];
-    if (json_get_int(js, len, "signal", &sig) != 1 || sig < 1 || sig > 64) {
-        send_error(m, "kill", "kill needs an integer signal between 1 and 64");
-        return;
-    }
-    if (json_get_bool(js, len, "all", &all) < 0) all = 0;
     if (m->init_pid <= 0 || (m->phase != PH_CREATED && m->phase != PH_RUNNING)) {
         send_error(m, "kill", "the container is not created or running");
         return;
     }
     if (all) {
         char signame[8];
-        snprintf(signame, sizeof(signame), "%lld", sig);
+        snprintf(signame, sizeof(signame), "%d", sig);
         static const char *const args[] = {"kill", "--all", NULL};
         int st = runtime_run(&m->rt, args, signame, 10000);
         if (st != 0) {
@@ -127,14 +120,34 @@ static void handle_kill(struct monitor *m, const char *js, size_t len) {
             send_error(m, "kill", msg);
             return;
         }
-    } else if (kill(m->init_pid, (int)sig) < 0) {
+    } else if (kill(m->init_pid, sig) < 0) {
         /* Safe from pid reuse: init is our child and not yet reaped. */
-        snprintf(msg, sizeof(msg), "kill(%ld, %lld): %s", (long)m->init_pid, sig, strerror(errno));
+        snprintf(msg, sizeof(msg), "kill(%ld, %d): %s", (long)m->init_pid, sig, strerror(errno));
         send_error(m, "kill", msg);
         return;
     }
-    snprintf(msg, sizeof(msg), "\"signal\":%lld", sig);
+    snprintf(msg, sizeof(msg), "\"signal\":%d", sig);
     send_simple(m, "killed", msg);
+}
+
+static void handle_kill(struct monitor *m, const char *js, size_t len) {
+    long long sig = 0;
+    int all = 0;
+    if (json_get_int(js, len, "signal", &sig) != 1 || sig < 1 || sig > 64) {
+        send_error(m, "kill", "kill needs an integer signal between 1 and 64");
+        return;
+    }
+    if (json_get_bool(js, len, "all", &all) < 0) all = 0;
+    if (m->phase == PH_STARTING) {
+        /* skiff-init could still drop the signal: deliver once it is READY. */
+        if (m->n_kills == MAX_DEFERRED_KILLS) {
+            send_error(m, "kill", "too many kill requests while the container is starting");
+            return;
+        }
+        m->kills[m->n_kills++] = (struct deferred_kill){(int)sig, all};
+        return;
+    }
+    apply_kill(m, (int)sig, all);
 }
 
 static void handle_frame(struct monitor *m, const char *js, size_t len) {

@@ -1,0 +1,109 @@
+import { spawn } from "node:child_process";
+import { closeSync, openSync } from "node:fs";
+import { mkdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { MonitorConnection } from "./connection.js";
+import { nativeBinary } from "./native.js";
+import { parseExitRecord, type ExitRecord } from "./protocol.js";
+
+export { MonitorConnection } from "./connection.js";
+export { nativeBinary } from "./native.js";
+
+export type MonitorIo = "inherit" | "pipe" | "discard";
+
+export interface MonitorOptions {
+  id: string;
+  bundleDir: string;
+  /** Holds monitor.sock, exit.json, init.pid, container.log*, monitor.log. Created 0700. */
+  stateDir: string;
+  runtime: string;
+  runtimeRoot: string;
+  io: MonitorIo;
+  log: { maxBytes: number; files: number };
+  /** Passed to the container as fds 4, 5, ... (fd 3 is skiff-init's status pipe). */
+  extraFds?: number[];
+  /** How long an exit nobody received waits for a daemon to reconnect (ms, 0: forever). */
+  lingerMs?: number;
+  signal?: AbortSignal;
+}
+
+/**
+ * Starts a detached skiff-monitor (own session: it outlives the daemon),
+ * which runs `<runtime> create`, then connects to it. The container stays
+ * created until `start()`.
+ */
+export async function spawnMonitor(opts: MonitorOptions): Promise<MonitorConnection> {
+  opts.signal?.throwIfAborted();
+  await mkdir(opts.stateDir, { recursive: true, mode: 0o700 });
+  const extraFds = opts.extraFds ?? [];
+  const args = [
+    ...["--id", opts.id, "--bundle", opts.bundleDir, "--state-dir", opts.stateDir],
+    ...["--runtime", opts.runtime, "--runtime-root", opts.runtimeRoot, "--io", opts.io],
+    ...["--log-max-bytes", String(opts.log.maxBytes), "--log-files", String(opts.log.files)],
+    ...["--extra-fds", String(extraFds.length), "--ready-fd", "1"],
+    ...(opts.lingerMs === undefined ? [] : ["--linger-ms", String(opts.lingerMs)]),
+  ];
+  const logFd = openSync(join(opts.stateDir, "monitor.log"), "a", 0o600);
+  let child;
+  try {
+    child = spawn(nativeBinary("skiff-monitor"), args, {
+      detached: true,
+      stdio: ["ignore", "pipe", logFd, ...extraFds],
+    });
+  } finally {
+    closeSync(logFd);
+  }
+  const monitor = child;
+  await new Promise<void>((resolve, reject) => {
+    let output = "";
+    const fail = (err: Error): void => {
+      cleanup();
+      reject(err);
+    };
+    const onData = (chunk: Buffer): void => {
+      output += chunk.toString();
+      if (output.includes("ready\n")) {
+        cleanup();
+        resolve();
+      }
+    };
+    const onExit = (code: number | null, signal: string | null): void =>
+      fail(new Error(`skiff-monitor for ${opts.id} exited before it was ready (code ${code}, signal ${signal}); see ${join(opts.stateDir, "monitor.log")}`));
+    const onError = (err: Error): void => fail(new Error(`cannot start skiff-monitor: ${err.message}`));
+    const onAbort = (): void => {
+      monitor.kill("SIGTERM");
+      fail(opts.signal!.reason as Error);
+    };
+    const cleanup = (): void => {
+      monitor.stdout!.off("data", onData);
+      monitor.off("exit", onExit);
+      monitor.off("error", onError);
+      opts.signal?.removeEventListener("abort", onAbort);
+    };
+    monitor.stdout!.on("data", onData);
+    monitor.once("exit", onExit);
+    monitor.once("error", onError);
+    opts.signal?.addEventListener("abort", onAbort, { once: true });
+  });
+  monitor.stdout!.destroy();
+  monitor.unref();
+  return MonitorConnection.open(opts.stateDir, opts.signal);
+}
+
+/** Re-attaches to a running monitor, e.g. after a daemon restart. */
+export function connectMonitor(stateDir: string, signal?: AbortSignal): Promise<MonitorConnection> {
+  return MonitorConnection.open(stateDir, signal);
+}
+
+/** The exit record a monitor left in stateDir, or undefined if there is none yet. */
+export async function readExitRecord(stateDir: string): Promise<ExitRecord | undefined> {
+  const path = join(stateDir, "exit.json");
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw err;
+  }
+  return parseExitRecord(JSON.parse(text) as unknown, path);
+}

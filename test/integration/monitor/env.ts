@@ -1,0 +1,117 @@
+// Shared fixture for monitor integration tests: a busybox-static rootfs,
+// per-container bundles based on `runc spec`, a private runc root and a
+// unique absolute cgroup prefix, all removed by cleanup().
+import { execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { nativeBinary, spawnMonitor, type MonitorOptions } from "../../../src/daemon/monitor/client.js";
+import type { MonitorConnection } from "../../../src/daemon/monitor/connection.js";
+
+const BUSYBOX_APPLETS = ["sh", "sleep", "echo", "ls", "cat", "reboot", "poweroff", "kill", "true", "readlink"];
+const CGROUP_ROOT = "/sys/fs/cgroup";
+
+export interface TestEnv {
+  dir: string;
+  runtimeRoot: string;
+  cgroupPrefix: string;
+  /** Writes <dir>/<name>/bundle/config.json running `args` through skiff-init; returns the bundle dir. */
+  bundle(name: string, args: string[], patch?: (config: OciConfig) => void): string;
+  /** Spawns a monitor for a fresh bundle; its state dir is <dir>/<name>/state. */
+  launch(name: string, args: string[], options?: Partial<MonitorOptions>): Promise<MonitorConnection>;
+  stateDir(name: string): string;
+  cleanup(): void;
+}
+
+export interface OciConfig {
+  process: { args: string[]; terminal: boolean; capabilities: Record<string, string[]> };
+  root: { path: string; readonly: boolean };
+  mounts: { destination: string; type: string; source: string; options: string[] }[];
+  linux: { cgroupsPath?: string };
+}
+
+function buildRootfs(dir: string): string {
+  const rootfs = join(dir, "rootfs");
+  for (const sub of ["bin", "proc", "dev", "sys", "tmp"]) mkdirSync(join(rootfs, sub), { recursive: true });
+  copyFileSync("/bin/busybox", join(rootfs, "bin", "busybox"));
+  for (const applet of BUSYBOX_APPLETS) symlinkSync("busybox", join(rootfs, "bin", applet));
+  return rootfs;
+}
+
+function removeCgroupTree(path: string): void {
+  let entries: string[];
+  try {
+    entries = readdirSync(path, { withFileTypes: true })
+      .filter((e) => e.isDirectory())
+      .map((e) => e.name);
+  } catch {
+    return;
+  }
+  for (const entry of entries) removeCgroupTree(join(path, entry));
+  try {
+    rmdirSync(path);
+  } catch {
+    // still populated: nothing more a test can do
+  }
+}
+
+export function createTestEnv(): TestEnv {
+  const tag = randomBytes(4).toString("hex");
+  const dir = join(tmpdir(), `skiff-monitor-test-${tag}`);
+  mkdirSync(dir, { recursive: true });
+  const rootfs = buildRootfs(dir);
+  const runtimeRoot = join("/run", `skiff-test-${tag}`, "runc");
+  const cgroupPrefix = `/skiff-test-${tag}`;
+  execFileSync("runc", ["spec", "--bundle", dir]);
+  const baseConfig = readFileSync(join(dir, "config.json"), "utf8");
+  rmSync(join(dir, "config.json"));
+
+  const env: TestEnv = {
+    dir,
+    runtimeRoot,
+    cgroupPrefix,
+    bundle(name, args, patch) {
+      const bundleDir = join(dir, name, "bundle");
+      mkdirSync(bundleDir, { recursive: true });
+      const config = JSON.parse(baseConfig) as OciConfig;
+      config.process.args = ["/dev/.skiff/init", "--", ...args];
+      config.process.terminal = false;
+      config.root = { path: rootfs, readonly: true };
+      config.mounts.push({
+        destination: "/dev/.skiff/init",
+        type: "bind",
+        source: nativeBinary("skiff-init"),
+        options: ["bind", "ro"],
+      });
+      config.linux.cgroupsPath = `${cgroupPrefix}/${name}`;
+      patch?.(config);
+      writeFileSync(join(bundleDir, "config.json"), JSON.stringify(config));
+      return bundleDir;
+    },
+    stateDir: (name) => join(dir, name, "state"),
+    launch(name, args, options = {}) {
+      return spawnMonitor({
+        id: `${tag}-${name}`,
+        bundleDir: env.bundle(name, args),
+        stateDir: env.stateDir(name),
+        runtime: "/usr/sbin/runc",
+        runtimeRoot,
+        io: "pipe",
+        log: { maxBytes: 1 << 20, files: 2 },
+        ...options,
+      });
+    },
+    cleanup() {
+      rmSync(dir, { recursive: true, force: true });
+      rmSync(join("/run", `skiff-test-${tag}`), { recursive: true, force: true });
+      for (const controller of readdirSync(CGROUP_ROOT)) removeCgroupTree(join(CGROUP_ROOT, controller, cgroupPrefix));
+    },
+  };
+  return env;
+}
+
+/** Adds CAP_SYS_BOOT so reboot(2) inside the container reaches the kernel's namespace reboot. */
+export function withSysBoot(config: OciConfig): void {
+  for (const set of Object.values(config.process.capabilities)) set.push("CAP_SYS_BOOT");
+}
