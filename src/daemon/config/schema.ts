@@ -133,7 +133,7 @@ const fileMode = checkedString((s) =>
 
 const DEFAULT_OPTIONS: ConsoleOptions = {
   maxRequestSize: 1024 * 1024,
-  maxRequestsPerSec: 100,
+  maxRequestsPerSec: 1000,
   connectTimeoutMs: 5000,
   maxInstallSize: 256 * 1024 * 1024,
 };

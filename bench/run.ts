@@ -1,0 +1,21 @@
+/**
+ * `npm run bench`: every benchmark prints its figure beside a baseline measured in the same run,
+ * with the ratio. Pass names to run a subset: `npm run bench -- console npk`.
+ */
+import { benchConsole } from "./console.js";
+
+const SUITES: Record<string, () => Promise<string[]>> = {
+  console: benchConsole,
+};
+
+const wanted = process.argv.slice(2);
+for (const [name, run] of Object.entries(SUITES)) {
+  if (wanted.length > 0 && !wanted.includes(name)) continue;
+  console.log(`== ${name}`);
+  try {
+    for (const line of await run()) console.log(`  ${line}`);
+  } catch (e) {
+    console.log(`  FAILED: ${(e as Error).stack ?? String(e)}`);
+    process.exitCode = 1;
+  }
+}

@@ -1,0 +1,14 @@
+/** Small helpers shared by the benchmarks: percentiles and formatting. */
+
+export function percentile(samples: number[], p: number): number {
+  if (samples.length === 0) return NaN;
+  const sorted = [...samples].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+export const ms = (v: number): string => `${v.toFixed(3)} ms`;
+
+/** "figure vs baseline (ratio x)" */
+export function versus(label: string, figure: string, baseline: string, ratio: number): string {
+  return `${label}: ${figure}  | baseline ${baseline}  | ratio ${ratio.toFixed(2)}x`;
+}
