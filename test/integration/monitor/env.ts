@@ -21,6 +21,8 @@ export interface TestEnv {
   /** Spawns a monitor for a fresh bundle; its state dir is <dir>/<name>/state. */
   launch(name: string, args: string[], options?: Partial<MonitorOptions>): Promise<MonitorConnection>;
   stateDir(name: string): string;
+  /** Removes the bundle and state of a finished container. */
+  forget(name: string): void;
   cleanup(): void;
 }
 
@@ -90,6 +92,7 @@ export function createTestEnv(): TestEnv {
       return bundleDir;
     },
     stateDir: (name) => join(dir, name, "state"),
+    forget: (name) => rmSync(join(dir, name), { recursive: true, force: true }),
     launch(name, args, options = {}) {
       return spawnMonitor({
         id: `${tag}-${name}`,
