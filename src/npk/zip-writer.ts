@@ -1,15 +1,15 @@
 // ZIP writer for NPKs: stored entries only, sizes and CRC in the local header (no data
 // descriptor), an archive comment, and optional alignment of one entry's data so fs.img can
 // be mounted at an offset inside the NPK. Alignment pads the local header's extra field with
-// an Android "zipalign" record (id 0xD935: u16 alignment, then zeros), which every ZIP reader
-// skips as an unknown extra field.
+// a "Data Stream Alignment" record (APPNOTE 4.6.11, id 0xA11E: u16 alignment, then zeros),
+// the record the Rust zip crate (used by Northstar) writes; readers skip it if unknown.
 import { createReadStream } from "node:fs";
 import { open, stat } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
 import { crc32 } from "node:zlib";
 import { NpkError } from "./errors.js";
 
-const ALIGNMENT_EXTRA_ID = 0xd935;
+const ALIGNMENT_EXTRA_ID = 0xa11e;
 const ALIGNMENT_EXTRA_MIN = 6; // id (2) + size (2) + alignment (2)
 const VERSION_NEEDED_STORED = 10;
 const VERSION_MADE_BY_UNIX = (3 << 8) | 20;
