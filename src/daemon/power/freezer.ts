@@ -60,7 +60,7 @@ export class Freezer {
       if (!(await this.awaitFrozen(cgroupPath, deadline, options.signal))) {
         throw new FreezeError(
           cgroupPath,
-          `not frozen within ${options.timeoutMs} ms (state ${await this.state(cgroupPath)})`,
+          `not frozen within ${options.timeoutMs} ms (state now: ${await this.state(cgroupPath)})`,
         );
       }
     } catch (error) {
@@ -112,12 +112,12 @@ export class Freezer {
     }
     try {
       for (let attempt = 0; ; attempt++) {
+        signal?.throwIfAborted();
         if ((await this.state(cgroupPath)) === "frozen") return Date.now() <= deadline;
         const remaining = deadline - Date.now();
         const wait = this.kind === "v1" ? RETRY_MS[attempt] : V2_POLL_MS;
         if (remaining <= 0 || wait === undefined) return false;
         if (this.kind === "v1") await this.request(cgroupPath, true); // re-request: retries the busy tasks
-        signal?.throwIfAborted();
         await new Promise<void>((resolve, reject) => {
           const finish = (): void => {
             clearTimeout(timer);

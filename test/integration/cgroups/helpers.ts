@@ -47,13 +47,8 @@ export async function setupTestCgroups(): Promise<TestCgroups> {
       return { child, pid: child.pid, exited, release: () => child.stdin?.write("go\n") };
     },
     async cleanup() {
-      for (const child of children) {
-        if (child.exitCode === null && child.signalCode === null) {
-          child.kill("SIGKILL");
-          await once(child, "exit");
-        }
-      }
-      // Every cgroup below the test root, deepest first; anything still inside is killed first.
+      // Every cgroup below the test root, deepest first. Killing them first also thaws frozen ones, so the
+      // processes the test started can exit.
       const paths = new Set<string>();
       for (const mount of layout.hierarchies) {
         for (const entry of await readdir(`${mount}${tree.rootPath}`, {
@@ -63,10 +58,15 @@ export async function setupTestCgroups(): Promise<TestCgroups> {
           if (entry.isDirectory()) paths.add(`${entry.parentPath.slice(mount.length)}/${entry.name}`);
         }
       }
-      for (const path of [...paths].sort((a, b) => b.split("/").length - a.split("/").length)) {
-        await killCgroup(layout, path, { timeoutMs: 2000 });
-        await tree.remove(path);
+      const deepestFirst = [...paths].sort((a, b) => b.split("/").length - a.split("/").length);
+      for (const path of deepestFirst) await killCgroup(layout, path, { timeoutMs: 2000 });
+      for (const child of children) {
+        if (child.exitCode === null && child.signalCode === null) {
+          child.kill("SIGKILL");
+          await once(child, "exit");
+        }
       }
+      for (const path of deepestFirst) await tree.remove(path);
       await tree.removeRoot();
     },
   };

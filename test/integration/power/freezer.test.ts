@@ -1,0 +1,81 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { setTimeout as sleep } from "node:timers/promises";
+import { setupTestCgroups } from "../cgroups/helpers.js";
+import { readStats } from "../../../src/daemon/cgroups/stats.js";
+import { FreezeError, Freezer, freezerKind } from "../../../src/daemon/power/freezer.js";
+
+void test("this hybrid host uses the v1 freezer", async () => {
+  const cgroups = await setupTestCgroups();
+  try {
+    assert.equal(freezerKind(cgroups.layout), "v1");
+  } finally {
+    await cgroups.cleanup();
+  }
+});
+
+void test("a frozen busy loop uses no cpu; thawed it runs again", async () => {
+  const cgroups = await setupTestCgroups();
+  const { tree, layout } = cgroups;
+  try {
+    const path = await cgroups.create("busy");
+    const held = cgroups.spawnHeld("while :; do :; done");
+    await tree.attach(path, held.pid);
+    held.release();
+    const usage = async (): Promise<number> => (await readStats(layout, path)).cpu!.usageNs;
+    const freezer = new Freezer(layout);
+    let seenInProgress = false;
+    await freezer.freeze(path, { timeoutMs: 2000, onIntermediate: () => void (seenInProgress = true) });
+    assert.equal(seenInProgress, true);
+    assert.equal(await freezer.state(path), "frozen");
+
+    const frozenUsage = await usage();
+    await sleep(200);
+    assert.equal(await usage(), frozenUsage);
+
+    await freezer.thaw(path);
+    assert.equal(await freezer.state(path), "thawed");
+    while ((await usage()) === frozenUsage) await sleep(10);
+    assert.equal(held.child.exitCode, null);
+  } finally {
+    await cgroups.cleanup();
+  }
+});
+
+void test("a freeze that does not complete in time fails and leaves the cgroup thawed", async () => {
+  const cgroups = await setupTestCgroups();
+  const { tree, layout } = cgroups;
+  try {
+    const path = await cgroups.create("slow");
+    const held = cgroups.spawnHeld("exec sleep 1000");
+    await tree.attach(path, held.pid);
+    const freezer = new Freezer(layout);
+    // The hook holds the freeze "in progress" past its deadline: completion is then seen too late.
+    await assert.rejects(
+      freezer.freeze(path, { timeoutMs: 10, onIntermediate: () => sleep(50) }),
+      (error: unknown) => error instanceof FreezeError && /not frozen within 10 ms/.test(error.message),
+    );
+    assert.equal(await freezer.state(path), "thawed");
+
+    // A hook that fails (e.g. a lock that cannot be taken) also rolls back.
+    await assert.rejects(
+      freezer.freeze(path, {
+        timeoutMs: 2000,
+        onIntermediate: () => {
+          throw new Error("lock refused");
+        },
+      }),
+      /lock refused/,
+    );
+    assert.equal(await freezer.state(path), "thawed");
+
+    const abort = new AbortController();
+    await assert.rejects(
+      freezer.freeze(path, { timeoutMs: 2000, signal: abort.signal, onIntermediate: () => abort.abort() }),
+      { name: "AbortError" },
+    );
+    assert.equal(await freezer.state(path), "thawed");
+  } finally {
+    await cgroups.cleanup();
+  }
+});
