@@ -12,6 +12,8 @@ export const MS_NOSUID = 0x2;
 export const MS_NODEV = 0x4;
 
 // Loading syscall.ph is most of perl's run time, so the number is looked up once per process.
+// INVARIANTS: concurrent callers share one lookup promise; a failed lookup is forgotten so the
+// next call retries.
 let mountSyscallNumber: Promise<string> | undefined;
 
 async function queryMountSyscall(signal?: AbortSignal): Promise<string> {

@@ -6,6 +6,9 @@
 // - erofs: a file-backed mount at `fsoffset=` (no loop device); if the kernel or helper
 //   cannot do that, the same loop path as squashfs.
 // The mounted range is the file system data only (fs.img without the verity hash area).
+// INVARIANTS: one handle per mount; umount() is called once per handle. util-linux may give
+// two mounts of the same NPK range one shared loop device; detaching it while the other mount
+// still holds it only marks it autoclear, so each umount() can release "its" device safely.
 import { NpkError } from "../../npk/errors.js";
 import { runTool } from "../../npk/exec.js";
 import type { Npk } from "../../npk/npk.js";

@@ -71,6 +71,22 @@ void describe("mountImage", () => {
     });
   }
 
+  void it("mounts one package twice, sharing the loop device until the last umount", async () => {
+    const npkPath = await packed("twice", "squashfs", false);
+    const npk = await openNpk(npkPath);
+    const [first, second] = await Promise.all([
+      mountImage(npk, await target("twice-1")),
+      mountImage(npk, await target("twice-2")),
+    ]);
+    try {
+      await umount(first);
+      assert.equal(await readFile(join(second.target, "greeting.txt"), "utf8"), "Hello from the image\n");
+    } finally {
+      await umount(second);
+    }
+    assert.deepEqual(await loopDevicesFor(npkPath), []);
+  });
+
   void it("leaves no loop device behind when the mount fails", async () => {
     const npkPath = await packed("failing", "squashfs", false);
     const npk = await openNpk(npkPath);
