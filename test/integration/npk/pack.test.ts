@@ -243,6 +243,25 @@ void describe("pack options", () => {
     assert.equal((await openNpk(written[1] ?? "")).manifest.name, "hello-1");
   });
 
+  void it("accepts JSON and TOML manifests and stores them as manifest.yaml", async () => {
+    const json = join(fx.dir, "manifest.json");
+    await writeFile(
+      json,
+      JSON.stringify({ name: "fromjson", version: "1.0.0", init: "/bin/hello", uid: 1, gid: 1 }),
+    );
+    const toml = join(fx.dir, "manifest.toml");
+    await writeFile(toml, 'name = "fromtoml"\nversion = "1.0.0"\ninit = "/bin/hello"\nuid = 1\ngid = 1\n');
+    for (const [path, name] of [
+      [json, "fromjson"],
+      [toml, "fromtoml"],
+    ] as const) {
+      const [out] = await pack({ manifestPath: path, rootDir: fx.root, out: join(fx.dir, `${name}.npk`) });
+      const npk = await openNpk(out ?? "");
+      assert.equal(npk.manifest.name, name);
+      assert.match(npk.manifestText, new RegExp(`^name: ${name}$`, "m"));
+    }
+  });
+
   void it("writes one package for a resource container even with clones", async () => {
     const out = join(fx.dir, "resource-clones");
     await mkdir(out);
