@@ -1,71 +1,30 @@
-// Translation of a Northstar manifest's `cgroups` section into the neutral CgroupLimits.
-import { CgroupLimitError, type CgroupLimits, type DeviceThrottle } from "./limits.js";
+// Translation of a Northstar manifest's `cgroups` section into the neutral CgroupLimits (used for
+// process-group parents; a container's own limits reach runc through the OCI spec, src/daemon/oci).
+import type { CGroups, BlkIoDeviceThrottleResource } from "../../npk/manifest/index.js";
+import type { CgroupLimits, DeviceThrottle } from "./limits.js";
 
-interface ManifestThrottle {
-  major: number;
-  minor: number;
-  rate: number;
-}
-
-/** The `cgroups` section of a Northstar 0.9 manifest, field names as they appear in manifest.yaml. */
-export interface ManifestCgroups {
-  parent?: string;
-  blkio?: {
-    weight?: number;
-    leaf_weight?: number;
-    weight_device?: { major: number; minor: number; weight?: number; leaf_weight?: number }[];
-    throttle_read_bps_device?: ManifestThrottle[];
-    throttle_read_iops_device?: ManifestThrottle[];
-    throttle_write_bps_device?: ManifestThrottle[];
-    throttle_write_iops_device?: ManifestThrottle[];
-    attrs?: Record<string, string>;
-  };
-  cpu?: {
-    cpus?: string;
-    mems?: string;
-    shares?: number;
-    quota?: number;
-    period?: number;
-    realtime_runtime?: number;
-    realtime_period?: number;
-    attrs?: Record<string, string>;
-  };
-  memory?: {
-    oom_monitor?: boolean;
-    kernel_memory_limit?: number;
-    memory_hard_limit?: number;
-    memory_soft_limit?: number;
-    kernel_tcp_memory_limit?: number;
-    memory_swap_limit?: number;
-    swappiness?: number;
-    attrs?: Record<string, string>;
-  };
-}
-
-function rejectAttrs(field: string, attrs: Record<string, string> | undefined): void {
-  if (attrs !== undefined && Object.keys(attrs).length > 0) {
-    // Raw attributes name v1 files directly and cannot be translated to v2; silently dropping them would
-    // hide a limit the package author asked for.
-    throw new CgroupLimitError(field, "raw controller attributes are not supported by Skiff");
-  }
-}
-
-const throttles = (list: ManifestThrottle[] | undefined): DeviceThrottle[] | undefined =>
+const throttles = (list: BlkIoDeviceThrottleResource[] | undefined): DeviceThrottle[] | undefined =>
   list === undefined || list.length === 0
     ? undefined
     : list.map(({ major, minor, rate }) => ({ major, minor, rate }));
 
 /**
- * Maps a manifest `cgroups` section onto CgroupLimits. Dropped on purpose (docs/cgroups.md): kernel and
- * kernel-TCP memory limits (deprecated by the kernel), realtime cpu fields (Northstar documents them as
- * no-ops), blkio leaf weights (CFQ only, gone from current kernels). `parent` and `oom_monitor` are not
- * limits: the caller reads them directly.
+ * Maps a manifest `cgroups` section onto CgroupLimits. Not applied, each with a warning pushed to `warnings`
+ * (docs/cgroups.md): kernel and kernel-TCP memory limits (deprecated by the kernel), realtime cpu fields
+ * (Northstar documents them as no-ops), blkio leaf weights (CFQ only, gone from current kernels), free-form
+ * `attrs` (raw v1 file names with no v2 meaning). `parent` and `oom_monitor` are not limits: the caller
+ * reads them directly.
  */
-export function limitsFromManifestCgroups(cgroups: ManifestCgroups): CgroupLimits {
+export function limitsFromManifestCgroups(cgroups: CGroups, warnings: string[] = []): CgroupLimits {
   const limits: CgroupLimits = {};
-  const { memory, cpu, blkio } = cgroups;
+  const { memory, cpu, blkio, pids } = cgroups;
+  const ignored = (field: string, why: string): void => void warnings.push(`cgroups.${field}: ${why}`);
   if (memory !== undefined) {
-    rejectAttrs("cgroups.memory.attrs", memory.attrs);
+    if (memory.kernel_memory_limit !== undefined)
+      ignored("memory.kernel_memory_limit", "deprecated, not applied");
+    if (memory.kernel_tcp_memory_limit !== undefined) {
+      ignored("memory.kernel_tcp_memory_limit", "deprecated, not applied");
+    }
     limits.memory = strip({
       limit: memory.memory_hard_limit,
       reservation: memory.memory_soft_limit,
@@ -74,7 +33,9 @@ export function limitsFromManifestCgroups(cgroups: ManifestCgroups): CgroupLimit
     });
   }
   if (cpu !== undefined) {
-    rejectAttrs("cgroups.cpu.attrs", cpu.attrs);
+    if (cpu.realtime_runtime !== undefined || cpu.realtime_period !== undefined) {
+      ignored("cpu.realtime_runtime", "realtime cpu limits are not applied");
+    }
     limits.cpu = strip({
       shares: cpu.shares,
       quota: cpu.quota,
@@ -84,8 +45,10 @@ export function limitsFromManifestCgroups(cgroups: ManifestCgroups): CgroupLimit
     });
   }
   if (blkio !== undefined) {
-    rejectAttrs("cgroups.blkio.attrs", blkio.attrs);
-    const weightDevice = (blkio.weight_device ?? []).flatMap(({ major, minor, weight }) =>
+    if (blkio.leaf_weight !== undefined || blkio.weight_device.some((d) => d.leaf_weight !== undefined)) {
+      ignored("blkio.leaf_weight", "leaf weights no longer exist in the kernel, not applied");
+    }
+    const weightDevice = blkio.weight_device.flatMap(({ major, minor, weight }) =>
       weight === undefined ? [] : [{ major, minor, weight }],
     );
     limits.io = strip({
@@ -96,6 +59,12 @@ export function limitsFromManifestCgroups(cgroups: ManifestCgroups): CgroupLimit
       readIops: throttles(blkio.throttle_read_iops_device),
       writeIops: throttles(blkio.throttle_write_iops_device),
     });
+  }
+  if (pids !== undefined) limits.pids = { max: pids.max };
+  for (const section of ["memory", "cpu", "blkio"] as const) {
+    if (cgroups[section]?.attrs !== undefined) {
+      ignored(`${section}.attrs`, "free-form cgroup attributes have no v2 equivalent and are not applied");
+    }
   }
   return limits;
 }

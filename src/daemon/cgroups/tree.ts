@@ -67,6 +67,11 @@ export class CgroupTree {
     await this.remove(this.groupPath(group), options);
   }
 
+  /** Removes a container's cgroups (left by runc or created here) from every hierarchy after it exited. */
+  async removeContainer(container: string, group?: string, options: RemoveOptions = {}): Promise<void> {
+    await this.remove(this.containerPath(container, group), options);
+  }
+
   /** mkdir -p of an absolute cgroup path on every hierarchy, preparing each new level for children. */
   async create(path: string): Promise<void> {
     const parts = path.split("/").filter((part) => part !== "");

@@ -25,7 +25,7 @@ void test("root, group and container cgroups exist on every hierarchy and are re
 
     held.child.kill("SIGKILL");
     await held.exited;
-    await tree.remove(path);
+    await tree.removeContainer("player", "media");
     await tree.removeGroup("media");
     for (const dir of [...allDirs(layout, path), ...allDirs(layout, group)]) {
       await assert.rejects(access(dir), { code: "ENOENT" });

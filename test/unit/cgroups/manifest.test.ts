@@ -1,31 +1,43 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { limitsFromManifestCgroups } from "../../../src/daemon/cgroups/manifest.js";
-import { limitsToOciResources } from "../../../src/daemon/cgroups/oci.js";
 
-void test("Northstar manifest cgroups map onto CgroupLimits", () => {
-  const limits = limitsFromManifestCgroups({
-    memory: {
-      oom_monitor: true,
-      memory_hard_limit: 100000000,
-      memory_soft_limit: 50000000,
-      memory_swap_limit: 200000000,
-      swappiness: 0,
-      kernel_memory_limit: 1000,
-      kernel_tcp_memory_limit: 1000,
+const noDevices = {
+  weight_device: [],
+  throttle_read_bps_device: [],
+  throttle_read_iops_device: [],
+  throttle_write_bps_device: [],
+  throttle_write_iops_device: [],
+};
+
+void test("Northstar manifest cgroups map onto CgroupLimits; unsupported fields become warnings", () => {
+  const warnings: string[] = [];
+  const limits = limitsFromManifestCgroups(
+    {
+      parent: "/elsewhere",
+      memory: {
+        oom_monitor: true,
+        memory_hard_limit: 100000000,
+        memory_soft_limit: 50000000,
+        memory_swap_limit: 200000000,
+        swappiness: 0,
+        kernel_memory_limit: 1000,
+      },
+      cpu: { shares: 100, quota: 20000, period: 100000, cpus: "0-1", realtime_runtime: 5 },
+      blkio: {
+        ...noDevices,
+        weight: 200,
+        weight_device: [
+          { major: 8, minor: 0, weight: 300 },
+          { major: 8, minor: 1, leaf_weight: 10 },
+        ],
+        throttle_read_bps_device: [{ major: 8, minor: 0, rate: 1048576 }],
+        attrs: { "blkio.foo": "1" },
+      },
+      pids: { max: 32 },
     },
-    cpu: { shares: 100, quota: 20000, period: 100000, cpus: "0-1", realtime_runtime: 5, realtime_period: 5 },
-    blkio: {
-      weight: 200,
-      leaf_weight: 10,
-      weight_device: [
-        { major: 8, minor: 0, weight: 300, leaf_weight: 10 },
-        { major: 8, minor: 1, leaf_weight: 10 },
-      ],
-      throttle_read_bps_device: [{ major: 8, minor: 0, rate: 1048576 }],
-      throttle_write_iops_device: [],
-    },
-  });
+    warnings,
+  );
   assert.deepEqual(limits, {
     memory: { limit: 100000000, reservation: 50000000, swap: 200000000, swappiness: 0 },
     cpu: { shares: 100, quota: 20000, period: 100000, cpus: "0-1" },
@@ -34,31 +46,28 @@ void test("Northstar manifest cgroups map onto CgroupLimits", () => {
       weightDevice: [{ major: 8, minor: 0, weight: 300 }],
       readBps: [{ major: 8, minor: 0, rate: 1048576 }],
     },
+    pids: { max: 32 },
   });
-});
-
-void test("an empty section gives no limits; raw attrs are refused with the field path", () => {
-  assert.deepEqual(limitsFromManifestCgroups({}), {});
-  assert.deepEqual(limitsFromManifestCgroups({ memory: {} }), { memory: {} });
-  assert.throws(
-    () => limitsFromManifestCgroups({ cpu: { attrs: { "cpu.idle": "1" } } }),
-    /^CgroupLimitError: cgroups\.cpu\.attrs: /,
+  assert.deepEqual(
+    warnings.map((w) => w.split(":")[0]),
+    [
+      "cgroups.memory.kernel_memory_limit",
+      "cgroups.cpu.realtime_runtime",
+      "cgroups.blkio.leaf_weight",
+      "cgroups.blkio.attrs",
+    ],
   );
 });
 
-void test("OCI linux.resources from limits", () => {
+void test("an empty section gives no limits and no warnings", () => {
+  const warnings: string[] = [];
+  assert.deepEqual(limitsFromManifestCgroups({}, warnings), {});
   assert.deepEqual(
-    limitsToOciResources({
-      memory: { limit: 10, swap: 20 },
-      cpu: { weight: 10000, cpus: "0" },
-      io: { weight: 100, readBps: [{ major: 1, minor: 2, rate: 3 }] },
-      pids: { max: 9 },
-    }),
+    limitsFromManifestCgroups({ memory: { oom_monitor: false }, blkio: noDevices }, warnings),
     {
-      memory: { limit: 10, swap: 20 },
-      cpu: { cpus: "0", shares: 262144 },
-      blockIO: { weight: 100, throttleReadBpsDevice: [{ major: 1, minor: 2, rate: 3 }] },
-      pids: { limit: 9 },
+      memory: {},
+      io: {},
     },
   );
+  assert.deepEqual(warnings, []);
 });

@@ -1,0 +1,22 @@
+// The cgroup layer: the only part of Skiff that knows cgroup paths and file formats (docs/cgroups.md).
+export { detectLayout, parseMountinfo, type CgroupLayout, type CgroupLayoutKind } from "./layout.js";
+export { containerCgroupPath, groupCgroupPath, validateCgroupName } from "./paths.js";
+export { CgroupTree, type RemoveOptions } from "./tree.js";
+export {
+  applyLimits,
+  limitsToFiles,
+  CgroupLimitError,
+  type CgroupLimits,
+  type CgroupFile,
+} from "./limits.js";
+export { limitsFromManifestCgroups } from "./manifest.js";
+export { killCgroup, type KillOptions } from "./kill.js";
+export { readStats, type CgroupStats } from "./stats.js";
+export {
+  watchMemoryEvents,
+  watchMemoryEventsByPolling,
+  readOomKillCount,
+  wasOomKilled,
+  type MemoryEvent,
+  type MemoryEventWatcher,
+} from "./memory-events.js";
