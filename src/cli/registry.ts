@@ -2,9 +2,17 @@
 import type { Command } from "./command.js";
 import { completionCommand } from "./commands/completion.js";
 import { daemonCommands } from "./commands/daemon.js";
+import { packageCommands } from "./commands/package.js";
 import { queryCommands } from "./commands/query.js";
+import { repositoryCommands } from "./commands/repository.js";
 
-export const COMMANDS: Command[] = [...queryCommands, ...daemonCommands, completionCommand];
+export const COMMANDS: Command[] = [
+  ...queryCommands,
+  ...repositoryCommands,
+  ...daemonCommands,
+  ...packageCommands,
+  completionCommand,
+];
 
 export function findCommand(name: string): Command | undefined {
   return COMMANDS.find((c) => c.name === name || c.aliases?.includes(name));

@@ -1,20 +1,26 @@
 /**
  * The daemon's runtime: the event loop, the state owner, the console and the executors that
  * carry out the owner's steps. `Runtime.start` brings them up; `stopped` resolves after an
- * orderly shutdown (listeners closed, `shutdown` notified, state flushed).
+ * orderly shutdown (listeners closed, `shutdown` notified, images unmounted).
  *
  * Request path: console session -> `console_request` event -> StateOwner transition -> steps ->
- * executors (here: reply, notify, shutdown) -> the session writes the response.
+ * executors -> (jobs report `job` events -> transitions) -> replies and notifications.
  */
 import type { Logger } from "pino";
+import { NpkError } from "../npk/errors.js";
 import type { Request, Response } from "../protocol/messages.js";
 import type { DaemonConfig } from "./config/schema.js";
 import { NotificationHub } from "./console/hub.js";
 import { ConsoleServer } from "./console/server.js";
+import type { RequestIo } from "./console/session.js";
 import { EventLoop } from "./events/loop.js";
-import type { DaemonEvent, Peer } from "./events/types.js";
-import { initialState } from "./state/model.js";
+import type { DaemonEvent, JobResult, Peer } from "./events/types.js";
+import { PackageExecutor } from "./repository/executor.js";
+import { Repository } from "./repository/repository.js";
+import { UploadRejected, receiveUpload } from "./repository/upload.js";
+import { initialState, repositoryUsage, type ContainerRecord } from "./state/model.js";
 import { StateOwner } from "./state/owner.js";
+import { containerIdOf } from "./state/packages.js";
 import type { Step } from "./state/steps.js";
 
 export class Runtime {
@@ -22,6 +28,7 @@ export class Runtime {
   readonly hub = new NotificationHub();
   readonly console: ConsoleServer;
   readonly owner: StateOwner;
+  private readonly packages: PackageExecutor;
   private loopDone: Promise<void> = Promise.resolve();
   private shutdownStarted = false;
   private resolveStopped!: () => void;
@@ -31,27 +38,44 @@ export class Runtime {
   private constructor(
     readonly config: DaemonConfig,
     private readonly log: Logger,
+    private readonly repositories: ReadonlyMap<string, Repository>,
+    installed: ContainerRecord[],
   ) {
     this.loop = new EventLoop<DaemonEvent>({
       capacity: config.eventBufferSize,
       onHandlerError: (subscriber, event, error) =>
         log.error({ err: error, subscriber, event: (event as DaemonEvent).kind }, "event handler failed"),
     });
-    this.owner = new StateOwner(initialState(config.repositories.map((r) => r.id)), (step, event) =>
-      this.execute(step, event),
-    );
+    const infos = [...repositories.values()].map((r) => ({
+      id: r.id,
+      keyed: r.key !== undefined,
+      capacityNum: r.config.capacityNum,
+      capacitySize: r.config.capacitySize,
+    }));
+    this.owner = new StateOwner(initialState(infos, installed), (step, event) => this.execute(step, event));
+    this.packages = new PackageExecutor({
+      runDir: config.runDir,
+      dataDir: config.dataDir,
+      repositories,
+      report: (result) => this.report(result),
+      log: log.child({ room: "repository" }),
+    });
     this.console = new ConsoleServer({
       listeners: config.listeners,
       notificationBufferSize: config.notificationBufferSize,
       hub: this.hub,
-      dispatch: (peer, request) => this.dispatch(peer, request),
+      dispatch: (peer, request, io) => this.dispatch(peer, request, io),
       log: log.child({ room: "console" }),
     });
   }
 
   static async start(config: DaemonConfig, log: Logger): Promise<Runtime> {
-    const runtime = new Runtime(config, log);
-    runtime.loop.subscribe("state", ["console_request", "shutdown", "container"], (e) =>
+    const repositories = new Map<string, Repository>();
+    for (const rc of config.repositories) repositories.set(rc.id, await Repository.open(rc, config.runDir));
+    const installed = await scanRepositories(repositories, log);
+    const runtime = new Runtime(config, log, repositories, installed);
+    await runtime.mountOnStart(installed);
+    runtime.loop.subscribe("state", ["console_request", "shutdown", "container", "job"], (e) =>
       runtime.owner.handle(e),
     );
     runtime.loopDone = runtime.loop.run();
@@ -59,12 +83,90 @@ export class Runtime {
     return runtime;
   }
 
+  /** Mounts the packages of `mount_on_start` repositories before the console opens. */
+  private async mountOnStart(installed: ContainerRecord[]): Promise<void> {
+    await Promise.all(
+      installed
+        .filter((r) => this.repositories.get(r.pkg.repository)?.config.mountOnStart)
+        .map(async (record) => {
+          try {
+            record.mount = await this.packages.mount(record.id, record.pkg);
+          } catch (e) {
+            this.log.error({ container: record.id, err: e }, "mount on start failed");
+          }
+        }),
+    );
+  }
+
+  private report(result: JobResult): Promise<void> {
+    return this.loop.enqueue({ kind: "job", result }).catch((e: unknown) => {
+      this.log.warn({ err: e, job: result.type }, "job finished after the event loop closed");
+    });
+  }
+
   /** Hands a request to the state owner through the loop and waits for its response. */
-  private dispatch(peer: Peer, request: Request): Promise<Response> {
+  private dispatch(peer: Peer, request: Request, io: RequestIo): Promise<Response> {
+    if (request.type === "install") return this.install(request, io);
     return new Promise<Response>((resolve, reject) => {
       this.loop
         .enqueue({ kind: "console_request", peer, request, reply: resolve })
         .catch(() => reject(new Error("daemon is shutting down")));
+    });
+  }
+
+  /**
+   * `install`: the payload is received and verified by a job in the session's context (the loop
+   * keeps serving everyone else), then the owner decides on the verified package.
+   */
+  private async install(request: Extract<Request, { type: "install" }>, io: RequestIo): Promise<Response> {
+    const fail = (error: Extract<Response, { type: "install" }>["result"] & { type: "error" }): Response => ({
+      type: "install",
+      result: error,
+    });
+    const repo = this.repositories.get(request.repository);
+    const refusal =
+      repo === undefined
+        ? `unknown repository ${request.repository}`
+        : repo.config.readOnly
+          ? `repository ${request.repository} is read-only`
+          : undefined;
+    if (refusal !== undefined) {
+      if (request.size > io.maxInstallSize) io.closeAfterReply();
+      else await io.reader.skipBytes(request.size, io.signal);
+      return fail({ type: "error", error: { type: "invalid_repository", repository: request.repository } });
+    }
+    const usage = repositoryUsage(this.owner.state, repo!.id);
+    let received;
+    try {
+      received = await receiveUpload({
+        repository: repo!,
+        size: request.size,
+        maxInstallSize: io.maxInstallSize,
+        capacityLeft: (repo!.config.capacitySize ?? Infinity) - usage.bytes,
+        reader: io.reader,
+        signal: io.signal,
+      });
+    } catch (e) {
+      if (e instanceof UploadRejected) {
+        if (e.closeConnection) io.closeAfterReply();
+        return fail({ type: "error", error: { type: "configuration", context: e.message } });
+      }
+      if (e instanceof NpkError) {
+        this.log.warn({ repository: repo!.id, kind: e.kind }, `install refused: ${e.message}`);
+        return fail({
+          type: "error",
+          error: { type: "invalid_arguments", cause: `invalid package: ${e.kind}: ${e.message}` },
+        });
+      }
+      throw e;
+    }
+    return new Promise<Response>((resolve) => {
+      void this.report({
+        type: "upload_received",
+        pkg: received.pkg,
+        tempPath: received.tempPath,
+        reply: resolve,
+      });
     });
   }
 
@@ -79,11 +181,26 @@ export class Runtime {
       case "reply":
         if (event.kind === "console_request") event.reply(step.response);
         return;
+      case "reply_to":
+        step.reply(step.response);
+        return;
       case "notify":
         this.hub.broadcast(step.notification);
         return;
       case "shutdown":
         void this.shutdown(step.reason);
+        return;
+      case "commit_install":
+        void this.packages.commitInstall(step);
+        return;
+      case "discard_upload":
+        void this.packages.discardUpload(step.tempPath);
+        return;
+      case "mount_images":
+        void this.packages.mountImages(step);
+        return;
+      case "uninstall_package":
+        void this.packages.uninstall(step);
         return;
     }
   }
@@ -98,7 +215,38 @@ export class Runtime {
     await this.console.close();
     this.loop.close();
     await this.loopDone;
+    await Promise.all(
+      [...this.owner.state.containers.values()].map(async (c) => {
+        if (!c.mount) return;
+        await this.packages
+          .unmount(c.mount)
+          .catch((e: unknown) => this.log.error({ container: c.id, err: e }, "umount failed"));
+      }),
+    );
     this.log.info("shutdown complete");
     this.resolveStopped();
   }
+}
+
+/** Scans all repositories in parallel; a container found twice keeps its first copy. */
+async function scanRepositories(
+  repositories: ReadonlyMap<string, Repository>,
+  log: Logger,
+): Promise<ContainerRecord[]> {
+  const found = await Promise.all([...repositories.values()].map((r) => r.scan(log)));
+  const records = new Map<string, ContainerRecord>();
+  for (const pkg of found.flat()) {
+    const id = containerIdOf(pkg);
+    const first = records.get(id);
+    if (first) {
+      log.error(
+        { container: id },
+        `duplicate package in ${pkg.repository} ignored: already in ${first.pkg.repository}`,
+      );
+      continue;
+    }
+    records.set(id, { id, pkg });
+  }
+  log.info({ containers: records.size, repositories: repositories.size }, "repositories scanned");
+  return [...records.values()];
 }

@@ -78,4 +78,9 @@ export class LineReader {
       await sink(chunk);
     }
   }
+
+  /** Reads and drops `size` raw bytes (a refused payload), keeping the stream in step. */
+  skipBytes(size: number, signal?: AbortSignal): Promise<void> {
+    return this.readBytes(size, () => Promise.resolve(), signal);
+  }
 }

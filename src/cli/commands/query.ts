@@ -2,6 +2,7 @@
 import { EXIT_OK, UsageError, type Command } from "../command.js";
 import { responseJson, table } from "../output.js";
 import { resolveContainer } from "../resolve.js";
+import { inspectNpkCommand, isNpkArgument } from "./package.js";
 import { withClient } from "./session.js";
 import { RuntimeError } from "../../client/errors.js";
 
@@ -46,9 +47,13 @@ const list: Command = {
 const inspect: Command = {
   name: "inspect",
   summary: "Show a container's manifest, repository, mount and process",
-  usage: "skiff inspect CONTAINER",
-  async run(ctx, { positionals }) {
+  usage: "skiff inspect CONTAINER | skiff inspect NPK [--short]",
+  options: inspectNpkCommand.options,
+  async run(ctx, parsed) {
+    const { positionals } = parsed;
     if (positionals.length !== 1) throw new UsageError("inspect takes one container");
+    // A package file is inspected locally, without a daemon.
+    if (await isNpkArgument(positionals[0]!)) return inspectNpkCommand.run(ctx, parsed);
     return withClient(ctx, async (client) => {
       const container = await resolveContainer(client, positionals[0]!);
       const data = await client.inspect(container);

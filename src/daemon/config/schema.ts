@@ -50,6 +50,8 @@ export interface RepositoryConfig {
   /** Path of the Ed25519 public key; a keyed repository verifies every package. */
   key?: string;
   mountOnStart: boolean;
+  /** Packages come with the device image; `install` and `uninstall` are refused. */
+  readOnly: boolean;
   capacityNum?: number;
   capacitySize?: number;
 }
@@ -171,6 +173,7 @@ interface RawRepository {
   dir?: string;
   key?: string;
   mount_on_start: boolean;
+  read_only: boolean;
   capacity_num?: number;
   capacity_size?: number;
 }
@@ -180,6 +183,7 @@ const repositoryCodec = struct<RawRepository>({
   dir: optional(string),
   key: optional(string),
   mount_on_start: withDefault(boolean, () => false),
+  read_only: withDefault(boolean, () => false),
   capacity_num: optional(unsigned),
   capacity_size: optional(size("size")),
 });
@@ -248,6 +252,7 @@ export function configFromToml(doc: unknown): DaemonConfig {
       dir: r.dir,
       key: r.key,
       mountOnStart: r.mount_on_start,
+      readOnly: r.read_only,
       capacityNum: r.capacity_num,
       capacitySize: r.capacity_size,
     };

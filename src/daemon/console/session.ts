@@ -30,6 +30,9 @@ export type RequestDispatcher = (peer: Peer, request: Request, io: RequestIo) =>
 export interface RequestIo {
   reader: LineReader;
   signal: AbortSignal;
+  maxInstallSize: number;
+  /** The stream is out of step (an unread payload): close once the response is written. */
+  closeAfterReply(): void;
 }
 
 export interface SessionOptions {
@@ -48,6 +51,7 @@ export class Session {
   private readonly outbox: Outbox;
   private readonly reader: LineReader;
   private unsubscribe: (() => void) | undefined;
+  private closing = false;
 
   constructor(private readonly o: SessionOptions) {
     this.outbox = new Outbox(o.socket, o.notificationBufferSize);
@@ -131,6 +135,10 @@ export class Session {
       if (line.trim() === "") continue;
       const response = await this.answer(line, limiter);
       this.outbox.send({ type: "response", response });
+      if (this.closing) {
+        this.o.log.warn("closing connection: an install payload was refused unread");
+        return;
+      }
     }
   }
 
@@ -151,9 +159,20 @@ export class Session {
     }
     const request = message.request;
     if (!this.o.permissions.has(requiredPermission(request))) {
+      // A refused install's payload still follows on the stream: skip it, or close if too big.
+      if (request.type === "install") {
+        if (request.size <= this.o.options.maxInstallSize) {
+          await this.reader.skipBytes(request.size, this.abort.signal);
+        } else this.closing = true;
+      }
       return { type: "permission_denied", request };
     }
     await limiter.take(this.abort.signal);
-    return this.o.dispatch(this.o.peer, request, { reader: this.reader, signal: this.abort.signal });
+    return this.o.dispatch(this.o.peer, request, {
+      reader: this.reader,
+      signal: this.abort.signal,
+      maxInstallSize: this.o.options.maxInstallSize,
+      closeAfterReply: () => (this.closing = true),
+    });
   }
 }

@@ -3,23 +3,53 @@
  * watchers, timers, signal handlers, finished jobs) create them; the state owner consumes them.
  */
 import type { ContainerId } from "../../protocol/container.js";
-import type { ExitStatus, MemoryNotification, Request, Response } from "../../protocol/messages.js";
+import type {
+  ContainerResult,
+  ExitStatus,
+  MemoryNotification,
+  Request,
+  Response,
+  WireError,
+} from "../../protocol/messages.js";
+import type { MountHandle } from "../mount/index.js";
+import type { InstalledPackage } from "../repository/repository.js";
 
 /** Who sent a console request: a host client, or a container through its own console. */
 export type Peer = { kind: "extern"; address: string } | { kind: "container"; container: ContainerId };
+
+export type Reply = (response: Response) => void;
 
 /** What happened to a container, reported by executors, monitors and watchers. */
 export type ContainerEvent =
   | { type: "started" }
   | { type: "exit"; status: ExitStatus }
-  | { type: "installed" }
-  | { type: "uninstalled" }
   | { type: "cgroup_memory"; memory: MemoryNotification }
   | { type: "power"; state: "asleep" | "awake" };
 
+/** A finished job: the executor's report of a step that took time. */
+export type JobResult =
+  | { type: "upload_received"; pkg: InstalledPackage; tempPath: string; reply: Reply }
+  | {
+      type: "install_committed";
+      container: ContainerId;
+      pkg?: InstalledPackage;
+      error?: string;
+      reply: Reply;
+    }
+  | {
+      type: "mounted";
+      kind: "mount" | "umount";
+      results: { container: ContainerId; handle?: MountHandle; error?: WireError }[];
+      /** Results for containers that needed no job (unknown, already in that state), by position. */
+      immediate: (ContainerResult | undefined)[];
+      reply: Reply;
+    }
+  | { type: "uninstalled"; container: ContainerId; error?: string; reply: Reply };
+
 export type DaemonEvent =
-  | { kind: "console_request"; peer: Peer; request: Request; reply: (response: Response) => void }
+  | { kind: "console_request"; peer: Peer; request: Request; reply: Reply }
   | { kind: "shutdown"; reason: string }
-  | { kind: "container"; container: ContainerId; event: ContainerEvent };
+  | { kind: "container"; container: ContainerId; event: ContainerEvent }
+  | { kind: "job"; result: JobResult };
 
 export type DaemonEventKind = DaemonEvent["kind"];

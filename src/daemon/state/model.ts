@@ -3,22 +3,74 @@
  * owner (state/owner.ts) replaces it, one event at a time; transitions are pure functions.
  */
 import type { ContainerId } from "../../protocol/container.js";
-import type { ContainerData, RepositoryId } from "../../protocol/messages.js";
+import type { RepositoryId } from "../../protocol/messages.js";
+import type { MountHandle } from "../mount/index.js";
+import type { InstalledPackage } from "../repository/repository.js";
+
+/** An operation in flight on a container; others wait for it to finish (or are refused). */
+export type BusyWith = "install" | "mount" | "umount" | "uninstall";
 
 export interface ContainerRecord {
   id: ContainerId;
-  repository: RepositoryId;
-  manifest: ContainerData["manifest"];
-  mounted: boolean;
+  pkg: InstalledPackage;
+  /** Present while the package's image is mounted. */
+  mount?: MountHandle;
+  busy?: BusyWith;
+}
+
+export interface RepositoryInfo {
+  id: RepositoryId;
+  keyed: boolean;
+  capacityNum?: number;
+  capacitySize?: number;
 }
 
 export interface RuntimeState {
-  readonly repositories: readonly RepositoryId[];
+  readonly repositories: ReadonlyMap<RepositoryId, RepositoryInfo>;
+  /** Installed containers; a record busy with "install" is reserved, not yet visible. */
   readonly containers: ReadonlyMap<ContainerId, ContainerRecord>;
   /** Set once shutdown has begun; requests that change things are refused from then on. */
   readonly shuttingDown: boolean;
 }
 
-export function initialState(repositories: readonly RepositoryId[]): RuntimeState {
-  return { repositories: [...repositories].sort(), containers: new Map(), shuttingDown: false };
+export function initialState(
+  repositories: readonly RepositoryInfo[],
+  installed: readonly ContainerRecord[] = [],
+): RuntimeState {
+  return {
+    repositories: new Map([...repositories].sort((a, b) => a.id.localeCompare(b.id)).map((r) => [r.id, r])),
+    containers: new Map(installed.map((c) => [c.id, c])),
+    shuttingDown: false,
+  };
+}
+
+/** Containers visible to clients (installed, not merely reserved). */
+export function visibleContainers(state: RuntimeState): ContainerRecord[] {
+  return [...state.containers.values()].filter((c) => c.busy !== "install");
+}
+
+export function withContainer(state: RuntimeState, record: ContainerRecord): RuntimeState {
+  const containers = new Map(state.containers);
+  containers.set(record.id, record);
+  return { ...state, containers };
+}
+
+export function withoutContainer(state: RuntimeState, id: ContainerId): RuntimeState {
+  const containers = new Map(state.containers);
+  containers.delete(id);
+  return { ...state, containers };
+}
+
+export function repositoryUsage(
+  state: RuntimeState,
+  repository: RepositoryId,
+): { count: number; bytes: number } {
+  let count = 0;
+  let bytes = 0;
+  for (const c of state.containers.values()) {
+    if (c.pkg.repository !== repository) continue;
+    count++;
+    bytes += c.pkg.size;
+  }
+  return { count, bytes };
 }

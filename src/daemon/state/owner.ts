@@ -6,10 +6,11 @@
  * at a time; executors run the steps after the transition, so a step never sees a half-applied
  * state.
  */
-import type { DaemonEvent } from "../events/types.js";
+import type { DaemonEvent, JobResult } from "../events/types.js";
 import type { RuntimeState } from "./model.js";
+import { installCommitted, mountsDone, uninstalled, uploadReceived } from "./packages.js";
 import { handleRequest } from "./requests.js";
-import type { Step } from "./steps.js";
+import type { Step, Transition } from "./steps.js";
 
 export type StepExecutor = (step: Step, event: DaemonEvent) => void;
 
@@ -29,19 +30,34 @@ export class StateOwner {
     for (const step of transition.steps) this.execute(step, event);
   }
 
-  private transition(event: DaemonEvent): { state: RuntimeState; steps: Step[] } {
+  private transition(event: DaemonEvent): Transition<RuntimeState> {
     switch (event.kind) {
       case "console_request":
-        return handleRequest(this.current, event.peer, event.request);
+        return handleRequest(this.current, event.peer, event.request, event.reply);
       case "shutdown":
         if (this.current.shuttingDown) return { state: this.current, steps: [] };
         return {
           state: { ...this.current, shuttingDown: true },
           steps: [{ type: "shutdown", reason: event.reason }],
         };
+      case "job":
+        return jobDone(this.current, event.result);
       case "container":
-        // Container events arrive once containers run (packages and running-containers issues).
+        // Container events arrive once containers run (running-containers issue).
         return { state: this.current, steps: [] };
     }
+  }
+}
+
+function jobDone(state: RuntimeState, result: JobResult): Transition<RuntimeState> {
+  switch (result.type) {
+    case "upload_received":
+      return uploadReceived(state, result.pkg, result.tempPath, result.reply);
+    case "install_committed":
+      return installCommitted(state, result);
+    case "mounted":
+      return mountsDone(state, result);
+    case "uninstalled":
+      return uninstalled(state, result);
   }
 }

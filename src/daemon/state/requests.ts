@@ -1,10 +1,13 @@
 /**
  * Console requests as pure transitions: (state, peer, request) -> (state, steps). Requests
  * whose feature this daemon does not serve yet answer the documented `unsupported` error.
+ * `install` never reaches here: its payload is received by a job first (see upload.ts), and
+ * the verified upload arrives as a `job` event.
  */
 import type { Request, Response } from "../../protocol/messages.js";
-import type { Peer } from "../events/types.js";
-import type { RuntimeState } from "./model.js";
+import type { Peer, Reply } from "../events/types.js";
+import { visibleContainers, type RuntimeState } from "./model.js";
+import { mountRequest, uninstallRequest } from "./packages.js";
 import type { Step, Transition } from "./steps.js";
 
 /** Northstar answers `ident` from a host client with this id. */
@@ -15,7 +18,12 @@ const reply = (state: RuntimeState, response: Response, ...more: Step[]): Transi
   steps: [{ type: "reply", response }, ...more],
 });
 
-export function handleRequest(state: RuntimeState, peer: Peer, request: Request): Transition<RuntimeState> {
+export function handleRequest(
+  state: RuntimeState,
+  peer: Peer,
+  request: Request,
+  answer: Reply,
+): Transition<RuntimeState> {
   switch (request.type) {
     case "ident":
       return reply(state, {
@@ -23,12 +31,17 @@ export function handleRequest(state: RuntimeState, peer: Peer, request: Request)
         container: peer.kind === "container" ? peer.container : EXTERN_IDENT,
       });
     case "list":
-      return reply(state, { type: "list", containers: [...state.containers.keys()].sort() });
+      return reply(state, {
+        type: "list",
+        containers: visibleContainers(state)
+          .map((c) => c.id)
+          .sort(),
+      });
     case "repositories":
-      return reply(state, { type: "repositories", repositories: [...state.repositories] });
+      return reply(state, { type: "repositories", repositories: [...state.repositories.keys()] });
     case "inspect": {
       const record = state.containers.get(request.container);
-      if (!record) {
+      if (!record || record.busy === "install") {
         return reply(state, {
           type: "inspect",
           result: {
@@ -44,15 +57,21 @@ export function handleRequest(state: RuntimeState, peer: Peer, request: Request)
           type: "ok",
           container: record.id,
           data: {
-            manifest: record.manifest,
-            repository: record.repository,
-            mounted: record.mounted,
+            manifest: record.pkg.npk.manifest as unknown as Record<string, unknown>,
+            repository: record.pkg.repository,
+            mounted: record.mount !== undefined,
             process: null,
-            state: record.mounted ? "mounted" : "installed",
+            state: record.mount ? "mounted" : "installed",
           },
         },
       });
     }
+    case "mount":
+      return mountRequest(state, "mount", request.containers, answer);
+    case "umount":
+      return mountRequest(state, "umount", request.containers, answer);
+    case "uninstall":
+      return uninstallRequest(state, request, answer);
     case "shutdown":
       if (state.shuttingDown) return reply(state, { type: "shutdown" });
       return reply(

@@ -5,14 +5,20 @@ import { EXTERN_IDENT, handleRequest } from "../../../src/daemon/state/requests.
 import type { Peer } from "../../../src/daemon/events/types.js";
 
 const host: Peer = { kind: "extern", address: "test" };
+const noReply = (): void => undefined;
 
 describe("request transitions", () => {
   it("ident answers the peer's identity", () => {
     const s = initialState([]);
-    assert.deepEqual(handleRequest(s, host, { type: "ident" }).steps, [
+    assert.deepEqual(handleRequest(s, host, { type: "ident" }, noReply).steps, [
       { type: "reply", response: { type: "ident", container: EXTERN_IDENT } },
     ]);
-    const fromContainer = handleRequest(s, { kind: "container", container: "a:1.0.0" }, { type: "ident" });
+    const fromContainer = handleRequest(
+      s,
+      { kind: "container", container: "a:1.0.0" },
+      { type: "ident" },
+      noReply,
+    );
     assert.deepEqual(fromContainer.steps[0], {
       type: "reply",
       response: { type: "ident", container: "a:1.0.0" },
@@ -20,19 +26,22 @@ describe("request transitions", () => {
   });
 
   it("repositories are sorted ids; list is empty without packages", () => {
-    const s = initialState(["mem", "default"]);
-    assert.deepEqual(handleRequest(s, host, { type: "repositories" }).steps[0], {
+    const s = initialState([
+      { id: "mem", keyed: false },
+      { id: "default", keyed: false },
+    ]);
+    assert.deepEqual(handleRequest(s, host, { type: "repositories" }, noReply).steps[0], {
       type: "reply",
       response: { type: "repositories", repositories: ["default", "mem"] },
     });
-    assert.deepEqual(handleRequest(s, host, { type: "list" }).steps[0], {
+    assert.deepEqual(handleRequest(s, host, { type: "list" }, noReply).steps[0], {
       type: "reply",
       response: { type: "list", containers: [] },
     });
   });
 
   it("inspect of an unknown container is invalid_container", () => {
-    const t = handleRequest(initialState([]), host, { type: "inspect", container: "x:1.0.0" });
+    const t = handleRequest(initialState([]), host, { type: "inspect", container: "x:1.0.0" }, noReply);
     assert.deepEqual(t.steps[0], {
       type: "reply",
       response: {
@@ -47,13 +56,13 @@ describe("request transitions", () => {
   });
 
   it("shutdown replies, marks the state and asks for shutdown once", () => {
-    const first = handleRequest(initialState([]), host, { type: "shutdown" });
+    const first = handleRequest(initialState([]), host, { type: "shutdown" }, noReply);
     assert.equal(first.state.shuttingDown, true);
     assert.deepEqual(first.steps, [
       { type: "reply", response: { type: "shutdown" } },
       { type: "shutdown", reason: "shutdown request" },
     ]);
-    const again = handleRequest(first.state, host, { type: "shutdown" });
+    const again = handleRequest(first.state, host, { type: "shutdown" }, noReply);
     assert.deepEqual(again.steps, [{ type: "reply", response: { type: "shutdown" } }]);
   });
 });

@@ -1,0 +1,110 @@
+/** Package requests against the daemon: install, uninstall, mount, umount. */
+import { createReadStream } from "node:fs";
+import { stat } from "node:fs/promises";
+import type { ContainerResult } from "../../protocol/messages.js";
+import { EXIT_OK, EXIT_RUNTIME_ERROR, UsageError, type Command, type CommandContext } from "../command.js";
+import { responseJson } from "../output.js";
+import { resolveContainer } from "../resolve.js";
+import { withClient } from "./session.js";
+import { describeWireError } from "../../client/errors.js";
+
+/** Yields the file's chunks and draws a progress bar on stderr when it is a terminal. */
+async function* withProgress(path: string, size: number, ctx: CommandContext): AsyncGenerator<Buffer> {
+  const bar = process.stderr.isTTY && !ctx.global.json;
+  let sent = 0;
+  let lastDraw = 0;
+  for await (const chunk of createReadStream(path, { highWaterMark: 256 * 1024 })) {
+    sent += (chunk as Buffer).length;
+    yield chunk as Buffer;
+    if (bar && (Date.now() - lastDraw > 100 || sent === size)) {
+      lastDraw = Date.now();
+      const width = 30;
+      const done = Math.round((sent / size) * width);
+      process.stderr.write(
+        `\r[${"#".repeat(done)}${" ".repeat(width - done)}] ${((sent / size) * 100).toFixed(0)}% ${(sent / 2 ** 20).toFixed(1)}/${(size / 2 ** 20).toFixed(1)} MiB`,
+      );
+    }
+  }
+  if (bar) process.stderr.write("\n");
+}
+
+const install: Command = {
+  name: "install",
+  summary: "Install an NPK into a repository",
+  usage: "skiff install NPK REPOSITORY",
+  async run(ctx, { positionals }) {
+    const [path, repository] = positionals;
+    if (path === undefined || repository === undefined || positionals.length !== 2) {
+      throw new UsageError("install takes an NPK file and a repository");
+    }
+    const info = await stat(path).catch(() => undefined);
+    if (!info?.isFile()) throw new UsageError(`${path} is not a file`);
+    // Uploads take as long as they take: no request deadline.
+    return withClient(
+      ctx,
+      async (client) => {
+        const container = await client.install(repository, info.size, withProgress(path, info.size, ctx));
+        ctx.out(
+          ctx.global.json
+            ? responseJson({ type: "install", result: { type: "ok", container } })
+            : `installed ${container} into ${repository}`,
+        );
+        return EXIT_OK;
+      },
+      { timeout: 0 },
+    );
+  },
+};
+
+const uninstall: Command = {
+  name: "uninstall",
+  summary: "Uninstall a container (--wipe also deletes its persistent data)",
+  usage: "skiff uninstall CONTAINER [--wipe]",
+  options: { wipe: { type: "boolean" } },
+  async run(ctx, { positionals, values }) {
+    if (positionals.length !== 1) throw new UsageError("uninstall takes one container");
+    return withClient(ctx, async (client) => {
+      const container = await resolveContainer(client, positionals[0]!);
+      await client.uninstall(container, values.wipe === true);
+      ctx.out(
+        ctx.global.json
+          ? responseJson({ type: "uninstall", result: { type: "ok", container } })
+          : `uninstalled ${container}`,
+      );
+      return EXIT_OK;
+    });
+  },
+};
+
+function mountCommand(kind: "mount" | "umount"): Command {
+  return {
+    name: kind,
+    summary: kind === "mount" ? "Mount containers' images" : "Unmount containers' images",
+    usage: `skiff ${kind} CONTAINER...`,
+    async run(ctx, { positionals }) {
+      if (positionals.length === 0) throw new UsageError(`${kind} takes one or more containers`);
+      return withClient(ctx, async (client) => {
+        const ids = await Promise.all(positionals.map((p) => resolveContainer(client, p)));
+        const results: ContainerResult[] =
+          kind === "mount" ? await client.mount(ids) : await client.umount(ids);
+        if (ctx.global.json) ctx.out(responseJson({ type: kind, results } as never));
+        else
+          for (const r of results) {
+            ctx.out(
+              r.type === "ok"
+                ? `${kind === "mount" ? "mounted" : "unmounted"} ${r.container}`
+                : `${r.container}: ${describeWireError(r.error)}`,
+            );
+          }
+        return results.every((r) => r.type === "ok") ? EXIT_OK : EXIT_RUNTIME_ERROR;
+      });
+    },
+  };
+}
+
+export const repositoryCommands: Command[] = [
+  install,
+  uninstall,
+  mountCommand("mount"),
+  mountCommand("umount"),
+];

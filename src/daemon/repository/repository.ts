@@ -1,0 +1,82 @@
+/**
+ * Repositories hold installed NPKs. An `fs` repository keeps them as files in its directory
+ * and finds them again at startup; a `mem` repository keeps them under the run directory and
+ * forgets them when the daemon starts again (nothing persisted). A keyed repository accepts
+ * only packages signed with its key, and checks the file system image (verity) before a
+ * package becomes visible and again before each mount.
+ */
+import type { KeyObject } from "node:crypto";
+import { mkdir, readdir, rm, stat } from "node:fs/promises";
+import { join } from "node:path";
+import type { Logger } from "pino";
+import { NpkError } from "../../npk/errors.js";
+import { openNpk, verifyFsImage, NPK_EXTENSION, type Npk } from "../../npk/npk.js";
+import { readPublicKey } from "../../npk/signature.js";
+import type { RepositoryConfig } from "../config/schema.js";
+
+export interface InstalledPackage {
+  repository: string;
+  npk: Npk;
+  /** File size in bytes, counted against `capacity_size`. */
+  size: number;
+}
+
+export class Repository {
+  private constructor(
+    readonly config: RepositoryConfig,
+    /** Where this repository's NPK files live. */
+    readonly dir: string,
+    readonly key: KeyObject | undefined,
+  ) {}
+
+  get id(): string {
+    return this.config.id;
+  }
+
+  static async open(config: RepositoryConfig, runDir: string): Promise<Repository> {
+    const key = config.key === undefined ? undefined : await readPublicKey(config.key);
+    const dir = config.type === "fs" ? config.dir! : join(runDir, "repositories", config.id);
+    if (config.type === "mem") await rm(dir, { recursive: true, force: true });
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    return new Repository(config, dir, key);
+  }
+
+  /** Directory for uploads in progress: on the same file system, so the final rename is atomic. */
+  get uploadDir(): string {
+    return join(this.dir, ".uploads");
+  }
+
+  /** The file name an installed package gets. */
+  packagePath(name: string, version: string): string {
+    return join(this.dir, `${name}-${version}${NPK_EXTENSION}`);
+  }
+
+  /** Opens and, for keyed repositories, fully verifies one NPK file. */
+  async load(path: string, signal?: AbortSignal): Promise<InstalledPackage> {
+    const npk = await openNpk(path, this.key ? { key: this.key } : {});
+    if (this.key) await verifyFsImage(npk, signal);
+    const { size } = await stat(path);
+    return { repository: this.id, npk, size };
+  }
+
+  /**
+   * Finds the installed packages, checking them in parallel. A bad file is reported through
+   * `log` and skipped; it does not stop the daemon.
+   */
+  async scan(log: Logger, signal?: AbortSignal): Promise<InstalledPackage[]> {
+    await rm(this.uploadDir, { recursive: true, force: true });
+    if (this.config.type === "mem") return [];
+    const names = (await readdir(this.dir)).filter((n) => n.endsWith(NPK_EXTENSION));
+    const results = await Promise.allSettled(names.map((n) => this.load(join(this.dir, n), signal)));
+    const found: InstalledPackage[] = [];
+    results.forEach((r, i) => {
+      if (r.status === "fulfilled") found.push(r.value);
+      else {
+        const reason =
+          r.reason instanceof NpkError ? `${r.reason.kind}: ${r.reason.message}` : String(r.reason);
+        log.error({ repository: this.id, file: names[i] }, `skipping bad package: ${reason}`);
+      }
+    });
+    return found;
+  }
+}

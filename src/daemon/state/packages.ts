@@ -1,0 +1,199 @@
+/**
+ * Package transitions: install, uninstall, mount and umount, and the completions of their
+ * jobs. Pure: (state, input) -> (state, steps).
+ *
+ * INVARIANTS: a container has at most one job in flight (`busy`); a request that would start a
+ * second one is refused at once with `mount_busy`/`umount_busy`, never queued, so every
+ * request gets a definite answer. An install reserves its name:version before its file is
+ * renamed into place, so two uploads of the same container cannot both succeed.
+ */
+import type { ContainerId } from "../../protocol/container.js";
+import type { ContainerResult, Request, Response, WireError } from "../../protocol/messages.js";
+import type { JobResult, Reply } from "../events/types.js";
+import type { InstalledPackage } from "../repository/repository.js";
+import {
+  repositoryUsage,
+  withContainer,
+  withoutContainer,
+  type ContainerRecord,
+  type RuntimeState,
+} from "./model.js";
+import type { Step, Transition } from "./steps.js";
+
+type T = Transition<RuntimeState>;
+
+/** Answers through `reply` (a job's requester), then runs `more`. */
+const replied = (state: RuntimeState, reply: Reply, response: Response, ...more: Step[]): T => ({
+  state,
+  steps: [{ type: "reply_to", reply, response }, ...more],
+});
+
+/** Looks up a container clients may act on; undefined while it is only reserved by an install. */
+function visible(state: RuntimeState, id: ContainerId): ContainerRecord | undefined {
+  const record = state.containers.get(id);
+  return record && record.busy !== "install" ? record : undefined;
+}
+
+export function containerIdOf(pkg: InstalledPackage): ContainerId {
+  return `${pkg.npk.manifest.name}:${pkg.npk.manifest.version}`;
+}
+
+/** A verified upload arrived: reserve its id and commit it, or refuse it. */
+export function uploadReceived(
+  state: RuntimeState,
+  pkg: InstalledPackage,
+  tempPath: string,
+  reply: Reply,
+): T {
+  const container = containerIdOf(pkg);
+  const refuse = (error: WireError): T => ({
+    state,
+    steps: [
+      { type: "discard_upload", tempPath },
+      { type: "reply_to", reply, response: { type: "install", result: { type: "error", error } } },
+    ],
+  });
+  if (state.shuttingDown) return refuse({ type: "unexpected", error: "the daemon is shutting down" });
+  if (state.containers.has(container)) return refuse({ type: "install_duplicate", container });
+  const repo = state.repositories.get(pkg.repository);
+  if (!repo) return refuse({ type: "invalid_repository", repository: pkg.repository });
+  const usage = repositoryUsage(state, repo.id);
+  if (repo.capacityNum !== undefined && usage.count + 1 > repo.capacityNum) {
+    return refuse({
+      type: "configuration",
+      context: `repository ${repo.id} is full: it holds ${usage.count} of ${repo.capacityNum} packages`,
+    });
+  }
+  if (repo.capacitySize !== undefined && usage.bytes + pkg.size > repo.capacitySize) {
+    return refuse({
+      type: "configuration",
+      context: `repository ${repo.id} is full: ${usage.bytes} + ${pkg.size} bytes exceed its capacity of ${repo.capacitySize}`,
+    });
+  }
+  return {
+    state: withContainer(state, { id: container, pkg, busy: "install" }),
+    steps: [{ type: "commit_install", container, pkg, tempPath, reply }],
+  };
+}
+
+export function installCommitted(
+  state: RuntimeState,
+  r: Extract<JobResult, { type: "install_committed" }>,
+): T {
+  if (r.error !== undefined || r.pkg === undefined) {
+    return replied(withoutContainer(state, r.container), r.reply, {
+      type: "install",
+      result: { type: "error", error: { type: "unexpected", error: r.error ?? "install failed" } },
+    });
+  }
+  return replied(
+    withContainer(state, { id: r.container, pkg: r.pkg }),
+    r.reply,
+    { type: "install", result: { type: "ok", container: r.container } },
+    { type: "notify", notification: { type: "install", container: r.container } },
+  );
+}
+
+export function uninstallRequest(
+  state: RuntimeState,
+  request: Extract<Request, { type: "uninstall" }>,
+  reply: Reply,
+): T {
+  const container = request.container;
+  const fail = (error: WireError): T =>
+    replied(state, reply, { type: "uninstall", result: { type: "error", container, error } });
+  const record = visible(state, container);
+  if (!record) return fail({ type: "invalid_container", container });
+  if (record.busy) return fail({ type: "umount_busy", container });
+  if (state.shuttingDown) return fail({ type: "unexpected", error: "the daemon is shutting down" });
+  return {
+    state: withContainer(state, { ...record, busy: "uninstall" }),
+    steps: [
+      {
+        type: "uninstall_package",
+        container,
+        pkg: record.pkg,
+        mount: record.mount,
+        wipe: request.wipe,
+        reply,
+      },
+    ],
+  };
+}
+
+export function uninstalled(state: RuntimeState, r: Extract<JobResult, { type: "uninstalled" }>): T {
+  const container = r.container;
+  if (r.error !== undefined) {
+    const record = state.containers.get(container);
+    const next = record ? withContainer(state, { ...record, busy: undefined }) : state;
+    return replied(next, r.reply, {
+      type: "uninstall",
+      result: { type: "error", container, error: { type: "unexpected", error: r.error } },
+    });
+  }
+  return replied(
+    withoutContainer(state, container),
+    r.reply,
+    { type: "uninstall", result: { type: "ok", container } },
+    { type: "notify", notification: { type: "uninstall", container } },
+  );
+}
+
+/** mount and umount: several containers at once, one result each, in request order. */
+export function mountRequest(
+  state: RuntimeState,
+  kind: "mount" | "umount",
+  containers: ContainerId[],
+  reply: Reply,
+): T {
+  const immediate: (ContainerResult | undefined)[] = [];
+  const jobs: Extract<Step, { type: "mount_images" }>["jobs"] = [];
+  let next = state;
+  const busyError = kind === "mount" ? "mount_busy" : "umount_busy";
+  containers.forEach((container, i) => {
+    const record = visible(next, container);
+    const error = (e: WireError): void => void (immediate[i] = { type: "error", container, error: e });
+    if (!record) return error({ type: "invalid_container", container });
+    if (record.busy) return error({ type: busyError, container });
+    if (kind === "mount" && record.mount) return void (immediate[i] = { type: "ok", container });
+    if (kind === "umount" && !record.mount) return void (immediate[i] = { type: "ok", container });
+    if (state.shuttingDown) return error({ type: "unexpected", error: "the daemon is shutting down" });
+    next = withContainer(next, { ...record, busy: kind });
+    jobs.push({ container, pkg: record.pkg, handle: record.mount });
+  });
+  if (jobs.length === 0) {
+    const results = immediate.map((r) => r!);
+    return replied(next, reply, kind === "mount" ? { type: "mount", results } : { type: "umount", results });
+  }
+  return { state: next, steps: [{ type: "mount_images", kind, jobs, immediate, reply }] };
+}
+
+export function mountsDone(state: RuntimeState, r: Extract<JobResult, { type: "mounted" }>): T {
+  let next = state;
+  const jobResults = [...r.results];
+  for (const result of r.results) {
+    const record = next.containers.get(result.container);
+    if (!record) continue;
+    const mounted =
+      r.kind === "mount"
+        ? result.error
+          ? undefined
+          : result.handle
+        : result.error
+          ? record.mount
+          : undefined;
+    next = withContainer(next, { ...record, busy: undefined, mount: mounted });
+  }
+  const results = r.immediate.map((known): ContainerResult => {
+    if (known) return known;
+    const job = jobResults.shift()!;
+    return job.error
+      ? { type: "error", container: job.container, error: job.error }
+      : { type: "ok", container: job.container };
+  });
+  return replied(
+    next,
+    r.reply,
+    r.kind === "mount" ? { type: "mount", results } : { type: "umount", results },
+  );
+}
