@@ -108,7 +108,13 @@ export class CgroupTree {
   async remove(path: string, options: RemoveOptions = {}): Promise<void> {
     if (path === "/") throw new Error("refusing to remove a hierarchy root");
     const deadline = Date.now() + (options.timeoutMs ?? 2000);
-    await Promise.all(allDirs(this.layout, path).map((dir) => removeDir(dir, deadline, options.signal)));
+    // Wait for every hierarchy before reporting: a failure must not leave other removals retrying in the
+    // background, where they could still succeed after the caller has moved on.
+    const results = await Promise.allSettled(
+      allDirs(this.layout, path).map((dir) => removeDir(dir, deadline, options.signal)),
+    );
+    const failed = results.find((result) => result.status === "rejected");
+    if (failed !== undefined) throw failed.reason;
   }
 
   /** Moves a process (all its threads) into the cgroup on every hierarchy. */
