@@ -2,13 +2,13 @@
 // validated by the ZIP reader and the resolved path is checked again), then extracts fs.img to
 // OUT/root with unsquashfs or fsck.erofs and removes fs.img, like Northstar's sextant.
 import { createReadStream, createWriteStream } from "node:fs";
-import { mkdir, mkdtemp, open, readdir, rm } from "node:fs/promises";
+import { mkdir, open, readdir, rm } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { dirname, join, resolve, sep } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { NpkError, asNpkError } from "./errors.js";
 import { runTool } from "./exec.js";
+import { listFsImage } from "./listing.js";
 import { FS_IMG_NAME, detectFsType, openNpk } from "./npk.js";
 import type { Npk } from "./npk.js";
 import { readZip } from "./zip.js";
@@ -121,29 +121,6 @@ export async function inspectShort(path: string): Promise<ShortInspection> {
     npkVersion: npk.version,
     resourceContainer: npk.manifest.init === undefined,
   };
-}
-
-async function listFsImage(npk: Npk, signal?: AbortSignal): Promise<string> {
-  const offset = String(npk.fsImage.offset);
-  if (npk.fsImage.type === "squashfs") {
-    return (await runTool("unsquashfs", ["-lls", "-o", offset, npk.path], { signal })).stdout;
-  }
-  // dump.erofs cannot read at an offset: copy fs.img out first.
-  const work = await mkdtemp(join(tmpdir(), "skiff-inspect-"));
-  try {
-    const image = join(work, FS_IMG_NAME);
-    await pipeline(
-      createReadStream(npk.path, {
-        start: npk.fsImage.offset,
-        end: npk.fsImage.offset + npk.fsImage.size - 1,
-      }),
-      createWriteStream(image),
-      { signal },
-    );
-    return (await runTool("dump.erofs", ["--ls", "--path=/", image], { signal })).stdout;
-  } finally {
-    await rm(work, { recursive: true, force: true });
-  }
 }
 
 export async function inspectFull(path: string, signal?: AbortSignal): Promise<FullInspection> {

@@ -54,6 +54,20 @@ export async function mountImage(
   target: string,
   opts: MountImageOptions = {},
 ): Promise<MountHandle> {
+  const before = await findMount(target);
+  try {
+    return await mountOnce(npk, target, opts);
+  } catch (e) {
+    // An abort can kill the mount tool after the mount(2) call succeeded: undo such a mount.
+    const after = await findMount(target);
+    if (after !== undefined && after.id !== before?.id) {
+      await runTool("umount", [target]).catch(() => undefined);
+    }
+    throw e;
+  }
+}
+
+async function mountOnce(npk: MountableNpk, target: string, opts: MountImageOptions): Promise<MountHandle> {
   const fsType = npk.fsImage.type;
   const method = opts.method ?? (fsType === "erofs" ? "file" : "loop");
   if (method === "file") {

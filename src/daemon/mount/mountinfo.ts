@@ -4,6 +4,8 @@ import { readFile } from "node:fs/promises";
 import { basename, resolve } from "node:path";
 
 export interface MountInfoEntry {
+  /** Unique mount ID (first field). */
+  id: number;
   mountPoint: string;
   fsType: string;
   source: string;
@@ -23,7 +25,12 @@ export function parseMountInfo(text: string): MountInfoEntry[] {
     const fsType = fields[separator + 1];
     const source = fields[separator + 2];
     if (separator < 6 || mountPoint === undefined || fsType === undefined || source === undefined) continue;
-    entries.push({ mountPoint: unescapeOctal(mountPoint), fsType, source: unescapeOctal(source) });
+    entries.push({
+      id: Number(fields[0]),
+      mountPoint: unescapeOctal(mountPoint),
+      fsType,
+      source: unescapeOctal(source),
+    });
   }
   return entries;
 }

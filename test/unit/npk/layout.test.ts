@@ -65,8 +65,8 @@ void describe("mountinfo", () => {
       "42 27 7:0 / /tmp/a\\040b ro,nosuid,nodev,relatime shared:1 - squashfs /dev/loop0 ro,errors=continue\n" +
       "43 27 0:39 / /mnt ro,relatime - erofs /x/y.npk ro,fsoffset=4096\n";
     assert.deepEqual(parseMountInfo(text), [
-      { mountPoint: "/tmp/a b", fsType: "squashfs", source: "/dev/loop0" },
-      { mountPoint: "/mnt", fsType: "erofs", source: "/x/y.npk" },
+      { id: 42, mountPoint: "/tmp/a b", fsType: "squashfs", source: "/dev/loop0" },
+      { id: 43, mountPoint: "/mnt", fsType: "erofs", source: "/x/y.npk" },
     ]);
   });
 });
