@@ -59,6 +59,13 @@ const DEV_MOUNTS: readonly OciMount[] = [
   },
 ];
 
+const PROC_MOUNT = (destination: string): OciMount => ({
+  destination,
+  type: "proc",
+  source: "proc",
+  options: ["ro", "nosuid", "nodev", "noexec"],
+});
+
 function flagOptions(options: string | undefined): string[] {
   const set = new Set(options?.split(",") ?? []);
   return ["nosuid", "nodev", "noexec"].filter((flag) => set.has(flag));
@@ -80,6 +87,7 @@ function depth(path: string): number {
  */
 export function buildMounts(manifest: Manifest, facts: MountFacts, warnings: string[]): OciMount[] {
   const mounts: OciMount[] = [...DEV_MOUNTS];
+  let procMounted = false;
   for (const [target, mount] of Object.entries(manifest.mounts ?? {})) {
     const normalized =
       "/" +
@@ -88,8 +96,11 @@ export function buildMounts(manifest: Manifest, facts: MountFacts, warnings: str
         .filter((part) => part !== "")
         .join("/");
     if (mount.type === "dev" && normalized === "/dev") continue; // always present
+    if (mount.type === "proc" && normalized === "/proc") procMounted = true;
     mounts.push(...mapMount(manifest, normalized, mount, facts, warnings));
   }
+  // runc itself needs /proc in the container to start the process (it walks /proc/self/fd).
+  if (!procMounted) mounts.push(PROC_MOUNT("/proc"));
   mounts.push({
     destination: SKIFF_INIT_PATH_IN_CONTAINER,
     type: "bind",
@@ -159,6 +170,7 @@ function mapMount(
       ];
     }
     case "tmpfs":
+      // Note: runc gives the new tmpfs the mode of the mount point directory in the image.
       return [
         {
           destination: target,
@@ -168,9 +180,7 @@ function mapMount(
         },
       ];
     case "proc":
-      return [
-        { destination: target, type: "proc", source: "proc", options: ["ro", "nosuid", "nodev", "noexec"] },
-      ];
+      return [PROC_MOUNT(target)];
     case "sysfs":
       return [
         { destination: target, type: "sysfs", source: "sysfs", options: ["ro", "nosuid", "nodev", "noexec"] },

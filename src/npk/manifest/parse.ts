@@ -69,7 +69,12 @@ function fromYamlNode(doc: Document, node: unknown): Raw {
   if (isMap(node)) {
     const out: Record<string, Raw> = {};
     for (const pair of node.items) {
-      const key = isScalar(pair.key) ? String(pair.key.value) : String(pair.key);
+      // Keys are strings in every manifest map; a plain `1.0` key stays "1.0".
+      const key = isScalar(pair.key)
+        ? typeof pair.key.value === "string"
+          ? pair.key.value
+          : (pair.key.source ?? String(pair.key.value))
+        : String(pair.key);
       out[key] = fromYamlNode(doc, pair.value);
     }
     value = out;

@@ -10,7 +10,7 @@ void describe("buildOciSpec: mounts", () => {
   void it("always provides a minimal /dev with Skiff's init bound read-only inside it", () => {
     const { spec } = buildOciSpec(inputFor(BASE));
     const destinations = spec.mounts.map((m) => m.destination);
-    assert.deepEqual(destinations, ["/dev", "/dev/pts", "/dev/shm", "/dev/.skiff/init"]);
+    assert.deepEqual(destinations, ["/dev", "/proc", "/dev/pts", "/dev/shm", "/dev/.skiff/init"]);
     assert.equal(spec.mounts[0]!.type, "tmpfs");
     assert.deepEqual(at(spec.mounts, "/dev/.skiff/init")[0], {
       destination: "/dev/.skiff/init",
@@ -23,6 +23,14 @@ void describe("buildOciSpec: mounts", () => {
       ["/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"],
     );
     assert.equal(spec.linux.devices[0]!.fileMode, 0o666);
+  });
+
+  void it("always mounts /proc read-only, which runc needs", () => {
+    const { spec } = buildOciSpec(inputFor(BASE));
+    assert.deepEqual(at(spec.mounts, "/proc"), [
+      { destination: "/proc", type: "proc", source: "proc", options: ["ro", "nosuid", "nodev", "noexec"] },
+    ]);
+    assert.equal(at(mountsOf("  /proc:\n    type: proc\n").spec.mounts, "/proc").length, 1);
   });
 
   void it("treats a manifest dev mount at /dev as the minimal /dev", () => {
