@@ -146,7 +146,8 @@ export function mountRequest(
   containers: ContainerId[],
   reply: Reply,
 ): T {
-  const immediate: (ContainerResult | undefined)[] = [];
+  // One slot per requested container; a slot left undefined is filled by a job result.
+  const immediate: (ContainerResult | undefined)[] = containers.map(() => undefined);
   const jobs: Extract<Step, { type: "mount_images" }>["jobs"] = [];
   let next = state;
   const busyError = kind === "mount" ? "mount_busy" : "umount_busy";
