@@ -2,12 +2,11 @@ import semver from "semver";
 import { IssueList, joinPath } from "./errors.js";
 import { type Raw, type RawObject, Reader, setIfDefined, toJson } from "./reader.js";
 import { parseByteSize } from "./size.js";
+import { decodeCgroups } from "./decode-cgroups.js";
+import { decodePower, decodeRestart } from "./decode-extensions.js";
 import {
-  decodeCgroups,
   decodeConsole,
   decodeIo,
-  decodePower,
-  decodeRestart,
   decodeRlimits,
   decodeSched,
   decodeSeccomp,

@@ -153,3 +153,17 @@ export function setIfDefined<T extends object, K extends keyof T>(
 ) {
   if (value !== undefined) target[key] = value;
 }
+
+/** Reads the optional integer fields `spec` ([key, min, max]) of `raw` into `out`, in the order given. */
+export function readIntegers<T extends object>(
+  read: Reader,
+  raw: RawObject,
+  path: string,
+  out: T,
+  spec: [keyof T & string, number, number][],
+) {
+  for (const [key, min, max] of spec) {
+    if (raw[key] != null)
+      setIfDefined(out, key, read.integer(raw[key], joinPath(path, key), min, max) as T[typeof key]);
+  }
+}
