@@ -1,6 +1,6 @@
 import semver from "semver";
 import { IssueList, joinPath } from "./errors.js";
-import { type Raw, type RawObject, Reader, setIfDefined, toJson } from "./reader.js";
+import { isRawObject, type Raw, type RawObject, Reader, setIfDefined, toJson } from "./reader.js";
 import { parseByteSize } from "./size.js";
 import { decodeCgroups } from "./decode-cgroups.js";
 import { decodePower, decodeRestart } from "./decode-extensions.js";
@@ -195,8 +195,25 @@ function decodeMounts(read: Reader, value: Raw): Record<string, Mount> | undefin
   return out;
 }
 
+/**
+ * Northstar tags mounts with a `type` field. The tagged YAML form (`/data: !persist`,
+ * `/lib: !bind { host: /lib }`) is accepted as well and means the same.
+ */
+function untagMount(value: Raw): Raw {
+  if (typeof value === "string" && (MOUNT_TYPES as string[]).includes(value)) return { type: value };
+  if (isRawObject(value) && !("type" in value)) {
+    const keys = Object.keys(value);
+    const content = value[keys[0]!];
+    if (keys.length === 1 && (MOUNT_TYPES as string[]).includes(keys[0]!)) {
+      if (content === null) return { type: keys[0]! };
+      if (content !== undefined && isRawObject(content)) return { type: keys[0]!, ...content };
+    }
+  }
+  return value;
+}
+
 function decodeMount(read: Reader, value: Raw, path: string): Mount | undefined {
-  const typed = read.map(value, path);
+  const typed = read.map(untagMount(value), path);
   if (typed === undefined) return undefined;
   const type = read.oneOf(typed.type ?? null, joinPath(path, "type"), MOUNT_TYPES);
   if (type === undefined) return undefined;

@@ -184,6 +184,19 @@ void describe("parseManifest (YAML)", () => {
     assert.deepEqual(parseManifest(BASE + "network:\n  namespace: foo\n").network, { namespace: "foo" });
   });
 
+  void it("accepts mounts written as tags", () => {
+    const m = parseManifest(
+      BASE +
+        "mounts:\n  /data: !persist\n  /lib: !bind { host: /lib, options: nodev }\n  /tmp: !tmpfs { size: 1kB }\n",
+    );
+    assert.deepEqual(m.mounts, {
+      "/data": { type: "persist" },
+      "/lib": { type: "bind", host: "/lib", options: "nodev" },
+      "/tmp": { type: "tmpfs", size: 1000 },
+    });
+    assertRejected(BASE + "mounts:\n  /x: !overlay {}\n", "mounts./x.type");
+  });
+
   void it("normalizes the version and writes a complete console permission set as full", () => {
     assert.equal(parseManifest(BASE.replace("0.0.1", "1.2.3-rc.1+build")).version, "1.2.3");
     const all =
