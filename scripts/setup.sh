@@ -23,9 +23,10 @@ fi
 
 npm ci --no-audit --no-fund --loglevel=error
 npm run --silent build
-if [ -x examples/build.sh ]; then
-  examples/build.sh
-fi
+examples/build.sh
+# The embedded default configuration's repository: the daemon finds the examples there.
+mkdir -p /var/lib/skiff/repository
+cp examples/build/*.npk /var/lib/skiff/repository/
 
 if [ "${1:-}" = "--run" ]; then
   exec node dist/src/daemon/main.js

@@ -25,9 +25,20 @@ export function parseConfig(text: string, source = "config"): DaemonConfig {
   }
 }
 
+/**
+ * The configuration `skiffd` runs on without `--config`: everything under /var/lib/skiff, one
+ * Unix socket console with full permissions (the schema's defaults), and one unkeyed `fs`
+ * repository that `scripts/setup.sh` fills with the example packages.
+ */
+export const EMBEDDED_DEFAULT_CONFIG = `
+[repositories.default]
+type = "fs"
+dir = "/var/lib/skiff/repository"
+`;
+
 /** Reads `path`, or returns the embedded default configuration when no path is given. */
 export async function loadConfig(path?: string): Promise<DaemonConfig> {
-  if (path === undefined) return parseConfig("", "embedded default");
+  if (path === undefined) return parseConfig(EMBEDDED_DEFAULT_CONFIG, "embedded default");
   let text: string;
   try {
     text = await readFile(path, "utf8");

@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { ConfigError, parseConfig } from "../../../src/daemon/config/load.js";
+import { ConfigError, EMBEDDED_DEFAULT_CONFIG, parseConfig } from "../../../src/daemon/config/load.js";
 import { FULL_PERMISSIONS } from "../../../src/protocol/permissions.js";
 
 describe("config", () => {
   it("embedded default: one unix listener with full permissions, mode 0600", () => {
-    const c = parseConfig("");
+    const c = parseConfig(EMBEDDED_DEFAULT_CONFIG);
     assert.equal(c.stateDir, "/var/lib/skiff");
     assert.equal(c.runDir, "/var/lib/skiff/run");
     assert.equal(c.cgroup, "skiff");
@@ -15,7 +15,10 @@ describe("config", () => {
     assert.equal(l.permissions, FULL_PERMISSIONS);
     assert.equal(l.mode, 0o600);
     assert.equal(l.options.maxRequestSize, 1024 * 1024);
-    assert.deepEqual(c.repositories, []);
+    assert.deepEqual(
+      c.repositories.map((r) => [r.id, r.type, r.dir, r.key]),
+      [["default", "fs", "/var/lib/skiff/repository", undefined]],
+    );
   });
 
   it("reads listeners, options, repositories and sizes", () => {
