@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the example NPKs into examples/build/ (gitignored), signed with the committed example
 # key. Every container runs busybox-static, so no host libraries are bind mounted.
-#   examples/build.sh            (from anywhere; builds TypeScript first if dist/ is missing)
+#   examples/build.sh            (from anywhere, after `npm run build`)
 # Needs: node, mksquashfs (squashfs-tools), busybox-static (BUSYBOX=/path overrides /bin/busybox).
 set -euo pipefail
 
@@ -13,12 +13,10 @@ BUSYBOX=${BUSYBOX:-/bin/busybox}
 APPLETS=(sh echo cat sleep httpd ls true false)
 
 cd "$REPO"
-[ -f dist/src/cli/commands/package.js ] && [ -f dist/examples/skiff-package.js ] || npx tsc -p tsconfig.json
-# Use the real CLI once it knows `pack`; until then the standalone runner of the same commands.
-if node dist/src/cli/main.js pack --help >/dev/null 2>&1; then
-  SKIFF=(node dist/src/cli/main.js)
-else
-  SKIFF=(node dist/examples/skiff-package.js)
+SKIFF=(node dist/src/cli/main.js)
+if [ ! -f dist/src/cli/main.js ]; then
+  echo "build.sh: dist/src/cli/main.js is missing (run npm run build first)" >&2
+  exit 1
 fi
 
 if ! file "$BUSYBOX" 2>/dev/null | grep -q "statically linked" && ldd "$BUSYBOX" >/dev/null 2>&1; then
