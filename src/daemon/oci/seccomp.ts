@@ -118,9 +118,31 @@ function fromManifestRule(rule: SyscallArgRule): ArgRule {
 }
 
 /**
- * Skiff's own init runs under the same filter as the app (runc loads it before exec'ing the init), so
- * what a static init needs to start, fork the app, forward signals and reap is always allowed.
- * clone is allowed only without namespace flags unless the manifest grants more.
+ * runc loads the filter in its own init (Go) and then still opens the exec FIFO, closes fds and
+ * execs; those syscalls (seen in the kernel audit log under runc 1.1.5) plus what the Go runtime may
+ * call at any time must pass, or runc dies before the app starts.
+ */
+export const RUNC_EXEC_SYSCALLS: readonly string[] = [
+  "openat",
+  "fstatfs",
+  "getdents64",
+  "epoll_ctl",
+  "epoll_pwait",
+  "newfstatat",
+  "fstat",
+  "futex",
+  "nanosleep",
+  "sched_yield",
+  "tgkill",
+  "gettid",
+  "sigaltstack",
+  "madvise",
+];
+
+/**
+ * Skiff's own init then runs under the same filter as the app, so what a static init needs to start,
+ * fork the app, forward signals and reap is always allowed too. clone is allowed only without
+ * namespace flags unless the manifest grants more (see compileSeccomp).
  */
 export const SKIFF_INIT_SYSCALLS: readonly string[] = [
   "execve",
@@ -190,7 +212,7 @@ export function compileSeccomp(
   }
   for (const [name, rule] of Object.entries(seccomp.allow ?? {}))
     allow(map, name, rule === "any" ? undefined : fromManifestRule(rule.args));
-  for (const name of SKIFF_INIT_SYSCALLS) allow(map, name);
+  for (const name of [...RUNC_EXEC_SYSCALLS, ...SKIFF_INIT_SYSCALLS]) allow(map, name);
   // Northstar adds this only when some capability is granted, which leaves fork() via clone unusable
   // without capabilities; Skiff always adds it (a no-op when clone is already allowed).
   if (!capabilities.includes("CAP_SYS_ADMIN")) allow(map, "clone", CLONE_WITHOUT_NAMESPACES_RULE);

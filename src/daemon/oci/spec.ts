@@ -11,7 +11,7 @@ import type { OciNamespace, OciProcess, OciRlimit, OciScheduler, OciSpec } from 
 
 export { SKIFF_CONSOLE_PATH_IN_CONTAINER, SKIFF_INIT_PATH_IN_CONTAINER } from "./mounts.js";
 export { serializeOciSpec } from "./serialize.js";
-export { compileSeccomp, SKIFF_INIT_SYSCALLS } from "./seccomp.js";
+export { compileSeccomp, RUNC_EXEC_SYSCALLS, SKIFF_INIT_SYSCALLS } from "./seccomp.js";
 export type * from "./types.js";
 
 /** RLIM_INFINITY: "unlimited" in setrlimit(2) and in OCI rlimits. */

@@ -14,6 +14,7 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { after, describe, it } from "node:test";
 import { promisify } from "node:util";
 import { buildOciSpec, serializeOciSpec } from "../../../src/daemon/oci/spec.js";
@@ -68,28 +69,54 @@ $b test -c /dev/null && echo devnull=char
 ($b chroot / $b true); echo chroot=$?
 `;
 
-function buildBundle(): void {
-  const rootfs = join(dir, "rootfs");
+const SKIFF_INIT = fileURLToPath(new URL("../../../../native/build/skiff-init", import.meta.url));
+let runs = 0;
+
+/** Writes a bundle for `manifest` under a fresh directory and runs it; `args` replaces process.args. */
+async function runContainer(manifest: string, args?: string[]): Promise<{ code: number; stdout: string }> {
+  const bundle = join(dir, `bundle-${runs++}`);
+  const rootfs = join(bundle, "rootfs");
   for (const sub of ["bin", "dev", "proc", "data", "tmp"]) mkdirSync(join(rootfs, sub), { recursive: true });
   copyFileSync("/bin/busybox", join(rootfs, "bin/busybox"));
   // runc gives a tmpfs the mode of its mount point, so /tmp in the image decides who may write.
   chmodSync(join(rootfs, "tmp"), 0o1777);
-  const dataDir = join(dir, "data");
+  const dataDir = join(bundle, "data");
   mkdirSync(join(dataDir, "hello"), { recursive: true });
   chownSync(join(dataDir, "hello"), 1000, 1000);
   const { spec } = buildOciSpec({
-    manifest: parseManifest(MANIFEST),
+    manifest: parseManifest(manifest),
     containerId: "hello:0.0.1",
     rootfsPath: rootfs,
     dataDir,
     cgroupsPath: cgroupPath,
     hostname: "skiff-oci-test",
-    // skiff-init is built by the native team; busybox stands in for the bound file and runs directly.
-    initHostPath: "/bin/busybox",
+    // Without args the real skiff-init runs; otherwise busybox stands in for the bound file.
+    initHostPath: args === undefined ? SKIFF_INIT : "/bin/busybox",
   });
-  spec.process.args = ["/bin/busybox", "sh", "-c", SCRIPT];
-  writeFileSync(join(dir, "config.json"), serializeOciSpec(spec));
+  if (args !== undefined) spec.process.args = args;
+  writeFileSync(join(bundle, "config.json"), serializeOciSpec(spec));
+  try {
+    const { stdout } = await run("runc", ["--root", runcRoot, "run", "--bundle", bundle, containerId], {
+      signal: AbortSignal.timeout(60_000),
+    });
+    return { code: 0, stdout };
+  } catch (error) {
+    const failed = error as { code?: unknown; stdout?: string };
+    if (typeof failed.code !== "number") throw error;
+    return { code: failed.code, stdout: failed.stdout ?? "" };
+  }
 }
+
+const STRICT = `name: hello
+version: 0.0.1
+init: /bin/busybox
+args: [true]
+uid: 1000
+gid: 1000
+seccomp:
+  allow:
+    getuid: any
+`;
 
 function removeCgroups(): void {
   for (const controller of readdirSync("/sys/fs/cgroup")) {
@@ -107,10 +134,8 @@ void describe("generated config.json under real runc", { skip: !existsSync("/bin
   });
 
   void it("runs a busybox container with the manifest's user, mounts, limits and seccomp", async () => {
-    buildBundle();
-    const { stdout } = await run("runc", ["--root", runcRoot, "run", "--bundle", dir, containerId], {
-      signal: AbortSignal.timeout(60_000),
-    });
+    const { code, stdout } = await runContainer(MANIFEST, ["/bin/busybox", "sh", "-c", SCRIPT]);
+    assert.equal(code, 0);
     const lines = Object.fromEntries(
       stdout
         .trim()
@@ -133,4 +158,19 @@ void describe("generated config.json under real runc", { skip: !existsSync("/bin
       chroot: "159", // killed by SIGSYS (128 + 31): chroot is outside the default profile
     });
   });
+
+  void it(
+    "lets skiff-init start the app under a strict allow list and kills the app on other syscalls",
+    {
+      skip: !existsSync(SKIFF_INIT) && "native/build/skiff-init is not built",
+    },
+    async () => {
+      // busybox true also needs these; without them it dies by SIGSYS and init reports 128 + 31.
+      assert.equal((await runContainer(STRICT)).code, 159);
+      const allowed =
+        STRICT +
+        ["getgid", "setgid", "setuid", "geteuid", "getegid", "prctl"].map((n) => `    ${n}: any\n`).join("");
+      assert.equal((await runContainer(allowed)).code, 0);
+    },
+  );
 });

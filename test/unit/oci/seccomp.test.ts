@@ -30,7 +30,7 @@ void describe("compileSeccomp", () => {
   void it("allows the listed syscalls plus what Skiff's init needs", () => {
     const names = allowedNames(seccompOf("seccomp:\n  allow:\n    getuid: any\n"));
     assert.ok(names.includes("getuid"));
-    for (const name of SKIFF_INIT_SYSCALLS) assert.ok(names.includes(name), name);
+    for (const name of [...SKIFF_INIT_SYSCALLS, ...RUNC_EXEC_SYSCALLS]) assert.ok(names.includes(name), name);
     assert.equal(names.includes("mount"), false);
     assert.equal(names.includes("socket"), false);
   });
