@@ -3,6 +3,7 @@ import { describe, it } from "node:test";
 import {
   buildOciSpec,
   compileSeccomp,
+  RUNC_EXEC_SYSCALLS,
   SKIFF_INIT_SYSCALLS,
   type OciSeccomp,
 } from "../../../src/daemon/oci/spec.js";
