@@ -153,7 +153,7 @@ function buildProcess(input: OciSpecInput, socketNames: string[], warnings: stri
     throw new Error(`${input.containerId}: a resource container (no init) cannot be started`);
   const args = overrides?.args ?? manifest.args ?? [];
   const caps = [...(manifest.capabilities ?? [])];
-  const process: OciProcess = {
+  const ociProcess: OciProcess = {
     terminal: false,
     user: { uid: manifest.uid, gid: manifest.gid },
     args: [SKIFF_INIT_PATH_IN_CONTAINER, "--", init, ...args],
@@ -170,41 +170,45 @@ function buildProcess(input: OciSpecInput, socketNames: string[], warnings: stri
     noNewPrivileges: true,
   };
   const gids = supplementaryGids(input, warnings);
-  if (gids.length > 0) process.user.additionalGids = gids;
+  if (gids.length > 0) ociProcess.user.additionalGids = gids;
   if (manifest.sched !== undefined) {
-    process.scheduler = scheduler(manifest.sched.policy);
+    ociProcess.scheduler = scheduler(manifest.sched.policy);
     warnings.push("sched: runc 1.1.5 ignores process.scheduler; the policy is not applied by runc");
   }
-  if (manifest.selinux?.exec != null) process.selinuxLabel = manifest.selinux.exec;
-  return process;
+  if (manifest.selinux?.exec != null) ociProcess.selinuxLabel = manifest.selinux.exec;
+  return ociProcess;
 }
 
-const RUNTIME_ENV_PREFIXES = ["NORTHSTAR_", "SKIFF_"];
-
-function buildEnv(input: OciSpecInput, socketNames: string[], warnings: string[]): string[] {
-  const { manifest } = input;
-  const env = new Map<string, string>();
-  const addUserEnv = (vars: Record<string, string>, origin: string) => {
-    for (const [key, value] of Object.entries(vars)) {
-      if (RUNTIME_ENV_PREFIXES.some((prefix) => key.startsWith(prefix)) && origin !== "manifest") {
-        warnings.push(`${origin}: ${key} is set by the runtime; ignored`);
-      } else env.set(key, value);
-    }
-  };
-  addUserEnv(
-    input.overrides?.env ?? manifest.env ?? {},
-    input.overrides?.env !== undefined ? "start request env" : "manifest",
-  );
-  addUserEnv(input.extraEnv ?? {}, "extra env");
-  // The runtime variables, set under both the Northstar and the Skiff names.
-  const runtime: [string, string][] = [
-    ["NAME", manifest.name],
-    ["VERSION", manifest.version],
+/** The runtime variables, each under its NORTHSTAR_ and SKIFF_ name; they win over any other env. */
+function runtimeEnv(input: OciSpecInput, socketNames: string[]): Map<string, string> {
+  const entries: [string, string][] = [
+    ["NAME", input.manifest.name],
+    ["VERSION", input.manifest.version],
     ["CONTAINER", input.containerId],
   ];
-  if (input.consoleSocketHostPath !== undefined) runtime.push(["CONSOLE", SKIFF_CONSOLE_PATH_IN_CONTAINER]);
-  socketNames.forEach((name, i) => runtime.push([`SOCKET_${name}`, String(FIRST_SOCKET_FD + i)]));
-  for (const prefix of RUNTIME_ENV_PREFIXES) for (const [key, value] of runtime) env.set(prefix + key, value);
+  if (input.consoleSocketHostPath !== undefined) entries.push(["CONSOLE", SKIFF_CONSOLE_PATH_IN_CONTAINER]);
+  socketNames.forEach((name, i) => entries.push([`SOCKET_${name}`, String(FIRST_SOCKET_FD + i)]));
+  return new Map(
+    ["NORTHSTAR_", "SKIFF_"].flatMap((prefix) => entries.map(([k, v]): [string, string] => [prefix + k, v])),
+  );
+}
+
+/** Manifest env (or the start request's), then extra env, then the runtime variables. */
+function buildEnv(input: OciSpecInput, socketNames: string[], warnings: string[]): string[] {
+  const runtime = runtimeEnv(input, socketNames);
+  const requested = input.overrides?.env;
+  const sources: [string, Record<string, string>][] = [
+    [requested !== undefined ? "start request env" : "env", requested ?? input.manifest.env ?? {}],
+    ["extra env", input.extraEnv ?? {}],
+  ];
+  const env = new Map<string, string>();
+  for (const [origin, vars] of sources) {
+    for (const [key, value] of Object.entries(vars)) {
+      if (runtime.has(key)) warnings.push(`${origin}: ${key} is set by the runtime; ignored`);
+      else env.set(key, value);
+    }
+  }
+  for (const [key, value] of runtime) env.set(key, value);
   return [...env].map(([key, value]) => `${key}=${value}`);
 }
 
