@@ -25,6 +25,7 @@ export const FIRST_SOCKET_FD = 4;
 export type NetworkChoice = { kind: "new" } | { kind: "host" } | { kind: "path"; path: string };
 
 export interface OciSpecInput {
+  /** A validated manifest (from parseManifest); it is not checked again here. */
   manifest: Manifest;
   /** "name:version". */
   containerId: string;

@@ -187,6 +187,17 @@ void describe("buildOciSpec: namespaces, hostname, console", () => {
     assert.equal(envOf(buildOciSpec(inputFor(BASE)).spec.process.env).NORTHSTAR_CONSOLE, undefined);
   });
 
+  void it("leaves the hostname unset unless given", () => {
+    assert.equal("hostname" in buildOciSpec(inputFor(BASE)).spec, false);
+  });
+
+  void it("keeps runtime variables even when the manifest env names them", () => {
+    const yaml = BASE + "env:\n  NORTHSTAR_SOCKET_foo: x\nsockets:\n  foo:\n    type: stream\n    mode: 0\n";
+    const { spec, warnings } = buildOciSpec(inputFor(yaml));
+    assert.equal(envOf(spec.process.env).NORTHSTAR_SOCKET_foo, "4");
+    assert.match(warnings.join("\n"), /env: NORTHSTAR_SOCKET_foo is set by the runtime/);
+  });
+
   void it("rejects a relative cgroups path", () => {
     assert.throws(() => buildOciSpec(inputFor(BASE, { cgroupsPath: "skiff/hello" })), /absolute/);
   });
