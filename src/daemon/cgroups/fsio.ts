@@ -1,4 +1,5 @@
 // Small helpers for reading and writing cgroup control files. Every error names the file it concerns.
+import { readFileSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
 
 // The v1 memory controller reports "unlimited" as PAGE_COUNTER_MAX * PAGE_SIZE (about 2^63); anything this
@@ -35,6 +36,21 @@ export async function readText(file: string): Promise<string> {
 export async function readOptionalText(file: string): Promise<string | undefined> {
   try {
     return (await readFile(file, "utf8")).trim();
+  } catch (error) {
+    if (errnoCode(error) === "ENOENT" || errnoCode(error) === "ENODEV") return undefined;
+    const code = errnoCode(error);
+    throw new CgroupFileError(`cannot read ${file}: ${code ?? String(error)}`, file, code);
+  }
+}
+
+/**
+ * Synchronous readOptionalText, for small cgroupfs files read in bulk (statistics). A cgroupfs read is a few
+ * microseconds of kernel work; the asynchronous API sends open/fstat/read/close each through the libuv thread
+ * pool and measured about 8x slower for 100 cgroups on this machine (bench/cgroups.ts).
+ */
+export function readOptionalTextSync(file: string): string | undefined {
+  try {
+    return readFileSync(file, "utf8").trim();
   } catch (error) {
     if (errnoCode(error) === "ENOENT" || errnoCode(error) === "ENODEV") return undefined;
     const code = errnoCode(error);

@@ -18,14 +18,14 @@ void test("statistics of a cgroup move when its process allocates memory", async
       `exec ${process.execPath} -e 'globalThis.keep = Buffer.alloc(48 << 20, 1); console.log("allocated"); setInterval(() => {}, 1e6)'`,
     );
     await tree.attach(path, held.pid);
-    const before = await readStats(layout, path);
+    const before = readStats(layout, path);
     assert.equal(before.pids?.current, 1);
     assert.equal(before.pids?.limit, 10);
     assert.equal(before.memory?.limit, 256 * MiB);
 
     held.release();
     await once(held.child.stdout!, "data");
-    const after = await readStats(layout, path);
+    const after = readStats(layout, path);
     assert.ok(after.memory!.usage >= before.memory.usage + 40 * MiB, `usage ${after.memory!.usage}`);
     assert.ok(after.memory!.peak! >= after.memory!.usage);
     assert.ok(after.memory!.anon >= 40 * MiB, `anon ${after.memory!.anon}`);
@@ -39,7 +39,7 @@ void test("statistics of a cgroup move when its process allocates memory", async
 void test("statistics of a missing cgroup are all undefined", async () => {
   const cgroups = await setupTestCgroups();
   try {
-    const stats = await readStats(cgroups.layout, `${cgroups.tree.rootPath}/nothing`);
+    const stats = readStats(cgroups.layout, `${cgroups.tree.rootPath}/nothing`);
     assert.deepEqual(stats, { memory: undefined, cpu: undefined, pids: undefined, io: undefined });
   } finally {
     await cgroups.cleanup();
