@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
 import { setupTestCgroups } from "../cgroups/helpers.js";
 import { readStats } from "../../../src/daemon/cgroups/stats.js";
+import { killCgroup } from "../../../src/daemon/cgroups/kill.js";
 import { FreezeError, Freezer, freezerKind } from "../../../src/daemon/power/freezer.js";
 
 void test("this hybrid host uses the v1 freezer", async () => {
@@ -75,6 +76,38 @@ void test("a freeze that does not complete in time fails and leaves the cgroup t
       { name: "AbortError" },
     );
     assert.equal(await freezer.state(path), "thawed");
+  } finally {
+    await cgroups.cleanup();
+  }
+});
+
+void test("the cgroup2 freezer (this host's unified hierarchy) freezes, thaws and lets a frozen cgroup be killed", async () => {
+  const cgroups = await setupTestCgroups();
+  const { tree, layout } = cgroups;
+  try {
+    // The same host seen without its v1 freezer: Freezer then drives cgroup.freeze on the unified hierarchy.
+    const controllers = new Map(layout.controllers);
+    controllers.delete("freezer");
+    const v2Layout = { ...layout, controllers };
+    const freezer = new Freezer(v2Layout);
+    assert.equal(freezer.kind, "v2");
+
+    const path = await cgroups.create("v2");
+    const held = cgroups.spawnHeld("while :; do :; done");
+    await tree.attach(path, held.pid);
+    held.release();
+    await freezer.freeze(path, { timeoutMs: 2000 });
+    assert.equal(await freezer.state(path), "frozen");
+    const frozenUsage = readStats(layout, path).cpu!.usageNs;
+    await sleep(200);
+    assert.equal(readStats(layout, path).cpu!.usageNs, frozenUsage);
+    await freezer.thaw(path);
+    assert.equal(await freezer.state(path), "thawed");
+
+    await freezer.freeze(path, { timeoutMs: 2000 });
+    await killCgroup(v2Layout, path, { timeoutMs: 5000 });
+    assert.deepEqual(await held.exited, [null, "SIGKILL"]);
+    await freezer.thaw(path);
   } finally {
     await cgroups.cleanup();
   }
