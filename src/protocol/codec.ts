@@ -9,10 +9,12 @@ import type {
   ExitStatus,
   InspectResult,
   InstallResult,
+  LogsResult,
   Message,
   Notification,
   Request,
   Response,
+  StopResult,
   WireError,
 } from "./messages.js";
 import {
@@ -99,6 +101,8 @@ export const requestCodec: Codec<Request> = enumeration<Request>("request", {
   token_verify: { kind: "struct", fields: { token: base64, user: string, shared: base64 } },
   umount: { kind: "struct", fields: { containers: array(container) } },
   uninstall: { kind: "struct", fields: { container, wipe: withDefault(boolean, () => false) } },
+  stop: { kind: "struct", fields: { container, timeout: optional(unsigned) } },
+  logs: { kind: "struct", fields: { container, lines: optional(unsigned), offset: optional(unsigned) } },
 });
 
 const containerResult: Codec<ContainerResult> = enumeration<ContainerResult>("result", {
@@ -111,7 +115,12 @@ const installResult: Codec<InstallResult> = enumeration<InstallResult>("result",
   error: { kind: "struct", fields: { error: wireErrorCodec } },
 });
 
-const processInfo = struct({ pid: unsigned, uptime: unsigned, statistics: anyObject });
+const processInfo = struct({
+  pid: unsigned,
+  uptime: unsigned,
+  statistics: anyObject,
+  started_by: optional(string),
+});
 const containerData = struct({
   manifest: anyObject,
   repository: string,
@@ -122,6 +131,16 @@ const containerData = struct({
 
 const inspectResult: Codec<InspectResult> = enumeration<InspectResult>("result", {
   ok: { kind: "struct", fields: { container, data: containerData } },
+  error: { kind: "struct", fields: { container, error: wireErrorCodec } },
+});
+
+const stopResult: Codec<StopResult> = enumeration<StopResult>("result", {
+  ok: { kind: "struct", fields: { container, status: exitStatusCodec } },
+  error: { kind: "struct", fields: { container, error: wireErrorCodec } },
+});
+
+const logsResult: Codec<LogsResult> = enumeration<LogsResult>("result", {
+  ok: { kind: "struct", fields: { container, lines: array(string), offset: unsigned } },
   error: { kind: "struct", fields: { container, error: wireErrorCodec } },
 });
 
@@ -145,6 +164,8 @@ export const responseCodec: Codec<Response> = enumeration<Response>("response", 
   umount: { kind: "newtype", field: "results", codec: array(containerResult) },
   uninstall: { kind: "newtype", field: "result", codec: containerResult },
   error: { kind: "newtype", field: "error", codec: wireErrorCodec },
+  stop: { kind: "newtype", field: "result", codec: stopResult },
+  logs: { kind: "newtype", field: "result", codec: logsResult },
 });
 
 const memoryNotification = struct({
@@ -184,6 +205,7 @@ export const notificationCodec: Codec<Notification> = enumeration<Notification>(
   shutdown: unit,
   started: { kind: "newtype", field: "container", codec: container },
   uninstall: { kind: "newtype", field: "container", codec: container },
+  restarted: { kind: "newtype", field: "container", codec: container },
   lagged: { kind: "struct", fields: { missed: unsigned } },
 });
 

@@ -80,7 +80,14 @@ export type Request =
   | { type: "token_create"; target: string; shared: string }
   | { type: "token_verify"; token: string; user: string; shared: string }
   | { type: "umount"; containers: ContainerId[] }
-  | { type: "uninstall"; container: ContainerId; wipe: boolean };
+  | { type: "uninstall"; container: ContainerId; wipe: boolean }
+  /** Skiff: SIGTERM, then SIGKILL after `timeout` seconds (default: the manifest's `stop_timeout`, else 5). */
+  | { type: "stop"; container: ContainerId; timeout?: number }
+  /**
+   * Skiff: the container's log. Without `offset`, the last `lines` lines (default 100); with the
+   * `offset` of an earlier answer, the lines written since (how `skiff logs -f` follows).
+   */
+  | { type: "logs"; container: ContainerId; lines?: number; offset?: number };
 
 export type RequestType = Request["type"];
 export type RequestOf<T extends RequestType> = Extract<Request, { type: T }>;
@@ -99,7 +106,19 @@ export interface ProcessInfo {
   /** Nanoseconds since the container's init started (Northstar reports a Duration as u64 ns). */
   uptime: number;
   statistics: Record<string, unknown>;
+  /** Skiff: what started it: `request`, `autostart`, `restart` (policy), `reboot`, or `adopted`. */
+  started_by?: string;
 }
+
+/** Skiff: how a `stop` ended the container. */
+export type StopResult =
+  | { type: "ok"; container: ContainerId; status: ExitStatus }
+  | { type: "error"; container: ContainerId; error: WireError };
+
+/** Skiff: log lines (`<time> <stream> <text>`) and the offset to continue from. */
+export type LogsResult =
+  | { type: "ok"; container: ContainerId; lines: string[]; offset: number }
+  | { type: "error"; container: ContainerId; error: WireError };
 
 export interface ContainerData {
   /** The package manifest in Northstar's JSON form. */
@@ -133,7 +152,9 @@ export type Response =
   | { type: "umount"; results: ContainerResult[] }
   | { type: "uninstall"; result: ContainerResult }
   /** Skiff: the request line could not be served at all (malformed, unknown, too large). */
-  | { type: "error"; error: WireError };
+  | { type: "error"; error: WireError }
+  | { type: "stop"; result: StopResult }
+  | { type: "logs"; result: LogsResult };
 
 export type ResponseType = Response["type"];
 
@@ -157,6 +178,8 @@ export type Notification =
   | { type: "shutdown" }
   | { type: "started"; container: ContainerId }
   | { type: "uninstall"; container: ContainerId }
+  /** Skiff: the container rebooted itself (reboot(RESTART)) and runs again with a new init. */
+  | { type: "restarted"; container: ContainerId }
   /**
    * Skiff: this connection's notification queue overflowed and `missed` notifications were
    * dropped for it. Sent once, before the next notification that fits.

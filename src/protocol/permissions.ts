@@ -19,6 +19,9 @@ export const PERMISSIONS = [
   "token_verification",
   "umount",
   "uninstall",
+  // Skiff's additions.
+  "stop",
+  "logs",
 ] as const;
 
 export type Permission = (typeof PERMISSIONS)[number];

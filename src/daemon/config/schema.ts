@@ -16,7 +16,7 @@ import {
   withDefault,
   type Codec,
 } from "../../common/schema.js";
-import { parseDuration, parseSize } from "../../common/units.js";
+import { parseConfigDuration as parseDuration, parseConfigSize as parseSize } from "../../common/units.js";
 import { DEFAULT_CONSOLE_URL, parseConsoleUrl, type ConsoleUrl } from "../../protocol/url.js";
 import { FULL_PERMISSIONS, isPermission, type Permission } from "../../protocol/permissions.js";
 
@@ -133,7 +133,7 @@ const fileMode = checkedString((s) =>
   /^0?[0-7]{3}$/.test(s) ? undefined : `expected an octal mode such as "0600"`,
 );
 
-const DEFAULT_OPTIONS: ConsoleOptions = {
+export const DEFAULT_CONSOLE_OPTIONS: ConsoleOptions = {
   maxRequestSize: 1024 * 1024,
   maxRequestsPerSec: 1000,
   connectTimeoutMs: 5000,
@@ -234,10 +234,10 @@ export function configFromToml(doc: unknown): DaemonConfig {
       permissions: l.permissions,
       mode: parseInt(l.mode ?? "0600", 8),
       options: {
-        maxRequestSize: l.options?.max_request_size ?? DEFAULT_OPTIONS.maxRequestSize,
-        maxRequestsPerSec: l.options?.max_requests_per_sec ?? DEFAULT_OPTIONS.maxRequestsPerSec,
-        connectTimeoutMs: l.options?.connect_timeout ?? DEFAULT_OPTIONS.connectTimeoutMs,
-        maxInstallSize: l.options?.max_install_size ?? DEFAULT_OPTIONS.maxInstallSize,
+        maxRequestSize: l.options?.max_request_size ?? DEFAULT_CONSOLE_OPTIONS.maxRequestSize,
+        maxRequestsPerSec: l.options?.max_requests_per_sec ?? DEFAULT_CONSOLE_OPTIONS.maxRequestsPerSec,
+        connectTimeoutMs: l.options?.connect_timeout ?? DEFAULT_CONSOLE_OPTIONS.connectTimeoutMs,
+        maxInstallSize: l.options?.max_install_size ?? DEFAULT_CONSOLE_OPTIONS.maxInstallSize,
       },
     }),
   );

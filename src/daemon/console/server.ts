@@ -1,7 +1,7 @@
 /**
  * Console listeners: one server per configured URL (Unix socket or TCP). Each accepted
- * connection becomes a Session. Unix sockets are created with the configured mode before any
- * client can connect (umask during bind), and a stale socket file is replaced.
+ * connection becomes a Session. Unix sockets get the configured mode right after binding, and a
+ * stale socket file is replaced.
  */
 import { chmod, mkdir, unlink } from "node:fs/promises";
 import { createServer, type Server, type Socket } from "node:net";
@@ -52,15 +52,13 @@ export class ConsoleServer {
       const path = config.url.path;
       await mkdir(dirname(path), { recursive: true, mode: 0o755 });
       await unlink(path).catch(() => undefined);
-      const oldMask = process.umask(0o777 & ~config.mode);
-      try {
-        await new Promise<void>((resolve, reject) => {
-          server.once("error", reject);
-          server.listen(path, () => resolve());
-        });
-      } finally {
-        process.umask(oldMask);
-      }
+      // No umask games: they would leak into files other code creates meanwhile. A fresh socket
+      // is 0755 at most under the default umask, which no other user can connect to (connect
+      // needs write permission), and gets its configured mode before this returns.
+      await new Promise<void>((resolve, reject) => {
+        server.once("error", reject);
+        server.listen(path, () => resolve());
+      });
       await chmod(path, config.mode);
     } else {
       const { host, port } = config.url;
