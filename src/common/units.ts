@@ -1,41 +1,106 @@
 /**
- * Human-friendly quantities used in configuration and manifests: durations ("250ms", "5s",
- * "1m", "2h", or a bare number of seconds) and sizes ("64K", "1M", "100MB", "2GiB", or a bare
- * number of bytes). Units are case-insensitive; K/M/G are binary (1024-based) as in Northstar's
- * examples, and KB/MB/GB decimal.
+ * Human-friendly quantities, one grammar for manifests and skiffd's configuration.
+ *
+ * Durations: one or more `<integer><unit>` parts without spaces, units `ms`, `s`, `m`, `h`
+ * ("500ms", "5s", "1m30s"). The configuration also takes a bare integer (string or TOML number)
+ * as seconds; manifests do not, as a bare number there is more likely a mistake than a choice.
+ *
+ * Sizes: an integer of bytes, optionally followed (spaces allowed) by a unit, case-insensitive:
+ * `B`; decimal `kB`/`MB`/`GB`/`TB`/`PB`/`EB` (×1000); binary `KiB`/`MiB`/... (×1024). A prefix
+ * letter alone (`K`, `M`, `G`, ...) is where the two differ: manifests read it as decimal, as
+ * Northstar's tmpfs sizes do, while skiffd's configuration reads it as binary, so `"1M"` there is
+ * 1048576 bytes and `"100MB"` is 100000000.
+ *
+ * Fractions ("1.5s", "1.5M") are refused everywhere: both quantities are whole numbers, and a
+ * rounding rule would be one more thing to document and get wrong.
  */
 
-const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const DURATION_UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const DURATION_PART = /(\d+)(ms|s|m|h)/y;
 
-/** Parses a duration into milliseconds; returns undefined when the text is not one. */
-export function parseDuration(text: string | number): number | undefined {
-  if (typeof text === "number") return Number.isFinite(text) && text >= 0 ? text * 1000 : undefined;
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/i.exec(text);
-  if (!m) return undefined;
-  const unit = DURATION_UNITS[(m[2] ?? "s").toLowerCase()]!;
-  return Math.round(Number(m[1]) * unit);
+export interface DurationOptions {
+  /** Read a bare integer ("5") as seconds. Off for manifests. */
+  bareSeconds?: boolean;
 }
 
-const SIZE_UNITS: Record<string, number> = {
-  "": 1,
-  b: 1,
-  k: 1024,
-  kib: 1024,
-  kb: 1000,
-  m: 1024 ** 2,
-  mib: 1024 ** 2,
-  mb: 1000 ** 2,
-  g: 1024 ** 3,
-  gib: 1024 ** 3,
-  gb: 1000 ** 3,
-};
+/** Parses a duration to milliseconds. Throws a RangeError naming the bad text. */
+export function parseDuration(text: string, options: DurationOptions = {}): number {
+  if (text.length === 0) throw new RangeError("duration is empty");
+  if (options.bareSeconds === true && /^\d+$/.test(text)) return checkedTotal(Number(text) * 1000, text);
+  let total = 0;
+  DURATION_PART.lastIndex = 0;
+  while (DURATION_PART.lastIndex < text.length) {
+    const start = DURATION_PART.lastIndex;
+    const match = DURATION_PART.exec(text);
+    if (match === null) {
+      throw new RangeError(`invalid duration "${text}" at offset ${start}: expected <integer><ms|s|m|h>`);
+    }
+    total += Number(match[1]) * DURATION_UNIT_MS[match[2]!]!;
+  }
+  return checkedTotal(total, text);
+}
 
-/** Parses a size into bytes; returns undefined when the text is not one. */
-export function parseSize(text: string | number): number | undefined {
-  if (typeof text === "number") return Number.isSafeInteger(text) && text >= 0 ? text : undefined;
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(text);
-  if (!m) return undefined;
-  const unit = SIZE_UNITS[m[2]!.toLowerCase()];
-  if (unit === undefined) return undefined;
-  return Math.round(Number(m[1]) * unit);
+/** True when `text` is a valid manifest duration. */
+export function isDuration(text: string): boolean {
+  try {
+    parseDuration(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const PREFIX_POWER: Record<string, number> = { "": 0, k: 1, m: 2, g: 3, t: 4, p: 5, e: 6 };
+
+export interface SizeOptions {
+  /** Base of a prefix letter written without `i` or `B` ("64K"): 1000 for manifests, 1024 for the config. */
+  letterBase?: 1000 | 1024;
+}
+
+/** Parses a byte size. Throws a RangeError naming the bad text. */
+export function parseByteSize(text: string, options: SizeOptions = {}): number {
+  const match = /^\s*(\d+)\s*([kmgtpe]?)(i?)(b?)\s*$/i.exec(text);
+  if (match === null) throw new RangeError(`invalid size "${text}": expected e.g. 4096, 10MB or 64KiB`);
+  const [, digits, prefix, binary, bytes] = match as unknown as [string, string, string, string, string];
+  if (binary !== "" && (prefix === "" || bytes === "")) {
+    throw new RangeError(`invalid size "${text}": binary units are written KiB, MiB, ...`);
+  }
+  const letterOnly = prefix !== "" && binary === "" && bytes === "";
+  const base = binary !== "" ? 1024 : letterOnly ? (options.letterBase ?? 1000) : 1000;
+  return checkedTotal(Number(digits) * base ** PREFIX_POWER[prefix.toLowerCase()]!, text);
+}
+
+/**
+ * skiffd configuration duration: a string as above or a non-negative integer of seconds.
+ * Returns undefined when the value is not one (the caller names the key).
+ */
+export function parseConfigDuration(value: string | number): number | undefined {
+  const text = typeof value === "number" ? integerText(value) : value;
+  return text === undefined ? undefined : orUndefined(() => parseDuration(text, { bareSeconds: true }));
+}
+
+/**
+ * skiffd configuration size: a string as above (prefix letters binary) or a non-negative
+ * integer of bytes. Returns undefined when the value is not one.
+ */
+export function parseConfigSize(value: string | number): number | undefined {
+  const text = typeof value === "number" ? integerText(value) : value;
+  return text === undefined ? undefined : orUndefined(() => parseByteSize(text, { letterBase: 1024 }));
+}
+
+function integerText(value: number): string | undefined {
+  return Number.isSafeInteger(value) && value >= 0 ? String(value) : undefined;
+}
+
+function orUndefined(parse: () => number): number | undefined {
+  try {
+    return parse();
+  } catch {
+    return undefined;
+  }
+}
+
+function checkedTotal(total: number, text: string): number {
+  if (!Number.isSafeInteger(total)) throw new RangeError(`"${text}" is too large`);
+  return total;
 }
