@@ -91,14 +91,12 @@ export class CgroupTree {
       }
     }
     const parent = dir.slice(0, dir.lastIndexOf("/"));
-    if (
-      mount === this.layout.controllers.get("cpuset")?.mount &&
-      this.layout.controllers.get("cpuset")?.version === 1
-    ) {
+    const cpuset = this.layout.controllers.get("cpuset");
+    if (cpuset?.version === 1 && mount === cpuset.mount) {
       // A new v1 cpuset starts with no cpus and mems, and tasks cannot join it until they are set.
       for (const file of ["cpuset.cpus", "cpuset.mems"]) {
-        if ((await readText(`${dir}/${file}`)) === "")
-          await writeControl(`${dir}/${file}`, await readText(`${parent}/${file}`));
+        if ((await readText(`${dir}/${file}`)) !== "") continue;
+        await writeControl(`${dir}/${file}`, await readText(`${parent}/${file}`));
       }
     }
     if (mount === this.layout.unified) await enableSubtreeControllers(this.layout, parent);
