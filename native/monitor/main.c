@@ -121,6 +121,15 @@ static void make_pipe(int *r, int *w) {
 }
 
 static void setup_and_create(struct monitor *m) {
+    /* A long-lived monitor must not pin whatever else its parent leaked. */
+    unsigned first_free = 3u + (unsigned)m->opt.extra_fds;
+    int ready = m->opt.ready_fd;
+    if (ready >= (int)first_free) {
+        if (ready > (int)first_free) close_range(first_free, (unsigned)ready - 1, 0);
+        close_range((unsigned)ready + 1, ~0u, 0);
+    } else {
+        close_range(first_free, ~0u, 0);
+    }
     sigset_t mask;
     sigemptyset(&mask);
     int sigs[] = {SIGCHLD, SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGPIPE};

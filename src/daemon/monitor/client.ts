@@ -24,6 +24,8 @@ export interface MonitorOptions {
   extraFds?: number[];
   /** How long an exit nobody received waits for a daemon to reconnect (ms, 0: forever). */
   lingerMs?: number;
+  /** Command prefix the monitor runs under, e.g. valgrind in tests. */
+  wrapper?: string[];
   signal?: AbortSignal;
 }
 
@@ -46,7 +48,8 @@ export async function spawnMonitor(opts: MonitorOptions): Promise<MonitorConnect
   const logFd = openSync(join(opts.stateDir, "monitor.log"), "a", 0o600);
   let child;
   try {
-    child = spawn(nativeBinary("skiff-monitor"), args, {
+    const [command, ...prefix] = [...(opts.wrapper ?? []), nativeBinary("skiff-monitor")];
+    child = spawn(command, [...prefix, ...args], {
       detached: true,
       stdio: ["ignore", "pipe", logFd, ...extraFds],
     });
@@ -68,7 +71,11 @@ export async function spawnMonitor(opts: MonitorOptions): Promise<MonitorConnect
       }
     };
     const onExit = (code: number | null, signal: string | null): void =>
-      fail(new Error(`skiff-monitor for ${opts.id} exited before it was ready (code ${code}, signal ${signal}); see ${join(opts.stateDir, "monitor.log")}`));
+      fail(
+        new Error(
+          `skiff-monitor for ${opts.id} exited before it was ready (code ${code}, signal ${signal}); see ${join(opts.stateDir, "monitor.log")}`,
+        ),
+      );
     const onError = (err: Error): void => fail(new Error(`cannot start skiff-monitor: ${err.message}`));
     const onAbort = (): void => {
       monitor.kill("SIGTERM");

@@ -227,7 +227,9 @@ export class MonitorConnection extends EventEmitter<MonitorConnectionEvents> {
   private finish(error: Error | undefined): void {
     if (this.closed) return;
     this.closed = error ?? new Error("closed");
-    this.onReady?.(error ?? new Error(`monitor in ${this.stateDir} closed the connection during the handshake`));
+    this.onReady?.(
+      error ?? new Error(`monitor in ${this.stateDir} closed the connection during the handshake`),
+    );
     const err = this.closedError();
     for (const p of this.pending.splice(0)) p.reject(this.exitRecord ? new Error("container exited") : err);
     for (const w of this.exitWaiters.splice(0)) w.reject(err);

@@ -17,7 +17,8 @@ function findPackageRoot(): string {
       if (name === "skiff") return dir;
     }
     const parent = dirname(dir);
-    if (parent === dir) throw new Error("cannot find Skiff's package.json above " + fileURLToPath(import.meta.url));
+    if (parent === dir)
+      throw new Error("cannot find Skiff's package.json above " + fileURLToPath(import.meta.url));
     dir = parent;
   }
 }

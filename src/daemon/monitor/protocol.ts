@@ -154,9 +154,17 @@ export function parseMonitorMessage(value: unknown): MonitorMessage {
     case "killed":
       return { type, signal: int(value, "signal", where) };
     case "error":
-      return { type, op: typeof value.op === "string" ? value.op : "", message: str(value, "message", where) };
+      return {
+        type,
+        op: typeof value.op === "string" ? value.op : "",
+        message: str(value, "message", where),
+      };
     case "log":
-      return { type, stream: oneOf(value, "stream", ["stdout", "stderr"] as const, where), line: str(value, "line", where) };
+      return {
+        type,
+        stream: oneOf(value, "stream", ["stdout", "stderr"] as const, where),
+        line: str(value, "line", where),
+      };
     case "exit":
       return { type, ...parseExitRecord(value, where) };
     default:

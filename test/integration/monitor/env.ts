@@ -3,13 +3,33 @@
 // unique absolute cgroup prefix, all removed by cleanup().
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  copyFileSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmdirSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { nativeBinary, spawnMonitor, type MonitorOptions } from "../../../src/daemon/monitor/client.js";
 import type { MonitorConnection } from "../../../src/daemon/monitor/connection.js";
 
-const BUSYBOX_APPLETS = ["sh", "sleep", "echo", "ls", "cat", "reboot", "poweroff", "kill", "true", "readlink"];
+const BUSYBOX_APPLETS = [
+  "sh",
+  "sleep",
+  "echo",
+  "ls",
+  "cat",
+  "reboot",
+  "poweroff",
+  "kill",
+  "true",
+  "readlink",
+];
 const CGROUP_ROOT = "/sys/fs/cgroup";
 
 export interface TestEnv {
@@ -108,7 +128,8 @@ export function createTestEnv(): TestEnv {
     cleanup() {
       rmSync(dir, { recursive: true, force: true });
       rmSync(join("/run", `skiff-test-${tag}`), { recursive: true, force: true });
-      for (const controller of readdirSync(CGROUP_ROOT)) removeCgroupTree(join(CGROUP_ROOT, controller, cgroupPrefix));
+      for (const controller of readdirSync(CGROUP_ROOT))
+        removeCgroupTree(join(CGROUP_ROOT, controller, cgroupPrefix));
     },
   };
   return env;

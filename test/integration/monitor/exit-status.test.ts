@@ -43,7 +43,11 @@ describe("monitor: exit status and reason", () => {
   }
 
   it("forwards SIGTERM from init to the app (the app's handler runs)", async () => {
-    const conn = await env.launch("trap", ["sh", "-c", "trap 'exit 42' TERM; echo ready; while true; do sleep 1; done"]);
+    const conn = await env.launch("trap", [
+      "sh",
+      "-c",
+      "trap 'exit 42' TERM; echo ready; while true; do sleep 1; done",
+    ]);
     const ready = new Promise<void>((resolve) => conn.on("log", (_s, line) => line === "ready" && resolve()));
     await conn.start();
     await ready;

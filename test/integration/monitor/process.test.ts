@@ -14,7 +14,8 @@ async function outputOf(env: TestEnv, name: string, script: string, extraFds?: n
 }
 
 // `ls -l /proc/$$/fd` runs in a child, so it lists the app shell's fds, not its own.
-const LIST_APP_FDS = "ls -l /proc/$$/fd | while read -r a b c d e f g h fd rest; do [ -n \"$fd\" ] && echo fd=$fd $rest; done";
+const LIST_APP_FDS =
+  'ls -l /proc/$$/fd | while read -r a b c d e f g h fd rest; do [ -n "$fd" ] && echo fd=$fd $rest; done';
 
 describe("monitor: the container's processes", () => {
   let env: TestEnv;
