@@ -68,7 +68,42 @@ export interface DaemonConfig {
   notificationBufferSize: number;
   listeners: ListenerConfig[];
   repositories: RepositoryConfig[];
+  /** Containers running at once, daemon-wide (at most MAX_CONTAINERS). */
+  maxContainers: number;
+  /** Send memory events for every container, not only those whose manifest sets `oom_monitor`. */
+  oomMonitorAll: boolean;
+  /** Process groups: parent cgroups whose limits hold for all their containers together. */
+  groups: GroupConfig[];
+  /** The Prometheus endpoint; undefined = off. */
+  metrics: MetricsConfig | undefined;
   debug: { logLevel: LogLevel };
+}
+
+/** gate's per-executor maximum; also the default of `max_containers`. */
+export const MAX_CONTAINERS = 16384;
+
+/** `[groups.<name>]`. Units as in cgroup v1 and the OCI runtime spec; absent = no limit of that kind. */
+export interface GroupConfig {
+  name: string;
+  /** Memory limit in bytes for all containers of the group together. */
+  memory?: number;
+  /** v1 cpu shares, 2..262144 (or cpuWeight, not both). */
+  cpuShares?: number;
+  /** v2 cpu weight, 1..10000. */
+  cpuWeight?: number;
+  /** CFS quota in microseconds per period, >= 1000. */
+  cpuQuota?: number;
+  /** CFS period in microseconds, 1000..1000000. */
+  cpuPeriod?: number;
+  /** Maximum number of tasks in the group. */
+  pids?: number;
+  /** Containers of the group running at once. */
+  maxContainers?: number;
+}
+
+export interface MetricsConfig {
+  host: string;
+  port: number;
 }
 
 export type LogLevel = "trace" | "debug" | "info" | "warn" | "error" | "fatal";
@@ -188,6 +223,83 @@ const repositoryCodec = struct<RawRepository>({
   capacity_size: optional(size("size")),
 });
 
+/** An integer in [min, max]. */
+function ranged(min: number, max: number): Codec<number> {
+  return {
+    decode(value, path) {
+      const n = unsigned.decode(value, path);
+      if (n < min || n > max) throw new DecodeError(path, `must be between ${min} and ${max}`);
+      return n;
+    },
+    encode: (v) => v,
+  };
+}
+
+const maxContainers = ranged(1, MAX_CONTAINERS);
+
+interface RawGroup {
+  memory?: number;
+  cpu_shares?: number;
+  cpu_weight?: number;
+  cpu_quota?: number;
+  cpu_period?: number;
+  pids?: number;
+  max_containers?: number;
+}
+
+const groupCodec = struct<RawGroup>({
+  memory: optional(size("size")),
+  cpu_shares: optional(ranged(2, 262144)),
+  cpu_weight: optional(ranged(1, 10000)),
+  cpu_quota: optional(ranged(1000, Number.MAX_SAFE_INTEGER)),
+  cpu_period: optional(ranged(1000, 1_000_000)),
+  pids: optional(positive),
+  max_containers: optional(maxContainers),
+});
+
+// A group is one cgroup directory below Skiff's root, beside container cgroups ("name:version"): no ":"
+// keeps the two apart, and v1 keeps control files in the same directory, so no control-file prefixes.
+function groupNameProblem(name: string): string | undefined {
+  if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}$/.test(name)) {
+    return "group names are 1..255 characters of [A-Za-z0-9_.-], not starting with . or -";
+  }
+  if (/^(cgroup|cpu|cpuacct|cpuset|memory|pids|blkio|io|freezer|devices)\./.test(name)) {
+    return "group name would collide with a cgroup control file";
+  }
+  return undefined;
+}
+
+function groupFromRaw(name: string, g: RawGroup): GroupConfig {
+  const problem = groupNameProblem(name);
+  if (problem) throw new DecodeError(`groups.${name}`, problem);
+  if (g.cpu_shares !== undefined && g.cpu_weight !== undefined) {
+    throw new DecodeError(`groups.${name}.cpu_weight`, "give cpu_shares or cpu_weight, not both");
+  }
+  if (g.memory === 0) throw new DecodeError(`groups.${name}.memory`, "must be greater than 0");
+  const group: GroupConfig = {
+    name,
+    memory: g.memory,
+    cpuShares: g.cpu_shares,
+    cpuWeight: g.cpu_weight,
+    cpuQuota: g.cpu_quota,
+    cpuPeriod: g.cpu_period,
+    pids: g.pids,
+    maxContainers: g.max_containers,
+  };
+  // Absent limits are absent keys, not undefined values, so a group prints and compares as written.
+  return Object.fromEntries(Object.entries(group).filter(([, v]) => v !== undefined)) as GroupConfig;
+}
+
+const metricsUrl: Codec<MetricsConfig> = {
+  decode(value, path) {
+    const parsed = parseConsoleUrl(string.decode(value, path));
+    if (typeof parsed === "string") throw new DecodeError(path, parsed);
+    if (parsed.scheme !== "tcp") throw new DecodeError(path, "expected a tcp://host:port URL");
+    return { host: parsed.host, port: parsed.port };
+  },
+  encode: (v) => `tcp://${v.host}:${v.port}`,
+};
+
 interface RawConfig {
   state_dir?: string;
   run_dir?: string;
@@ -198,6 +310,10 @@ interface RawConfig {
   notification_buffer_size?: number;
   console?: Record<string, RawListener>;
   repositories?: Record<string, RawRepository>;
+  max_containers?: number;
+  oom_monitor_all?: boolean;
+  groups?: Record<string, RawGroup>;
+  metrics?: { url: MetricsConfig };
   debug?: { log_level?: LogLevel };
 }
 
@@ -218,6 +334,10 @@ const configCodec = struct<RawConfig>({
   notification_buffer_size: optional(positive),
   console: optional(record(listenerCodec)),
   repositories: optional(record(repositoryCodec)),
+  max_containers: optional(maxContainers),
+  oom_monitor_all: optional(boolean),
+  groups: optional(record(groupCodec)),
+  metrics: optional(struct({ url: metricsUrl })),
   debug: optional(
     struct({ log_level: optional(literal("trace", "debug", "info", "warn", "error", "fatal")) }),
   ),
@@ -267,6 +387,10 @@ export function configFromToml(doc: unknown): DaemonConfig {
     notificationBufferSize: raw.notification_buffer_size ?? 64,
     listeners,
     repositories,
+    maxContainers: raw.max_containers ?? MAX_CONTAINERS,
+    oomMonitorAll: raw.oom_monitor_all ?? false,
+    groups: Object.entries(raw.groups ?? {}).map(([name, g]) => groupFromRaw(name, g)),
+    metrics: raw.metrics?.url,
     debug: { logLevel: raw.debug?.log_level ?? "info" },
   };
 }
