@@ -41,6 +41,10 @@ static void enter_exiting(struct monitor *m) {
         for (; m->start_replies > 0; m->start_replies--) send_simple(m, "started", NULL);
         for (; m->n_kills > 0; m->n_kills--) send_error(m, "kill", "the container exited");
     }
+    if (m->phase == PH_CREATING && m->start_pending) {
+        send_error(m, "start", "the runtime could not create the container");
+        m->start_pending = 0;
+    }
     m->start_deadline = 0;
     m->phase = PH_EXITING;
     m->drain_deadline = now_ms() + DRAIN_MS;

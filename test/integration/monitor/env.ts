@@ -78,6 +78,17 @@ function removeCgroupTree(path: string): void {
   }
 }
 
+function listContainers(runtimeRoot: string): string[] {
+  try {
+    const out = execFileSync("runc", ["--root", runtimeRoot, "list", "--format", "json"], {
+      encoding: "utf8",
+    });
+    return ((JSON.parse(out) as { id: string }[] | null) ?? []).map((c) => c.id);
+  } catch {
+    return [];
+  }
+}
+
 export function createTestEnv(): TestEnv {
   const tag = randomBytes(4).toString("hex");
   const dir = join(tmpdir(), `skiff-monitor-test-${tag}`);
@@ -89,6 +100,7 @@ export function createTestEnv(): TestEnv {
   const baseConfig = readFileSync(join(dir, "config.json"), "utf8");
   rmSync(join(dir, "config.json"));
 
+  const monitorPids: number[] = [];
   const env: TestEnv = {
     dir,
     runtimeRoot,
@@ -113,8 +125,8 @@ export function createTestEnv(): TestEnv {
     },
     stateDir: (name) => join(dir, name, "state"),
     forget: (name) => rmSync(join(dir, name), { recursive: true, force: true }),
-    launch(name, args, options = {}) {
-      return spawnMonitor({
+    async launch(name, args, options = {}) {
+      const conn = await spawnMonitor({
         id: `${tag}-${name}`,
         bundleDir: env.bundle(name, args),
         stateDir: env.stateDir(name),
@@ -122,10 +134,26 @@ export function createTestEnv(): TestEnv {
         runtimeRoot,
         io: "pipe",
         log: { maxBytes: 1 << 20, files: 2 },
+        lingerMs: 10_000,
         ...options,
       });
+      monitorPids.push(conn.monitorPid);
+      return conn;
     },
     cleanup() {
+      // After a failed test: stop our monitors, then whatever containers remain.
+      for (const pid of monitorPids) {
+        try {
+          // Guard against pid reuse: only a process that still is a monitor.
+          if (readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("skiff-monitor"))
+            process.kill(pid, "SIGKILL");
+        } catch {
+          // already gone
+        }
+      }
+      for (const id of listContainers(runtimeRoot)) {
+        execFileSync("runc", ["--root", runtimeRoot, "delete", "--force", id], { stdio: "ignore" });
+      }
       rmSync(dir, { recursive: true, force: true });
       rmSync(join("/run", `skiff-test-${tag}`), { recursive: true, force: true });
       for (const controller of readdirSync(CGROUP_ROOT))

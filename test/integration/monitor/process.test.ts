@@ -13,9 +13,16 @@ async function outputOf(env: TestEnv, name: string, script: string, extraFds?: n
   return lines;
 }
 
-// `ls -l /proc/$$/fd` runs in a child, so it lists the app shell's fds, not its own.
-const LIST_APP_FDS =
-  'ls -l /proc/$$/fd | while read -r a b c d e f g h fd rest; do [ -n "$fd" ] && echo fd=$fd $rest; done';
+// `ls -l /proc/$$/fd` runs in a child, so it lists the app shell's fds, not its
+// own; no pipeline, so the shell holds no pipe fds while ls looks.
+const LIST_APP_FDS = "ls -l /proc/$$/fd";
+
+function fdsIn(lines: string[]): string[] {
+  return lines.flatMap((l) => {
+    const m = / (\d+) -> (.*)$/.exec(l);
+    return m ? [`fd=${m[1]} ${m[2]}`] : [];
+  });
+}
 
 describe("monitor: the container's processes", () => {
   let env: TestEnv;
@@ -25,7 +32,7 @@ describe("monitor: the container's processes", () => {
   after(() => env.cleanup());
 
   it("gives the app only stdio (the status pipe stays with skiff-init)", async () => {
-    const lines = await outputOf(env, "fds", LIST_APP_FDS);
+    const lines = fdsIn(await outputOf(env, "fds", LIST_APP_FDS));
     assert.deepEqual(
       lines.map((l) => l.split(" ")[0]),
       ["fd=0", "fd=1", "fd=2"],
@@ -37,7 +44,7 @@ describe("monitor: the container's processes", () => {
     const file = join(env.dir, "extra-fd-target");
     const fd = openSync(file, "w");
     try {
-      const lines = await outputOf(env, "extrafds", LIST_APP_FDS, [fd]);
+      const lines = fdsIn(await outputOf(env, "extrafds", LIST_APP_FDS, [fd]));
       assert.deepEqual(
         lines.map((l) => l.split(" ")[0]),
         ["fd=0", "fd=1", "fd=2", "fd=4"],
