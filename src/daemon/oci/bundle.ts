@@ -1,0 +1,228 @@
+/**
+ * OCI bundles on disk: `<runDir>/bundles/<container id>/config.json`, plus what a container needs
+ * on the host before runc creates it: its persist directory and its listening sockets.
+ *
+ * Sockets follow Northstar: the runtime creates, binds and listens on
+ * `<socketDir>/<name>:<version>:<socket>` with the manifest's mode and owner, and the listening
+ * fd goes into the container (fds 4, 5, ... in manifest order, named in SKIFF_SOCKET_<name>).
+ * Node's net.Server creates them; see `createSocket` for the two libuv behaviours worked around.
+ */
+import { randomBytes } from "node:crypto";
+import { chmod, chown, mkdir, readdir, rename, rm, stat, unlink, writeFile } from "node:fs/promises";
+import { createServer, type Server } from "node:net";
+import { join } from "node:path";
+import type { Manifest, Socket } from "../../npk/manifest/index.js";
+import { resolveGroupIds, resolveNetwork, type HostFacts } from "./host.js";
+import { buildOciSpec, serializeOciSpec, type OciSpecInput } from "./spec.js";
+
+export interface BundleLayout {
+  /** Bundles live in `<runDir>/bundles`. */
+  runDir: string;
+  /** Directory of container sockets (bound by `sockets` mounts); default `<runDir>/sockets`. */
+  socketDir?: string;
+}
+
+export interface BundleInput {
+  layout: BundleLayout;
+  manifest: Manifest;
+  /** "name:version"; also the bundle directory's name and runc's container id. */
+  containerId: string;
+  /** The mounted package image. */
+  rootfsPath: string;
+  resourceRoots?: Readonly<Record<string, string>>;
+  /** Persist mounts bind `<dataDir>/<manifest name>`, created here and owned by the manifest's uid:gid. */
+  dataDir: string;
+  /** Absolute cgroup path, e.g. /skiff/hello. */
+  cgroupsPath: string;
+  /** Host path of skiff-init: nativeBinary("skiff-init"). */
+  initHostPath: string;
+  consoleSocketHostPath?: string;
+  hostname?: string;
+  overrides?: OciSpecInput["overrides"];
+  extraEnv?: Record<string, string>;
+  /** From readHostFacts at daemon start. */
+  host: HostFacts;
+  signal?: AbortSignal;
+}
+
+export interface Bundle {
+  bundleDir: string;
+  /** `--preserve-fds` for runc: the status pipe plus one per socket. */
+  preserveFds: number;
+  /** The daemon's fds of the listening sockets, in manifest order: MonitorOptions.extraFds. */
+  socketFds: number[];
+  warnings: string[];
+  /**
+   * Closes the daemon's copies of socketFds (the socket files stay). Call once the monitor holds
+   * them (spawnMonitor resolved) or the start failed. Idempotent.
+   */
+  releaseSocketFds(): Promise<void>;
+}
+
+// Unix socket paths are limited by sockaddr_un.sun_path (108 bytes including the NUL).
+const MAX_SOCKET_PATH = 107;
+
+export function bundleDirOf(layout: BundleLayout, containerId: string): string {
+  return join(layout.runDir, "bundles", containerId);
+}
+
+export function socketDirOf(layout: BundleLayout): string {
+  return layout.socketDir ?? join(layout.runDir, "sockets");
+}
+
+/**
+ * Writes a container's bundle and prepares its host side. The spec is built (and can fail)
+ * before anything is written; on a later failure the sockets made so far are closed and removed.
+ */
+export async function writeBundle(input: BundleInput): Promise<Bundle> {
+  const { manifest, layout, signal } = input;
+  signal?.throwIfAborted();
+  const socketNames = Object.keys(manifest.sockets ?? {});
+  const socketDir = socketDirOf(layout);
+  const { spec, warnings, preserveFds } = buildOciSpec({
+    manifest,
+    containerId: input.containerId,
+    rootfsPath: input.rootfsPath,
+    resourceRoots: input.resourceRoots,
+    dataDir: input.dataDir,
+    socketDir,
+    missingBindSources: await missingBindSources(manifest),
+    cgroupsPath: input.cgroupsPath,
+    hostRlimitHard: input.host.rlimitHard,
+    hostname: input.hostname,
+    network: await resolveNetwork(manifest, input.host.netnsDir),
+    initHostPath: input.initHostPath,
+    consoleSocketHostPath: input.consoleSocketHostPath,
+    overrides: input.overrides,
+    extraEnv: input.extraEnv,
+    preservedFds: 1 + socketNames.length,
+    groupIds: await resolveGroupIds(manifest, input.rootfsPath),
+    arch: input.host.arch,
+  });
+  signal?.throwIfAborted();
+
+  const bundleDir = bundleDirOf(layout, input.containerId);
+  await mkdir(join(layout.runDir, "bundles"), { recursive: true, mode: 0o700 });
+  await mkdir(bundleDir, { recursive: true, mode: 0o700 });
+  const config = join(bundleDir, "config.json");
+  await writeFile(`${config}.tmp`, serializeOciSpec(spec), { mode: 0o600 });
+  await rename(`${config}.tmp`, config);
+
+  if (Object.values(manifest.mounts ?? {}).some((mount) => mount.type === "persist")) {
+    const persistDir = join(input.dataDir, manifest.name);
+    await mkdir(persistDir, { recursive: true, mode: 0o700 });
+    await chown(persistDir, manifest.uid, manifest.gid);
+  }
+
+  const servers: Server[] = [];
+  let socketFds: number[];
+  const release = async (): Promise<void> => {
+    await Promise.all(servers.splice(0).map((server) => new Promise((resolve) => server.close(resolve))));
+  };
+  try {
+    if (socketNames.length > 0) await mkdir(socketDir, { recursive: true, mode: 0o755 });
+    for (const name of socketNames) {
+      signal?.throwIfAborted();
+      const socket = manifest.sockets![name]!;
+      const path = join(socketDir, `${input.containerId}:${name}`);
+      servers.push(await createSocket(path, socket, `sockets.${name}`));
+      if (socket.passcred === true)
+        warnings.push(`sockets.${name}: passcred is not applied (not supported yet)`);
+    }
+    socketFds = servers.map(serverFd);
+  } catch (error) {
+    await release();
+    await removeSockets(socketDir, input.containerId);
+    throw error;
+  }
+  return { bundleDir, preserveFds, socketFds, warnings, releaseSocketFds: release };
+}
+
+/**
+ * Removes a container's bundle directory and its socket files. Missing ones are fine: removal
+ * after a failed or partial start, or twice, is normal.
+ */
+export async function removeBundle(layout: BundleLayout, containerId: string): Promise<void> {
+  await rm(bundleDirOf(layout, containerId), { recursive: true, force: true });
+  await removeSockets(socketDirOf(layout), containerId);
+}
+
+async function removeSockets(socketDir: string, containerId: string): Promise<void> {
+  let entries: string[];
+  try {
+    entries = await readdir(socketDir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return;
+    throw error;
+  }
+  // A version never contains ':', so "<name>:<version>:" names exactly this container's sockets.
+  const prefix = `${containerId}:`;
+  await Promise.all(
+    entries
+      .filter((entry) => entry.startsWith(prefix))
+      .map((entry) => rm(join(socketDir, entry), { force: true })),
+  );
+}
+
+/**
+ * A listening Unix socket at `path` with the manifest's mode and owner.
+ *
+ * Two libuv behaviours are worked around:
+ * - closing a pipe server unlinks the path it was bound to, so the socket is bound to a temporary
+ *   name and renamed into place (the socket follows its inode); the later close unlinks nothing.
+ *   The rename also means the socket appears with its final mode and owner already set.
+ * - a listening server accepts connections whenever the event loop runs; with maxConnections 0
+ *   Node closes any it accepts, so a client that connects before the daemon hands the fd over
+ *   sees a reset instead of a connection nobody serves.
+ */
+async function createSocket(path: string, socket: Socket, field: string): Promise<Server> {
+  if (socket.type !== "stream") {
+    throw new Error(`${field}: ${socket.type} sockets are not supported yet (only stream)`);
+  }
+  if (Buffer.byteLength(path) > MAX_SOCKET_PATH) {
+    throw new Error(`${field}: socket path ${path} is longer than ${MAX_SOCKET_PATH} bytes`);
+  }
+  const temporary = join(path, "..", `.new-${randomBytes(6).toString("hex")}`);
+  const server = createServer();
+  server.maxConnections = 0;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen({ path: temporary, backlog: 128 }, () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+    await chmod(temporary, socket.mode);
+    if (socket.uid !== undefined || socket.gid !== undefined) {
+      await chown(temporary, socket.uid ?? -1, socket.gid ?? -1);
+    }
+    await rename(temporary, path);
+    return server;
+  } catch (error) {
+    server.close();
+    await unlink(temporary).catch(() => undefined);
+    throw new Error(`${field}: cannot create ${path}: ${(error as Error).message}`);
+  }
+}
+
+/** The fd of a listening server. Node exposes it only on the internal handle (present on Unix). */
+function serverFd(server: Server): number {
+  const fd = (server as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
+  if (typeof fd !== "number" || fd < 0) throw new Error("cannot get the fd of a listening socket");
+  return fd;
+}
+
+async function missingBindSources(manifest: Manifest): Promise<Set<string>> {
+  const missing = new Set<string>();
+  for (const mount of Object.values(manifest.mounts ?? {})) {
+    if (mount.type !== "bind") continue;
+    try {
+      await stat(mount.host);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") missing.add(mount.host);
+      else throw error;
+    }
+  }
+  return missing;
+}
