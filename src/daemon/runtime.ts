@@ -15,6 +15,13 @@ import { ConsoleServer } from "./console/server.js";
 import type { RequestIo } from "./console/session.js";
 import { EventLoop } from "./events/loop.js";
 import type { DaemonEvent, JobResult, Peer } from "./events/types.js";
+import { CgroupTree, detectLayout, type CgroupLayout } from "./cgroups/index.js";
+import { DEFAULT_CONSOLE_OPTIONS } from "./config/schema.js";
+import { ContainerConsoles } from "./console/container-console.js";
+import { BundleWriter } from "./containers/bundle.js";
+import { ContainerExecutor } from "./containers/executor.js";
+import { findExecutable } from "./containers/runtime-binary.js";
+import { readHostFacts, type HostFacts } from "./oci/host.js";
 import { PackageExecutor } from "./repository/executor.js";
 import { Repository } from "./repository/repository.js";
 import { UploadRejected, receiveUpload } from "./repository/upload.js";
@@ -23,12 +30,22 @@ import { StateOwner } from "./state/owner.js";
 import { containerIdOf } from "./state/packages.js";
 import type { Step } from "./state/steps.js";
 
+/** Host facts discovered once at startup. */
+interface HostSetup {
+  layout: CgroupLayout;
+  cgroups: CgroupTree;
+  facts: HostFacts;
+  runtimePath: string;
+}
+
 export class Runtime {
   readonly loop: EventLoop<DaemonEvent>;
   readonly hub = new NotificationHub();
   readonly console: ConsoleServer;
   readonly owner: StateOwner;
   private readonly packages: PackageExecutor;
+  readonly containerConsoles: ContainerConsoles;
+  private readonly containers: ContainerExecutor;
   private loopDone: Promise<void> = Promise.resolve();
   private shutdownStarted = false;
   private resolveStopped!: () => void;
@@ -40,6 +57,7 @@ export class Runtime {
     private readonly log: Logger,
     private readonly repositories: ReadonlyMap<string, Repository>,
     installed: ContainerRecord[],
+    private readonly host: HostSetup,
   ) {
     this.loop = new EventLoop<DaemonEvent>({
       capacity: config.eventBufferSize,
@@ -60,6 +78,27 @@ export class Runtime {
       report: (result) => this.report(result),
       log: log.child({ room: "repository" }),
     });
+    this.containerConsoles = new ContainerConsoles({
+      runDir: config.runDir,
+      options: DEFAULT_CONSOLE_OPTIONS,
+      notificationBufferSize: config.notificationBufferSize,
+      hub: this.hub,
+      dispatch: (peer, request, io) => this.dispatch(peer, request, io),
+      log: log.child({ room: "console" }),
+    });
+    this.containers = new ContainerExecutor({
+      runDir: config.runDir,
+      runtime: { path: host.runtimePath, root: `${config.runDir}/runc` },
+      logRotation: { maxBytes: 1024 * 1024, files: 3 },
+      cgroups: { layout: host.layout, tree: host.cgroups },
+      packages: this.packages,
+      consoles: this.containerConsoles,
+      bundles: new BundleWriter({ runDir: config.runDir, dataDir: config.dataDir, host: host.facts }),
+      report: (result) => this.report(result),
+      emit: (container, event) =>
+        this.loop.enqueue({ kind: "container", container, event }).catch(() => undefined),
+      log: log.child({ room: "containers" }),
+    });
     this.console = new ConsoleServer({
       listeners: config.listeners,
       notificationBufferSize: config.notificationBufferSize,
@@ -70,17 +109,36 @@ export class Runtime {
   }
 
   static async start(config: DaemonConfig, log: Logger): Promise<Runtime> {
+    const layout = await detectLayout();
+    log.info({ layout: layout.kind, unified: layout.unified }, `cgroup layout: ${layout.kind}`);
+    const cgroups = new CgroupTree(layout, config.cgroup);
+    await cgroups.createRoot();
+    const host: HostSetup = {
+      layout,
+      cgroups,
+      facts: await readHostFacts(),
+      runtimePath: await findExecutable("runc"),
+    };
     const repositories = new Map<string, Repository>();
     for (const rc of config.repositories) repositories.set(rc.id, await Repository.open(rc, config.runDir));
     const installed = await scanRepositories(repositories, log);
-    const runtime = new Runtime(config, log, repositories, installed);
+    const runtime = new Runtime(config, log, repositories, installed, host);
     await runtime.mountOnStart(installed);
     runtime.loop.subscribe("state", ["console_request", "shutdown", "container", "job"], (e) =>
       runtime.owner.handle(e),
     );
     runtime.loopDone = runtime.loop.run();
     await runtime.console.listen();
+    await runtime.autostart(installed);
     return runtime;
+  }
+
+  /** Starts the autostart containers; a critical one that fails stops the daemon (state/containers.ts). */
+  private async autostart(installed: ContainerRecord[]): Promise<void> {
+    for (const record of installed) {
+      if (record.pkg.npk.manifest.autostart === undefined) continue;
+      await this.loop.enqueue({ kind: "job", result: { type: "autostart", container: record.id } });
+    }
   }
 
   /** Mounts the packages of `mount_on_start` repositories before the console opens. */
@@ -202,7 +260,33 @@ export class Runtime {
       case "uninstall_package":
         void this.packages.uninstall(step);
         return;
+      default:
+        this.containers.execute(step);
     }
+  }
+
+  /**
+   * Stops every running container (SIGTERM, grace, SIGKILL) through the loop, so their exits are
+   * reported as usual, and waits until none is left.
+   */
+  private async stopContainers(): Promise<void> {
+    this.containers.cancelRestarts();
+    const running = [...this.owner.state.containers.values()].filter((c) => c.process);
+    await Promise.all(
+      running.map(
+        (c) =>
+          new Promise<void>((resolve) => {
+            this.loop
+              .enqueue({
+                kind: "console_request",
+                peer: { kind: "extern", address: "skiffd" },
+                request: { type: "stop", container: c.id },
+                reply: () => resolve(),
+              })
+              .catch(() => resolve());
+          }),
+      ),
+    );
   }
 
   private async shutdown(reason: string): Promise<void> {
@@ -213,6 +297,8 @@ export class Runtime {
     await new Promise((resolve) => setImmediate(resolve));
     this.hub.broadcast({ type: "shutdown" });
     await this.console.close();
+    await this.stopContainers();
+    await this.containerConsoles.closeAll();
     this.loop.close();
     await this.loopDone;
     await Promise.all(
@@ -223,6 +309,9 @@ export class Runtime {
           .catch((e: unknown) => this.log.error({ container: c.id, err: e }, "umount failed"));
       }),
     );
+    await this.host.cgroups
+      .removeRoot()
+      .catch((e: unknown) => this.log.warn({ err: e }, "cgroup root not removed"));
     this.log.info("shutdown complete");
     this.resolveStopped();
   }

@@ -21,8 +21,10 @@ export type Reply = (response: Response) => void;
 
 /** What happened to a container, reported by executors, monitors and watchers. */
 export type ContainerEvent =
-  | { type: "started" }
+  /** The instance ended (reported by its monitor, or by the daemon when the monitor died). */
   | { type: "exit"; status: ExitStatus }
+  /** The restart policy's backoff has passed. */
+  | { type: "restart_due" }
   | { type: "cgroup_memory"; memory: MemoryNotification }
   | { type: "power"; state: "asleep" | "awake" };
 
@@ -44,7 +46,23 @@ export type JobResult =
       immediate: (ContainerResult | undefined)[];
       reply: Reply;
     }
-  | { type: "uninstalled"; container: ContainerId; error?: string; reply: Reply };
+  | { type: "uninstalled"; container: ContainerId; error?: string; reply: Reply }
+  | {
+      type: "container_started";
+      container: ContainerId;
+      pid: number;
+      startedAt: number;
+      /** Images the start mounted (its own, resources): recorded even if the start failed. */
+      mounted: { container: ContainerId; handle: MountHandle }[];
+    }
+  /** Daemon start: an autostart container is due. */
+  | { type: "autostart"; container: ContainerId }
+  | {
+      type: "container_start_failed";
+      container: ContainerId;
+      error: string;
+      mounted: { container: ContainerId; handle: MountHandle }[];
+    };
 
 export type DaemonEvent =
   | { kind: "console_request"; peer: Peer; request: Request; reply: Reply }

@@ -5,10 +5,42 @@
 import type { ContainerId } from "../../protocol/container.js";
 import type { RepositoryId } from "../../protocol/messages.js";
 import type { MountHandle } from "../mount/index.js";
+import type { Reply } from "../events/types.js";
 import type { InstalledPackage } from "../repository/repository.js";
 
 /** An operation in flight on a container; others wait for it to finish (or are refused). */
 export type BusyWith = "install" | "mount" | "umount" | "uninstall";
+
+/** What started a container instance. */
+export type StartedBy = "request" | "autostart" | "restart" | "reboot" | "adopted";
+
+/** A start request's replacements for the manifest's init, arguments and environment. */
+export interface StartOverrides {
+  init: string | null;
+  arguments: string[];
+  environment: Record<string, string>;
+}
+
+export const NO_OVERRIDES: StartOverrides = { init: null, arguments: [], environment: {} };
+
+/** A running (or starting, or stopping) instance of a container. */
+export interface ProcessRecord {
+  phase: "starting" | "running" | "stopping";
+  /** The container's init pid on the host, once known. */
+  pid?: number;
+  /** Epoch milliseconds when init started. */
+  startedAt?: number;
+  startedBy: StartedBy;
+  overrides: StartOverrides;
+  /** Resource containers whose images this instance uses. */
+  resources: ContainerId[];
+  /** The `start` request waiting for the instance to run (absent for restarts and autostart). */
+  startReply?: Reply;
+  /** `stop` requests waiting for the end. */
+  stopReplies: Reply[];
+  /** A kill or stop was asked for: the exit is not restarted by the restart policy. */
+  stopRequested: boolean;
+}
 
 export interface ContainerRecord {
   id: ContainerId;
@@ -16,6 +48,9 @@ export interface ContainerRecord {
   /** Present while the package's image is mounted. */
   mount?: MountHandle;
   busy?: BusyWith;
+  process?: ProcessRecord;
+  /** Consecutive restarts by the restart policy since the last start that was not one. */
+  restarts?: number;
 }
 
 export interface RepositoryInfo {

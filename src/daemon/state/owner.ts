@@ -7,8 +7,15 @@
  * state.
  */
 import type { DaemonEvent, JobResult } from "../events/types.js";
-import type { RuntimeState } from "./model.js";
+import { NO_OVERRIDES, type RuntimeState } from "./model.js";
 import { installCommitted, mountsDone, uninstalled, uploadReceived } from "./packages.js";
+import {
+  containerExited,
+  containerStarted,
+  containerStartFailed,
+  restartDue,
+  startContainer,
+} from "./containers.js";
 import { handleRequest } from "./requests.js";
 import type { Step, Transition } from "./steps.js";
 
@@ -43,8 +50,15 @@ export class StateOwner {
       case "job":
         return jobDone(this.current, event.result);
       case "container":
-        // Container events arrive once containers run (running-containers issue).
-        return { state: this.current, steps: [] };
+        switch (event.event.type) {
+          case "exit":
+            return containerExited(this.current, event.container, event.event.status);
+          case "restart_due":
+            return restartDue(this.current, event.container);
+          default:
+            // cgroup and power events are handled by the resources and power issues.
+            return { state: this.current, steps: [] };
+        }
     }
   }
 }
@@ -59,5 +73,11 @@ function jobDone(state: RuntimeState, result: JobResult): Transition<RuntimeStat
       return mountsDone(state, result);
     case "uninstalled":
       return uninstalled(state, result);
+    case "container_started":
+      return containerStarted(state, result);
+    case "container_start_failed":
+      return containerStartFailed(state, result);
+    case "autostart":
+      return startContainer(state, result.container, NO_OVERRIDES, "autostart");
   }
 }

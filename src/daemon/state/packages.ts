@@ -29,9 +29,15 @@ const replied = (state: RuntimeState, reply: Reply, response: Response, ...more:
 });
 
 /** Looks up a container clients may act on; undefined while it is only reserved by an install. */
-function visible(state: RuntimeState, id: ContainerId): ContainerRecord | undefined {
+export function visible(state: RuntimeState, id: ContainerId): ContainerRecord | undefined {
   const record = state.containers.get(id);
   return record && record.busy !== "install" ? record : undefined;
+}
+
+/** True while the container runs, or a running container uses it as a resource. */
+export function inUse(state: RuntimeState, record: ContainerRecord): boolean {
+  if (record.process) return true;
+  return [...state.containers.values()].some((c) => c.process?.resources.includes(record.id));
 }
 
 export function containerIdOf(pkg: InstalledPackage): ContainerId {
@@ -104,7 +110,7 @@ export function uninstallRequest(
     replied(state, reply, { type: "uninstall", result: { type: "error", container, error } });
   const record = visible(state, container);
   if (!record) return fail({ type: "invalid_container", container });
-  if (record.busy) return fail({ type: "umount_busy", container });
+  if (record.busy || inUse(state, record)) return fail({ type: "umount_busy", container });
   if (state.shuttingDown) return fail({ type: "unexpected", error: "the daemon is shutting down" });
   return {
     state: withContainer(state, { ...record, busy: "uninstall" }),
@@ -156,6 +162,7 @@ export function mountRequest(
     const error = (e: WireError): void => void (immediate[i] = { type: "error", container, error: e });
     if (!record) return error({ type: "invalid_container", container });
     if (record.busy) return error({ type: busyError, container });
+    if (kind === "umount" && inUse(next, record)) return error({ type: "umount_busy", container });
     if (kind === "mount" && record.mount) return void (immediate[i] = { type: "ok", container });
     if (kind === "umount" && !record.mount) return void (immediate[i] = { type: "ok", container });
     if (state.shuttingDown) return error({ type: "unexpected", error: "the daemon is shutting down" });

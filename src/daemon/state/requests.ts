@@ -4,10 +4,11 @@
  * `install` never reaches here: its payload is received by a job first (see upload.ts), and
  * the verified upload arrives as a `job` event.
  */
-import type { Request, Response } from "../../protocol/messages.js";
+import type { ProcessInfo, Request, Response } from "../../protocol/messages.js";
 import type { Peer, Reply } from "../events/types.js";
-import { visibleContainers, type RuntimeState } from "./model.js";
-import { mountRequest, uninstallRequest } from "./packages.js";
+import { visibleContainers, type ContainerRecord, type RuntimeState } from "./model.js";
+import { killRequest, startRequest, stopRequest } from "./containers.js";
+import { mountRequest, uninstallRequest, visible } from "./packages.js";
 import type { Step, Transition } from "./steps.js";
 
 /** Northstar answers `ident` from a host client with this id. */
@@ -18,11 +19,24 @@ const reply = (state: RuntimeState, response: Response, ...more: Step[]): Transi
   steps: [{ type: "reply", response }, ...more],
 });
 
+function processInfo(record: ContainerRecord, now: number): ProcessInfo | null {
+  const p = record.process;
+  if (p?.pid === undefined || p.startedAt === undefined) return null;
+  return {
+    pid: p.pid,
+    uptime: Math.max(0, now - p.startedAt) * 1_000_000,
+    statistics: {},
+    started_by: p.startedBy,
+  };
+}
+
+/** `now` (epoch ms) is passed in so the transition stays pure. */
 export function handleRequest(
   state: RuntimeState,
   peer: Peer,
   request: Request,
   answer: Reply,
+  now = Date.now(),
 ): Transition<RuntimeState> {
   switch (request.type) {
     case "ident":
@@ -60,8 +74,8 @@ export function handleRequest(
             manifest: record.pkg.npk.manifest as unknown as Record<string, unknown>,
             repository: record.pkg.repository,
             mounted: record.mount !== undefined,
-            process: null,
-            state: record.mount ? "mounted" : "installed",
+            process: processInfo(record, now),
+            state: record.process?.phase ?? (record.mount ? "mounted" : "installed"),
           },
         },
       });
@@ -72,6 +86,20 @@ export function handleRequest(
       return mountRequest(state, "umount", request.containers, answer);
     case "uninstall":
       return uninstallRequest(state, request, answer);
+    case "start":
+      return startRequest(state, request, answer);
+    case "kill":
+      return killRequest(state, request, answer);
+    case "stop":
+      return stopRequest(state, request, answer);
+    case "logs": {
+      if (!visible(state, request.container)) {
+        const error = { type: "invalid_container" as const, container: request.container };
+        return reply(state, { type: "logs", result: { type: "error", container: request.container, error } });
+      }
+      const { container, lines, offset } = request;
+      return { state, steps: [{ type: "read_logs", container, lines, offset, reply: answer }] };
+    }
     case "shutdown":
       if (state.shuttingDown) return reply(state, { type: "shutdown" });
       return reply(

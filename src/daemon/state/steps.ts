@@ -8,6 +8,7 @@ import type { ContainerResult, Notification, Response } from "../../protocol/mes
 import type { Reply } from "../events/types.js";
 import type { MountHandle } from "../mount/index.js";
 import type { InstalledPackage } from "../repository/repository.js";
+import type { StartedBy, StartOverrides } from "./model.js";
 
 export type Step =
   /** Answers the console request being handled. */
@@ -36,7 +37,28 @@ export type Step =
       mount?: MountHandle;
       wipe: boolean;
       reply: Reply;
-    };
+    }
+  | ContainerStep;
+
+export type ContainerStep =
+  /** Mounts what is not mounted, writes the bundle, starts the monitor and the container. */
+  | {
+      type: "start_container";
+      container: ContainerId;
+      pkg: InstalledPackage;
+      mount?: MountHandle;
+      resources: { container: ContainerId; pkg: InstalledPackage; mount?: MountHandle }[];
+      overrides: StartOverrides;
+      startedBy: StartedBy;
+    }
+  | { type: "kill_container"; container: ContainerId; signal: number; reply?: Reply }
+  /** SIGTERM now, SIGKILL after `graceMs` unless the container has ended. */
+  | { type: "stop_container"; container: ContainerId; graceMs: number }
+  /** After an exit: the monitor connection, the bundle and the cgroup go. */
+  | { type: "cleanup_container"; container: ContainerId }
+  | { type: "schedule_restart"; container: ContainerId; delayMs: number }
+  | { type: "read_logs"; container: ContainerId; lines?: number; offset?: number; reply: Reply }
+  | { type: "log"; level: "info" | "warn" | "error"; container: ContainerId; message: string };
 
 export interface Transition<S> {
   state: S;

@@ -1,0 +1,312 @@
+/**
+ * Executes container steps: start (mount, bundle, monitor, exec fifo), kill, stop with
+ * escalation, cleanup after an exit, restart timers, logs. Each start runs as a job whose end is
+ * reported as a `job` event; exits come from the monitors as `container` events.
+ *
+ * INVARIANTS:
+ * - At most one Instance per container name; it lives from the start step to the cleanup step.
+ * - Exactly one exit event per instance: `exitReported` guards the monitor's EXIT, a monitor
+ *   that vanished, and a start that failed after the monitor existed.
+ * - Steps for an instance that is still starting (kill, stop) wait for the start to settle.
+ */
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import type { Logger } from "pino";
+import type { ContainerId } from "../../protocol/container.js";
+import type { ExitStatus } from "../../protocol/messages.js";
+import { killCgroup, type CgroupLayout, type CgroupTree } from "../cgroups/index.js";
+import type { ContainerConsoles } from "../console/container-console.js";
+import type { ContainerEvent, JobResult } from "../events/types.js";
+import type { MountHandle } from "../mount/index.js";
+import { readExitRecord, spawnMonitor, type MonitorConnection, type MonitorIo } from "../monitor/client.js";
+import type { ExitRecord } from "../monitor/protocol.js";
+import type { PackageExecutor } from "../repository/executor.js";
+import type { ContainerStep } from "../state/steps.js";
+import { removeInstanceFiles, writeInstanceRecord } from "./instance.js";
+import { readLogSince, readLogTail } from "./logs.js";
+import type { BundleWriter } from "./bundle.js";
+
+export interface ContainerExecutorOptions {
+  runDir: string;
+  runtime: { path: string; root: string };
+  logRotation: { maxBytes: number; files: number };
+  cgroups: { layout: CgroupLayout; tree: CgroupTree };
+  packages: PackageExecutor;
+  consoles: ContainerConsoles;
+  bundles: BundleWriter;
+  report: (result: JobResult) => Promise<void>;
+  emit: (container: ContainerId, event: ContainerEvent) => Promise<void>;
+  log: Logger;
+}
+
+interface Instance {
+  container: ContainerId;
+  stateDir: string;
+  cgroupPath: string;
+  monitor?: MonitorConnection;
+  /** Settles when the start step has finished, successfully or not. */
+  started: Promise<void>;
+  exitReported: boolean;
+  stopTimer?: NodeJS.Timeout;
+}
+
+const nameOf = (id: ContainerId): string => id.slice(0, id.lastIndexOf(":"));
+
+/** The monitor's exit record in the console's terms. */
+export function exitStatusOf(record: Pick<ExitRecord, "status" | "reason">, oom = false): ExitStatus {
+  const extra = { reason: record.reason, ...(oom ? { oom: true } : {}) };
+  return "code" in record.status
+    ? { type: "exit", code: record.status.code, ...extra }
+    : { type: "signalled", signal: record.status.signal, ...extra };
+}
+
+/** One io mode for the monitor from the manifest's per-stream outputs. */
+export function monitorIo(io: { stdout: string; stderr: string } | undefined): MonitorIo {
+  if (!io) return "pipe";
+  if (io.stdout === "inherit" || io.stderr === "inherit") return "inherit";
+  if (io.stdout === "pipe" || io.stderr === "pipe") return "pipe";
+  return "discard";
+}
+
+export class ContainerExecutor {
+  private readonly instances = new Map<ContainerId, Instance>();
+  private readonly restartTimers = new Map<ContainerId, NodeJS.Timeout>();
+
+  constructor(private readonly o: ContainerExecutorOptions) {}
+
+  stateDir(container: ContainerId): string {
+    return join(this.o.runDir, "containers", nameOf(container));
+  }
+
+  get running(): ContainerId[] {
+    return [...this.instances.keys()];
+  }
+
+  execute(step: ContainerStep): void {
+    switch (step.type) {
+      case "start_container":
+        this.start(step);
+        return;
+      case "kill_container":
+        void this.kill(step.container, step.signal).then(
+          () => step.reply?.({ type: "kill", result: { type: "ok", container: step.container } }),
+          (e: unknown) =>
+            step.reply?.({
+              type: "kill",
+              result: {
+                type: "error",
+                container: step.container,
+                error: { type: "unexpected", error: (e as Error).message },
+              },
+            }),
+        );
+        return;
+      case "stop_container":
+        void this.stop(step.container, step.graceMs);
+        return;
+      case "cleanup_container":
+        void this.cleanup(step.container);
+        return;
+      case "schedule_restart": {
+        clearTimeout(this.restartTimers.get(step.container));
+        const timer = setTimeout(() => {
+          this.restartTimers.delete(step.container);
+          void this.o.emit(step.container, { type: "restart_due" });
+        }, step.delayMs);
+        this.restartTimers.set(step.container, timer);
+        return;
+      }
+      case "read_logs":
+        void this.readLogs(step);
+        return;
+      case "log":
+        this.o.log[step.level]({ container: step.container }, step.message);
+        return;
+    }
+  }
+
+  private start(step: Extract<ContainerStep, { type: "start_container" }>): void {
+    const container = step.container;
+    const instance: Instance = {
+      container,
+      stateDir: this.stateDir(container),
+      cgroupPath: this.o.cgroups.tree.containerPath(nameOf(container)),
+      started: Promise.resolve(),
+      exitReported: false,
+    };
+    this.instances.set(container, instance);
+    instance.started = this.startInstance(instance, step);
+  }
+
+  private async startInstance(
+    instance: Instance,
+    step: Extract<ContainerStep, { type: "start_container" }>,
+  ): Promise<void> {
+    const { container, pkg } = step;
+    const mounted: { container: ContainerId; handle: MountHandle }[] = [];
+    const manifest = pkg.npk.manifest;
+    try {
+      const root = step.mount ?? (await this.mountFor(container, pkg, mounted));
+      const resourceRoots: Record<string, string> = {};
+      for (const r of step.resources) {
+        const handle = r.mount ?? (await this.mountFor(r.container, r.pkg, mounted));
+        resourceRoots[r.pkg.npk.manifest.name] = handle.target;
+      }
+      await mkdir(instance.stateDir, { recursive: true, mode: 0o700 });
+      const consoleSocket = manifest.console
+        ? (
+            await this.o.consoles.open(container, manifest.console.permissions, {
+              uid: manifest.uid,
+              gid: manifest.gid,
+            })
+          ).socketPath
+        : undefined;
+      const bundle = await this.o.bundles.write({
+        container,
+        manifest,
+        rootfsPath: root.target,
+        resourceRoots,
+        cgroupsPath: instance.cgroupPath,
+        consoleSocketHostPath: consoleSocket,
+        overrides: step.overrides,
+      });
+      for (const warning of bundle.warnings) this.o.log.warn({ container }, warning);
+      await writeInstanceRecord(instance.stateDir, {
+        container,
+        startedBy: step.startedBy,
+        overrides: step.overrides,
+        resources: step.resources.map((r) => r.container),
+        cgroupPath: instance.cgroupPath,
+        createdAt: Date.now(),
+      });
+      const monitor = await spawnMonitor({
+        id: nameOf(container),
+        bundleDir: bundle.bundleDir,
+        stateDir: instance.stateDir,
+        runtime: this.o.runtime.path,
+        runtimeRoot: this.o.runtime.root,
+        io: monitorIo(manifest.io),
+        log: this.o.logRotation,
+        extraFds: bundle.socketFds,
+      });
+      bundle.closeFds();
+      this.attach(instance, monitor);
+      await monitor.start();
+      const pid = monitor.initPid;
+      if (pid === undefined) throw new Error("the monitor reported no init pid");
+      await this.o.report({ type: "container_started", container, pid, startedAt: Date.now(), mounted });
+    } catch (e) {
+      const error = (e as Error).message;
+      // Once a monitor exists its exit (or disappearance) ends the instance; otherwise we do.
+      if (instance.monitor) {
+        await instance.monitor.kill("SIGKILL", { all: true }).catch(() => undefined);
+        return;
+      }
+      this.instances.delete(container);
+      await this.o.report({ type: "container_start_failed", container, error, mounted });
+    }
+  }
+
+  private async mountFor(
+    container: ContainerId,
+    pkg: Parameters<PackageExecutor["mount"]>[1],
+    mounted: { container: ContainerId; handle: MountHandle }[],
+  ): Promise<MountHandle> {
+    const handle = await this.o.packages.mount(container, pkg);
+    mounted.push({ container, handle });
+    return handle;
+  }
+
+  /** Routes a monitor's EXIT (or its disappearance) to exactly one exit event. */
+  attach(instance: Instance, monitor: MonitorConnection): void {
+    instance.monitor = monitor;
+    monitor.on("exit", (record) => void this.reportExit(instance, record));
+    monitor.on("log", (stream, line) => this.o.log.info({ container: instance.container, stream }, line));
+    monitor.on("close", () => void this.monitorClosed(instance));
+  }
+
+  private async monitorClosed(instance: Instance): Promise<void> {
+    if (instance.exitReported) return;
+    const record = await readExitRecord(instance.stateDir).catch(() => undefined);
+    if (record) return this.reportExit(instance, record);
+    this.o.log.error(
+      { container: instance.container },
+      "monitor died without an exit record: killing what is left",
+    );
+    await killCgroup(this.o.cgroups.layout, instance.cgroupPath).catch(() => undefined);
+    await this.reportExit(instance, { status: { signal: 9 }, reason: "error" });
+  }
+
+  private async reportExit(instance: Instance, record: Pick<ExitRecord, "status" | "reason">): Promise<void> {
+    if (instance.exitReported) return;
+    instance.exitReported = true;
+    clearTimeout(instance.stopTimer);
+    await this.o.emit(instance.container, { type: "exit", status: exitStatusOf(record) });
+  }
+
+  private async kill(container: ContainerId, signal: number): Promise<void> {
+    const instance = this.instances.get(container);
+    if (!instance) throw new Error(`${container} is not running`);
+    await instance.started;
+    if (!instance.monitor) throw new Error(`${container} did not start`);
+    await instance.monitor.kill(signal, { all: true });
+  }
+
+  private async stop(container: ContainerId, graceMs: number): Promise<void> {
+    const instance = this.instances.get(container);
+    if (!instance) return;
+    await instance.started;
+    if (!instance.monitor || instance.exitReported) return;
+    instance.stopTimer = setTimeout(() => {
+      this.o.log.warn({ container }, `did not stop within ${graceMs} ms: SIGKILL`);
+      void instance.monitor?.kill("SIGKILL", { all: true }).catch(() => undefined);
+    }, graceMs);
+    await instance.monitor
+      .kill("SIGTERM")
+      .catch((e: unknown) => this.o.log.warn({ container, err: e }, "SIGTERM failed"));
+  }
+
+  private async cleanup(container: ContainerId): Promise<void> {
+    const instance = this.instances.get(container);
+    const stateDir = instance?.stateDir ?? this.stateDir(container);
+    const cgroupPath = instance?.cgroupPath ?? this.o.cgroups.tree.containerPath(nameOf(container));
+    if (instance) {
+      clearTimeout(instance.stopTimer);
+      instance.monitor?.close();
+    }
+    await this.o.consoles.close(container).catch(() => undefined);
+    await killCgroup(this.o.cgroups.layout, cgroupPath).catch(() => undefined);
+    await this.o.cgroups.tree
+      .remove(cgroupPath)
+      .catch((e: unknown) => this.o.log.warn({ container, err: e }, "cgroup removal failed"));
+    await this.o.bundles.remove(container).catch(() => undefined);
+    await removeInstanceFiles(stateDir);
+    if (this.instances.get(container) === instance) this.instances.delete(container);
+  }
+
+  private async readLogs(step: Extract<ContainerStep, { type: "read_logs" }>): Promise<void> {
+    const { container } = step;
+    const dir = this.stateDir(container);
+    try {
+      const result =
+        step.offset !== undefined
+          ? await readLogSince(dir, step.offset)
+          : await readLogTail(dir, step.lines ?? 100);
+      step.reply({
+        type: "logs",
+        result: { type: "ok", container, lines: result.lines, offset: result.offset },
+      });
+    } catch (e) {
+      step.reply({
+        type: "logs",
+        result: { type: "error", container, error: { type: "unexpected", error: (e as Error).message } },
+      });
+    }
+  }
+
+  /** Cancels restart timers (shutdown, uninstall). */
+  cancelRestarts(): void {
+    for (const timer of this.restartTimers.values()) clearTimeout(timer);
+    this.restartTimers.clear();
+  }
+}

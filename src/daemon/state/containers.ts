@@ -1,0 +1,404 @@
+/**
+ * Container lifecycle transitions: start, kill, stop, the instance's start and exit, restarts
+ * (reboot from inside, restart policy), critical containers. Pure: (state, input) -> (state, steps).
+ *
+ * INVARIANTS:
+ * - One instance per container name at a time (Northstar's rule): a start while any version of
+ *   that name has a process record is `start_container_started`.
+ * - A process record exists from the accepted start until the exit event; the exit event is
+ *   the only thing that removes it, so an exit is reported exactly once per instance.
+ * - An exit after a `kill` or `stop` request is never restarted by the restart policy.
+ */
+import semver from "semver";
+import type { ContainerId } from "../../protocol/container.js";
+import type { ExitStatus, Request, WireError } from "../../protocol/messages.js";
+import { RESERVED_ENV_VARIABLES, satisfiesRequirement, type Manifest } from "../../npk/manifest/index.js";
+import { parseDuration } from "../../common/units.js";
+import type { JobResult, Reply } from "../events/types.js";
+import {
+  NO_OVERRIDES,
+  withContainer,
+  type ContainerRecord,
+  type RuntimeState,
+  type StartedBy,
+  type StartOverrides,
+} from "./model.js";
+import type { Step, Transition } from "./steps.js";
+
+type T = Transition<RuntimeState>;
+
+/** Grace period of `stop` when neither the request nor the manifest gives one. */
+export const DEFAULT_STOP_TIMEOUT_MS = 5000;
+/** Restart policy backoff defaults. */
+export const DEFAULT_BACKOFF = { initialMs: 100, maxMs: 30_000 };
+
+const nameOf = (id: ContainerId): string => id.slice(0, id.lastIndexOf(":"));
+
+function startError(state: RuntimeState, container: ContainerId, error: WireError, reply?: Reply): T {
+  return {
+    state,
+    steps: reply
+      ? [
+          {
+            type: "reply_to",
+            reply,
+            response: { type: "start", result: { type: "error", container, error } },
+          },
+        ]
+      : [],
+  };
+}
+
+/** The highest installed version of `name` that satisfies `requirement` (Northstar picks the lowest). */
+export function resolveResource(
+  state: RuntimeState,
+  name: string,
+  requirement: string,
+): ContainerRecord | undefined {
+  let best: ContainerRecord | undefined;
+  for (const c of state.containers.values()) {
+    const m = c.pkg.npk.manifest;
+    if (c.busy === "install" || m.name !== name || m.init !== undefined) continue;
+    if (!satisfiesRequirement(m.version, requirement)) continue;
+    if (!best || semver.gt(m.version, best.pkg.npk.manifest.version)) best = c;
+  }
+  return best;
+}
+
+export function startContainer(
+  state: RuntimeState,
+  container: ContainerId,
+  overrides: StartOverrides,
+  startedBy: StartedBy,
+  reply?: Reply,
+): T {
+  const record = state.containers.get(container);
+  if (!record || record.busy === "install")
+    return startError(state, container, { type: "invalid_container", container }, reply);
+  const manifest = record.pkg.npk.manifest;
+  if (manifest.init === undefined)
+    return startError(state, container, { type: "start_container_resource", container }, reply);
+  const running = [...state.containers.values()].some((c) => c.process && nameOf(c.id) === manifest.name);
+  if (running) return startError(state, container, { type: "start_container_started", container }, reply);
+  const failed = (error: string): T =>
+    startError(state, container, { type: "start_container_failed", container, error }, reply);
+  if (state.shuttingDown) return failed("the daemon is shutting down");
+  if (record.busy) return failed(`the container is busy (${record.busy})`);
+  const reserved = Object.keys(overrides.environment).filter((k) => RESERVED_ENV_VARIABLES.includes(k));
+  if (reserved.length > 0) {
+    return startError(
+      state,
+      container,
+      { type: "invalid_arguments", cause: `reserved environment variables: ${reserved.join(", ")}` },
+      reply,
+    );
+  }
+  const resources: Extract<Step, { type: "start_container" }>["resources"] = [];
+  for (const mount of Object.values(manifest.mounts ?? {})) {
+    if (mount.type !== "resource") continue;
+    const resource = resolveResource(state, mount.name, mount.version);
+    if (!resource) {
+      return startError(
+        state,
+        container,
+        { type: "start_container_missing_resource", container, resource: mount.name, version: mount.version },
+        reply,
+      );
+    }
+    if (resource.busy) return failed(`resource ${resource.id} is busy (${resource.busy})`);
+    resources.push({ container: resource.id, pkg: resource.pkg, mount: resource.mount });
+  }
+  const next = withContainer(state, {
+    ...record,
+    restarts: startedBy === "restart" ? record.restarts : 0,
+    process: {
+      phase: "starting",
+      startedBy,
+      overrides,
+      resources: resources.map((r) => r.container),
+      startReply: reply,
+      stopReplies: [],
+      stopRequested: false,
+    },
+  });
+  return {
+    state: next,
+    steps: [
+      {
+        type: "start_container",
+        container,
+        pkg: record.pkg,
+        mount: record.mount,
+        resources,
+        overrides,
+        startedBy,
+      },
+    ],
+  };
+}
+
+export function startRequest(
+  state: RuntimeState,
+  request: Extract<Request, { type: "start" }>,
+  reply: Reply,
+): T {
+  const { init, arguments: args, environment } = request;
+  return startContainer(state, request.container, { init, arguments: args, environment }, "request", reply);
+}
+
+/** Records the images a start mounted, whatever became of the start. */
+function recordMounts(
+  state: RuntimeState,
+  mounted: Extract<JobResult, { type: "container_started" }>["mounted"],
+): RuntimeState {
+  let next = state;
+  for (const { container, handle } of mounted) {
+    const r = next.containers.get(container);
+    if (r) next = withContainer(next, { ...r, mount: handle });
+  }
+  return next;
+}
+
+export function containerStarted(
+  state: RuntimeState,
+  r: Extract<JobResult, { type: "container_started" }>,
+): T {
+  const next = recordMounts(state, r.mounted);
+  const record = next.containers.get(r.container);
+  if (!record?.process) return { state: next, steps: [] };
+  const process = {
+    ...record.process,
+    phase: record.process.phase === "stopping" ? "stopping" : "running",
+    pid: r.pid,
+    startedAt: r.startedAt,
+  } as const;
+  const steps: Step[] = [];
+  if (process.startReply) {
+    steps.push({
+      type: "reply_to",
+      reply: process.startReply,
+      response: { type: "start", result: { type: "ok", container: r.container } },
+    });
+  }
+  steps.push({
+    type: "notify",
+    notification: { type: process.startedBy === "reboot" ? "restarted" : "started", container: r.container },
+  });
+  steps.push({
+    type: "log",
+    level: "info",
+    container: r.container,
+    message: `started (pid ${r.pid}, by ${process.startedBy})`,
+  });
+  return { state: withContainer(next, { ...record, process: { ...process, startReply: undefined } }), steps };
+}
+
+export function containerStartFailed(
+  state: RuntimeState,
+  r: Extract<JobResult, { type: "container_start_failed" }>,
+): T {
+  const next = recordMounts(state, r.mounted);
+  const record = next.containers.get(r.container);
+  if (!record?.process) return { state: next, steps: [] };
+  const steps: Step[] = [
+    { type: "log", level: "error", container: r.container, message: `start failed: ${r.error}` },
+    { type: "cleanup_container", container: r.container },
+  ];
+  const reply = record.process.startReply;
+  if (reply) {
+    steps.push({
+      type: "reply_to",
+      reply,
+      response: {
+        type: "start",
+        result: {
+          type: "error",
+          container: r.container,
+          error: { type: "start_container_failed", container: r.container, error: r.error },
+        },
+      },
+    });
+  }
+  for (const stopReply of record.process.stopReplies) {
+    steps.push({
+      type: "reply_to",
+      reply: stopReply,
+      response: {
+        type: "stop",
+        result: {
+          type: "error",
+          container: r.container,
+          error: { type: "stop_container_not_started", container: r.container },
+        },
+      },
+    });
+  }
+  const manifest = record.pkg.npk.manifest;
+  if (manifest.autostart === "critical" && record.process.startedBy === "autostart") {
+    steps.push({ type: "shutdown", reason: `critical container ${r.container} failed to start: ${r.error}` });
+  }
+  return { state: withContainer(next, { ...record, process: undefined }), steps };
+}
+
+function isSuccess(status: ExitStatus): boolean {
+  return status.type === "exit" && status.code === 0;
+}
+
+function describeStatus(status: ExitStatus): string {
+  const how = status.type === "exit" ? `exit code ${status.code}` : `signal ${status.signal}`;
+  return `${how}${status.reason ? `, reason ${status.reason}` : ""}${status.oom ? ", oom" : ""}`;
+}
+
+/** The restart policy's delay for the n-th consecutive restart (0-based), capped. */
+export function restartDelay(manifest: Manifest, attempt: number): number {
+  const initial = parseDuration(manifest.restart?.backoff?.initial ?? "") ?? DEFAULT_BACKOFF.initialMs;
+  const max = parseDuration(manifest.restart?.backoff?.max ?? "") ?? DEFAULT_BACKOFF.maxMs;
+  return Math.min(max, initial * 2 ** Math.min(attempt, 30));
+}
+
+export function containerExited(state: RuntimeState, container: ContainerId, status: ExitStatus): T {
+  const record = state.containers.get(container);
+  if (!record?.process) return { state, steps: [] };
+  const process = record.process;
+  const manifest = record.pkg.npk.manifest;
+  const steps: Step[] = [
+    { type: "cleanup_container", container },
+    { type: "notify", notification: { type: "exit", container, status } },
+    {
+      type: "log",
+      level: isSuccess(status) ? "info" : "warn",
+      container,
+      message: `exited: ${describeStatus(status)}`,
+    },
+  ];
+  for (const reply of process.stopReplies) {
+    steps.push({
+      type: "reply_to",
+      reply,
+      response: { type: "stop", result: { type: "ok", container, status } },
+    });
+  }
+  if (process.startReply) {
+    steps.push({
+      type: "reply_to",
+      reply: process.startReply,
+      response: {
+        type: "start",
+        result: {
+          type: "error",
+          container,
+          error: {
+            type: "start_container_failed",
+            container,
+            error: `exited during start: ${describeStatus(status)}`,
+          },
+        },
+      },
+    });
+  }
+  let next = withContainer(state, { ...record, process: undefined });
+  if (state.shuttingDown || process.stopRequested) return { state: next, steps };
+
+  if (status.reason === "reboot") {
+    const restart = startContainer(next, container, process.overrides, "reboot");
+    return { state: restart.state, steps: [...steps, ...restart.steps] };
+  }
+  if (manifest.autostart === "critical" && !isSuccess(status)) {
+    steps.push({
+      type: "shutdown",
+      reason: `critical container ${container} exited: ${describeStatus(status)}`,
+    });
+    return { state: next, steps };
+  }
+  const policy = manifest.restart?.policy ?? "no";
+  if (policy === "always" || (policy === "on-failure" && !isSuccess(status))) {
+    const attempt = record.restarts ?? 0;
+    const max = manifest.restart?.max_retries;
+    if (max !== undefined && attempt >= max) {
+      steps.push({
+        type: "log",
+        level: "warn",
+        container,
+        message: `restart policy gives up after ${attempt} restarts`,
+      });
+    } else {
+      const delayMs = restartDelay(manifest, attempt);
+      next = withContainer(next, { ...next.containers.get(container)!, restarts: attempt + 1 });
+      steps.push({ type: "schedule_restart", container, delayMs });
+      steps.push({
+        type: "log",
+        level: "info",
+        container,
+        message: `restart ${attempt + 1} in ${delayMs} ms (policy ${policy})`,
+      });
+    }
+  }
+  return { state: next, steps };
+}
+
+export function restartDue(state: RuntimeState, container: ContainerId): T {
+  const record = state.containers.get(container);
+  if (!record || record.process || state.shuttingDown) return { state, steps: [] };
+  return startContainer(state, container, NO_OVERRIDES, "restart");
+}
+
+function notStarted(container: ContainerId): WireError {
+  return { type: "stop_container_not_started", container };
+}
+
+export function killRequest(
+  state: RuntimeState,
+  request: Extract<Request, { type: "kill" }>,
+  reply: Reply,
+): T {
+  const { container, signal } = request;
+  const record = state.containers.get(container);
+  if (!record?.process) {
+    const error = record ? notStarted(container) : { type: "invalid_container" as const, container };
+    return {
+      state,
+      steps: [
+        { type: "reply_to", reply, response: { type: "kill", result: { type: "error", container, error } } },
+      ],
+    };
+  }
+  return {
+    state: withContainer(state, { ...record, process: { ...record.process, stopRequested: true } }),
+    steps: [{ type: "kill_container", container, signal, reply }],
+  };
+}
+
+export function stopRequest(
+  state: RuntimeState,
+  request: Extract<Request, { type: "stop" }>,
+  reply: Reply,
+): T {
+  const { container } = request;
+  const record = state.containers.get(container);
+  if (!record?.process) {
+    const error = record ? notStarted(container) : { type: "invalid_container" as const, container };
+    return {
+      state,
+      steps: [
+        { type: "reply_to", reply, response: { type: "stop", result: { type: "error", container, error } } },
+      ],
+    };
+  }
+  const process = record.process;
+  const graceMs =
+    request.timeout !== undefined
+      ? request.timeout * 1000
+      : (parseDuration(record.pkg.npk.manifest.stop_timeout ?? "") ?? DEFAULT_STOP_TIMEOUT_MS);
+  const next = withContainer(state, {
+    ...record,
+    process: {
+      ...process,
+      phase: "stopping",
+      stopRequested: true,
+      stopReplies: [...process.stopReplies, reply],
+    },
+  });
+  // A second stop joins the first: one SIGTERM, one escalation, every caller gets the end.
+  if (process.phase === "stopping") return { state: next, steps: [] };
+  return { state: next, steps: [{ type: "stop_container", container, graceMs }] };
+}
