@@ -87,6 +87,7 @@ describe("monitor: exit status and reason", () => {
       io: "pipe",
       log: { maxBytes: 1 << 20, files: 1 },
     });
+    await assert.rejects(conn.start());
     const record = await conn.exited();
     assert.equal(record.reason, "error");
     assert.notDeepEqual(record.status, { code: 0 });
