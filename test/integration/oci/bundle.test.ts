@@ -1,0 +1,228 @@
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import {
+  closeSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmdirSync,
+  rmSync,
+  statSync,
+} from "node:fs";
+import { connect } from "node:net";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import { detectLayout } from "../../../src/daemon/cgroups/layout.js";
+import { nativeBinary } from "../../../src/daemon/monitor/native.js";
+import { removeBundle, writeBundle, type BundleInput } from "../../../src/daemon/oci/bundle.js";
+import { readHostFacts } from "../../../src/daemon/oci/host.js";
+import { detectRuntime, OciRuntime, RuntimeError } from "../../../src/daemon/oci/runtime.js";
+import { parseManifest } from "../../../src/npk/manifest/index.js";
+
+const tag = randomBytes(4).toString("hex");
+// Short: socket paths must fit in 107 bytes.
+const runDir = `/run/skiff-bt-${tag}`;
+const layout = { runDir };
+const rootfs = join(runDir, "image");
+const dataDir = join(runDir, "data");
+const cgroupPrefix = `/skiff-test-bundle-${tag}`;
+const SKIFF_INIT = nativeBinary("skiff-init");
+
+const MANIFEST = `name: sockets
+version: 0.0.1
+init: /bin/busybox
+args:
+  - sh
+  - -c
+  - echo fd4=$(/bin/busybox readlink /proc/self/fd/4) env=$SKIFF_SOCKET_api; exec /bin/busybox sleep 1000
+uid: 1000
+gid: 1000
+mounts:
+  /proc:
+    type: proc
+  /data:
+    type: persist
+sockets:
+  api:
+    type: stream
+    mode: 0o660
+    uid: 1000
+    gid: 1000
+`;
+
+const opened: number[] = [];
+const ids: string[] = [];
+
+async function bundleInput(containerId: string): Promise<BundleInput> {
+  return {
+    layout,
+    manifest: parseManifest(MANIFEST),
+    containerId,
+    rootfsPath: rootfs,
+    dataDir,
+    cgroupsPath: `${cgroupPrefix}-${ids.length}`,
+    initHostPath: SKIFF_INIT,
+    host: await readHostFacts(),
+  };
+}
+
+/** `runc run -d` with fd 3 (skiff-init's status records go to /dev/null) and the socket as fd 4. */
+async function runDetached(
+  runtime: OciRuntime,
+  id: string,
+  bundleDir: string,
+  socketFd: number,
+  out: number,
+) {
+  ids.push(id);
+  const status = openSync("/dev/null", "w");
+  opened.push(status);
+  const runc = spawn(
+    runtime.info.path,
+    ["--root", runtime.root, "run", "-d", "--preserve-fds", "2", "--bundle", bundleDir, id],
+    { stdio: ["ignore", out, out, status, socketFd] },
+  );
+  const code = await new Promise<number | null>((resolve) => runc.once("exit", resolve));
+  assert.equal(code, 0, `runc run -d ${id}`);
+}
+
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined): Promise<T> {
+  for (let attempt = 0; attempt < 500; attempt++) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    await sleep(10);
+  }
+  throw new Error(`gave up waiting for ${what}`);
+}
+
+function removeCgroups(): void {
+  for (const controller of readdirSync("/sys/fs/cgroup")) {
+    for (let i = 0; i < ids.length + 1; i++) {
+      const path = join("/sys/fs/cgroup", controller, `${cgroupPrefix}-${i}`);
+      if (existsSync(path)) rmdirSync(path);
+    }
+  }
+}
+
+void describe(
+  "bundles under real runc",
+  { skip: !existsSync(SKIFF_INIT) && "native/build/skiff-init is not built" },
+  () => {
+    const runtime = new OciRuntime({ kind: "runc", path: "runc", version: "" }, join(runDir, "runc"));
+
+    after(async () => {
+      for (const id of ids) await runtime.delete(id, { force: true }).catch(() => undefined);
+      for (const fd of opened) closeSync(fd);
+      rmSync(runDir, { recursive: true, force: true });
+      removeCgroups();
+    });
+
+    void it("writes config.json, the persist dir and a listening socket the container receives as fd 4", async () => {
+      for (const dir of ["bin", "dev", "proc", "data"]) mkdirSync(join(rootfs, dir), { recursive: true });
+      copyFileSync("/bin/busybox", join(rootfs, "bin/busybox"));
+      const id = `sockets-${tag}-a`;
+      const bundle = await writeBundle(await bundleInput(id));
+      assert.equal(bundle.preserveFds, 2);
+      assert.equal(bundle.socketFds.length, 1);
+      assert.equal(statSync(bundle.bundleDir).mode & 0o777, 0o700);
+      assert.equal(statSync(join(bundle.bundleDir, "config.json")).mode & 0o777, 0o600);
+      const persist = statSync(join(dataDir, "sockets"));
+      assert.deepEqual([persist.uid, persist.gid], [1000, 1000]);
+      const socketPath = join(runDir, "sockets", `${id}:api`);
+      const socket = statSync(socketPath);
+      assert.ok(socket.isSocket());
+      assert.deepEqual([socket.mode & 0o7777, socket.uid, socket.gid], [0o660, 1000, 1000]);
+
+      const hostSide = readlinkSync(`/proc/self/fd/${bundle.socketFds[0]!}`);
+      const outPath = join(runDir, "out");
+      const out = openSync(outPath, "w");
+      opened.push(out);
+      await runDetached(runtime, id, bundle.bundleDir, bundle.socketFds[0]!, out);
+      await bundle.releaseSocketFds();
+      const line = await waitFor(
+        "the container's output",
+        () => readFileSync(outPath, "utf8").trim() || undefined,
+      );
+      assert.equal(line, `fd4=${hostSide} env=4`);
+
+      // The daemon's copy is closed: a connection now reaches the container's listening socket.
+      await new Promise<void>((resolve, reject) => {
+        const client = connect(socketPath, () => {
+          client.destroy();
+          resolve();
+        });
+        client.once("error", reject);
+      });
+
+      const state = await runtime.state(id);
+      assert.equal(state?.status, "running");
+      assert.ok(state.pid > 0);
+      assert.equal(state.bundle, bundle.bundleDir);
+
+      await runtime.kill(id, "SIGKILL", { all: true });
+      await waitFor("stopped", async () =>
+        (await runtime.state(id))?.status === "stopped" ? true : undefined,
+      );
+      await assert.rejects(runtime.kill(id, "SIGTERM"), (error: unknown) => {
+        assert.ok(error instanceof RuntimeError);
+        assert.equal(error.reason, "not-running");
+        return true;
+      });
+      await runtime.delete(id);
+      assert.equal(await runtime.state(id), undefined);
+      await runtime.delete(id); // unknown: fine
+
+      await removeBundle(layout, id);
+      assert.equal(existsSync(bundle.bundleDir), false);
+      assert.equal(existsSync(socketPath), false);
+    });
+
+    void it("force-deletes a running container by killing it first", async () => {
+      const id = `sockets-${tag}-b`;
+      const bundle = await writeBundle(await bundleInput(id));
+      const out = openSync("/dev/null", "w");
+      opened.push(out);
+      await runDetached(runtime, id, bundle.bundleDir, bundle.socketFds[0]!, out);
+      await bundle.releaseSocketFds();
+      assert.equal((await runtime.state(id))?.status, "running");
+      await runtime.delete(id, { force: true });
+      assert.equal(await runtime.state(id), undefined);
+      await removeBundle(layout, id);
+    });
+
+    void it("reports an unknown container as not found", async () => {
+      await assert.rejects(runtime.kill(`nothing-${tag}`, "SIGTERM"), (error: unknown) => {
+        assert.ok(error instanceof RuntimeError);
+        assert.equal(error.reason, "not-found");
+        return true;
+      });
+    });
+  },
+);
+
+void describe("detectRuntime on this host", () => {
+  void it("accepts runc", async () => {
+    const info = await detectRuntime({ kind: "runc" }, await detectLayout());
+    assert.equal(info.kind, "runc");
+    assert.match(info.version, /^\d+\.\d+\.\d+/);
+  });
+
+  void it("refuses crun on a hybrid cgroup host, saying why", async (t) => {
+    const layout = await detectLayout();
+    if (layout.kind !== "hybrid") return t.skip("not a hybrid cgroup host");
+    if (!existsSync("/usr/bin/crun")) return t.skip("crun is not installed");
+    await assert.rejects(detectRuntime({ kind: "crun" }, layout), /crun 1\.\S+ refuses hybrid cgroup hosts/);
+  });
+
+  void it("names a missing or wrong binary", async () => {
+    const layout = await detectLayout();
+    await assert.rejects(detectRuntime({ kind: "runc", path: `/nonexistent-${tag}` }, layout), /not found/);
+    await assert.rejects(detectRuntime({ kind: "runc", path: "/bin/true" }, layout), /is not runc/);
+  });
+});
