@@ -6,6 +6,7 @@ import type { ContainerId } from "../protocol/container.js";
 import type {
   ContainerData,
   ContainerResult,
+  ExitStatus,
   Notification,
   Request,
   Response,
@@ -76,6 +77,40 @@ export class Client {
 
   async kill(container: ContainerId, signal: number): Promise<void> {
     unwrap((await this.call({ type: "kill", container, signal }, "kill")).result);
+  }
+
+  /**
+   * Skiff: SIGTERM, then SIGKILL after `timeoutSeconds` (default: the manifest's `stop_timeout`,
+   * else 5); resolves with how the container ended.
+   */
+  async stop(container: ContainerId, timeoutSeconds?: number): Promise<ExitStatus> {
+    const request: Request =
+      timeoutSeconds === undefined
+        ? { type: "stop", container }
+        : { type: "stop", container, timeout: timeoutSeconds };
+    const { result } = await this.call(request, "stop");
+    if (result.type === "error") throw new RuntimeError(result.error);
+    return result.status;
+  }
+
+  /**
+   * Skiff: the container's log. Without `offset`, the last `lines` lines (daemon default 100);
+   * with the `offset` of an earlier answer, the lines written since. Lines are
+   * `<time> <stdout|stderr> <text>`.
+   */
+  async logs(
+    container: ContainerId,
+    options: { lines?: number; offset?: number } = {},
+  ): Promise<{ lines: string[]; offset: number }> {
+    const request: Request = {
+      type: "logs",
+      container,
+      ...(options.lines === undefined ? {} : { lines: options.lines }),
+      ...(options.offset === undefined ? {} : { offset: options.offset }),
+    };
+    const { result } = await this.call(request, "logs");
+    if (result.type === "error") throw new RuntimeError(result.error);
+    return { lines: result.lines, offset: result.offset };
   }
 
   /** Mounts several containers; one result per container, in request order. */
