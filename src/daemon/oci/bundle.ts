@@ -72,7 +72,8 @@ export function socketDirOf(layout: BundleLayout): string {
 
 /**
  * Writes a container's bundle and prepares its host side. The spec is built (and can fail)
- * before anything is written; on a later failure the sockets made so far are closed and removed.
+ * before anything is written; on a later failure the bundle and the sockets made so far are closed
+ * and removed (the persist directory stays: it is the container's data).
  */
 export async function writeBundle(input: BundleInput): Promise<Bundle> {
   const { manifest, layout, signal } = input;
@@ -132,7 +133,7 @@ export async function writeBundle(input: BundleInput): Promise<Bundle> {
     socketFds = servers.map(serverFd);
   } catch (error) {
     await release();
-    await removeSockets(socketDir, input.containerId);
+    await removeBundle(layout, input.containerId);
     throw error;
   }
   return { bundleDir, preserveFds, socketFds, warnings, releaseSocketFds: release };
