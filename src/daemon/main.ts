@@ -11,16 +11,22 @@ import { createLogger } from "./logger.js";
 import { Runtime } from "./runtime.js";
 import { PROTOCOL_VERSION } from "../protocol/version.js";
 
-const USAGE = `usage: skiffd [--config FILE] [--help]
+const USAGE = `usage: skiffd [--config FILE] [--keep-containers] [--help]
 
-  -c, --config FILE   TOML configuration (default: the embedded default)
-  -h, --help          show this help`;
+  -c, --config FILE     TOML configuration (default: the embedded default)
+      --keep-containers at shutdown, leave containers running under their monitors; the next
+                        skiffd re-adopts them (upgrade restarts)
+  -h, --help            show this help`;
 
 async function main(): Promise<number> {
   let args;
   try {
     args = parseArgs({
-      options: { config: { type: "string", short: "c" }, help: { type: "boolean", short: "h" } },
+      options: {
+        config: { type: "string", short: "c" },
+        "keep-containers": { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+      },
       strict: true,
     });
   } catch (e) {
@@ -58,7 +64,7 @@ async function main(): Promise<number> {
 
   let runtime: Runtime;
   try {
-    runtime = await Runtime.start(config, log);
+    runtime = await Runtime.start(config, log, { keepContainers: args.values["keep-containers"] === true });
   } catch (e) {
     log.fatal({ err: e }, "startup failed");
     await lock.release();

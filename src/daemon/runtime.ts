@@ -8,7 +8,7 @@
  */
 import type { Logger } from "pino";
 import { NpkError } from "../npk/errors.js";
-import type { Request, Response } from "../protocol/messages.js";
+import type { ExitStatus, Request, Response } from "../protocol/messages.js";
 import type { DaemonConfig } from "./config/schema.js";
 import { NotificationHub } from "./console/hub.js";
 import { ConsoleServer } from "./console/server.js";
@@ -19,6 +19,7 @@ import { CgroupTree, detectLayout, type CgroupLayout } from "./cgroups/index.js"
 import { DEFAULT_CONSOLE_OPTIONS } from "./config/schema.js";
 import { ContainerConsoles } from "./console/container-console.js";
 import { BundleWriter } from "./containers/bundle.js";
+import { findInstances } from "./containers/adopt.js";
 import { ContainerExecutor } from "./containers/executor.js";
 import { findExecutable } from "./containers/runtime-binary.js";
 import { readHostFacts, type HostFacts } from "./oci/host.js";
@@ -28,7 +29,16 @@ import { UploadRejected, receiveUpload } from "./repository/upload.js";
 import { initialState, repositoryUsage, type ContainerRecord } from "./state/model.js";
 import { StateOwner } from "./state/owner.js";
 import { containerIdOf } from "./state/packages.js";
+import type { AdoptedInstance } from "./state/containers.js";
 import type { Step } from "./state/steps.js";
+
+/** How long exits found at startup wait for a notification subscriber before they are announced. */
+export const STARTUP_EXIT_GRACE_MS = 2000;
+
+export interface RuntimeOptions {
+  /** Leave containers running under their monitors at shutdown (an upgrade restart re-adopts them). */
+  keepContainers?: boolean;
+}
 
 /** Host facts discovered once at startup. */
 interface HostSetup {
@@ -43,11 +53,12 @@ export class Runtime {
   readonly hub = new NotificationHub();
   readonly console: ConsoleServer;
   readonly owner: StateOwner;
-  private readonly packages: PackageExecutor;
+  readonly packages: PackageExecutor;
   readonly containerConsoles: ContainerConsoles;
   private readonly containers: ContainerExecutor;
   private loopDone: Promise<void> = Promise.resolve();
   private shutdownStarted = false;
+  private keepContainers = false;
   private resolveStopped!: () => void;
   /** Resolves once the runtime has shut down completely. */
   readonly stopped = new Promise<void>((resolve) => (this.resolveStopped = resolve));
@@ -108,7 +119,7 @@ export class Runtime {
     });
   }
 
-  static async start(config: DaemonConfig, log: Logger): Promise<Runtime> {
+  static async start(config: DaemonConfig, log: Logger, options: RuntimeOptions = {}): Promise<Runtime> {
     const layout = await detectLayout();
     log.info({ layout: layout.kind, unified: layout.unified }, `cgroup layout: ${layout.kind}`);
     const cgroups = new CgroupTree(layout, config.cgroup);
@@ -123,14 +134,49 @@ export class Runtime {
     for (const rc of config.repositories) repositories.set(rc.id, await Repository.open(rc, config.runDir));
     const installed = await scanRepositories(repositories, log);
     const runtime = new Runtime(config, log, repositories, installed, host);
-    await runtime.mountOnStart(installed);
+    runtime.keepContainers = options.keepContainers ?? false;
+    for (const record of installed) record.mount = await runtime.packages.adoptMount(record.id, record.pkg);
+    await runtime.mountOnStart(installed.filter((r) => !r.mount));
     runtime.loop.subscribe("state", ["console_request", "shutdown", "container", "job"], (e) =>
       runtime.owner.handle(e),
     );
     runtime.loopDone = runtime.loop.run();
+    const exits = await runtime.adopt();
     await runtime.console.listen();
+    runtime.announceStartupExits(exits);
     await runtime.autostart(installed);
     return runtime;
+  }
+
+  /** Re-adopts what a previous daemon left; returns the exits that happened meanwhile. */
+  private async adopt(): Promise<{ container: string; status: ExitStatus }[]> {
+    const { running, exits } = await this.containers.adopt(await findInstances(this.config.runDir));
+    const instances: AdoptedInstance[] = [...running, ...exits].map((i) => ({
+      container: i.container,
+      pid: "pid" in i ? i.pid : undefined,
+      startedAt: i.record.createdAt,
+      startedBy: i.record.startedBy,
+      overrides: i.record.overrides,
+      resources: i.record.resources,
+    }));
+    if (instances.length > 0)
+      await this.loop.enqueue({ kind: "job", result: { type: "adopted", instances } });
+    return exits;
+  }
+
+  /**
+   * Exits that happened while the daemon was down are announced once, as soon as a client
+   * subscribes to notifications (a supervisor reconnecting), or after STARTUP_EXIT_GRACE_MS.
+   */
+  private announceStartupExits(exits: { container: string; status: ExitStatus }[]): void {
+    if (exits.length === 0) return;
+    void this.hub.waitForSubscriber(STARTUP_EXIT_GRACE_MS).then(async () => {
+      for (const { container, status } of exits) {
+        await this.loop
+          .enqueue({ kind: "container", container, event: { type: "exit", status } })
+          .catch(() => undefined);
+      }
+    });
   }
 
   /** Starts the autostart containers; a critical one that fails stops the daemon (state/containers.ts). */
@@ -297,13 +343,20 @@ export class Runtime {
     await new Promise((resolve) => setImmediate(resolve));
     this.hub.broadcast({ type: "shutdown" });
     await this.console.close();
-    await this.stopContainers();
+    if (this.keepContainers) this.containers.detachAll();
+    else await this.stopContainers();
     await this.containerConsoles.closeAll();
     this.loop.close();
     await this.loopDone;
+    const inUse = new Set(
+      [...this.owner.state.containers.values()].flatMap((c) =>
+        c.process ? [c.id, ...c.process.resources] : [],
+      ),
+    );
     await Promise.all(
       [...this.owner.state.containers.values()].map(async (c) => {
-        if (!c.mount) return;
+        // Kept containers keep their images (and their resources') mounted.
+        if (!c.mount || inUse.has(c.id)) return;
         await this.packages
           .unmount(c.mount)
           .catch((e: unknown) => this.log.error({ container: c.id, err: e }, "umount failed"));

@@ -22,6 +22,7 @@ import { readExitRecord, spawnMonitor, type MonitorConnection, type MonitorIo } 
 import type { ExitRecord } from "../monitor/protocol.js";
 import type { PackageExecutor } from "../repository/executor.js";
 import type { ContainerStep } from "../state/steps.js";
+import type { FoundInstance } from "./adopt.js";
 import { removeInstanceFiles, writeInstanceRecord } from "./instance.js";
 import { readLogSince, readLogTail } from "./logs.js";
 import type { BundleWriter } from "./bundle.js";
@@ -302,6 +303,76 @@ export class ContainerExecutor {
         result: { type: "error", container, error: { type: "unexpected", error: (e as Error).message } },
       });
     }
+  }
+
+  /**
+   * Takes over the instances a previous daemon left (see adopt.ts). Returns the running ones
+   * for the initial state, and emits nothing: the caller posts the exits once the loop runs.
+   */
+  async adopt(found: FoundInstance[]): Promise<{
+    running: { container: ContainerId; pid: number; record: FoundInstance["record"] }[];
+    exits: { container: ContainerId; status: ExitStatus; record: FoundInstance["record"] }[];
+  }> {
+    const running: { container: ContainerId; pid: number; record: FoundInstance["record"] }[] = [];
+    const exits: { container: ContainerId; status: ExitStatus; record: FoundInstance["record"] }[] = [];
+    for (const f of found) {
+      const container = f.record.container;
+      const instance: Instance = {
+        container,
+        stateDir: f.stateDir,
+        cgroupPath: f.record.cgroupPath,
+        started: Promise.resolve(),
+        exitReported: false,
+      };
+      switch (f.kind) {
+        case "running":
+          this.instances.set(container, instance);
+          this.attach(instance, f.monitor);
+          running.push({ container, pid: f.pid, record: f.record });
+          this.o.log.info({ container, pid: f.pid }, "re-adopted running container");
+          break;
+        case "created":
+          // Never started: nothing to report. Its monitor ends it; cleanup removes the rest.
+          await f.monitor.kill("SIGKILL", { all: true }).catch(() => undefined);
+          f.monitor.close();
+          await this.cleanup(container);
+          this.o.log.info({ container }, "discarded a container that was created but never started");
+          break;
+        case "exited":
+          f.monitor?.close();
+          instance.exitReported = true;
+          this.instances.set(container, instance);
+          exits.push({ container, status: exitStatusOf(f.exit), record: f.record });
+          this.o.log.info(
+            { container },
+            "found the exit of a container that ended while the daemon was down",
+          );
+          break;
+        case "lost":
+          await killCgroup(this.o.cgroups.layout, f.record.cgroupPath).catch(() => undefined);
+          instance.exitReported = true;
+          this.instances.set(container, instance);
+          exits.push({
+            container,
+            status: { type: "signalled", signal: 9, reason: "error" },
+            record: f.record,
+          });
+          this.o.log.error({ container }, "monitor of a container died while the daemon was down");
+          break;
+      }
+    }
+    return { running, exits };
+  }
+
+  /** Drops every monitor connection and timer; the containers go on under their monitors. */
+  detachAll(): void {
+    this.cancelRestarts();
+    for (const instance of this.instances.values()) {
+      clearTimeout(instance.stopTimer);
+      instance.exitReported = true;
+      instance.monitor?.close();
+    }
+    this.instances.clear();
   }
 
   /** Cancels restart timers (shutdown, uninstall). */

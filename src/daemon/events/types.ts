@@ -13,6 +13,7 @@ import type {
 } from "../../protocol/messages.js";
 import type { MountHandle } from "../mount/index.js";
 import type { InstalledPackage } from "../repository/repository.js";
+import type { AdoptedInstance } from "../state/containers.js";
 
 /** Who sent a console request: a host client, or a container through its own console. */
 export type Peer = { kind: "extern"; address: string } | { kind: "container"; container: ContainerId };
@@ -55,6 +56,8 @@ export type JobResult =
       /** Images the start mounted (its own, resources): recorded even if the start failed. */
       mounted: { container: ContainerId; handle: MountHandle }[];
     }
+  /** Daemon start: instances a previous daemon left (containers/adopt.ts). */
+  | { type: "adopted"; instances: AdoptedInstance[] }
   /** Daemon start: an autostart container is due. */
   | { type: "autostart"; container: ContainerId }
   | {

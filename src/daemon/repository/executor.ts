@@ -10,7 +10,7 @@ import { verifyFsImage } from "../../npk/npk.js";
 import type { ContainerId } from "../../protocol/container.js";
 import type { WireError } from "../../protocol/messages.js";
 import type { JobResult } from "../events/types.js";
-import { mountImage, umount, type MountHandle } from "../mount/index.js";
+import { findMount, mountImage, umount, type MountHandle } from "../mount/index.js";
 import type { Step } from "../state/steps.js";
 import type { InstalledPackage, Repository } from "./repository.js";
 
@@ -66,6 +66,20 @@ export class PackageExecutor {
       await rmdir(target).catch(() => undefined);
       throw e;
     }
+  }
+
+  /** The mount a previous daemon left on this container's mount point, if any. */
+  async adoptMount(container: ContainerId, pkg: InstalledPackage): Promise<MountHandle | undefined> {
+    const target = this.mountPoint(container);
+    const entry = await findMount(target);
+    if (!entry) return undefined;
+    const loop = entry.source.startsWith("/dev/loop");
+    return {
+      target,
+      fsType: pkg.npk.fsImage.type,
+      method: loop ? "loop" : "file",
+      ...(loop ? { loopDevice: entry.source } : {}),
+    };
   }
 
   async unmount(handle: MountHandle): Promise<void> {

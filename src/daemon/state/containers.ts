@@ -251,8 +251,9 @@ function describeStatus(status: ExitStatus): string {
 
 /** The restart policy's delay for the n-th consecutive restart (0-based), capped. */
 export function restartDelay(manifest: Manifest, attempt: number): number {
-  const initial = parseDuration(manifest.restart?.backoff?.initial ?? "") ?? DEFAULT_BACKOFF.initialMs;
-  const max = parseDuration(manifest.restart?.backoff?.max ?? "") ?? DEFAULT_BACKOFF.maxMs;
+  const backoff = manifest.restart?.backoff;
+  const initial = backoff ? parseDuration(backoff.initial) : DEFAULT_BACKOFF.initialMs;
+  const max = backoff ? parseDuration(backoff.max) : DEFAULT_BACKOFF.maxMs;
   return Math.min(max, initial * 2 ** Math.min(attempt, 30));
 }
 
@@ -385,10 +386,13 @@ export function stopRequest(
     };
   }
   const process = record.process;
+  const manifestTimeout = record.pkg.npk.manifest.stop_timeout;
   const graceMs =
     request.timeout !== undefined
       ? request.timeout * 1000
-      : (parseDuration(record.pkg.npk.manifest.stop_timeout ?? "") ?? DEFAULT_STOP_TIMEOUT_MS);
+      : manifestTimeout !== undefined
+        ? parseDuration(manifestTimeout)
+        : DEFAULT_STOP_TIMEOUT_MS;
   const next = withContainer(state, {
     ...record,
     process: {
@@ -401,4 +405,50 @@ export function stopRequest(
   // A second stop joins the first: one SIGTERM, one escalation, every caller gets the end.
   if (process.phase === "stopping") return { state: next, steps: [] };
   return { state: next, steps: [{ type: "stop_container", container, graceMs }] };
+}
+
+export interface AdoptedInstance {
+  container: ContainerId;
+  pid?: number;
+  startedAt: number;
+  startedBy: StartedBy;
+  overrides: StartOverrides;
+  resources: ContainerId[];
+}
+
+/**
+ * Instances a previous daemon left: each gets its process record back (running with its
+ * original init pid). Those that ended meanwhile get their exit event later, which ends them
+ * exactly like a live exit.
+ */
+export function adopted(state: RuntimeState, instances: AdoptedInstance[]): T {
+  let next = state;
+  const steps: Step[] = [];
+  for (const i of instances) {
+    const record = next.containers.get(i.container);
+    if (!record) {
+      steps.push({
+        type: "log",
+        level: "warn",
+        container: i.container,
+        message: "left by a previous daemon but no longer installed",
+      });
+      steps.push({ type: "cleanup_container", container: i.container });
+      continue;
+    }
+    next = withContainer(next, {
+      ...record,
+      process: {
+        phase: "running",
+        pid: i.pid,
+        startedAt: i.startedAt,
+        startedBy: i.startedBy,
+        overrides: i.overrides,
+        resources: i.resources,
+        stopReplies: [],
+        stopRequested: false,
+      },
+    });
+  }
+  return { state: next, steps };
 }

@@ -10,6 +10,7 @@ import type { DaemonEvent, JobResult } from "../events/types.js";
 import { NO_OVERRIDES, type RuntimeState } from "./model.js";
 import { installCommitted, mountsDone, uninstalled, uploadReceived } from "./packages.js";
 import {
+  adopted,
   containerExited,
   containerStarted,
   containerStartFailed,
@@ -32,7 +33,16 @@ export class StateOwner {
   }
 
   handle(event: DaemonEvent): void {
-    const transition = this.transition(event);
+    let transition: Transition<RuntimeState>;
+    try {
+      transition = this.transition(event);
+    } catch (e) {
+      // A bug in a transition must not leave a client without an answer; the state is unchanged.
+      if (event.kind === "console_request") {
+        event.reply({ type: "error", error: { type: "unexpected", error: (e as Error).message } });
+      }
+      throw e;
+    }
     this.current = transition.state;
     for (const step of transition.steps) this.execute(step, event);
   }
@@ -77,6 +87,8 @@ function jobDone(state: RuntimeState, result: JobResult): Transition<RuntimeStat
       return containerStarted(state, result);
     case "container_start_failed":
       return containerStartFailed(state, result);
+    case "adopted":
+      return adopted(state, result.instances);
     case "autostart":
       return startContainer(state, result.container, NO_OVERRIDES, "autostart");
   }

@@ -1,0 +1,63 @@
+/**
+ * Re-adoption after a daemon restart (libvirt's LXC driver does the same with its controllers).
+ * Every `<run_dir>/containers/<name>/instance.json` names an instance a previous daemon started.
+ * Its monitor tells what became of it:
+ * - running: adopted with its original init pid; its later exit is reported normally;
+ * - exited while the daemon was down: the exit record is reported, once;
+ * - created but never started: discarded without a report;
+ * - no monitor and no exit record (the monitor died): reported as an `error` exit, and every
+ *   process left in its cgroup is killed.
+ */
+import { readdir } from "node:fs/promises";
+import { join } from "node:path";
+import { connectMonitor, readExitRecord, type MonitorConnection } from "../monitor/client.js";
+import type { ExitRecord } from "../monitor/protocol.js";
+import { readInstanceRecord, type InstanceRecord } from "./instance.js";
+
+export type FoundInstance =
+  | { kind: "running"; stateDir: string; record: InstanceRecord; monitor: MonitorConnection; pid: number }
+  | { kind: "created"; stateDir: string; record: InstanceRecord; monitor: MonitorConnection }
+  | {
+      kind: "exited";
+      stateDir: string;
+      record: InstanceRecord;
+      exit: Pick<ExitRecord, "status" | "reason">;
+      monitor?: MonitorConnection;
+    }
+  | { kind: "lost"; stateDir: string; record: InstanceRecord };
+
+const CONNECT_TIMEOUT_MS = 2000;
+
+async function inspect(stateDir: string, record: InstanceRecord): Promise<FoundInstance> {
+  let monitor: MonitorConnection;
+  try {
+    monitor = await connectMonitor(stateDir, AbortSignal.timeout(CONNECT_TIMEOUT_MS));
+  } catch {
+    const exit = await readExitRecord(stateDir).catch(() => undefined);
+    return exit ? { kind: "exited", stateDir, record, exit } : { kind: "lost", stateDir, record };
+  }
+  switch (monitor.state) {
+    case "running":
+      return { kind: "running", stateDir, record, monitor, pid: monitor.initPid ?? 0 };
+    case "exited": {
+      const exit = monitor.exitRecord ?? (await monitor.exited());
+      return { kind: "exited", stateDir, record, exit, monitor };
+    }
+    default:
+      return { kind: "created", stateDir, record, monitor };
+  }
+}
+
+/** Finds the instances a previous daemon left, in parallel. */
+export async function findInstances(runDir: string): Promise<FoundInstance[]> {
+  const dir = join(runDir, "containers");
+  const names = await readdir(dir).catch(() => [] as string[]);
+  const found = await Promise.all(
+    names.map(async (name) => {
+      const stateDir = join(dir, name);
+      const record = await readInstanceRecord(stateDir);
+      return record ? inspect(stateDir, record) : undefined;
+    }),
+  );
+  return found.filter((f): f is FoundInstance => f !== undefined);
+}
