@@ -20,3 +20,28 @@ export {
   type MemoryEvent,
   type MemoryEventWatcher,
 } from "./memory-events.js";
+export {
+  CgroupSupervisor,
+  toMemoryNotification,
+  type SupervisorConfig,
+  type SupervisorOptions,
+  type CleanupReport,
+  type StopReport,
+} from "./supervisor.js";
+export {
+  checkLimits,
+  groupLimits,
+  groupOfManifest,
+  limitReachedMessage,
+  UnknownGroupError,
+  type LimitReached,
+  type RunningCounts,
+} from "./groups.js";
+export {
+  toProcessStatistics,
+  type ProcessStatistics,
+  type MemoryStatistics,
+  type CpuStatistics,
+  type PidsStatistics,
+  type IoStatistics,
+} from "./statistics.js";

@@ -17,6 +17,8 @@ export interface MemoryStats {
   swap: number;
   pgfault: number;
   pgmajfault: number;
+  /** memory.stat as the kernel writes it (keys differ between v1 and v2). */
+  stat: Record<string, number>;
 }
 
 export interface CpuStats {
@@ -97,6 +99,7 @@ function memoryStats(layout: CgroupLayout, cgroupPath: string): MemoryStats | un
     swap: version === 1 ? (stat.get("total_swap") ?? 0) : num(swapCurrent),
     pgfault: key("total_pgfault", "pgfault"),
     pgmajfault: key("total_pgmajfault", "pgmajfault"),
+    stat: Object.fromEntries(stat),
   };
 }
 

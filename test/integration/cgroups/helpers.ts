@@ -51,10 +51,15 @@ export async function setupTestCgroups(): Promise<TestCgroups> {
       // processes the test started can exit.
       const paths = new Set<string>();
       for (const mount of layout.hierarchies) {
-        for (const entry of await readdir(`${mount}${tree.rootPath}`, {
+        // The root may be gone already (a test of the daemon's own shutdown removed it).
+        const entries = await readdir(`${mount}${tree.rootPath}`, {
           recursive: true,
           withFileTypes: true,
-        })) {
+        }).catch((error: unknown) => {
+          if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
+          throw error;
+        });
+        for (const entry of entries) {
           if (entry.isDirectory()) paths.add(`${entry.parentPath.slice(mount.length)}/${entry.name}`);
         }
       }

@@ -1,0 +1,204 @@
+// Skiff's cgroup subtree over a daemon's lifetime: root and process groups at startup, one cgroup per
+// container (created by runc), memory events, statistics, cleanup after exit, removal at shutdown.
+import { readdir } from "node:fs/promises";
+import type { Logger } from "pino";
+import type { Manifest } from "../../npk/manifest/index.js";
+import type { ContainerId } from "../../protocol/container.js";
+import type { MemoryNotification } from "../../protocol/messages.js";
+import type { DaemonConfig } from "../config/schema.js";
+import { errnoCode } from "./fsio.js";
+import { groupLimits, groupOfManifest } from "./groups.js";
+import { killCgroup } from "./kill.js";
+import type { CgroupLayout } from "./layout.js";
+import { CgroupLimitError } from "./limits.js";
+import {
+  wasOomKilled,
+  watchMemoryEvents,
+  type MemoryEvent,
+  type MemoryEventWatcher,
+} from "./memory-events.js";
+import { allDirs } from "./paths.js";
+import { toProcessStatistics, type ProcessStatistics } from "./statistics.js";
+import { readStats } from "./stats.js";
+import { CgroupTree } from "./tree.js";
+
+export type SupervisorConfig = Pick<DaemonConfig, "cgroup" | "groups" | "oomMonitorAll">;
+
+export interface SupervisorOptions {
+  /** Poll interval of the v1 memory-event fallback (docs/cgroups.md). Default 100 ms. */
+  memoryPollMs?: number;
+}
+
+export interface CleanupReport {
+  /** cgroup.procs listed no process on any hierarchy before the removal. */
+  wasEmpty: boolean;
+  /** The processes that were still there and were killed. */
+  killed: number[];
+}
+
+export interface StopReport {
+  /** Cgroup paths left in place because containers are still below them. */
+  kept: string[];
+}
+
+const NOT_WATCHING: MemoryEventWatcher = { stop: () => Promise.resolve() };
+
+// INVARIANTS: at most one memory watcher per container cgroup path, registered in `watchers` from watch()
+// until its stop handle, cleanup() of the path or stop() of the supervisor, whichever comes first.
+export class CgroupSupervisor {
+  readonly tree: CgroupTree;
+  private readonly watchers = new Map<string, MemoryEventWatcher>();
+
+  constructor(
+    readonly layout: CgroupLayout,
+    private readonly config: SupervisorConfig,
+    private readonly log: Logger,
+    private readonly options: SupervisorOptions = {},
+  ) {
+    this.tree = new CgroupTree(layout, config.cgroup);
+  }
+
+  /** Creates the root and every configured group with its limits. Existing cgroups (of containers adopted
+   *  after a restart) are left alone. On failure, what this call created and is empty is removed again. */
+  async start(): Promise<void> {
+    try {
+      await this.tree.createRoot();
+      for (const group of this.config.groups) {
+        try {
+          await this.tree.createGroup(group.name, groupLimits(group));
+        } catch (error) {
+          if (error instanceof CgroupLimitError) {
+            throw new Error(`groups.${group.name}: ${error.message}`, { cause: error });
+          }
+          throw error;
+        }
+      }
+    } catch (error) {
+      await this.stop().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** The configured group a manifest belongs to, or undefined. Throws UnknownGroupError. */
+  groupOf(manifest: Pick<Manifest, "name" | "group" | "cgroups">): string | undefined {
+    return groupOfManifest(manifest, this.config.groups)?.name;
+  }
+
+  /** The container's absolute cgroup path (runc's linux.cgroupsPath): /<root>/[<group>/]<name>. Throws
+   *  UnknownGroupError, or an Error when the name is no usable cgroup name or is a group's name. */
+  containerPath(manifest: Pick<Manifest, "name" | "group" | "cgroups">): string {
+    const group = this.groupOf(manifest);
+    if (group === undefined && this.config.groups.some((g) => g.name === manifest.name)) {
+      throw new Error(
+        `${manifest.name}: a container outside process groups cannot have the name of group "${manifest.name}"`,
+      );
+    }
+    return this.tree.containerPath(manifest.name, group);
+  }
+
+  /**
+   * Watches the container's memory events if its manifest sets `cgroups.memory.oom_monitor` or the config
+   * sets `oom_monitor_all`; otherwise returns a handle that does nothing. Each event is logged and passed to
+   * `onEvent` (for a `c_group` notification, see toMemoryNotification). Call once the cgroup exists (after
+   * `runc create`).
+   */
+  async watch(
+    container: { id: ContainerId; manifest: Pick<Manifest, "cgroups"> },
+    path: string,
+    onEvent: (event: MemoryEvent) => void,
+  ): Promise<MemoryEventWatcher> {
+    if (container.manifest.cgroups?.memory?.oom_monitor !== true && !this.config.oomMonitorAll) {
+      return NOT_WATCHING;
+    }
+    this.checkContainerPath(path);
+    await this.unwatch(path);
+    const watcher = await watchMemoryEvents(
+      this.layout,
+      path,
+      (event) => {
+        const oom = (event.oom ?? 0) > 0 || (event.oom_kill ?? 0) > 0 || (event.oom_group_kill ?? 0) > 0;
+        this.log[oom ? "warn" : "info"]({ container: container.id, memory: event }, "memory event");
+        onEvent(event);
+      },
+      { pollMs: this.options.memoryPollMs },
+    );
+    this.watchers.set(path, watcher);
+    return { stop: () => this.unwatch(path, watcher) };
+  }
+
+  /** Whether the OOM killer killed a task of the container, for its exit record. Call before cleanup(). */
+  oomKilled(path: string): Promise<boolean> {
+    return wasOomKilled(this.layout, path);
+  }
+
+  /** The container's `process.statistics` (docs/cgroups.md). Synchronous: a handful of cgroupfs reads. */
+  stats(path: string): ProcessStatistics {
+    return toProcessStatistics(readStats(this.layout, path));
+  }
+
+  /** After an exit: stops the memory watcher, kills what is left and removes the container's cgroup on
+   *  every hierarchy. A cgroup that is already gone is fine. */
+  async cleanup(path: string, options: { signal?: AbortSignal } = {}): Promise<CleanupReport> {
+    this.checkContainerPath(path);
+    await this.unwatch(path);
+    const killed = await this.tree.procs(path);
+    if (killed.length > 0) await killCgroup(this.layout, path, { signal: options.signal });
+    await this.tree.remove(path, { signal: options.signal });
+    return { wasEmpty: killed.length === 0, killed };
+  }
+
+  /** Shutdown: stops all watchers, removes every group and the root that has no cgroup below it. */
+  async stop(): Promise<StopReport> {
+    await Promise.all([...this.watchers.keys()].map((path) => this.unwatch(path)));
+    const kept: string[] = [];
+    const paths = [...this.config.groups.map((g) => this.tree.groupPath(g.name)), this.tree.rootPath];
+    for (const path of paths) {
+      if (await this.hasChildren(path)) {
+        kept.push(path);
+        continue;
+      }
+      await this.tree.remove(path);
+    }
+    if (kept.length > 0) this.log.warn({ kept }, "cgroups left in place: containers are still below them");
+    return { kept };
+  }
+
+  private async unwatch(path: string, only?: MemoryEventWatcher): Promise<void> {
+    const watcher = this.watchers.get(path);
+    if (watcher === undefined || (only !== undefined && watcher !== only)) return;
+    this.watchers.delete(path);
+    await watcher.stop();
+  }
+
+  private async hasChildren(path: string): Promise<boolean> {
+    for (const dir of allDirs(this.layout, path)) {
+      try {
+        if ((await readdir(dir, { withFileTypes: true })).some((entry) => entry.isDirectory())) return true;
+      } catch (error) {
+        if (errnoCode(error) !== "ENOENT") throw error;
+      }
+    }
+    return false;
+  }
+
+  // cleanup() kills everything below the path: refuse anything but a container cgroup of this subtree.
+  private checkContainerPath(path: string): void {
+    const groups = new Set(this.config.groups.map((g) => this.tree.groupPath(g.name)));
+    const inside = path.startsWith(`${this.tree.rootPath}/`) && !path.split("/").includes("..");
+    if (!inside || groups.has(path)) {
+      throw new Error(`${path} is not a container cgroup below ${this.tree.rootPath}`);
+    }
+  }
+}
+
+/** A memory event as the `c_group` notification's `memory` field (fields that did not move are null). */
+export function toMemoryNotification(event: MemoryEvent): MemoryNotification {
+  return {
+    low: event.low ?? null,
+    high: event.high ?? null,
+    max: event.max ?? null,
+    oom: event.oom ?? null,
+    oom_kill: event.oom_kill ?? null,
+    oom_group_kill: event.oom_group_kill ?? null,
+  };
+}
