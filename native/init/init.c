@@ -61,8 +61,7 @@ static int exit_code_of(int wait_status) {
 static pid_t spawn_app(char **argv, const sigset_t *orig_mask) {
     pid_t pid = fork();
     if (pid != 0) return pid;
-    /* The app must not hold the status pipe: its end is init's alone. */
-    close(STATUS_FD);
+    /* The status pipe is close-on-exec (set in main): it is init's alone. */
     sigprocmask(SIG_SETMASK, orig_mask, NULL);
     execvp(argv[0], argv);
     int code = errno == ENOENT ? 127 : 126;

@@ -27,24 +27,30 @@ static struct {
 static unsigned unclaimed_next;
 
 /* Init can now be signalled safely: answer START, deliver held-back KILLs. */
-static void on_init_ready(struct monitor *m) {
-    if (m->phase != PH_STARTING) return;
-    m->phase = PH_RUNNING;
-    m->start_deadline = 0;
-    for (; m->start_replies > 0; m->start_replies--) send_simple(m, "started", NULL);
+static void apply_deferred_kills(struct monitor *m) {
     for (int i = 0; i < m->n_kills; i++) apply_kill(m, m->kills[i].signal, m->kills[i].all);
     m->n_kills = 0;
 }
 
+static void reply_to_starts(struct monitor *m, const char *error) {
+    for (; m->start_replies > 0; m->start_replies--) {
+        if (error) send_error(m, "start", error);
+        else send_simple(m, "started", NULL);
+    }
+}
+
+static void on_init_ready(struct monitor *m) {
+    if (m->phase != PH_STARTING) return;
+    m->phase = PH_RUNNING;
+    m->start_deadline = 0;
+    reply_to_starts(m, NULL);
+    apply_deferred_kills(m);
+}
+
 static void enter_exiting(struct monitor *m) {
-    if (m->phase == PH_STARTING) {
-        for (; m->start_replies > 0; m->start_replies--) send_simple(m, "started", NULL);
-        for (; m->n_kills > 0; m->n_kills--) send_error(m, "kill", "the container exited");
-    }
-    if (m->phase == PH_CREATING && m->start_pending) {
-        send_error(m, "start", "the runtime could not create the container");
-        m->start_pending = 0;
-    }
+    /* It did start if it got that far; kills held back have nothing to hit. */
+    reply_to_starts(m, m->phase == PH_CREATING ? "the runtime could not create the container" : NULL);
+    for (; m->n_kills > 0; m->n_kills--) send_error(m, "kill", "the container exited");
     m->start_deadline = 0;
     m->phase = PH_EXITING;
     m->drain_deadline = now_ms() + DRAIN_MS;
@@ -63,16 +69,10 @@ static pid_t read_pid_file(struct monitor *m) {
 static void start_container(struct monitor *m) {
     char err[512];
     if (runtime_start_via_fifo(&m->rt, 2000, err, sizeof(err)) < 0) {
-        struct sbuf b;
-        sb_init(&b);
-        sb_puts(&b, "\"op\":\"start\",\"message\":");
-        sb_json_string(&b, err, strlen(err));
-        send_simple(m, "error", b.data);
-        sb_free(&b);
+        reply_to_starts(m, err);
         return;
     }
     m->phase = PH_STARTING;
-    m->start_replies++;
     m->start_deadline = now_ms() + READY_MS;
     on_status(m); /* READY may already be there */
 }
@@ -80,8 +80,11 @@ static void start_container(struct monitor *m) {
 /* START handling lives here because it depends on the phase machine. */
 void request_start(struct monitor *m) {
     switch (m->phase) {
-    case PH_CREATING: m->start_pending = 1; break;
-    case PH_CREATED: start_container(m); break;
+    case PH_CREATING: m->start_replies++; break; /* done once `create` succeeds */
+    case PH_CREATED:
+        m->start_replies++;
+        start_container(m);
+        break;
     case PH_STARTING: m->start_replies++; break;
     case PH_RUNNING: send_simple(m, "started", NULL); break;
     default: send_simple(m, "error", "\"op\":\"start\",\"message\":\"the container has exited\""); break;
@@ -109,7 +112,8 @@ static void on_create_reaped(struct monitor *m, int status) {
             return;
         }
     }
-    if (m->start_pending) start_container(m);
+    apply_deferred_kills(m);
+    if (m->start_replies > 0 && m->phase == PH_CREATED) start_container(m);
 }
 
 static void reap_children(struct monitor *m) {

@@ -40,9 +40,8 @@ struct monitor {
     enum phase phase;
     pid_t create_pid, init_pid;
     int create_status, init_status;
-    int start_pending;  /* START arrived while creating */
-    int start_replies;  /* STARTED replies owed once init is READY */
-    struct deferred_kill kills[MAX_DEFERRED_KILLS]; /* KILLs received while starting */
+    int start_replies; /* START requests not yet answered */
+    struct deferred_kill kills[MAX_DEFERRED_KILLS]; /* KILLs received while creating or starting */
     int n_kills;
     unsigned char status_buf[12]; /* partial record from skiff-init */
     size_t status_len;

@@ -138,10 +138,11 @@ static void handle_kill(struct monitor *m, const char *js, size_t len) {
         return;
     }
     if (json_get_bool(js, len, "all", &all) < 0) all = 0;
-    if (m->phase == PH_STARTING) {
-        /* skiff-init could still drop the signal: deliver once it is READY. */
+    if (m->phase == PH_CREATING || m->phase == PH_STARTING) {
+        /* No pid yet, or skiff-init could still drop the signal: deliver once
+         * `create` succeeded or init is READY. */
         if (m->n_kills == MAX_DEFERRED_KILLS) {
-            send_error(m, "kill", "too many kill requests while the container is starting");
+            send_error(m, "kill", "too many kill requests while the container is being created or started");
             return;
         }
         m->kills[m->n_kills++] = (struct deferred_kill){(int)sig, all};

@@ -42,6 +42,27 @@ describe("monitor: exit status and reason", () => {
     });
   }
 
+  it("kills every process with kill --all through the runtime", async () => {
+    const conn = await env.launch("killall", ["sh", "-c", "sleep 60 & sleep 60"]);
+    await conn.start();
+    await conn.kill("SIGKILL", { all: true });
+    assert.deepEqual((await conn.exited()).status, { signal: 9 });
+  });
+
+  it("accepts START while the runtime is still creating and answers once", async () => {
+    const conn = await env.launch("early", ["sh", "-c", "exit 7"]);
+    const starts = [conn.start(), conn.start()];
+    await Promise.all(starts);
+    assert.deepEqual((await conn.exited()).status, { code: 7 });
+  });
+
+  it("rejects a kill with an invalid signal", async () => {
+    const conn = await env.launch("badsig", ["sleep", "60"]);
+    await assert.rejects(conn.kill(99), /signal between 1 and 64/);
+    await conn.kill("SIGKILL");
+    assert.deepEqual((await conn.exited()).status, { signal: 9 });
+  });
+
   it("forwards SIGTERM from init to the app (the app's handler runs)", async () => {
     const conn = await env.launch("trap", [
       "sh",
