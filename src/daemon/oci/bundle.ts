@@ -70,6 +70,9 @@ export function socketDirOf(layout: BundleLayout): string {
   return layout.socketDir ?? join(layout.runDir, "sockets");
 }
 
+// INVARIANTS: the caller runs at most one writeBundle or removeBundle per container id at a time
+// (the container lifecycle is serialized per container); different containers may run concurrently.
+
 /**
  * Writes a container's bundle and prepares its host side. The spec is built (and can fail)
  * before anything is written; on a later failure the bundle and the sockets made so far are closed
@@ -121,7 +124,9 @@ export async function writeBundle(input: BundleInput): Promise<Bundle> {
     await Promise.all(servers.splice(0).map((server) => new Promise((resolve) => server.close(resolve))));
   };
   try {
-    if (socketNames.length > 0) await mkdir(socketDir, { recursive: true, mode: 0o755 });
+    // A `sockets` mount binds the directory, so it must exist even when this container has no sockets.
+    const mountsSockets = Object.values(manifest.mounts ?? {}).some((mount) => mount.type === "sockets");
+    if (socketNames.length > 0 || mountsSockets) await mkdir(socketDir, { recursive: true, mode: 0o755 });
     for (const name of socketNames) {
       signal?.throwIfAborted();
       const socket = manifest.sockets![name]!;

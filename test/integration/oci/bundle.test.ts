@@ -40,7 +40,7 @@ init: /bin/busybox
 args:
   - sh
   - -c
-  - echo fd4=$(/bin/busybox readlink /proc/self/fd/4) env=$SKIFF_SOCKET_api; exec /bin/busybox sleep 1000
+  - echo fd4=$(/bin/busybox readlink /proc/self/fd/4) env=$SKIFF_SOCKET_api ls=$(/bin/busybox ls /sockets); exec /bin/busybox sleep 1000
 uid: 1000
 gid: 1000
 mounts:
@@ -48,6 +48,8 @@ mounts:
     type: proc
   /data:
     type: persist
+  /sockets:
+    type: sockets
 sockets:
   api:
     type: stream
@@ -124,7 +126,8 @@ void describe(
     });
 
     void it("writes config.json, the persist dir and a listening socket the container receives as fd 4", async () => {
-      for (const dir of ["bin", "dev", "proc", "data"]) mkdirSync(join(rootfs, dir), { recursive: true });
+      for (const dir of ["bin", "dev", "proc", "data", "sockets"])
+        mkdirSync(join(rootfs, dir), { recursive: true });
       copyFileSync("/bin/busybox", join(rootfs, "bin/busybox"));
       const id = `sockets-${tag}-a`;
       const bundle = await writeBundle(await bundleInput(id));
@@ -149,7 +152,7 @@ void describe(
         "the container's output",
         () => readFileSync(outPath, "utf8").trim() || undefined,
       );
-      assert.equal(line, `fd4=${hostSide} env=4`);
+      assert.equal(line, `fd4=${hostSide} env=4 ls=${id}:api`);
 
       // The daemon's copy is closed: a connection now reaches the container's listening socket.
       await new Promise<void>((resolve, reject) => {
