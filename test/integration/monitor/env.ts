@@ -41,6 +41,8 @@ export interface TestEnv {
   /** Spawns a monitor for a fresh bundle; its state dir is <dir>/<name>/state. */
   launch(name: string, args: string[], options?: Partial<MonitorOptions>): Promise<MonitorConnection>;
   stateDir(name: string): string;
+  /** Registers a monitor started elsewhere so cleanup() stops it if a test failed. */
+  adopt(monitorPid: number): void;
   /** Removes the bundle and state of a finished container. */
   forget(name: string): void;
   cleanup(): void;
@@ -124,6 +126,7 @@ export function createTestEnv(): TestEnv {
       return bundleDir;
     },
     stateDir: (name) => join(dir, name, "state"),
+    adopt: (pid) => monitorPids.push(pid),
     forget: (name) => rmSync(join(dir, name), { recursive: true, force: true }),
     async launch(name, args, options = {}) {
       const conn = await spawnMonitor({
