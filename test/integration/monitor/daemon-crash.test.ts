@@ -24,7 +24,7 @@ describe("monitor: the daemon process dies", () => {
       [fixture, id, env.bundle(name, ["sleep", "60"]), env.stateDir(name), env.runtimeRoot],
       { stdio: ["ignore", "pipe", "inherit"] },
     );
-    const [line] = (await once(daemon.stdout!, "data")) as [Buffer];
+    const [line] = (await once(daemon.stdout, "data")) as [Buffer];
     const { monitorPid, initPid } = JSON.parse(line.toString()) as { monitorPid: number; initPid: number };
     env.adopt(monitorPid);
     daemon.kill("SIGKILL");
