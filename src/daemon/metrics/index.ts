@@ -1,0 +1,8 @@
+// Prometheus metrics of the daemon and its containers (docs/metrics.md).
+export {
+  renderMetrics,
+  METRICS_CONTENT_TYPE,
+  type MetricsSnapshot,
+  type ContainerMetrics,
+} from "./render.js";
+export { startMetricsServer, type MetricsServer, type MetricsServerOptions } from "./server.js";

@@ -1,0 +1,73 @@
+// The Prometheus endpoint: GET /metrics renders a fresh snapshot; every other request is 404.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { Logger } from "pino";
+import { METRICS_CONTENT_TYPE, renderMetrics, type MetricsSnapshot } from "./render.js";
+
+export interface MetricsServerOptions {
+  host: string;
+  /** 0 picks a free port (see MetricsServer.address). */
+  port: number;
+  /** Called once per scrape; its failure answers 500 and is logged. */
+  collect: () => Promise<MetricsSnapshot>;
+  log: Logger;
+}
+
+export interface MetricsServer {
+  /** Where the server actually listens. */
+  readonly address: { host: string; port: number };
+  /** Stops listening and closes open connections. */
+  close(): Promise<void>;
+}
+
+/** Listens on host:port; rejects with a message naming the address if that fails. */
+export async function startMetricsServer(options: MetricsServerOptions): Promise<MetricsServer> {
+  const server = createServer((request, response) => void handle(options, request, response));
+  await new Promise<void>((resolve, reject) => {
+    const onError = (error: NodeJS.ErrnoException): void => {
+      reject(
+        new Error(
+          `metrics: cannot listen on tcp://${options.host}:${options.port}: ${error.code ?? error.message}`,
+        ),
+      );
+    };
+    server.once("error", onError);
+    server.listen(options.port, options.host, () => {
+      server.off("error", onError);
+      resolve();
+    });
+  });
+  server.on("error", (error) => options.log.error({ err: error }, "metrics server error"));
+  const { address, port } = server.address() as AddressInfo;
+  return { address: { host: address, port }, close: () => close(server) };
+}
+
+async function handle(
+  options: MetricsServerOptions,
+  request: IncomingMessage,
+  response: ServerResponse,
+): Promise<void> {
+  const path = new URL(request.url ?? "/", "http://metrics").pathname;
+  if (request.method !== "GET" || path !== "/metrics") {
+    response.writeHead(404, { "content-type": "text/plain; charset=utf-8" }).end("not found\n");
+    return;
+  }
+  let body: string;
+  try {
+    body = renderMetrics(await options.collect());
+  } catch (error) {
+    options.log.error({ err: error }, "metrics: collecting a snapshot failed");
+    response
+      .writeHead(500, { "content-type": "text/plain; charset=utf-8" })
+      .end("collecting metrics failed\n");
+    return;
+  }
+  response.writeHead(200, { "content-type": METRICS_CONTENT_TYPE }).end(body);
+}
+
+function close(server: Server): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.close((error) => (error ? reject(error) : resolve()));
+    server.closeAllConnections(); // keep-alive connections would hold close() open
+  });
+}
