@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { promisify } from "node:util";
@@ -69,4 +69,15 @@ void describe("writeBundle failures leave nothing behind", () => {
       assert.equal(bundle.socketFds.length, 0);
     },
   );
+
+  void it("clamps rlimits above the daemon's hard limit, with a warning", async (t) => {
+    const host = await readHostFacts();
+    const hard = host.rlimitHard.memlock!;
+    if (hard > BigInt(Number.MAX_SAFE_INTEGER)) return t.skip("memlock is not limited on this host");
+    const manifest = `${BASE}rlimits:\n  memlock:\n    soft: 1024\n    hard: ${hard + 1n}\n`;
+    const bundle = await writeBundle({ ...(await input(manifest)), host });
+    const config = readFileSync(join(bundle.bundleDir, "config.json"), "utf8");
+    assert.match(config, new RegExp(`"type": "RLIMIT_MEMLOCK",\\s+"hard": ${hard},\\s+"soft": 1024`));
+    assert.ok(bundle.warnings.some((w) => w.startsWith("rlimits.memlock: hard limit")));
+  });
 });
