@@ -39,6 +39,8 @@ export function describeNotification(n: Notification): string {
     }
     case "shutdown":
       return "shutdown";
+    case "restarted":
+      return `restarted  ${n.container} (it rebooted itself and runs again)`;
     case "lagged":
       return `lagged     ${n.missed} notifications missed`;
     default:

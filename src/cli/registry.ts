@@ -1,6 +1,7 @@
 /** Every `skiff` command, in help order. */
 import type { Command } from "./command.js";
 import { completionCommand } from "./commands/completion.js";
+import { containerCommands } from "./commands/containers.js";
 import { daemonCommands } from "./commands/daemon.js";
 import { packageCommands } from "./commands/package.js";
 import { queryCommands } from "./commands/query.js";
@@ -9,6 +10,7 @@ import { repositoryCommands } from "./commands/repository.js";
 export const COMMANDS: Command[] = [
   ...queryCommands,
   ...repositoryCommands,
+  ...containerCommands,
   ...daemonCommands,
   ...packageCommands,
   completionCommand,
