@@ -66,6 +66,21 @@ describe("monitor: container output", () => {
     );
   });
 
+  it("keeps every line of a burst of output in the log and still delivers EXIT", async () => {
+    const script = "i=0; while [ $i -lt 5000 ]; do echo line-$i; i=$((i+1)); done; exit 5";
+    const conn = await env.launch("burst", ["sh", "-c", script]);
+    let received = 0;
+    conn.on("log", () => received++);
+    await conn.start();
+    assert.deepEqual((await conn.exited()).status, { code: 5 });
+    const texts = parseLog(join(env.stateDir("burst"), "container.log")).map((e) => e.text);
+    assert.deepEqual(
+      texts,
+      Array.from({ length: 5000 }, (_, i) => `line-${i}`),
+    );
+    assert.ok(received > 0 && received <= 5000);
+  });
+
   it("io discard writes no log and sends no LOG messages", async () => {
     const conn = await env.launch("discard", ["sh", "-c", "echo hidden; echo hidden >&2"], { io: "discard" });
     let logs = 0;
