@@ -8,6 +8,8 @@
  * - Exactly one exit event per instance: `exitReported` guards the monitor's EXIT, a monitor
  *   that vanished, and a start that failed after the monitor existed.
  * - Steps for an instance that is still starting (kill, stop) wait for the start to settle.
+ * - A start waits for the cleanup of the container's previous instance, which shares its
+ *   bundle, state directory and cgroup paths.
  */
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
@@ -72,6 +74,8 @@ export function monitorIo(io: { stdout: string; stderr: string } | undefined): M
 export class ContainerExecutor {
   private readonly instances = new Map<ContainerId, Instance>();
   private readonly restartTimers = new Map<ContainerId, NodeJS.Timeout>();
+  /** Cleanups in progress: a new instance of the same container starts after its predecessor's. */
+  private readonly cleanups = new Map<ContainerId, Promise<void>>();
 
   constructor(private readonly o: ContainerExecutorOptions) {}
 
@@ -146,6 +150,7 @@ export class ContainerExecutor {
     const { container, pkg } = step;
     const mounted: { container: ContainerId; handle: MountHandle }[] = [];
     const manifest = pkg.npk.manifest;
+    await this.cleanups.get(container);
     try {
       const root = step.mount ?? (await this.mountFor(container, pkg, mounted));
       const resourceRoots: Record<string, string> = {};
@@ -267,8 +272,19 @@ export class ContainerExecutor {
       .catch((e: unknown) => this.o.log.warn({ container, err: e }, "SIGTERM failed"));
   }
 
-  private async cleanup(container: ContainerId): Promise<void> {
+  private cleanup(container: ContainerId): Promise<void> {
+    // Taken now: by the time the cleanup runs, a new instance may already be registered.
     const instance = this.instances.get(container);
+    const previous = this.cleanups.get(container) ?? Promise.resolve();
+    const done = previous.then(() => this.cleanupNow(container, instance));
+    this.cleanups.set(container, done);
+    void done.finally(() => {
+      if (this.cleanups.get(container) === done) this.cleanups.delete(container);
+    });
+    return done;
+  }
+
+  private async cleanupNow(container: ContainerId, instance: Instance | undefined): Promise<void> {
     const stateDir = instance?.stateDir ?? this.stateDir(container);
     const cgroupPath = instance?.cgroupPath ?? this.o.cgroups.tree.containerPath(nameOf(container));
     if (instance) {
