@@ -106,27 +106,29 @@ export async function writeBundle(input: BundleInput): Promise<Bundle> {
   signal?.throwIfAborted();
 
   const bundleDir = bundleDirOf(layout, input.containerId);
-  await mkdir(join(layout.runDir, "bundles"), { recursive: true, mode: 0o700 });
-  await mkdir(bundleDir, { recursive: true, mode: 0o700 });
-  const config = join(bundleDir, "config.json");
-  await writeFile(`${config}.tmp`, serializeOciSpec(spec), { mode: 0o600 });
-  await rename(`${config}.tmp`, config);
-
-  if (Object.values(manifest.mounts ?? {}).some((mount) => mount.type === "persist")) {
-    const persistDir = join(input.dataDir, manifest.name);
-    await mkdir(persistDir, { recursive: true, mode: 0o700 });
-    await chown(persistDir, manifest.uid, manifest.gid);
-  }
-
   const servers: Server[] = [];
   let socketFds: number[];
   const release = async (): Promise<void> => {
     await Promise.all(servers.splice(0).map((server) => new Promise((resolve) => server.close(resolve))));
   };
   try {
+    await mkdir(join(layout.runDir, "bundles"), { recursive: true, mode: 0o700 });
+    await mkdir(bundleDir, { recursive: true, mode: 0o700 });
+    const config = join(bundleDir, "config.json");
+    await writeFile(`${config}.tmp`, serializeOciSpec(spec), { mode: 0o600 });
+    await rename(`${config}.tmp`, config);
+
+    const mountTypes = new Set(Object.values(manifest.mounts ?? {}).map((mount) => mount.type));
+    if (mountTypes.has("persist")) {
+      const persistDir = join(input.dataDir, manifest.name);
+      await mkdir(persistDir, { recursive: true, mode: 0o700 });
+      await chown(persistDir, manifest.uid, manifest.gid);
+    }
+
     // A `sockets` mount binds the directory, so it must exist even when this container has no sockets.
-    const mountsSockets = Object.values(manifest.mounts ?? {}).some((mount) => mount.type === "sockets");
-    if (socketNames.length > 0 || mountsSockets) await mkdir(socketDir, { recursive: true, mode: 0o755 });
+    if (socketNames.length > 0 || mountTypes.has("sockets")) {
+      await mkdir(socketDir, { recursive: true, mode: 0o755 });
+    }
     for (const name of socketNames) {
       signal?.throwIfAborted();
       const socket = manifest.sockets![name]!;
