@@ -106,7 +106,7 @@ ${extraConfig}`;
       stdio: ["ignore", "ignore", "pipe"],
     });
     this.daemon = child;
-    child.stderr!.on("data", (d: Buffer) => (this.daemonLog += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (this.daemonLog += d.toString()));
     for (let i = 0; ; i++) {
       if (
         await access(join(this.dir, "skiff.sock")).then(
