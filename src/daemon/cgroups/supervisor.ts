@@ -44,7 +44,9 @@ export interface StopReport {
 const NOT_WATCHING: MemoryEventWatcher = { stop: () => Promise.resolve() };
 
 // INVARIANTS: at most one memory watcher per container cgroup path, registered in `watchers` from watch()
-// until its stop handle, cleanup() of the path or stop() of the supervisor, whichever comes first.
+// until its stop handle, cleanup() of the path, a newer watch() of the path or stop() of the supervisor,
+// whichever comes first. The caller does not run watch() and cleanup() of one path concurrently (a watcher
+// registered after its cgroup was removed would only be stopped by its handle or stop()).
 export class CgroupSupervisor {
   readonly tree: CgroupTree;
   private readonly watchers = new Map<string, MemoryEventWatcher>();
@@ -111,7 +113,6 @@ export class CgroupSupervisor {
       return NOT_WATCHING;
     }
     this.checkContainerPath(path);
-    await this.unwatch(path);
     const watcher = await watchMemoryEvents(
       this.layout,
       path,
@@ -122,7 +123,9 @@ export class CgroupSupervisor {
       },
       { pollMs: this.options.memoryPollMs },
     );
+    const previous = this.watchers.get(path);
     this.watchers.set(path, watcher);
+    await previous?.stop();
     return { stop: () => this.unwatch(path, watcher) };
   }
 
