@@ -6,7 +6,7 @@
  * `.1` and creates a new `container.log`; with zero rotated files it truncates in place.
  *
  * Offsets. An offset names a line start in one file: `tag * 2^40 + position`, where `tag` is
- * `1 + (inode mod 8191)` of the file and `position` the byte after a newline. A rename keeps the
+ * `1 + (inode mod 8191)` of the file and `position` a byte offset just after a newline (or 0). A rename keeps the
  * inode, so the offset stays valid while the file moves from `container.log` to `.1`, `.2`, ...;
  * a follower reads the rest of that file, then every newer one. Offset 0 means "the oldest line
  * kept". Each number is a safe integer (< 2^53); files must stay below 1 TiB (the monitor's own
@@ -21,6 +21,10 @@
  *
  * One answer holds at most MAX_LOG_LINES lines and MAX_LOG_BYTES bytes (lines plus their
  * newlines); a follower gets the rest on its next call. Reads go in CHUNK_BYTES pieces.
+ *
+ * Errors: RangeError for a line count or offset no caller should send (answer invalid_arguments);
+ * Error for a "line" over 1 MiB (not a monitor log) or files that kept rotating while opened.
+ * A missing directory or log is no error: it has no lines yet.
  */
 import { open, readdir, stat, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
