@@ -62,13 +62,12 @@ static void send_state(struct monitor *m) {
     send_simple(m, "state", extra);
 }
 
-/* The daemon went away before EXIT was delivered: wait for the next one. */
+/* The daemon went away (possibly while EXIT was still queued): an exited
+ * container waits for the next one, up to --linger-ms. */
 static void drop_client(struct monitor *m) {
-    int was_finishing = m->conn.finishing;
     conn_close(&m->conn);
     m->finish_deadline = 0;
-    if (m->phase == PH_EXITED && !was_finishing && m->opt.linger_ms > 0)
-        m->linger_deadline = now_ms() + m->opt.linger_ms;
+    if (m->phase == PH_EXITED && m->opt.linger_ms > 0) m->linger_deadline = now_ms() + m->opt.linger_ms;
 }
 
 void on_accept(struct monitor *m) {
