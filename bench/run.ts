@@ -2,10 +2,18 @@
  * `npm run bench`: every benchmark prints its figure beside a baseline measured in the same run,
  * with the ratio. Pass names to run a subset: `npm run bench -- console npk`.
  */
+import { benchCgroups } from "./cgroups.js";
 import { benchConsole } from "./console.js";
+import { benchInstall } from "./install.js";
+import { benchMonitor } from "./monitor.js";
+import { benchNpk } from "./npk.js";
 
 const SUITES: Record<string, () => Promise<string[]>> = {
   console: benchConsole,
+  npk: benchNpk,
+  install: benchInstall,
+  monitor: benchMonitor,
+  cgroups: benchCgroups,
 };
 
 const wanted = process.argv.slice(2);

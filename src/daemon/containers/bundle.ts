@@ -5,11 +5,10 @@
  * arguments given, or any init override, replace the manifest's arguments; an environment given
  * replaces the manifest's).
  */
-import { rm } from "node:fs/promises";
 import type { Manifest } from "../../npk/manifest/index.js";
 import type { ContainerId } from "../../protocol/container.js";
 import { nativeBinary } from "../monitor/client.js";
-import { bundleDirOf, writeBundle, type BundleLayout } from "../oci/bundle.js";
+import { removeBundle, writeBundle, type BundleLayout } from "../oci/bundle.js";
 import type { HostFacts } from "../oci/host.js";
 import type { OciSpecInput } from "../oci/spec.js";
 import type { StartOverrides } from "../state/model.js";
@@ -68,7 +67,7 @@ export class BundleWriter {
     };
   }
 
-  async remove(container: ContainerId): Promise<void> {
-    await rm(bundleDirOf(this.layout, container), { recursive: true, force: true });
+  remove(container: ContainerId): Promise<void> {
+    return removeBundle(this.layout, container);
   }
 }
