@@ -84,7 +84,7 @@ describe("monitor: exit status and reason", () => {
       const name = command.split(" ")[0]!;
       const conn = await spawnMonitor({
         id: `${env.cgroupPrefix.slice(1)}-${name}`,
-        bundleDir: env.bundle(name, ["sh", "-c", `${command}; sleep 60`], withSysBoot),
+        bundleDir: env.bundle(name, ["sh", "-c", `trap "" HUP INT; ${command}; sleep 60`], withSysBoot),
         stateDir: env.stateDir(name),
         runtime: "/usr/sbin/runc",
         runtimeRoot: env.runtimeRoot,
