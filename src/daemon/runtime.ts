@@ -15,7 +15,7 @@ import { ConsoleServer } from "./console/server.js";
 import type { RequestIo } from "./console/session.js";
 import { EventLoop } from "./events/loop.js";
 import type { DaemonEvent, JobResult, Peer } from "./events/types.js";
-import { CgroupTree, detectLayout, type CgroupLayout } from "./cgroups/index.js";
+import { CgroupSupervisor, detectLayout, type CgroupLayout } from "./cgroups/index.js";
 import { DEFAULT_CONSOLE_OPTIONS } from "./config/schema.js";
 import { ContainerConsoles } from "./console/container-console.js";
 import { BundleWriter } from "./containers/bundle.js";
@@ -43,7 +43,7 @@ export interface RuntimeOptions {
 /** Host facts discovered once at startup. */
 interface HostSetup {
   layout: CgroupLayout;
-  cgroups: CgroupTree;
+  cgroups: CgroupSupervisor;
   facts: HostFacts;
   runtimePath: string;
 }
@@ -81,7 +81,9 @@ export class Runtime {
       capacityNum: r.config.capacityNum,
       capacitySize: r.config.capacitySize,
     }));
-    this.owner = new StateOwner(initialState(infos, installed), (step, event) => this.execute(step, event));
+    this.owner = new StateOwner(initialState(infos, installed, config), (step, event) =>
+      this.execute(step, event),
+    );
     this.packages = new PackageExecutor({
       runDir: config.runDir,
       dataDir: config.dataDir,
@@ -101,7 +103,7 @@ export class Runtime {
       runDir: config.runDir,
       runtime: { path: host.runtimePath, root: `${config.runDir}/runc` },
       logRotation: { maxBytes: 1024 * 1024, files: 3 },
-      cgroups: { layout: host.layout, tree: host.cgroups },
+      cgroups: host.cgroups,
       packages: this.packages,
       consoles: this.containerConsoles,
       bundles: new BundleWriter({ runDir: config.runDir, dataDir: config.dataDir, host: host.facts }),
@@ -122,8 +124,8 @@ export class Runtime {
   static async start(config: DaemonConfig, log: Logger, options: RuntimeOptions = {}): Promise<Runtime> {
     const layout = await detectLayout();
     log.info({ layout: layout.kind, unified: layout.unified }, `cgroup layout: ${layout.kind}`);
-    const cgroups = new CgroupTree(layout, config.cgroup);
-    await cgroups.createRoot();
+    const cgroups = new CgroupSupervisor(layout, config, log.child({ room: "cgroups" }));
+    await cgroups.start();
     const host: HostSetup = {
       layout,
       cgroups,
@@ -150,7 +152,10 @@ export class Runtime {
 
   /** Re-adopts what a previous daemon left; returns the exits that happened meanwhile. */
   private async adopt(): Promise<{ container: string; status: ExitStatus }[]> {
-    const { running, exits } = await this.containers.adopt(await findInstances(this.config.runDir));
+    const { running, exits } = await this.containers.adopt(
+      await findInstances(this.config.runDir),
+      (id) => this.owner.state.containers.get(id)?.pkg.npk.manifest,
+    );
     const instances: AdoptedInstance[] = [...running, ...exits].map((i) => ({
       container: i.container,
       pid: "pid" in i ? i.pid : undefined,
@@ -362,9 +367,8 @@ export class Runtime {
           .catch((e: unknown) => this.log.error({ container: c.id, err: e }, "umount failed"));
       }),
     );
-    await this.host.cgroups
-      .removeRoot()
-      .catch((e: unknown) => this.log.warn({ err: e }, "cgroup root not removed"));
+    // Removes the groups and the root when empty; kept containers keep theirs.
+    await this.host.cgroups.stop().catch((e: unknown) => this.log.warn({ err: e }, "cgroups not removed"));
     this.log.info("shutdown complete");
     this.resolveStopped();
   }

@@ -77,6 +77,7 @@ export const wireErrorCodec: Codec<WireError> = enumeration<WireError>("error", 
   critical_container: { kind: "struct", fields: { container, status: exitStatusCodec } },
   unexpected: { kind: "struct", fields: { error: string } },
   unsupported: { kind: "struct", fields: { request: string } },
+  limit_reached: { kind: "struct", fields: { container, limit: string, max: unsigned } },
 });
 
 export const requestCodec: Codec<Request> = enumeration<Request>("request", {

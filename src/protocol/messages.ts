@@ -31,7 +31,9 @@ export type WireError =
   | { type: "critical_container"; container: ContainerId; status: ExitStatus }
   | { type: "unexpected"; error: string }
   /** Skiff: the request names something this daemon does not serve (yet). */
-  | { type: "unsupported"; request: string };
+  | { type: "unsupported"; request: string }
+  /** Skiff: starting would exceed `limit` (`max_containers` or `groups.<name>.max_containers`). */
+  | { type: "limit_reached"; container: ContainerId; limit: string; max: number };
 
 export type WireErrorType = WireError["type"];
 

@@ -14,9 +14,15 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
+import type { Manifest } from "../../npk/manifest/index.js";
 import type { ContainerId } from "../../protocol/container.js";
 import type { ExitStatus } from "../../protocol/messages.js";
-import { killCgroup, type CgroupLayout, type CgroupTree } from "../cgroups/index.js";
+import {
+  toMemoryNotification,
+  type CgroupSupervisor,
+  type MemoryEventWatcher,
+  type ProcessStatistics,
+} from "../cgroups/index.js";
 import type { ContainerConsoles } from "../console/container-console.js";
 import type { ContainerEvent, JobResult } from "../events/types.js";
 import type { MountHandle } from "../mount/index.js";
@@ -33,7 +39,7 @@ export interface ContainerExecutorOptions {
   runDir: string;
   runtime: { path: string; root: string };
   logRotation: { maxBytes: number; files: number };
-  cgroups: { layout: CgroupLayout; tree: CgroupTree };
+  cgroups: CgroupSupervisor;
   packages: PackageExecutor;
   consoles: ContainerConsoles;
   bundles: BundleWriter;
@@ -47,6 +53,8 @@ interface Instance {
   stateDir: string;
   cgroupPath: string;
   monitor?: MonitorConnection;
+  /** Memory events, when the manifest (or `oom_monitor_all`) asks for them. */
+  watcher?: MemoryEventWatcher;
   /** Settles when the start step has finished, successfully or not. */
   started: Promise<void>;
   exitReported: boolean;
@@ -124,6 +132,20 @@ export class ContainerExecutor {
       case "read_logs":
         void this.readLogs(step);
         return;
+      case "reply_inspect": {
+        const { response } = step;
+        const statistics = this.statistics(step.container);
+        if (
+          statistics &&
+          response.type === "inspect" &&
+          response.result.type === "ok" &&
+          response.result.data.process
+        ) {
+          response.result.data.process.statistics = statistics as unknown as Record<string, unknown>;
+        }
+        step.reply(response);
+        return;
+      }
       case "log":
         this.o.log[step.level]({ container: step.container }, step.message);
         return;
@@ -135,7 +157,7 @@ export class ContainerExecutor {
     const instance: Instance = {
       container,
       stateDir: this.stateDir(container),
-      cgroupPath: this.o.cgroups.tree.containerPath(nameOf(container)),
+      cgroupPath: "",
       started: Promise.resolve(),
       exitReported: false,
     };
@@ -152,6 +174,7 @@ export class ContainerExecutor {
     const manifest = pkg.npk.manifest;
     await this.cleanups.get(container);
     try {
+      instance.cgroupPath = this.o.cgroups.containerPath(manifest);
       const root = step.mount ?? (await this.mountFor(container, pkg, mounted));
       const resourceRoots: Record<string, string> = {};
       for (const r of step.resources) {
@@ -197,6 +220,7 @@ export class ContainerExecutor {
       });
       bundle.closeFds();
       this.attach(instance, monitor);
+      await this.watchMemory(instance, manifest);
       await monitor.start();
       const pid = monitor.initPid;
       if (pid === undefined) throw new Error("the monitor reported no init pid");
@@ -239,15 +263,41 @@ export class ContainerExecutor {
       { container: instance.container },
       "monitor died without an exit record: killing what is left",
     );
-    await killCgroup(this.o.cgroups.layout, instance.cgroupPath).catch(() => undefined);
+    await this.o.cgroups.cleanup(instance.cgroupPath).catch(() => undefined);
     await this.reportExit(instance, { status: { signal: 9 }, reason: "error" });
+  }
+
+  private async watchMemory(instance: Instance, manifest: Manifest): Promise<void> {
+    const container = instance.container;
+    instance.watcher = await this.o.cgroups.watch(
+      { id: container, manifest },
+      instance.cgroupPath,
+      (event) => void this.o.emit(container, { type: "cgroup_memory", memory: toMemoryNotification(event) }),
+    );
+  }
+
+  /** Statistics of a running instance's cgroup (synchronous reads; cheap for 100 containers). */
+  statistics(container: ContainerId): ProcessStatistics | undefined {
+    const instance = this.instances.get(container);
+    if (!instance?.cgroupPath) return undefined;
+    try {
+      return this.o.cgroups.stats(instance.cgroupPath);
+    } catch {
+      return undefined;
+    }
   }
 
   private async reportExit(instance: Instance, record: Pick<ExitRecord, "status" | "reason">): Promise<void> {
     if (instance.exitReported) return;
     instance.exitReported = true;
     clearTimeout(instance.stopTimer);
-    await this.o.emit(instance.container, { type: "exit", status: exitStatusOf(record) });
+    // An OOM kill shows in the exit: signal 9 while the cgroup counted an oom_kill.
+    const killed = "signal" in record.status && record.status.signal === 9;
+    const oom =
+      killed &&
+      instance.cgroupPath !== "" &&
+      (await this.o.cgroups.oomKilled(instance.cgroupPath).catch(() => false));
+    await this.o.emit(instance.container, { type: "exit", status: exitStatusOf(record, oom) });
   }
 
   private async kill(container: ContainerId, signal: number): Promise<void> {
@@ -286,16 +336,18 @@ export class ContainerExecutor {
 
   private async cleanupNow(container: ContainerId, instance: Instance | undefined): Promise<void> {
     const stateDir = instance?.stateDir ?? this.stateDir(container);
-    const cgroupPath = instance?.cgroupPath ?? this.o.cgroups.tree.containerPath(nameOf(container));
+    const cgroupPath = instance?.cgroupPath;
     if (instance) {
       clearTimeout(instance.stopTimer);
       instance.monitor?.close();
+      await instance.watcher?.stop().catch(() => undefined);
     }
     await this.o.consoles.close(container).catch(() => undefined);
-    await killCgroup(this.o.cgroups.layout, cgroupPath).catch(() => undefined);
-    await this.o.cgroups.tree
-      .remove(cgroupPath)
-      .catch((e: unknown) => this.o.log.warn({ container, err: e }, "cgroup removal failed"));
+    if (cgroupPath) {
+      await this.o.cgroups
+        .cleanup(cgroupPath)
+        .catch((e: unknown) => this.o.log.warn({ container, err: e }, "cgroup removal failed"));
+    }
     await this.o.bundles.remove(container).catch(() => undefined);
     await removeInstanceFiles(stateDir);
     if (this.instances.get(container) === instance) this.instances.delete(container);
@@ -325,7 +377,10 @@ export class ContainerExecutor {
    * Takes over the instances a previous daemon left (see adopt.ts). Returns the running ones
    * for the initial state, and emits nothing: the caller posts the exits once the loop runs.
    */
-  async adopt(found: FoundInstance[]): Promise<{
+  async adopt(
+    found: FoundInstance[],
+    manifestOf: (container: ContainerId) => Manifest | undefined,
+  ): Promise<{
     running: { container: ContainerId; pid: number; record: FoundInstance["record"] }[];
     exits: { container: ContainerId; status: ExitStatus; record: FoundInstance["record"] }[];
   }> {
@@ -344,6 +399,10 @@ export class ContainerExecutor {
         case "running":
           this.instances.set(container, instance);
           this.attach(instance, f.monitor);
+          {
+            const manifest = manifestOf(container);
+            if (manifest) await this.watchMemory(instance, manifest).catch(() => undefined);
+          }
           running.push({ container, pid: f.pid, record: f.record });
           this.o.log.info({ container, pid: f.pid }, "re-adopted running container");
           break;
@@ -365,7 +424,7 @@ export class ContainerExecutor {
           );
           break;
         case "lost":
-          await killCgroup(this.o.cgroups.layout, f.record.cgroupPath).catch(() => undefined);
+          await this.o.cgroups.cleanup(f.record.cgroupPath).catch(() => undefined);
           instance.exitReported = true;
           this.instances.set(container, instance);
           exits.push({

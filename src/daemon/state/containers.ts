@@ -11,9 +11,10 @@
  */
 import semver from "semver";
 import type { ContainerId } from "../../protocol/container.js";
-import type { ExitStatus, Request, WireError } from "../../protocol/messages.js";
+import type { ExitStatus, MemoryNotification, Request, WireError } from "../../protocol/messages.js";
 import { RESERVED_ENV_VARIABLES, satisfiesRequirement, type Manifest } from "../../npk/manifest/index.js";
 import { parseDuration } from "../../common/units.js";
+import { checkLimits, groupOfManifest, type LimitReached } from "../cgroups/groups.js";
 import type { JobResult, Reply } from "../events/types.js";
 import {
   NO_OVERRIDES,
@@ -93,6 +94,9 @@ export function startContainer(
       reply,
     );
   }
+  const reached = limitCheck(state, manifest);
+  if (typeof reached === "string") return failed(reached);
+  if (reached) return startError(state, container, { type: "limit_reached", container, ...reached }, reply);
   const resources: Extract<Step, { type: "start_container" }>["resources"] = [];
   for (const mount of Object.values(manifest.mounts ?? {})) {
     if (mount.type !== "resource") continue;
@@ -135,6 +139,25 @@ export function startContainer(
       },
     ],
   };
+}
+
+/** gate's limits: a string is a configuration problem (an unknown group), an object the limit hit. */
+function limitCheck(state: RuntimeState, manifest: Manifest): LimitReached | string | undefined {
+  let group: string | undefined;
+  try {
+    group = groupOfManifest(manifest, state.limits.groups)?.name;
+  } catch (e) {
+    return (e as Error).message;
+  }
+  let running = 0;
+  const runningInGroup = new Map<string, number>();
+  for (const c of state.containers.values()) {
+    if (!c.process) continue;
+    running++;
+    const g = groupOfManifest(c.pkg.npk.manifest, state.limits.groups)?.name;
+    if (g !== undefined) runningInGroup.set(g, (runningInGroup.get(g) ?? 0) + 1);
+  }
+  return checkLimits({ running, runningInGroup }, group, state.limits);
 }
 
 export function startRequest(
@@ -451,4 +474,20 @@ export function adopted(state: RuntimeState, instances: AdoptedInstance[]): T {
     });
   }
   return { state: next, steps };
+}
+
+/** A memory event of a container's cgroup: Northstar's `c_group` notification and a log line. */
+export function memoryEvent(state: RuntimeState, container: ContainerId, memory: MemoryNotification): T {
+  if (!state.containers.get(container)?.process) return { state, steps: [] };
+  const counts = Object.entries(memory)
+    .filter(([, v]) => typeof v === "number" && v > 0)
+    .map(([k, v]) => `${k} ${String(v)}`)
+    .join(", ");
+  return {
+    state,
+    steps: [
+      { type: "notify", notification: { type: "c_group", container, memory } },
+      { type: "log", level: "warn", container, message: `memory event: ${counts || "no counts"}` },
+    ],
+  };
 }

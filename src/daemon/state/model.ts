@@ -5,6 +5,7 @@
 import type { ContainerId } from "../../protocol/container.js";
 import type { RepositoryId } from "../../protocol/messages.js";
 import type { MountHandle } from "../mount/index.js";
+import type { DaemonConfig } from "../config/schema.js";
 import type { Reply } from "../events/types.js";
 import type { InstalledPackage } from "../repository/repository.js";
 
@@ -60,7 +61,11 @@ export interface RepositoryInfo {
   capacitySize?: number;
 }
 
+/** The process limits of gate's executor: daemon-wide and per process group. */
+export type ContainerLimits = Pick<DaemonConfig, "maxContainers" | "groups">;
+
 export interface RuntimeState {
+  readonly limits: ContainerLimits;
   readonly repositories: ReadonlyMap<RepositoryId, RepositoryInfo>;
   /** Installed containers; a record busy with "install" is reserved, not yet visible. */
   readonly containers: ReadonlyMap<ContainerId, ContainerRecord>;
@@ -68,11 +73,15 @@ export interface RuntimeState {
   readonly shuttingDown: boolean;
 }
 
+export const NO_LIMITS: ContainerLimits = { maxContainers: 16384, groups: [] };
+
 export function initialState(
   repositories: readonly RepositoryInfo[],
   installed: readonly ContainerRecord[] = [],
+  limits: ContainerLimits = NO_LIMITS,
 ): RuntimeState {
   return {
+    limits,
     repositories: new Map([...repositories].sort((a, b) => a.id.localeCompare(b.id)).map((r) => [r.id, r])),
     containers: new Map(installed.map((c) => [c.id, c])),
     shuttingDown: false,

@@ -14,6 +14,7 @@ import {
   containerExited,
   containerStarted,
   containerStartFailed,
+  memoryEvent,
   restartDue,
   startContainer,
 } from "./containers.js";
@@ -65,6 +66,8 @@ export class StateOwner {
             return containerExited(this.current, event.container, event.event.status);
           case "restart_due":
             return restartDue(this.current, event.container);
+          case "cgroup_memory":
+            return memoryEvent(this.current, event.container, event.event.memory);
           default:
             // cgroup and power events are handled by the resources and power issues.
             return { state: this.current, steps: [] };

@@ -65,7 +65,7 @@ export function handleRequest(
           },
         });
       }
-      return reply(state, {
+      const response: Response = {
         type: "inspect",
         result: {
           type: "ok",
@@ -78,7 +78,12 @@ export function handleRequest(
             state: record.process?.phase ?? (record.mount ? "mounted" : "installed"),
           },
         },
-      });
+      };
+      // A running container's statistics are read from its cgroup by the executor.
+      if (record.process?.pid !== undefined) {
+        return { state, steps: [{ type: "reply_inspect", container: record.id, response, reply: answer }] };
+      }
+      return reply(state, response);
     }
     case "mount":
       return mountRequest(state, "mount", request.containers, answer);

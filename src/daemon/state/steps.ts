@@ -57,6 +57,8 @@ export type ContainerStep =
   /** After an exit: the monitor connection, the bundle and the cgroup go. */
   | { type: "cleanup_container"; container: ContainerId }
   | { type: "schedule_restart"; container: ContainerId; delayMs: number }
+  /** Answers an inspect of a running container after adding its cgroup statistics. */
+  | { type: "reply_inspect"; container: ContainerId; response: Response; reply: Reply }
   | { type: "read_logs"; container: ContainerId; lines?: number; offset?: number; reply: Reply }
   | { type: "log"; level: "info" | "warn" | "error"; container: ContainerId; message: string };
 
