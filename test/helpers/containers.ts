@@ -34,6 +34,10 @@ const APPLETS = [
   "yes",
   "dd",
   "head",
+  "env",
+  "readlink",
+  "linux32",
+  "linux64",
 ];
 
 /** Manifest fields every test container shares. */
@@ -77,9 +81,12 @@ export class ContainerHarness {
     return `${base}-${this.id}`;
   }
 
-  /** Packs a busybox container: `extra` YAML is appended to name/version/init/args and the base mounts. */
-  async add(name: string, init: string, args: string[], extra = ""): Promise<string> {
-    const manifest = `name: ${name}\nversion: 1.0.0\ninit: ${init}\nargs: ${JSON.stringify(args)}\n${BASE}${extra}`;
+  /**
+   * Packs a busybox container: `extra` YAML is appended to name/version/init/args and the base
+   * mounts; `mounts` YAML (indented two spaces) is added to the base mounts.
+   */
+  async add(name: string, init: string, args: string[], extra = "", mounts = ""): Promise<string> {
+    const manifest = `name: ${name}\nversion: 1.0.0\ninit: ${init}\nargs: ${JSON.stringify(args)}\n${BASE}${mounts}${extra}`;
     const path = join(this.dir, `${name}.yaml`);
     await writeFile(path, manifest);
     await pack({
@@ -96,9 +103,8 @@ export class ContainerHarness {
 cgroup = "${this.cgroup}"
 console.main.url = "${this.url}"
 console.main.permissions = "full"
-[repositories.default]
-type = "fs"
-dir = "${this.dir}/repo"
+repositories.default.type = "fs"
+repositories.default.dir = "${this.dir}/repo"
 ${extraConfig}`;
     await writeFile(join(this.dir, "skiffd.toml"), config);
     await rm(join(this.dir, "skiff.sock"), { force: true });
