@@ -9,9 +9,11 @@ import type { DaemonConfig } from "../config/schema.js";
 import { errnoCode } from "./fsio.js";
 import { groupLimits, groupOfManifest } from "./groups.js";
 import { killCgroup } from "./kill.js";
+import { dirname } from "node:path";
 import type { CgroupLayout } from "./layout.js";
 import { CgroupLimitError } from "./limits.js";
 import {
+  readOomKillCount,
   wasOomKilled,
   watchMemoryEvents,
   type MemoryEvent,
@@ -129,9 +131,24 @@ export class CgroupSupervisor {
     return { stop: () => this.unwatch(path, watcher) };
   }
 
-  /** Whether the OOM killer killed a task of the container, for its exit record. Call before cleanup(). */
-  oomKilled(path: string): Promise<boolean> {
-    return wasOomKilled(this.layout, path);
+  /**
+   * The OOM kill count of the container's group at its start (undefined outside a group). A
+   * group's limit is enforced in the group's cgroup, so an OOM kill it causes is counted there,
+   * not in the container's own cgroup.
+   */
+  async groupOomBaseline(path: string): Promise<number | undefined> {
+    const group = dirname(path);
+    return group === this.tree.rootPath ? undefined : readOomKillCount(this.layout, group);
+  }
+
+  /**
+   * Whether the OOM killer killed a task of the container, for its exit record: counted in its own
+   * cgroup, or in its group's since `groupBaseline`. Call before cleanup(). In a group, a container
+   * killed by SIGKILL for another reason while a sibling is OOM-killed may be reported as OOM too.
+   */
+  async oomKilled(path: string, groupBaseline?: number): Promise<boolean> {
+    if (await wasOomKilled(this.layout, path)) return true;
+    return groupBaseline !== undefined && wasOomKilled(this.layout, dirname(path), groupBaseline);
   }
 
   /** The container's `process.statistics` (docs/cgroups.md). Synchronous: a handful of cgroupfs reads. */

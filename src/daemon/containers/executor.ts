@@ -53,6 +53,8 @@ interface Instance {
   stateDir: string;
   cgroupPath: string;
   monitor?: MonitorConnection;
+  /** The group's OOM kill count at start, to tell whether the group's limit killed this one. */
+  groupOomBaseline?: number;
   /** Memory events, when the manifest (or `oom_monitor_all`) asks for them. */
   watcher?: MemoryEventWatcher;
   /** Settles when the start step has finished, successfully or not. */
@@ -175,6 +177,7 @@ export class ContainerExecutor {
     await this.cleanups.get(container);
     try {
       instance.cgroupPath = this.o.cgroups.containerPath(manifest);
+      instance.groupOomBaseline = await this.o.cgroups.groupOomBaseline(instance.cgroupPath);
       const root = step.mount ?? (await this.mountFor(container, pkg, mounted));
       const resourceRoots: Record<string, string> = {};
       for (const r of step.resources) {
@@ -220,8 +223,9 @@ export class ContainerExecutor {
       });
       bundle.closeFds();
       this.attach(instance, monitor);
-      await this.watchMemory(instance, manifest);
       await monitor.start();
+      // The cgroup exists for certain once the container runs.
+      await this.watchMemory(instance, manifest);
       const pid = monitor.initPid;
       if (pid === undefined) throw new Error("the monitor reported no init pid");
       await this.o.report({ type: "container_started", container, pid, startedAt: Date.now(), mounted });
@@ -229,6 +233,7 @@ export class ContainerExecutor {
       const error = (e as Error).message;
       // Once a monitor exists its exit (or disappearance) ends the instance; otherwise we do.
       if (instance.monitor) {
+        this.o.log.error({ container }, `start failed, ending the instance: ${error}`);
         await instance.monitor.kill("SIGKILL", { all: true }).catch(() => undefined);
         return;
       }
@@ -290,13 +295,15 @@ export class ContainerExecutor {
   private async reportExit(instance: Instance, record: Pick<ExitRecord, "status" | "reason">): Promise<void> {
     if (instance.exitReported) return;
     instance.exitReported = true;
+    // The start's own report (started, or failed) goes first, so the state sees them in order.
+    await instance.started;
     clearTimeout(instance.stopTimer);
     // An OOM kill shows in the exit: signal 9 while the cgroup counted an oom_kill.
     const killed = "signal" in record.status && record.status.signal === 9;
     const oom =
       killed &&
       instance.cgroupPath !== "" &&
-      (await this.o.cgroups.oomKilled(instance.cgroupPath).catch(() => false));
+      (await this.o.cgroups.oomKilled(instance.cgroupPath, instance.groupOomBaseline).catch(() => false));
     await this.o.emit(instance.container, { type: "exit", status: exitStatusOf(record, oom) });
   }
 

@@ -1,0 +1,142 @@
+import assert from "node:assert/strict";
+import { access, readFile } from "node:fs/promises";
+import { after, before, describe, it } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import { RuntimeError } from "../../../src/client/index.js";
+import type { Notification } from "../../../src/protocol/messages.js";
+import { ContainerHarness } from "../../helpers/containers.js";
+
+const EATER = ["-c", 's=x; while true; do s="$s$s"; done'];
+const MiB = 1024 * 1024;
+
+const read = async (path: string): Promise<string> => (await readFile(path, "utf8")).trim();
+const exists = (path: string): Promise<boolean> => access(path).then(() => true, () => false);
+
+describe("resources: cgroups, memory events, groups and limits", () => {
+  let h: ContainerHarness;
+  let eater: string;
+  let limited: string;
+  let groupA: string;
+  let groupB: string;
+  let busy: string[];
+  before(async () => {
+    h = await ContainerHarness.create();
+    eater = await h.add(h.name("eater"), "/bin/sh", EATER, `cgroups:\n  memory:\n    oom_monitor: true\n    memory_hard_limit: ${32 * MiB}\n    swappiness: 0\n`);
+    limited = await h.add(
+      h.name("limited"),
+      "/bin/sleep",
+      ["1000"],
+      `cgroups:\n  memory:\n    oom_monitor: false\n    memory_hard_limit: ${48 * MiB}\n  cpu:\n    shares: 512\n    quota: 50000\n    period: 100000\n  pids:\n    max: 42\n`,
+    );
+    // Each eater alone stays under 40 MiB; together they exceed the group's 64 MiB.
+    const half = `s=x; while [ \${#s} -lt 20000000 ]; do s="$s$s"; done; sleep 1000`;
+    groupA = await h.add(h.name("ga"), "/bin/sh", ["-c", half], "group: shared\n");
+    groupB = await h.add(h.name("gb"), "/bin/sh", ["-c", half], "group: shared\n");
+    busy = [];
+    for (let i = 0; i < 3; i++) busy.push(await h.add(h.name(`busy${i}`), "/bin/sleep", ["1000"], "group: small\n"));
+    await h.startDaemon(`max_containers = 4
+[groups.shared]
+memory = "64M"
+[groups.small]
+max_containers = 2
+`);
+  });
+  after(() => h.close());
+
+  it("an OOM kill gives a c_group notification and an exit by signal 9 with oom: true", async () => {
+    const from = h.notifications.length;
+    await h.client.start(eater);
+    const cgroup = (await h.waitFor((n) => n.type === "c_group" && n.container === eater, 10_000, from)) as Extract<
+      Notification,
+      { type: "c_group" }
+    >;
+    assert.ok((cgroup.memory.oom_kill ?? 0) >= 1, JSON.stringify(cgroup.memory));
+    const status = await h.waitForExit(eater, from);
+    assert.deepEqual(status, { type: "signalled", signal: 9, reason: "shutdown", oom: true });
+  });
+
+  it("limits land in the cgroup files; statistics are numbers that move", async () => {
+    await h.client.start(limited);
+    const name = limited.slice(0, limited.indexOf(":"));
+    const base = (controller: string): string => `/sys/fs/cgroup/${controller}/${h.cgroup}/${name}`;
+    assert.equal(Number(await read(`${base("memory")}/memory.limit_in_bytes`)), 48 * MiB);
+    assert.equal(await read(`${base("cpu")}/cpu.shares`), "512");
+    assert.equal(await read(`${base("cpu")}/cpu.cfs_quota_us`), "50000");
+    assert.equal(await read(`${base("pids")}/pids.max`), "42");
+    const stats = (await h.client.inspect(limited)).process!.statistics as {
+      memory: { usage: number; limit: number };
+      pids: { current: number; limit: number };
+    };
+    assert.equal(stats.memory.limit, 48 * MiB);
+    assert.ok(stats.memory.usage > 0);
+    assert.equal(stats.pids.limit, 42);
+    assert.ok(stats.pids.current >= 1);
+    await h.client.stop(limited);
+  });
+
+  it("statistics grow while a container allocates", async () => {
+    // tmpfs pages are charged to the writer's memory cgroup.
+    const grower = await h.add(
+      h.name("grower"),
+      "/bin/sh",
+      ["-c", "sleep 0.3; dd if=/dev/zero of=/tmp/fill bs=1048576 count=24 2>/dev/null; echo grown; sleep 1000"],
+      "",
+      "  /tmp:\n    type: tmpfs\n    size: 64M\n",
+    );
+    const data = await readFile(`${h.dir}/repo/${grower.replace(":1.0.0", "")}-1.0.0.npk`);
+    await h.client.install("default", data.length, data).catch(() => undefined);
+    await h.client.start(grower);
+    const before = ((await h.client.inspect(grower)).process!.statistics as { memory: { usage: number } }).memory.usage;
+    await h.waitForLog(grower, "stdout grown");
+    const after = ((await h.client.inspect(grower)).process!.statistics as { memory: { usage: number } }).memory.usage;
+    assert.ok(after > before + 8 * MiB, `usage grew from ${before} to ${after}`);
+    await h.client.stop(grower);
+  });
+
+  it("two containers in a group with a 64 MiB limit cannot exceed it together", async () => {
+    const from = h.notifications.length;
+    await h.client.start(groupA);
+    await h.client.start(groupB);
+    const killed = await h.waitFor(
+      (n) => n.type === "exit" && (n.container === groupA || n.container === groupB) && n.status.type === "signalled" && n.status.signal === 9,
+      15_000,
+      from,
+    );
+    assert.ok(killed.type === "exit" && killed.status.oom === true, JSON.stringify(killed));
+    const group = `/sys/fs/cgroup/memory/${h.cgroup}/shared`;
+    assert.equal(Number(await read(`${group}/memory.limit_in_bytes`)), 64 * MiB);
+    for (const id of [groupA, groupB]) await h.client.stop(id).catch(() => undefined);
+  });
+
+  it("max_containers of a group and of the daemon give limit_reached", async () => {
+    await h.client.start(busy[0]!);
+    await h.client.start(busy[1]!);
+    await assert.rejects(h.client.start(busy[2]!), (e: unknown) => {
+      assert.ok(e instanceof RuntimeError && e.variant === "limit_reached", String(e));
+      assert.match(e.message, /groups\.small\.max_containers/);
+      return true;
+    });
+    // Two running, the daemon allows four: two more fit, the fifth does not.
+    await h.client.start(limited);
+    const other = await h.add(h.name("other"), "/bin/sleep", ["1000"]);
+    const data = await readFile(`${h.dir}/repo/${other.replace(":1.0.0", "")}-1.0.0.npk`);
+    await h.client.install("default", data.length, data).catch(() => undefined);
+    await h.client.start(other);
+    await assert.rejects(h.client.start(eater), (e: unknown) => e instanceof RuntimeError && e.variant === "limit_reached" && /max_containers/.test(e.message));
+    for (const id of [busy[0]!, busy[1]!, limited, other]) await h.client.stop(id);
+  });
+
+  it("after everything stopped and a shutdown, Skiff's subtree is gone", async () => {
+    await h.client.start(limited);
+    const name = limited.slice(0, limited.indexOf(":"));
+    await h.client.kill(limited, 9);
+    await h.waitForExit(limited, h.notifications.length - 1).catch(() => undefined);
+    await sleep(200);
+    assert.equal(await exists(`/sys/fs/cgroup/memory/${h.cgroup}/${name}`), false, "the container's cgroup is removed after exit");
+    assert.ok(!/killed leftover/.test(h.log), "cgroup.procs was empty before removal");
+    assert.equal(await h.stopDaemon(), 0);
+    for (const controller of ["memory", "cpu", "pids", "freezer", "unified"]) {
+      assert.equal(await exists(`/sys/fs/cgroup/${controller}/${h.cgroup}`), false, `${controller} subtree removed`);
+    }
+  });
+});
