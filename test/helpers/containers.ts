@@ -6,7 +6,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { access, copyFile, mkdir, mkdtemp, readdir, rm, rmdir, symlink, writeFile } from "node:fs/promises";
+import { access, chmod, copyFile, mkdir, mkdtemp, readdir, rm, rmdir, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -68,7 +68,8 @@ export class ContainerHarness {
     await mkdir(join(root, "bin"), { recursive: true });
     await copyFile("/bin/busybox", join(root, "bin", "busybox"));
     for (const applet of APPLETS) await symlink("busybox", join(root, "bin", applet));
-    await mkdir(join(root, "tmp"), { mode: 0o1777 });
+    await mkdir(join(root, "tmp"));
+    await chmod(join(root, "tmp"), 0o1777); // mkdir's mode goes through the umask
     return h;
   }
 

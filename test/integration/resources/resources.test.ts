@@ -10,9 +10,19 @@ const EATER = ["-c", 's=x; while true; do s="$s$s"; done'];
 const MiB = 1024 * 1024;
 
 const read = async (path: string): Promise<string> => (await readFile(path, "utf8")).trim();
-const exists = (path: string): Promise<boolean> => access(path).then(() => true, () => false);
+const exists = (path: string): Promise<boolean> =>
+  access(path).then(
+    () => true,
+    () => false,
+  );
 
 describe("resources: cgroups, memory events, groups and limits", () => {
+  const running = async (): Promise<string[]> => {
+    const ids = await h.client.list();
+    const out: string[] = [];
+    for (const id of ids) if ((await h.client.inspect(id)).process) out.push(id);
+    return out;
+  };
   let h: ContainerHarness;
   let eater: string;
   let limited: string;
@@ -21,7 +31,12 @@ describe("resources: cgroups, memory events, groups and limits", () => {
   let busy: string[];
   before(async () => {
     h = await ContainerHarness.create();
-    eater = await h.add(h.name("eater"), "/bin/sh", EATER, `cgroups:\n  memory:\n    oom_monitor: true\n    memory_hard_limit: ${32 * MiB}\n    swappiness: 0\n`);
+    eater = await h.add(
+      h.name("eater"),
+      "/bin/sh",
+      EATER,
+      `cgroups:\n  memory:\n    oom_monitor: true\n    memory_hard_limit: ${32 * MiB}\n    swappiness: 0\n`,
+    );
     limited = await h.add(
       h.name("limited"),
       "/bin/sleep",
@@ -33,7 +48,8 @@ describe("resources: cgroups, memory events, groups and limits", () => {
     groupA = await h.add(h.name("ga"), "/bin/sh", ["-c", half], "group: shared\n");
     groupB = await h.add(h.name("gb"), "/bin/sh", ["-c", half], "group: shared\n");
     busy = [];
-    for (let i = 0; i < 3; i++) busy.push(await h.add(h.name(`busy${i}`), "/bin/sleep", ["1000"], "group: small\n"));
+    for (let i = 0; i < 3; i++)
+      busy.push(await h.add(h.name(`busy${i}`), "/bin/sleep", ["1000"], "group: small\n"));
     await h.startDaemon(`max_containers = 4
 [groups.shared]
 memory = "64M"
@@ -46,10 +62,11 @@ max_containers = 2
   it("an OOM kill gives a c_group notification and an exit by signal 9 with oom: true", async () => {
     const from = h.notifications.length;
     await h.client.start(eater);
-    const cgroup = (await h.waitFor((n) => n.type === "c_group" && n.container === eater, 10_000, from)) as Extract<
-      Notification,
-      { type: "c_group" }
-    >;
+    const cgroup = (await h.waitFor(
+      (n) => n.type === "c_group" && n.container === eater,
+      10_000,
+      from,
+    )) as Extract<Notification, { type: "c_group" }>;
     assert.ok((cgroup.memory.oom_kill ?? 0) >= 1, JSON.stringify(cgroup.memory));
     const status = await h.waitForExit(eater, from);
     assert.deepEqual(status, { type: "signalled", signal: 9, reason: "shutdown", oom: true });
@@ -57,21 +74,24 @@ max_containers = 2
 
   it("limits land in the cgroup files; statistics are numbers that move", async () => {
     await h.client.start(limited);
-    const name = limited.slice(0, limited.indexOf(":"));
-    const base = (controller: string): string => `/sys/fs/cgroup/${controller}/${h.cgroup}/${name}`;
-    assert.equal(Number(await read(`${base("memory")}/memory.limit_in_bytes`)), 48 * MiB);
-    assert.equal(await read(`${base("cpu")}/cpu.shares`), "512");
-    assert.equal(await read(`${base("cpu")}/cpu.cfs_quota_us`), "50000");
-    assert.equal(await read(`${base("pids")}/pids.max`), "42");
-    const stats = (await h.client.inspect(limited)).process!.statistics as {
-      memory: { usage: number; limit: number };
-      pids: { current: number; limit: number };
-    };
-    assert.equal(stats.memory.limit, 48 * MiB);
-    assert.ok(stats.memory.usage > 0);
-    assert.equal(stats.pids.limit, 42);
-    assert.ok(stats.pids.current >= 1);
-    await h.client.stop(limited);
+    try {
+      const name = limited.slice(0, limited.indexOf(":"));
+      const base = (controller: string): string => `/sys/fs/cgroup/${controller}/${h.cgroup}/${name}`;
+      assert.equal(Number(await read(`${base("memory")}/memory.limit_in_bytes`)), 48 * MiB);
+      assert.equal(await read(`${base("cpu")}/cpu.shares`), "512");
+      assert.equal(await read(`${base("cpu")}/cpu.cfs_quota_us`), "50000");
+      assert.equal(await read(`${base("pids")}/pids.max`), "42");
+      const stats = (await h.client.inspect(limited)).process!.statistics as {
+        memory: { usage: number; limit: number };
+        pids: { current: number; limit: number };
+      };
+      assert.equal(stats.memory.limit, 48 * MiB);
+      assert.ok(stats.memory.usage > 0);
+      assert.equal(stats.pids.limit, 42);
+      assert.ok(stats.pids.current >= 1);
+    } finally {
+      await h.client.stop(limited);
+    }
   });
 
   it("statistics grow while a container allocates", async () => {
@@ -79,36 +99,52 @@ max_containers = 2
     const grower = await h.add(
       h.name("grower"),
       "/bin/sh",
-      ["-c", "sleep 0.3; dd if=/dev/zero of=/tmp/fill bs=1048576 count=24 2>/dev/null; echo grown; sleep 1000"],
+      [
+        "-c",
+        "sleep 0.3; dd if=/dev/zero of=/tmp/fill bs=1048576 count=24 2>/dev/null; echo grown; sleep 1000",
+      ],
       "",
       "  /tmp:\n    type: tmpfs\n    size: 64M\n",
     );
     const data = await readFile(`${h.dir}/repo/${grower.replace(":1.0.0", "")}-1.0.0.npk`);
     await h.client.install("default", data.length, data).catch(() => undefined);
     await h.client.start(grower);
-    const before = ((await h.client.inspect(grower)).process!.statistics as { memory: { usage: number } }).memory.usage;
-    await h.waitForLog(grower, "stdout grown");
-    const after = ((await h.client.inspect(grower)).process!.statistics as { memory: { usage: number } }).memory.usage;
-    assert.ok(after > before + 8 * MiB, `usage grew from ${before} to ${after}`);
-    await h.client.stop(grower);
+    try {
+      const before = ((await h.client.inspect(grower)).process!.statistics as { memory: { usage: number } })
+        .memory.usage;
+      await h.waitForLog(grower, "stdout grown");
+      const after = ((await h.client.inspect(grower)).process!.statistics as { memory: { usage: number } })
+        .memory.usage;
+      assert.ok(after > before + 8 * MiB, `usage grew from ${before} to ${after}`);
+    } finally {
+      await h.client.stop(grower);
+    }
   });
 
   it("two containers in a group with a 64 MiB limit cannot exceed it together", async () => {
     const from = h.notifications.length;
-    await h.client.start(groupA);
-    await h.client.start(groupB);
-    const killed = await h.waitFor(
-      (n) => n.type === "exit" && (n.container === groupA || n.container === groupB) && n.status.type === "signalled" && n.status.signal === 9,
-      15_000,
-      from,
-    );
-    assert.ok(killed.type === "exit" && killed.status.oom === true, JSON.stringify(killed));
-    const group = `/sys/fs/cgroup/memory/${h.cgroup}/shared`;
-    assert.equal(Number(await read(`${group}/memory.limit_in_bytes`)), 64 * MiB);
-    for (const id of [groupA, groupB]) await h.client.stop(id).catch(() => undefined);
+    try {
+      await h.client.start(groupA);
+      await h.client.start(groupB);
+      const killed = await h.waitFor(
+        (n) =>
+          n.type === "exit" &&
+          (n.container === groupA || n.container === groupB) &&
+          n.status.type === "signalled" &&
+          n.status.signal === 9,
+        15_000,
+        from,
+      );
+      assert.ok(killed.type === "exit" && killed.status.oom === true, JSON.stringify(killed));
+      const group = `/sys/fs/cgroup/memory/${h.cgroup}/shared`;
+      assert.equal(Number(await read(`${group}/memory.limit_in_bytes`)), 64 * MiB);
+    } finally {
+      for (const id of [groupA, groupB]) await h.client.stop(id).catch(() => undefined);
+    }
   });
 
   it("max_containers of a group and of the daemon give limit_reached", async () => {
+    assert.deepEqual(await running(), [], "nothing left running by earlier tests");
     await h.client.start(busy[0]!);
     await h.client.start(busy[1]!);
     await assert.rejects(h.client.start(busy[2]!), (e: unknown) => {
@@ -122,7 +158,11 @@ max_containers = 2
     const data = await readFile(`${h.dir}/repo/${other.replace(":1.0.0", "")}-1.0.0.npk`);
     await h.client.install("default", data.length, data).catch(() => undefined);
     await h.client.start(other);
-    await assert.rejects(h.client.start(eater), (e: unknown) => e instanceof RuntimeError && e.variant === "limit_reached" && /max_containers/.test(e.message));
+    await assert.rejects(
+      h.client.start(eater),
+      (e: unknown) =>
+        e instanceof RuntimeError && e.variant === "limit_reached" && /max_containers/.test(e.message),
+    );
     for (const id of [busy[0]!, busy[1]!, limited, other]) await h.client.stop(id);
   });
 
@@ -132,11 +172,19 @@ max_containers = 2
     await h.client.kill(limited, 9);
     await h.waitForExit(limited, h.notifications.length - 1).catch(() => undefined);
     await sleep(200);
-    assert.equal(await exists(`/sys/fs/cgroup/memory/${h.cgroup}/${name}`), false, "the container's cgroup is removed after exit");
+    assert.equal(
+      await exists(`/sys/fs/cgroup/memory/${h.cgroup}/${name}`),
+      false,
+      "the container's cgroup is removed after exit",
+    );
     assert.ok(!/killed leftover/.test(h.log), "cgroup.procs was empty before removal");
     assert.equal(await h.stopDaemon(), 0);
     for (const controller of ["memory", "cpu", "pids", "freezer", "unified"]) {
-      assert.equal(await exists(`/sys/fs/cgroup/${controller}/${h.cgroup}`), false, `${controller} subtree removed`);
+      assert.equal(
+        await exists(`/sys/fs/cgroup/${controller}/${h.cgroup}`),
+        false,
+        `${controller} subtree removed`,
+      );
     }
   });
 });
