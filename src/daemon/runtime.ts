@@ -21,12 +21,13 @@ import { ContainerConsoles } from "./console/container-console.js";
 import { BundleWriter } from "./containers/bundle.js";
 import { findInstances } from "./containers/adopt.js";
 import { ContainerExecutor } from "./containers/executor.js";
-import { findExecutable } from "./containers/runtime-binary.js";
+import { detectRuntime } from "./oci/runtime.js";
 import { readHostFacts, type HostFacts } from "./oci/host.js";
+import { startMetricsServer, type MetricsServer, type MetricsSnapshot } from "./metrics/index.js";
 import { PackageExecutor } from "./repository/executor.js";
 import { Repository } from "./repository/repository.js";
 import { UploadRejected, receiveUpload } from "./repository/upload.js";
-import { initialState, repositoryUsage, type ContainerRecord } from "./state/model.js";
+import { initialState, repositoryUsage, visibleContainers, type ContainerRecord } from "./state/model.js";
 import { StateOwner } from "./state/owner.js";
 import { containerIdOf } from "./state/packages.js";
 import type { AdoptedInstance } from "./state/containers.js";
@@ -59,6 +60,7 @@ export class Runtime {
   private loopDone: Promise<void> = Promise.resolve();
   private shutdownStarted = false;
   private keepContainers = false;
+  private metrics: MetricsServer | undefined;
   private resolveStopped!: () => void;
   /** Resolves once the runtime has shut down completely. */
   readonly stopped = new Promise<void>((resolve) => (this.resolveStopped = resolve));
@@ -101,8 +103,9 @@ export class Runtime {
     });
     this.containers = new ContainerExecutor({
       runDir: config.runDir,
+      containersDir: `${config.logDir}/containers`,
       runtime: { path: host.runtimePath, root: `${config.runDir}/runc` },
-      logRotation: { maxBytes: 1024 * 1024, files: 3 },
+      logRotation: config.containerLogs,
       cgroups: host.cgroups,
       packages: this.packages,
       consoles: this.containerConsoles,
@@ -130,13 +133,13 @@ export class Runtime {
       layout,
       cgroups,
       facts: await readHostFacts(),
-      runtimePath: await findExecutable("runc"),
+      runtimePath: (await detectRuntime(config.runtime, layout)).path,
     };
     const repositories = new Map<string, Repository>();
     for (const rc of config.repositories) repositories.set(rc.id, await Repository.open(rc, config.runDir));
     const installed = await scanRepositories(repositories, log);
     const runtime = new Runtime(config, log, repositories, installed, host);
-    runtime.keepContainers = options.keepContainers ?? false;
+    runtime.keepContainers = options.keepContainers ?? config.keepContainers;
     for (const record of installed) record.mount = await runtime.packages.adoptMount(record.id, record.pkg);
     await runtime.mountOnStart(installed.filter((r) => !r.mount));
     runtime.loop.subscribe("state", ["console_request", "shutdown", "container", "job"], (e) =>
@@ -145,6 +148,14 @@ export class Runtime {
     runtime.loopDone = runtime.loop.run();
     const exits = await runtime.adopt();
     await runtime.console.listen();
+    if (config.metrics) {
+      runtime.metrics = await startMetricsServer({
+        ...config.metrics,
+        collect: () => Promise.resolve(runtime.metricsSnapshot()),
+        log: log.child({ room: "metrics" }),
+      });
+      log.info(`metrics on http://${config.metrics.host}:${runtime.metrics.address.port}/metrics`);
+    }
     runtime.announceStartupExits(exits);
     await runtime.autostart(installed);
     return runtime;
@@ -153,7 +164,7 @@ export class Runtime {
   /** Re-adopts what a previous daemon left; returns the exits that happened meanwhile. */
   private async adopt(): Promise<{ container: string; status: ExitStatus }[]> {
     const { running, exits } = await this.containers.adopt(
-      await findInstances(this.config.runDir),
+      await findInstances(`${this.config.logDir}/containers`),
       (id) => this.owner.state.containers.get(id)?.pkg.npk.manifest,
     );
     const instances: AdoptedInstance[] = [...running, ...exits].map((i) => ({
@@ -182,6 +193,27 @@ export class Runtime {
           .catch(() => undefined);
       }
     });
+  }
+
+  /** The figures of the Prometheus endpoint, read from the state and the running containers' cgroups. */
+  metricsSnapshot(): MetricsSnapshot {
+    const containers: MetricsSnapshot["containers"] = [];
+    const containersByState: Record<string, number> = {};
+    for (const record of visibleContainers(this.owner.state)) {
+      const state = record.process?.phase ?? (record.mount ? "mounted" : "installed");
+      containersByState[state] = (containersByState[state] ?? 0) + 1;
+      const statistics = record.process ? this.containers.statistics(record.id) : undefined;
+      if (statistics) {
+        const { name, version } = record.pkg.npk.manifest;
+        containers.push({ container: record.id, name, version, statistics });
+      }
+    }
+    return {
+      containers,
+      containersByState,
+      eventsProcessed: this.loop.eventsProcessed,
+      consoleConnections: this.console.connections,
+    };
   }
 
   /** Starts the autostart containers; a critical one that fails stops the daemon (state/containers.ts). */
@@ -347,6 +379,7 @@ export class Runtime {
     // Let the reply to a `shutdown` request reach its session before the sessions close.
     await new Promise((resolve) => setImmediate(resolve));
     this.hub.broadcast({ type: "shutdown" });
+    await this.metrics?.close();
     await this.console.close();
     if (this.keepContainers) this.containers.detachAll();
     else await this.stopContainers();

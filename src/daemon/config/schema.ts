@@ -76,6 +76,12 @@ export interface DaemonConfig {
   groups: GroupConfig[];
   /** The Prometheus endpoint; undefined = off. */
   metrics: MetricsConfig | undefined;
+  /** The OCI runtime: runc, or crun where the host's cgroup layout allows it. */
+  runtime: { kind: "runc" | "crun"; path?: string };
+  /** At shutdown, leave containers running under their monitors (see `skiffd --keep-containers`). */
+  keepContainers: boolean;
+  /** Per-container log rotation: `<log_dir>/<name>/container.log` plus `files` rotated copies. */
+  containerLogs: { maxBytes: number; files: number };
   debug: { logLevel: LogLevel };
 }
 
@@ -314,6 +320,9 @@ interface RawConfig {
   oom_monitor_all?: boolean;
   groups?: Record<string, RawGroup>;
   metrics?: { url: MetricsConfig };
+  runtime?: { kind?: "runc" | "crun"; path?: string };
+  keep_containers?: boolean;
+  container_logs?: { max_size?: number; files?: number };
   debug?: { log_level?: LogLevel };
 }
 
@@ -338,6 +347,9 @@ const configCodec = struct<RawConfig>({
   oom_monitor_all: optional(boolean),
   groups: optional(record(groupCodec)),
   metrics: optional(struct({ url: metricsUrl })),
+  runtime: optional(struct({ kind: optional(literal("runc", "crun")), path: optional(absolutePath) })),
+  keep_containers: optional(boolean),
+  container_logs: optional(struct({ max_size: optional(size("size")), files: optional(unsigned) })),
   debug: optional(
     struct({ log_level: optional(literal("trace", "debug", "info", "warn", "error", "fatal")) }),
   ),
@@ -391,6 +403,12 @@ export function configFromToml(doc: unknown): DaemonConfig {
     oomMonitorAll: raw.oom_monitor_all ?? false,
     groups: Object.entries(raw.groups ?? {}).map(([name, g]) => groupFromRaw(name, g)),
     metrics: raw.metrics?.url,
+    runtime: { kind: raw.runtime?.kind ?? "runc", path: raw.runtime?.path },
+    keepContainers: raw.keep_containers ?? false,
+    containerLogs: {
+      maxBytes: raw.container_logs?.max_size ?? 1024 * 1024,
+      files: raw.container_logs?.files ?? 3,
+    },
     debug: { logLevel: raw.debug?.log_level ?? "info" },
   };
 }

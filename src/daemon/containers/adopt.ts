@@ -1,6 +1,6 @@
 /**
  * Re-adoption after a daemon restart (libvirt's LXC driver does the same with its controllers).
- * Every `<run_dir>/containers/<name>/instance.json` names an instance a previous daemon started.
+ * Every `<log_dir>/containers/<name>/instance.json` names an instance a previous daemon started.
  * Its monitor tells what became of it:
  * - running: adopted with its original init pid; its later exit is reported normally;
  * - exited while the daemon was down: the exit record is reported, once;
@@ -48,9 +48,8 @@ async function inspect(stateDir: string, record: InstanceRecord): Promise<FoundI
   }
 }
 
-/** Finds the instances a previous daemon left, in parallel. */
-export async function findInstances(runDir: string): Promise<FoundInstance[]> {
-  const dir = join(runDir, "containers");
+/** Finds the instances a previous daemon left in `dir` (one directory per container), in parallel. */
+export async function findInstances(dir: string): Promise<FoundInstance[]> {
   const names = await readdir(dir).catch(() => [] as string[]);
   const found = await Promise.all(
     names.map(async (name) => {

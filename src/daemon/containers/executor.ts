@@ -37,6 +37,8 @@ import type { BundleWriter } from "./bundle.js";
 
 export interface ContainerExecutorOptions {
   runDir: string;
+  /** Holds one directory per container: the monitor's state and the container's logs. */
+  containersDir: string;
   runtime: { path: string; root: string };
   logRotation: { maxBytes: number; files: number };
   cgroups: CgroupSupervisor;
@@ -90,7 +92,7 @@ export class ContainerExecutor {
   constructor(private readonly o: ContainerExecutorOptions) {}
 
   stateDir(container: ContainerId): string {
-    return join(this.o.runDir, "containers", nameOf(container));
+    return join(this.o.containersDir, nameOf(container));
   }
 
   get running(): ContainerId[] {

@@ -1,6 +1,6 @@
 /**
  * What the daemon keeps on disk about a running instance, beside the monitor's own state, so a
- * restarted daemon can re-adopt it: `<run_dir>/containers/<name>/instance.json`, written
+ * restarted daemon can re-adopt it: `<log_dir>/containers/<name>/instance.json`, written
  * atomically before the monitor starts and removed when the instance has been cleaned up.
  */
 import { open, readFile, rename, rm } from "node:fs/promises";

@@ -24,6 +24,13 @@ export interface MonitorOptions {
   extraFds?: number[];
   /** How long an exit nobody received waits for a daemon to reconnect (ms, 0: forever). */
   lingerMs?: number;
+  /**
+   * Absolute directory of the container's memory cgroup (v1: /sys/fs/cgroup/memory/<cgroupsPath>, v2: the
+   * unified directory). The monitor then reports `memory` events and `oom` in the exit record.
+   */
+  memoryCgroup?: string;
+  /** The memory cgroup of the container's process group, whose limit applies to the container too. */
+  memoryGroupDir?: string;
   /** Command prefix the monitor runs under, e.g. valgrind in tests. */
   wrapper?: string[];
   signal?: AbortSignal;
@@ -44,6 +51,8 @@ export async function spawnMonitor(opts: MonitorOptions): Promise<MonitorConnect
     ...["--log-max-bytes", String(opts.log.maxBytes), "--log-files", String(opts.log.files)],
     ...["--extra-fds", String(extraFds.length), "--ready-fd", "1"],
     ...(opts.lingerMs === undefined ? [] : ["--linger-ms", String(opts.lingerMs)]),
+    ...(opts.memoryCgroup === undefined ? [] : ["--memory-cgroup", opts.memoryCgroup]),
+    ...(opts.memoryGroupDir === undefined ? [] : ["--memory-group-dir", opts.memoryGroupDir]),
   ];
   const logFd = openSync(join(opts.stateDir, "monitor.log"), "a", 0o600);
   let child;

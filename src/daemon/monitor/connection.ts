@@ -10,6 +10,7 @@ import {
   type DaemonMessage,
   type ExitRecord,
   type LogStream,
+  type MemoryCounts,
   type MonitorMessage,
   type MonitorState,
 } from "./protocol.js";
@@ -19,6 +20,8 @@ export interface MonitorConnectionEvents {
   init: [pid: number];
   started: [];
   log: [stream: LogStream, line: string];
+  /** Memory events since the previous `memory` event; all of them arrive before `exit`. */
+  memory: [counts: MemoryCounts];
   exit: [record: ExitRecord];
   /** The connection ended; error is set for protocol or socket failures. */
   close: [error: Error | undefined];
@@ -197,6 +200,11 @@ export class MonitorConnection extends EventEmitter<MonitorConnectionEvents> {
       case "log":
         this.emit("log", message.stream, message.line);
         break;
+      case "memory": {
+        const { type: _type, ...counts } = message;
+        this.emit("memory", counts);
+        break;
+      }
       case "exit": {
         const { type: _type, ...record } = message;
         this.exitRecord = record;

@@ -25,7 +25,21 @@ export interface ExitRecord {
   time: string;
   /** The runtime's error output, for reason "error". */
   error?: string;
+  /** True when the OOM killer killed a task of the container (only with a memory cgroup; absent otherwise). */
+  oom?: boolean;
 }
+
+/** Memory events since the previous `memory` message (Northstar's MemoryEvent fields; 0: did not happen). */
+export interface MemoryCounts {
+  low: number;
+  high: number;
+  max: number;
+  oom: number;
+  oom_kill: number;
+  oom_group_kill: number;
+}
+
+export const MEMORY_FIELDS = ["low", "high", "max", "oom", "oom_kill", "oom_group_kill"] as const;
 
 export type MonitorMessage =
   | { type: "hello"; version: number; pid: number }
@@ -35,6 +49,7 @@ export type MonitorMessage =
   | { type: "killed"; signal: number }
   | { type: "error"; op: string; message: string }
   | { type: "log"; stream: LogStream; line: string }
+  | ({ type: "memory" } & MemoryCounts)
   | ({ type: "exit" } & ExitRecord);
 
 export type DaemonMessage =
@@ -100,6 +115,12 @@ function int(obj: Obj, key: string, where: string): number {
   return value;
 }
 
+function count(obj: Obj, key: string, where: string): number {
+  const value = int(obj, key, where);
+  if (value < 0) throw new MonitorProtocolError(`${where}.${key}: expected a count, got ${value}`);
+  return value;
+}
+
 function str(obj: Obj, key: string, where: string): string {
   const value = obj[key];
   if (typeof value !== "string") {
@@ -132,6 +153,12 @@ export function parseExitRecord(value: unknown, where = "exit"): ExitRecord {
   };
   if (value.initPid !== undefined) record.initPid = int(value, "initPid", where);
   if (value.error !== undefined) record.error = str(value, "error", where);
+  if (value.oom !== undefined) {
+    if (typeof value.oom !== "boolean") {
+      throw new MonitorProtocolError(`${where}.oom: expected a boolean, got ${JSON.stringify(value.oom)}`);
+    }
+    record.oom = value.oom;
+  }
   return record;
 }
 
@@ -165,6 +192,11 @@ export function parseMonitorMessage(value: unknown): MonitorMessage {
         stream: oneOf(value, "stream", ["stdout", "stderr"] as const, where),
         line: str(value, "line", where),
       };
+    case "memory": {
+      const counts = {} as MemoryCounts;
+      for (const field of MEMORY_FIELDS) counts[field] = count(value, field, where);
+      return { type, ...counts };
+    }
     case "exit":
       return { type, ...parseExitRecord(value, where) };
     default:

@@ -6,7 +6,8 @@
  * Every call has a timeout and takes an AbortSignal; the child is killed with SIGKILL on either.
  */
 import { execFile } from "node:child_process";
-import { readFile } from "node:fs/promises";
+import { access, constants, readFile } from "node:fs/promises";
+import { delimiter, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 import type { CgroupLayout } from "../cgroups/layout.js";
@@ -59,12 +60,31 @@ const execFileAsync = promisify(execFile);
  * refuses hybrid cgroup hosts ("cgroups in hybrid mode not supported, drop all controllers from
  * cgroupv2"), so it is refused here at daemon start rather than at every container start.
  */
+/** The absolute path of `name` on PATH, or `name` itself when it is not there (the caller reports it). */
+async function findOnPath(name: string): Promise<string> {
+  const dirs = (process.env.PATH ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin").split(
+    delimiter,
+  );
+  for (const dir of dirs) {
+    const candidate = join(dir, name);
+    if (
+      await access(candidate, constants.X_OK).then(
+        () => true,
+        () => false,
+      )
+    )
+      return candidate;
+  }
+  return name;
+}
+
 export async function detectRuntime(
   config: RuntimeConfig,
   layout: CgroupLayout,
   signal?: AbortSignal,
 ): Promise<RuntimeInfo> {
-  const path = config.path ?? config.kind;
+  // The monitor execs the runtime without a PATH search: always hand it an absolute path.
+  const path = config.path ?? (await findOnPath(config.kind));
   let stdout: string;
   try {
     stdout = (await run(path, ["--version"], DEFAULT_TIMEOUT_MS, signal)).stdout;

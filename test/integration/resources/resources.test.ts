@@ -55,6 +55,8 @@ describe("resources: cgroups, memory events, groups and limits", () => {
 memory = "64M"
 [groups.small]
 max_containers = 2
+[metrics]
+url = "tcp://127.0.0.1:0"
 `);
   });
   after(() => h.close());
@@ -89,6 +91,11 @@ max_containers = 2
       assert.ok(stats.memory.usage > 0);
       assert.equal(stats.pids.limit, 42);
       assert.ok(stats.pids.current >= 1);
+      // The Prometheus endpoint exports the same figures.
+      const port = /metrics on http:\/\/127\.0\.0\.1:(\d+)\/metrics/.exec(h.log)![1];
+      const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      assert.match(text, /skiff_events_processed_total \d+/);
+      assert.match(text, new RegExp(`container="${limited.replace(".", "\\.")}"`));
     } finally {
       await h.client.stop(limited);
     }
