@@ -15,9 +15,9 @@ const CAP_NET_BIND_SERVICE = 10;
 const CAP_CHECKPOINT_RESTORE = 40;
 
 /**
- * What busybox `sh -c`, `linux32`/`linux64` and `echo` call as uid 1000 beyond what Skiff always
- * allows (seccomp.ts): found with strace and the kernel audit log of SIGSYS kills. Busybox drops
- * set-id privileges with setgid/setuid at every exec.
+ * What busybox `sh -c`, `grep`, `linux32`/`linux64` and `echo` call as uid 1000 beyond what Skiff
+ * always allows (seccomp.ts): found with strace and the kernel audit log of SIGSYS kills. Busybox
+ * drops set-id privileges with setgid/setuid at every exec.
  */
 const BUSYBOX_SYSCALLS = [
   "getppid",
@@ -104,8 +104,8 @@ describe("isolation inside containers started by skiffd", () => {
     await add("nocaps", "grep ^Cap /proc/self/status");
     await add(
       "rlimits",
-      "ulimit -Sn; ulimit -Hn; ulimit -Ss; ulimit -Hs; ulimit -Hc",
-      "rlimits:\n  nofile: { soft: 100, hard: 200 }\n  stack: { soft: 1048576, hard: 2097152 }\n  core: {}\n",
+      "ulimit -Sn; ulimit -Hn; ulimit -Ss; ulimit -Hs; ulimit -Hc; ulimit -Sx; ulimit -Hx",
+      "rlimits:\n  nofile: { soft: 100, hard: 200 }\n  stack: { soft: 1048576, hard: 2097152 }\n  core: {}\n  locks: { hard: 50 }\n",
     );
     // The extra YAML continues the harness's `mounts:` map.
     await add(
@@ -126,7 +126,7 @@ describe("isolation inside containers started by skiffd", () => {
     const allow = BUSYBOX_SYSCALLS.map((s) => `    ${s}: any\n`).join("");
     await add(
       "seccomp",
-      "linux64 echo allowed; exec linux32 echo forbidden",
+      "grep ^Seccomp: /proc/self/status; linux64 echo allowed; exec linux32 echo forbidden",
       `seccomp:\n  allow:\n${allow}    personality: !args { index: 0, values: [${PER_LINUX}] }\n`,
     );
     await add("fds", "exec ls -l /proc/self/fd");
@@ -192,10 +192,10 @@ describe("isolation inside containers started by skiffd", () => {
     );
   });
 
-  it("has the manifest's rlimits; a limit without values is unlimited", async () => {
+  it("has the manifest's rlimits; no values is unlimited, a hard limit alone is also the soft one", async () => {
     const { status, out } = await run("rlimits");
     assert.deepEqual(status, exited(0));
-    assert.deepEqual(out, ["100", "200", "1024", "2048", "unlimited"]);
+    assert.deepEqual(out, ["100", "200", "1024", "2048", "unlimited", "50", "50"]);
   });
 
   it("mounts /proc read-only and bind mounts read-only unless rw, with the flags given", async () => {
@@ -227,7 +227,7 @@ describe("isolation inside containers started by skiffd", () => {
 
   it("seccomp: an allowed argument passes, a forbidden one kills the app with SIGSYS", async () => {
     const { status, out } = await run("seccomp");
-    assert.deepEqual(out, ["allowed"]);
+    assert.deepEqual(out, ["Seccomp:\t2", "allowed"], "a filter is in place (mode 2)");
     assert.deepEqual(status, { type: "signalled", signal: 31, reason: "shutdown" });
   });
 
