@@ -77,7 +77,7 @@ describe("daemon restarts lose nothing", () => {
     await h.client.start(id);
     await sleep(200);
     const name = id.slice(0, id.indexOf(":"));
-    const monitorPid = await findMonitor(`${h.dir}/state/run/containers/${name}`);
+    const monitorPid = await findMonitor(`${h.dir}/state/log/containers/${name}`);
     assert.ok((await cgroupPids(h, id)).length >= 2);
     process.kill(monitorPid, "SIGKILL");
     const status = await h.waitForExit(id);
