@@ -43,6 +43,10 @@ export function describeNotification(n: Notification): string {
       return `restarted  ${n.container} (it rebooted itself and runs again)`;
     case "lagged":
       return `lagged     ${n.missed} notifications missed`;
+    case "power":
+      return `power      ${n.container} ${n.state} (#${n.sequence})`;
+    case "health":
+      return `health     ${n.health.status}${n.health.problems.length ? `: ${n.health.problems.join("; ")}` : ""}`;
     default:
       return `${n.type.padEnd(10)} ${n.container}`;
   }

@@ -15,6 +15,11 @@ import type {
   Request,
   Response,
   StopResult,
+  SuspendResult,
+  PowerInfo,
+  PowerResult,
+  HealthInfo,
+  WakeSource,
   WireError,
 } from "./messages.js";
 import {
@@ -78,6 +83,17 @@ export const wireErrorCodec: Codec<WireError> = enumeration<WireError>("error", 
   unexpected: { kind: "struct", fields: { error: string } },
   unsupported: { kind: "struct", fields: { request: string } },
   limit_reached: { kind: "struct", fields: { container, limit: string, max: unsigned } },
+  wake_locks_exist: { kind: "struct", fields: { container } },
+  suspend_failure: { kind: "struct", fields: { container, error: string } },
+  executor_degraded: { kind: "struct", fields: { problems: array(string) } },
+});
+
+const framing = literal("newline", "length", "datagram");
+
+const wakeSource: Codec<WakeSource> = enumeration<WakeSource>("wake source", {
+  path: { kind: "struct", fields: { path: string } },
+  timer: { kind: "struct", fields: { at_ms: optional(unsigned), after_ms: optional(unsigned) } },
+  proxy: { kind: "struct", fields: { channel: string } },
 });
 
 export const requestCodec: Codec<Request> = enumeration<Request>("request", {
@@ -104,6 +120,21 @@ export const requestCodec: Codec<Request> = enumeration<Request>("request", {
   uninstall: { kind: "struct", fields: { container, wipe: withDefault(boolean, () => false) } },
   stop: { kind: "struct", fields: { container, timeout: optional(unsigned) } },
   logs: { kind: "struct", fields: { container, lines: optional(unsigned), offset: optional(unsigned) } },
+  pause: { kind: "struct", fields: { container } },
+  resume: { kind: "struct", fields: { container } },
+  suspend: { kind: "struct", fields: { container, max_sleep_ms: optional(unsigned) } },
+  wake_lock_acquire: { kind: "struct", fields: { container, name: string, timeout_ms: optional(unsigned) } },
+  wake_lock_release: { kind: "struct", fields: { container, name: string } },
+  add_wake_source: { kind: "struct", fields: { container, name: string, source: wakeSource } },
+  remove_wake_source: { kind: "struct", fields: { container, name: string } },
+  proxy_wake_channel: {
+    kind: "struct",
+    fields: { container, name: string, listen: string, target: string, framing: optional(framing) },
+  },
+  proxy_handled: { kind: "struct", fields: { container, name: string, count: optional(unsigned) } },
+  power: { kind: "struct", fields: { container } },
+  prepare: { kind: "struct", fields: { container } },
+  health: unit,
 });
 
 const containerResult: Codec<ContainerResult> = enumeration<ContainerResult>("result", {
@@ -145,6 +176,27 @@ const logsResult: Codec<LogsResult> = enumeration<LogsResult>("result", {
   error: { kind: "struct", fields: { container, error: wireErrorCodec } },
 });
 
+const suspendResult: Codec<SuspendResult> = enumeration<SuspendResult>("result", {
+  ok: { kind: "struct", fields: { container, suspend_time: unsigned, resume_reason: string } },
+  error: { kind: "struct", fields: { container, error: wireErrorCodec } },
+});
+
+const powerInfo = struct<PowerInfo>({
+  state: literal("awake", "asleep", "paused"),
+  sequence: unsigned,
+  locks: array(struct({ name: string, holder: string, expires_at_ms: optional(unsigned) })),
+  sources: array(struct({ name: string, source: wakeSource })),
+  counters: record(unsigned),
+  last_suspend: nullable(struct({ suspend_time: unsigned, resume_reason: string })),
+});
+
+const powerResult: Codec<PowerResult> = enumeration<PowerResult>("result", {
+  ok: { kind: "struct", fields: { container, power: powerInfo } },
+  error: { kind: "struct", fields: { container, error: wireErrorCodec } },
+});
+
+const healthInfo = struct<HealthInfo>({ status: literal("ok", "degraded"), problems: array(string) });
+
 export const responseCodec: Codec<Response> = enumeration<Response>("response", {
   ident: { kind: "newtype", field: "container", codec: container },
   inspect: { kind: "newtype", field: "result", codec: inspectResult },
@@ -167,6 +219,15 @@ export const responseCodec: Codec<Response> = enumeration<Response>("response", 
   error: { kind: "newtype", field: "error", codec: wireErrorCodec },
   stop: { kind: "newtype", field: "result", codec: stopResult },
   logs: { kind: "newtype", field: "result", codec: logsResult },
+  pause: { kind: "newtype", field: "result", codec: containerResult },
+  resume: { kind: "newtype", field: "result", codec: containerResult },
+  suspend: { kind: "newtype", field: "result", codec: suspendResult },
+  wake_lock: { kind: "newtype", field: "result", codec: containerResult },
+  wake_source: { kind: "newtype", field: "result", codec: containerResult },
+  proxy: { kind: "newtype", field: "result", codec: containerResult },
+  power: { kind: "newtype", field: "result", codec: powerResult },
+  prepare: { kind: "newtype", field: "result", codec: containerResult },
+  health: { kind: "newtype", field: "health", codec: healthInfo },
 });
 
 const memoryNotification = struct({
@@ -207,6 +268,11 @@ export const notificationCodec: Codec<Notification> = enumeration<Notification>(
   started: { kind: "newtype", field: "container", codec: container },
   uninstall: { kind: "newtype", field: "container", codec: container },
   restarted: { kind: "newtype", field: "container", codec: container },
+  power: {
+    kind: "struct",
+    fields: { container, state: literal("asleep", "awake"), sequence: unsigned, time_ms: unsigned },
+  },
+  health: { kind: "newtype", field: "health", codec: healthInfo },
   lagged: { kind: "struct", fields: { missed: unsigned } },
 });
 

@@ -33,7 +33,13 @@ export type WireError =
   /** Skiff: the request names something this daemon does not serve (yet). */
   | { type: "unsupported"; request: string }
   /** Skiff: starting would exceed `limit` (`max_containers` or `groups.<name>.max_containers`). */
-  | { type: "limit_reached"; container: ContainerId; limit: string; max: number };
+  | { type: "limit_reached"; container: ContainerId; limit: string; max: number }
+  /** Skiff: a suspend found wake locks held (before or during the freeze); the container runs on. */
+  | { type: "wake_locks_exist"; container: ContainerId }
+  /** Skiff: the freeze did not complete; the cgroup was thawed. */
+  | { type: "suspend_failure"; container: ContainerId; error: string }
+  /** Skiff: the executor (OCI runtime, monitor) is broken; `health` says what is wrong. */
+  | { type: "executor_degraded"; problems: string[] };
 
 export type WireErrorType = WireError["type"];
 
@@ -89,7 +95,63 @@ export type Request =
    * Skiff: the container's log. Without `offset`, the last `lines` lines (default 100); with the
    * `offset` of an earlier answer, the lines written since (how `skiff logs -f` follows).
    */
-  | { type: "logs"; container: ContainerId; lines?: number; offset?: number };
+  | { type: "logs"; container: ContainerId; lines?: number; offset?: number }
+  /** Skiff (power): freeze; pausing a paused container succeeds. */
+  | { type: "pause"; container: ContainerId }
+  /** Skiff (power): thaw a paused container; resuming a running one is an error. */
+  | { type: "resume"; container: ContainerId }
+  /**
+   * Skiff (power): starnix's SuspendContainer. Answers once a wake source fired (or after
+   * `max_sleep_ms`), or at once with an error when wake locks are held.
+   */
+  | { type: "suspend"; container: ContainerId; max_sleep_ms?: number }
+  | { type: "wake_lock_acquire"; container: ContainerId; name: string; timeout_ms?: number }
+  | { type: "wake_lock_release"; container: ContainerId; name: string }
+  | { type: "add_wake_source"; container: ContainerId; name: string; source: WakeSource }
+  | { type: "remove_wake_source"; container: ContainerId; name: string }
+  /** Skiff (power): the daemon listens on `listen` and forwards to `target` in the container. */
+  | {
+      type: "proxy_wake_channel";
+      container: ContainerId;
+      name: string;
+      listen: string;
+      target: string;
+      framing?: ProxyFraming;
+    }
+  /** Skiff (power): the container handled `count` (default 1) messages of channel `name`. */
+  | { type: "proxy_handled"; container: ContainerId; name: string; count?: number }
+  /** Skiff (power): state, locks, sources, counters and the last suspend. */
+  | { type: "power"; container: ContainerId }
+  /** Skiff (executor): mount, write the bundle and create the container so a start costs milliseconds. */
+  | { type: "prepare"; container: ContainerId }
+  /** Skiff (executor): is the executor healthy? */
+  | { type: "health" };
+
+/** Skiff: what wakes a suspended container. */
+export type WakeSource =
+  /** A file, FIFO or Unix socket path the daemon watches for readability (sockets: a connection). */
+  | { type: "path"; path: string }
+  /** Wake at an absolute time (epoch ms) or after a delay. */
+  | { type: "timer"; at_ms?: number; after_ms?: number }
+  /** A proxy wake channel's counter above zero. */
+  | { type: "proxy"; channel: string };
+
+export type ProxyFraming = "newline" | "length" | "datagram";
+
+/** Skiff: the resume reason of a suspend that ended because `max_sleep_ms` passed. */
+export const RESUME_REASON_TIMEOUT = "max_sleep";
+
+export type PowerState = "awake" | "asleep" | "paused";
+
+export interface PowerInfo {
+  state: PowerState;
+  /** Increases with every asleep/awake transition (watchers order by it). */
+  sequence: number;
+  locks: { name: string; holder: string; expires_at_ms?: number }[];
+  sources: { name: string; source: WakeSource }[];
+  counters: Record<string, number>;
+  last_suspend: { suspend_time: number; resume_reason: string } | null;
+}
 
 export type RequestType = Request["type"];
 export type RequestOf<T extends RequestType> = Extract<Request, { type: T }>;
@@ -110,6 +172,20 @@ export interface ProcessInfo {
   statistics: Record<string, unknown>;
   /** Skiff: what started it: `request`, `autostart`, `restart` (policy), `reboot`, or `adopted`. */
   started_by?: string;
+}
+
+/** Skiff: a completed suspend: nanoseconds frozen and the names of the sources that fired. */
+export type SuspendResult =
+  | { type: "ok"; container: ContainerId; suspend_time: number; resume_reason: string }
+  | { type: "error"; container: ContainerId; error: WireError };
+
+export type PowerResult =
+  | { type: "ok"; container: ContainerId; power: PowerInfo }
+  | { type: "error"; container: ContainerId; error: WireError };
+
+export interface HealthInfo {
+  status: "ok" | "degraded";
+  problems: string[];
 }
 
 /** Skiff: how a `stop` ended the container. */
@@ -156,7 +232,16 @@ export type Response =
   /** Skiff: the request line could not be served at all (malformed, unknown, too large). */
   | { type: "error"; error: WireError }
   | { type: "stop"; result: StopResult }
-  | { type: "logs"; result: LogsResult };
+  | { type: "logs"; result: LogsResult }
+  | { type: "pause"; result: ContainerResult }
+  | { type: "resume"; result: ContainerResult }
+  | { type: "suspend"; result: SuspendResult }
+  | { type: "wake_lock"; result: ContainerResult }
+  | { type: "wake_source"; result: ContainerResult }
+  | { type: "proxy"; result: ContainerResult }
+  | { type: "power"; result: PowerResult }
+  | { type: "prepare"; result: ContainerResult }
+  | { type: "health"; health: HealthInfo };
 
 export type ResponseType = Response["type"];
 
@@ -182,6 +267,10 @@ export type Notification =
   | { type: "uninstall"; container: ContainerId }
   /** Skiff: the container rebooted itself (reboot(RESTART)) and runs again with a new init. */
   | { type: "restarted"; container: ContainerId }
+  /** Skiff: a container fell asleep (suspended) or woke up. */
+  | { type: "power"; container: ContainerId; state: "asleep" | "awake"; sequence: number; time_ms: number }
+  /** Skiff: the executor became degraded, or healthy again. */
+  | { type: "health"; health: HealthInfo }
   /**
    * Skiff: this connection's notification queue overflowed and `missed` notifications were
    * dropped for it. Sent once, before the next notification that fits.
@@ -204,6 +293,15 @@ export type Message =
 /** The permission a request needs (Northstar's rules: start with overrides needs start_command). */
 export function requiredPermission(request: Request): Permission {
   switch (request.type) {
+    case "wake_lock_acquire":
+    case "wake_lock_release":
+      return "wake_lock";
+    case "add_wake_source":
+    case "remove_wake_source":
+      return "wake_source";
+    case "proxy_wake_channel":
+    case "proxy_handled":
+      return "proxy";
     case "start":
       return request.init === null &&
         request.arguments.length === 0 &&

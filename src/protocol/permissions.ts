@@ -22,6 +22,15 @@ export const PERMISSIONS = [
   // Skiff's additions.
   "stop",
   "logs",
+  "pause",
+  "resume",
+  "suspend",
+  "wake_lock",
+  "wake_source",
+  "proxy",
+  "power",
+  "prepare",
+  "health",
 ] as const;
 
 export type Permission = (typeof PERMISSIONS)[number];
