@@ -101,6 +101,9 @@ static void on_create_reaped(struct monitor *m, int status) {
     }
     m->init_pid = pid;
     m->phase = PH_CREATED;
+    char err[PATH_MAX + 128];
+    if (memwatch_register(&m->mem, err, sizeof(err)) < 0)
+        fprintf(stderr, "skiff-monitor: no memory events: %s; counters are still read at exit\n", err);
     char pidjson[32];
     snprintf(pidjson, sizeof(pidjson), "\"pid\":%ld", (long)pid);
     send_simple(m, "init", pidjson);
@@ -209,6 +212,24 @@ void on_status(struct monitor *m) {
     }
 }
 
+void on_memory_event(struct monitor *m) {
+    memwatch_on_ready(&m->mem, now_ms());
+    send_memory_if_changed(m);
+}
+
+/* The last counters, read while the cgroup still exists: every MEMORY goes
+ * out before EXIT, and the record learns whether the OOM killer struck. */
+static void final_memory_read(struct monitor *m) {
+    if (!m->opt.memory_cgroup || m->init_pid == 0) return;
+    if (memwatch_read(&m->mem) < 0)
+        fprintf(stderr, "skiff-monitor: reading the memory counters at exit: %s\n", strerror(errno));
+    memwatch_close(&m->mem);
+    send_memory_if_changed(m);
+    /* The group counts every member's kills: only a SIGKILLed container can be one of them. */
+    int st = reported_status(m);
+    m->oom_killed = memwatch_oom_killed(&m->mem, WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+}
+
 /* Init is gone and output drained (or the drain bound passed): remove the
  * runtime state, persist the record, then tell the daemon. */
 void maybe_finish_exit(struct monitor *m) {
@@ -225,6 +246,7 @@ void maybe_finish_exit(struct monitor *m) {
         splitter_flush(&m->err_lines, err_line, m);
     }
     on_status(m); /* init wrote its EXIT record before exiting */
+    final_memory_read(m);
     static const char *const del[] = {"delete", "--force", NULL};
     runtime_run(&m->rt, del, NULL, RUNTIME_TIMEOUT_MS);
     build_exit_body(m);
@@ -243,5 +265,6 @@ void on_timer(struct monitor *m) {
     }
     if (m->drain_deadline && now >= m->drain_deadline) maybe_finish_exit(m);
     if (m->finish_deadline && now >= m->finish_deadline) m->done = 1; /* daemon never acknowledged */
+    if (memwatch_on_timer(&m->mem, now)) send_memory_if_changed(m);
     if (m->linger_deadline && now >= m->linger_deadline && m->conn.fd < 0) m->done = 1;
 }

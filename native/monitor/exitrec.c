@@ -19,6 +19,10 @@ static void trim_trailing_space(char *s, size_t *len) {
     while (*len > 0 && (s[*len - 1] == '\n' || s[*len - 1] == ' ' || s[*len - 1] == '\r')) (*len)--;
 }
 
+int reported_status(const struct monitor *m) {
+    return WIFSIGNALED(m->init_status) || m->app_status < 0 ? m->init_status : m->app_status;
+}
+
 void build_exit_body(struct monitor *m) {
     struct sbuf *b = &m->exit_body;
     char ts[32];
@@ -36,13 +40,12 @@ void build_exit_body(struct monitor *m) {
         else sb_puts(b, "\"the runtime's create command failed without output\"");
     } else {
         int init_st = m->init_status;
-        int app_st = m->app_status;
-        if (WIFSIGNALED(init_st) || app_st < 0) put_status(b, init_st);
-        else put_status(b, app_st);
+        put_status(b, reported_status(m));
         /* Only the kernel's namespace reboot makes init die of SIGHUP/SIGINT:
          * init forwards those signals when anyone else sends them. */
         int reboot = WIFSIGNALED(init_st) && WTERMSIG(init_st) == SIGHUP;
         sb_printf(b, ",\"reason\":\"%s\",\"initPid\":%ld", reboot ? "reboot" : "shutdown", (long)-m->init_pid);
+        if (m->oom_killed) sb_puts(b, ",\"oom\":true");
     }
     rfc3339_now(ts);
     sb_printf(b, ",\"time\":\"%s\"", ts);

@@ -37,7 +37,8 @@ static void usage(void) {
     fprintf(stderr,
             "usage: skiff-monitor --id ID --bundle DIR --state-dir DIR --runtime PATH --runtime-root DIR\n"
             "       [--io inherit|pipe|discard] [--log-max-bytes N] [--log-files N]\n"
-            "       [--extra-fds N] [--ready-fd FD] [--linger-ms N]\n");
+            "       [--extra-fds N] [--ready-fd FD] [--linger-ms N]\n"
+            "       [--memory-cgroup DIR [--memory-group-dir DIR]]\n");
     exit(2);
 }
 
@@ -57,7 +58,8 @@ static void parse_options(struct options *o, int argc, char **argv) {
         {"id", 1, 0, 'i'},           {"bundle", 1, 0, 'b'},        {"state-dir", 1, 0, 's'},
         {"runtime", 1, 0, 'r'},      {"runtime-root", 1, 0, 'R'},  {"io", 1, 0, 'o'},
         {"log-max-bytes", 1, 0, 'm'}, {"log-files", 1, 0, 'f'},    {"extra-fds", 1, 0, 'x'},
-        {"ready-fd", 1, 0, 'y'},     {"linger-ms", 1, 0, 'l'},     {0, 0, 0, 0}};
+        {"ready-fd", 1, 0, 'y'},     {"linger-ms", 1, 0, 'l'},     {"memory-cgroup", 1, 0, 'M'},
+        {"memory-group-dir", 1, 0, 'G'}, {0, 0, 0, 0}};
     *o = (struct options){.io = IO_INHERIT, .log_max_bytes = 1 << 20, .log_files = 3, .ready_fd = -1,
                           .linger_ms = 300000};
     int c;
@@ -79,10 +81,17 @@ static void parse_options(struct options *o, int argc, char **argv) {
         case 'x': o->extra_fds = (int)parse_num("extra-fds", optarg, 0, MAX_EXTRA_FDS); break;
         case 'y': o->ready_fd = (int)parse_num("ready-fd", optarg, 0, 1 << 20); break;
         case 'l': o->linger_ms = parse_num("linger-ms", optarg, 0, 1LL << 40); break;
+        case 'M': o->memory_cgroup = optarg; break;
+        case 'G': o->memory_group_dir = optarg; break;
         default: usage();
         }
     }
     if (optind != argc || !o->id || !o->bundle || !o->state_dir || !o->runtime || !o->runtime_root) usage();
+    if ((o->memory_group_dir && !o->memory_cgroup) || (o->memory_cgroup && o->memory_cgroup[0] != '/') ||
+        (o->memory_group_dir && o->memory_group_dir[0] != '/')) {
+        fprintf(stderr, "skiff-monitor: --memory-cgroup (absolute) is required with --memory-group-dir (absolute)\n");
+        exit(2);
+    }
 }
 
 static void die(const char *what) {
@@ -186,7 +195,8 @@ static void setup_and_create(struct monitor *m) {
 
 static int poll_timeout(struct monitor *m) {
     int64_t next = 0;
-    int64_t deadlines[] = {m->start_deadline, m->drain_deadline, m->linger_deadline, m->finish_deadline};
+    int64_t deadlines[] = {m->start_deadline, m->drain_deadline, m->linger_deadline, m->finish_deadline,
+                           m->mem.recheck_at};
     for (size_t i = 0; i < sizeof(deadlines) / sizeof(deadlines[0]); i++)
         if (deadlines[i] && (!next || deadlines[i] < next)) next = deadlines[i];
     if (!next) return -1;
@@ -196,8 +206,8 @@ static int poll_timeout(struct monitor *m) {
 
 static void run_loop(struct monitor *m) {
     while (!m->done) {
-        struct pollfd p[6];
-        int n = 0, i_sig, i_listen, i_conn = -1, i_out = -1, i_err = -1, i_status = -1;
+        struct pollfd p[7];
+        int n = 0, i_sig, i_listen, i_conn = -1, i_out = -1, i_err = -1, i_status = -1, i_mem = -1;
         p[i_sig = n++] = (struct pollfd){.fd = m->sfd, .events = POLLIN};
         p[i_listen = n++] = (struct pollfd){.fd = m->listen_fd, .events = POLLIN};
         if (m->conn.fd >= 0)
@@ -208,6 +218,7 @@ static void run_loop(struct monitor *m) {
         /* Only after START: before, the runtime's own init holds the pipe. */
         if (m->status_r >= 0 && m->phase >= PH_STARTING)
             p[i_status = n++] = (struct pollfd){.fd = m->status_r, .events = POLLIN};
+        if (m->mem.fd >= 0) p[i_mem = n++] = (struct pollfd){.fd = m->mem.fd, .events = memwatch_poll_events(&m->mem)};
         int r = poll(p, (nfds_t)n, poll_timeout(m));
         if (r < 0 && errno != EINTR) die("poll");
         if (r > 0) {
@@ -215,6 +226,7 @@ static void run_loop(struct monitor *m) {
             if (i_out >= 0 && p[i_out].revents) on_output(m, 0);
             if (i_err >= 0 && p[i_err].revents) on_output(m, 1);
             if (i_status >= 0 && p[i_status].revents) on_status(m);
+            if (i_mem >= 0 && m->mem.fd == p[i_mem].fd && p[i_mem].revents) on_memory_event(m);
             if (p[i_sig].revents) on_signal(m);
             if (i_conn >= 0 && m->conn.fd == p[i_conn].fd) {
                 if (p[i_conn].revents & POLLOUT) on_client_writable(m);
@@ -235,6 +247,7 @@ int main(int argc, char **argv) {
     m->app_status = -1;
     conn_reset(&m->conn);
     sb_init(&m->exit_body);
+    memwatch_init(&m->mem, m->opt.memory_cgroup, m->opt.memory_group_dir);
     setup_and_create(m);
     run_loop(m);
 
@@ -243,6 +256,7 @@ int main(int argc, char **argv) {
     close(m->listen_fd);
     close(m->sfd);
     if (m->status_r >= 0) close(m->status_r);
+    memwatch_close(&m->mem);
     logfile_close(&m->log);
     sb_free(&m->exit_body);
     return 0;

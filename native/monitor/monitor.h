@@ -7,6 +7,7 @@
 
 #include "conn.h"
 #include "logfile.h"
+#include "memwatch.h"
 #include "runtime.h"
 
 #define PROTOCOL_VERSION 1
@@ -22,6 +23,7 @@ struct options {
     int extra_fds;
     int ready_fd;       /* -1: none */
     long long linger_ms; /* how long an unreported exit waits for a daemon; 0: forever */
+    const char *memory_cgroup, *memory_group_dir; /* NULL: no memory events, no oom in the record */
 };
 
 /* creating -> created (init pid known, waiting for START) -> starting (exec
@@ -53,6 +55,8 @@ struct monitor {
     struct line_splitter out_lines, err_lines;
     char create_err[4096]; /* runtime stderr while creating: the error text */
     size_t create_err_len;
+    struct memwatch mem;
+    int oom_killed;        /* set before `runtime delete`, for the exit record */
     struct sbuf exit_body; /* exit record members, shared by exit.json and EXIT */
     int64_t start_deadline, drain_deadline, linger_deadline, finish_deadline; /* ms, 0: unset */
     int done;
@@ -67,6 +71,7 @@ void on_signal(struct monitor *m);
 void on_output(struct monitor *m, int is_err);
 void on_timer(struct monitor *m);
 void on_status(struct monitor *m);
+void on_memory_event(struct monitor *m);
 void maybe_finish_exit(struct monitor *m);
 
 /* session.c */
@@ -78,10 +83,14 @@ void send_exit(struct monitor *m);
 void send_error(struct monitor *m, const char *op, const char *message);
 void apply_kill(struct monitor *m, int sig, int all);
 void send_log(struct monitor *m, const char *stream, const char *line, size_t len);
+void send_memory_if_changed(struct monitor *m);
 
 void request_start(struct monitor *m);
 
 /* exitrec.c */
+/* The wait status the record reports: the app's from skiff-init's EXIT, or
+ * init's own if init died of a signal or sent none. */
+int reported_status(const struct monitor *m);
 void build_exit_body(struct monitor *m);
 int write_exit_record(struct monitor *m);
 

@@ -39,6 +39,21 @@ void send_log(struct monitor *m, const char *stream, const char *line, size_t le
     send_frame(m, &b, 1);
 }
 
+/* MEMORY carries the counts since the previous MEMORY; while no daemon is
+ * connected they accumulate for the next one. */
+void send_memory_if_changed(struct monitor *m) {
+    struct mem_counters delta;
+    struct sbuf b;
+    if (m->conn.fd < 0 || m->conn.finishing || !memwatch_unreported(&m->mem, &delta)) return;
+    sb_init(&b);
+    sb_puts(&b, "{\"type\":\"memory\"");
+    for (int f = 0; f < MEM_FIELDS; f++) sb_printf(&b, ",\"%s\":%llu", mem_field_names[f], delta.v[f]);
+    sb_putn(&b, "}", 1);
+    send_frame(m, &b, 0);
+    conn_flush(&m->conn);
+    memwatch_mark_reported(&m->mem);
+}
+
 void send_exit(struct monitor *m) {
     struct sbuf b;
     sb_init(&b);
@@ -89,6 +104,7 @@ void on_accept(struct monitor *m) {
     snprintf(hello, sizeof(hello), "\"version\":%d,\"pid\":%ld", PROTOCOL_VERSION, (long)getpid());
     send_simple(m, "hello", hello);
     send_state(m);
+    send_memory_if_changed(m);
     if (m->phase == PH_EXITED) send_exit(m);
 }
 

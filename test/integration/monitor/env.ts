@@ -39,8 +39,15 @@ export interface TestEnv {
   /** Writes <dir>/<name>/bundle/config.json running `args` through skiff-init; returns the bundle dir. */
   bundle(name: string, args: string[], patch?: (config: OciConfig) => void): string;
   /** Spawns a monitor for a fresh bundle; its state dir is <dir>/<name>/state. */
-  launch(name: string, args: string[], options?: Partial<MonitorOptions>): Promise<MonitorConnection>;
+  launch(
+    name: string,
+    args: string[],
+    options?: Partial<MonitorOptions>,
+    patch?: (config: OciConfig) => void,
+  ): Promise<MonitorConnection>;
   stateDir(name: string): string;
+  /** Absolute v1 memory cgroup directory of cgroupsPath `<cgroupPrefix>/<path>`. */
+  memoryCgroup(path: string): string;
   /** Registers a monitor started elsewhere so cleanup() stops it if a test failed. */
   adopt(monitorPid: number): void;
   /** Removes the bundle and state of a finished container. */
@@ -52,7 +59,10 @@ export interface OciConfig {
   process: { args: string[]; terminal: boolean; capabilities: Record<string, string[]> };
   root: { path: string; readonly: boolean };
   mounts: { destination: string; type: string; source: string; options: string[] }[];
-  linux: { cgroupsPath?: string };
+  linux: {
+    cgroupsPath?: string;
+    resources?: { memory?: { limit?: number; swap?: number; swappiness?: number } };
+  };
 }
 
 function buildRootfs(dir: string): string {
@@ -128,10 +138,11 @@ export function createTestEnv(): TestEnv {
     stateDir: (name) => join(dir, name, "state"),
     adopt: (pid) => monitorPids.push(pid),
     forget: (name) => rmSync(join(dir, name), { recursive: true, force: true }),
-    async launch(name, args, options = {}) {
+    memoryCgroup: (path) => join(CGROUP_ROOT, "memory", cgroupPrefix, path),
+    async launch(name, args, options = {}, patch) {
       const conn = await spawnMonitor({
         id: `${tag}-${name}`,
-        bundleDir: env.bundle(name, args),
+        bundleDir: env.bundle(name, args, patch),
         stateDir: env.stateDir(name),
         runtime: "/usr/sbin/runc",
         runtimeRoot,
@@ -164,6 +175,16 @@ export function createTestEnv(): TestEnv {
     },
   };
   return env;
+}
+
+/** A memory limit without swap: a memory eater is OOM-killed instead of swapping. */
+export function withMemoryLimit(bytes: number): (config: OciConfig) => void {
+  return (config) => {
+    config.linux.resources = {
+      ...config.linux.resources,
+      memory: { limit: bytes, swap: bytes, swappiness: 0 },
+    };
+  };
 }
 
 /** Adds CAP_SYS_BOOT so reboot(2) inside the container reaches the kernel's namespace reboot. */
