@@ -31,6 +31,8 @@ static const char *const seeds[] = {
     "{\"type\":\"kill\",\"signal\":15,\"all\":true}",
     "{\"type\":\"ack\",\"nested\":{\"a\":[1,2,{\"b\":null}],\"c\":\"\\u00e9\\n\"},\"x\":-1.5e3}",
     "{\"type\":\"log\",\"line\":\"\\\"quoted\\\" \\\\ back\"}",
+    "{\"type\":\"memory\",\"low\":0,\"high\":0,\"max\":12,\"oom\":1,\"oom_kill\":1,\"oom_group_kill\":0}",
+    "{\"type\":\"exit\",\"id\":\"c\",\"status\":{\"signal\":9},\"reason\":\"shutdown\",\"oom\":true}",
 };
 
 static const char alphabet[] = "{}[]\":,\\ -0123456789.eEtrufalsn\x01\xff";
@@ -61,7 +63,7 @@ static void exercise_json(const char *p, size_t n) {
     char s[16];
     long long v;
     int b;
-    static const char *const keys[] = {"type", "version", "signal", "all", "line", "nested", "x"};
+    static const char *const keys[] = {"type", "version", "signal", "all", "line", "nested", "x", "oom_kill", "oom"};
     for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
         json_get_string(p, n, keys[k], s, sizeof(s));
         json_get_int(p, n, keys[k], &v);

@@ -1,6 +1,6 @@
 /*
  * Unit tests for the monitor's pure parts: JSON member lookup and output,
- * frame decoding, line splitting and log rotation. `make check` builds this
+ * frame decoding, line splitting, log rotation and memory counters. `make check` builds this
  * with ASan+UBSan and runs it; exit 0 means every check passed.
  */
 #include <dirent.h>
@@ -13,6 +13,7 @@
 #include "frame.h"
 #include "json.h"
 #include "logfile.h"
+#include "memcounters.h"
 
 static int failures;
 
@@ -149,12 +150,40 @@ static void test_rotation(void) {
     CHECK(rmdir(dir) == 0);
 }
 
+static void test_memory_counters(void) {
+    struct mem_counters prev, next, delta;
+    unsigned long long v = 0;
+    CHECK(flat_keyed_get("oom 1\noom_kill 2\n", "oom", &v) == 1 && v == 1); /* not the prefix of oom_kill */
+    CHECK(flat_keyed_get("oom_kill 2\noom 3", "oom", &v) == 1 && v == 3);   /* last line without newline */
+    CHECK(flat_keyed_get("oom_kill 2\n", "oom", &v) == 0);
+    CHECK(flat_keyed_get("oom x\n", "oom", &v) == 0);
+
+    mem_counters_v2("low 1\nhigh 2\nmax 3\noom 4\noom_kill 5\noom_group_kill 6\n", &next);
+    for (int f = 0; f < MEM_FIELDS; f++) CHECK(next.v[f] == (unsigned long long)f + 1);
+    mem_counters_v2("max 7\n", &next); /* older kernels lack some fields */
+    CHECK(next.v[MEM_MAX] == 7 && next.v[MEM_OOM_GROUP_KILL] == 0);
+
+    mem_counters_v1("oom_kill_disable 0\nunder_oom 0\noom_kill 2\n", "10\n", "5\n", &next);
+    CHECK(next.v[MEM_MAX] == 15 && next.v[MEM_OOM] == 2 && next.v[MEM_OOM_KILL] == 2 && next.v[MEM_LOW] == 0);
+    mem_counters_v1("oom_kill_disable 0\nunder_oom 0\n", "10\n", NULL, &next); /* kernel < 4.13, no swap accounting */
+    CHECK(next.v[MEM_MAX] == 10 && next.v[MEM_OOM_KILL] == 0);
+
+    mem_counters_v2("max 3\noom_kill 1\n", &prev);
+    CHECK(mem_delta(&prev, &prev, &delta) == 0);
+    mem_counters_v2("max 5\noom_kill 1\n", &next);
+    CHECK(mem_delta(&prev, &next, &delta) == 1 && delta.v[MEM_MAX] == 2 && delta.v[MEM_OOM_KILL] == 0);
+    mem_counters_v2("max 1\noom_kill 1\n", &next); /* failcnt was reset: counts from zero */
+    CHECK(mem_delta(&prev, &next, &delta) == 1 && delta.v[MEM_MAX] == 1);
+    CHECK(strcmp(mem_field_names[MEM_OOM_GROUP_KILL], "oom_group_kill") == 0);
+}
+
 int main(void) {
     test_json_lookup();
     test_json_output();
     test_frames();
     test_splitter();
     test_rotation();
+    test_memory_counters();
     if (failures) {
         fprintf(stderr, "unit_test: %d check(s) failed\n", failures);
         return 1;

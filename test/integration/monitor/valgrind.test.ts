@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, it } from "node:test";
-import { createTestEnv, type TestEnv } from "./env.js";
+import { createTestEnv, withMemoryLimit, type TestEnv } from "./env.js";
 
 describe("monitor under valgrind", () => {
   let env: TestEnv;
@@ -12,22 +12,35 @@ describe("monitor under valgrind", () => {
   });
   after(() => env.cleanup());
 
-  it("leaks no memory and no fds over one container lifecycle", async () => {
+  it("leaks no memory and no fds over one container lifecycle, memory events included", async () => {
     const logPrefix = join(env.dir, "valgrind");
-    const conn = await env.launch("vg", ["sh", "-c", "echo out; echo err >&2; exit 3"], {
-      wrapper: [
-        "valgrind",
-        "--leak-check=full",
-        "--show-leak-kinds=all",
-        "--errors-for-leak-kinds=all",
-        "--track-fds=yes",
-        "--error-exitcode=99",
-        `--log-file=${logPrefix}.%p`,
-      ],
-    });
+    // The subshell is OOM-killed: the eventfd, the follow-up reads and MEMORY all run under valgrind.
+    const script = `echo out; echo err >&2; (s=x; while true; do s="$s$s"; done); exit 3`;
+    const conn = await env.launch(
+      "vg",
+      ["sh", "-c", script],
+      {
+        memoryCgroup: env.memoryCgroup("vg"),
+        wrapper: [
+          "valgrind",
+          "--leak-check=full",
+          "--show-leak-kinds=all",
+          "--errors-for-leak-kinds=all",
+          "--track-fds=yes",
+          "--error-exitcode=99",
+          `--log-file=${logPrefix}.%p`,
+        ],
+      },
+      withMemoryLimit(32 << 20),
+    );
     const { monitorPid } = conn;
+    let kills = 0;
+    conn.on("memory", (counts) => (kills += counts.oom_kill));
     await conn.start();
-    assert.deepEqual((await conn.exited()).status, { code: 3 });
+    const record = await conn.exited();
+    assert.deepEqual(record.status, { code: 3 });
+    assert.equal(record.oom, true);
+    assert.ok(kills >= 1);
     const logFile = `${logPrefix}.${monitorPid}`;
     // valgrind writes its summary as the monitor exits, after EXIT was acknowledged.
     let report = "";

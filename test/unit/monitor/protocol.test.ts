@@ -112,6 +112,27 @@ describe("monitor protocol messages", () => {
     );
   });
 
+  it("parses memory counts and the exit record's oom", () => {
+    const counts = { low: 0, high: 1, max: 2, oom: 3, oom_kill: 4, oom_group_kill: 5 };
+    assert.deepEqual(parseMonitorMessage({ type: "memory", ...counts, extra: "ignored" }), {
+      type: "memory",
+      ...counts,
+    });
+    assert.throws(
+      () => parseMonitorMessage({ type: "memory", ...counts, oom_kill: -1 }),
+      /memory message\.oom_kill: expected a count/,
+    );
+    const { high: _high, ...withoutHigh } = counts;
+    assert.throws(() => parseMonitorMessage({ type: "memory", ...withoutHigh }), /memory message\.high/);
+    const exit = { id: "c", status: { signal: 9 }, reason: "shutdown", time: "t" };
+    assert.deepEqual(parseExitRecord({ ...exit, oom: true }), { ...exit, oom: true });
+    assert.deepEqual(parseExitRecord(exit), exit);
+    assert.throws(
+      () => parseExitRecord({ ...exit, oom: 1 }, "exit.json"),
+      /exit\.json\.oom: expected a boolean/,
+    );
+  });
+
   it("names the offending field", () => {
     assert.throws(
       () => parseMonitorMessage({ type: "init", pid: "1" }),
