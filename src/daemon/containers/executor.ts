@@ -186,6 +186,7 @@ export class ContainerExecutor {
         const handle = r.mount ?? (await this.mountFor(r.container, r.pkg, mounted));
         resourceRoots[r.pkg.npk.manifest.name] = handle.target;
       }
+      if (mounted.length > 0) await this.o.report({ type: "images_mounted", mounted });
       await mkdir(instance.stateDir, { recursive: true, mode: 0o700 });
       const consoleSocket = manifest.console
         ? (
@@ -230,7 +231,7 @@ export class ContainerExecutor {
       await this.watchMemory(instance, manifest);
       const pid = monitor.initPid;
       if (pid === undefined) throw new Error("the monitor reported no init pid");
-      await this.o.report({ type: "container_started", container, pid, startedAt: Date.now(), mounted });
+      await this.o.report({ type: "container_started", container, pid, startedAt: Date.now() });
     } catch (e) {
       const error = (e as Error).message;
       // Once a monitor exists its exit (or disappearance) ends the instance; otherwise we do.
@@ -240,7 +241,7 @@ export class ContainerExecutor {
         return;
       }
       this.instances.delete(container);
-      await this.o.report({ type: "container_start_failed", container, error, mounted });
+      await this.o.report({ type: "container_start_failed", container, error });
     }
   }
 

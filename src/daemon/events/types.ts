@@ -53,9 +53,9 @@ export type JobResult =
       container: ContainerId;
       pid: number;
       startedAt: number;
-      /** Images the start mounted (its own, resources): recorded even if the start failed. */
-      mounted: { container: ContainerId; handle: MountHandle }[];
     }
+  /** A start mounted images (its own, resources); they stay mounted whatever becomes of the start. */
+  | { type: "images_mounted"; mounted: { container: ContainerId; handle: MountHandle }[] }
   /** Daemon start: instances a previous daemon left (containers/adopt.ts). */
   | { type: "adopted"; instances: AdoptedInstance[] }
   /** Daemon start: an autostart container is due. */
@@ -64,7 +64,6 @@ export type JobResult =
       type: "container_start_failed";
       container: ContainerId;
       error: string;
-      mounted: { container: ContainerId; handle: MountHandle }[];
     };
 
 export type DaemonEvent =

@@ -169,24 +169,24 @@ export function startRequest(
   return startContainer(state, request.container, { init, arguments: args, environment }, "request", reply);
 }
 
-/** Records the images a start mounted, whatever became of the start. */
-function recordMounts(
+/** Records the images a start mounted, whatever becomes of the start. */
+export function imagesMounted(
   state: RuntimeState,
-  mounted: Extract<JobResult, { type: "container_started" }>["mounted"],
-): RuntimeState {
+  mounted: Extract<JobResult, { type: "images_mounted" }>["mounted"],
+): T {
   let next = state;
   for (const { container, handle } of mounted) {
     const r = next.containers.get(container);
     if (r) next = withContainer(next, { ...r, mount: handle });
   }
-  return next;
+  return { state: next, steps: [] };
 }
 
 export function containerStarted(
   state: RuntimeState,
   r: Extract<JobResult, { type: "container_started" }>,
 ): T {
-  const next = recordMounts(state, r.mounted);
+  const next = state;
   const record = next.containers.get(r.container);
   if (!record?.process) return { state: next, steps: [] };
   const process = {
@@ -220,7 +220,7 @@ export function containerStartFailed(
   state: RuntimeState,
   r: Extract<JobResult, { type: "container_start_failed" }>,
 ): T {
-  const next = recordMounts(state, r.mounted);
+  const next = state;
   const record = next.containers.get(r.container);
   if (!record?.process) return { state: next, steps: [] };
   const steps: Step[] = [

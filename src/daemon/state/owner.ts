@@ -14,6 +14,7 @@ import {
   containerExited,
   containerStarted,
   containerStartFailed,
+  imagesMounted,
   memoryEvent,
   restartDue,
   startContainer,
@@ -92,6 +93,8 @@ function jobDone(state: RuntimeState, result: JobResult): Transition<RuntimeStat
       return containerStartFailed(state, result);
     case "adopted":
       return adopted(state, result.instances);
+    case "images_mounted":
+      return imagesMounted(state, result.mounted);
     case "autostart":
       return startContainer(state, result.container, NO_OVERRIDES, "autostart");
   }
