@@ -1,13 +1,14 @@
 import { spawn } from "node:child_process";
 import { closeSync, openSync } from "node:fs";
 import { mkdir, readFile } from "node:fs/promises";
-import { join } from "node:path";
+import { isAbsolute, join } from "node:path";
 import { MonitorConnection } from "./connection.js";
 import { nativeBinary } from "./native.js";
 import { parseExitRecord, type ExitRecord } from "./protocol.js";
 
 export { MonitorConnection } from "./connection.js";
 export { nativeBinary } from "./native.js";
+export type { ExitRecord, MemoryCounts } from "./protocol.js";
 
 export type MonitorIo = "inherit" | "pipe" | "discard";
 
@@ -43,6 +44,7 @@ export interface MonitorOptions {
  */
 export async function spawnMonitor(opts: MonitorOptions): Promise<MonitorConnection> {
   opts.signal?.throwIfAborted();
+  checkMemoryOptions(opts);
   await mkdir(opts.stateDir, { recursive: true, mode: 0o700 });
   const extraFds = opts.extraFds ?? [];
   const args = [
@@ -104,6 +106,19 @@ export async function spawnMonitor(opts: MonitorOptions): Promise<MonitorConnect
   monitor.stdout!.destroy();
   monitor.unref();
   return MonitorConnection.open(opts.stateDir, opts.signal);
+}
+
+function checkMemoryOptions({ memoryCgroup, memoryGroupDir }: MonitorOptions): void {
+  for (const [name, dir] of [
+    ["memoryCgroup", memoryCgroup],
+    ["memoryGroupDir", memoryGroupDir],
+  ] as const) {
+    if (dir !== undefined && !isAbsolute(dir))
+      throw new Error(`MonitorOptions.${name}: "${dir}" is not absolute`);
+  }
+  if (memoryGroupDir !== undefined && memoryCgroup === undefined) {
+    throw new Error("MonitorOptions.memoryGroupDir needs memoryCgroup");
+  }
 }
 
 /** Re-attaches to a running monitor, e.g. after a daemon restart. */
