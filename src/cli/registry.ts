@@ -3,7 +3,9 @@ import type { Command } from "./command.js";
 import { completionCommand } from "./commands/completion.js";
 import { containerCommands } from "./commands/containers.js";
 import { daemonCommands } from "./commands/daemon.js";
+import { executorCommands } from "./commands/executor.js";
 import { packageCommands } from "./commands/package.js";
+import { powerCommands } from "./commands/power.js";
 import { queryCommands } from "./commands/query.js";
 import { repositoryCommands } from "./commands/repository.js";
 
@@ -11,6 +13,8 @@ export const COMMANDS: Command[] = [
   ...queryCommands,
   ...repositoryCommands,
   ...containerCommands,
+  ...powerCommands,
+  ...executorCommands,
   ...daemonCommands,
   ...packageCommands,
   completionCommand,

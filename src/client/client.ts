@@ -7,10 +7,14 @@ import type {
   ContainerData,
   ContainerResult,
   ExitStatus,
+  HealthInfo,
   Notification,
+  PowerInfo,
+  ProxyFraming,
   Request,
   Response,
   ResponseType,
+  WakeSource,
 } from "../protocol/messages.js";
 import { openConnection, type Connection, type ConnectOptions } from "./connection.js";
 import { PermissionDeniedError, RuntimeError, SkiffError } from "./errors.js";
@@ -131,6 +135,110 @@ export class Client {
     const { result } = await this.call({ type: "install", repository, size }, "install", npk);
     if (result.type === "error") throw new RuntimeError(result.error);
     return result.container;
+  }
+
+  /** Skiff (power): freezes the container; pausing a paused container succeeds. */
+  async pause(container: ContainerId): Promise<void> {
+    unwrap((await this.call({ type: "pause", container }, "pause")).result);
+  }
+
+  /** Skiff (power): thaws a paused container; resuming a running one is an error. */
+  async resume(container: ContainerId): Promise<void> {
+    unwrap((await this.call({ type: "resume", container }, "resume")).result);
+  }
+
+  /**
+   * Skiff (power): suspends the container until a wake source fires (or `maxSleepMs` passes);
+   * resolves with the nanoseconds it was frozen and the names of the sources that woke it
+   * (`max_sleep` after a timeout). Throws `wake_locks_exist` when wake locks are held.
+   */
+  async suspend(
+    container: ContainerId,
+    options: { maxSleepMs?: number } = {},
+  ): Promise<{ suspendTime: number; resumeReason: string }> {
+    const request: Request = {
+      type: "suspend",
+      container,
+      ...(options.maxSleepMs === undefined ? {} : { max_sleep_ms: options.maxSleepMs }),
+    };
+    const { result } = await this.call(request, "suspend");
+    if (result.type === "error") throw new RuntimeError(result.error);
+    return { suspendTime: result.suspend_time, resumeReason: result.resume_reason };
+  }
+
+  /** Skiff (power): holds wake lock `name` (released after `timeoutMs` when given). */
+  async acquireWakeLock(
+    container: ContainerId,
+    name: string,
+    options: { timeoutMs?: number } = {},
+  ): Promise<void> {
+    const request: Request = {
+      type: "wake_lock_acquire",
+      container,
+      name,
+      ...(options.timeoutMs === undefined ? {} : { timeout_ms: options.timeoutMs }),
+    };
+    unwrap((await this.call(request, "wake_lock")).result);
+  }
+
+  async releaseWakeLock(container: ContainerId, name: string): Promise<void> {
+    unwrap((await this.call({ type: "wake_lock_release", container, name }, "wake_lock")).result);
+  }
+
+  /** Skiff (power): registers what wakes the container from a suspend, under `name`. */
+  async addWakeSource(container: ContainerId, name: string, source: WakeSource): Promise<void> {
+    unwrap((await this.call({ type: "add_wake_source", container, name, source }, "wake_source")).result);
+  }
+
+  async removeWakeSource(container: ContainerId, name: string): Promise<void> {
+    unwrap((await this.call({ type: "remove_wake_source", container, name }, "wake_source")).result);
+  }
+
+  /** Skiff (power): the daemon listens on `listen` and forwards to `target` in the container. */
+  async proxyWakeChannel(
+    container: ContainerId,
+    name: string,
+    listen: string,
+    target: string,
+    framing?: ProxyFraming,
+  ): Promise<void> {
+    const request: Request = {
+      type: "proxy_wake_channel",
+      container,
+      name,
+      listen,
+      target,
+      ...(framing === undefined ? {} : { framing }),
+    };
+    unwrap((await this.call(request, "proxy")).result);
+  }
+
+  /** Skiff (power): the container handled `count` (daemon default 1) messages of channel `name`. */
+  async proxyHandled(container: ContainerId, name: string, count?: number): Promise<void> {
+    const request: Request = {
+      type: "proxy_handled",
+      container,
+      name,
+      ...(count === undefined ? {} : { count }),
+    };
+    unwrap((await this.call(request, "proxy")).result);
+  }
+
+  /** Skiff (power): state, locks, sources, counters and the last suspend (wire field names). */
+  async power(container: ContainerId): Promise<PowerInfo> {
+    const { result } = await this.call({ type: "power", container }, "power");
+    if (result.type === "error") throw new RuntimeError(result.error);
+    return result.power;
+  }
+
+  /** Skiff (executor): mounts, writes the bundle and creates the container so a start is quick. */
+  async prepare(container: ContainerId): Promise<void> {
+    unwrap((await this.call({ type: "prepare", container }, "prepare")).result);
+  }
+
+  /** Skiff (executor): whether the OCI runtime and the monitor work, and what is wrong if not. */
+  async health(): Promise<HealthInfo> {
+    return (await this.call({ type: "health" }, "health")).health;
   }
 
   /** Notifications as they arrive (connect with `notifications: true`). */
