@@ -6,9 +6,9 @@
  * notification from `onChange`, and calls `ensureHealthy()` before each start and prepare.
  *
  * Problems come from two places:
- * - Binary problems, from `check()`: the runtime is missing or does not answer `--version`
- *   within `probeTimeoutMs`; the monitor or init is missing, not a regular file or not
- *   executable. They hold until the next `check()` finds the binaries fine.
+ * - Binary problems, from `check()`: the runtime is missing, or `--version` does not exit 0
+ *   with a line naming a version within `probeTimeoutMs`; the monitor or init is missing, not a
+ *   regular file or not executable. They hold until the next `check()` finds the binaries fine.
  * - Monitor deaths, from `recordMonitorDeath()`: a monitor died without reporting its
  *   container's end. A death is cleared once (1) a `check()` that started after the death found
  *   no binary problem and (2) a container start succeeded after that check
@@ -28,8 +28,8 @@ import type { HealthInfo } from "../../protocol/messages.js";
 
 /** `--version` of a healthy runtime answers in milliseconds; a hung one must not hold a start. */
 const DEFAULT_PROBE_TIMEOUT_MS = 500;
-/** Enough of the runtime's stderr to tell the problem, short enough for a notification. */
-const MAX_STDERR_IN_PROBLEM = 200;
+/** Enough of the runtime's output to tell the problem, short enough for a notification. */
+const MAX_OUTPUT_IN_PROBLEM = 200;
 
 export interface ExecutorHealthOptions {
   /** Absolute path of the OCI runtime binary (runc or crun). */
@@ -153,7 +153,7 @@ export class ExecutorHealth {
     return this.current;
   }
 
-  /** Undefined when `<runtime> --version` exits 0 within the probe timeout, else the problem. */
+  /** Undefined when `<runtime> --version` exits 0 and names a version in time, else the problem. */
   private probeRuntime(): Promise<string | undefined> {
     const path = this.runtimePath;
     return new Promise((resolve) => {
@@ -161,8 +161,14 @@ export class ExecutorHealth {
         path,
         ["--version"],
         { timeout: this.probeTimeoutMs, killSignal: "SIGKILL", encoding: "utf8" },
-        (error, _stdout, stderr) => {
-          if (error === null) return resolve(undefined);
+        (error, stdout, stderr) => {
+          // An empty or non-ELF file "runs" through execvp's /bin/sh fallback and may exit 0:
+          // only an answer naming a version counts.
+          if (error === null) {
+            if (/\bversion\b/.test(stdout)) return resolve(undefined);
+            const first = stdout.trim().split("\n")[0]!.slice(0, MAX_OUTPUT_IN_PROBLEM);
+            return resolve(`OCI runtime ${path}: "--version" printed no version ("${first}")`);
+          }
           const code = (error as NodeJS.ErrnoException).code;
           const failure = error as { killed?: boolean; signal?: string | null; code?: unknown };
           if (code === "ENOENT") return resolve(`OCI runtime ${path}: not found`);
@@ -172,7 +178,7 @@ export class ExecutorHealth {
             return resolve(`OCI runtime ${path}: no answer to --version within ${this.probeTimeoutMs} ms`);
           }
           const how = failure.signal ? `signal ${failure.signal}` : `exit code ${String(failure.code)}`;
-          const said = stderr.trim().slice(0, MAX_STDERR_IN_PROBLEM);
+          const said = stderr.trim().slice(0, MAX_OUTPUT_IN_PROBLEM);
           resolve(`OCI runtime ${path}: "--version" failed with ${how}${said ? `: ${said}` : ""}`);
         },
       );

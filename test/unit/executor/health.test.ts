@@ -103,6 +103,13 @@ describe("ExecutorHealth", () => {
     ]);
   });
 
+  it("reports a runtime that exits 0 without naming a version (an empty file does)", async () => {
+    const empty = join(dir, "runtime-empty");
+    await writeFile(empty, "", { mode: 0o755 });
+    const { problems } = await healthOf({ runtimePath: empty }).check();
+    assert.deepEqual(problems, [`OCI runtime ${empty}: "--version" printed no version ("")`]);
+  });
+
   it("reports a runtime that does not answer within the probe timeout", async () => {
     const hanging = join(dir, "runtime-hanging");
     await writeScript(hanging, "exec sleep 30");
