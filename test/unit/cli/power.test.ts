@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
+import { mkdtemp, rm } from "node:fs/promises";
+import { createServer, type Server } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { after, before, describe, it } from "node:test";
 import { parseArgs } from "node:util";
 import { UsageError, type ParsedCommand } from "../../../src/cli/command.js";
 import { describeHealth, executorCommands, healthExitCode } from "../../../src/cli/commands/executor.js";
@@ -14,8 +19,10 @@ import {
   parseWakeSourceArguments,
   powerCommands,
 } from "../../../src/cli/commands/power.js";
+import { runCli } from "../../../src/cli/main.js";
 import { findCommand } from "../../../src/cli/registry.js";
-import type { PowerInfo } from "../../../src/protocol/messages.js";
+import { decodeMessage, encodeMessage } from "../../../src/protocol/codec.js";
+import type { PowerInfo, Request, Response } from "../../../src/protocol/messages.js";
 
 /** Parses a command's arguments the way main.ts does (its global options plus the command's). */
 function parse(command: string, args: string[]): ParsedCommand {
@@ -197,5 +204,161 @@ describe("power output", () => {
     assert.deepEqual(describeHealth(degraded), ["degraded", "  - OCI runtime /x: not found"]);
     assert.equal(healthExitCode({ status: "ok", problems: [] }), 0);
     assert.equal(healthExitCode(degraded), 1);
+  });
+});
+
+/**
+ * A scripted console on a Unix socket in a temp directory: acknowledges the handshake, records
+ * each request and answers it with `answer`. Checks the CLI, client and codec together.
+ */
+describe("power and executor commands against a scripted console", () => {
+  let dir: string;
+  let server: Server;
+  let url: string;
+  const requests: Request[] = [];
+  let answer: (request: Request) => Response = () => ({
+    type: "error",
+    error: { type: "unsupported", request: "x" },
+  });
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), "skiff-power-cli-"));
+    const path = join(dir, "console.sock");
+    url = `unix://${path}`;
+    server = createServer((socket) => {
+      let greeted = false;
+      createInterface({ input: socket }).on("line", (line) => {
+        const message = decodeMessage(line);
+        if (!greeted) {
+          greeted = true;
+          socket.write(encodeMessage({ type: "connect_ack" }));
+        } else if (message.type === "request") {
+          requests.push(message.request);
+          const response: Response =
+            message.request.type === "list"
+              ? { type: "list", containers: ["web:1.0.0"] }
+              : answer(message.request);
+          socket.write(encodeMessage({ type: "response", response }));
+        }
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(path, resolve));
+  });
+
+  after(async () => {
+    await new Promise((resolve) => server.close(resolve));
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  async function cli(...args: string[]): Promise<{ code: number; out: string[]; err: string[] }> {
+    const out: string[] = [];
+    const err: string[] = [];
+    requests.length = 0;
+    const code = await runCli(["-u", url, ...args], { out: (l) => out.push(l), err: (l) => err.push(l) });
+    return { code, out, err };
+  }
+
+  it("suspends with max_sleep_ms on the wire and prints the time in seconds and the reason", async () => {
+    answer = () => ({
+      type: "suspend",
+      result: {
+        type: "ok",
+        container: "web:1.0.0",
+        suspend_time: 1_234_000_000,
+        resume_reason: "proxy-http",
+      },
+    });
+    const { code, out } = await cli("suspend", "web", "--max-sleep", "2s");
+    assert.equal(code, 0);
+    assert.deepEqual(out, ["suspended 1.234 s, woken by: proxy-http"]);
+    assert.deepEqual(requests, [
+      { type: "list" },
+      { type: "suspend", container: "web:1.0.0", max_sleep_ms: 2000 },
+    ]);
+  });
+
+  it("reports wake_locks_exist as a runtime error", async () => {
+    answer = () => ({
+      type: "suspend",
+      result: {
+        type: "error",
+        container: "web:1.0.0",
+        error: { type: "wake_locks_exist", container: "web:1.0.0" },
+      },
+    });
+    const { code, err } = await cli("suspend", "web:1.0.0");
+    assert.equal(code, 1);
+    assert.deepEqual(err, ["skiff suspend: wake locks exist (container: web:1.0.0)"]);
+  });
+
+  it("sends wake sources, locks and proxy channels in their wire shapes", async () => {
+    answer = (r) => ({
+      type:
+        r.type === "add_wake_source" ? "wake_source" : r.type === "wake_lock_acquire" ? "wake_lock" : "proxy",
+      result: { type: "ok", container: "web:1.0.0" },
+    });
+    assert.equal((await cli("wakesource", "add", "web:1.0.0", "tick", "--timer-after", "5s")).code, 0);
+    assert.deepEqual(requests, [
+      {
+        type: "add_wake_source",
+        container: "web:1.0.0",
+        name: "tick",
+        source: { type: "timer", after_ms: 5000 },
+      },
+    ]);
+    assert.equal((await cli("wakelock", "acquire", "web:1.0.0", "ui", "--timeout", "30")).code, 0);
+    assert.deepEqual(requests, [
+      { type: "wake_lock_acquire", container: "web:1.0.0", name: "ui", timeout_ms: 30_000 },
+    ]);
+    const proxy = [
+      "proxy",
+      "web:1.0.0",
+      "http",
+      "--listen",
+      "tcp://0.0.0.0:8080",
+      "--target",
+      "tcp://127.0.0.1:80",
+    ];
+    assert.equal((await cli(...proxy, "--framing", "length")).code, 0);
+    assert.deepEqual(requests, [
+      {
+        type: "proxy_wake_channel",
+        container: "web:1.0.0",
+        name: "http",
+        listen: "tcp://0.0.0.0:8080",
+        target: "tcp://127.0.0.1:80",
+        framing: "length",
+      },
+    ]);
+  });
+
+  it("prints power as a block, or the wire line with --json", async () => {
+    const power: PowerInfo = {
+      state: "asleep",
+      sequence: 1,
+      locks: [],
+      sources: [],
+      counters: {},
+      last_suspend: null,
+    };
+    answer = () => ({ type: "power", result: { type: "ok", container: "web:1.0.0", power } });
+    const block = await cli("power", "web:1.0.0");
+    assert.deepEqual(block.out.slice(0, 2), ["web:1.0.0", "  state          asleep (sequence 1)"]);
+    const json = await cli("--json", "power", "web:1.0.0");
+    assert.deepEqual(JSON.parse(json.out[0]!), {
+      response: { power: { ok: { container: "web:1.0.0", power } } },
+    });
+  });
+
+  it("exits 1 and prints the problems when the executor is degraded", async () => {
+    answer = () => ({
+      type: "health",
+      health: { status: "degraded", problems: ["OCI runtime /x/runc: not found"] },
+    });
+    const degraded = await cli("health");
+    assert.equal(degraded.code, 1);
+    assert.deepEqual(degraded.out, ["degraded", "  - OCI runtime /x/runc: not found"]);
+    answer = () => ({ type: "health", health: { status: "ok", problems: [] } });
+    assert.deepEqual(await cli("health"), { code: 0, out: ["ok"], err: [] });
   });
 });
