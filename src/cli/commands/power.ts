@@ -149,6 +149,12 @@ export function formatSuspend(suspendTimeNs: number, resumeReason: string): stri
   return `suspended ${formatSeconds(suspendTimeNs)}, woken by: ${resumeReason}`;
 }
 
+/** An epoch time in ms as ISO 8601; beyond what Date can show (year 275760), the number. */
+function isoTime(ms: number): string {
+  const date = new Date(ms);
+  return Number.isNaN(date.getTime()) ? `${ms} ms after the epoch` : date.toISOString();
+}
+
 export function describeWakeSource(source: WakeSource): string {
   switch (source.type) {
     case "path":
@@ -157,7 +163,7 @@ export function describeWakeSource(source: WakeSource): string {
       return `proxy channel ${source.channel}`;
     case "timer":
       return source.at_ms !== undefined
-        ? `timer at ${new Date(source.at_ms).toISOString()}`
+        ? `timer at ${isoTime(source.at_ms)}`
         : `timer after ${source.after_ms ?? 0} ms`;
   }
 }
@@ -173,7 +179,7 @@ export function describePower(container: ContainerId, power: PowerInfo): string[
     "wake locks",
     power.locks.map(
       (l) =>
-        `${l.name} (held by ${l.holder}${l.expires_at_ms === undefined ? "" : `, expires ${new Date(l.expires_at_ms).toISOString()}`})`,
+        `${l.name} (held by ${l.holder}${l.expires_at_ms === undefined ? "" : `, expires ${isoTime(l.expires_at_ms)}`})`,
     ),
   );
   list(

@@ -10,6 +10,7 @@ import { UsageError, type ParsedCommand } from "../../../src/cli/command.js";
 import { describeHealth, executorCommands, healthExitCode } from "../../../src/cli/commands/executor.js";
 import {
   describePower,
+  describeWakeSource,
   formatSuspend,
   parseContainerArgument,
   parseDurationOption,
@@ -154,6 +155,15 @@ describe("power command arguments", () => {
 });
 
 describe("power output", () => {
+  it("describes wake sources, also timers beyond what Date can show", () => {
+    assert.equal(describeWakeSource({ type: "timer", at_ms: 0 }), "timer at 1970-01-01T00:00:00.000Z");
+    assert.equal(
+      describeWakeSource({ type: "timer", at_ms: 9e15 }),
+      "timer at 9000000000000000 ms after the epoch",
+    );
+    assert.equal(describeWakeSource({ type: "path", path: "/run/a.fifo" }), "path /run/a.fifo");
+  });
+
   it("prints a suspend as seconds and the wake reason", () => {
     assert.equal(formatSuspend(1_234_000_000, "proxy-http"), "suspended 1.234 s, woken by: proxy-http");
     assert.equal(formatSuspend(5_000_000_000, "max_sleep"), "suspended 5.000 s, woken by: max_sleep");
