@@ -18,7 +18,9 @@
  * `ensureHealthy()` re-checks whenever the status is degraded (or nothing was checked yet), so a
  * binary put back makes the next start work without a daemon restart. It throws
  * `ExecutorDegradedError` only for binary problems: outstanding monitor deaths alone let the
- * start go ahead, since only a successful start can clear them.
+ * start go ahead, since only a successful start can clear them. While the status is ok it does
+ * not probe (starts stay cheap), so the daemon calls `check()` after a start fails in the
+ * executor: a binary that went away meanwhile is then reported, and later starts refused fast.
  */
 import { execFile } from "node:child_process";
 import { stat } from "node:fs/promises";
@@ -117,12 +119,15 @@ export class ExecutorHealth {
   recordStartSucceeded(container: ContainerId): void {
     this.tick++;
     if (this.cleanCheckTick < 0) return;
-    for (const [dead, death] of this.deaths) {
-      if (death.tick < this.cleanCheckTick) this.deaths.delete(dead);
-    }
-    if (this.deaths.size === 0 && this.status === "degraded") {
-      this.log.info({ container }, "executor: a start succeeded after a clean check; monitor deaths cleared");
-    }
+    const cleared = [...this.deaths]
+      .filter(([, death]) => death.tick < this.cleanCheckTick)
+      .map(([dead]) => dead);
+    if (cleared.length === 0) return;
+    cleared.forEach((dead) => this.deaths.delete(dead));
+    this.log.info(
+      { container, cleared },
+      "executor: a start succeeded after a clean check; monitor deaths cleared",
+    );
     this.publish();
   }
 
