@@ -24,6 +24,9 @@ import { ContainerExecutor } from "./containers/executor.js";
 import { detectRuntime } from "./oci/runtime.js";
 import { readHostFacts, type HostFacts } from "./oci/host.js";
 import { startMetricsServer, type MetricsServer, type MetricsSnapshot } from "./metrics/index.js";
+import { ExecutorHealth } from "./executor/health.js";
+import { nativeBinary } from "./monitor/client.js";
+import { PowerExecutor } from "./power/executor.js";
 import { PackageExecutor } from "./repository/executor.js";
 import { Repository } from "./repository/repository.js";
 import { UploadRejected, receiveUpload } from "./repository/upload.js";
@@ -57,6 +60,8 @@ export class Runtime {
   readonly packages: PackageExecutor;
   readonly containerConsoles: ContainerConsoles;
   private readonly containers: ContainerExecutor;
+  private readonly power: PowerExecutor;
+  private readonly health: ExecutorHealth;
   private loopDone: Promise<void> = Promise.resolve();
   private shutdownStarted = false;
   private keepContainers = false;
@@ -93,12 +98,30 @@ export class Runtime {
       report: (result) => this.report(result),
       log: log.child({ room: "repository" }),
     });
+    this.health = new ExecutorHealth({
+      runtimePath: host.runtimePath,
+      monitorPath: nativeBinary("skiff-monitor"),
+      initPath: nativeBinary("skiff-init"),
+      log: log.child({ room: "executor" }),
+    });
+    // A loud signal: every client hears when the executor breaks or recovers.
+    this.health.onChange((health) => this.hub.broadcast({ type: "health", health }));
     this.containerConsoles = new ContainerConsoles({
       runDir: config.runDir,
       options: DEFAULT_CONSOLE_OPTIONS,
       notificationBufferSize: config.notificationBufferSize,
       hub: this.hub,
-      dispatch: (peer, request, io) => this.dispatch(peer, request, io),
+      // The session id goes with the peer: wake locks taken on a connection end with it.
+      dispatch: (peer, request, io, session) =>
+        this.dispatch(peer.kind === "container" ? { ...peer, session } : peer, request, io),
+      onSessionClosed: (container, session) =>
+        void this.loop
+          .enqueue({
+            kind: "container",
+            container,
+            event: { type: "console_closed", holder: `session:${session}` },
+          })
+          .catch(() => undefined),
       log: log.child({ room: "console" }),
     });
     this.containers = new ContainerExecutor({
@@ -110,10 +133,24 @@ export class Runtime {
       packages: this.packages,
       consoles: this.containerConsoles,
       bundles: new BundleWriter({ runDir: config.runDir, dataDir: config.dataDir, host: host.facts }),
+      health: this.health,
+      power: {
+        thawAfterKill: (container) => this.power.thawAfterKill(container),
+        release: (container) => this.power.release(container),
+      },
       report: (result) => this.report(result),
       emit: (container, event) =>
         this.loop.enqueue({ kind: "container", container, event }).catch(() => undefined),
       log: log.child({ room: "containers" }),
+    });
+    this.power = new PowerExecutor({
+      layout: host.layout,
+      instance: (container) => this.containers.instanceInfo(container),
+      emit: (container, event) =>
+        this.loop.enqueue({ kind: "container", container, event }).catch(() => undefined),
+      freezeTimeoutMs: config.freezeTimeoutMs,
+      freezeHoldMs: config.debug.freezeHoldMs,
+      log: log.child({ room: "power" }),
     });
     this.console = new ConsoleServer({
       listeners: config.listeners,
@@ -147,6 +184,8 @@ export class Runtime {
     );
     runtime.loopDone = runtime.loop.run();
     const exits = await runtime.adopt();
+    const health = await runtime.health.check();
+    if (health.status !== "ok") log.error({ problems: health.problems }, "executor degraded at startup");
     await runtime.console.listen();
     if (config.metrics) {
       runtime.metrics = await startMetricsServer({
@@ -246,8 +285,10 @@ export class Runtime {
   }
 
   /** Hands a request to the state owner through the loop and waits for its response. */
-  private dispatch(peer: Peer, request: Request, io: RequestIo): Promise<Response> {
+  private async dispatch(peer: Peer, request: Request, io: RequestIo): Promise<Response> {
     if (request.type === "install") return this.install(request, io);
+    // Health is the executor's, not the state's: a fresh check answers it.
+    if (request.type === "health") return { type: "health", health: await this.health.check() };
     return new Promise<Response>((resolve, reject) => {
       this.loop
         .enqueue({ kind: "console_request", peer, request, reply: resolve })
@@ -342,6 +383,15 @@ export class Runtime {
         return;
       case "uninstall_package":
         void this.packages.uninstall(step);
+        return;
+      case "freeze":
+      case "thaw":
+      case "power_timer":
+      case "cancel_power_timer":
+      case "watch_wake_source":
+      case "unwatch_wake_source":
+      case "open_proxy":
+        this.power.execute(step);
         return;
       default:
         this.containers.execute(step);

@@ -13,7 +13,6 @@ import { dirname } from "node:path";
 import type { CgroupLayout } from "./layout.js";
 import { CgroupLimitError } from "./limits.js";
 import {
-  readOomKillCount,
   wasOomKilled,
   watchMemoryEvents,
   type MemoryEvent,
@@ -131,24 +130,29 @@ export class CgroupSupervisor {
     return { stop: () => this.unwatch(path, watcher) };
   }
 
-  /**
-   * The OOM kill count of the container's group at its start (undefined outside a group). A
-   * group's limit is enforced in the group's cgroup, so an OOM kill it causes is counted there,
-   * not in the container's own cgroup.
-   */
-  async groupOomBaseline(path: string): Promise<number | undefined> {
-    const group = dirname(path);
-    return group === this.tree.rootPath ? undefined : readOomKillCount(this.layout, group);
+  /** Whether the container's memory events become notifications (`oom_monitor`, or `oom_monitor_all`). */
+  monitorsMemory(manifest: Pick<Manifest, "cgroups">): boolean {
+    return this.config.oomMonitorAll || manifest.cgroups?.memory?.oom_monitor === true;
   }
 
   /**
-   * Whether the OOM killer killed a task of the container, for its exit record: counted in its own
-   * cgroup, or in its group's since `groupBaseline`. Call before cleanup(). In a group, a container
-   * killed by SIGKILL for another reason while a sibling is OOM-killed may be reported as OOM too.
+   * Where the container's monitor reads memory counters (its eventfd on v1, memory.events on v2):
+   * the container's memory cgroup and, in a process group, the group's, whose limit is enforced there.
    */
-  async oomKilled(path: string, groupBaseline?: number): Promise<boolean> {
-    if (await wasOomKilled(this.layout, path)) return true;
-    return groupBaseline !== undefined && wasOomKilled(this.layout, dirname(path), groupBaseline);
+  monitorMemoryDirs(path: string): { memoryCgroup?: string; memoryGroupDir?: string } {
+    const mount = this.layout.controllers.get("memory");
+    if (mount === undefined) return {};
+    const dir = (p: string): string => `${mount.mount}${p}`;
+    const group = dirname(path);
+    return {
+      memoryCgroup: dir(path),
+      ...(group === this.tree.rootPath ? {} : { memoryGroupDir: dir(group) }),
+    };
+  }
+
+  /** Whether the OOM killer killed a task of the container, for its exit record. Call before cleanup(). */
+  oomKilled(path: string): Promise<boolean> {
+    return wasOomKilled(this.layout, path);
   }
 
   /** The container's `process.statistics` (docs/cgroups.md). Synchronous: a handful of cgroupfs reads. */

@@ -82,7 +82,13 @@ export interface DaemonConfig {
   keepContainers: boolean;
   /** Per-container log rotation: `<log_dir>/<name>/container.log` plus `files` rotated copies. */
   containerLogs: { maxBytes: number; files: number };
-  debug: { logLevel: LogLevel };
+  /** A freeze (pause, suspend) must complete within this time, else it is undone and fails. */
+  freezeTimeoutMs: number;
+  debug: {
+    logLevel: LogLevel;
+    /** Test seam: time every freeze waits in the freezer's intermediate state (0: none). */
+    freezeHoldMs: number;
+  };
 }
 
 /** gate's per-executor maximum; also the default of `max_containers`. */
@@ -323,7 +329,8 @@ interface RawConfig {
   runtime?: { kind?: "runc" | "crun"; path?: string };
   keep_containers?: boolean;
   container_logs?: { max_size?: number; files?: number };
-  debug?: { log_level?: LogLevel };
+  power?: { freeze_timeout?: number };
+  debug?: { log_level?: LogLevel; freeze_hold?: number };
 }
 
 const absolutePath = checkedString((s) => (s.startsWith("/") ? undefined : "must be an absolute path"));
@@ -350,8 +357,12 @@ const configCodec = struct<RawConfig>({
   runtime: optional(struct({ kind: optional(literal("runc", "crun")), path: optional(absolutePath) })),
   keep_containers: optional(boolean),
   container_logs: optional(struct({ max_size: optional(size("size")), files: optional(unsigned) })),
+  power: optional(struct({ freeze_timeout: optional(duration) })),
   debug: optional(
-    struct({ log_level: optional(literal("trace", "debug", "info", "warn", "error", "fatal")) }),
+    struct({
+      log_level: optional(literal("trace", "debug", "info", "warn", "error", "fatal")),
+      freeze_hold: optional(duration),
+    }),
   ),
 });
 
@@ -409,7 +420,8 @@ export function configFromToml(doc: unknown): DaemonConfig {
       maxBytes: raw.container_logs?.max_size ?? 1024 * 1024,
       files: raw.container_logs?.files ?? 3,
     },
-    debug: { logLevel: raw.debug?.log_level ?? "info" },
+    freezeTimeoutMs: raw.power?.freeze_timeout ?? 2000,
+    debug: { logLevel: raw.debug?.log_level ?? "info", freezeHoldMs: raw.debug?.freeze_hold ?? 0 },
   };
 }
 

@@ -16,13 +16,8 @@ import { join } from "node:path";
 import type { Logger } from "pino";
 import type { Manifest } from "../../npk/manifest/index.js";
 import type { ContainerId } from "../../protocol/container.js";
-import type { ExitStatus } from "../../protocol/messages.js";
-import {
-  toMemoryNotification,
-  type CgroupSupervisor,
-  type MemoryEventWatcher,
-  type ProcessStatistics,
-} from "../cgroups/index.js";
+import type { ExitStatus, MemoryNotification } from "../../protocol/messages.js";
+import type { CgroupSupervisor, ProcessStatistics } from "../cgroups/index.js";
 import type { ContainerConsoles } from "../console/container-console.js";
 import type { ContainerEvent, JobResult } from "../events/types.js";
 import type { MountHandle } from "../mount/index.js";
@@ -30,6 +25,7 @@ import { readExitRecord, spawnMonitor, type MonitorConnection, type MonitorIo } 
 import type { ExitRecord } from "../monitor/protocol.js";
 import type { PackageExecutor } from "../repository/executor.js";
 import type { ContainerStep } from "../state/steps.js";
+import { ExecutorDegradedError, type ExecutorHealth } from "../executor/health.js";
 import type { FoundInstance } from "./adopt.js";
 import { removeInstanceFiles, writeInstanceRecord } from "./instance.js";
 import { readLogSince, readLogTail } from "./logs.js";
@@ -45,6 +41,13 @@ export interface ContainerExecutorOptions {
   packages: PackageExecutor;
   consoles: ContainerConsoles;
   bundles: BundleWriter;
+  /** gate's dead-executor signal: starts fail fast while the runtime or monitor is broken. */
+  health: ExecutorHealth;
+  /** Power work of an instance: thawed after a kill, released at cleanup. */
+  power: {
+    thawAfterKill(container: ContainerId): Promise<void>;
+    release(container: ContainerId): Promise<void>;
+  };
   report: (result: JobResult) => Promise<void>;
   emit: (container: ContainerId, event: ContainerEvent) => Promise<void>;
   log: Logger;
@@ -55,10 +58,8 @@ interface Instance {
   stateDir: string;
   cgroupPath: string;
   monitor?: MonitorConnection;
-  /** The group's OOM kill count at start, to tell whether the group's limit killed this one. */
-  groupOomBaseline?: number;
-  /** Memory events, when the manifest (or `oom_monitor_all`) asks for them. */
-  watcher?: MemoryEventWatcher;
+  /** Memory events become `c_group` notifications (manifest `oom_monitor`, or `oom_monitor_all`). */
+  reportMemory: boolean;
   /** Settles when the start step has finished, successfully or not. */
   started: Promise<void>;
   exitReported: boolean;
@@ -105,7 +106,7 @@ export class ContainerExecutor {
         this.start(step);
         return;
       case "kill_container":
-        void this.kill(step.container, step.signal).then(
+        void this.kill(step.container, step.signal, step.thaw).then(
           () => step.reply?.({ type: "kill", result: { type: "ok", container: step.container } }),
           (e: unknown) =>
             step.reply?.({
@@ -164,6 +165,7 @@ export class ContainerExecutor {
       cgroupPath: "",
       started: Promise.resolve(),
       exitReported: false,
+      reportMemory: false,
     };
     this.instances.set(container, instance);
     instance.started = this.startInstance(instance, step);
@@ -178,8 +180,9 @@ export class ContainerExecutor {
     const manifest = pkg.npk.manifest;
     await this.cleanups.get(container);
     try {
+      await this.o.health.ensureHealthy();
       instance.cgroupPath = this.o.cgroups.containerPath(manifest);
-      instance.groupOomBaseline = await this.o.cgroups.groupOomBaseline(instance.cgroupPath);
+      instance.reportMemory = this.o.cgroups.monitorsMemory(manifest);
       const root = step.mount ?? (await this.mountFor(container, pkg, mounted));
       const resourceRoots: Record<string, string> = {};
       for (const r of step.resources) {
@@ -223,14 +226,14 @@ export class ContainerExecutor {
         io: monitorIo(manifest.io),
         log: this.o.logRotation,
         extraFds: bundle.socketFds,
+        ...this.o.cgroups.monitorMemoryDirs(instance.cgroupPath),
       });
       bundle.closeFds();
       this.attach(instance, monitor);
       await monitor.start();
-      // The cgroup exists for certain once the container runs.
-      await this.watchMemory(instance, manifest);
       const pid = monitor.initPid;
       if (pid === undefined) throw new Error("the monitor reported no init pid");
+      this.o.health.recordStartSucceeded(container);
       await this.o.report({ type: "container_started", container, pid, startedAt: Date.now() });
     } catch (e) {
       const error = (e as Error).message;
@@ -241,7 +244,15 @@ export class ContainerExecutor {
         return;
       }
       this.instances.delete(container);
-      await this.o.report({ type: "container_start_failed", container, error });
+      const problems = e instanceof ExecutorDegradedError ? e.problems : undefined;
+      // A start that failed for another reason may have met a binary that just vanished.
+      if (!problems) void this.o.health.check();
+      await this.o.report({
+        type: "container_start_failed",
+        container,
+        error,
+        ...(problems ? { problems } : {}),
+      });
     }
   }
 
@@ -259,6 +270,14 @@ export class ContainerExecutor {
   attach(instance: Instance, monitor: MonitorConnection): void {
     instance.monitor = monitor;
     monitor.on("exit", (record) => void this.reportExit(instance, record));
+    monitor.on("memory", (counts) => {
+      if (!instance.reportMemory) return;
+      const memory = Object.fromEntries(Object.entries(counts).map(([k, v]) => [k, v === 0 ? null : v]));
+      void this.o.emit(instance.container, {
+        type: "cgroup_memory",
+        memory: memory as unknown as MemoryNotification,
+      });
+    });
     monitor.on("log", (stream, line) => this.o.log.info({ container: instance.container, stream }, line));
     monitor.on("close", () => void this.monitorClosed(instance));
   }
@@ -271,17 +290,9 @@ export class ContainerExecutor {
       { container: instance.container },
       "monitor died without an exit record: killing what is left",
     );
+    this.o.health.recordMonitorDeath(instance.container);
     await this.o.cgroups.cleanup(instance.cgroupPath).catch(() => undefined);
     await this.reportExit(instance, { status: { signal: 9 }, reason: "error" });
-  }
-
-  private async watchMemory(instance: Instance, manifest: Manifest): Promise<void> {
-    const container = instance.container;
-    instance.watcher = await this.o.cgroups.watch(
-      { id: container, manifest },
-      instance.cgroupPath,
-      (event) => void this.o.emit(container, { type: "cgroup_memory", memory: toMemoryNotification(event) }),
-    );
   }
 
   /** Statistics of a running instance's cgroup (synchronous reads; cheap for 100 containers). */
@@ -295,27 +306,37 @@ export class ContainerExecutor {
     }
   }
 
-  private async reportExit(instance: Instance, record: Pick<ExitRecord, "status" | "reason">): Promise<void> {
+  private async reportExit(
+    instance: Instance,
+    record: Pick<ExitRecord, "status" | "reason" | "oom">,
+  ): Promise<void> {
     if (instance.exitReported) return;
     instance.exitReported = true;
     // The start's own report (started, or failed) goes first, so the state sees them in order.
     await instance.started;
     clearTimeout(instance.stopTimer);
-    // An OOM kill shows in the exit: signal 9 while the cgroup counted an oom_kill.
-    const killed = "signal" in record.status && record.status.signal === 9;
-    const oom =
-      killed &&
-      instance.cgroupPath !== "" &&
-      (await this.o.cgroups.oomKilled(instance.cgroupPath, instance.groupOomBaseline).catch(() => false));
-    await this.o.emit(instance.container, { type: "exit", status: exitStatusOf(record, oom) });
+    // The monitor read the OOM kill counters before the runtime removed the cgroup.
+    await this.o.emit(instance.container, {
+      type: "exit",
+      status: exitStatusOf(record, record.oom === true),
+    });
   }
 
-  private async kill(container: ContainerId, signal: number): Promise<void> {
+  private async kill(container: ContainerId, signal: number, thaw: boolean): Promise<void> {
     const instance = this.instances.get(container);
     if (!instance) throw new Error(`${container} is not running`);
     await instance.started;
     if (!instance.monitor) throw new Error(`${container} did not start`);
     await instance.monitor.kill(signal, { all: true });
+    // A frozen (v1) cgroup receives the signal only once thawed.
+    if (thaw) await this.o.power.thawAfterKill(container);
+  }
+
+  /** The running instance's cgroup and init pid (for the power executor). */
+  instanceInfo(container: ContainerId): { cgroupPath: string; pid?: number } | undefined {
+    const instance = this.instances.get(container);
+    if (!instance?.cgroupPath || instance.exitReported) return undefined;
+    return { cgroupPath: instance.cgroupPath, pid: instance.monitor?.initPid };
   }
 
   private async stop(container: ContainerId, graceMs: number): Promise<void> {
@@ -350,9 +371,9 @@ export class ContainerExecutor {
     if (instance) {
       clearTimeout(instance.stopTimer);
       instance.monitor?.close();
-      await instance.watcher?.stop().catch(() => undefined);
     }
     await this.o.consoles.close(container).catch(() => undefined);
+    await this.o.power.release(container);
     if (cgroupPath) {
       await this.o.cgroups
         .cleanup(cgroupPath)
@@ -404,15 +425,16 @@ export class ContainerExecutor {
         cgroupPath: f.record.cgroupPath,
         started: Promise.resolve(),
         exitReported: false,
+        reportMemory: false,
       };
       switch (f.kind) {
         case "running":
           this.instances.set(container, instance);
-          this.attach(instance, f.monitor);
           {
             const manifest = manifestOf(container);
-            if (manifest) await this.watchMemory(instance, manifest).catch(() => undefined);
+            instance.reportMemory = manifest !== undefined && this.o.cgroups.monitorsMemory(manifest);
           }
+          this.attach(instance, f.monitor);
           running.push({ container, pid: f.pid, record: f.record });
           this.o.log.info({ container, pid: f.pid }, "re-adopted running container");
           break;

@@ -16,7 +16,10 @@ import type { InstalledPackage } from "../repository/repository.js";
 import type { AdoptedInstance } from "../state/containers.js";
 
 /** Who sent a console request: a host client, or a container through its own console. */
-export type Peer = { kind: "extern"; address: string } | { kind: "container"; container: ContainerId };
+export type Peer =
+  | { kind: "extern"; address: string }
+  /** `session` identifies the console connection (wake locks it takes are released when it closes). */
+  | { kind: "container"; container: ContainerId; session?: number };
 
 export type Reply = (response: Response) => void;
 
@@ -26,6 +29,19 @@ export type ContainerEvent =
   | { type: "exit"; status: ExitStatus }
   /** The restart policy's backoff has passed. */
   | { type: "restart_due" }
+  /** Power: the freezer answered a freeze (error: it did not complete and was undone). */
+  | { type: "freeze_done"; error?: string }
+  | { type: "thaw_done" }
+  /** Power: a wake source fired (or the maximum sleep passed: RESUME_REASON_TIMEOUT). */
+  | { type: "wake"; source: string }
+  | { type: "lock_expired"; name: string }
+  | { type: "proxy_messages"; channel: string; count: number }
+  /** Power: a proxy channel opened (or failed to); `reply` answers its request. */
+  | { type: "proxy_opened"; channel: string; error?: string; reply?: Reply }
+  /** A connection on the container's own console closed: locks it held are released. */
+  | { type: "console_closed"; holder: string }
+  /** Power: time to check whether an idle container should be suspended. */
+  | { type: "idle_check" }
   | { type: "cgroup_memory"; memory: MemoryNotification }
   | { type: "power"; state: "asleep" | "awake" };
 
@@ -64,6 +80,8 @@ export type JobResult =
       type: "container_start_failed";
       container: ContainerId;
       error: string;
+      /** Set when the executor is degraded (the start was refused without trying). */
+      problems?: string[];
     };
 
 export type DaemonEvent =

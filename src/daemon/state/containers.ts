@@ -15,8 +15,10 @@ import type { ExitStatus, MemoryNotification, Request, WireError } from "../../p
 import { RESERVED_ENV_VARIABLES, satisfiesRequirement, type Manifest } from "../../npk/manifest/index.js";
 import { parseDuration } from "../../common/units.js";
 import { checkLimits, groupOfManifest, type LimitReached } from "../cgroups/groups.js";
+import { idleTimerSteps, isFrozen, powerEndedByExit } from "./power.js";
 import type { JobResult, Reply } from "../events/types.js";
 import {
+  initialPower,
   NO_OVERRIDES,
   withContainer,
   type ContainerRecord,
@@ -72,6 +74,7 @@ export function startContainer(
   overrides: StartOverrides,
   startedBy: StartedBy,
   reply?: Reply,
+  now: number = Date.now(),
 ): T {
   const record = state.containers.get(container);
   if (!record || record.busy === "install")
@@ -123,6 +126,7 @@ export function startContainer(
       startReply: reply,
       stopReplies: [],
       stopRequested: false,
+      power: initialPower(now),
     },
   });
   return {
@@ -213,6 +217,19 @@ export function containerStarted(
     container: r.container,
     message: `started (pid ${r.pid}, by ${process.startedBy})`,
   });
+  // Manifest `power`: proxy channels to open and the idle suspend timer.
+  for (const p of record.pkg.npk.manifest.power?.proxies ?? []) {
+    const { name, listen, target } = p;
+    steps.push({
+      type: "open_proxy",
+      container: r.container,
+      name,
+      listen,
+      target,
+      framing: p.framing ?? "newline",
+    });
+  }
+  steps.push(...idleTimerSteps(record));
   return { state: withContainer(next, { ...record, process: { ...process, startReply: undefined } }), steps };
 }
 
@@ -237,7 +254,9 @@ export function containerStartFailed(
         result: {
           type: "error",
           container: r.container,
-          error: { type: "start_container_failed", container: r.container, error: r.error },
+          error: r.problems
+            ? { type: "executor_degraded", problems: r.problems }
+            : { type: "start_container_failed", container: r.container, error: r.error },
         },
       },
     });
@@ -286,6 +305,7 @@ export function containerExited(state: RuntimeState, container: ContainerId, sta
   const process = record.process;
   const manifest = record.pkg.npk.manifest;
   const steps: Step[] = [
+    ...powerEndedByExit(record),
     { type: "cleanup_container", container },
     { type: "notify", notification: { type: "exit", container, status } },
     {
@@ -388,7 +408,7 @@ export function killRequest(
   }
   return {
     state: withContainer(state, { ...record, process: { ...record.process, stopRequested: true } }),
-    steps: [{ type: "kill_container", container, signal, reply }],
+    steps: [{ type: "kill_container", container, signal, thaw: isFrozen(record), reply }],
   };
 }
 
@@ -470,6 +490,7 @@ export function adopted(state: RuntimeState, instances: AdoptedInstance[]): T {
         resources: i.resources,
         stopReplies: [],
         stopRequested: false,
+        power: initialPower(i.startedAt),
       },
     });
   }

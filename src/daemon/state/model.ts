@@ -3,7 +3,7 @@
  * owner (state/owner.ts) replaces it, one event at a time; transitions are pure functions.
  */
 import type { ContainerId } from "../../protocol/container.js";
-import type { RepositoryId } from "../../protocol/messages.js";
+import type { PowerState, RepositoryId, WakeSource } from "../../protocol/messages.js";
 import type { MountHandle } from "../mount/index.js";
 import type { DaemonConfig } from "../config/schema.js";
 import type { Reply } from "../events/types.js";
@@ -41,6 +41,62 @@ export interface ProcessRecord {
   stopReplies: Reply[];
   /** A kill or stop was asked for: the exit is not restarted by the restart policy. */
   stopRequested: boolean;
+  /** Freezer, wake locks, wake sources and proxy counters of this instance (state/power.ts). */
+  power: PowerRecord;
+}
+
+/** A suspend request waiting for its answer (or, without `reply`, an idle suspend). */
+export interface PendingSuspend {
+  reply?: Reply;
+  maxSleepMs?: number;
+}
+
+export interface PowerRecord {
+  state: PowerState;
+  /** A freezer operation in flight, and why. */
+  busy?: "suspend-freeze" | "pause-freeze" | "wake-thaw" | "resume-thaw";
+  /** Increases with every asleep/awake notification. */
+  sequence: number;
+  /** A wake lock was taken while a suspend's freeze was in progress. */
+  lockedDuringFreeze: boolean;
+  locks: readonly WakeLock[];
+  /** In registration order (resume reasons are listed in this order). */
+  sources: readonly { name: string; source: WakeSource }[];
+  counters: Readonly<Record<string, number>>;
+  lastSuspend: { suspend_time: number; resume_reason: string } | null;
+  /** Suspend requests in arrival order; the first is the one being served. */
+  suspends: readonly PendingSuspend[];
+  /** Epoch ms the current sleep began. */
+  asleepSince?: number;
+  /** Sources that fired during the current sleep. */
+  fired: readonly string[];
+  /** pause/resume requests waiting for their freezer operation. */
+  waiting: readonly Reply[];
+  /** Epoch ms of the last proxy traffic or lock change (idle suspend). */
+  lastActivity: number;
+}
+
+export interface WakeLock {
+  name: string;
+  /** "host", or "session:<id>" for a lock taken through a container's console connection. */
+  holder: string;
+  expiresAt?: number;
+}
+
+export function initialPower(now: number): PowerRecord {
+  return {
+    state: "awake",
+    sequence: 0,
+    lockedDuringFreeze: false,
+    locks: [],
+    sources: [],
+    counters: {},
+    lastSuspend: null,
+    suspends: [],
+    fired: [],
+    waiting: [],
+    lastActivity: now,
+  };
 }
 
 export interface ContainerRecord {

@@ -19,6 +19,16 @@ import {
   restartDue,
   startContainer,
 } from "./containers.js";
+import {
+  freezeDone,
+  idleCheck,
+  lockRelease,
+  proxyMessages,
+  proxyOpened,
+  sessionClosed,
+  thawDone,
+  wakeFired,
+} from "./power.js";
 import { handleRequest } from "./requests.js";
 import type { Step, Transition } from "./steps.js";
 
@@ -69,6 +79,34 @@ export class StateOwner {
             return restartDue(this.current, event.container);
           case "cgroup_memory":
             return memoryEvent(this.current, event.container, event.event.memory);
+          case "freeze_done":
+            return freezeDone(this.current, event.container, event.event.error, Date.now());
+          case "thaw_done":
+            return thawDone(this.current, event.container, Date.now());
+          case "wake":
+            return wakeFired(this.current, event.container, event.event.source);
+          case "lock_expired":
+            return lockRelease(this.current, event.container, event.event.name, undefined, Date.now());
+          case "proxy_messages":
+            return proxyMessages(
+              this.current,
+              event.container,
+              event.event.channel,
+              event.event.count,
+              Date.now(),
+            );
+          case "proxy_opened":
+            return proxyOpened(
+              this.current,
+              event.container,
+              event.event.channel,
+              event.event.reply,
+              event.event.error,
+            );
+          case "console_closed":
+            return sessionClosed(this.current, event.container, event.event.holder, Date.now());
+          case "idle_check":
+            return idleCheck(this.current, event.container, Date.now());
           default:
             // cgroup and power events are handled by the resources and power issues.
             return { state: this.current, steps: [] };

@@ -6,8 +6,19 @@
  */
 import type { ProcessInfo, Request, Response } from "../../protocol/messages.js";
 import type { Peer, Reply } from "../events/types.js";
-import { visibleContainers, type ContainerRecord, type RuntimeState } from "./model.js";
+import { initialPower, visibleContainers, type ContainerRecord, type RuntimeState } from "./model.js";
 import { killRequest, startRequest, stopRequest } from "./containers.js";
+import {
+  lockAcquire,
+  lockRelease,
+  pauseRequest,
+  powerInfo,
+  proxyHandled,
+  resumeRequest,
+  sourceAdd,
+  sourceRemove,
+  suspendRequest,
+} from "./power.js";
 import { mountRequest, uninstallRequest, visible } from "./packages.js";
 import type { Step, Transition } from "./steps.js";
 
@@ -28,6 +39,11 @@ function processInfo(record: ContainerRecord, now: number): ProcessInfo | null {
     statistics: {},
     started_by: p.startedBy,
   };
+}
+
+/** Who holds a wake lock taken by `peer`: its console session for containers, else the host. */
+function holderOf(peer: Peer): string {
+  return peer.kind === "container" && peer.session !== undefined ? `session:${peer.session}` : "host";
 }
 
 /** `now` (epoch ms) is passed in so the transition stays pure. */
@@ -104,6 +120,60 @@ export function handleRequest(
       }
       const { container, lines, offset } = request;
       return { state, steps: [{ type: "read_logs", container, lines, offset, reply: answer }] };
+    }
+    case "pause":
+      return pauseRequest(state, request.container, answer);
+    case "resume":
+      return resumeRequest(state, request.container, answer);
+    case "suspend":
+      return suspendRequest(state, request.container, request.max_sleep_ms, answer, now);
+    case "wake_lock_acquire":
+      return lockAcquire(state, request, holderOf(peer), answer, now);
+    case "wake_lock_release":
+      return lockRelease(state, request.container, request.name, answer, now);
+    case "add_wake_source":
+      return sourceAdd(state, request.container, request.name, request.source, answer);
+    case "remove_wake_source":
+      return sourceRemove(state, request.container, request.name, answer);
+    case "proxy_handled":
+      return proxyHandled(state, request.container, request.name, request.count ?? 1, answer);
+    case "proxy_wake_channel": {
+      if (!state.containers.get(request.container)?.process) {
+        const error = { type: "stop_container_not_started" as const, container: request.container };
+        return reply(state, {
+          type: "proxy",
+          result: { type: "error", container: request.container, error },
+        });
+      }
+      const { container, name, listen, target } = request;
+      return {
+        state,
+        steps: [
+          {
+            type: "open_proxy",
+            container,
+            name,
+            listen,
+            target,
+            framing: request.framing ?? "newline",
+            reply: answer,
+          },
+        ],
+      };
+    }
+    case "power": {
+      const record = visible(state, request.container);
+      if (!record) {
+        const error = { type: "invalid_container" as const, container: request.container };
+        return reply(state, {
+          type: "power",
+          result: { type: "error", container: request.container, error },
+        });
+      }
+      const info = record.process
+        ? powerInfo(record.process.power)
+        : { ...powerInfo(initialPower(now)), state: "awake" as const };
+      return reply(state, { type: "power", result: { type: "ok", container: record.id, power: info } });
     }
     case "shutdown":
       if (state.shuttingDown) return reply(state, { type: "shutdown" });

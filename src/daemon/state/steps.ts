@@ -4,8 +4,14 @@
  * the state.
  */
 import type { ContainerId } from "../../protocol/container.js";
-import type { ContainerResult, Notification, Response } from "../../protocol/messages.js";
-import type { Reply } from "../events/types.js";
+import type {
+  ContainerResult,
+  Notification,
+  ProxyFraming,
+  Response,
+  WakeSource,
+} from "../../protocol/messages.js";
+import type { ContainerEvent, Reply } from "../events/types.js";
 import type { MountHandle } from "../mount/index.js";
 import type { InstalledPackage } from "../repository/repository.js";
 import type { StartedBy, StartOverrides } from "./model.js";
@@ -51,7 +57,24 @@ export type ContainerStep =
       overrides: StartOverrides;
       startedBy: StartedBy;
     }
-  | { type: "kill_container"; container: ContainerId; signal: number; reply?: Reply }
+  /** `thaw`: the freezer holds the container, so it is thawed after the signal (v1 needs it for SIGKILL). */
+  | { type: "kill_container"; container: ContainerId; signal: number; thaw: boolean; reply?: Reply }
+  | { type: "freeze"; container: ContainerId; purpose: "suspend" | "pause" }
+  | { type: "thaw"; container: ContainerId; purpose: "wake" | "resume" | "abort" }
+  /** Posts `event` for the container after `delayMs`; a timer with the same key is replaced. */
+  | { type: "power_timer"; container: ContainerId; key: string; delayMs: number; event: ContainerEvent }
+  | { type: "cancel_power_timer"; container: ContainerId; key: string }
+  | { type: "watch_wake_source"; container: ContainerId; name: string; source: WakeSource }
+  | { type: "unwatch_wake_source"; container: ContainerId; name: string }
+  | {
+      type: "open_proxy";
+      container: ContainerId;
+      name: string;
+      listen: string;
+      target: string;
+      framing: ProxyFraming;
+      reply?: Reply;
+    }
   /** SIGTERM now, SIGKILL after `graceMs` unless the container has ended. */
   | { type: "stop_container"; container: ContainerId; graceMs: number }
   /** After an exit: the monitor connection, the bundle and the cgroup go. */

@@ -1,0 +1,201 @@
+/**
+ * Executes power steps: freezes and thaws through the Freezer, power timers (maximum sleep,
+ * lock timeouts, idle checks), wake source watchers and proxy wake channels. Reports back as
+ * container events; never decides anything itself (state/power.ts does).
+ *
+ * INVARIANTS:
+ * - Per container, one freezer operation at a time (the state machine guarantees it).
+ * - A proxy forwards to a container only while it is awake: `awake(container)` is pending from
+ *   a completed suspend freeze until the next thaw.
+ * - Everything a container had (timers, watchers, channels) goes in `release(container)`.
+ */
+import type { Logger } from "pino";
+import type { ContainerId } from "../../protocol/container.js";
+import type { ContainerEvent, Reply } from "../events/types.js";
+import type { ContainerStep } from "../state/steps.js";
+import { Freezer } from "./freezer.js";
+import { openProxyChannel, parseProxyTarget, type ProxyChannel } from "./proxy.js";
+import { watchWakeSource, type WakeSourceHandle } from "./wake-sources.js";
+import type { CgroupLayout } from "../cgroups/index.js";
+
+export interface PowerExecutorOptions {
+  layout: CgroupLayout;
+  /** The running instance's cgroup path and init pid. */
+  instance: (container: ContainerId) => { cgroupPath: string; pid?: number } | undefined;
+  emit: (container: ContainerId, event: ContainerEvent) => Promise<void>;
+  /** A freeze must complete within this time, else the cgroup is thawed and the freeze fails. */
+  freezeTimeoutMs: number;
+  /** Test seam (config `debug.freeze_hold`): time spent in the freezer's intermediate state. */
+  freezeHoldMs: number;
+  log: Logger;
+}
+
+interface Deferred {
+  promise: Promise<void>;
+  resolve: () => void;
+}
+
+function deferred(): Deferred {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+export class PowerExecutor {
+  private readonly freezer: Freezer;
+  private readonly timers = new Map<string, NodeJS.Timeout>();
+  private readonly sources = new Map<string, WakeSourceHandle>();
+  private readonly proxies = new Map<string, ProxyChannel>();
+  /** Containers frozen by a suspend: proxies wait on the deferred until the thaw. */
+  private readonly asleep = new Map<ContainerId, Deferred>();
+
+  constructor(private readonly o: PowerExecutorOptions) {
+    this.freezer = new Freezer(o.layout);
+  }
+
+  execute(step: ContainerStep): void {
+    const key = (k: string): string => `${step.container}\0${k}`;
+    switch (step.type) {
+      case "freeze":
+        void this.freeze(step.container, step.purpose);
+        return;
+      case "thaw":
+        void this.thaw(step.container);
+        return;
+      case "power_timer": {
+        clearTimeout(this.timers.get(key(step.key)));
+        const timer = setTimeout(() => {
+          this.timers.delete(key(step.key));
+          void this.o.emit(step.container, step.event);
+        }, step.delayMs);
+        this.timers.set(key(step.key), timer);
+        return;
+      }
+      case "cancel_power_timer":
+        clearTimeout(this.timers.get(key(step.key)));
+        this.timers.delete(key(step.key));
+        return;
+      case "watch_wake_source":
+        void this.watch(step.container, step.name, step);
+        return;
+      case "unwatch_wake_source": {
+        const handle = this.sources.get(key(step.name));
+        this.sources.delete(key(step.name));
+        void handle?.close();
+        return;
+      }
+      case "open_proxy":
+        void this.openProxy(step);
+        return;
+      default:
+        return;
+    }
+  }
+
+  private async freeze(container: ContainerId, purpose: "suspend" | "pause"): Promise<void> {
+    const instance = this.o.instance(container);
+    if (!instance)
+      return void this.o.emit(container, { type: "freeze_done", error: "the container is not running" });
+    try {
+      if (purpose === "suspend") this.asleep.set(container, deferred());
+      await this.freezer.freeze(instance.cgroupPath, {
+        timeoutMs: this.o.freezeTimeoutMs,
+        onIntermediate:
+          this.o.freezeHoldMs > 0 ? () => new Promise((r) => setTimeout(r, this.o.freezeHoldMs)) : undefined,
+      });
+      await this.o.emit(container, { type: "freeze_done" });
+    } catch (e) {
+      this.wake(container);
+      await this.o.emit(container, { type: "freeze_done", error: (e as Error).message });
+    }
+  }
+
+  private async thaw(container: ContainerId): Promise<void> {
+    const instance = this.o.instance(container);
+    try {
+      if (instance) await this.freezer.thaw(instance.cgroupPath);
+    } catch (e) {
+      this.o.log.error({ container, err: e }, "thaw failed");
+    }
+    this.wake(container);
+    await this.o.emit(container, { type: "thaw_done" });
+  }
+
+  private wake(container: ContainerId): void {
+    this.asleep.get(container)?.resolve();
+    this.asleep.delete(container);
+  }
+
+  /** Thaws a container the freezer holds, e.g. after SIGKILL (v1 delivers it only when thawed). */
+  async thawAfterKill(container: ContainerId): Promise<void> {
+    const instance = this.o.instance(container);
+    if (instance) await this.freezer.thaw(instance.cgroupPath).catch(() => undefined);
+    this.wake(container);
+  }
+
+  private async watch(
+    container: ContainerId,
+    name: string,
+    step: Extract<ContainerStep, { type: "watch_wake_source" }>,
+  ): Promise<void> {
+    try {
+      const handle = await watchWakeSource(
+        step.source,
+        () => void this.o.emit(container, { type: "wake", source: name }),
+      );
+      this.sources.set(`${container}\0${name}`, handle);
+    } catch (e) {
+      this.o.log.warn({ container, source: name, err: e }, "cannot watch wake source");
+    }
+  }
+
+  private async openProxy(step: Extract<ContainerStep, { type: "open_proxy" }>): Promise<void> {
+    const { container, name } = step;
+    const done = (error?: string, reply?: Reply): Promise<void> =>
+      this.o.emit(container, { type: "proxy_opened", channel: name, error, reply });
+    try {
+      const target = parseProxyTarget(step.target);
+      const channel = await openProxyChannel({
+        name,
+        listen: step.listen,
+        target: step.target,
+        framing: step.framing,
+        log: this.o.log.child({ container, proxy: name }),
+        resolveTarget: () => {
+          const pid = this.o.instance(container)?.pid;
+          if (pid === undefined) return Promise.reject(new Error(`${container} is not running`));
+          // A Unix socket inside the container is reached through its init's root.
+          return Promise.resolve(
+            target.kind === "unix" ? { ...target, path: `/proc/${pid}/root${target.path}` } : target,
+          );
+        },
+        beforeForward: () => this.asleep.get(container)?.promise ?? Promise.resolve(),
+        onMessages: (count) => void this.o.emit(container, { type: "proxy_messages", channel: name, count }),
+      });
+      this.proxies.set(`${container}\0${name}`, channel);
+      await done(undefined, step.reply);
+    } catch (e) {
+      await done((e as Error).message, step.reply);
+    }
+  }
+
+  /** Drops everything of a container that ended. */
+  async release(container: ContainerId): Promise<void> {
+    const prefix = `${container}\0`;
+    const mine = <V>(map: Map<string, V>): V[] =>
+      [...map.keys()]
+        .filter((k) => k.startsWith(prefix))
+        .map((k) => {
+          const value = map.get(k)!;
+          map.delete(k);
+          return value;
+        });
+    for (const timer of mine(this.timers)) clearTimeout(timer);
+    const closing = [
+      ...mine(this.sources).map((h) => h.close()),
+      ...mine(this.proxies).map((p) => p.close()),
+    ];
+    this.wake(container);
+    await Promise.allSettled(closing);
+  }
+}
