@@ -188,7 +188,7 @@ class StreamForward {
       this.queuedBytes = 0;
       for (const entry of batch) target.write(entry.chunk);
       this.client.resume();
-      if (target.writableNeedDrain) await once(target, "drain");
+      if (target.writableNeedDrain) await drained(target);
     }
     if (this.clientEnded && this.queue.length === 0 && !this.destroyed && !target.writableEnded) target.end();
   }
@@ -203,6 +203,19 @@ class StreamForward {
   private closed(): void {
     if (this.client.closed && (this.target === undefined || this.target.closed)) this.destroy();
   }
+}
+
+/** Waits until `socket` takes more data, or has closed (then the caller finds itself destroyed). */
+function drained(socket: Socket): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      socket.off("drain", done);
+      socket.off("close", done);
+      resolve();
+    };
+    socket.on("drain", done);
+    socket.on("close", done);
+  });
 }
 
 function listenTcp(server: Server, host: string, port: number): Promise<void> {
