@@ -5,7 +5,7 @@
  * cgroup path changed. Everything lives in a temporary directory, a private runc root and one
  * absolute cgroup prefix; `cleanup()` removes all three.
  */
-import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { mkdir, mkdtemp, readdir, readFile, rm, rmdir, writeFile } from "node:fs/promises";
@@ -40,6 +40,11 @@ export class RuncBaseline {
     return new RuncBaseline(await mkdtemp(join(tmpdir(), "skiff-bench-runc-")), template);
   }
 
+  /** The root file system path of a bundle. */
+  static async rootOf(bundleDir: string): Promise<string> {
+    return (JSON.parse(await readFile(join(bundleDir, "config.json"), "utf8")) as OciConfig).root.path;
+  }
+
   /** Writes a bundle running `args` under skiff-init, on `rootPath` (default: the template's). */
   async bundle(name: string, args: string[], rootPath?: string): Promise<string> {
     const config = structuredClone(this.template);
@@ -52,15 +57,18 @@ export class RuncBaseline {
     return bundleDir;
   }
 
-  get templateRoot(): string {
-    return this.template.root.path;
-  }
-
-  /** `runc run` in the foreground (runc deletes the container when it exits). */
-  run(id: string, bundleDir: string): ChildProcess {
-    return spawn("runc", ["--root", this.runtimeRoot, "run", "--bundle", bundleDir, id], {
+  /**
+   * `runc run` in the foreground, spawned at once; resolves with runc's exit code (128 + signal
+   * for a container killed by a signal). runc deletes the container when it exits.
+   */
+  async run(id: string, bundleDir: string): Promise<number | null> {
+    this.ids.add(id);
+    const runc = spawn("runc", ["--root", this.runtimeRoot, "run", "--bundle", bundleDir, id], {
       stdio: "ignore",
     });
+    const [code] = (await once(runc, "exit")) as [number | null];
+    this.ids.delete(id);
+    return code;
   }
 
   /** `runc run -d`: resolves once runc has started the container and exited; returns its init pid. */
@@ -87,7 +95,7 @@ export class RuncBaseline {
     this.ids.delete(id);
   }
 
-  /** Deletes any detached container still known, the prefix's cgroups and the directory. */
+  /** Deletes any container still known, the prefix's cgroups and the directory. */
   async cleanup(): Promise<void> {
     for (const id of this.ids) await this.deleteForce(id).catch(() => undefined);
     const controllers = await readdir(CGROUP_ROOT).catch(() => [] as string[]);
