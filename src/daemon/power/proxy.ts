@@ -7,7 +7,8 @@
 // - onMessages(n) for a chunk is called before any byte of that chunk is handed to the target, and every
 //   hand-over is preceded by a resolved beforeForward() (once per batch of queued chunks).
 // - Inbound bytes queued for the target stay below HIGH_WATER_BYTES plus one chunk: the client is paused
-//   above it. UDP cannot be paused, so datagrams beyond the bound are dropped uncounted.
+//   above it. UDP cannot be paused, so datagrams beyond the bound (or from too many peers) are dropped
+//   uncounted.
 // - Messages counted but never handed to the target (connection failed or closed first) are reported once
 //   through onDropped, so the caller's counter does not stay above zero for them.
 import { createSocket, type RemoteInfo, type Socket as UdpSocket } from "node:dgram";
@@ -55,6 +56,8 @@ export interface ProxyChannel {
 const HIGH_WATER_BYTES = 256 * 1024;
 /** A UDP peer's forwarding socket is closed after this long without a datagram either way. */
 const DATAGRAM_IDLE_MS = 60_000;
+/** Each UDP peer holds a socket; more peers than this at once get their datagrams dropped uncounted. */
+const MAX_DATAGRAM_PEERS = 256;
 /** sun_path holds 108 bytes with the terminating NUL; longer paths are reached through their directory. */
 const MAX_SUN_PATH = 107;
 
@@ -270,6 +273,10 @@ async function openDatagramChannel(
   socket.on("message", (message, from) => {
     const key = `${from.address}:${from.port}`;
     let peer = peers.get(key);
+    if (peer === undefined && peers.size >= MAX_DATAGRAM_PEERS) {
+      o.log.debug({ channel: o.name, peer: key }, "datagram dropped: too many peers");
+      return;
+    }
     if (peer === undefined) {
       peer = new DatagramPeer(socket, from, o, () => peers.delete(key));
       peers.set(key, peer);
