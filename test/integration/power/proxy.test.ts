@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { createSocket, type Socket as UdpSocket } from "node:dgram";
 import { once } from "node:events";
 import { existsSync } from "node:fs";
@@ -232,6 +233,47 @@ describe("stream proxy wake channels", () => {
     } finally {
       await channel.close();
       await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
+  it("reach a Unix socket in another mount namespace through /proc/<pid>/root", async () => {
+    const hidden = join(dir, "namespaced");
+    await mkdir(hidden);
+    // A process in its own mount namespace listens on a socket in a tmpfs only that namespace sees.
+    const script = `
+      require("node:child_process").execFileSync("mount", ["-t", "tmpfs", "skiff-proxy-test", ${JSON.stringify(hidden)}]);
+      require("node:net").createServer((s) => s.pipe(s)).listen(${JSON.stringify(join(hidden, "app.sock"))}, () => console.log("ready"));`;
+    const child = spawn("unshare", ["--mount", "--propagation", "private", process.execPath, "-e", script], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    try {
+      const exited = once(child, "exit").then(([code]) =>
+        Promise.reject(new Error(`namespace child exited (${code})`)),
+      );
+      exited.catch(() => undefined); // the kill at the end rejects it too
+      await Promise.race([once(child.stdout, "data"), exited]);
+      assert.equal(existsSync(join(hidden, "app.sock")), false);
+      const path = `/proc/${child.pid}/root${hidden}/app.sock`;
+      const { options, state } = channelOptions("ns", "tcp://127.0.0.1:0", "unix:///app.sock", "newline", {
+        kind: "unix",
+        path,
+      });
+      const channel = await openProxyChannel(options);
+      try {
+        const client = await connect(tcpAddress(channel));
+        const reply = readAll(client);
+        client.end("inside\n");
+        assert.equal((await reply).toString(), "inside\n");
+        assert.equal(state.messages, 1);
+      } finally {
+        await channel.close();
+      }
+    } finally {
+      if (child.exitCode === null && child.signalCode === null) {
+        const exit = once(child, "exit");
+        child.kill("SIGKILL");
+        await exit;
+      }
     }
   });
 
