@@ -21,10 +21,10 @@ import type { Logger } from "pino";
 import type { ProxyFraming } from "../../protocol/messages.js";
 import { checkProxyFraming, createFrameCounter, parseProxyListen, parseProxyTarget } from "./framing.js";
 import type { ProxyEndpoint, ProxyTarget } from "./framing.js";
+import { listenUnixSocket } from "./wake-sources.js";
 
 export { formatProxyEndpoint, parseProxyListen, parseProxyTarget } from "./framing.js";
 export type { ProxyEndpoint, ProxyTarget } from "./framing.js";
-import { listenUnixSocket } from "./wake-sources.js";
 
 export interface ProxyChannelOptions {
   /** For logs and errors. */
@@ -158,10 +158,8 @@ class StreamForward {
   private async connectTarget(): Promise<Socket> {
     const resolved = await this.o.resolveTarget();
     if (resolved.kind === "udp") throw new Error("a stream channel cannot forward to a udp target");
-    const target =
-      resolved.kind === "unix"
-        ? await connectUnix(resolved.path)
-        : await connectTcp(resolved.host, resolved.port);
+    const { kind: _kind, ...address } = resolved;
+    const target = await connectStream(address);
     if (this.destroyed) {
       target.destroy();
       throw new Error("connection closed while the target was connecting");
@@ -231,25 +229,19 @@ function listenTcp(server: Server, host: string, port: number): Promise<void> {
   });
 }
 
-async function connectTcp(host: string, port: number): Promise<Socket> {
-  const socket = createConnection({ host, port, allowHalfOpen: true });
+/** Connects to a stream target; a Unix path longer than sun_path is reached as /proc/self/fd/<dir fd>/<name>. */
+async function connectStream(target: { path: string } | { host: string; port: number }): Promise<Socket> {
+  if ("path" in target && Buffer.byteLength(target.path) > MAX_SUN_PATH) {
+    const directory = await openFd(dirname(target.path), constants.O_RDONLY | constants.O_DIRECTORY);
+    try {
+      return await connectStream({ path: `/proc/self/fd/${directory}/${basename(target.path)}` });
+    } finally {
+      await closeFd(directory);
+    }
+  }
+  const socket = createConnection({ ...target, allowHalfOpen: true });
   await once(socket, "connect");
   return socket;
-}
-
-/** Connects to a Unix socket; a path longer than sun_path is reached as /proc/self/fd/<dir fd>/<name>. */
-async function connectUnix(path: string): Promise<Socket> {
-  if (Buffer.byteLength(path) <= MAX_SUN_PATH) {
-    const socket = createConnection({ path, allowHalfOpen: true });
-    await once(socket, "connect");
-    return socket;
-  }
-  const directory = await openFd(dirname(path), constants.O_RDONLY | constants.O_DIRECTORY);
-  try {
-    return await connectUnix(`/proc/self/fd/${directory}/${basename(path)}`);
-  } finally {
-    await closeFd(directory);
-  }
 }
 
 // ---------------------------------------------------------------------------------------------
