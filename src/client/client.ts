@@ -33,8 +33,9 @@ export class Client {
     request: Request,
     expect: T,
     payload?: AsyncIterable<Buffer> | Buffer,
+    options: { timeoutMs?: number } = {},
   ): Promise<ResponseOf<T>> {
-    const response = await this.connection.request(request, payload);
+    const response = await this.connection.request(request, payload, options);
     if (response.type === expect) return response as ResponseOf<T>;
     if (response.type === "permission_denied") throw new PermissionDeniedError(response.request);
     if (response.type === "error") throw new RuntimeError(response.error);
@@ -132,7 +133,10 @@ export class Client {
 
   /** Streams `size` bytes of an NPK into `repository`; resolves with the installed container. */
   async install(repository: string, size: number, npk: AsyncIterable<Buffer> | Buffer): Promise<ContainerId> {
-    const { result } = await this.call({ type: "install", repository, size }, "install", npk);
+    // An upload takes as long as the bytes take.
+    const { result } = await this.call({ type: "install", repository, size }, "install", npk, {
+      timeoutMs: 0,
+    });
     if (result.type === "error") throw new RuntimeError(result.error);
     return result.container;
   }
@@ -161,7 +165,9 @@ export class Client {
       container,
       ...(options.maxSleepMs === undefined ? {} : { max_sleep_ms: options.maxSleepMs }),
     };
-    const { result } = await this.call(request, "suspend");
+    // A suspend answers when the container wakes: no deadline. It holds this connection's
+    // queue meanwhile, so use another connection for requests that must not wait for it.
+    const { result } = await this.call(request, "suspend", undefined, { timeoutMs: 0 });
     if (result.type === "error") throw new RuntimeError(result.error);
     return { suspendTime: result.suspend_time, resumeReason: result.resume_reason };
   }

@@ -30,8 +30,11 @@ export interface ConnectOptions {
 }
 
 interface Pending {
+  request: Request;
   resolve: (r: Response) => void;
   reject: (e: Error) => void;
+  /** 0: no deadline. */
+  timeoutMs: number;
   timer?: NodeJS.Timeout;
 }
 
@@ -70,11 +73,20 @@ export class Connection {
       const p = this.pending.shift();
       if (!p) throw new SkiffError("response without a request");
       clearTimeout(p.timer);
+      const next = this.pending[0];
+      if (next) this.arm(next);
       p.resolve(message.response);
     } else if (message.type === "notification") {
       this.notificationQueue.push(message.notification);
       this.notificationWaiter?.();
     }
+  }
+
+  private arm(p: Pending): void {
+    if (p.timeoutMs <= 0) return;
+    p.timer = setTimeout(() => {
+      this.fail(new TimeoutError(`no response to ${p.request.type} within ${p.timeoutMs} ms`));
+    }, p.timeoutMs);
   }
 
   private fail(error: Error): void {
@@ -89,16 +101,21 @@ export class Connection {
   }
 
   /** Sends a request and resolves with its response (whatever variant it is). */
-  request(request: Request, payload?: AsyncIterable<Buffer> | Buffer): Promise<Response> {
+  /**
+   * Sends a request and resolves with its response (whatever variant it is). The daemon answers
+   * a connection's requests one at a time, in order, so a request's deadline (`timeoutMs`,
+   * default the connection's; 0 for none) runs only while it is the one being answered.
+   */
+  request(
+    request: Request,
+    payload?: AsyncIterable<Buffer> | Buffer,
+    options: { timeoutMs?: number } = {},
+  ): Promise<Response> {
     if (this.closedError) return Promise.reject(this.closedError);
     return new Promise<Response>((resolve, reject) => {
-      const p: Pending = { resolve, reject };
-      if (this.timeout > 0) {
-        p.timer = setTimeout(() => {
-          this.fail(new TimeoutError(`no response to ${request.type} within ${this.timeout} ms`));
-        }, this.timeout);
-      }
+      const p: Pending = { request, resolve, reject, timeoutMs: options.timeoutMs ?? this.timeout };
       this.pending.push(p);
+      if (this.pending.length === 1) this.arm(p);
       this.socket.write(encodeMessage({ type: "request", request }));
       if (payload) void this.sendPayload(payload);
     });

@@ -17,6 +17,8 @@ import { SKIFFD } from "./daemon.js";
 
 const APPLETS = [
   "sh",
+  "nc",
+  "httpd",
   "echo",
   "cat",
   "sleep",
@@ -56,6 +58,7 @@ export class ContainerHarness {
   private daemon: ChildProcess | undefined;
   private daemonLog = "";
   client!: Client;
+  private readonly extraClients: Client[] = [];
   readonly notifications: Notification[] = [];
   private waiters: (() => void)[] = [];
 
@@ -139,6 +142,13 @@ ${extraConfig}`;
       // The connection ended (daemon stopped or killed).
     }
     for (const wake of this.waiters.splice(0)) wake();
+  }
+
+  /** Another connection to the daemon (a pending suspend holds its own connection's queue). */
+  async newClient(): Promise<Client> {
+    const client = await connect(this.url, { timeout: 0 });
+    this.extraClients.push(client);
+    return client;
   }
 
   get log(): string {
@@ -227,6 +237,7 @@ ${extraConfig}`;
 
   /** Stops the daemon, then removes the directory and any cgroup left under this harness's name. */
   async close(): Promise<void> {
+    for (const c of this.extraClients) c.close();
     await this.stopDaemon().catch(() => undefined);
     for (const controller of await readdir("/sys/fs/cgroup").catch(() => [] as string[])) {
       await rmdir(join("/sys/fs/cgroup", controller, this.cgroup)).catch(() => undefined);

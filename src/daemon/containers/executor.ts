@@ -327,9 +327,12 @@ export class ContainerExecutor {
     if (!instance) throw new Error(`${container} is not running`);
     await instance.started;
     if (!instance.monitor) throw new Error(`${container} did not start`);
-    await instance.monitor.kill(signal, { all: true });
-    // A frozen (v1) cgroup receives the signal only once thawed.
-    if (thaw) await this.o.power.thawAfterKill(container);
+    if (!thaw) return instance.monitor.kill(signal, { all: true });
+    // A frozen (v1) cgroup receives the signal only once thawed, and the runtime's kill may
+    // wait for it: signal and thaw side by side.
+    const killed = instance.monitor.kill(signal, { all: true });
+    await this.o.power.thawAfterKill(container);
+    await killed;
   }
 
   /** The running instance's cgroup and init pid (for the power executor). */
