@@ -150,6 +150,7 @@ export class Runtime {
         this.loop.enqueue({ kind: "container", container, event }).catch(() => undefined),
       freezeTimeoutMs: config.freezeTimeoutMs,
       freezeHoldMs: config.debug.freezeHoldMs,
+      freezeFail: config.debug.freezeFail,
       log: log.child({ room: "power" }),
     });
     this.console = new ConsoleServer({

@@ -88,6 +88,8 @@ export interface DaemonConfig {
     logLevel: LogLevel;
     /** Test seam: time every freeze waits in the freezer's intermediate state (0: none). */
     freezeHoldMs: number;
+    /** Test seam: every freeze fails in its intermediate state (and is undone). */
+    freezeFail: boolean;
   };
 }
 
@@ -330,7 +332,7 @@ interface RawConfig {
   keep_containers?: boolean;
   container_logs?: { max_size?: number; files?: number };
   power?: { freeze_timeout?: number };
-  debug?: { log_level?: LogLevel; freeze_hold?: number };
+  debug?: { log_level?: LogLevel; freeze_hold?: number; freeze_fail?: boolean };
 }
 
 const absolutePath = checkedString((s) => (s.startsWith("/") ? undefined : "must be an absolute path"));
@@ -362,6 +364,7 @@ const configCodec = struct<RawConfig>({
     struct({
       log_level: optional(literal("trace", "debug", "info", "warn", "error", "fatal")),
       freeze_hold: optional(duration),
+      freeze_fail: optional(boolean),
     }),
   ),
 });
@@ -421,7 +424,11 @@ export function configFromToml(doc: unknown): DaemonConfig {
       files: raw.container_logs?.files ?? 3,
     },
     freezeTimeoutMs: raw.power?.freeze_timeout ?? 2000,
-    debug: { logLevel: raw.debug?.log_level ?? "info", freezeHoldMs: raw.debug?.freeze_hold ?? 0 },
+    debug: {
+      logLevel: raw.debug?.log_level ?? "info",
+      freezeHoldMs: raw.debug?.freeze_hold ?? 0,
+      freezeFail: raw.debug?.freeze_fail ?? false,
+    },
   };
 }
 

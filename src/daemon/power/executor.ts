@@ -25,8 +25,9 @@ export interface PowerExecutorOptions {
   emit: (container: ContainerId, event: ContainerEvent) => Promise<void>;
   /** A freeze must complete within this time, else the cgroup is thawed and the freeze fails. */
   freezeTimeoutMs: number;
-  /** Test seam (config `debug.freeze_hold`): time spent in the freezer's intermediate state. */
+  /** Test seams (config `debug.freeze_hold`, `debug.freeze_fail`): the freezer's intermediate state. */
   freezeHoldMs: number;
+  freezeFail: boolean;
   log: Logger;
 }
 
@@ -100,14 +101,18 @@ export class PowerExecutor {
       if (purpose === "suspend") this.asleep.set(container, deferred());
       await this.freezer.freeze(instance.cgroupPath, {
         timeoutMs: this.o.freezeTimeoutMs,
-        onIntermediate:
-          this.o.freezeHoldMs > 0 ? () => new Promise((r) => setTimeout(r, this.o.freezeHoldMs)) : undefined,
+        onIntermediate: () => this.intermediate(),
       });
       await this.o.emit(container, { type: "freeze_done" });
     } catch (e) {
       this.wake(container);
       await this.o.emit(container, { type: "freeze_done", error: (e as Error).message });
     }
+  }
+
+  private async intermediate(): Promise<void> {
+    if (this.o.freezeHoldMs > 0) await new Promise((r) => setTimeout(r, this.o.freezeHoldMs));
+    if (this.o.freezeFail) throw new Error("the freeze did not complete (debug.freeze_fail)");
   }
 
   private async thaw(container: ContainerId): Promise<void> {

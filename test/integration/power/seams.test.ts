@@ -1,0 +1,99 @@
+import assert from "node:assert/strict";
+import { randomInt } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import { request } from "node:http";
+import { after, describe, it } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import { RuntimeError } from "../../../src/client/index.js";
+import { ContainerHarness } from "../../helpers/containers.js";
+
+const freezerState = async (h: ContainerHarness, id: string): Promise<string> =>
+  (
+    await readFile(`/sys/fs/cgroup/freezer/${h.cgroup}/${id.slice(0, id.indexOf(":"))}/freezer.state`, "utf8")
+  ).trim();
+
+/** GET http://127.0.0.1:port/ and the body. */
+function get(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: "127.0.0.1", port, path: "/", timeout: 10_000 }, (res) => {
+      let body = "";
+      res.on("data", (d: Buffer) => (body += d.toString()));
+      res.on("end", () => resolve(body));
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+describe("power: freezer seams and idle suspend", () => {
+  const harnesses: ContainerHarness[] = [];
+  after(async () => {
+    for (const h of harnesses) await h.close();
+  });
+
+  it("a wake lock taken while the freeze is in progress gives wake_locks_exist", async () => {
+    const h = await ContainerHarness.create();
+    harnesses.push(h);
+    const id = await h.add(h.name("sleeper"), "/bin/sleep", ["1000"]);
+    await h.startDaemon(`[debug]\nfreeze_hold = "400ms"\n`);
+    await h.client.start(id);
+    await h.client.addWakeSource(id, "t", { type: "timer", after_ms: 60_000 });
+    const from = h.notifications.length;
+    const suspended = (await h.newClient()).suspend(id).then(
+      () => "ok",
+      (e: unknown) => (e instanceof RuntimeError ? e.variant : String(e)),
+    );
+    await sleep(100); // inside the 400 ms the freeze waits in its intermediate state
+    await h.client.acquireWakeLock(id, "late");
+    assert.equal(await suspended, "wake_locks_exist");
+    assert.equal(await freezerState(h, id), "THAWED");
+    assert.ok(!h.notifications.slice(from).some((n) => n.type === "power" && n.state === "asleep"));
+  });
+
+  it("a freeze that cannot complete gives suspend_failure and a thawed cgroup", async () => {
+    const h = await ContainerHarness.create();
+    harnesses.push(h);
+    const id = await h.add(h.name("sleeper"), "/bin/sleep", ["1000"]);
+    await h.startDaemon(`[debug]\nfreeze_fail = true\n`);
+    await h.client.start(id);
+    await h.client.addWakeSource(id, "t", { type: "timer", after_ms: 60_000 });
+    await assert.rejects(
+      h.client.suspend(id),
+      (e: unknown) => e instanceof RuntimeError && e.variant === "suspend_failure",
+    );
+    assert.equal(await freezerState(h, id), "THAWED");
+    assert.equal((await h.client.power(id)).state, "awake");
+  });
+
+  it("idle suspend: httpd behind a proxy freezes when idle and a request through the proxy is answered", async () => {
+    const h = await ContainerHarness.create();
+    harnesses.push(h);
+    const port = randomInt(30000, 40000);
+    const proxy = port + 1;
+    const id = await h.add(
+      h.name("web"),
+      "/bin/httpd",
+      ["-f", "-p", String(port), "-h", "/"],
+      `network: host
+power:
+  idle_suspend_after: 300ms
+  proxies:
+    - name: http
+      listen: tcp://127.0.0.1:${proxy}
+      target: tcp://127.0.0.1:${port}
+`,
+    );
+    await h.startDaemon();
+    await h.client.start(id);
+    const asleep = (from: number): Promise<unknown> =>
+      h.waitFor((n) => n.type === "power" && n.container === id && n.state === "asleep", 10_000, from);
+    await asleep(0);
+    assert.equal(await freezerState(h, id), "FROZEN");
+    const body = await get(proxy);
+    assert.ok(body.length > 0);
+    // The request counted on the channel; the container handled it, and goes back to sleep.
+    await h.client.proxyHandled(id, "http", (await h.client.power(id)).counters.http);
+    await asleep(h.notifications.length);
+    assert.equal(await freezerState(h, id), "FROZEN");
+  });
+});
