@@ -4,6 +4,7 @@
  */
 import { benchCgroups } from "./cgroups.js";
 import { benchConsole } from "./console.js";
+import { benchContainers } from "./containers.js";
 import { benchInstall } from "./install.js";
 import { benchMonitor } from "./monitor.js";
 import { benchNpk } from "./npk.js";
@@ -14,6 +15,7 @@ const SUITES: Record<string, () => Promise<string[]>> = {
   install: benchInstall,
   monitor: benchMonitor,
   cgroups: benchCgroups,
+  containers: benchContainers,
 };
 
 const wanted = process.argv.slice(2);
