@@ -63,7 +63,9 @@ async function listRoundTrips(url: string, clients: number): Promise<number[]> {
 async function fanOut(subscribers: number, total: number): Promise<{ skiff: number; raw: number }> {
   const d = await startInProcessDaemon(`notification_buffer_size = ${total}`);
   try {
-    const clients = await Promise.all(Array.from({ length: subscribers }, () => connect(d.url, { notifications: true })));
+    const clients = await Promise.all(
+      Array.from({ length: subscribers }, () => connect(d.url, { notifications: true })),
+    );
     while (d.runtime.hub.size < subscribers) await sleep(1);
     const start = performance.now();
     const done = clients.map(async (c) => {
@@ -145,7 +147,12 @@ export async function benchConsole(): Promise<string[]> {
     const bareRss = await rssOf(bare.pid!);
     bare.kill();
     lines.push(
-      versus("idle daemon RSS", `${(daemonRss / 2 ** 20).toFixed(1)} MiB`, `bare node ${(bareRss / 2 ** 20).toFixed(1)} MiB`, daemonRss / bareRss),
+      versus(
+        "idle daemon RSS",
+        `${(daemonRss / 2 ** 20).toFixed(1)} MiB`,
+        `bare node ${(bareRss / 2 ** 20).toFixed(1)} MiB`,
+        daemonRss / bareRss,
+      ),
     );
   } finally {
     await d.stop();
