@@ -52,6 +52,7 @@ pack crashing "$BUSYBOX_ROOT"
 pack memeater "$BUSYBOX_ROOT"
 pack hello-resource "$BUSYBOX_ROOT"
 pack httpd "$HTTPD_ROOT"
+pack httpd-idle "$HTTPD_ROOT"
 pack message "$MESSAGE_ROOT"
 
 rm -rf "$OUT/roots"

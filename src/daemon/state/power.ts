@@ -604,7 +604,9 @@ export function idleTimerSteps(record: ContainerRecord): Step[] {
 
 /**
  * Suspends the container once it had no proxy traffic and no lock change for its idle time and
- * holds no locks and no unhandled messages; checks again later in any case.
+ * holds no locks; checks again later in any case. Messages older than the idle time count as
+ * handled (their counters go to 0): a container that never calls `proxy_handled`, such as a plain
+ * web server, still falls asleep, and one that does has handled them long ago.
  */
 export function idleCheck(state: RuntimeState, container: ContainerId, now: number): T {
   const record = running(state, container);
@@ -624,9 +626,10 @@ export function idleCheck(state: RuntimeState, container: ContainerId, now: numb
     !power.busy &&
     power.suspends.length === 0 &&
     power.locks.length === 0 &&
-    Object.values(power.counters).every((n) => n === 0) &&
     quietFor >= idle;
   if (!idleNow) return { state, steps: [rearm(power.state === "awake" ? idle - quietFor : idle)] };
-  const suspended = suspendRequest(state, container, undefined, undefined, now);
+  const counters = Object.fromEntries(Object.keys(power.counters).map((k) => [k, 0]));
+  const handled = withPower(state, record, { ...power, counters });
+  const suspended = suspendRequest(handled, container, undefined, undefined, now);
   return { state: suspended.state, steps: [...suspended.steps, rearm(idle)] };
 }
