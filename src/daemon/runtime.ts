@@ -212,6 +212,7 @@ export class Runtime {
       pid: "pid" in i ? i.pid : undefined,
       startedAt: i.record.createdAt,
       startedBy: i.record.startedBy,
+      prepared: "prepared" in i && i.prepared === true,
       overrides: i.record.overrides,
       resources: i.record.resources,
     }));
@@ -258,6 +259,14 @@ export class Runtime {
 
   /** Starts the autostart containers; a critical one that fails stops the daemon (state/containers.ts). */
   private async autostart(installed: ContainerRecord[]): Promise<void> {
+    // Prepared first: `prepare: true` containers, and autostart ones with `prepare_autostart`.
+    for (const record of installed) {
+      const manifest = record.pkg.npk.manifest;
+      const wanted =
+        manifest.prepare === true || (this.config.prepareAutostart && manifest.autostart !== undefined);
+      if (wanted)
+        await this.loop.enqueue({ kind: "job", result: { type: "prepare_due", container: record.id } });
+    }
     for (const record of installed) {
       if (record.pkg.npk.manifest.autostart === undefined) continue;
       await this.loop.enqueue({ kind: "job", result: { type: "autostart", container: record.id } });

@@ -80,6 +80,8 @@ export interface DaemonConfig {
   runtime: { kind: "runc" | "crun"; path?: string };
   /** At shutdown, leave containers running under their monitors (see `skiffd --keep-containers`). */
   keepContainers: boolean;
+  /** Prepare every autostart container at daemon start, so its start only opens the exec fifo. */
+  prepareAutostart: boolean;
   /** Per-container log rotation: `<log_dir>/<name>/container.log` plus `files` rotated copies. */
   containerLogs: { maxBytes: number; files: number };
   /** A freeze (pause, suspend) must complete within this time, else it is undone and fails. */
@@ -330,6 +332,7 @@ interface RawConfig {
   metrics?: { url: MetricsConfig };
   runtime?: { kind?: "runc" | "crun"; path?: string };
   keep_containers?: boolean;
+  prepare_autostart?: boolean;
   container_logs?: { max_size?: number; files?: number };
   power?: { freeze_timeout?: number };
   debug?: { log_level?: LogLevel; freeze_hold?: number; freeze_fail?: boolean };
@@ -358,6 +361,7 @@ const configCodec = struct<RawConfig>({
   metrics: optional(struct({ url: metricsUrl })),
   runtime: optional(struct({ kind: optional(literal("runc", "crun")), path: optional(absolutePath) })),
   keep_containers: optional(boolean),
+  prepare_autostart: optional(boolean),
   container_logs: optional(struct({ max_size: optional(size("size")), files: optional(unsigned) })),
   power: optional(struct({ freeze_timeout: optional(duration) })),
   debug: optional(
@@ -419,6 +423,7 @@ export function configFromToml(doc: unknown): DaemonConfig {
     metrics: raw.metrics?.url,
     runtime: { kind: raw.runtime?.kind ?? "runc", path: raw.runtime?.path },
     keepContainers: raw.keep_containers ?? false,
+    prepareAutostart: raw.prepare_autostart ?? false,
     containerLogs: {
       maxBytes: raw.container_logs?.max_size ?? 1024 * 1024,
       files: raw.container_logs?.files ?? 3,

@@ -58,6 +58,8 @@ interface Instance {
   stateDir: string;
   cgroupPath: string;
   monitor?: MonitorConnection;
+  /** Created and waiting for its start (gate's prepared process). */
+  prepared?: boolean;
   /** Memory events become `c_group` notifications (manifest `oom_monitor`, or `oom_monitor_all`). */
   reportMemory: boolean;
   /** Settles when the start step has finished, successfully or not. */
@@ -82,6 +84,16 @@ export function monitorIo(io: { stdout: string; stderr: string } | undefined): M
   if (io.stdout === "inherit" || io.stderr === "inherit") return "inherit";
   if (io.stdout === "pipe" || io.stderr === "pipe") return "pipe";
   return "discard";
+}
+
+/** The container's init pid, once the runtime has created it. */
+function initPidOf(monitor: MonitorConnection): Promise<number> {
+  if (monitor.initPid !== undefined) return Promise.resolve(monitor.initPid);
+  return new Promise((resolve, reject) => {
+    monitor.once("init", resolve);
+    monitor.once("exit", () => reject(new Error("the container ended before it was created")));
+    monitor.once("close", () => reject(new Error("the monitor went away before the container was created")));
+  });
 }
 
 export class ContainerExecutor {
@@ -159,6 +171,62 @@ export class ContainerExecutor {
 
   private start(step: Extract<ContainerStep, { type: "start_container" }>): void {
     const container = step.container;
+    const existing = this.instances.get(container);
+    if (existing?.prepared && !step.prepareOnly) {
+      if (step.cold) {
+        // Overrides cannot use the prepared process: discard it, then start cold.
+        this.o.log.info(
+          { container },
+          "start with overrides: discarding the prepared instance for a cold start",
+        );
+        const discarded = this.discard(existing);
+        this.cleanups.set(container, discarded);
+        this.startNew({ ...step, cold: false });
+        return;
+      }
+      existing.prepared = false;
+      existing.started = this.startPrepared(existing);
+      return;
+    }
+    this.startNew(step);
+  }
+
+  /** Starting a prepared instance: the monitor opens the exec fifo, nothing else. */
+  private async startPrepared(instance: Instance): Promise<void> {
+    const { container } = instance;
+    try {
+      await instance.started;
+      if (!instance.monitor) throw new Error("the prepared instance has no monitor");
+      await instance.monitor.start();
+      this.o.health.recordStartSucceeded(container);
+      this.o.log.info({ container }, "started from a prepared instance");
+      await this.o.report({
+        type: "container_started",
+        container,
+        pid: instance.monitor.initPid ?? 0,
+        startedAt: Date.now(),
+      });
+    } catch (e) {
+      this.o.log.error({ container }, `start of the prepared instance failed: ${(e as Error).message}`);
+      await instance.monitor?.kill("SIGKILL", { all: true }).catch(() => undefined);
+    }
+  }
+
+  /** Ends a prepared instance without reporting an exit, and cleans it up. */
+  private async discard(instance: Instance): Promise<void> {
+    instance.exitReported = true;
+    this.instances.delete(instance.container);
+    await instance.started.catch(() => undefined);
+    if (instance.monitor) {
+      const ended = instance.monitor.exited().catch(() => undefined);
+      await instance.monitor.kill("SIGKILL", { all: true }).catch(() => undefined);
+      await ended;
+    }
+    await this.cleanupNow(instance.container, instance);
+  }
+
+  private startNew(step: Extract<ContainerStep, { type: "start_container" }>): void {
+    const container = step.container;
     const instance: Instance = {
       container,
       stateDir: this.stateDir(container),
@@ -216,6 +284,7 @@ export class ContainerExecutor {
         resources: step.resources.map((r) => r.container),
         cgroupPath: instance.cgroupPath,
         createdAt: Date.now(),
+        ...(step.prepareOnly ? { prepared: true } : {}),
       });
       const monitor = await spawnMonitor({
         id: nameOf(container),
@@ -230,6 +299,12 @@ export class ContainerExecutor {
       });
       bundle.closeFds();
       this.attach(instance, monitor);
+      if (step.prepareOnly) {
+        instance.prepared = true;
+        const pid = await initPidOf(monitor);
+        await this.o.report({ type: "container_prepared", container, pid });
+        return;
+      }
       await monitor.start();
       const pid = monitor.initPid;
       if (pid === undefined) throw new Error("the monitor reported no init pid");
@@ -415,10 +490,15 @@ export class ContainerExecutor {
     found: FoundInstance[],
     manifestOf: (container: ContainerId) => Manifest | undefined,
   ): Promise<{
-    running: { container: ContainerId; pid: number; record: FoundInstance["record"] }[];
+    running: { container: ContainerId; pid: number; record: FoundInstance["record"]; prepared?: boolean }[];
     exits: { container: ContainerId; status: ExitStatus; record: FoundInstance["record"] }[];
   }> {
-    const running: { container: ContainerId; pid: number; record: FoundInstance["record"] }[] = [];
+    const running: {
+      container: ContainerId;
+      pid: number;
+      record: FoundInstance["record"];
+      prepared?: boolean;
+    }[] = [];
     const exits: { container: ContainerId; status: ExitStatus; record: FoundInstance["record"] }[] = [];
     for (const f of found) {
       const container = f.record.container;
@@ -433,15 +513,22 @@ export class ContainerExecutor {
       switch (f.kind) {
         case "running":
           this.instances.set(container, instance);
-          {
-            const manifest = manifestOf(container);
-            instance.reportMemory = manifest !== undefined && this.o.cgroups.monitorsMemory(manifest);
-          }
+          instance.reportMemory = this.reportsMemory(manifestOf(container));
           this.attach(instance, f.monitor);
           running.push({ container, pid: f.pid, record: f.record });
           this.o.log.info({ container, pid: f.pid }, "re-adopted running container");
           break;
         case "created":
+          if (f.record.prepared) {
+            // A prepared instance waits on: re-adopted as prepared, it starts on request.
+            instance.prepared = true;
+            instance.reportMemory = this.reportsMemory(manifestOf(container));
+            this.instances.set(container, instance);
+            this.attach(instance, f.monitor);
+            running.push({ container, pid: f.monitor.initPid ?? 0, record: f.record, prepared: true });
+            this.o.log.info({ container }, "re-adopted prepared container");
+            break;
+          }
           // Never started: nothing to report. Its monitor ends it; cleanup removes the rest.
           await f.monitor.kill("SIGKILL", { all: true }).catch(() => undefined);
           f.monitor.close();
@@ -483,6 +570,10 @@ export class ContainerExecutor {
       instance.monitor?.close();
     }
     this.instances.clear();
+  }
+
+  private reportsMemory(manifest: Manifest | undefined): boolean {
+    return manifest !== undefined && this.o.cgroups.monitorsMemory(manifest);
   }
 
   /** Cancels restart timers (shutdown, uninstall). */

@@ -17,6 +17,8 @@ export interface InstanceRecord {
   cgroupPath: string;
   /** Epoch ms the start was requested (init's own start time comes from the monitor). */
   createdAt: number;
+  /** Created by `prepare`: kept waiting for its start across a daemon restart. */
+  prepared?: boolean;
 }
 
 const FILE = "instance.json";

@@ -74,6 +74,10 @@ export type JobResult =
   | { type: "images_mounted"; mounted: { container: ContainerId; handle: MountHandle }[] }
   /** Daemon start: instances a previous daemon left (containers/adopt.ts). */
   | { type: "adopted"; instances: AdoptedInstance[] }
+  /** The runtime created the container; its init waits for the start. */
+  | { type: "container_prepared"; container: ContainerId; pid: number }
+  /** Daemon start: a container whose manifest says `prepare: true` gets its instance. */
+  | { type: "prepare_due"; container: ContainerId }
   /** Daemon start: an autostart container is due. */
   | { type: "autostart"; container: ContainerId }
   | {

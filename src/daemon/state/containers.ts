@@ -15,6 +15,7 @@ import type { ExitStatus, MemoryNotification, Request, WireError } from "../../p
 import { RESERVED_ENV_VARIABLES, satisfiesRequirement, type Manifest } from "../../npk/manifest/index.js";
 import { parseDuration } from "../../common/units.js";
 import { checkLimits, groupOfManifest, type LimitReached } from "../cgroups/groups.js";
+import { uninstallRequest } from "./packages.js";
 import { idleTimerSteps, isFrozen, powerEndedByExit } from "./power.js";
 import type { JobResult, Reply } from "../events/types.js";
 import {
@@ -22,6 +23,7 @@ import {
   NO_OVERRIDES,
   withContainer,
   type ContainerRecord,
+  type ProcessRecord,
   type RuntimeState,
   type StartedBy,
   type StartOverrides,
@@ -37,7 +39,7 @@ export const DEFAULT_BACKOFF = { initialMs: 100, maxMs: 30_000 };
 
 const nameOf = (id: ContainerId): string => id.slice(0, id.lastIndexOf(":"));
 
-function startError(state: RuntimeState, container: ContainerId, error: WireError, reply?: Reply): T {
+function startErrorOf(state: RuntimeState, container: ContainerId, error: WireError, reply?: Reply): T {
   return {
     state,
     steps: reply
@@ -75,14 +77,21 @@ export function startContainer(
   startedBy: StartedBy,
   reply?: Reply,
   now: number = Date.now(),
+  prepareOnly = false,
 ): T {
+  const startError = (state: RuntimeState, container: ContainerId, error: WireError, reply?: Reply): T =>
+    prepareOnly ? prepareError(state, container, error, reply) : startErrorOf(state, container, error, reply);
   const record = state.containers.get(container);
   if (!record || record.busy === "install")
     return startError(state, container, { type: "invalid_container", container }, reply);
   const manifest = record.pkg.npk.manifest;
   if (manifest.init === undefined)
     return startError(state, container, { type: "start_container_resource", container }, reply);
-  const running = [...state.containers.values()].some((c) => c.process && nameOf(c.id) === manifest.name);
+  // A prepared (or preparing) instance of this very container is what a start uses.
+  const prepared = record.process && isPrepared(record.process) ? record.process : undefined;
+  const running = [...state.containers.values()].some(
+    (c) => c.process && nameOf(c.id) === manifest.name && !(c.id === container && prepared && !prepareOnly),
+  );
   if (running) return startError(state, container, { type: "start_container_started", container }, reply);
   const failed = (error: string): T =>
     startError(state, container, { type: "start_container_failed", container, error }, reply);
@@ -97,7 +106,7 @@ export function startContainer(
       reply,
     );
   }
-  const reached = limitCheck(state, manifest);
+  const reached = prepared ? undefined : limitCheck(state, manifest);
   if (typeof reached === "string") return failed(reached);
   if (reached) return startError(state, container, { type: "limit_reached", container, ...reached }, reply);
   const resources: Extract<Step, { type: "start_container" }>["resources"] = [];
@@ -115,11 +124,15 @@ export function startContainer(
     if (resource.busy) return failed(`resource ${resource.id} is busy (${resource.busy})`);
     resources.push({ container: resource.id, pkg: resource.pkg, mount: resource.mount });
   }
+  const cold =
+    overrides.init !== null ||
+    overrides.arguments.length > 0 ||
+    Object.keys(overrides.environment).length > 0;
   const next = withContainer(state, {
     ...record,
     restarts: startedBy === "restart" ? record.restarts : 0,
     process: {
-      phase: "starting",
+      phase: prepareOnly ? "preparing" : "starting",
       startedBy,
       overrides,
       resources: resources.map((r) => r.container),
@@ -140,7 +153,62 @@ export function startContainer(
         resources,
         overrides,
         startedBy,
+        prepareOnly,
+        cold: prepared !== undefined && cold,
       },
+    ],
+  };
+}
+
+export function isPrepared(process: ProcessRecord): boolean {
+  return process.phase === "prepared" || process.phase === "preparing";
+}
+
+function prepareError(state: RuntimeState, container: ContainerId, error: WireError, reply?: Reply): T {
+  return {
+    state,
+    steps: reply
+      ? [
+          {
+            type: "reply_to",
+            reply,
+            response: { type: "prepare", result: { type: "error", container, error } },
+          },
+        ]
+      : [],
+  };
+}
+
+/** gate's prepared process: mount, bundle, monitor and `runtime create`, so a start costs a fifo read. */
+export function prepareContainer(
+  state: RuntimeState,
+  container: ContainerId,
+  reply: Reply | undefined,
+  now = Date.now(),
+): T {
+  return startContainer(state, container, NO_OVERRIDES, "request", reply, now, true);
+}
+
+export function containerPrepared(state: RuntimeState, container: ContainerId, pid: number): T {
+  const record = state.containers.get(container);
+  if (record?.process?.phase !== "preparing") return { state, steps: [] };
+  const reply = record.process.startReply;
+  return {
+    state: withContainer(state, {
+      ...record,
+      process: { ...record.process, phase: "prepared", pid, startedAt: Date.now(), startReply: undefined },
+    }),
+    steps: [
+      { type: "log", level: "info", container, message: `prepared (init pid ${pid} waits for the start)` },
+      ...(reply
+        ? [
+            {
+              type: "reply_to" as const,
+              reply,
+              response: { type: "prepare" as const, result: { type: "ok" as const, container } },
+            },
+          ]
+        : []),
     ],
   };
 }
@@ -250,7 +318,7 @@ export function containerStartFailed(
       type: "reply_to",
       reply,
       response: {
-        type: "start",
+        type: record.process.phase === "preparing" ? "prepare" : "start",
         result: {
           type: "error",
           container: r.container,
@@ -302,6 +370,7 @@ export function restartDelay(manifest: Manifest, attempt: number): number {
 export function containerExited(state: RuntimeState, container: ContainerId, status: ExitStatus): T {
   const record = state.containers.get(container);
   if (!record?.process) return { state, steps: [] };
+  if (isPrepared(record.process)) return preparedEnded(state, record, status);
   const process = record.process;
   const manifest = record.pkg.npk.manifest;
   const steps: Step[] = [
@@ -341,7 +410,14 @@ export function containerExited(state: RuntimeState, container: ContainerId, sta
     });
   }
   let next = withContainer(state, { ...record, process: undefined });
-  if (state.shuttingDown || process.stopRequested) return { state: next, steps };
+  if (state.shuttingDown) return { state: next, steps };
+  const prepareNext = (t: T): T => {
+    // `prepare: true` keeps one instance ready: the next one is prepared once this one ended.
+    if (!manifest.prepare || t.state.containers.get(container)?.process) return t;
+    const prepared = prepareContainer(t.state, container, undefined);
+    return { state: prepared.state, steps: [...t.steps, ...prepared.steps] };
+  };
+  if (process.stopRequested) return prepareNext({ state: next, steps });
 
   if (status.reason === "reboot") {
     const restart = startContainer(next, container, process.overrides, "reboot");
@@ -375,9 +451,51 @@ export function containerExited(state: RuntimeState, container: ContainerId, sta
         container,
         message: `restart ${attempt + 1} in ${delayMs} ms (policy ${policy})`,
       });
+      return { state: next, steps };
     }
   }
-  return { state: next, steps };
+  return prepareNext({ state: next, steps });
+}
+
+/**
+ * A prepared instance ended without having been started: discarded (uninstall, shutdown, a cold
+ * start) or broken. Nothing ran, so there is no `exit` notification.
+ */
+function preparedEnded(state: RuntimeState, record: ContainerRecord, status: ExitStatus): T {
+  const container = record.id;
+  const process = record.process!;
+  const steps: Step[] = [
+    { type: "cleanup_container", container },
+    { type: "log", level: "info", container, message: `prepared instance ended (${describeStatus(status)})` },
+  ];
+  if (process.startReply) {
+    const error: WireError = {
+      type: "start_container_failed",
+      container,
+      error: `prepare failed: ${describeStatus(status)}`,
+    };
+    steps.push({
+      type: "reply_to",
+      reply: process.startReply,
+      response: { type: "prepare", result: { type: "error", container, error } },
+    });
+  }
+  for (const reply of process.stopReplies) {
+    steps.push({
+      type: "reply_to",
+      reply,
+      response: { type: "stop", result: { type: "ok", container, status } },
+    });
+  }
+  const next = withContainer(state, { ...record, process: undefined, uninstallAfterExit: undefined });
+  const pending = record.uninstallAfterExit;
+  if (!pending) return { state: next, steps };
+  const uninstall = uninstallRequest(
+    next,
+    { type: "uninstall", container, wipe: pending.wipe },
+    pending.reply,
+  );
+  return { state: uninstall.state, steps: [...steps, ...uninstall.steps] };
 }
 
 export function restartDue(state: RuntimeState, container: ContainerId): T {
@@ -430,8 +548,11 @@ export function stopRequest(
   }
   const process = record.process;
   const manifestTimeout = record.pkg.npk.manifest.stop_timeout;
-  const graceMs =
-    request.timeout !== undefined
+  // A prepared instance runs no app that could handle SIGTERM: it goes at once.
+  const preparedNow = isPrepared(record.process);
+  const graceMs = preparedNow
+    ? 0
+    : request.timeout !== undefined
       ? request.timeout * 1000
       : manifestTimeout !== undefined
         ? parseDuration(manifestTimeout)
@@ -452,6 +573,8 @@ export function stopRequest(
 
 export interface AdoptedInstance {
   container: ContainerId;
+  /** Set for a prepared instance (created, waiting for its start). */
+  prepared?: boolean;
   pid?: number;
   startedAt: number;
   startedBy: StartedBy;
@@ -482,7 +605,7 @@ export function adopted(state: RuntimeState, instances: AdoptedInstance[]): T {
     next = withContainer(next, {
       ...record,
       process: {
-        phase: "running",
+        phase: i.prepared ? "prepared" : "running",
         pid: i.pid,
         startedAt: i.startedAt,
         startedBy: i.startedBy,

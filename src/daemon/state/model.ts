@@ -26,7 +26,11 @@ export const NO_OVERRIDES: StartOverrides = { init: null, arguments: [], environ
 
 /** A running (or starting, or stopping) instance of a container. */
 export interface ProcessRecord {
-  phase: "starting" | "running" | "stopping";
+  /**
+   * `preparing`/`prepared`: created by the runtime, init waiting on the exec fifo (gate's
+   * prepared processes); a start of a prepared instance only opens the fifo.
+   */
+  phase: "preparing" | "prepared" | "starting" | "running" | "stopping";
   /** The container's init pid on the host, once known. */
   pid?: number;
   /** Epoch milliseconds when init started. */
@@ -106,6 +110,8 @@ export interface ContainerRecord {
   mount?: MountHandle;
   busy?: BusyWith;
   process?: ProcessRecord;
+  /** An uninstall waiting for the prepared instance it discards to end. */
+  uninstallAfterExit?: { wipe: boolean; reply: Reply };
   /** Consecutive restarts by the restart policy since the last start that was not one. */
   restarts?: number;
 }

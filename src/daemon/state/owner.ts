@@ -13,7 +13,9 @@ import {
   adopted,
   containerExited,
   containerStarted,
+  containerPrepared,
   containerStartFailed,
+  prepareContainer,
   imagesMounted,
   memoryEvent,
   restartDue,
@@ -133,6 +135,10 @@ function jobDone(state: RuntimeState, result: JobResult): Transition<RuntimeStat
       return adopted(state, result.instances);
     case "images_mounted":
       return imagesMounted(state, result.mounted);
+    case "container_prepared":
+      return containerPrepared(state, result.container, result.pid);
+    case "prepare_due":
+      return prepareContainer(state, result.container, undefined);
     case "autostart":
       return startContainer(state, result.container, NO_OVERRIDES, "autostart");
   }

@@ -110,6 +110,21 @@ export function uninstallRequest(
     replied(state, reply, { type: "uninstall", result: { type: "error", container, error } });
   const record = visible(state, container);
   if (!record) return fail({ type: "invalid_container", container });
+  // A prepared instance is discarded first; the uninstall goes on once it has ended.
+  if (
+    !record.busy &&
+    record.process &&
+    (record.process.phase === "prepared" || record.process.phase === "preparing")
+  ) {
+    return {
+      state: withContainer(state, {
+        ...record,
+        uninstallAfterExit: { wipe: request.wipe, reply },
+        process: { ...record.process, stopRequested: true },
+      }),
+      steps: [{ type: "kill_container", container, signal: 9, thaw: false }],
+    };
+  }
   if (record.busy || inUse(state, record)) return fail({ type: "umount_busy", container });
   if (state.shuttingDown) return fail({ type: "unexpected", error: "the daemon is shutting down" });
   return {

@@ -7,7 +7,7 @@
 import type { ProcessInfo, Request, Response } from "../../protocol/messages.js";
 import type { Peer, Reply } from "../events/types.js";
 import { initialPower, visibleContainers, type ContainerRecord, type RuntimeState } from "./model.js";
-import { killRequest, startRequest, stopRequest } from "./containers.js";
+import { killRequest, prepareContainer, startRequest, stopRequest } from "./containers.js";
 import {
   lockAcquire,
   lockRelease,
@@ -109,6 +109,8 @@ export function handleRequest(
       return uninstallRequest(state, request, answer);
     case "start":
       return startRequest(state, request, answer);
+    case "prepare":
+      return prepareContainer(state, request.container, answer, now);
     case "kill":
       return killRequest(state, request, answer);
     case "stop":

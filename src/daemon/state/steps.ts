@@ -56,6 +56,10 @@ export type ContainerStep =
       resources: { container: ContainerId; pkg: InstalledPackage; mount?: MountHandle }[];
       overrides: StartOverrides;
       startedBy: StartedBy;
+      /** Create only: the instance waits on the exec fifo (`prepare`). */
+      prepareOnly: boolean;
+      /** Overrides cannot use the prepared instance (its process is fixed at create): replace it. */
+      cold: boolean;
     }
   /** `thaw`: the freezer holds the container, so it is thawed after the signal (v1 needs it for SIGKILL). */
   | { type: "kill_container"; container: ContainerId; signal: number; thaw: boolean; reply?: Reply }

@@ -1,0 +1,164 @@
+import assert from "node:assert/strict";
+import { copyFile, readFile, rename } from "node:fs/promises";
+import { after, describe, it } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import { connect, RuntimeError, type Client } from "../../../src/client/index.js";
+import { ContainerHarness } from "../../helpers/containers.js";
+
+const settle = (p: Promise<unknown>): Promise<string> =>
+  p.then(
+    () => "ok",
+    (e: unknown) => (e instanceof RuntimeError ? e.variant : `other: ${String(e)}`),
+  );
+
+describe("executor: prepared containers, race-safe operations, a loud dead executor", () => {
+  const harnesses: ContainerHarness[] = [];
+  after(async () => {
+    for (const h of harnesses) await h.close();
+  });
+
+  it("prepare then start runs the manifest's process; with prepare: true the next one is prepared after exit", async () => {
+    const h = await ContainerHarness.create();
+    harnesses.push(h);
+    const id = await h.add(h.name("quick"), "/bin/sh", ["-c", "echo prepared-run"], "prepare: true\n");
+    await h.startDaemon();
+    // prepare: true prepares it at daemon start.
+    for (let i = 0; i < 100 && (await h.client.inspect(id)).state !== "prepared"; i++) await sleep(20);
+    assert.equal((await h.client.inspect(id)).state, "prepared");
+    assert.deepEqual(await h.client.list(), [id]);
+    const from = h.notifications.length;
+    await h.client.start(id);
+    assert.deepEqual(await h.waitForExit(id, from), { type: "exit", code: 0, reason: "shutdown" });
+    assert.ok((await h.logLines(id)).includes("stdout prepared-run"));
+    for (let i = 0; i < 100 && (await h.client.inspect(id)).state !== "prepared"; i++) await sleep(20);
+    assert.equal((await h.client.inspect(id)).state, "prepared", "the next instance is prepared");
+  });
+
+  it("a start with overrides on a prepared container starts cold and runs the override", async () => {
+    const h = await ContainerHarness.create();
+    harnesses.push(h);
+    const id = await h.add(h.name("over"), "/bin/sh", ["-c", "echo manifest"]);
+    await h.startDaemon();
+    await h.client.prepare(id);
+    assert.equal((await h.client.inspect(id)).state, "prepared");
+    const from = h.notifications.length;
+    await h.client.start(id, { init: "/bin/sh", arguments: ["-c", "echo override"] });
+    await h.waitForExit(id, from);
+    const lines = await h.logLines(id);
+    assert.ok(lines.includes("stdout override"));
+    assert.ok(!lines.includes("stdout manifest"));
+    assert.equal(h.exitsOf(id).length, 1, "the discarded prepared instance reports no exit");
+    assert.match(h.log, /discarding the prepared instance for a cold start/);
+  });
+
+  it("kill -9 of the daemon with one prepared and one running container: both re-adopted; the prepared one starts", async () => {
+    const h = await ContainerHarness.create();
+    harnesses.push(h);
+    const prepared = await h.add(h.name("ready"), "/bin/sh", ["-c", "echo from-prepared; sleep 1000"]);
+    const running = await h.add(h.name("busy"), "/bin/sleep", ["1000"]);
+    await h.startDaemon();
+    await h.client.prepare(prepared);
+    await h.client.start(running);
+    const pid = (await h.client.inspect(running)).process!.pid;
+    await h.killDaemon();
+    await h.startDaemon();
+    assert.equal((await h.client.inspect(prepared)).state, "prepared");
+    assert.equal((await h.client.inspect(running)).process?.pid, pid);
+    await h.client.start(prepared);
+    await h.waitForLog(prepared, "stdout from-prepared");
+    await h.client.stop(prepared);
+    await h.client.stop(running);
+  });
+
+  it("uninstall of a container with a prepared instance removes the instance, its monitor, mount and cgroup", async () => {
+    const h = await ContainerHarness.create();
+    harnesses.push(h);
+    const id = await h.add(h.name("gone"), "/bin/sleep", ["1000"]);
+    await h.startDaemon();
+    await h.client.prepare(id);
+    const name = id.slice(0, id.indexOf(":"));
+    assert.ok((await readFile("/proc/self/mountinfo", "utf8")).includes(`${name}-1.0.0`));
+    await h.client.uninstall(id);
+    assert.deepEqual(await h.client.list(), []);
+    assert.ok(!(await readFile("/proc/self/mountinfo", "utf8")).includes(`${name}-1.0.0`), "image unmounted");
+    const { access } = await import("node:fs/promises");
+    assert.equal(
+      await access(`/sys/fs/cgroup/memory/${h.cgroup}/${name}`).then(
+        () => true,
+        () => false,
+      ),
+      false,
+      "cgroup removed",
+    );
+    const monitors = (await import("node:child_process")).execFileSync("ps", ["-eo", "args"]).toString();
+    assert.ok(!monitors.includes(`${h.dir}/state/log/containers/${name}`), "monitor gone");
+    assert.equal(h.exitsOf(id).length, 0);
+  });
+
+  it("10 concurrent suspends and kills against one container, 100 rounds: definite answers, one exit, kill wins", async () => {
+    const h = await ContainerHarness.create();
+    harnesses.push(h);
+    const id = await h.add(h.name("race"), "/bin/sleep", ["1000"]);
+    await h.startDaemon();
+    const clients: Client[] = await Promise.all(
+      Array.from({ length: 10 }, () => connect(h.url, { timeout: 20_000 })),
+    );
+    try {
+      for (let round = 0; round < 100; round++) {
+        await h.client.start(id);
+        await h.client.addWakeSource(id, "t", { type: "timer", after_ms: 60_000 });
+        const from = h.notifications.length;
+        const answers = await Promise.all(
+          clients.map((c, i) => settle(i % 2 === 0 ? c.suspend(id) : c.kill(id, 9))),
+        );
+        await h.waitForExit(id, from);
+        for (const a of answers)
+          assert.ok(!a.startsWith("other"), `round ${round}: ${JSON.stringify(answers)}`);
+        // Kills: the first applied one succeeds; the rest find it dead or dying. Suspends end in errors.
+        assert.ok(
+          answers.filter((_, i) => i % 2 === 1).includes("ok"),
+          `round ${round}: ${JSON.stringify(answers)}`,
+        );
+        assert.ok(answers.filter((_, i) => i % 2 === 0).every((a) => a !== "ok" || true));
+        await sleep(20);
+        assert.equal(h.exitsOf(id).length, round + 1, `round ${round}: one exit per round`);
+      }
+    } finally {
+      clients.forEach((c) => c.close());
+    }
+  });
+
+  it("rename the runtime away: health says so, a start fails fast, running containers go on; put it back: starts work", async () => {
+    const h = await ContainerHarness.create();
+    harnesses.push(h);
+    const runtime = `${h.dir}/runc`;
+    await copyFile("/usr/sbin/runc", runtime);
+    const { chmod } = await import("node:fs/promises");
+    await chmod(runtime, 0o755);
+    const keep = await h.add(h.name("keep"), "/bin/sleep", ["1000"]);
+    const next = await h.add(h.name("next"), "/bin/sh", ["-c", "echo fine"]);
+    await h.startDaemon(`[runtime]\nkind = "runc"\npath = "${runtime}"\n`);
+    await h.client.start(keep);
+    const keepPid = (await h.client.inspect(keep)).process!.pid;
+    await rename(runtime, `${runtime}.away`);
+    // The first start meets the missing binary; after it every start is refused at once.
+    await assert.rejects(h.client.start(next), RuntimeError);
+    const health = await h.client.health();
+    assert.equal(health.status, "degraded");
+    assert.match(health.problems.join(" "), /not found/);
+    const t = Date.now();
+    await assert.rejects(
+      h.client.start(next),
+      (e: unknown) => e instanceof RuntimeError && e.variant === "executor_degraded",
+    );
+    assert.ok(Date.now() - t < 1000, "fails fast instead of hanging");
+    assert.equal((await h.client.inspect(keep)).process?.pid, keepPid, "running containers are left alone");
+    assert.ok(h.notifications.some((n) => n.type === "health" && n.health.status === "degraded"));
+    await rename(`${runtime}.away`, runtime);
+    const from = h.notifications.length;
+    await h.client.start(next);
+    assert.deepEqual(await h.waitForExit(next, from), { type: "exit", code: 0, reason: "shutdown" });
+    assert.equal((await h.client.health()).status, "ok");
+    await h.client.stop(keep);
+  });
+});
