@@ -8,11 +8,13 @@ import { packageCommands } from "./commands/package.js";
 import { powerCommands } from "./commands/power.js";
 import { queryCommands } from "./commands/query.js";
 import { repositoryCommands } from "./commands/repository.js";
+import { statsCommand } from "./commands/stats.js";
 
 export const COMMANDS: Command[] = [
   ...queryCommands,
   ...repositoryCommands,
   ...containerCommands,
+  statsCommand,
   ...powerCommands,
   ...executorCommands,
   ...daemonCommands,
