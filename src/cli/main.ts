@@ -75,7 +75,8 @@ export async function runCli(
       io.out(`usage: ${command.usage}\n\n${command.summary}`);
       return 0;
     }
-    const timeoutText = parsed.values.timeout as string | undefined;
+    // A command with its own --timeout (e.g. a wake lock's duration) keeps the default deadline.
+    const timeoutText = command.options?.timeout ? undefined : (parsed.values.timeout as string | undefined);
     const timeoutSeconds = timeoutText === undefined ? 10 : Number(timeoutText);
     if (!(timeoutSeconds >= 0)) throw new UsageError("--timeout takes a number of seconds");
     const ctx = {
