@@ -257,6 +257,8 @@ const wakelock: Command = {
   name: "wakelock",
   summary: "Acquire or release a wake lock (a held lock makes suspend fail)",
   usage: "skiff wakelock acquire|release CONTAINER LOCK [--timeout DURATION]",
+  // Its own --timeout: the lock's lifetime, not the request deadline.
+  options: { timeout: { type: "string", short: "t" } },
   async run(ctx, parsed) {
     const args = parseWakeLockArguments(parsed);
     return withClient(ctx, async (client) => {
