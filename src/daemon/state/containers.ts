@@ -8,6 +8,18 @@
  * - A process record exists from the accepted start until the exit event; the exit event is
  *   the only thing that removes it, so an exit is reported exactly once per instance.
  * - An exit after a `kill` or `stop` request is never restarted by the restart policy.
+ *
+ * Race rules for kill, stop, pause, suspend and resume (gate's executor): requests reach the
+ * state owner one at a time, so "concurrent" calls are applied in arrival order, each exactly
+ * once, and each gets one answer.
+ * - kill: signals at once, whatever else is pending (a frozen container is thawed beside the
+ *   signal), so a kill always wins over a pending suspend: the container's exit ends every
+ *   pending suspend with `suspend_failure`. A kill of a container that already ended is
+ *   `stop_container_not_started`.
+ * - stop: joins an earlier stop (one SIGTERM, one escalation, every caller gets the end).
+ * - pause/suspend/resume: at most one freezer operation per container; suspends queue and are
+ *   served in order; a pause of a paused container is a no-op success; anything that would need
+ *   a second freezer operation at once is refused with a definite error (state/power.ts).
  */
 import semver from "semver";
 import type { ContainerId } from "../../protocol/container.js";
