@@ -51,19 +51,16 @@ export const DEFAULT_BACKOFF = { initialMs: 100, maxMs: 30_000 };
 
 const nameOf = (id: ContainerId): string => id.slice(0, id.lastIndexOf(":"));
 
-function startErrorOf(state: RuntimeState, container: ContainerId, error: WireError, reply?: Reply): T {
-  return {
-    state,
-    steps: reply
-      ? [
-          {
-            type: "reply_to",
-            reply,
-            response: { type: "start", result: { type: "error", container, error } },
-          },
-        ]
-      : [],
-  };
+/** Answers a refused start (or prepare) with `error`; a refusal without a requester is silent. */
+function startErrorOf(
+  state: RuntimeState,
+  container: ContainerId,
+  error: WireError,
+  reply: Reply | undefined,
+  kind: "start" | "prepare" = "start",
+): T {
+  const response = { type: kind, result: { type: "error" as const, container, error } };
+  return { state, steps: reply ? [{ type: "reply_to", reply, response }] : [] };
 }
 
 /** The highest installed version of `name` that satisfies `requirement` (Northstar picks the lowest). */
@@ -92,7 +89,7 @@ export function startContainer(
   prepareOnly = false,
 ): T {
   const startError = (state: RuntimeState, container: ContainerId, error: WireError, reply?: Reply): T =>
-    prepareOnly ? prepareError(state, container, error, reply) : startErrorOf(state, container, error, reply);
+    startErrorOf(state, container, error, reply, prepareOnly ? "prepare" : "start");
   const record = state.containers.get(container);
   if (!record || record.busy === "install")
     return startError(state, container, { type: "invalid_container", container }, reply);
@@ -174,21 +171,6 @@ export function startContainer(
 
 export function isPrepared(process: ProcessRecord): boolean {
   return process.phase === "prepared" || process.phase === "preparing";
-}
-
-function prepareError(state: RuntimeState, container: ContainerId, error: WireError, reply?: Reply): T {
-  return {
-    state,
-    steps: reply
-      ? [
-          {
-            type: "reply_to",
-            reply,
-            response: { type: "prepare", result: { type: "error", container, error } },
-          },
-        ]
-      : [],
-  };
 }
 
 /** gate's prepared process: mount, bundle, monitor and `runtime create`, so a start costs a fifo read. */

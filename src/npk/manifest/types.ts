@@ -5,6 +5,8 @@
  * not set. Fields marked "Skiff extension" are not part of Northstar and never appear in a Northstar
  * manifest; see docs/manifest.md.
  */
+import { PERMISSIONS, type Permission } from "../../protocol/permissions.js";
+
 export interface Manifest {
   name: string;
   /** Semantic version, normalized to `major.minor.patch` like Northstar does. */
@@ -43,24 +45,12 @@ export interface Manifest {
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 
-export const CONSOLE_PERMISSIONS = [
-  "ident",
-  "inspect",
-  "install",
-  "kill",
-  "list",
-  "notifications",
-  "mount",
-  "repositories",
-  "shutdown",
-  "start",
-  "start_command",
-  "token_create",
-  "token_verification",
-  "umount",
-  "uninstall",
-] as const;
-export type ConsolePermission = (typeof CONSOLE_PERMISSIONS)[number];
+/**
+ * Permissions a container's console may hold: the console's own list (Northstar's fifteen and
+ * Skiff's additions, such as `wake_lock` and `proxy` for power management from inside).
+ */
+export const CONSOLE_PERMISSIONS = PERMISSIONS;
+export type ConsolePermission = Permission;
 
 /** `"full"` stands for every permission (Northstar serializes a complete set as "full"). */
 export interface Console {

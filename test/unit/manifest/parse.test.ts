@@ -1,3 +1,4 @@
+import { PERMISSIONS } from "../../../src/protocol/permissions.js";
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import {
@@ -199,8 +200,8 @@ void describe("parseManifest (YAML)", () => {
 
   void it("normalizes the version and writes a complete console permission set as full", () => {
     assert.equal(parseManifest(BASE.replace("0.0.1", "1.2.3-rc.1+build")).version, "1.2.3");
-    const all =
-      "[ident, inspect, install, kill, list, notifications, mount, repositories, shutdown, start, start_command, token_create, token_verification, umount, uninstall]";
+    // Every console permission, Skiff's additions included (Northstar's fifteen alone stay a list).
+    const all = `[${PERMISSIONS.join(", ")}]`;
     assert.deepEqual(parseManifest(BASE + `console:\n  permissions: ${all}\n`).console, {
       permissions: "full",
     });
