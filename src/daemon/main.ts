@@ -80,7 +80,7 @@ async function main(): Promise<number> {
   }
   await runtime.stopped;
   await lock.release();
-  return 0;
+  return runtime.exitCode;
 }
 
 main().then(

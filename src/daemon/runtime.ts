@@ -64,6 +64,8 @@ export class Runtime {
   private readonly health: ExecutorHealth;
   private loopDone: Promise<void> = Promise.resolve();
   private shutdownStarted = false;
+  /** skiffd's exit code: 1 when a critical container brought the daemon down. */
+  exitCode = 0;
   private keepContainers = false;
   private metrics: MetricsServer | undefined;
   private resolveStopped!: () => void;
@@ -435,7 +437,10 @@ export class Runtime {
   private async shutdown(reason: string): Promise<void> {
     if (this.shutdownStarted) return;
     this.shutdownStarted = true;
-    this.log.info(`shutting down: ${reason}`);
+    if (reason.startsWith("critical container")) {
+      this.exitCode = 1;
+      this.log.error(`shutting down: ${reason}`);
+    } else this.log.info(`shutting down: ${reason}`);
     // Let the reply to a `shutdown` request reach its session before the sessions close.
     await new Promise((resolve) => setImmediate(resolve));
     this.hub.broadcast({ type: "shutdown" });
