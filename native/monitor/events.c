@@ -156,22 +156,31 @@ void on_signal(struct monitor *m) {
     }
 }
 
-static void log_line(struct monitor *m, const char *stream, const char *line, size_t len) {
+/* Only called for streams that are not discarded. */
+static void log_line(struct monitor *m, enum io_mode mode, const char *stream, const char *line, size_t len) {
     logfile_append(&m->log, stream, line, len);
-    if (m->opt.io != IO_DISCARD) send_log(m, stream, line, len);
+    if (mode == IO_INHERIT) send_log(m, stream, line, len);
 }
 
-static void out_line(void *ctx, const char *line, size_t len) { log_line(ctx, "stdout", line, len); }
-static void err_line(void *ctx, const char *line, size_t len) { log_line(ctx, "stderr", line, len); }
+static void out_line(void *ctx, const char *line, size_t len) {
+    struct monitor *m = ctx;
+    log_line(m, m->opt.io_out, "stdout", line, len);
+}
+
+static void err_line(void *ctx, const char *line, size_t len) {
+    struct monitor *m = ctx;
+    log_line(m, m->opt.io_err, "stderr", line, len);
+}
 
 void on_output(struct monitor *m, int is_err) {
     char buf[65536];
     int *fd = is_err ? &m->err_r : &m->out_r;
     struct line_splitter *sp = is_err ? &m->err_lines : &m->out_lines;
+    int keep = (is_err ? m->opt.io_err : m->opt.io_out) != IO_DISCARD;
     ssize_t n = read(*fd, buf, sizeof(buf));
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
     if (n <= 0) {
-        if (m->opt.io != IO_DISCARD) splitter_flush(sp, is_err ? err_line : out_line, m);
+        if (keep) splitter_flush(sp, is_err ? err_line : out_line, m);
         close(*fd);
         *fd = -1;
         maybe_finish_exit(m);
@@ -183,7 +192,7 @@ void on_output(struct monitor *m, int is_err) {
         memcpy(m->create_err + m->create_err_len, buf, k);
         m->create_err_len += k;
     }
-    if (m->opt.io != IO_DISCARD) splitter_feed(sp, buf, (size_t)n, is_err ? err_line : out_line, m);
+    if (keep) splitter_feed(sp, buf, (size_t)n, is_err ? err_line : out_line, m);
 }
 
 static void on_record(struct monitor *m, const unsigned char *rec) {
@@ -241,10 +250,8 @@ void maybe_finish_exit(struct monitor *m) {
             *fd = -1;
         }
     }
-    if (m->opt.io != IO_DISCARD) {
-        splitter_flush(&m->out_lines, out_line, m);
-        splitter_flush(&m->err_lines, err_line, m);
-    }
+    if (m->opt.io_out != IO_DISCARD) splitter_flush(&m->out_lines, out_line, m);
+    if (m->opt.io_err != IO_DISCARD) splitter_flush(&m->err_lines, err_line, m);
     on_status(m); /* init wrote its EXIT record before exiting */
     final_memory_read(m);
     static const char *const del[] = {"delete", "--force", NULL};

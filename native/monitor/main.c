@@ -36,7 +36,8 @@ const char *state_path(struct monitor *m, const char *name) {
 static void usage(void) {
     fprintf(stderr,
             "usage: skiff-monitor --id ID --bundle DIR --state-dir DIR --runtime PATH --runtime-root DIR\n"
-            "       [--io inherit|pipe|discard] [--log-max-bytes N] [--log-files N]\n"
+            "       [--io inherit|pipe|discard] [--io-stdout MODE] [--io-stderr MODE]\n"
+            "       [--log-max-bytes N] [--log-files N]\n"
             "       [--extra-fds N] [--ready-fd FD] [--linger-ms N]\n"
             "       [--memory-cgroup DIR [--memory-group-dir DIR]]\n");
     exit(2);
@@ -53,15 +54,27 @@ static long long parse_num(const char *name, const char *s, long long min, long 
     return v;
 }
 
+static enum io_mode parse_io(const char *s) {
+    if (strcmp(s, "inherit") == 0) return IO_INHERIT;
+    if (strcmp(s, "pipe") == 0) return IO_PIPE;
+    if (strcmp(s, "discard") == 0) return IO_DISCARD;
+    usage();
+    return IO_DISCARD;
+}
+
 static void parse_options(struct options *o, int argc, char **argv) {
     static const struct option longs[] = {
         {"id", 1, 0, 'i'},           {"bundle", 1, 0, 'b'},        {"state-dir", 1, 0, 's'},
         {"runtime", 1, 0, 'r'},      {"runtime-root", 1, 0, 'R'},  {"io", 1, 0, 'o'},
         {"log-max-bytes", 1, 0, 'm'}, {"log-files", 1, 0, 'f'},    {"extra-fds", 1, 0, 'x'},
         {"ready-fd", 1, 0, 'y'},     {"linger-ms", 1, 0, 'l'},     {"memory-cgroup", 1, 0, 'M'},
-        {"memory-group-dir", 1, 0, 'G'}, {0, 0, 0, 0}};
-    *o = (struct options){.io = IO_INHERIT, .log_max_bytes = 1 << 20, .log_files = 3, .ready_fd = -1,
-                          .linger_ms = 300000};
+        {"memory-group-dir", 1, 0, 'G'}, {"io-stdout", 1, 0, 'O'}, {"io-stderr", 1, 0, 'E'},
+        {0, 0, 0, 0}};
+    /* --io predates the per-stream modes, when pipe and inherit both sent LOG:
+     * it keeps that meaning. The per-stream flags win whatever their order. */
+    enum io_mode both = IO_INHERIT;
+    int out_set = 0, err_set = 0;
+    *o = (struct options){.log_max_bytes = 1 << 20, .log_files = 3, .ready_fd = -1, .linger_ms = 300000};
     int c;
     while ((c = getopt_long(argc, argv, "", longs, NULL)) != -1) {
         switch (c) {
@@ -70,11 +83,14 @@ static void parse_options(struct options *o, int argc, char **argv) {
         case 's': o->state_dir = optarg; break;
         case 'r': o->runtime = optarg; break;
         case 'R': o->runtime_root = optarg; break;
-        case 'o':
-            if (strcmp(optarg, "inherit") == 0) o->io = IO_INHERIT;
-            else if (strcmp(optarg, "pipe") == 0) o->io = IO_PIPE;
-            else if (strcmp(optarg, "discard") == 0) o->io = IO_DISCARD;
-            else usage();
+        case 'o': both = parse_io(optarg) == IO_DISCARD ? IO_DISCARD : IO_INHERIT; break;
+        case 'O':
+            o->io_out = parse_io(optarg);
+            out_set = 1;
+            break;
+        case 'E':
+            o->io_err = parse_io(optarg);
+            err_set = 1;
             break;
         case 'm': o->log_max_bytes = parse_num("log-max-bytes", optarg, 0, 1LL << 40); break;
         case 'f': o->log_files = (int)parse_num("log-files", optarg, 0, 100); break;
@@ -86,6 +102,8 @@ static void parse_options(struct options *o, int argc, char **argv) {
         default: usage();
         }
     }
+    if (!out_set) o->io_out = both;
+    if (!err_set) o->io_err = both;
     if (optind != argc || !o->id || !o->bundle || !o->state_dir || !o->runtime || !o->runtime_root) usage();
     if ((o->memory_group_dir && !o->memory_cgroup) || (o->memory_cgroup && o->memory_cgroup[0] != '/') ||
         (o->memory_group_dir && o->memory_group_dir[0] != '/')) {
@@ -154,7 +172,8 @@ static void setup_and_create(struct monitor *m) {
         if (m->extra[i] < 0) die("extra fd");
         if (3 + i != m->opt.ready_fd) close(3 + i);
     }
-    if (m->opt.io != IO_DISCARD && logfile_open(&m->log, m->opt.state_dir, m->opt.log_max_bytes, m->opt.log_files) < 0)
+    int logs = m->opt.io_out != IO_DISCARD || m->opt.io_err != IO_DISCARD;
+    if (logs && logfile_open(&m->log, m->opt.state_dir, m->opt.log_max_bytes, m->opt.log_files) < 0)
         die("open container.log");
 
     m->listen_fd = listen_socket(m);
@@ -166,8 +185,8 @@ static void setup_and_create(struct monitor *m) {
     make_pipe(&m->status_r, &status_w);
     int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (devnull < 0) die("open /dev/null");
-    if (m->opt.io == IO_DISCARD) {
-        /* Keep stderr piped: the runtime's own error text is still needed. */
+    if (m->opt.io_out == IO_DISCARD) {
+        /* A discarded stderr stays piped: the runtime's own error text is still needed. */
         close(m->out_r);
         m->out_r = -1;
         close(out_w);

@@ -13,11 +13,14 @@
 #define PROTOCOL_VERSION 1
 #define MAX_EXTRA_FDS 32
 
+/* Per output stream. PIPE: lines go to container.log. INHERIT: also to the
+ * daemon as LOG. DISCARD: dropped (stdout is /dev/null; stderr stays a pipe
+ * for the runtime's own error text, drained and dropped). */
 enum io_mode { IO_INHERIT, IO_PIPE, IO_DISCARD };
 
 struct options {
     const char *id, *bundle, *state_dir, *runtime, *runtime_root;
-    enum io_mode io;
+    enum io_mode io_out, io_err;
     long long log_max_bytes;
     int log_files;
     int extra_fds;

@@ -10,7 +10,17 @@ export { MonitorConnection } from "./connection.js";
 export { nativeBinary } from "./native.js";
 export type { ExitRecord, MemoryCounts } from "./protocol.js";
 
+/**
+ * Per stream: `discard` drops the output, `pipe` writes it to container.log, `inherit` also sends it to
+ * the daemon as `log` events.
+ */
 export type MonitorIo = "inherit" | "pipe" | "discard";
+
+/** One mode per output stream. */
+export interface MonitorStreamsIo {
+  stdout: MonitorIo;
+  stderr: MonitorIo;
+}
 
 export interface MonitorOptions {
   id: string;
@@ -19,7 +29,11 @@ export interface MonitorOptions {
   stateDir: string;
   runtime: string;
   runtimeRoot: string;
-  io: MonitorIo;
+  /**
+   * A single mode is the old `--io`, for both streams: there `pipe` means what `inherit` does (container.log
+   * and `log` events). Per-stream modes have the exact meanings of {@link MonitorIo}.
+   */
+  io: MonitorIo | MonitorStreamsIo;
   log: { maxBytes: number; files: number };
   /** Passed to the container as fds 4, 5, ... (fd 3 is skiff-init's status pipe). */
   extraFds?: number[];
@@ -49,7 +63,8 @@ export async function spawnMonitor(opts: MonitorOptions): Promise<MonitorConnect
   const extraFds = opts.extraFds ?? [];
   const args = [
     ...["--id", opts.id, "--bundle", opts.bundleDir, "--state-dir", opts.stateDir],
-    ...["--runtime", opts.runtime, "--runtime-root", opts.runtimeRoot, "--io", opts.io],
+    ...["--runtime", opts.runtime, "--runtime-root", opts.runtimeRoot],
+    ...ioArgs(opts.io),
     ...["--log-max-bytes", String(opts.log.maxBytes), "--log-files", String(opts.log.files)],
     ...["--extra-fds", String(extraFds.length), "--ready-fd", "1"],
     ...(opts.lingerMs === undefined ? [] : ["--linger-ms", String(opts.lingerMs)]),
@@ -106,6 +121,11 @@ export async function spawnMonitor(opts: MonitorOptions): Promise<MonitorConnect
   monitor.stdout!.destroy();
   monitor.unref();
   return MonitorConnection.open(opts.stateDir, opts.signal);
+}
+
+/** The monitor's io flags for MonitorOptions.io. */
+export function ioArgs(io: MonitorIo | MonitorStreamsIo): string[] {
+  return typeof io === "string" ? ["--io", io] : ["--io-stdout", io.stdout, "--io-stderr", io.stderr];
 }
 
 function checkMemoryOptions({ memoryCgroup, memoryGroupDir }: MonitorOptions): void {
