@@ -76,7 +76,7 @@ describe("power: freezer seams and idle suspend", () => {
       ["-f", "-p", String(port), "-h", "/"],
       `network: host
 power:
-  idle_suspend_after: 300ms
+  idle_suspend_after: 1s
   proxies:
     - name: http
       listen: tcp://127.0.0.1:${proxy}

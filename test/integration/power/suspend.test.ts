@@ -36,6 +36,20 @@ async function lineClient(
   };
 }
 
+/** Waits until something accepts TCP connections on the port (the echo server is up). */
+async function waitForPort(port: number): Promise<void> {
+  for (let i = 0; i < 500; i++) {
+    const up = await new Promise<boolean>((resolve) => {
+      const s = netConnect({ host: "127.0.0.1", port });
+      s.once("connect", () => (s.destroy(), resolve(true)));
+      s.once("error", () => resolve(false));
+    });
+    if (up) return;
+    await sleep(10);
+  }
+  throw new Error(`nothing listens on port ${port}`);
+}
+
 describe("suspend, wake locks, wake sources and proxy channels (real freezer, real sockets)", () => {
   let h: ContainerHarness;
   let echo: string;
@@ -54,6 +68,7 @@ describe("suspend, wake locks, wake sources and proxy channels (real freezer, re
     busy = await h.add(h.name("busy"), "/bin/sh", ["-c", "while true; do :; done"]);
     await h.startDaemon();
     await h.client.start(echo);
+    await waitForPort(echoPort);
     await h.client.proxyWakeChannel(
       echo,
       "rpc",
