@@ -21,7 +21,13 @@ import type { CgroupSupervisor, ProcessStatistics } from "../cgroups/index.js";
 import type { ContainerConsoles } from "../console/container-console.js";
 import type { ContainerEvent, JobResult } from "../events/types.js";
 import type { MountHandle } from "../mount/index.js";
-import { readExitRecord, spawnMonitor, type MonitorConnection, type MonitorIo } from "../monitor/client.js";
+import {
+  readExitRecord,
+  spawnMonitor,
+  type MonitorConnection,
+  type MonitorIo,
+  type MonitorStreamsIo,
+} from "../monitor/client.js";
 import type { ExitRecord } from "../monitor/protocol.js";
 import type { PackageExecutor } from "../repository/executor.js";
 import type { ContainerStep } from "../state/steps.js";
@@ -78,12 +84,12 @@ export function exitStatusOf(record: Pick<ExitRecord, "status" | "reason">, oom 
     : { type: "signalled", signal: record.status.signal, ...extra };
 }
 
-/** One io mode for the monitor from the manifest's per-stream outputs. */
-export function monitorIo(io: { stdout: string; stderr: string } | undefined): MonitorIo {
-  if (!io) return "pipe";
-  if (io.stdout === "inherit" || io.stderr === "inherit") return "inherit";
-  if (io.stdout === "pipe" || io.stderr === "pipe") return "pipe";
-  return "discard";
+/**
+ * The monitor's io per stream, as the manifest says. Without an `io` section both streams go to
+ * the container's log (Northstar would discard them; a log is what a device integrator wants).
+ */
+export function monitorIo(io: { stdout: MonitorIo; stderr: MonitorIo } | undefined): MonitorStreamsIo {
+  return io ? { stdout: io.stdout, stderr: io.stderr } : { stdout: "pipe", stderr: "pipe" };
 }
 
 /** The container's init pid, once the runtime has created it. */
