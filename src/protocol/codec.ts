@@ -153,12 +153,14 @@ const processInfo = struct({
   statistics: anyObject,
   started_by: optional(string),
 });
+
 const containerData = struct({
   manifest: anyObject,
   repository: string,
   mounted: boolean,
   process: nullable(processInfo),
   state: optional(string),
+  power: optional(lazy(() => powerInfo)),
 });
 
 const inspectResult: Codec<InspectResult> = enumeration<InspectResult>("result", {

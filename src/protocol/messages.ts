@@ -206,6 +206,8 @@ export interface ContainerData {
   process: ProcessInfo | null;
   /** Skiff: lifecycle state (`installed`, `mounted`, `running`, ...). Ignored by Northstar clients. */
   state?: string;
+  /** Skiff: power state, wake locks, wake sources and proxy counters of a running container. */
+  power?: PowerInfo;
 }
 
 export type InspectResult =

@@ -92,6 +92,7 @@ export function handleRequest(
             mounted: record.mount !== undefined,
             process: processInfo(record, now),
             state: record.process?.phase ?? (record.mount ? "mounted" : "installed"),
+            ...(record.process ? { power: powerInfo(record.process.power) } : {}),
           },
         },
       };

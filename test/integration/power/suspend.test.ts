@@ -106,6 +106,11 @@ describe("suspend, wake locks, wake sources and proxy channels (real freezer, re
   it("a held wake lock: wake_locks_exist, the container keeps running, watchers see no asleep", async () => {
     const from = h.notifications.length;
     await h.client.acquireWakeLock(echo, "busy");
+    assert.deepEqual(
+      (await h.client.inspect(echo)).power?.locks,
+      [{ name: "busy", holder: "host" }],
+      "listed in inspect",
+    );
     await assert.rejects(
       (await h.newClient()).suspend(echo),
       (e: unknown) => e instanceof RuntimeError && e.variant === "wake_locks_exist",
