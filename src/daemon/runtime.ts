@@ -98,6 +98,7 @@ export class Runtime {
       dataDir: config.dataDir,
       repositories,
       report: (result) => this.report(result),
+      discardPrepared: (container) => this.containers.discardPrepared(container),
       log: log.child({ room: "repository" }),
     });
     this.health = new ExecutorHealth({

@@ -218,6 +218,12 @@ export class ContainerExecutor {
     }
   }
 
+  /** Discards the container's prepared instance, if it has one (umount of its image). */
+  async discardPrepared(container: ContainerId): Promise<void> {
+    const instance = this.instances.get(container);
+    if (instance?.prepared) await this.discard(instance);
+  }
+
   /** Ends a prepared instance without reporting an exit, and cleans it up. */
   private async discard(instance: Instance): Promise<void> {
     instance.exitReported = true;

@@ -59,6 +59,8 @@ export type JobResult =
       type: "mounted";
       kind: "mount" | "umount";
       results: { container: ContainerId; handle?: MountHandle; error?: WireError }[];
+      /** Containers whose prepared instance the umount discarded. */
+      discarded?: ContainerId[];
       /** Results for containers that needed no job (unknown, already in that state), by position. */
       immediate: (ContainerResult | undefined)[];
       reply: Reply;

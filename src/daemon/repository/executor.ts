@@ -20,6 +20,8 @@ export interface PackageExecutorOptions {
   repositories: ReadonlyMap<string, Repository>;
   /** Enqueues a job result (waits while the event queue is full). */
   report: (result: JobResult) => Promise<void>;
+  /** Ends a container's prepared instance (before its image is unmounted). */
+  discardPrepared: (container: ContainerId) => Promise<void>;
   log: Logger;
 }
 
@@ -88,9 +90,14 @@ export class PackageExecutor {
   }
 
   async mountImages(step: Extract<Step, { type: "mount_images" }>): Promise<void> {
+    const discarded: ContainerId[] = [];
     const results = await Promise.all(
       step.jobs.map(async (job) => {
         try {
+          if (job.discard) {
+            await this.o.discardPrepared(job.container);
+            discarded.push(job.container);
+          }
           if (step.kind === "mount") {
             const handle = await this.mount(job.container, job.pkg);
             this.o.log.info({ container: job.container, method: handle.method }, "mounted");
@@ -109,6 +116,7 @@ export class PackageExecutor {
       type: "mounted",
       kind: step.kind,
       results,
+      discarded,
       immediate: step.immediate,
       reply: step.reply,
     });

@@ -34,6 +34,10 @@ export function visible(state: RuntimeState, id: ContainerId): ContainerRecord |
   return record && record.busy !== "install" ? record : undefined;
 }
 
+function isPreparedPhase(phase: string): boolean {
+  return phase === "prepared" || phase === "preparing";
+}
+
 /** True while the container runs, or a running container uses it as a resource. */
 export function inUse(state: RuntimeState, record: ContainerRecord): boolean {
   if (record.process) return true;
@@ -177,12 +181,16 @@ export function mountRequest(
     const error = (e: WireError): void => void (immediate[i] = { type: "error", container, error: e });
     if (!record) return error({ type: "invalid_container", container });
     if (record.busy) return error({ type: busyError, container });
-    if (kind === "umount" && inUse(next, record)) return error({ type: "umount_busy", container });
+    // A prepared instance (nothing ran yet) is discarded by the umount; a running one refuses it.
+    const discard =
+      kind === "umount" && record.process !== undefined && isPreparedPhase(record.process.phase);
+    if (kind === "umount" && !discard && inUse(next, record))
+      return error({ type: "umount_busy", container });
     if (kind === "mount" && record.mount) return void (immediate[i] = { type: "ok", container });
     if (kind === "umount" && !record.mount) return void (immediate[i] = { type: "ok", container });
     if (state.shuttingDown) return error({ type: "unexpected", error: "the daemon is shutting down" });
     next = withContainer(next, { ...record, busy: kind });
-    jobs.push({ container, pkg: record.pkg, handle: record.mount });
+    jobs.push({ container, pkg: record.pkg, handle: record.mount, ...(discard ? { discard } : {}) });
   });
   if (jobs.length === 0) {
     const results = immediate.map((r) => r!);
@@ -205,7 +213,9 @@ export function mountsDone(state: RuntimeState, r: Extract<JobResult, { type: "m
         : result.error
           ? record.mount
           : undefined;
-    next = withContainer(next, { ...record, busy: undefined, mount: mounted });
+    // A discarded prepared instance is gone, whether the unmount worked or not.
+    const process = r.discarded?.includes(result.container) ? undefined : record.process;
+    next = withContainer(next, { ...record, busy: undefined, mount: mounted, process });
   }
   const results = r.immediate.map((known): ContainerResult => {
     if (known) return known;

@@ -31,7 +31,8 @@ export type Step =
   | {
       type: "mount_images";
       kind: "mount" | "umount";
-      jobs: { container: ContainerId; pkg: InstalledPackage; handle?: MountHandle }[];
+      /** `discard`: end the container's prepared instance first (umount). */
+      jobs: { container: ContainerId; pkg: InstalledPackage; handle?: MountHandle; discard?: boolean }[];
       immediate: (ContainerResult | undefined)[];
       reply: Reply;
     }

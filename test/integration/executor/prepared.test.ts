@@ -95,6 +95,22 @@ describe("executor: prepared containers, race-safe operations, a loud dead execu
     assert.equal(h.exitsOf(id).length, 0);
   });
 
+  it("umount of a container with a prepared instance discards the instance and unmounts", async () => {
+    const h = await ContainerHarness.create();
+    harnesses.push(h);
+    const id = await h.add(h.name("unmounted"), "/bin/sleep", ["1000"]);
+    await h.startDaemon();
+    await h.client.prepare(id);
+    assert.deepEqual(await h.client.umount([id]), [{ type: "ok", container: id }]);
+    const data = await h.client.inspect(id);
+    assert.equal(data.state, "installed");
+    assert.equal(data.mounted, false);
+    assert.equal(h.exitsOf(id).length, 0, "a discarded prepared instance reports no exit");
+    // It can be prepared and started again.
+    await h.client.start(id);
+    await h.client.stop(id);
+  });
+
   it("10 concurrent suspends and kills against one container, 100 rounds: definite answers, one exit, kill wins", async () => {
     const h = await ContainerHarness.create();
     harnesses.push(h);
