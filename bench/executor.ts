@@ -186,7 +186,7 @@ async function startLines({ h, clock, fifo, runc, runcCli }: Setup, hello: strin
 /**
  * Starts `container` and waits for its exit, again and again for `forMs`; returns [starts, ms]. With
  * `untilPrepared`, each start waits until `inspect` says the next instance is prepared: a start sent
- * while it is still `preparing` fails (the two writes of its bundle race; reported to the lead).
+ * while it is still `preparing` fails (a daemon race: the instance's mount and bundle are set up twice).
  */
 async function startLoop(
   h: ContainerHarness,
