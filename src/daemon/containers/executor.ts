@@ -246,6 +246,8 @@ export class ContainerExecutor {
       started: Promise.resolve(),
       exitReported: false,
       reportMemory: false,
+      // Set at once: a start that arrives while this instance is still being prepared uses it.
+      prepared: step.prepareOnly,
     };
     this.instances.set(container, instance);
     instance.started = this.startInstance(instance, step);
@@ -312,7 +314,6 @@ export class ContainerExecutor {
       bundle.closeFds();
       this.attach(instance, monitor);
       if (step.prepareOnly) {
-        instance.prepared = true;
         const pid = await initPidOf(monitor);
         await this.o.report({ type: "container_prepared", container, pid });
         return;

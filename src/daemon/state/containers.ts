@@ -151,9 +151,21 @@ export function startContainer(
       power: initialPower(now),
     },
   });
+  // A prepare still in flight is taken over by this start; its requester gets its answer now.
+  const supersededPrepare: Step[] =
+    !prepareOnly && prepared?.phase === "preparing" && prepared.startReply
+      ? [
+          {
+            type: "reply_to",
+            reply: prepared.startReply,
+            response: { type: "prepare", result: { type: "ok", container } },
+          },
+        ]
+      : [];
   return {
     state: next,
     steps: [
+      ...supersededPrepare,
       {
         type: "start_container",
         container,

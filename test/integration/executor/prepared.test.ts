@@ -34,6 +34,19 @@ describe("executor: prepared containers, race-safe operations, a loud dead execu
     assert.equal((await h.client.inspect(id)).state, "prepared", "the next instance is prepared");
   });
 
+  it("starts right after exits use the instance being prepared (prepare: true, 10 rounds)", async () => {
+    const h = await ContainerHarness.create();
+    harnesses.push(h);
+    const id = await h.add(h.name("loop"), "/bin/true", [], "prepare: true\n");
+    await h.startDaemon();
+    for (let round = 0; round < 10; round++) {
+      const from = h.notifications.length;
+      await h.client.start(id);
+      assert.deepEqual(await h.waitForExit(id, from), { type: "exit", code: 0, reason: "shutdown" });
+    }
+    assert.equal(h.exitsOf(id).length, 10);
+  });
+
   it("a start with overrides on a prepared container starts cold and runs the override", async () => {
     const h = await ContainerHarness.create();
     harnesses.push(h);
