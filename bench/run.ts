@@ -5,9 +5,12 @@
 import { benchCgroups } from "./cgroups.js";
 import { benchConsole } from "./console.js";
 import { benchContainers } from "./containers.js";
+import { benchExecutor } from "./executor.js";
 import { benchInstall } from "./install.js";
 import { benchMonitor } from "./monitor.js";
 import { benchNpk } from "./npk.js";
+import { benchPower } from "./power.js";
+import { benchResources } from "./resources.js";
 
 const SUITES: Record<string, () => Promise<string[]>> = {
   console: benchConsole,
@@ -16,6 +19,9 @@ const SUITES: Record<string, () => Promise<string[]>> = {
   monitor: benchMonitor,
   cgroups: benchCgroups,
   containers: benchContainers,
+  resources: benchResources,
+  power: benchPower,
+  executor: benchExecutor,
 };
 
 const wanted = process.argv.slice(2);
