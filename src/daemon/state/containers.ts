@@ -28,7 +28,8 @@ import { RESERVED_ENV_VARIABLES, satisfiesRequirement, type Manifest } from "../
 import { parseDuration } from "../../common/units.js";
 import { checkLimits, groupOfManifest, type LimitReached } from "../cgroups/groups.js";
 import { uninstallRequest } from "./packages.js";
-import { idleTimerSteps, isFrozen, powerEndedByExit } from "./power.js";
+import { isFrozen, powerEndedByExit } from "./power.js";
+import { idleTimerSteps } from "./wake.js";
 import type { JobResult, Reply } from "../events/types.js";
 import {
   initialPower,

@@ -21,16 +21,8 @@ import {
   restartDue,
   startContainer,
 } from "./containers.js";
-import {
-  freezeDone,
-  idleCheck,
-  lockRelease,
-  proxyMessages,
-  proxyOpened,
-  sessionClosed,
-  thawDone,
-  wakeFired,
-} from "./power.js";
+import { freezeDone, thawDone, wakeFired } from "./power.js";
+import { idleCheck, lockRelease, proxyMessages, proxyOpened, sessionClosed } from "./wake.js";
 import { handleRequest } from "./requests.js";
 import type { Step, Transition } from "./steps.js";
 

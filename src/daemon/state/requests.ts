@@ -8,17 +8,8 @@ import type { ProcessInfo, Request, Response } from "../../protocol/messages.js"
 import type { Peer, Reply } from "../events/types.js";
 import { initialPower, visibleContainers, type ContainerRecord, type RuntimeState } from "./model.js";
 import { killRequest, prepareContainer, startRequest, stopRequest } from "./containers.js";
-import {
-  lockAcquire,
-  lockRelease,
-  pauseRequest,
-  powerInfo,
-  proxyHandled,
-  resumeRequest,
-  sourceAdd,
-  sourceRemove,
-  suspendRequest,
-} from "./power.js";
+import { pauseRequest, powerInfo, resumeRequest, suspendRequest } from "./power.js";
+import { lockAcquire, lockRelease, proxyHandled, sourceAdd, sourceRemove } from "./wake.js";
 import { mountRequest, uninstallRequest, visible } from "./packages.js";
 import type { Step, Transition } from "./steps.js";
 

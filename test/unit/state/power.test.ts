@@ -9,18 +9,20 @@ import {
 } from "../../../src/daemon/state/model.js";
 import {
   freezeDone,
-  lockAcquire,
   pauseRequest,
-  proxyMessages,
-  proxyOpened,
   resumeRequest,
-  sourceAdd,
-  sourceRemove,
   suspendRequest,
   thawDone,
   wakeFired,
   RESUME_REASON_NO_SOURCES,
 } from "../../../src/daemon/state/power.js";
+import {
+  lockAcquire,
+  proxyMessages,
+  proxyOpened,
+  sourceAdd,
+  sourceRemove,
+} from "../../../src/daemon/state/wake.js";
 import type { Step } from "../../../src/daemon/state/steps.js";
 import type { InstalledPackage } from "../../../src/daemon/repository/repository.js";
 import type { Npk } from "../../../src/npk/npk.js";

@@ -1,0 +1,45 @@
+/**
+ * Helpers shared by the power transitions (power.ts: freezer and suspend; wake.ts: locks,
+ * sources, proxy channels, idle suspend).
+ */
+import type { ContainerId } from "../../protocol/container.js";
+import type { Response, WireError } from "../../protocol/messages.js";
+import type { Reply } from "../events/types.js";
+import { withContainer, type ContainerRecord, type PowerRecord, type RuntimeState } from "./model.js";
+import type { Step, Transition } from "./steps.js";
+
+export type T = Transition<RuntimeState>;
+
+export const answer = (reply: Reply | undefined, response: Response): Step[] =>
+  reply ? [{ type: "reply_to", reply, response }] : [];
+
+export function running(state: RuntimeState, container: ContainerId): ContainerRecord | undefined {
+  const record = state.containers.get(container);
+  return record?.process?.phase === "running" ? record : undefined;
+}
+
+export function withPower(state: RuntimeState, record: ContainerRecord, power: PowerRecord): RuntimeState {
+  return withContainer(state, { ...record, process: { ...record.process!, power } });
+}
+
+export const notRunning = (container: ContainerId): WireError => ({
+  type: "stop_container_not_started",
+  container,
+});
+
+export type SimpleKind = "pause" | "resume" | "wake_lock" | "wake_source" | "proxy";
+export function simple(kind: SimpleKind, container: ContainerId, error?: WireError): Response {
+  const result = error ? { type: "error" as const, container, error } : { type: "ok" as const, container };
+  return { type: kind, result };
+}
+
+export function notify(
+  container: ContainerId,
+  state: "asleep" | "awake",
+  sequence: number,
+  now: number,
+): Step {
+  return { type: "notify", notification: { type: "power", container, state, sequence, time_ms: now } };
+}
+
+/** The freezer answered (suspend or pause). */
