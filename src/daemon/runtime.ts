@@ -33,7 +33,7 @@ import { UploadRejected, receiveUpload } from "./repository/upload.js";
 import { initialState, repositoryUsage, visibleContainers, type ContainerRecord } from "./state/model.js";
 import { StateOwner } from "./state/owner.js";
 import { containerIdOf } from "./state/packages.js";
-import type { AdoptedInstance } from "./state/containers.js";
+import type { AdoptedInstance } from "./state/prepare.js";
 import type { Step } from "./state/steps.js";
 
 /** How long exits found at startup wait for a notification subscriber before they are announced. */

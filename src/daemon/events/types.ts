@@ -13,7 +13,7 @@ import type {
 } from "../../protocol/messages.js";
 import type { MountHandle } from "../mount/index.js";
 import type { InstalledPackage } from "../repository/repository.js";
-import type { AdoptedInstance } from "../state/containers.js";
+import type { AdoptedInstance } from "../state/prepare.js";
 
 /** Who sent a console request: a host client, or a container through its own console. */
 export type Peer =

@@ -27,7 +27,6 @@ import type { ExitStatus, MemoryNotification, Request, WireError } from "../../p
 import { RESERVED_ENV_VARIABLES, satisfiesRequirement, type Manifest } from "../../npk/manifest/index.js";
 import { parseDuration } from "../../common/units.js";
 import { checkLimits, groupOfManifest, type LimitReached } from "../cgroups/groups.js";
-import { uninstallRequest } from "./packages.js";
 import { isFrozen, powerEndedByExit } from "./power.js";
 import { idleTimerSteps } from "./wake.js";
 import type { JobResult, Reply } from "../events/types.js";
@@ -36,11 +35,11 @@ import {
   NO_OVERRIDES,
   withContainer,
   type ContainerRecord,
-  type ProcessRecord,
   type RuntimeState,
   type StartedBy,
   type StartOverrides,
 } from "./model.js";
+import { isPrepared, prepareContainer, preparedEnded } from "./prepare.js";
 import type { Step, Transition } from "./steps.js";
 
 type T = Transition<RuntimeState>;
@@ -178,44 +177,6 @@ export function startContainer(
         prepareOnly,
         cold: prepared !== undefined && cold,
       },
-    ],
-  };
-}
-
-export function isPrepared(process: ProcessRecord): boolean {
-  return process.phase === "prepared" || process.phase === "preparing";
-}
-
-/** gate's prepared process: mount, bundle, monitor and `runtime create`, so a start costs a fifo read. */
-export function prepareContainer(
-  state: RuntimeState,
-  container: ContainerId,
-  reply: Reply | undefined,
-  now = Date.now(),
-): T {
-  return startContainer(state, container, NO_OVERRIDES, "request", reply, now, true);
-}
-
-export function containerPrepared(state: RuntimeState, container: ContainerId, pid: number): T {
-  const record = state.containers.get(container);
-  if (record?.process?.phase !== "preparing") return { state, steps: [] };
-  const reply = record.process.startReply;
-  return {
-    state: withContainer(state, {
-      ...record,
-      process: { ...record.process, phase: "prepared", pid, startedAt: Date.now(), startReply: undefined },
-    }),
-    steps: [
-      { type: "log", level: "info", container, message: `prepared (init pid ${pid} waits for the start)` },
-      ...(reply
-        ? [
-            {
-              type: "reply_to" as const,
-              reply,
-              response: { type: "prepare" as const, result: { type: "ok" as const, container } },
-            },
-          ]
-        : []),
     ],
   };
 }
@@ -361,7 +322,7 @@ function isSuccess(status: ExitStatus): boolean {
   return status.type === "exit" && status.code === 0;
 }
 
-function describeStatus(status: ExitStatus): string {
+export function describeStatus(status: ExitStatus): string {
   const how = status.type === "exit" ? `exit code ${status.code}` : `signal ${status.signal}`;
   return `${how}${status.reason ? `, reason ${status.reason}` : ""}${status.oom ? ", oom" : ""}`;
 }
@@ -464,47 +425,6 @@ export function containerExited(state: RuntimeState, container: ContainerId, sta
   return prepareNext({ state: next, steps });
 }
 
-/**
- * A prepared instance ended without having been started: discarded (uninstall, shutdown, a cold
- * start) or broken. Nothing ran, so there is no `exit` notification.
- */
-function preparedEnded(state: RuntimeState, record: ContainerRecord, status: ExitStatus): T {
-  const container = record.id;
-  const process = record.process!;
-  const steps: Step[] = [
-    { type: "cleanup_container", container },
-    { type: "log", level: "info", container, message: `prepared instance ended (${describeStatus(status)})` },
-  ];
-  if (process.startReply) {
-    const error: WireError = {
-      type: "start_container_failed",
-      container,
-      error: `prepare failed: ${describeStatus(status)}`,
-    };
-    steps.push({
-      type: "reply_to",
-      reply: process.startReply,
-      response: { type: "prepare", result: { type: "error", container, error } },
-    });
-  }
-  for (const reply of process.stopReplies) {
-    steps.push({
-      type: "reply_to",
-      reply,
-      response: { type: "stop", result: { type: "ok", container, status } },
-    });
-  }
-  const next = withContainer(state, { ...record, process: undefined, uninstallAfterExit: undefined });
-  const pending = record.uninstallAfterExit;
-  if (!pending) return { state: next, steps };
-  const uninstall = uninstallRequest(
-    next,
-    { type: "uninstall", container, wipe: pending.wipe },
-    pending.reply,
-  );
-  return { state: uninstall.state, steps: [...steps, ...uninstall.steps] };
-}
-
 export function restartDue(state: RuntimeState, container: ContainerId): T {
   const record = state.containers.get(container);
   if (!record || record.process || state.shuttingDown) return { state, steps: [] };
@@ -576,55 +496,6 @@ export function stopRequest(
   // A second stop joins the first: one SIGTERM, one escalation, every caller gets the end.
   if (process.phase === "stopping") return { state: next, steps: [] };
   return { state: next, steps: [{ type: "stop_container", container, graceMs }] };
-}
-
-export interface AdoptedInstance {
-  container: ContainerId;
-  /** Set for a prepared instance (created, waiting for its start). */
-  prepared?: boolean;
-  pid?: number;
-  startedAt: number;
-  startedBy: StartedBy;
-  overrides: StartOverrides;
-  resources: ContainerId[];
-}
-
-/**
- * Instances a previous daemon left: each gets its process record back (running with its
- * original init pid). Those that ended meanwhile get their exit event later, which ends them
- * exactly like a live exit.
- */
-export function adopted(state: RuntimeState, instances: AdoptedInstance[]): T {
-  let next = state;
-  const steps: Step[] = [];
-  for (const i of instances) {
-    const record = next.containers.get(i.container);
-    if (!record) {
-      steps.push({
-        type: "log",
-        level: "warn",
-        container: i.container,
-        message: "left by a previous daemon but no longer installed",
-      });
-      steps.push({ type: "cleanup_container", container: i.container });
-      continue;
-    }
-    next = withContainer(next, {
-      ...record,
-      process: {
-        phase: i.prepared ? "prepared" : "running",
-        pid: i.pid,
-        startedAt: i.startedAt,
-        startedBy: i.startedBy,
-        overrides: i.overrides,
-        resources: i.resources,
-        stopReplies: [],
-        stopRequested: false,
-        power: initialPower(i.startedAt),
-      },
-    });
-  }
-  return { state: next, steps };
 }
 
 /** A memory event of a container's cgroup: Northstar's `c_group` notification and a log line. */

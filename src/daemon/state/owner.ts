@@ -10,17 +10,15 @@ import type { DaemonEvent, JobResult } from "../events/types.js";
 import { NO_OVERRIDES, type RuntimeState } from "./model.js";
 import { installCommitted, mountsDone, uninstalled, uploadReceived } from "./packages.js";
 import {
-  adopted,
   containerExited,
   containerStarted,
-  containerPrepared,
   containerStartFailed,
-  prepareContainer,
   imagesMounted,
   memoryEvent,
   restartDue,
   startContainer,
 } from "./containers.js";
+import { adopted, containerPrepared, prepareContainer } from "./prepare.js";
 import { freezeDone, thawDone, wakeFired } from "./power.js";
 import { idleCheck, lockRelease, proxyMessages, proxyOpened, sessionClosed } from "./wake.js";
 import { handleRequest } from "./requests.js";

@@ -7,7 +7,8 @@
 import type { ProcessInfo, Request, Response } from "../../protocol/messages.js";
 import type { Peer, Reply } from "../events/types.js";
 import { initialPower, visibleContainers, type ContainerRecord, type RuntimeState } from "./model.js";
-import { killRequest, prepareContainer, startRequest, stopRequest } from "./containers.js";
+import { killRequest, startRequest, stopRequest } from "./containers.js";
+import { prepareContainer } from "./prepare.js";
 import { pauseRequest, powerInfo, resumeRequest, suspendRequest } from "./power.js";
 import { lockAcquire, lockRelease, proxyHandled, sourceAdd, sourceRemove } from "./wake.js";
 import { mountRequest, uninstallRequest, visible } from "./packages.js";

@@ -1,0 +1,152 @@
+/**
+ * Prepared instances (gate's prepared processes) and instances re-adopted after a daemon
+ * restart, as pure transitions. A prepared instance is a process record in phase `preparing` or
+ * `prepared`: it counts as the container's one instance and against the limits, and a start
+ * uses it (state/containers.ts).
+ */
+import type { ContainerId } from "../../protocol/container.js";
+import type { ExitStatus, WireError } from "../../protocol/messages.js";
+import type { Reply } from "../events/types.js";
+import { describeStatus, startContainer } from "./containers.js";
+import {
+  initialPower,
+  NO_OVERRIDES,
+  withContainer,
+  type ContainerRecord,
+  type ProcessRecord,
+  type RuntimeState,
+  type StartedBy,
+  type StartOverrides,
+} from "./model.js";
+import { uninstallRequest } from "./packages.js";
+import type { Step, Transition } from "./steps.js";
+
+type T = Transition<RuntimeState>;
+
+export function isPrepared(process: ProcessRecord): boolean {
+  return process.phase === "prepared" || process.phase === "preparing";
+}
+
+/** gate's prepared process: mount, bundle, monitor and `runtime create`, so a start costs a fifo read. */
+export function prepareContainer(
+  state: RuntimeState,
+  container: ContainerId,
+  reply: Reply | undefined,
+  now = Date.now(),
+): T {
+  return startContainer(state, container, NO_OVERRIDES, "request", reply, now, true);
+}
+
+export function containerPrepared(state: RuntimeState, container: ContainerId, pid: number): T {
+  const record = state.containers.get(container);
+  if (record?.process?.phase !== "preparing") return { state, steps: [] };
+  const reply = record.process.startReply;
+  return {
+    state: withContainer(state, {
+      ...record,
+      process: { ...record.process, phase: "prepared", pid, startedAt: Date.now(), startReply: undefined },
+    }),
+    steps: [
+      { type: "log", level: "info", container, message: `prepared (init pid ${pid} waits for the start)` },
+      ...(reply
+        ? [
+            {
+              type: "reply_to" as const,
+              reply,
+              response: { type: "prepare" as const, result: { type: "ok" as const, container } },
+            },
+          ]
+        : []),
+    ],
+  };
+}
+
+/**
+ * A prepared instance ended without having been started: discarded (uninstall, shutdown, a cold
+ * start) or broken. Nothing ran, so there is no `exit` notification.
+ */
+export function preparedEnded(state: RuntimeState, record: ContainerRecord, status: ExitStatus): T {
+  const container = record.id;
+  const process = record.process!;
+  const steps: Step[] = [
+    { type: "cleanup_container", container },
+    { type: "log", level: "info", container, message: `prepared instance ended (${describeStatus(status)})` },
+  ];
+  if (process.startReply) {
+    const error: WireError = {
+      type: "start_container_failed",
+      container,
+      error: `prepare failed: ${describeStatus(status)}`,
+    };
+    steps.push({
+      type: "reply_to",
+      reply: process.startReply,
+      response: { type: "prepare", result: { type: "error", container, error } },
+    });
+  }
+  for (const reply of process.stopReplies) {
+    steps.push({
+      type: "reply_to",
+      reply,
+      response: { type: "stop", result: { type: "ok", container, status } },
+    });
+  }
+  const next = withContainer(state, { ...record, process: undefined, uninstallAfterExit: undefined });
+  const pending = record.uninstallAfterExit;
+  if (!pending) return { state: next, steps };
+  const uninstall = uninstallRequest(
+    next,
+    { type: "uninstall", container, wipe: pending.wipe },
+    pending.reply,
+  );
+  return { state: uninstall.state, steps: [...steps, ...uninstall.steps] };
+}
+
+export interface AdoptedInstance {
+  container: ContainerId;
+  /** Set for a prepared instance (created, waiting for its start). */
+  prepared?: boolean;
+  pid?: number;
+  startedAt: number;
+  startedBy: StartedBy;
+  overrides: StartOverrides;
+  resources: ContainerId[];
+}
+
+/**
+ * Instances a previous daemon left: each gets its process record back (running with its
+ * original init pid). Those that ended meanwhile get their exit event later, which ends them
+ * exactly like a live exit.
+ */
+export function adopted(state: RuntimeState, instances: AdoptedInstance[]): T {
+  let next = state;
+  const steps: Step[] = [];
+  for (const i of instances) {
+    const record = next.containers.get(i.container);
+    if (!record) {
+      steps.push({
+        type: "log",
+        level: "warn",
+        container: i.container,
+        message: "left by a previous daemon but no longer installed",
+      });
+      steps.push({ type: "cleanup_container", container: i.container });
+      continue;
+    }
+    next = withContainer(next, {
+      ...record,
+      process: {
+        phase: i.prepared ? "prepared" : "running",
+        pid: i.pid,
+        startedAt: i.startedAt,
+        startedBy: i.startedBy,
+        overrides: i.overrides,
+        resources: i.resources,
+        stopReplies: [],
+        stopRequested: false,
+        power: initialPower(i.startedAt),
+      },
+    });
+  }
+  return { state: next, steps };
+}
