@@ -7,7 +7,6 @@
  * executors -> (jobs report `job` events -> transitions) -> replies and notifications.
  */
 import type { Logger } from "pino";
-import { NpkError } from "../npk/errors.js";
 import type { ExitStatus, Request, Response } from "../protocol/messages.js";
 import type { DaemonConfig } from "./config/schema.js";
 import { NotificationHub } from "./console/hub.js";
@@ -29,7 +28,7 @@ import { nativeBinary } from "./monitor/client.js";
 import { PowerExecutor } from "./power/executor.js";
 import { PackageExecutor } from "./repository/executor.js";
 import { Repository } from "./repository/repository.js";
-import { UploadRejected, receiveUpload } from "./repository/upload.js";
+import { receiveInstall } from "./repository/install.js";
 import { initialState, repositoryUsage, visibleContainers, type ContainerRecord } from "./state/model.js";
 import { StateOwner } from "./state/owner.js";
 import { containerIdOf } from "./state/packages.js";
@@ -313,55 +312,12 @@ export class Runtime {
    * `install`: the payload is received and verified by a job in the session's context (the loop
    * keeps serving everyone else), then the owner decides on the verified package.
    */
-  private async install(request: Extract<Request, { type: "install" }>, io: RequestIo): Promise<Response> {
-    const fail = (error: Extract<Response, { type: "install" }>["result"] & { type: "error" }): Response => ({
-      type: "install",
-      result: error,
-    });
-    const repo = this.repositories.get(request.repository);
-    const refusal =
-      repo === undefined
-        ? `unknown repository ${request.repository}`
-        : repo.config.readOnly
-          ? `repository ${request.repository} is read-only`
-          : undefined;
-    if (refusal !== undefined) {
-      if (request.size > io.maxInstallSize) io.closeAfterReply();
-      else await io.reader.skipBytes(request.size, io.signal);
-      return fail({ type: "error", error: { type: "invalid_repository", repository: request.repository } });
-    }
-    const usage = repositoryUsage(this.owner.state, repo!.id);
-    let received;
-    try {
-      received = await receiveUpload({
-        repository: repo!,
-        size: request.size,
-        maxInstallSize: io.maxInstallSize,
-        capacityLeft: (repo!.config.capacitySize ?? Infinity) - usage.bytes,
-        reader: io.reader,
-        signal: io.signal,
-      });
-    } catch (e) {
-      if (e instanceof UploadRejected) {
-        if (e.closeConnection) io.closeAfterReply();
-        return fail({ type: "error", error: { type: "configuration", context: e.message } });
-      }
-      if (e instanceof NpkError) {
-        this.log.warn({ repository: repo!.id, kind: e.kind }, `install refused: ${e.message}`);
-        return fail({
-          type: "error",
-          error: { type: "invalid_arguments", cause: `invalid package: ${e.kind}: ${e.message}` },
-        });
-      }
-      throw e;
-    }
-    return new Promise<Response>((resolve) => {
-      void this.report({
-        type: "upload_received",
-        pkg: received.pkg,
-        tempPath: received.tempPath,
-        reply: resolve,
-      });
+  private install(request: Extract<Request, { type: "install" }>, io: RequestIo): Promise<Response> {
+    return receiveInstall(request, io, {
+      repositories: this.repositories,
+      usedBytes: (repository) => repositoryUsage(this.owner.state, repository).bytes,
+      report: (result) => this.report(result),
+      log: this.log,
     });
   }
 
