@@ -11,6 +11,7 @@
  * - A start waits for the cleanup of the container's previous instance, which shares its
  *   bundle, state directory and cgroup paths.
  */
+import { createHash } from "node:crypto";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
@@ -92,6 +93,22 @@ export function monitorIo(io: { stdout: MonitorIo; stderr: MonitorIo } | undefin
   return io ? { stdout: io.stdout, stderr: io.stderr } : { stdout: "pipe", stderr: "pipe" };
 }
 
+/** Longest Unix socket path (sun_path is 108 bytes with its NUL). */
+const MAX_SOCKET_PATH = 107;
+
+/**
+ * A container's directory: `<dir>/<name>`, or, when the monitor's socket path in it would be too
+ * long for a Unix socket (names may have 1024 characters), a shortened name with a hash of the
+ * full one. instance.json inside names the container, so nothing depends on the directory name.
+ */
+export function containerDir(dir: string, name: string): string {
+  const plain = join(dir, name);
+  if (join(plain, "monitor.sock").length <= MAX_SOCKET_PATH) return plain;
+  const hash = createHash("sha256").update(name).digest("hex").slice(0, 16);
+  const room = Math.max(8, MAX_SOCKET_PATH - join(dir, "", "monitor.sock").length - hash.length - 2);
+  return join(dir, `${name.slice(0, room)}-${hash}`);
+}
+
 /** The container's init pid, once the runtime has created it. */
 function initPidOf(monitor: MonitorConnection): Promise<number> {
   if (monitor.initPid !== undefined) return Promise.resolve(monitor.initPid);
@@ -111,7 +128,7 @@ export class ContainerExecutor {
   constructor(private readonly o: ContainerExecutorOptions) {}
 
   stateDir(container: ContainerId): string {
-    return join(this.o.containersDir, nameOf(container));
+    return containerDir(this.o.containersDir, nameOf(container));
   }
 
   get running(): ContainerId[] {
