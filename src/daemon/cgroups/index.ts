@@ -13,18 +13,10 @@ export { limitsFromManifestCgroups } from "./manifest.js";
 export { killCgroup, type KillOptions } from "./kill.js";
 export { readStats, type CgroupStats } from "./stats.js";
 export {
-  watchMemoryEvents,
-  watchMemoryEventsByPolling,
-  readOomKillCount,
-  wasOomKilled,
-  type MemoryEvent,
-  type MemoryEventWatcher,
-} from "./memory-events.js";
-export {
   CgroupSupervisor,
   toMemoryNotification,
   type SupervisorConfig,
-  type SupervisorOptions,
+  type MemoryCounts,
   type CleanupReport,
   type StopReport,
 } from "./supervisor.js";

@@ -1,9 +1,9 @@
 // Skiff's cgroup subtree over a daemon's lifetime: root and process groups at startup, one cgroup per
-// container (created by runc), memory events, statistics, cleanup after exit, removal at shutdown.
+// container (created by runc), where monitors read memory events, statistics, cleanup after exit, removal
+// at shutdown.
 import { readdir } from "node:fs/promises";
 import type { Logger } from "pino";
 import type { Manifest } from "../../npk/manifest/index.js";
-import type { ContainerId } from "../../protocol/container.js";
 import type { MemoryNotification } from "../../protocol/messages.js";
 import type { DaemonConfig } from "../config/schema.js";
 import { errnoCode } from "./fsio.js";
@@ -12,23 +12,12 @@ import { killCgroup } from "./kill.js";
 import { dirname } from "node:path";
 import type { CgroupLayout } from "./layout.js";
 import { CgroupLimitError } from "./limits.js";
-import {
-  wasOomKilled,
-  watchMemoryEvents,
-  type MemoryEvent,
-  type MemoryEventWatcher,
-} from "./memory-events.js";
 import { allDirs } from "./paths.js";
 import { toProcessStatistics, type ProcessStatistics } from "./statistics.js";
 import { readStats } from "./stats.js";
 import { CgroupTree } from "./tree.js";
 
 export type SupervisorConfig = Pick<DaemonConfig, "cgroup" | "groups" | "oomMonitorAll">;
-
-export interface SupervisorOptions {
-  /** Poll interval of the v1 memory-event fallback (docs/cgroups.md). Default 100 ms. */
-  memoryPollMs?: number;
-}
 
 export interface CleanupReport {
   /** cgroup.procs listed no process on any hierarchy before the removal. */
@@ -42,21 +31,13 @@ export interface StopReport {
   kept: string[];
 }
 
-const NOT_WATCHING: MemoryEventWatcher = { stop: () => Promise.resolve() };
-
-// INVARIANTS: at most one memory watcher per container cgroup path, registered in `watchers` from watch()
-// until its stop handle, cleanup() of the path, a newer watch() of the path or stop() of the supervisor,
-// whichever comes first. The caller does not run watch() and cleanup() of one path concurrently (a watcher
-// registered after its cgroup was removed would only be stopped by its handle or stop()).
 export class CgroupSupervisor {
   readonly tree: CgroupTree;
-  private readonly watchers = new Map<string, MemoryEventWatcher>();
 
   constructor(
     readonly layout: CgroupLayout,
     private readonly config: SupervisorConfig,
     private readonly log: Logger,
-    private readonly options: SupervisorOptions = {},
   ) {
     this.tree = new CgroupTree(layout, config.cgroup);
   }
@@ -99,37 +80,6 @@ export class CgroupSupervisor {
     return this.tree.containerPath(manifest.name, group);
   }
 
-  /**
-   * Watches the container's memory events if its manifest sets `cgroups.memory.oom_monitor` or the config
-   * sets `oom_monitor_all`; otherwise returns a handle that does nothing. Each event is logged and passed to
-   * `onEvent` (for a `c_group` notification, see toMemoryNotification). Call once the cgroup exists (after
-   * `runc create`).
-   */
-  async watch(
-    container: { id: ContainerId; manifest: Pick<Manifest, "cgroups"> },
-    path: string,
-    onEvent: (event: MemoryEvent) => void,
-  ): Promise<MemoryEventWatcher> {
-    if (container.manifest.cgroups?.memory?.oom_monitor !== true && !this.config.oomMonitorAll) {
-      return NOT_WATCHING;
-    }
-    this.checkContainerPath(path);
-    const watcher = await watchMemoryEvents(
-      this.layout,
-      path,
-      (event) => {
-        const oom = (event.oom ?? 0) > 0 || (event.oom_kill ?? 0) > 0 || (event.oom_group_kill ?? 0) > 0;
-        this.log[oom ? "warn" : "info"]({ container: container.id, memory: event }, "memory event");
-        onEvent(event);
-      },
-      { pollMs: this.options.memoryPollMs },
-    );
-    const previous = this.watchers.get(path);
-    this.watchers.set(path, watcher);
-    await previous?.stop();
-    return { stop: () => this.unwatch(path, watcher) };
-  }
-
   /** Whether the container's memory events become notifications (`oom_monitor`, or `oom_monitor_all`). */
   monitorsMemory(manifest: Pick<Manifest, "cgroups">): boolean {
     return this.config.oomMonitorAll || manifest.cgroups?.memory?.oom_monitor === true;
@@ -150,11 +100,6 @@ export class CgroupSupervisor {
     };
   }
 
-  /** Whether the OOM killer killed a task of the container, for its exit record. Call before cleanup(). */
-  oomKilled(path: string): Promise<boolean> {
-    return wasOomKilled(this.layout, path);
-  }
-
   /** The container's `process.statistics` (docs/cgroups.md). Synchronous: a handful of cgroupfs reads. */
   stats(path: string): ProcessStatistics {
     return toProcessStatistics(readStats(this.layout, path));
@@ -164,16 +109,14 @@ export class CgroupSupervisor {
    *  every hierarchy. A cgroup that is already gone is fine. */
   async cleanup(path: string, options: { signal?: AbortSignal } = {}): Promise<CleanupReport> {
     this.checkContainerPath(path);
-    await this.unwatch(path);
     const killed = await this.tree.procs(path);
     if (killed.length > 0) await killCgroup(this.layout, path, { signal: options.signal });
     await this.tree.remove(path, { signal: options.signal });
     return { wasEmpty: killed.length === 0, killed };
   }
 
-  /** Shutdown: stops all watchers, removes every group and the root that has no cgroup below it. */
+  /** Shutdown: removes every group and the root that has no cgroup below it. */
   async stop(): Promise<StopReport> {
-    await Promise.all([...this.watchers.keys()].map((path) => this.unwatch(path)));
     const kept: string[] = [];
     const paths = [...this.config.groups.map((g) => this.tree.groupPath(g.name)), this.tree.rootPath];
     for (const path of paths) {
@@ -185,13 +128,6 @@ export class CgroupSupervisor {
     }
     if (kept.length > 0) this.log.warn({ kept }, "cgroups left in place: containers are still below them");
     return { kept };
-  }
-
-  private async unwatch(path: string, only?: MemoryEventWatcher): Promise<void> {
-    const watcher = this.watchers.get(path);
-    if (watcher === undefined || (only !== undefined && watcher !== only)) return;
-    this.watchers.delete(path);
-    await watcher.stop();
   }
 
   private async hasChildren(path: string): Promise<boolean> {
@@ -215,14 +151,20 @@ export class CgroupSupervisor {
   }
 }
 
-/** A memory event as the `c_group` notification's `memory` field (fields that did not move are null). */
-export function toMemoryNotification(event: MemoryEvent): MemoryNotification {
+/** Counts of a memory event since the previous one (Northstar's MemoryEvent fields). */
+export type MemoryCounts = Partial<
+  Record<"low" | "high" | "max" | "oom" | "oom_kill" | "oom_group_kill", number>
+>;
+
+/** A memory event as the `c_group` notification's `memory` field: fields that did not move are null. */
+export function toMemoryNotification(counts: MemoryCounts): MemoryNotification {
+  const moved = (n: number | undefined): number | null => (n ? n : null);
   return {
-    low: event.low ?? null,
-    high: event.high ?? null,
-    max: event.max ?? null,
-    oom: event.oom ?? null,
-    oom_kill: event.oom_kill ?? null,
-    oom_group_kill: event.oom_group_kill ?? null,
+    low: moved(counts.low),
+    high: moved(counts.high),
+    max: moved(counts.max),
+    oom: moved(counts.oom),
+    oom_kill: moved(counts.oom_kill),
+    oom_group_kill: moved(counts.oom_group_kill),
   };
 }

@@ -17,8 +17,8 @@ import { join } from "node:path";
 import type { Logger } from "pino";
 import type { Manifest } from "../../npk/manifest/index.js";
 import type { ContainerId } from "../../protocol/container.js";
-import type { ExitStatus, MemoryNotification } from "../../protocol/messages.js";
-import type { CgroupSupervisor, ProcessStatistics } from "../cgroups/index.js";
+import type { ExitStatus } from "../../protocol/messages.js";
+import { toMemoryNotification, type CgroupSupervisor, type ProcessStatistics } from "../cgroups/index.js";
 import type { ContainerConsoles } from "../console/container-console.js";
 import type { ContainerEvent, JobResult } from "../events/types.js";
 import type { MountHandle } from "../mount/index.js";
@@ -377,11 +377,7 @@ export class ContainerExecutor {
     monitor.on("exit", (record) => void this.reportExit(instance, record));
     monitor.on("memory", (counts) => {
       if (!instance.reportMemory) return;
-      const memory = Object.fromEntries(Object.entries(counts).map(([k, v]) => [k, v === 0 ? null : v]));
-      void this.o.emit(instance.container, {
-        type: "cgroup_memory",
-        memory: memory as unknown as MemoryNotification,
-      });
+      void this.o.emit(instance.container, { type: "cgroup_memory", memory: toMemoryNotification(counts) });
     });
     monitor.on("log", (stream, line) => this.o.log.info({ container: instance.container, stream }, line));
     monitor.on("close", () => void this.monitorClosed(instance));

@@ -7,7 +7,8 @@ import { setupTestCgroups } from "./helpers.js";
 import { CgroupSupervisor, type SupervisorConfig } from "../../../src/daemon/cgroups/supervisor.js";
 import { allDirs } from "../../../src/daemon/cgroups/paths.js";
 import type { CgroupLayout } from "../../../src/daemon/cgroups/layout.js";
-import type { MemoryEvent } from "../../../src/daemon/cgroups/memory-events.js";
+import { readFile } from "node:fs/promises";
+import { setTimeout as sleep } from "node:timers/promises";
 
 const MiB = 1024 * 1024;
 
@@ -31,16 +32,24 @@ async function existsEverywhere(layout: CgroupLayout, path: string): Promise<boo
   );
 }
 
-void test("supervisor: a group's memory limit holds for its containers together; OOM seen; nothing left", async () => {
+/** oom_kill of a container cgroup's memory.oom_control (v1) or memory.events (v2), 0 when gone. */
+async function oomKills(layout: CgroupLayout, path: string): Promise<number> {
+  const mount = layout.controllers.get("memory")!;
+  const file = mount.version === 1 ? "memory.oom_control" : "memory.events";
+  const text = await readFile(`${mount.mount}${path}/${file}`, "utf8").catch(() => "");
+  return Number(/^oom_kill (\d+)$/m.exec(text)?.[1] ?? 0);
+}
+
+void test("supervisor: a group's memory limit holds for its containers together; OOM counted; nothing left", async () => {
   const cgroups = await setupTestCgroups();
   const { layout } = cgroups;
-  const { log, lines } = capturingLogger();
+  const { log } = capturingLogger();
   const config: SupervisorConfig = {
     cgroup: cgroups.tree.rootName,
     oomMonitorAll: false,
     groups: [{ name: "gate", memory: 32 * MiB, pids: 50, maxContainers: 2 }],
   };
-  const supervisor = new CgroupSupervisor(layout, config, log, { memoryPollMs: 20 });
+  const supervisor = new CgroupSupervisor(layout, config, log);
   try {
     await supervisor.start();
     const groupPath = `${cgroups.tree.rootPath}/gate`;
@@ -61,18 +70,9 @@ void test("supervisor: a group's memory limit holds for its containers together;
     await cgroups.tree.create(holderPath); // runc creates a container's own cgroup
     await cgroups.tree.create(growerPath);
 
-    const events: [string, MemoryEvent][] = [];
-    let notify: () => void = () => undefined;
-    const oomSeen = new Promise<void>((resolve) => (notify = resolve));
-    for (const [manifest, path] of [
-      [holder, holderPath],
-      [grower, growerPath],
-    ] as const) {
-      await supervisor.watch({ id: `${manifest.name}:1.0.0`, manifest }, path, (event) => {
-        events.push([path, event]);
-        if ((event.oom_kill ?? 0) > 0) notify();
-      });
-    }
+    // The monitors read memory events; here the OOM kill is read from the cgroups directly.
+    assert.equal(supervisor.monitorsMemory(holder), true);
+    assert.deepEqual(supervisor.monitorMemoryDirs(holderPath).memoryGroupDir?.endsWith(groupPath), true);
 
     // 20 MiB held in one container and 24 MiB in the other each fit 32 MiB, but not together.
     const held = cgroups.spawnHeld(
@@ -84,13 +84,15 @@ void test("supervisor: a group's memory limit holds for its containers together;
     const grows = cgroups.spawnHeld("dd if=/dev/zero of=/dev/null bs=24M count=1 2>/dev/null; exit 0");
     await cgroups.tree.attach(growerPath, grows.pid);
     grows.release();
-    await oomSeen;
-
-    const killedIn = await Promise.all([holderPath, growerPath].map((p) => supervisor.oomKilled(p)));
-    assert.ok(killedIn.includes(true), "one of the two containers had a task OOM-killed");
-    const victims = [holderPath, growerPath].filter((_, i) => killedIn[i]);
-    assert.ok(events.some(([path, event]) => victims.includes(path) && (event.oom_kill ?? 0) > 0));
-    assert.ok(lines.some((line) => line.msg === "memory event" && line.level === 40));
+    let killed: number[] = [0, 0];
+    for (let i = 0; i < 250 && killed.every((n) => n === 0); i++) {
+      killed = await Promise.all([holderPath, growerPath].map((p) => oomKills(layout, p)));
+      await sleep(20);
+    }
+    assert.ok(
+      killed.some((n) => n > 0),
+      "one of the two containers had a task OOM-killed",
+    );
 
     const stats = supervisor.stats(holderPath);
     assert.equal(typeof stats.memory?.usage, "number");
@@ -121,7 +123,7 @@ void test("supervisor: a group's memory limit holds for its containers together;
   }
 });
 
-void test("supervisor: no watcher without oom_monitor; unknown groups and foreign paths refused; busy root kept", async () => {
+void test("supervisor: memory events only with oom_monitor; unknown groups and foreign paths refused; busy root kept", async () => {
   const cgroups = await setupTestCgroups();
   const { layout } = cgroups;
   const { log } = capturingLogger();
@@ -136,9 +138,8 @@ void test("supervisor: no watcher without oom_monitor; unknown groups and foreig
     const path = supervisor.containerPath({ name: "plain", cgroups: { parent: "not-a-group" } });
     assert.equal(path, `${cgroups.tree.rootPath}/plain`);
     await cgroups.tree.create(path);
-    // Without oom_monitor the handle is inert: nothing is read, even from a cgroup that does not exist.
-    const inert = await supervisor.watch({ id: "x:1.0.0", manifest: {} }, "/elsewhere", () => undefined);
-    await inert.stop();
+    assert.equal(supervisor.monitorsMemory({}), false);
+    assert.equal(supervisor.monitorMemoryDirs(path).memoryGroupDir, undefined, "no group");
     await assert.rejects(supervisor.cleanup(cgroups.tree.rootPath), /is not a container cgroup below/);
     await assert.rejects(supervisor.cleanup("/elsewhere/x"), /is not a container cgroup below/);
 
@@ -161,24 +162,14 @@ void test("supervisor: no watcher without oom_monitor; unknown groups and foreig
   }
 });
 
-void test("supervisor: oom_monitor_all watches containers whose manifest does not ask", async () => {
+void test("supervisor: oom_monitor_all reports memory events of containers whose manifest does not ask", async () => {
   const cgroups = await setupTestCgroups();
-  const { layout } = cgroups;
   const { log } = capturingLogger();
   const config: SupervisorConfig = { cgroup: cgroups.tree.rootName, oomMonitorAll: true, groups: [] };
-  const supervisor = new CgroupSupervisor(layout, config, log, { memoryPollMs: 20 });
+  const supervisor = new CgroupSupervisor(cgroups.layout, config, log);
   try {
     await supervisor.start();
-    const path = supervisor.containerPath({ name: "all" });
-    await cgroups.tree.create(path);
-    // A watcher reads a baseline, so a missing cgroup fails: proof that the watcher was really started.
-    await assert.rejects(
-      supervisor.watch({ id: "gone:1.0.0", manifest: {} }, `${cgroups.tree.rootPath}/gone`, () => undefined),
-      /no memory controller files/,
-    );
-    const watcher = await supervisor.watch({ id: "all:1.0.0", manifest: {} }, path, () => undefined);
-    await watcher.stop();
-    await supervisor.cleanup(path);
+    assert.equal(supervisor.monitorsMemory({}), true);
     await supervisor.stop();
   } finally {
     await cgroups.cleanup();

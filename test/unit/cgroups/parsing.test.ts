@@ -2,12 +2,6 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { parseFlatKeyed, parseLimit, parsePids } from "../../../src/daemon/cgroups/fsio.js";
 import { parseIoStat, sumV1Blkio } from "../../../src/daemon/cgroups/stats.js";
-import {
-  memoryEventDelta,
-  parseMemoryEvents,
-  parseOomControl,
-  v1MemoryCounters,
-} from "../../../src/daemon/cgroups/memory-events.js";
 
 void test("limit values: max, -1 and the v1 unlimited sentinel are null", () => {
   assert.equal(parseLimit("max"), null);
@@ -34,38 +28,4 @@ void test("v1 blkio and v2 io.stat totals", () => {
   const v2 =
     "8:0 rbytes=100 wbytes=200 rios=3 wios=4 dbytes=0 dios=0\n8:16 rbytes=1 wbytes=2 rios=1 wios=1\n";
   assert.deepEqual(parseIoStat(v2), { readBytes: 101, writeBytes: 202, readOps: 4, writeOps: 5 });
-});
-
-void test("memory.events and memory.oom_control parse", () => {
-  assert.deepEqual(parseMemoryEvents("low 0\nhigh 2\nmax 5\noom 1\noom_kill 1\noom_group_kill 0\n"), {
-    low: 0,
-    high: 2,
-    max: 5,
-    oom: 1,
-    oom_kill: 1,
-    oom_group_kill: 0,
-  });
-  assert.deepEqual(parseOomControl("oom_kill_disable 0\nunder_oom 1\noom_kill 3\n"), {
-    oomKillDisable: false,
-    underOom: true,
-    oomKill: 3,
-  });
-  assert.deepEqual(v1MemoryCounters("oom_kill_disable 0\nunder_oom 0\noom_kill 2\n", "17"), {
-    low: 0,
-    high: 0,
-    max: 17,
-    oom: 2,
-    oom_kill: 2,
-    oom_group_kill: 0,
-  });
-});
-
-void test("deltas carry only the fields that moved; a reset counter counts from zero", () => {
-  const zero = { low: 0, high: 0, max: 0, oom: 0, oom_kill: 0, oom_group_kill: 0 };
-  assert.equal(memoryEventDelta(zero, zero), undefined);
-  assert.deepEqual(memoryEventDelta({ ...zero, max: 10 }, { ...zero, max: 12, oom_kill: 1 }), {
-    max: 2,
-    oom_kill: 1,
-  });
-  assert.deepEqual(memoryEventDelta({ ...zero, max: 10 }, { ...zero, max: 3 }), { max: 3 });
 });
