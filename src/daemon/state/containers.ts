@@ -226,9 +226,8 @@ export function containerStarted(
   state: RuntimeState,
   r: Extract<JobResult, { type: "container_started" }>,
 ): T {
-  const next = state;
-  const record = next.containers.get(r.container);
-  if (!record?.process) return { state: next, steps: [] };
+  const record = state.containers.get(r.container);
+  if (!record?.process) return { state, steps: [] };
   const process = {
     ...record.process,
     phase: record.process.phase === "stopping" ? "stopping" : "running",
@@ -266,16 +265,15 @@ export function containerStarted(
     });
   }
   steps.push(...idleTimerSteps(record));
-  return { state: withContainer(next, { ...record, process: { ...process, startReply: undefined } }), steps };
+  return { state: withContainer(state, { ...record, process: { ...process, startReply: undefined } }), steps };
 }
 
 export function containerStartFailed(
   state: RuntimeState,
   r: Extract<JobResult, { type: "container_start_failed" }>,
 ): T {
-  const next = state;
-  const record = next.containers.get(r.container);
-  if (!record?.process) return { state: next, steps: [] };
+  const record = state.containers.get(r.container);
+  if (!record?.process) return { state, steps: [] };
   const steps: Step[] = [
     { type: "log", level: "error", container: r.container, message: `start failed: ${r.error}` },
     { type: "cleanup_container", container: r.container },
@@ -315,7 +313,7 @@ export function containerStartFailed(
   if (manifest.autostart === "critical" && record.process.startedBy === "autostart") {
     steps.push({ type: "shutdown", reason: `critical container ${r.container} failed to start: ${r.error}` });
   }
-  return { state: withContainer(next, { ...record, process: undefined }), steps };
+  return { state: withContainer(state, { ...record, process: undefined }), steps };
 }
 
 function isSuccess(status: ExitStatus): boolean {
