@@ -265,7 +265,10 @@ export function containerStarted(
     });
   }
   steps.push(...idleTimerSteps(record));
-  return { state: withContainer(state, { ...record, process: { ...process, startReply: undefined } }), steps };
+  return {
+    state: withContainer(state, { ...record, process: { ...process, startReply: undefined } }),
+    steps,
+  };
 }
 
 export function containerStartFailed(
