@@ -47,6 +47,8 @@ export class PowerExecutor {
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private readonly sources = new Map<string, WakeSourceHandle>();
   private readonly proxies = new Map<string, ProxyChannel>();
+  /** Freezes in flight: a kill or the end of the container aborts them (the freezer then thaws). */
+  private readonly freezing = new Map<ContainerId, AbortController>();
   /** Containers frozen by a suspend: proxies wait on the deferred until the thaw. */
   private readonly asleep = new Map<ContainerId, Deferred>();
 
@@ -97,16 +99,21 @@ export class PowerExecutor {
     const instance = this.o.instance(container);
     if (!instance)
       return void this.o.emit(container, { type: "freeze_done", error: "the container is not running" });
+    const abort = new AbortController();
+    this.freezing.set(container, abort);
     try {
       if (purpose === "suspend") this.asleep.set(container, deferred());
       await this.freezer.freeze(instance.cgroupPath, {
         timeoutMs: this.o.freezeTimeoutMs,
+        signal: abort.signal,
         onIntermediate: () => this.intermediate(),
       });
       await this.o.emit(container, { type: "freeze_done" });
     } catch (e) {
       this.wake(container);
       await this.o.emit(container, { type: "freeze_done", error: (e as Error).message });
+    } finally {
+      if (this.freezing.get(container) === abort) this.freezing.delete(container);
     }
   }
 
@@ -133,6 +140,8 @@ export class PowerExecutor {
 
   /** Thaws a container the freezer holds, e.g. after SIGKILL (v1 delivers it only when thawed). */
   async thawAfterKill(container: ContainerId): Promise<void> {
+    // INVARIANTS: a freeze still in flight would freeze the dying container again: abort it first.
+    this.freezing.get(container)?.abort(new Error("the container is being killed"));
     const instance = this.o.instance(container);
     if (instance) await this.freezer.thaw(instance.cgroupPath).catch(() => undefined);
     this.wake(container);
@@ -186,6 +195,7 @@ export class PowerExecutor {
 
   /** Drops everything of a container that ended. */
   async release(container: ContainerId): Promise<void> {
+    this.freezing.get(container)?.abort(new Error("the container ended"));
     const prefix = `${container}\0`;
     const mine = <V>(map: Map<string, V>): V[] =>
       [...map.keys()]

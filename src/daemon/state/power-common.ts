@@ -13,9 +13,13 @@ export type T = Transition<RuntimeState>;
 export const answer = (reply: Reply | undefined, response: Response): Step[] =>
   reply ? [{ type: "reply_to", reply, response }] : [];
 
+/**
+ * The container, if it runs and is not being killed or stopped: once a kill or stop was asked
+ * for, power requests are refused, so no freeze can catch a dying container (a kill always wins).
+ */
 export function running(state: RuntimeState, container: ContainerId): ContainerRecord | undefined {
   const record = state.containers.get(container);
-  return record?.process?.phase === "running" ? record : undefined;
+  return record?.process?.phase === "running" && !record.process.stopRequested ? record : undefined;
 }
 
 export function withPower(state: RuntimeState, record: ContainerRecord, power: PowerRecord): RuntimeState {
