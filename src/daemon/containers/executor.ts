@@ -93,6 +93,20 @@ export function monitorIo(io: { stdout: MonitorIo; stderr: MonitorIo } | undefin
   return io ? { stdout: io.stdout, stderr: io.stderr } : { stdout: "pipe", stderr: "pipe" };
 }
 
+/**
+ * How long a start (or the runtime's create of a prepared instance) may take before it counts as
+ * failed and the instance is ended: a runtime that hangs must not leave a request unanswered.
+ */
+const START_DEADLINE_MS = 30_000;
+
+function withDeadline<V>(promise: Promise<V>, ms: number, what: string): Promise<V> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not complete within ${ms / 1000} s`)), ms);
+  });
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}
+
 /** Longest Unix socket path (sun_path is 108 bytes with its NUL). */
 const MAX_SOCKET_PATH = 107;
 
@@ -220,7 +234,7 @@ export class ContainerExecutor {
     try {
       await instance.started;
       if (!instance.monitor) throw new Error("the prepared instance has no monitor");
-      await instance.monitor.start();
+      await withDeadline(instance.monitor.start(), START_DEADLINE_MS, "the start");
       this.o.health.recordStartSucceeded(container);
       this.o.log.info({ container }, "started from a prepared instance");
       await this.o.report({
@@ -331,11 +345,11 @@ export class ContainerExecutor {
       bundle.closeFds();
       this.attach(instance, monitor);
       if (step.prepareOnly) {
-        const pid = await initPidOf(monitor);
+        const pid = await withDeadline(initPidOf(monitor), START_DEADLINE_MS, "the runtime's create");
         await this.o.report({ type: "container_prepared", container, pid });
         return;
       }
-      await monitor.start();
+      await withDeadline(monitor.start(), START_DEADLINE_MS, "the start");
       const pid = monitor.initPid;
       if (pid === undefined) throw new Error("the monitor reported no init pid");
       this.o.health.recordStartSucceeded(container);
