@@ -29,7 +29,7 @@ async function timed(action: () => Promise<unknown>): Promise<number> {
 }
 
 // The files readStats reads per cgroup, for the baseline that reads them through fs/promises.
-const STATS_FILES: Record<1 | 2, [string, string][]> = {
+export const STATS_FILES: Record<1 | 2, [string, string][]> = {
   1: [
     ["memory", "memory.usage_in_bytes"],
     ["memory", "memory.max_usage_in_bytes"],

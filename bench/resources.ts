@@ -18,6 +18,7 @@ import { connect, type Client } from "../src/client/index.js";
 import { ContainerHarness } from "../test/helpers/containers.js";
 import { NotificationClock, p50p99, ratio50, timed } from "./power.js";
 import { ms, versus } from "./stats.js";
+import { STATS_FILES as CGROUP_STATS_FILES } from "./cgroups.js";
 
 const OOM_ROUNDS = 15;
 const FLEET = 100;
@@ -26,18 +27,7 @@ const STATS_ROUNDS = 20;
 const MiB = 1024 * 1024;
 
 /** What `inspect` reads per running container on this hybrid (v1 controllers) host. */
-const STATS_FILES: [string, string][] = [
-  ["memory", "memory.usage_in_bytes"],
-  ["memory", "memory.max_usage_in_bytes"],
-  ["memory", "memory.limit_in_bytes"],
-  ["memory", "memory.stat"],
-  ["cpuacct", "cpuacct.usage"],
-  ["cpu", "cpu.stat"],
-  ["pids", "pids.current"],
-  ["pids", "pids.max"],
-  ["blkio", "blkio.throttle.io_service_bytes_recursive"],
-  ["blkio", "blkio.throttle.io_serviced_recursive"],
-];
+const STATS_FILES = CGROUP_STATS_FILES[1];
 
 interface KernelRecord {
   /** The kernel's timestamp, ms. */

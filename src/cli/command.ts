@@ -1,7 +1,7 @@
 // The shape every `skiff` command module exports. main.ts collects the commands, parses
 // argv with node:util parseArgs using `options`, and calls `run`. Commands print through
 // `ctx.out`/`ctx.err` so tests can capture them and so `--json` stays one place.
-import type { ParseArgsConfig } from "node:util";
+import { parseArgs, type ParseArgsConfig } from "node:util";
 
 export type OptionSpec = NonNullable<ParseArgsConfig["options"]>;
 
@@ -44,4 +44,22 @@ export interface Command {
   options?: OptionSpec;
   /** Returns the process exit code. Throw UsageError for bad arguments. */
   run(ctx: CommandContext, parsed: ParsedCommand): Promise<number>;
+}
+
+/** Options every command accepts (`-u`, `--json`, `-t`, `-h`); a command's own options win. */
+export const GLOBAL_OPTIONS: OptionSpec = {
+  url: { type: "string", short: "u" },
+  json: { type: "boolean" },
+  timeout: { type: "string", short: "t" },
+  help: { type: "boolean", short: "h" },
+};
+
+/** Parses a command's arguments (global options included); throws parseArgs' errors on bad input. */
+export function parseCommandArguments(command: Command, args: string[]): ParsedCommand {
+  return parseArgs({
+    args,
+    options: { ...GLOBAL_OPTIONS, ...command.options },
+    allowPositionals: true,
+    strict: true,
+  });
 }

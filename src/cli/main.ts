@@ -6,18 +6,16 @@
  */
 import { realpathSync } from "node:fs";
 import { pathToFileURL } from "node:url";
-import { parseArgs } from "node:util";
 import { SkiffError } from "../client/errors.js";
 import { DEFAULT_CONSOLE_URL } from "../protocol/url.js";
-import { EXIT_RUNTIME_ERROR, EXIT_USAGE, UsageError, type Command, type OptionSpec } from "./command.js";
+import {
+  EXIT_RUNTIME_ERROR,
+  EXIT_USAGE,
+  UsageError,
+  parseCommandArguments,
+  type Command,
+} from "./command.js";
 import { COMMANDS, findCommand } from "./registry.js";
-
-const GLOBAL_OPTIONS: OptionSpec = {
-  url: { type: "string", short: "u" },
-  json: { type: "boolean" },
-  timeout: { type: "string", short: "t" },
-  help: { type: "boolean", short: "h" },
-};
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length)) + 2;
@@ -65,12 +63,7 @@ export async function runCli(
   }
   const abort = new AbortController();
   try {
-    const parsed = parseArgs({
-      args: [...argv.slice(0, at), ...argv.slice(at + 1)],
-      options: { ...GLOBAL_OPTIONS, ...command.options },
-      allowPositionals: true,
-      strict: true,
-    });
+    const parsed = parseCommandArguments(command, [...argv.slice(0, at), ...argv.slice(at + 1)]);
     if (parsed.values.help) {
       io.out(`usage: ${command.usage}\n\n${command.summary}`);
       return 0;

@@ -215,6 +215,16 @@ ${extraConfig}`;
     }
   }
 
+  /** Waits until the daemon's log matches `pattern`. */
+  async waitForDaemonLog(pattern: RegExp, timeoutMs = 10_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!pattern.test(this.daemonLog)) {
+      if (Date.now() > deadline)
+        throw new Error(`the daemon never logged ${String(pattern)}:\n${this.daemonLog.slice(-3000)}`);
+      await sleep(20);
+    }
+  }
+
   /** kill -9 of the daemon, leaving containers and monitors behind. */
   async killDaemon(): Promise<void> {
     const child = this.daemon!;

@@ -28,6 +28,7 @@ import type { ConsoleOptions } from "../config/schema.js";
 import type { Peer } from "../events/types.js";
 import type { NotificationHub } from "./hub.js";
 import { Session, type RequestIo } from "./session.js";
+import { MAX_UNIX_SOCKET_PATH } from "../../common/unix-socket.js";
 
 /**
  * Like a listener's dispatcher, plus the id of the session the request came on (so that
@@ -69,9 +70,6 @@ interface OpenConsole {
   closing: boolean;
 }
 
-// sun_path holds 108 bytes including the terminating NUL.
-const SUN_PATH_MAX = 107;
-
 /** Converts a manifest's console permissions (Northstar's names) to a console permission set. */
 export function consolePermissions(permissions: Console["permissions"]): PermissionSet {
   if (permissions === "full") return FULL_PERMISSIONS;
@@ -90,7 +88,7 @@ export function consolePermissions(permissions: Console["permissions"]): Permiss
  */
 export function containerConsolePath(dir: string, container: ContainerId): string {
   const plain = join(dir, `${container}.sock`);
-  if (Buffer.byteLength(plain) <= SUN_PATH_MAX) return plain;
+  if (Buffer.byteLength(plain) <= MAX_UNIX_SOCKET_PATH) return plain;
   const digest = createHash("sha256").update(container).digest("hex").slice(0, 32);
   return join(dir, `${digest}.sock`);
 }

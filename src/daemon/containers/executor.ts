@@ -37,6 +37,7 @@ import type { FoundInstance } from "./adopt.js";
 import { removeInstanceFiles, writeInstanceRecord } from "./instance.js";
 import { readLogSince, readLogTail } from "./logs.js";
 import type { BundleWriter } from "./bundle.js";
+import { MAX_UNIX_SOCKET_PATH } from "../../common/unix-socket.js";
 
 export interface ContainerExecutorOptions {
   runDir: string;
@@ -107,9 +108,6 @@ function withDeadline<V>(promise: Promise<V>, ms: number, what: string): Promise
   return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
 }
 
-/** Longest Unix socket path (sun_path is 108 bytes with its NUL). */
-const MAX_SOCKET_PATH = 107;
-
 /**
  * A container's directory: `<dir>/<name>`, or, when the monitor's socket path in it would be too
  * long for a Unix socket (names may have 1024 characters), a shortened name with a hash of the
@@ -117,9 +115,9 @@ const MAX_SOCKET_PATH = 107;
  */
 export function containerDir(dir: string, name: string): string {
   const plain = join(dir, name);
-  if (join(plain, "monitor.sock").length <= MAX_SOCKET_PATH) return plain;
+  if (join(plain, "monitor.sock").length <= MAX_UNIX_SOCKET_PATH) return plain;
   const hash = createHash("sha256").update(name).digest("hex").slice(0, 16);
-  const room = Math.max(8, MAX_SOCKET_PATH - join(dir, "", "monitor.sock").length - hash.length - 2);
+  const room = Math.max(8, MAX_UNIX_SOCKET_PATH - join(dir, "", "monitor.sock").length - hash.length - 2);
   return join(dir, `${name.slice(0, room)}-${hash}`);
 }
 
@@ -493,9 +491,15 @@ export class ContainerExecutor {
     await this.o.consoles.close(container).catch(() => undefined);
     await this.o.power.release(container);
     if (cgroupPath) {
-      await this.o.cgroups
+      const report = await this.o.cgroups
         .cleanup(cgroupPath)
-        .catch((e: unknown) => this.o.log.warn({ container, err: e }, "cgroup removal failed"));
+        .catch((e: unknown) => void this.o.log.warn({ container, err: e }, "cgroup removal failed"));
+      if (report && !report.wasEmpty) {
+        this.o.log.warn(
+          { container, pids: report.killed },
+          "processes outlived the container's init: killed",
+        );
+      }
     }
     await this.o.bundles.remove(container).catch(() => undefined);
     await removeInstanceFiles(stateDir);

@@ -14,6 +14,7 @@ import { join } from "node:path";
 import type { Manifest, Socket } from "../../npk/manifest/index.js";
 import { resolveGroupIds, resolveNetwork, type HostFacts } from "./host.js";
 import { buildOciSpec, serializeOciSpec, type OciSpecInput } from "./spec.js";
+import { MAX_UNIX_SOCKET_PATH } from "../../common/unix-socket.js";
 
 export interface BundleLayout {
   /** Bundles live in `<runDir>/bundles`. */
@@ -58,9 +59,6 @@ export interface Bundle {
    */
   releaseSocketFds(): Promise<void>;
 }
-
-// Unix socket paths are limited by sockaddr_un.sun_path (108 bytes including the NUL).
-const MAX_SOCKET_PATH = 107;
 
 export function bundleDirOf(layout: BundleLayout, containerId: string): string {
   return join(layout.runDir, "bundles", containerId);
@@ -187,8 +185,8 @@ async function createSocket(path: string, socket: Socket, field: string): Promis
   if (socket.type !== "stream") {
     throw new Error(`${field}: ${socket.type} sockets are not supported yet (only stream)`);
   }
-  if (Buffer.byteLength(path) > MAX_SOCKET_PATH) {
-    throw new Error(`${field}: socket path ${path} is longer than ${MAX_SOCKET_PATH} bytes`);
+  if (Buffer.byteLength(path) > MAX_UNIX_SOCKET_PATH) {
+    throw new Error(`${field}: socket path ${path} is longer than ${MAX_UNIX_SOCKET_PATH} bytes`);
   }
   const temporary = join(path, "..", `.new-${randomBytes(6).toString("hex")}`);
   const server = createServer();

@@ -22,6 +22,7 @@ import type { ProxyFraming } from "../../protocol/messages.js";
 import { checkProxyFraming, createFrameCounter, parseProxyListen, parseProxyTarget } from "./framing.js";
 import type { ProxyEndpoint, ProxyTarget } from "./framing.js";
 import { listenUnixSocket } from "./wake-sources.js";
+import { MAX_UNIX_SOCKET_PATH } from "../../common/unix-socket.js";
 
 export { formatProxyEndpoint, parseProxyListen, parseProxyTarget } from "./framing.js";
 export type { ProxyEndpoint, ProxyTarget } from "./framing.js";
@@ -58,8 +59,6 @@ const HIGH_WATER_BYTES = 256 * 1024;
 const DATAGRAM_IDLE_MS = 60_000;
 /** Each UDP peer holds a socket; more peers than this at once get their datagrams dropped uncounted. */
 const MAX_DATAGRAM_PEERS = 256;
-/** sun_path holds 108 bytes with the terminating NUL; longer paths are reached through their directory. */
-const MAX_SUN_PATH = 107;
 
 const openFd = promisify(openCallback);
 const closeFd = promisify(closeCallback);
@@ -231,7 +230,7 @@ function listenTcp(server: Server, host: string, port: number): Promise<void> {
 
 /** Connects to a stream target; a Unix path longer than sun_path is reached as /proc/self/fd/<dir fd>/<name>. */
 async function connectStream(target: { path: string } | { host: string; port: number }): Promise<Socket> {
-  if ("path" in target && Buffer.byteLength(target.path) > MAX_SUN_PATH) {
+  if ("path" in target && Buffer.byteLength(target.path) > MAX_UNIX_SOCKET_PATH) {
     const directory = await openFd(dirname(target.path), constants.O_RDONLY | constants.O_DIRECTORY);
     try {
       return await connectStream({ path: `/proc/self/fd/${directory}/${basename(target.path)}` });

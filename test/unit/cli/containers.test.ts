@@ -1,9 +1,8 @@
+import { findCommand } from "../../../src/cli/registry.js";
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { parseArgs } from "node:util";
-import { UsageError, type ParsedCommand } from "../../../src/cli/command.js";
+import { UsageError, parseCommandArguments, type ParsedCommand } from "../../../src/cli/command.js";
 import {
-  containerCommands,
   describeExitStatus,
   formatBytes,
   formatUptime,
@@ -20,21 +19,11 @@ import { runCli } from "../../../src/cli/main.js";
 import { describeNotification } from "../../../src/cli/output.js";
 import type { ContainerData } from "../../../src/protocol/messages.js";
 
-/** Parses a command's arguments the way main.ts does (its global options plus the command's). */
+/** Parses a command's arguments the way main.ts does. */
 function parse(command: string, args: string[]): ParsedCommand {
-  const options = containerCommands.find((c) => c.name === command)?.options ?? {};
-  return parseArgs({
-    args,
-    options: {
-      url: { type: "string", short: "u" },
-      json: { type: "boolean" },
-      timeout: { type: "string", short: "t" },
-      help: { type: "boolean", short: "h" },
-      ...options,
-    },
-    allowPositionals: true,
-    strict: true,
-  });
+  const found = findCommand(command);
+  assert.ok(found, `no command ${command}`);
+  return parseCommandArguments(found, args);
 }
 
 describe("signals", () => {

@@ -5,9 +5,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { after, before, describe, it } from "node:test";
-import { parseArgs } from "node:util";
-import { UsageError, type ParsedCommand } from "../../../src/cli/command.js";
-import { describeHealth, executorCommands, healthExitCode } from "../../../src/cli/commands/executor.js";
+import { UsageError, parseCommandArguments, type ParsedCommand } from "../../../src/cli/command.js";
+import { describeHealth, healthExitCode } from "../../../src/cli/commands/executor.js";
 import {
   describePower,
   describeWakeSource,
@@ -18,28 +17,17 @@ import {
   parseSuspendArguments,
   parseWakeLockArguments,
   parseWakeSourceArguments,
-  powerCommands,
 } from "../../../src/cli/commands/power.js";
 import { runCli } from "../../../src/cli/main.js";
 import { findCommand } from "../../../src/cli/registry.js";
 import { decodeMessage, encodeMessage } from "../../../src/protocol/codec.js";
 import type { PowerInfo, Request, Response } from "../../../src/protocol/messages.js";
 
-/** Parses a command's arguments the way main.ts does (its global options plus the command's). */
+/** Parses a command's arguments the way main.ts does. */
 function parse(command: string, args: string[]): ParsedCommand {
-  const options = [...powerCommands, ...executorCommands].find((c) => c.name === command)?.options ?? {};
-  return parseArgs({
-    args,
-    options: {
-      url: { type: "string", short: "u" },
-      json: { type: "boolean" },
-      timeout: { type: "string", short: "t" },
-      help: { type: "boolean", short: "h" },
-      ...options,
-    },
-    allowPositionals: true,
-    strict: true,
-  });
+  const found = findCommand(command);
+  assert.ok(found, `no command ${command}`);
+  return parseCommandArguments(found, args);
 }
 
 describe("power command arguments", () => {
