@@ -7,12 +7,13 @@
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { access, readFile, stat, writeFile } from "node:fs/promises";
+import { access, mkdir, readFile, stat, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { RuntimeError } from "../../../src/client/index.js";
 import { nativeBinary } from "../../../src/daemon/monitor/client.js";
 import { ContainerHarness } from "../../helpers/containers.js";
+import { pack } from "../../../src/npk/pack.js";
 import { packUnchecked } from "../../helpers/npk.js";
 
 const exists = (path: string) =>
@@ -44,6 +45,7 @@ describe("hostile names and paths over the console", () => {
   let h: ContainerHarness;
   let dotdot: Buffer;
   let escapingDir: Buffer;
+  let longName: Buffer;
   const preinstalled = () => join(h.dir, "repo", "..-1.0.0.npk");
 
   before(async () => {
@@ -69,6 +71,36 @@ describe("hostile names and paths over the console", () => {
       out: escaping,
     });
     escapingDir = await readFile(escaping);
+    // A valid name (up to 1024 characters) whose package file name cannot exist (NAME_MAX 255).
+    const long = `long-${"n".repeat(300)}`;
+    await packUnchecked({
+      manifestYaml: `name: ${long}\nversion: 1.0.0\nuid: 1000\ngid: 1000\n`,
+      imageManifestYaml: resourceImage,
+      rootDir: busybox,
+      out: join(h.dir, "long.npk"),
+    });
+    longName = await readFile(join(h.dir, "long.npk"));
+    // A resource whose image holds a link out of it, and an app that mounts the link.
+    const linked = join(h.dir, "linked");
+    await mkdir(linked);
+    await symlink("/etc", join(linked, "out"));
+    await writeFile(
+      join(h.dir, "linked.yaml"),
+      `name: linked-${h.id}\nversion: 1.0.0\nuid: 1000\ngid: 1000\n`,
+    );
+    await pack({
+      manifestPath: join(h.dir, "linked.yaml"),
+      rootDir: linked,
+      out: join(h.dir, "repo", `linked-${h.id}-1.0.0.npk`),
+      compression: "none",
+    });
+    await h.add(
+      h.name("uses-link"),
+      "/bin/cat",
+      ["/r/passwd"],
+      "",
+      `  /r:\n    type: resource\n    name: linked-${h.id}\n    version: ">=1.0.0"\n    dir: /out\n`,
+    );
     await h.add(h.name("sleeper"), "/bin/sleep", ["1000"]);
     await h.startDaemon();
   });
@@ -105,6 +137,20 @@ describe("hostile names and paths over the console", () => {
       "invalid_arguments",
       /dir.*without \. or \.\./,
     );
+  });
+
+  it("a package whose file name would be longer than NAME_MAX is refused at install", async () => {
+    await refusedWith(
+      h.client.install("default", longName.length, longName),
+      "invalid_arguments",
+      /longer than 255/,
+    );
+  });
+
+  it("a resource dir that is a link out of the resource's image is refused at start", async () => {
+    const id = `${h.name("uses-link")}:1.0.0`;
+    await refusedWith(h.client.start(id), "start_container_failed", /resolves to \/etc/);
+    assert.equal(h.exitsOf(id).length, 0);
   });
 
   it("kill with 0, -1 or a number above SIGRTMAX is invalid_arguments, and the container keeps running", async () => {
