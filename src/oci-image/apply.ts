@@ -117,23 +117,26 @@ export class LayerApplier {
       }),
     );
     const extract = tar.extract();
-    const feeding = pipeline(
+    // Settles with the pipeline's error (or undefined), never rejects: it is awaited only after
+    // the entry loop, and a rejection nobody listens to yet would crash the process.
+    const fed: Promise<unknown> = pipeline(
       [raw, ...stages, extract],
       this.opts.signal === undefined ? {} : { signal: this.opts.signal },
+    ).then(
+      () => undefined,
+      (e: unknown) => e ?? new Error("layer stream failed"),
     );
     const writes = new LayerWrites();
+    let loopError: unknown;
     try {
       for await (const entry of extract) await this.applyEntry(entry, writes, layer.what);
     } catch (e) {
-      const fed = await feeding.then(
-        () => undefined,
-        (f: unknown) => f,
-      );
-      throw pickError(e, fed, layer.what);
+      loopError = e ?? new Error("layer entry failed");
+      extract.destroy(); // ends the pipeline too, so `fed` settles
     }
-    await feeding.catch((f: unknown) => {
-      throw pickError(f, undefined, layer.what);
-    });
+    const fedError = await fed;
+    if (loopError !== undefined) throw pickError(loopError, fedError, layer.what);
+    if (fedError !== undefined) throw pickError(fedError, undefined, layer.what);
   }
 
   private async applyEntry(entry: TarEntry, writes: LayerWrites, what: string): Promise<void> {

@@ -82,7 +82,16 @@ export class StagedArchive implements FileSet {
     const members = new Map<string, Member>();
     let total = 0;
     const extract = tar.extract();
-    const feeding = pipeline(createReadStream(file), extract, signal === undefined ? {} : { signal });
+    // Never rejects (see LayerApplier.apply): settles with the pipeline's error or undefined.
+    const fed: Promise<unknown> = pipeline(
+      createReadStream(file),
+      extract,
+      signal === undefined ? {} : { signal },
+    ).then(
+      () => undefined,
+      (e: unknown) => e ?? new Error("archive stream failed"),
+    );
+    let loopError: unknown;
     try {
       for await (const entry of extract) {
         if (members.size >= MAX_ARCHIVE_MEMBERS)
@@ -122,14 +131,15 @@ export class StagedArchive implements FileSet {
         }
         members.set(name, { kind: "file", path, size });
       }
-      await feeding;
     } catch (e) {
-      const fed = await feeding.then(
-        () => undefined,
-        (f: unknown) => f,
-      );
-      if (e instanceof OciImageError) throw e;
-      throw asOciImageError("source", `${what}: not a readable tar archive`, fed ?? e);
+      loopError = e ?? new Error("archive entry failed");
+      extract.destroy();
+    }
+    const fedError = await fed;
+    if (loopError instanceof OciImageError) throw loopError;
+    if (loopError !== undefined || fedError !== undefined) {
+      if (fedError instanceof Error && fedError.name === "AbortError") throw fedError;
+      throw asOciImageError("source", `${what}: not a readable tar archive`, fedError ?? loopError);
     }
     return new StagedArchive(what, members);
   }

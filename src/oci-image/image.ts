@@ -26,6 +26,8 @@ export interface UnpackOptions {
   onWarning?: (message: string) => void;
   /** One line per phase ("reading layer 1 of 3 …"). */
   onProgress?: (message: string) => void;
+  /** Called with the resolved image before any layer is read: a throw here stops cheaply. */
+  beforeLayers?: (image: ResolvedImage) => void | Promise<void>;
 }
 
 /**
@@ -84,6 +86,7 @@ export async function unpackImage(
         image = await resolveFromStore(registry, platform, max, signal);
         break;
     }
+    await opts.beforeLayers?.(image);
     const applier = new LayerApplier(root, {
       budget: new ByteBudget(max),
       ...(signal === undefined ? {} : { signal }),

@@ -19,6 +19,7 @@ import {
 import { OciImageError, asOciImageError } from "./errors.js";
 import { unpackImage, type UnpackOptions } from "./image.js";
 import type { ImageSourceRef } from "./reference.js";
+import type { ResolvedImage } from "./resolve.js";
 
 const MAX_FRAGMENT_BYTES = 1024 * 1024;
 const MAX_ACCOUNT_FILE_BYTES = 1024 * 1024;
@@ -109,33 +110,39 @@ export async function packOciImage(opts: PackOciOptions): Promise<PackOciResult>
   try {
     const root = join(work, "root");
     await mkdir(root, 0o755);
-    const image = await unpackImage(opts.source, root, work, opts);
-    await rm(join(work, "staging"), { recursive: true, force: true }); // archives: free the space before mkfs
-    const fields: Record<string, unknown> = {
-      name: chooseName(
+    const fields: Record<string, unknown> = {};
+    const userFromImage = opts.user !== undefined || fragment.uid === undefined || fragment.gid === undefined;
+    // Everything that needs only the config is decided before the layers are read.
+    const beforeLayers = (resolved: ResolvedImage) => {
+      fields.name = chooseName(
         opts.name ?? (fragment.name as string | undefined),
-        image.annotations,
-        image.repository,
-      ),
-      version: chooseVersion(
+        resolved.annotations,
+        resolved.repository,
+      );
+      fields.version = chooseVersion(
         opts.version ?? (fragment.version as string | undefined),
-        image.annotations,
-        image.tag,
-      ),
-    };
-    const command = mapProcess(image.config.config, warn);
-    if (fragment.init === undefined) {
-      if (command.init === undefined) {
-        throw new OciImageError(
-          "config",
-          "the image has neither Entrypoint nor Cmd: set init (and args) in --manifest",
-        );
+        resolved.annotations,
+        resolved.tag,
+      );
+      const command = mapProcess(resolved.config.config, warn);
+      if (fragment.init === undefined) {
+        if (command.init === undefined) {
+          throw new OciImageError(
+            "config",
+            "the image has neither Entrypoint nor Cmd: set init (and args) in --manifest",
+          );
+        }
+        Object.assign(fields, command);
+      } else {
+        fields.env = command.env; // the fragment's init replaces the image's command line, args included
       }
-      Object.assign(fields, command);
-    } else {
-      fields.env = command.env; // the fragment's init replaces the image's command line, args included
-    }
-    if (opts.user !== undefined || fragment.uid === undefined || fragment.gid === undefined) {
+      const spec = opts.user ?? resolved.config.config.User ?? "";
+      const user = spec.split(":")[0];
+      if (userFromImage && (user === "" || user === "root" || user === "0")) resolveUser(spec, [], []); // throws
+    };
+    const image = await unpackImage(opts.source, root, work, { ...opts, beforeLayers });
+    await rm(join(work, "staging"), { recursive: true, force: true }); // archives: free the space before mkfs
+    if (userFromImage) {
       const passwd = parsePasswd(await readAccountFile(root, "passwd", warn));
       const groups = parseGroup(await readAccountFile(root, "group", warn));
       Object.assign(fields, resolveUser(opts.user ?? image.config.config.User ?? "", passwd, groups));
