@@ -215,6 +215,8 @@ export class LayerApplier {
       }
       case "link": {
         const targetParts = parseEntryName(header.linkname ?? "", `${what}: hard link ${name}`);
+        if (targetParts.length === 0)
+          throw new OciImageError("layer", `${what}: hard link ${name} to the root`);
         const target = await this.resolveExisting(targetParts, what);
         const stat = target === undefined ? undefined : await lstatOrUndefined(target);
         if (target === undefined || stat === undefined || !stat.isFile()) {
@@ -349,5 +351,12 @@ function pickError(loop: unknown, fed: unknown, what: string): Error {
   if (fed instanceof OciImageError) return fed;
   if (loop instanceof Error && loop.name === "AbortError") return loop;
   const detail = loop instanceof Error ? loop.message : String(loop);
+  // An errno error is the host's trouble (no space, no permission), not the layer's.
+  if (
+    typeof (loop as NodeJS.ErrnoException | undefined)?.code === "string" &&
+    /^E[A-Z]+$/.test((loop as NodeJS.ErrnoException).code!)
+  ) {
+    return new OciImageError("source", `${what}: cannot unpack: ${detail}`, { cause: loop });
+  }
   return new OciImageError("layer", `${what}: corrupt layer: ${detail}`, { cause: loop });
 }
