@@ -85,11 +85,23 @@ export interface LayoutLayer {
   blob?: Buffer;
 }
 
-/** Writes an OCI layout holding one image tagged `tag`, for `architecture` (default this host's). */
+/** The GOARCH name of this machine. */
+export const HOST_ARCH = process.arch === "x64" ? "amd64" : process.arch;
+
+/**
+ * Writes an OCI layout holding one image tagged `tag`. With `architectures`, the tag names an
+ * image index with one manifest per architecture (same layers, each its own config); otherwise
+ * a single manifest for `architecture` (default this machine's).
+ */
 export async function writeLayout(
   dir: string,
   layers: LayoutLayer[],
-  opts: { tag?: string; architecture?: string; config?: Record<string, unknown> } = {},
+  opts: {
+    tag?: string;
+    architecture?: string;
+    architectures?: string[];
+    config?: Record<string, unknown>;
+  } = {},
 ): Promise<void> {
   await mkdir(join(dir, "blobs", "sha256"), { recursive: true });
   const put = async (data: Buffer | string) => {
@@ -97,32 +109,44 @@ export async function writeLayout(
     await writeFile(join(dir, "blobs", "sha256", hex), data);
     return { digest: `sha256:${hex}`, size: Buffer.byteLength(data) };
   };
-  const layerDescriptors = [];
+  const layerDescriptors: { mediaType: string; digest: string; size: number }[] = [];
   for (const layer of layers) {
     const blob = layer.blob ?? gzipSync(layer.tar);
     layerDescriptors.push({ mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", ...(await put(blob)) });
   }
-  const config = JSON.stringify({
-    architecture: opts.architecture ?? (process.arch === "x64" ? "amd64" : process.arch),
-    os: "linux",
-    config: opts.config ?? { Entrypoint: ["/bin/sh"], User: "1000:1000" },
-    rootfs: { type: "layers", diff_ids: layers.map((l) => `sha256:${sha256(l.tar)}`) },
-  });
-  const manifest = JSON.stringify({
-    schemaVersion: 2,
-    mediaType: "application/vnd.oci.image.manifest.v1+json",
-    config: { mediaType: "application/vnd.oci.image.config.v1+json", ...(await put(config)) },
-    layers: layerDescriptors,
-  });
+  const putManifest = async (architecture: string) => {
+    const config = JSON.stringify({
+      architecture,
+      os: "linux",
+      config: opts.config ?? { Entrypoint: ["/bin/sh"], User: "1000:1000" },
+      rootfs: { type: "layers", diff_ids: layers.map((l) => `sha256:${sha256(l.tar)}`) },
+    });
+    const manifest = JSON.stringify({
+      schemaVersion: 2,
+      mediaType: "application/vnd.oci.image.manifest.v1+json",
+      config: { mediaType: "application/vnd.oci.image.config.v1+json", ...(await put(config)) },
+      layers: layerDescriptors,
+    });
+    return { mediaType: "application/vnd.oci.image.manifest.v1+json", ...(await put(manifest)) };
+  };
+  let top;
+  if (opts.architectures === undefined) {
+    top = await putManifest(opts.architecture ?? HOST_ARCH);
+  } else {
+    const manifests = [];
+    for (const architecture of opts.architectures) {
+      manifests.push({ ...(await putManifest(architecture)), platform: { os: "linux", architecture } });
+    }
+    const imageIndex = JSON.stringify({
+      schemaVersion: 2,
+      mediaType: "application/vnd.oci.image.index.v1+json",
+      manifests,
+    });
+    top = { mediaType: "application/vnd.oci.image.index.v1+json", ...(await put(imageIndex)) };
+  }
   const index = {
     schemaVersion: 2,
-    manifests: [
-      {
-        mediaType: "application/vnd.oci.image.manifest.v1+json",
-        ...(await put(manifest)),
-        annotations: { "org.opencontainers.image.ref.name": opts.tag ?? "latest" },
-      },
-    ],
+    manifests: [{ ...top, annotations: { "org.opencontainers.image.ref.name": opts.tag ?? "latest" } }],
   };
   await writeFile(join(dir, "index.json"), JSON.stringify(index));
   await writeFile(join(dir, "oci-layout"), JSON.stringify({ imageLayoutVersion: "1.0.0" }));

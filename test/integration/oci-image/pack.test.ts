@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { cp, mkdir, mkdtemp, open, readdir, readFile, rm, writeFile } from "node:fs/promises";
-import { createServer, type Server } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -20,6 +20,7 @@ import {
   APP_GID,
   APP_UID,
   GREETING,
+  HOST_ARCH,
   SCRIPT,
   buildImages,
   makeTar,
@@ -31,7 +32,6 @@ import {
 } from "./fixtures.js";
 
 const run = promisify(execFile);
-const HOST_ARCH = process.arch === "x64" ? "amd64" : process.arch;
 const OTHER_ARCH = HOST_ARCH === "arm64" ? "amd64" : "arm64";
 
 let images: Images;
@@ -89,6 +89,44 @@ async function assertRefused(r: PackRun, reason: RegExp): Promise<void> {
   assert.match(r.stderr, reason);
   assert.deepEqual(await readdir(r.out), [], "no NPK or partial file in the output directory");
   assert.deepEqual(await readdir(r.tmp), [], "no temporary directory left");
+}
+
+interface Proxy {
+  host: string;
+  close(): Promise<void>;
+}
+
+/**
+ * An HTTP server on 127.0.0.1 in front of the fixture registry: `intercept` may answer a request
+ * itself (returns true); otherwise it is forwarded and `rewrite` may change the response body.
+ */
+async function registryProxy(
+  intercept: (req: IncomingMessage, res: ServerResponse, port: number) => boolean,
+  rewrite: (path: string, body: Buffer) => Buffer = (_path, body) => body,
+): Promise<Proxy> {
+  const server: Server = createServer((req, res) => {
+    const { port } = server.address() as { port: number };
+    if (intercept(req, res, port)) return;
+    void (async () => {
+      const upstream = await fetch(`http://${registry.host}${req.url}`, {
+        headers: { accept: req.headers.accept ?? "*/*" },
+      });
+      const body = rewrite(req.url ?? "", Buffer.from(await upstream.arrayBuffer()));
+      res.statusCode = upstream.status;
+      for (const header of ["content-type", "docker-content-digest"]) {
+        const value = upstream.headers.get(header);
+        if (value !== null) res.setHeader(header, value);
+      }
+      res.setHeader("content-length", body.length);
+      res.end(body);
+    })().catch(() => res.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as { port: number };
+  return {
+    host: `127.0.0.1:${port}`,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
 }
 
 async function manifestOf(npk: string): Promise<string> {
@@ -181,45 +219,64 @@ void describe("skiff pack --from-oci", () => {
   void it("pulls with bearer token authentication from the WWW-Authenticate challenge", async () => {
     const scope = "repository:test/busybox-app:pull";
     const tokenRequests: string[] = [];
-    const server: Server = createServer((req, res) => {
+    const proxy = await registryProxy((req, res, port) => {
       const url = new URL(req.url ?? "/", "http://localhost");
       if (url.pathname === "/token") {
         tokenRequests.push(`${url.searchParams.get("service")} ${url.searchParams.get("scope")}`);
         res.setHeader("content-type", "application/json");
         res.end(JSON.stringify({ token: "t0ken" }));
-        return;
+        return true;
       }
       if (req.headers.authorization !== "Bearer t0ken") {
-        const { port } = server.address() as { port: number };
         res.statusCode = 401;
         res.setHeader(
           "www-authenticate",
           `Bearer realm="http://127.0.0.1:${port}/token",service="test-registry",scope="${scope}"`,
         );
         res.end();
-        return;
+        return true;
       }
-      void (async () => {
-        const upstream = await fetch(`http://${registry.host}${req.url}`, {
-          headers: { accept: req.headers.accept ?? "*/*" },
-        });
-        res.statusCode = upstream.status;
-        for (const header of ["content-type", "docker-content-digest", "content-length"]) {
-          const value = upstream.headers.get(header);
-          if (value !== null) res.setHeader(header, value);
-        }
-        res.end(Buffer.from(await upstream.arrayBuffer()));
-      })().catch(() => res.destroy());
+      return false;
     });
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     try {
-      const { port } = server.address() as { port: number };
-      const r = await packFrom(`docker://127.0.0.1:${port}/test/busybox-app:2.0`);
+      const r = await packFrom(`docker://${proxy.host}/test/busybox-app:2.0`);
       assert.equal(r.code, 0, r.stderr);
       assert.deepEqual(tokenRequests, [`test-registry ${scope}`]);
     } finally {
-      await new Promise((resolve) => server.close(resolve));
+      await proxy.close();
     }
+  });
+
+  void it("refuses a blob a registry serves with other content", async () => {
+    const proxy = await registryProxy(
+      () => false,
+      (path, body) => {
+        if (!path.includes("/blobs/") || body.length < 100_000) return body;
+        const tampered = Buffer.from(body);
+        tampered[4] = tampered[4]! ^ 0xff; // gzip MTIME: the content still unpacks, the digest differs
+        return tampered;
+      },
+    );
+    try {
+      await assertRefused(await packFrom(`docker://${proxy.host}/test/busybox-app:2.0`), /digest mismatch/);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  void it("picks this machine's image from a multi-platform index, and refuses an index without one", async () => {
+    const layers = [{ tar: await makeTar([{ name: "bin/", type: "directory" }]) }];
+    const multi = join(work, "multi");
+    await writeLayout(multi, layers, { tag: "1.0", architectures: [OTHER_ARCH, HOST_ARCH] });
+    const r = await packFrom(`oci:${multi}:1.0`, ["--name", "multi"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(await readdir(r.out), ["multi-1.0.0.npk"]);
+    const foreign = join(work, "multi-foreign");
+    await writeLayout(foreign, layers, { tag: "1.0", architectures: [OTHER_ARCH, "s390x"] });
+    await assertRefused(
+      await packFrom(`oci:${foreign}:1.0`, ["--name", "multi"]),
+      new RegExp(`no image for linux/${HOST_ARCH}; the index has linux/${OTHER_ARCH}, linux/s390x`),
+    );
   });
 
   void it("refuses a layer whose blob does not match its digest", async () => {
