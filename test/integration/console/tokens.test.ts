@@ -3,10 +3,25 @@
  * each connection identified by the daemon, never by the request (Northstar's ESR-01-012).
  */
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { promisify } from "node:util";
 import { after, before, describe, it } from "node:test";
 import { connect, type Client } from "../../../src/client/index.js";
-import { startInProcessDaemon, type TestDaemon } from "../../helpers/daemon.js";
+import { SKIFF, startInProcessDaemon, type TestDaemon } from "../../helpers/daemon.js";
+
+const exec = promisify(execFile);
+
+/** Runs the `skiff` CLI; resolves with its exit code and output. */
+async function skiff(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await exec(process.execPath, [SKIFF, ...args]);
+    return { code: 0, stdout, stderr };
+  } catch (e) {
+    const err = e as { code: number; stdout: string; stderr: string };
+    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
+  }
+}
 
 const unique = `t${randomBytes(3).toString("hex")}`;
 const [A, B, C] = ["a", "b", "c"].map((n) => `${unique}-${n}`) as [string, string, string];
@@ -15,6 +30,7 @@ const SHARED = Buffer.from("hello").toString("base64");
 describe("tokens over container consoles (A, B, C)", () => {
   let d: TestDaemon;
   const clients = new Map<string, Client>();
+  const consoleUrls = new Map<string, string>();
 
   before(async () => {
     d = await startInProcessDaemon(`token_validity = "1m"`);
@@ -24,6 +40,7 @@ describe("tokens over container consoles (A, B, C)", () => {
         "token_create",
         "token_verification",
       ]);
+      consoleUrls.set(name, `unix://${socketPath}`);
       clients.set(name, await connect(`unix://${socketPath}`));
     }
     clients.set("host", await connect(d.url));
@@ -68,5 +85,23 @@ describe("tokens over container consoles (A, B, C)", () => {
     const token = await create("host", B);
     assert.equal(await verify(B, token, "extern"), "Ok");
     assert.equal(await verify(B, token, A), "Invalid");
+  });
+
+  it("skiff token and skiff verify-token", async () => {
+    const made = await skiff("-u", d.url, "token", B, "hello");
+    assert.equal(made.code, 0, made.stderr);
+    const token = made.stdout.trim();
+    const onB = await skiff("-u", consoleUrls.get(B)!, "verify-token", token, "extern", "hello");
+    assert.deepEqual([onB.code, onB.stdout], [0, "Ok\n"]);
+    const json = await skiff("-u", consoleUrls.get(B)!, "--json", "verify-token", token, "extern", "other");
+    assert.deepEqual(
+      [json.code, JSON.parse(json.stdout)],
+      [1, { response: { token_verification: "Invalid" } }],
+    );
+    const onHost = await skiff("-u", d.url, "verify-token", token, "extern", "hello");
+    assert.deepEqual([onHost.code, onHost.stdout], [1, "Invalid\n"]);
+    const bad = await skiff("-u", d.url, "verify-token", "AAAA", "extern", "hello");
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /40 bytes in base64/);
   });
 });
