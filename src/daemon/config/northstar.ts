@@ -14,9 +14,10 @@
  *   `npk_stream_timeout` are daemon-wide in Skiff and move to the top level.
  * - `[repositories.X] type = { fs = { dir = "..." } }` becomes `type = "fs"` plus `dir`.
  * - `loop_device_timeout` is checked and dropped (mount(8) sets up Skiff's loop devices).
- * - A file with `socket_dir` and without `state_dir` is Northstar's: relative paths are taken
- *   from the working directory as Northstar does, and the state directory (lock file, logs)
- *   defaults to the parent of `run_dir` instead of /var/lib/skiff.
+ * - A file with Northstar's four required keys (`run_dir`, `data_dir`, `socket_dir`, `cgroup`)
+ *   and without Skiff's `state_dir` is Northstar's: relative paths are taken from the working
+ *   directory as Northstar does, and the state directory (lock file, logs) defaults to the
+ *   parent of `run_dir` instead of /var/lib/skiff.
  *
  * What has no exact counterpart is said in `notes`, which skiffd logs once at start.
  */
@@ -33,6 +34,9 @@ type Table = Record<string, unknown>;
 
 const isTable = (v: unknown): v is Table => typeof v === "object" && v !== null && !Array.isArray(v);
 
+/** Keys Northstar's configuration cannot do without. */
+const NORTHSTAR_REQUIRED = ["run_dir", "data_dir", "socket_dir", "cgroup"] as const;
+
 /** The daemon-wide keys that Northstar sets per console. */
 const HOISTED = ["token_validity", "npk_stream_timeout"] as const;
 type Hoisted = (typeof HOISTED)[number];
@@ -42,7 +46,8 @@ export function translateNorthstar(input: unknown, cwd: string): Translated {
   if (!isTable(input)) return { doc: {}, notes: [] };
   const doc: Table = { ...input };
   const notes: string[] = [];
-  const northstarFile = doc.socket_dir !== undefined && doc.state_dir === undefined;
+  const northstarFile =
+    NORTHSTAR_REQUIRED.every((key) => doc[key] !== undefined) && doc.state_dir === undefined;
 
   if (doc.loop_device_timeout !== undefined) {
     checkDuration(doc.loop_device_timeout, "loop_device_timeout");

@@ -56,7 +56,7 @@ describe("Northstar's example northstar.toml", () => {
       .replace(`cgroup = "northstar"`, `cgroup = "skiff-test-ns-${randomBytes(3).toString("hex")}"`)
       .replace("commands = [", `commands = [\n    "${debugCommand}",`);
     await writeFile(join(dir, "northstar.toml"), config);
-    for (const d of ["run", "data", "sockets", "repository"]) await mkdir(join(dir, d), { recursive: true });
+    await mkdir(join(dir, "repository")); // run_dir, data_dir and socket_dir are skiffd's to create
     await copyFile(HELLO, join(dir, "repository", "hello-world-0.0.1.npk"));
 
     child = spawn(process.execPath, [SKIFFD, "--config", join(dir, "northstar.toml")], {

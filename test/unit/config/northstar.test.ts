@@ -126,5 +126,8 @@ options = { token_validity = "20s", npk_stream_timeout = "3s" }
     const c = parseConfig(`[console.options]\nurl = "tcp://127.0.0.1:1"\npermissions = "full"`);
     assert.equal(c.listeners[0]!.id, "options");
     assert.deepEqual(c.notes, []);
+    const own = parseConfig(`run_dir = "/run/skiff"\nsocket_dir = "/run/skiff/sockets"`);
+    assert.equal(own.stateDir, "/var/lib/skiff", "not taken for a Northstar file");
+    assert.equal(own.socketDir, "/run/skiff/sockets");
   });
 });
