@@ -301,7 +301,10 @@ export class Runtime {
   }
 
   private report(result: JobResult): Promise<void> {
-    if (result.type === "container_started") this.debugCommands.start(result.container, result.pid);
+    // `[debug] commands` (Northstar's strace/perf hooks) need the init pid of a started container.
+    if (result.type === "container_started" && result.pid > 0) {
+      this.debugCommands.start(result.container, result.pid);
+    }
     return this.loop.enqueue({ kind: "job", result }).catch((e: unknown) => {
       this.log.warn({ err: e, job: result.type }, "job finished after the event loop closed");
     });
