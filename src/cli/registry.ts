@@ -8,7 +8,9 @@ import { packageCommands } from "./commands/package.js";
 import { powerCommands } from "./commands/power.js";
 import { queryCommands } from "./commands/query.js";
 import { repositoryCommands } from "./commands/repository.js";
+import { seccompCommand } from "./commands/seccomp.js";
 import { statsCommand } from "./commands/stats.js";
+import { tokenCommands } from "./commands/token.js";
 
 export const COMMANDS: Command[] = [
   ...queryCommands,
@@ -18,7 +20,9 @@ export const COMMANDS: Command[] = [
   ...powerCommands,
   ...executorCommands,
   ...daemonCommands,
+  ...tokenCommands,
   ...packageCommands,
+  seccompCommand,
   completionCommand,
 ];
 

@@ -49,6 +49,7 @@ async function main(): Promise<number> {
     throw e;
   }
   const log = createLogger(config.debug.logLevel);
+  for (const note of config.notes) log.info({ config: args.values.config }, note);
 
   await mkdir(config.stateDir, { recursive: true, mode: 0o700 });
   let lock;

@@ -15,7 +15,6 @@ import type { RequestIo } from "./console/session.js";
 import { EventLoop } from "./events/loop.js";
 import type { DaemonEvent, JobResult, Peer } from "./events/types.js";
 import { CgroupSupervisor, detectLayout, type CgroupLayout } from "./cgroups/index.js";
-import { DEFAULT_CONSOLE_OPTIONS } from "./config/schema.js";
 import { ContainerConsoles } from "./console/container-console.js";
 import { BundleWriter } from "./containers/bundle.js";
 import { findInstances } from "./containers/adopt.js";
@@ -34,6 +33,8 @@ import { StateOwner } from "./state/owner.js";
 import { containerIdOf } from "./state/packages.js";
 import type { AdoptedInstance } from "./state/prepare.js";
 import type { Step } from "./state/steps.js";
+import { newTokenKey } from "./tokens.js";
+import { DebugCommands } from "./containers/debug-commands.js";
 
 /** How long exits found at startup wait for a notification subscriber before they are announced. */
 export const STARTUP_EXIT_GRACE_MS = 2000;
@@ -61,6 +62,7 @@ export class Runtime {
   private readonly containers: ContainerExecutor;
   private readonly power: PowerExecutor;
   private readonly health: ExecutorHealth;
+  private readonly debugCommands: DebugCommands;
   private loopDone: Promise<void> = Promise.resolve();
   private shutdownStarted = false;
   /** skiffd's exit code: 1 when a critical container brought the daemon down. */
@@ -89,8 +91,10 @@ export class Runtime {
       capacityNum: r.config.capacityNum,
       capacitySize: r.config.capacitySize,
     }));
-    this.owner = new StateOwner(initialState(infos, installed, config), (step, event) =>
-      this.execute(step, event),
+    this.owner = new StateOwner(
+      initialState(infos, installed, config),
+      (step, event) => this.execute(step, event),
+      { key: newTokenKey(Date.now()), validityMs: config.tokenValidityMs },
     );
     this.packages = new PackageExecutor({
       runDir: config.runDir,
@@ -100,6 +104,7 @@ export class Runtime {
       discardPrepared: (container) => this.containers.discardPrepared(container),
       log: log.child({ room: "repository" }),
     });
+    this.debugCommands = new DebugCommands(config.debug.commands, log.child({ room: "debug" }));
     this.health = new ExecutorHealth({
       runtimePath: host.runtimePath,
       monitorPath: nativeBinary("skiff-monitor"),
@@ -110,7 +115,7 @@ export class Runtime {
     this.health.onChange((health) => this.hub.broadcast({ type: "health", health }));
     this.containerConsoles = new ContainerConsoles({
       runDir: config.runDir,
-      options: DEFAULT_CONSOLE_OPTIONS,
+      options: config.containerConsoleOptions,
       notificationBufferSize: config.notificationBufferSize,
       hub: this.hub,
       // The session id goes with the peer: wake locks taken on a connection end with it.
@@ -134,7 +139,12 @@ export class Runtime {
       cgroups: host.cgroups,
       packages: this.packages,
       consoles: this.containerConsoles,
-      bundles: new BundleWriter({ runDir: config.runDir, dataDir: config.dataDir, host: host.facts }),
+      bundles: new BundleWriter({
+        runDir: config.runDir,
+        dataDir: config.dataDir,
+        host: host.facts,
+        socketDir: config.socketDir,
+      }),
       health: this.health,
       power: {
         thawAfterKill: (container) => this.power.thawAfterKill(container),
@@ -291,6 +301,10 @@ export class Runtime {
   }
 
   private report(result: JobResult): Promise<void> {
+    // `[debug] commands` (Northstar's strace/perf hooks) need the init pid of a started container.
+    if (result.type === "container_started" && result.pid > 0) {
+      this.debugCommands.start(result.container, result.pid);
+    }
     return this.loop.enqueue({ kind: "job", result }).catch((e: unknown) => {
       this.log.warn({ err: e, job: result.type }, "job finished after the event loop closed");
     });
@@ -316,6 +330,7 @@ export class Runtime {
     return receiveInstall(request, io, {
       repositories: this.repositories,
       usedBytes: (repository) => repositoryUsage(this.owner.state, repository).bytes,
+      streamTimeoutMs: this.config.npkStreamTimeoutMs,
       report: (result) => this.report(result),
       log: this.log,
     });
@@ -406,6 +421,7 @@ export class Runtime {
     if (this.keepContainers) this.containers.detachAll();
     else await this.stopContainers();
     await this.containerConsoles.closeAll();
+    this.debugCommands.stopAll();
     this.loop.close();
     await this.loopDone;
     const inUse = new Set(

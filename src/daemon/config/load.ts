@@ -1,14 +1,19 @@
 import { readFile } from "node:fs/promises";
 import { parse as parseToml, TomlError } from "smol-toml";
 import { DecodeError } from "../../common/schema.js";
+import { translateNorthstar } from "./northstar.js";
 import { configFromToml, type DaemonConfig } from "./schema.js";
 
 export class ConfigError extends Error {
   override name = "ConfigError";
 }
 
-/** Parses TOML text into a validated configuration. Throws ConfigError naming the key path. */
-export function parseConfig(text: string, source = "config"): DaemonConfig {
+/**
+ * Parses TOML text into a validated configuration. Throws ConfigError naming the key path.
+ * Northstar's `northstar.toml` keys are translated first (northstar.ts); relative paths in such
+ * a file are taken from `cwd`.
+ */
+export function parseConfig(text: string, source = "config", cwd = process.cwd()): DaemonConfig {
   let doc: unknown;
   try {
     doc = parseToml(text);
@@ -18,7 +23,8 @@ export function parseConfig(text: string, source = "config"): DaemonConfig {
     throw new ConfigError(`${source}: invalid TOML: ${detail}`);
   }
   try {
-    return configFromToml(doc);
+    const { doc: translated, notes } = translateNorthstar(doc, cwd);
+    return { ...configFromToml(translated), notes };
   } catch (e) {
     if (e instanceof DecodeError) throw new ConfigError(`${source}: ${e.path}: ${e.reason}`);
     throw e;

@@ -86,8 +86,21 @@ export interface DaemonConfig {
   containerLogs: { maxBytes: number; files: number };
   /** A freeze (pause, suspend) must complete within this time, else it is undone and fails. */
   freezeTimeoutMs: number;
+  // --- Keys that came with Northstar compatibility (docs/northstar.md) ---
+  /** `token_validity`: how long a console token verifies after its creation. */
+  tokenValidityMs: number;
+  /** `npk_stream_timeout`: an install whose payload sends nothing for this long is aborted. */
+  npkStreamTimeoutMs: number;
+  /** `socket_dir`: where manifest sockets are created (default `<run_dir>/sockets`). */
+  socketDir?: string;
+  /** `[container_console]`: limits and timeouts of container console connections. */
+  containerConsoleOptions: ConsoleOptions;
+  /** Facts about the file worth one line in the log at start (Northstar keys without a meaning here). */
+  notes: string[];
   debug: {
     logLevel: LogLevel;
+    /** `[debug] commands`: run at every container start, `<PID>` and `<CONTAINER>` substituted. */
+    commands: string[];
     /** Test seam: time every freeze waits in the freezer's intermediate state (0: none). */
     freezeHoldMs: number;
     /** Test seam: every freeze fails in its intermediate state (and is undone). */
@@ -125,6 +138,10 @@ export interface MetricsConfig {
 export type LogLevel = "trace" | "debug" | "info" | "warn" | "error" | "fatal";
 
 export const DEFAULT_ROOT = "/var/lib/skiff";
+
+/** Northstar's defaults for `token_validity` and `npk_stream_timeout`. */
+export const DEFAULT_TOKEN_VALIDITY_MS = 60_000;
+export const DEFAULT_NPK_STREAM_TIMEOUT_MS = 10_000;
 
 const size = (what: string): Codec<number> => ({
   decode(value, path) {
@@ -335,7 +352,26 @@ interface RawConfig {
   prepare_autostart?: boolean;
   container_logs?: { max_size?: number; files?: number };
   power?: { freeze_timeout?: number };
-  debug?: { log_level?: LogLevel; freeze_hold?: number; freeze_fail?: boolean };
+  debug?: { log_level?: LogLevel; freeze_hold?: number; freeze_fail?: boolean; commands?: string[] };
+  token_validity?: number;
+  npk_stream_timeout?: number;
+  socket_dir?: string;
+  container_console?: RawOptions;
+}
+
+const debugCommand = checkedString((s) =>
+  s.trim().length > 0 && !s.includes("\0") ? undefined : "expected a command line",
+);
+
+function positiveDuration(): Codec<number> {
+  return {
+    decode(value, path) {
+      const ms = duration.decode(value, path);
+      if (ms === 0) throw new DecodeError(path, "must be greater than 0");
+      return ms;
+    },
+    encode: (v) => v,
+  };
 }
 
 const absolutePath = checkedString((s) => (s.startsWith("/") ? undefined : "must be an absolute path"));
@@ -369,8 +405,13 @@ const configCodec = struct<RawConfig>({
       log_level: optional(literal("trace", "debug", "info", "warn", "error", "fatal")),
       freeze_hold: optional(duration),
       freeze_fail: optional(boolean),
+      commands: optional(array(debugCommand)),
     }),
   ),
+  token_validity: optional(duration),
+  npk_stream_timeout: optional(positiveDuration()),
+  socket_dir: optional(absolutePath),
+  container_console: optional(optionsCodec),
 });
 
 /** Validates a parsed TOML document and fills in defaults. Throws DecodeError with the key path. */
@@ -429,11 +470,28 @@ export function configFromToml(doc: unknown): DaemonConfig {
       files: raw.container_logs?.files ?? 3,
     },
     freezeTimeoutMs: raw.power?.freeze_timeout ?? 2000,
+    tokenValidityMs: raw.token_validity ?? DEFAULT_TOKEN_VALIDITY_MS,
+    npkStreamTimeoutMs: raw.npk_stream_timeout ?? DEFAULT_NPK_STREAM_TIMEOUT_MS,
+    ...(raw.socket_dir !== undefined ? { socketDir: raw.socket_dir } : {}),
+    containerConsoleOptions: consoleOptionsFromRaw(raw.container_console),
+    notes: [],
     debug: {
       logLevel: raw.debug?.log_level ?? "info",
+      commands: raw.debug?.commands ?? [],
       freezeHoldMs: raw.debug?.freeze_hold ?? 0,
       freezeFail: raw.debug?.freeze_fail ?? false,
     },
+  };
+}
+
+/** `[container_console]`: the listener option keys; unset keys take the listeners' defaults. */
+function consoleOptionsFromRaw(o: RawOptions | undefined): ConsoleOptions {
+  return {
+    ...DEFAULT_CONSOLE_OPTIONS,
+    maxRequestSize: o?.max_request_size ?? DEFAULT_CONSOLE_OPTIONS.maxRequestSize,
+    maxRequestsPerSec: o?.max_requests_per_sec ?? DEFAULT_CONSOLE_OPTIONS.maxRequestsPerSec,
+    connectTimeoutMs: o?.connect_timeout ?? DEFAULT_CONSOLE_OPTIONS.connectTimeoutMs,
+    maxInstallSize: o?.max_install_size ?? DEFAULT_CONSOLE_OPTIONS.maxInstallSize,
   };
 }
 

@@ -33,8 +33,8 @@ export function ociOverrides(manifest: Manifest, o: StartOverrides): OciSpecInpu
 export class BundleWriter {
   private readonly layout: BundleLayout;
 
-  constructor(private readonly o: { runDir: string; dataDir: string; host: HostFacts }) {
-    this.layout = { runDir: o.runDir };
+  constructor(private readonly o: { runDir: string; dataDir: string; host: HostFacts; socketDir?: string }) {
+    this.layout = { runDir: o.runDir, socketDir: o.socketDir };
   }
 
   async write(input: {

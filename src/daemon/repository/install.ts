@@ -19,6 +19,8 @@ export interface InstallContext {
   /** Bytes the repository's installed packages take (for `capacity_size`). */
   usedBytes: (repository: string) => number;
   report: (result: JobResult) => Promise<void>;
+  /** `npk_stream_timeout`: the payload may pause at most this long. */
+  streamTimeoutMs: number;
   log: Logger;
 }
 
@@ -52,6 +54,7 @@ export async function receiveInstall(
       size: request.size,
       maxInstallSize: io.maxInstallSize,
       capacityLeft: (repo!.config.capacitySize ?? Infinity) - usedBytes,
+      streamTimeoutMs: o.streamTimeoutMs,
       reader: io.reader,
       signal: io.signal,
     });

@@ -3,6 +3,9 @@
  * `size` raw bytes. They are streamed to a temporary file in the repository, checked against
  * the install size limit before a byte is read, then opened and verified. Runs as a job outside
  * the event loop; its result becomes an event. A failed or interrupted upload leaves nothing.
+ *
+ * `npk_stream_timeout` (Northstar's): a payload that sends nothing for that long is abandoned,
+ * answered with an error, and its connection closed (the stream is out of step by then).
  */
 import { randomBytes } from "node:crypto";
 import { mkdir, open, rm } from "node:fs/promises";
@@ -30,6 +33,8 @@ export interface UploadOptions {
   capacityLeft: number;
   reader: LineReader;
   signal: AbortSignal;
+  /** Longest pause between two chunks of the payload. */
+  streamTimeoutMs: number;
 }
 
 export interface ReceivedUpload {
@@ -45,7 +50,7 @@ export async function receiveUpload(o: UploadOptions): Promise<ReceivedUpload> {
     );
   }
   if (o.size > o.capacityLeft) {
-    await o.reader.skipBytes(o.size, o.signal);
+    await readPayload(o, () => Promise.resolve());
     throw new UploadRejected(
       `repository ${o.repository.id} has ${o.capacityLeft} bytes left of its capacity, the package needs ${o.size}`,
       false,
@@ -56,7 +61,7 @@ export async function receiveUpload(o: UploadOptions): Promise<ReceivedUpload> {
   try {
     const file = await open(tempPath, "wx", 0o600);
     try {
-      await o.reader.readBytes(o.size, async (chunk) => void (await file.write(chunk)), o.signal);
+      await readPayload(o, async (chunk) => void (await file.write(chunk)));
       await file.sync();
     } finally {
       await file.close();
@@ -69,5 +74,51 @@ export async function receiveUpload(o: UploadOptions): Promise<ReceivedUpload> {
   } catch (e) {
     await rm(tempPath, { force: true });
     throw e;
+  }
+}
+
+/**
+ * Reads the payload into `sink`, giving up when no byte came for `streamTimeoutMs`.
+ *
+ * INVARIANTS: the reader cannot be interrupted while it waits for the socket, so a stall is a
+ * race that the timer wins; the abandoned read is then cut off: later chunks are dropped
+ * before they reach `sink` (whose file may be closed and removed by then) and its next turn
+ * throws on the aborted signal, which nobody awaits any more.
+ */
+async function readPayload(o: UploadOptions, sink: (chunk: Buffer) => Promise<void>): Promise<void> {
+  const stall = new AbortController();
+  const signal = AbortSignal.any([o.signal, stall.signal]);
+  let timer: NodeJS.Timeout | undefined;
+  const stalled = new Promise<never>((_, reject) => {
+    stall.signal.addEventListener("abort", () => reject(stall.signal.reason as Error), { once: true });
+  });
+  stalled.catch(() => undefined);
+  const arm = (): void => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      stall.abort(
+        new UploadRejected(
+          `install aborted: the package stream sent nothing for ${o.streamTimeoutMs} ms (npk_stream_timeout)`,
+          true,
+        ),
+      );
+    }, o.streamTimeoutMs);
+  };
+  arm();
+  const reading = o.reader.readBytes(
+    o.size,
+    async (chunk) => {
+      if (stall.signal.aborted) return;
+      clearTimeout(timer);
+      await sink(chunk);
+      arm();
+    },
+    signal,
+  );
+  reading.catch(() => undefined);
+  try {
+    await Promise.race([reading, stalled]);
+  } finally {
+    clearTimeout(timer);
   }
 }

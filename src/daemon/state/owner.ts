@@ -21,7 +21,7 @@ import {
 import { adopted, containerPrepared, prepareContainer } from "./prepare.js";
 import { freezeDone, thawDone, wakeFired } from "./power.js";
 import { idleCheck, lockRelease, proxyMessages, proxyOpened, sessionClosed } from "./wake.js";
-import { handleRequest } from "./requests.js";
+import { handleRequest, type TokenContext } from "./requests.js";
 import type { Step, Transition } from "./steps.js";
 
 export type StepExecutor = (step: Step, event: DaemonEvent) => void;
@@ -30,6 +30,7 @@ export class StateOwner {
   constructor(
     private current: RuntimeState,
     private readonly execute: StepExecutor,
+    private readonly tokens: TokenContext,
   ) {}
 
   get state(): RuntimeState {
@@ -54,7 +55,7 @@ export class StateOwner {
   private transition(event: DaemonEvent): Transition<RuntimeState> {
     switch (event.kind) {
       case "console_request":
-        return handleRequest(this.current, event.peer, event.request, event.reply);
+        return handleRequest(this.current, event.peer, event.request, event.reply, Date.now(), this.tokens);
       case "shutdown":
         if (this.current.shuttingDown) return { state: this.current, steps: [] };
         return {

@@ -13,6 +13,13 @@ import { pauseRequest, powerInfo, resumeRequest, suspendRequest } from "./power.
 import { lockAcquire, lockRelease, proxyHandled, sourceAdd, sourceRemove } from "./wake.js";
 import { mountRequest, uninstallRequest, visible } from "./packages.js";
 import type { Step, Transition } from "./steps.js";
+import { createToken, tokenIdentity, verifyToken, type TokenKey } from "../tokens.js";
+
+/** What token requests need besides the state: the daemon's key and `token_validity`. */
+export interface TokenContext {
+  key: TokenKey;
+  validityMs: number;
+}
 
 /** Northstar answers `ident` from a host client with this id. */
 export const EXTERN_IDENT = "extern:0.0.0";
@@ -38,13 +45,17 @@ function holderOf(peer: Peer): string {
   return peer.kind === "container" && peer.session !== undefined ? `session:${peer.session}` : "host";
 }
 
-/** `now` (epoch ms) is passed in so the transition stays pure. */
+/**
+ * `now` (epoch ms) is passed in so the transition stays pure. Without `tokens` (unit tests of
+ * other requests) token requests answer `unsupported`.
+ */
 export function handleRequest(
   state: RuntimeState,
   peer: Peer,
   request: Request,
   answer: Reply,
   now = Date.now(),
+  tokens?: TokenContext,
 ): Transition<RuntimeState> {
   switch (request.type) {
     case "ident":
@@ -170,6 +181,34 @@ export function handleRequest(
         : { ...powerInfo(initialPower(now)), state: "awake" as const };
       return reply(state, { type: "power", result: { type: "ok", container: record.id, power: info } });
     }
+    case "token_create":
+      if (!tokens) break;
+      // The creator is the connection, never a name from the request (ESR-01-012).
+      return reply(state, {
+        type: "token",
+        token: createToken(
+          tokens.key,
+          now,
+          tokenIdentity(peer),
+          request.target,
+          Buffer.from(request.shared, "base64"),
+        ).toString("base64"),
+      });
+    case "token_verify":
+      if (!tokens) break;
+      // The target is the verifying connection: a token made for B verifies only on B's connections.
+      return reply(state, {
+        type: "token_verification",
+        result: verifyToken(
+          tokens.key,
+          now,
+          tokens.validityMs,
+          Buffer.from(request.token, "base64"),
+          request.user,
+          tokenIdentity(peer),
+          Buffer.from(request.shared, "base64"),
+        ),
+      });
     case "shutdown":
       if (state.shuttingDown) return reply(state, { type: "shutdown" });
       return reply(
@@ -178,6 +217,7 @@ export function handleRequest(
         { type: "shutdown", reason: "shutdown request" },
       );
     default:
-      return reply(state, { type: "error", error: { type: "unsupported", request: request.type } });
+      break;
   }
+  return reply(state, { type: "error", error: { type: "unsupported", request: request.type } });
 }
