@@ -21,7 +21,7 @@ export type FoundInstance =
       kind: "exited";
       stateDir: string;
       record: InstanceRecord;
-      exit: Pick<ExitRecord, "status" | "reason">;
+      exit: Pick<ExitRecord, "status" | "reason" | "oom">;
       monitor?: MonitorConnection;
     }
   | { kind: "lost"; stateDir: string; record: InstanceRecord };
