@@ -607,8 +607,13 @@ export class ContainerExecutor {
             this.o.log.info({ container }, "re-adopted prepared container");
             break;
           }
-          // Never started: nothing to report. Its monitor ends it; cleanup removes the rest.
-          await f.monitor.kill("SIGKILL", { all: true }).catch(() => undefined);
+          // Never started: nothing to report. Its monitor ends it and hands over its exit (a
+          // monitor left without a daemon would linger for one); cleanup removes the rest.
+          {
+            const ended = f.monitor.exited().catch(() => undefined);
+            await f.monitor.kill("SIGKILL", { all: true }).catch(() => undefined);
+            await ended;
+          }
           f.monitor.close();
           await this.cleanup(container);
           this.o.log.info({ container }, "discarded a container that was created but never started");
