@@ -17,7 +17,8 @@
  *   its process record: an exit seen before that would find no instance to end.
  * - Steps for an instance that is still starting (kill, stop) wait for the start to settle.
  * - A start waits for the cleanup of the container's previous instance, which shares its
- *   bundle, state directory and cgroup paths.
+ *   bundle, state directory and cgroup paths; the cleanup waits for the previous monitor to be
+ *   gone, since its exit removes the socket path the next monitor binds.
  */
 import { createHash } from "node:crypto";
 import { mkdir } from "node:fs/promises";
@@ -137,6 +138,29 @@ export function containerDir(dir: string, name: string): string {
   const hash = createHash("sha256").update(name).digest("hex").slice(0, 16);
   const room = Math.max(8, MAX_UNIX_SOCKET_PATH - join(dir, "", "monitor.sock").length - hash.length - 2);
   return join(dir, `${name.slice(0, room)}-${hash}`);
+}
+
+/**
+ * How long a cleanup waits for an ended instance's monitor to go (it exits once its EXIT was
+ * acknowledged, which the connection does on receipt).
+ */
+const MONITOR_GONE_MS = 5000;
+
+/**
+ * Waits until the monitor has closed its end, then drops ours. A monitor removes its socket
+ * file before it closes the connection: once it is gone, the next instance's monitor can bind
+ * the same path without the old one unlinking it.
+ */
+async function monitorGone(monitor: MonitorConnection): Promise<void> {
+  if (!monitor.isClosed) {
+    let timer: NodeJS.Timeout | undefined;
+    await new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, MONITOR_GONE_MS);
+      monitor.once("close", () => resolve());
+    });
+    clearTimeout(timer);
+  }
+  monitor.close();
 }
 
 /** The container's init pid, once the runtime has created it. */
@@ -514,7 +538,7 @@ export class ContainerExecutor {
     const cgroupPath = instance?.cgroupPath;
     if (instance) {
       clearTimeout(instance.stopTimer);
-      instance.monitor?.close();
+      if (instance.monitor) await monitorGone(instance.monitor);
     }
     await this.o.consoles.close(container).catch(() => undefined);
     await this.o.power.release(container);
