@@ -21,7 +21,7 @@
  *   gone, since its exit removes the socket path the next monitor binds.
  */
 import { createHash } from "node:crypto";
-import { mkdir } from "node:fs/promises";
+import { mkdir, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
 import type { Manifest } from "../../npk/manifest/index.js";
@@ -666,11 +666,25 @@ export class ContainerExecutor {
           break;
       }
     }
+    await this.removeOrphanBundles();
     if (adopted.length > 0) await this.o.report({ type: "adopted", instances: adopted });
     recorded();
     // Ended while no daemon was there: reported like a live exit (held by the runtime until a
     // client subscribes), and retired only once handed over.
     for (const { instance, status } of exits) await this.postExit(instance, status);
+  }
+
+  /**
+   * Bundles no instance uses: a daemon that died in the middle of a start, before the instance
+   * record, left them. Removed at start-up, before anything new starts.
+   */
+  private async removeOrphanBundles(): Promise<void> {
+    for (const container of await readdir(join(this.o.runDir, "bundles")).catch(() => [] as string[])) {
+      if (this.instances.has(container)) continue;
+      await this.o.bundles
+        .remove(container)
+        .catch((e: unknown) => this.o.log.warn({ container, err: e }, "orphan bundle not removed"));
+    }
   }
 
   /** Drops every monitor connection and timer; the containers go on under their monitors. */

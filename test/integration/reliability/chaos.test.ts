@@ -72,7 +72,7 @@ describe("chaos: kill -9 of skiffd among starts, stops and exits", () => {
     await h?.close();
   });
 
-  it("every exit is reported, repeats only after a crash and with the same instance id; nothing leaks", async () => {
+  it("every exit is reported, repeats only after a crash and with the same instance id; nothing leaks", async (t) => {
     const seed = Number(process.env.CHAOS_SEED ?? Math.floor(Math.random() * 2 ** 31));
     const rand = random(seed);
     const pick = <T>(items: T[]): T => items[Math.floor(rand() * items.length)]!;
@@ -102,26 +102,36 @@ describe("chaos: kill -9 of skiffd among starts, stops and exits", () => {
         } catch {
           // Refused (already running, not started) or cut off by the kill -9: both are the point.
         }
-        await sleep(10 + rand() * 60);
-        await daemon!.scanMonitors();
+        await sleep(10 + rand() * 40);
       }
     };
+    // Records every monitor's pid while they come and go, to check none survives at the end.
+    let scanning = true;
+    const scanner = (async () => {
+      while (scanning) {
+        await daemon.scanMonitors();
+        await sleep(200);
+      }
+    })();
 
     for (let round = 0; round < 5; round++) {
-      const client = await connect(h.url, { timeout: 5000 });
+      // Two monkeys: one's stop (up to its 1 s grace) does not hold up the other's requests.
+      const clients = [await connect(h.url, { timeout: 5000 }), await connect(h.url, { timeout: 5000 })];
       let crashed = false;
-      const running = monkey(client, () => crashed);
-      await sleep(800 + rand() * 1200);
+      const running = Promise.all(clients.map((c) => monkey(c, () => crashed)));
+      await sleep(1000 + rand() * 1500);
       await daemon.scanMonitors();
       await daemon.kill9();
       crashed = true;
       await running;
-      client.close();
+      for (const c of clients) c.close();
       // Down for a while: short containers end meanwhile; sometimes the restart is immediate.
       if (rand() < 0.7) await sleep(rand() * 600);
       await daemon.start();
     }
 
+    scanning = false;
+    await scanner;
     // Wind down: stop whatever still runs, then wait until every container's story is complete.
     const client = await connect(h.url, { timeout: 20_000 });
     for (const id of all) await client.stop(id, 1).catch(() => undefined);
@@ -157,6 +167,12 @@ describe("chaos: kill -9 of skiffd among starts, stops and exits", () => {
       assert.ok(ids.includes(instance), `repeat of an unknown instance ${instance} ${context()}`);
     }
     const started = exits.length + daemon.seenExits.dropped.length;
+    const found = (
+      daemon.log.match(/found the exit of a container that ended while the daemon was down/g) ?? []
+    ).length;
+    t.diagnostic(
+      `seed ${seed}: ${requests} requests, ${exits.length} exits, ${daemon.seenExits.dropped.length} repeats dropped, ${found} found after a crash`,
+    );
     assert.ok(started > 10, `the monkey did too little: ${started} exits, ${requests} requests ${context()}`);
 
     assert.equal(await daemon.stop(), 0, context());
