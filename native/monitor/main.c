@@ -270,8 +270,10 @@ int main(int argc, char **argv) {
     setup_and_create(m);
     run_loop(m);
 
-    conn_close(&m->conn);
+    /* The socket file goes before the connection: a daemon that sees the connection end may
+     * start the next instance, whose monitor binds the same path, at once. */
     unlink(state_path(m, "monitor.sock"));
+    conn_close(&m->conn);
     close(m->listen_fd);
     close(m->sfd);
     if (m->status_r >= 0) close(m->status_r);

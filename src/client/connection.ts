@@ -8,6 +8,7 @@ import { decodeMessage, encodeMessage } from "../protocol/codec.js";
 import { LineReader } from "../protocol/framing.js";
 import type { Message, Notification, Request, Response } from "../protocol/messages.js";
 import { parseConsoleUrl } from "../protocol/url.js";
+import { SeenExits } from "./seen-exits.js";
 import { PROTOCOL_VERSION } from "../protocol/version.js";
 import {
   ConnectionClosedError,
@@ -27,6 +28,12 @@ export interface ConnectOptions {
   timeout?: number;
   /** Largest line accepted from the daemon. Default 16 MiB. */
   maxLineBytes?: number;
+  /**
+   * Skiff: the exits already seen; an `exit` of an instance in it is dropped (a daemon that
+   * crashed while delivering it reports it again). Pass the same one to every reconnect of a
+   * subscriber. Default: a new one for this connection.
+   */
+  seenExits?: SeenExits;
 }
 
 interface Pending {
@@ -49,6 +56,7 @@ export class Connection {
     private readonly socket: Socket,
     private readonly reader: LineReader,
     private readonly timeout: number,
+    private readonly seenExits: SeenExits,
   ) {
     void this.readLoop();
   }
@@ -77,7 +85,9 @@ export class Connection {
       if (next) this.arm(next);
       p.resolve(message.response);
     } else if (message.type === "notification") {
-      this.notificationQueue.push(message.notification);
+      const n = message.notification;
+      if (n.type === "exit" && n.instance !== undefined && !this.seenExits.firstTime(n.instance)) return;
+      this.notificationQueue.push(n);
       this.notificationWaiter?.();
     }
   }
@@ -196,7 +206,7 @@ export async function openConnection(url: string, options: ConnectOptions = {}):
       throw new ProtocolVersionError(reply.nack.version);
     }
     if (reply.type !== "connect_ack") throw new SkiffError(`unexpected ${reply.type} during the handshake`);
-    const connection = new Connection(socket, reader, timeout);
+    const connection = new Connection(socket, reader, timeout, options.seenExits ?? new SeenExits());
     options.signal?.removeEventListener("abort", onAbort);
     options.signal?.addEventListener("abort", () => connection.close(), { once: true });
     return connection;

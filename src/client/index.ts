@@ -4,5 +4,6 @@
  */
 export { Client, connect } from "./client.js";
 export type { Connection, ConnectOptions } from "./connection.js";
+export { SeenExits } from "./seen-exits.js";
 export * from "./errors.js";
 export * from "../protocol/index.js";

@@ -7,7 +7,7 @@
  * executors -> (jobs report `job` events -> transitions) -> replies and notifications.
  */
 import type { Logger } from "pino";
-import type { ExitStatus, Request, Response } from "../protocol/messages.js";
+import type { Notification, Request, Response } from "../protocol/messages.js";
 import type { DaemonConfig } from "./config/schema.js";
 import { NotificationHub } from "./console/hub.js";
 import { ConsoleServer } from "./console/server.js";
@@ -31,12 +31,14 @@ import { receiveInstall } from "./repository/install.js";
 import { initialState, repositoryUsage, visibleContainers, type ContainerRecord } from "./state/model.js";
 import { StateOwner } from "./state/owner.js";
 import { containerIdOf } from "./state/packages.js";
-import type { AdoptedInstance } from "./state/prepare.js";
 import type { Step } from "./state/steps.js";
 import { newTokenKey } from "./tokens.js";
 import { DebugCommands } from "./containers/debug-commands.js";
 
-/** How long exits found at startup wait for a notification subscriber before they are announced. */
+/**
+ * How long after the console listens notifications stay held for a first subscriber (exits
+ * found or seen at start-up among them) before they go to whoever is subscribed.
+ */
 export const STARTUP_EXIT_GRACE_MS = 2000;
 
 export interface RuntimeOptions {
@@ -64,6 +66,16 @@ export class Runtime {
   private readonly health: ExecutorHealth;
   private readonly debugCommands: DebugCommands;
   private loopDone: Promise<void> = Promise.resolve();
+  /**
+   * Notifications held from construction until the first subscriber (or the grace after the
+   * console listens): a re-adopted container that exits during start-up, or one that ended
+   * while no daemon ran, is reported to the client that reconnects, not to nobody. `undefined`
+   * once released.
+   */
+  private held: Notification[] | undefined = [];
+  private releaseHeld!: () => void;
+  /** Resolves once the held notifications have been handed to the hub. */
+  private readonly heldReleased = new Promise<void>((resolve) => (this.releaseHeld = resolve));
   private shutdownStarted = false;
   /** skiffd's exit code: 1 when a critical container brought the daemon down. */
   exitCode = 0;
@@ -153,6 +165,7 @@ export class Runtime {
       report: (result) => this.report(result),
       emit: (container, event) =>
         this.loop.enqueue({ kind: "container", container, event }).catch(() => undefined),
+      notificationsDelivered: () => this.heldReleased,
       log: log.child({ room: "containers" }),
     });
     this.power = new PowerExecutor({
@@ -196,7 +209,11 @@ export class Runtime {
       runtime.owner.handle(e),
     );
     runtime.loopDone = runtime.loop.run();
-    const exits = await runtime.adopt();
+    // Exits found or seen from here on are held (`held`) until a client subscribes.
+    await runtime.containers.adopt(
+      await findInstances(`${config.logDir}/containers`),
+      (id) => runtime.owner.state.containers.get(id)?.pkg.npk.manifest,
+    );
     const health = await runtime.health.check();
     if (health.status !== "ok") log.error({ problems: health.problems }, "executor degraded at startup");
     await runtime.console.listen();
@@ -208,44 +225,18 @@ export class Runtime {
       });
       log.info(`metrics on http://${config.metrics.host}:${runtime.metrics.address.port}/metrics`);
     }
-    runtime.announceStartupExits(exits);
+    void runtime.hub.waitForSubscriber(STARTUP_EXIT_GRACE_MS).then(() => runtime.releaseNotifications());
     await runtime.autostart(installed);
     return runtime;
   }
 
-  /** Re-adopts what a previous daemon left; returns the exits that happened meanwhile. */
-  private async adopt(): Promise<{ container: string; status: ExitStatus }[]> {
-    const { running, exits } = await this.containers.adopt(
-      await findInstances(`${this.config.logDir}/containers`),
-      (id) => this.owner.state.containers.get(id)?.pkg.npk.manifest,
-    );
-    const instances: AdoptedInstance[] = [...running, ...exits].map((i) => ({
-      container: i.container,
-      pid: "pid" in i ? i.pid : undefined,
-      startedAt: i.record.createdAt,
-      startedBy: i.record.startedBy,
-      prepared: "prepared" in i && i.prepared === true,
-      overrides: i.record.overrides,
-      resources: i.record.resources,
-    }));
-    if (instances.length > 0)
-      await this.loop.enqueue({ kind: "job", result: { type: "adopted", instances } });
-    return exits;
-  }
-
-  /**
-   * Exits that happened while the daemon was down are announced once, as soon as a client
-   * subscribes to notifications (a supervisor reconnecting), or after STARTUP_EXIT_GRACE_MS.
-   */
-  private announceStartupExits(exits: { container: string; status: ExitStatus }[]): void {
-    if (exits.length === 0) return;
-    void this.hub.waitForSubscriber(STARTUP_EXIT_GRACE_MS).then(async () => {
-      for (const { container, status } of exits) {
-        await this.loop
-          .enqueue({ kind: "container", container, event: { type: "exit", status } })
-          .catch(() => undefined);
-      }
-    });
+  /** Hands the notifications held since start-up to the hub, in order; later ones go directly. */
+  private releaseNotifications(): void {
+    const held = this.held;
+    if (!held) return;
+    this.held = undefined;
+    for (const notification of held) this.hub.broadcast(notification);
+    this.releaseHeld();
   }
 
   /** The figures of the Prometheus endpoint, read from the state and the running containers' cgroups. */
@@ -351,9 +342,12 @@ export class Runtime {
         step.reply(step.response);
         return;
       case "notify":
-        this.hub.broadcast(step.notification);
+        if (this.held) this.held.push(step.notification);
+        else this.hub.broadcast(step.notification);
         return;
       case "shutdown":
+        // Whatever is held goes out before `shutdown` (the shutdown closes the console).
+        this.releaseNotifications();
         void this.shutdown(step.reason);
         return;
       case "commit_install":

@@ -250,7 +250,46 @@ const cgroupPayload: Codec<unknown> = {
   encode: (memory) => cgroupNotification.encode({ type: "memory", memory }),
 };
 
-export const notificationCodec: Codec<Notification> = enumeration<Notification>("notification", {
+/** Skiff: an instance identity (a UUID today; any short token of these characters is taken). */
+const instanceId = checkedString((s) =>
+  /^[0-9A-Za-z-]{1,64}$/.test(s) ? undefined : "expected 1-64 characters of [0-9A-Za-z-]",
+);
+
+/**
+ * Skiff: the exit notification's status object also holds `instance`, beside `reason` and `oom`
+ * (a Northstar client ignores the member; its tuple cannot take another element). The model
+ * keeps it on the notification, and this codec is the one place that moves it in and out.
+ */
+type ExitStatusWithInstance = ExitStatus & { instance?: string };
+const exitNotificationStatus: Codec<ExitStatusWithInstance> = enumeration<ExitStatusWithInstance>(
+  "exit status",
+  {
+    exit: {
+      kind: "struct",
+      fields: {
+        code: integer,
+        reason: optional(exitReason),
+        oom: optional(boolean),
+        instance: optional(instanceId),
+      },
+    },
+    signalled: {
+      kind: "struct",
+      fields: {
+        signal: unsigned,
+        reason: optional(exitReason),
+        oom: optional(boolean),
+        instance: optional(instanceId),
+      },
+    },
+  },
+);
+
+type WireNotification =
+  | Exclude<Notification, { type: "exit" }>
+  | { type: "exit"; container: string; status: ExitStatusWithInstance };
+
+const notificationVariants = enumeration<WireNotification>("notification", {
   c_group: {
     kind: "tuple",
     fields: [
@@ -262,7 +301,7 @@ export const notificationCodec: Codec<Notification> = enumeration<Notification>(
     kind: "tuple",
     fields: [
       ["container", container],
-      ["status", exitStatusCodec],
+      ["status", exitNotificationStatus],
     ],
   },
   install: { kind: "newtype", field: "container", codec: container },
@@ -277,6 +316,22 @@ export const notificationCodec: Codec<Notification> = enumeration<Notification>(
   health: { kind: "newtype", field: "health", codec: healthInfo },
   lagged: { kind: "struct", fields: { missed: unsigned } },
 });
+
+export const notificationCodec: Codec<Notification> = {
+  decode(value, path) {
+    const n = notificationVariants.decode(value, path);
+    if (n.type !== "exit") return n;
+    const { instance, ...status } = n.status;
+    return instance === undefined ? { ...n, status } : { ...n, status, instance };
+  },
+  encode(n) {
+    if (n.type !== "exit") return notificationVariants.encode(n);
+    const { instance, ...rest } = n;
+    return notificationVariants.encode(
+      instance === undefined ? rest : { ...rest, status: { ...rest.status, instance } },
+    );
+  },
+};
 
 const connectNack: Codec<ConnectNack> = enumeration<ConnectNack>("connect nack", {
   invalid_protocol_version: { kind: "struct", fields: { version: string } },

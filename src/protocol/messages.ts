@@ -262,7 +262,16 @@ export interface MemoryNotification {
 
 export type Notification =
   | { type: "c_group"; container: ContainerId; memory: MemoryNotification }
-  | { type: "exit"; container: ContainerId; status: ExitStatus }
+  | {
+      type: "exit";
+      container: ContainerId;
+      status: ExitStatus;
+      /**
+       * Skiff: the identity of the instance that ended. An exit repeated after a daemon crash
+       * carries the same one (docs/containers.md); on the wire it sits in the status object.
+       */
+      instance?: string;
+    }
   | { type: "install"; container: ContainerId }
   | { type: "shutdown" }
   | { type: "started"; container: ContainerId }

@@ -12,7 +12,7 @@ import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { connectMonitor, readExitRecord, type MonitorConnection } from "../monitor/client.js";
 import type { ExitRecord } from "../monitor/protocol.js";
-import { readInstanceRecord, type InstanceRecord } from "./instance.js";
+import { readInstanceRecord, removeInstanceFiles, type InstanceRecord } from "./instance.js";
 
 export type FoundInstance =
   | { kind: "running"; stateDir: string; record: InstanceRecord; monitor: MonitorConnection; pid: number }
@@ -21,7 +21,7 @@ export type FoundInstance =
       kind: "exited";
       stateDir: string;
       record: InstanceRecord;
-      exit: Pick<ExitRecord, "status" | "reason">;
+      exit: Pick<ExitRecord, "status" | "reason" | "oom">;
       monitor?: MonitorConnection;
     }
   | { kind: "lost"; stateDir: string; record: InstanceRecord };
@@ -48,14 +48,21 @@ async function inspect(stateDir: string, record: InstanceRecord): Promise<FoundI
   }
 }
 
-/** Finds the instances a previous daemon left in `dir` (one directory per container), in parallel. */
+/**
+ * Finds the instances a previous daemon left in `dir` (one directory per container), in parallel.
+ * A directory without instance.json has no monitor (the record is written before the monitor
+ * starts and removed after it has gone): what a daemon that died in the middle of a start or a
+ * cleanup left in it is removed.
+ */
 export async function findInstances(dir: string): Promise<FoundInstance[]> {
   const names = await readdir(dir).catch(() => [] as string[]);
   const found = await Promise.all(
     names.map(async (name) => {
       const stateDir = join(dir, name);
       const record = await readInstanceRecord(stateDir);
-      return record ? inspect(stateDir, record) : undefined;
+      if (record) return inspect(stateDir, record);
+      await removeInstanceFiles(stateDir);
+      return undefined;
     }),
   );
   return found.filter((f): f is FoundInstance => f !== undefined);

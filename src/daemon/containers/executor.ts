@@ -6,13 +6,22 @@
  * INVARIANTS:
  * - At most one Instance per container name; it lives from the start step to the cleanup step.
  * - Exactly one exit event per instance: `exitReported` guards the monitor's EXIT, a monitor
- *   that vanished, and a start that failed after the monitor existed.
+ *   that vanished, and a start that failed after the monitor existed. It carries the instance's
+ *   identity (instance.json), so an exit a crashed daemon repeats is recognisably the same.
+ * - No exit is lost across daemon restarts: the exit record (exit.json, or instance.json for a
+ *   monitor that died) is retired only after the exit notification was handed to the hub, which
+ *   at start-up holds notifications until the first subscriber (`notificationsDelivered`). A
+ *   crash before the hand-off leaves the record, and the next daemon reports it (the same
+ *   instance id); a crash after it, before the retirement, repeats it (the same instance id).
+ * - An adopted instance's exit event is posted after the `adopted` job, which gives the state
+ *   its process record: an exit seen before that would find no instance to end.
  * - Steps for an instance that is still starting (kill, stop) wait for the start to settle.
  * - A start waits for the cleanup of the container's previous instance, which shares its
- *   bundle, state directory and cgroup paths.
+ *   bundle, state directory and cgroup paths; the cleanup waits for the previous monitor to be
+ *   gone, since its exit removes the socket path the next monitor binds.
  */
 import { createHash } from "node:crypto";
-import { mkdir } from "node:fs/promises";
+import { mkdir, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
 import type { Manifest } from "../../npk/manifest/index.js";
@@ -31,10 +40,11 @@ import {
 } from "../monitor/client.js";
 import type { ExitRecord } from "../monitor/protocol.js";
 import type { PackageExecutor } from "../repository/executor.js";
+import type { AdoptedInstance } from "../state/prepare.js";
 import type { ContainerStep } from "../state/steps.js";
 import { ExecutorDegradedError, type ExecutorHealth } from "../executor/health.js";
 import type { FoundInstance } from "./adopt.js";
-import { removeInstanceFiles, writeInstanceRecord } from "./instance.js";
+import { newInstanceId, removeInstanceFiles, writeInstanceRecord } from "./instance.js";
 import { readLogSince, readLogTail } from "./logs.js";
 import type { BundleWriter } from "./bundle.js";
 import { MAX_UNIX_SOCKET_PATH } from "../../common/unix-socket.js";
@@ -59,10 +69,17 @@ export interface ContainerExecutorOptions {
   };
   report: (result: JobResult) => Promise<void>;
   emit: (container: ContainerId, event: ContainerEvent) => Promise<void>;
+  /**
+   * Resolves once the notifications of the steps carried out so far have been handed to the
+   * notification hub (at start-up they are held until a client subscribes; runtime.ts).
+   */
+  notificationsDelivered: () => Promise<void>;
   log: Logger;
 }
 
 interface Instance {
+  /** The instance's identity (instance.json), carried on its exit notification. */
+  id: string;
   container: ContainerId;
   stateDir: string;
   cgroupPath: string;
@@ -74,6 +91,8 @@ interface Instance {
   /** Settles when the start step has finished, successfully or not. */
   started: Promise<void>;
   exitReported: boolean;
+  /** Its exit event was posted: the cleanup retires the exit record only once it was delivered. */
+  exitPosted: boolean;
   stopTimer?: NodeJS.Timeout;
 }
 
@@ -119,6 +138,29 @@ export function containerDir(dir: string, name: string): string {
   const hash = createHash("sha256").update(name).digest("hex").slice(0, 16);
   const room = Math.max(8, MAX_UNIX_SOCKET_PATH - join(dir, "", "monitor.sock").length - hash.length - 2);
   return resolveWithin(dir, `${name.slice(0, room)}-${hash}`);
+}
+
+/**
+ * How long a cleanup waits for an ended instance's monitor to go (it exits once its EXIT was
+ * acknowledged, which the connection does on receipt).
+ */
+const MONITOR_GONE_MS = 5000;
+
+/**
+ * Waits until the monitor has closed its end, then drops ours. A monitor removes its socket
+ * file before it closes the connection: once it is gone, the next instance's monitor can bind
+ * the same path without the old one unlinking it.
+ */
+async function monitorGone(monitor: MonitorConnection): Promise<void> {
+  if (!monitor.isClosed) {
+    let timer: NodeJS.Timeout | undefined;
+    await new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, MONITOR_GONE_MS);
+      monitor.once("close", () => resolve());
+    });
+    clearTimeout(timer);
+  }
+  monitor.close();
 }
 
 /** The container's init pid, once the runtime has created it. */
@@ -269,11 +311,13 @@ export class ContainerExecutor {
   private startNew(step: Extract<ContainerStep, { type: "start_container" }>): void {
     const container = step.container;
     const instance: Instance = {
+      id: newInstanceId(),
       container,
       stateDir: this.stateDir(container),
       cgroupPath: "",
       started: Promise.resolve(),
       exitReported: false,
+      exitPosted: false,
       reportMemory: false,
       // Set at once: a start that arrives while this instance is still being prepared uses it.
       prepared: step.prepareOnly,
@@ -320,7 +364,10 @@ export class ContainerExecutor {
         overrides: step.overrides,
       });
       for (const warning of bundle.warnings) this.o.log.warn({ container }, warning);
+      // What a crash in the middle of the predecessor's cleanup left must not pass for ours.
+      await removeInstanceFiles(instance.stateDir);
       await writeInstanceRecord(instance.stateDir, {
+        instance: instance.id,
         container,
         startedBy: step.startedBy,
         overrides: step.overrides,
@@ -393,6 +440,9 @@ export class ContainerExecutor {
     });
     monitor.on("log", (stream, line) => this.o.log.info({ container: instance.container, stream }, line));
     monitor.on("close", () => void this.monitorClosed(instance));
+    // An adopted monitor's connection was made earlier: what it said meanwhile counts too.
+    if (monitor.exitRecord) void this.reportExit(instance, monitor.exitRecord);
+    else if (monitor.isClosed) void this.monitorClosed(instance);
   }
 
   private async monitorClosed(instance: Instance): Promise<void> {
@@ -429,10 +479,12 @@ export class ContainerExecutor {
     await instance.started;
     clearTimeout(instance.stopTimer);
     // The monitor read the OOM kill counters before the runtime removed the cgroup.
-    await this.o.emit(instance.container, {
-      type: "exit",
-      status: exitStatusOf(record, record.oom === true),
-    });
+    await this.postExit(instance, exitStatusOf(record, record.oom === true));
+  }
+
+  private postExit(instance: Instance, status: ExitStatus): Promise<void> {
+    instance.exitPosted = true;
+    return this.o.emit(instance.container, { type: "exit", status, instance: instance.id });
   }
 
   private async kill(container: ContainerId, signal: number, thaw: boolean): Promise<void> {
@@ -486,7 +538,7 @@ export class ContainerExecutor {
     const cgroupPath = instance?.cgroupPath;
     if (instance) {
       clearTimeout(instance.stopTimer);
-      instance.monitor?.close();
+      if (instance.monitor) await monitorGone(instance.monitor);
     }
     await this.o.consoles.close(container).catch(() => undefined);
     await this.o.power.release(container);
@@ -502,6 +554,8 @@ export class ContainerExecutor {
       }
     }
     await this.o.bundles.remove(container).catch(() => undefined);
+    // The exit record goes once the exit notification is out (the INVARIANTS above).
+    if (instance?.exitPosted) await this.o.notificationsDelivered();
     await removeInstanceFiles(stateDir);
     if (this.instances.get(container) === instance) this.instances.delete(container);
   }
@@ -527,40 +581,44 @@ export class ContainerExecutor {
   }
 
   /**
-   * Takes over the instances a previous daemon left (see adopt.ts). Returns the running ones
-   * for the initial state, and emits nothing: the caller posts the exits once the loop runs.
+   * Takes over the instances a previous daemon left (see adopt.ts): reports them to the state as
+   * one `adopted` job, then posts the exits that happened meanwhile. Exits of re-adopted
+   * instances are held until the `adopted` job is queued (their `started`).
    */
   async adopt(
     found: FoundInstance[],
     manifestOf: (container: ContainerId) => Manifest | undefined,
-  ): Promise<{
-    running: { container: ContainerId; pid: number; record: FoundInstance["record"]; prepared?: boolean }[];
-    exits: { container: ContainerId; status: ExitStatus; record: FoundInstance["record"] }[];
-  }> {
-    const running: {
-      container: ContainerId;
-      pid: number;
-      record: FoundInstance["record"];
-      prepared?: boolean;
-    }[] = [];
-    const exits: { container: ContainerId; status: ExitStatus; record: FoundInstance["record"] }[] = [];
+  ): Promise<void> {
+    const adopted: AdoptedInstance[] = [];
+    const exits: { instance: Instance; status: ExitStatus }[] = [];
+    let recorded!: () => void;
+    const adoptionRecorded = new Promise<void>((resolve) => (recorded = resolve));
     for (const f of found) {
       const container = f.record.container;
       const instance: Instance = {
+        id: f.record.instance,
         container,
         stateDir: f.stateDir,
         cgroupPath: f.record.cgroupPath,
-        started: Promise.resolve(),
+        started: adoptionRecorded,
         exitReported: false,
+        exitPosted: false,
         reportMemory: false,
+      };
+      const entry: AdoptedInstance = {
+        container,
+        startedAt: f.record.createdAt,
+        startedBy: f.record.startedBy,
+        overrides: f.record.overrides,
+        resources: f.record.resources,
       };
       switch (f.kind) {
         case "running":
           this.instances.set(container, instance);
           instance.reportMemory = this.reportsMemory(manifestOf(container));
           this.attach(instance, f.monitor);
-          running.push({ container, pid: f.pid, record: f.record });
-          this.o.log.info({ container, pid: f.pid }, "re-adopted running container");
+          adopted.push({ ...entry, pid: f.pid });
+          this.o.log.info({ container, pid: f.pid, instance: instance.id }, "re-adopted running container");
           break;
         case "created":
           if (f.record.prepared) {
@@ -569,12 +627,17 @@ export class ContainerExecutor {
             instance.reportMemory = this.reportsMemory(manifestOf(container));
             this.instances.set(container, instance);
             this.attach(instance, f.monitor);
-            running.push({ container, pid: f.monitor.initPid ?? 0, record: f.record, prepared: true });
+            adopted.push({ ...entry, pid: f.monitor.initPid ?? 0, prepared: true });
             this.o.log.info({ container }, "re-adopted prepared container");
             break;
           }
-          // Never started: nothing to report. Its monitor ends it; cleanup removes the rest.
-          await f.monitor.kill("SIGKILL", { all: true }).catch(() => undefined);
+          // Never started: nothing to report. Its monitor ends it and hands over its exit (a
+          // monitor left without a daemon would linger for one); cleanup removes the rest.
+          {
+            const ended = f.monitor.exited().catch(() => undefined);
+            await f.monitor.kill("SIGKILL", { all: true }).catch(() => undefined);
+            await ended;
+          }
           f.monitor.close();
           await this.cleanup(container);
           this.o.log.info({ container }, "discarded a container that was created but never started");
@@ -583,9 +646,10 @@ export class ContainerExecutor {
           f.monitor?.close();
           instance.exitReported = true;
           this.instances.set(container, instance);
-          exits.push({ container, status: exitStatusOf(f.exit), record: f.record });
+          adopted.push(entry);
+          exits.push({ instance, status: exitStatusOf(f.exit, f.exit.oom === true) });
           this.o.log.info(
-            { container },
+            { container, instance: instance.id },
             "found the exit of a container that ended while the daemon was down",
           );
           break;
@@ -593,16 +657,34 @@ export class ContainerExecutor {
           await this.o.cgroups.cleanup(f.record.cgroupPath).catch(() => undefined);
           instance.exitReported = true;
           this.instances.set(container, instance);
-          exits.push({
-            container,
-            status: { type: "signalled", signal: 9, reason: "error" },
-            record: f.record,
-          });
-          this.o.log.error({ container }, "monitor of a container died while the daemon was down");
+          adopted.push(entry);
+          exits.push({ instance, status: { type: "signalled", signal: 9, reason: "error" } });
+          this.o.log.error(
+            { container, instance: instance.id },
+            "monitor of a container died while the daemon was down",
+          );
           break;
       }
     }
-    return { running, exits };
+    await this.removeOrphanBundles();
+    if (adopted.length > 0) await this.o.report({ type: "adopted", instances: adopted });
+    recorded();
+    // Ended while no daemon was there: reported like a live exit (held by the runtime until a
+    // client subscribes), and retired only once handed over.
+    for (const { instance, status } of exits) await this.postExit(instance, status);
+  }
+
+  /**
+   * Bundles no instance uses: a daemon that died in the middle of a start, before the instance
+   * record, left them. Removed at start-up, before anything new starts.
+   */
+  private async removeOrphanBundles(): Promise<void> {
+    for (const container of await readdir(join(this.o.runDir, "bundles")).catch(() => [] as string[])) {
+      if (this.instances.has(container)) continue;
+      await this.o.bundles
+        .remove(container)
+        .catch((e: unknown) => this.o.log.warn({ container, err: e }, "orphan bundle not removed"));
+    }
   }
 
   /** Drops every monitor connection and timer; the containers go on under their monitors. */

@@ -104,6 +104,14 @@ export class MonitorConnection extends EventEmitter<MonitorConnectionEvents> {
     return this.request("kill", { type: "kill", signal: number, all: options.all === true });
   }
 
+  /**
+   * The connection has ended (its `close` event was emitted). A listener attached late checks
+   * this and `exitRecord`, so an exit or a close that happened before it is not missed.
+   */
+  get isClosed(): boolean {
+    return this.closed !== undefined;
+  }
+
   /** Resolves with the exit record; rejects if the connection ends without one. */
   exited(): Promise<ExitRecord> {
     if (this.exitRecord) return Promise.resolve(this.exitRecord);

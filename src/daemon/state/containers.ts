@@ -336,7 +336,12 @@ export function restartDelay(manifest: Manifest, attempt: number): number {
   return Math.min(max, initial * 2 ** Math.min(attempt, 30));
 }
 
-export function containerExited(state: RuntimeState, container: ContainerId, status: ExitStatus): T {
+export function containerExited(
+  state: RuntimeState,
+  container: ContainerId,
+  status: ExitStatus,
+  instance?: string,
+): T {
   const record = state.containers.get(container);
   if (!record?.process) return { state, steps: [] };
   if (isPrepared(record.process)) return preparedEnded(state, record, status);
@@ -345,7 +350,10 @@ export function containerExited(state: RuntimeState, container: ContainerId, sta
   const steps: Step[] = [
     ...powerEndedByExit(record),
     { type: "cleanup_container", container },
-    { type: "notify", notification: { type: "exit", container, status } },
+    {
+      type: "notify",
+      notification: { type: "exit", container, status, ...(instance === undefined ? {} : { instance }) },
+    },
     {
       type: "log",
       level: isSuccess(status) ? "info" : "warn",

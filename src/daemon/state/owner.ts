@@ -67,7 +67,7 @@ export class StateOwner {
       case "container":
         switch (event.event.type) {
           case "exit":
-            return containerExited(this.current, event.container, event.event.status);
+            return containerExited(this.current, event.container, event.event.status, event.event.instance);
           case "restart_due":
             return restartDue(this.current, event.container);
           case "cgroup_memory":
