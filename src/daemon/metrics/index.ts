@@ -6,3 +6,4 @@ export {
   type ContainerMetrics,
 } from "./render.js";
 export { startMetricsServer, type MetricsServer, type MetricsServerOptions } from "./server.js";
+export { LoopDelayMonitor, DEFAULT_LOOP_DELAY_RESOLUTION_MS, type LoopDelay } from "./loop-delay.js";
