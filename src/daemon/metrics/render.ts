@@ -137,6 +137,13 @@ function renderLoopDelay(lines: string[], delay: LoopDelay | undefined): void {
   if (delay) lines.push(`skiff_event_loop_delay_max_seconds ${formatValue(delay.maxSeconds)}`);
   family(
     lines,
+    "skiff_event_loop_delay_recent_max_seconds",
+    "gauge",
+    "Longest time between two ticks in the last 10 to 20 s.",
+  );
+  if (delay) lines.push(`skiff_event_loop_delay_recent_max_seconds ${formatValue(delay.recentMaxSeconds)}`);
+  family(
+    lines,
     "skiff_event_loop_delay_resolution_seconds",
     "gauge",
     "Interval of the delay timer; an idle loop reads about this much.",

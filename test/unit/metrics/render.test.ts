@@ -43,6 +43,7 @@ const SNAPSHOT: MetricsSnapshot = {
     p50Seconds: 0.0101,
     p99Seconds: 0.0125,
     maxSeconds: 0.25,
+    recentMaxSeconds: 0.05,
   },
 };
 
@@ -114,6 +115,9 @@ skiff_event_loop_delay_seconds_count 1000
 # HELP skiff_event_loop_delay_max_seconds Longest time between two ticks since start: the longest loop stall plus at most one resolution.
 # TYPE skiff_event_loop_delay_max_seconds gauge
 skiff_event_loop_delay_max_seconds 0.25
+# HELP skiff_event_loop_delay_recent_max_seconds Longest time between two ticks in the last 10 to 20 s.
+# TYPE skiff_event_loop_delay_recent_max_seconds gauge
+skiff_event_loop_delay_recent_max_seconds 0.05
 # HELP skiff_event_loop_delay_resolution_seconds Interval of the delay timer; an idle loop reads about this much.
 # TYPE skiff_event_loop_delay_resolution_seconds gauge
 skiff_event_loop_delay_resolution_seconds 0.01
@@ -131,7 +135,7 @@ void test("renderMetrics: an empty daemon still has every family and the daemon 
     consoleConnections: 0,
   });
   const families = text.split("\n").filter((line) => line.startsWith("# TYPE "));
-  assert.equal(families.length, 20);
+  assert.equal(families.length, 21);
   assert.ok(
     text.includes(
       "skiff_events_processed_total 0\n# HELP skiff_console_connections Open console connections.\n# TYPE skiff_console_connections gauge\nskiff_console_connections 0\n",
@@ -165,6 +169,7 @@ void test("renderMetrics: a loop delay before its first sample has NaN quantiles
       p50Seconds: Number.NaN,
       p99Seconds: Number.NaN,
       maxSeconds: 0,
+      recentMaxSeconds: 0,
     },
   });
   assert.ok(text.includes('skiff_event_loop_delay_seconds{quantile="0.99"} NaN\n'));
