@@ -81,8 +81,6 @@ export class NotificationWatcher {
   private socket: Socket | undefined;
   private stopped = false;
   private readonly waiters = new Set<() => void>();
-  /** Exits whose status says `reason: error` (a failed start or a dead monitor). */
-  errorExits = 0;
   lagged = 0;
   missed = 0;
   connections = 0;
@@ -155,8 +153,11 @@ export class NotificationWatcher {
     } else if (kind === "started" && container !== undefined) {
       this.ledger.recordStarted(container);
     } else if (kind === "exit" && container !== undefined) {
-      this.ledger.recordExit(container, findInstanceId(payload));
-      if (JSON.stringify(payload).includes('"reason":"error"')) this.errorExits++;
+      this.ledger.recordExit(
+        container,
+        findInstanceId(payload),
+        JSON.stringify(payload).includes('"reason":"error"'),
+      );
     }
     for (const wake of this.waiters) wake();
   }

@@ -157,20 +157,24 @@ export interface ExitAccount {
   duplicatedById: number;
   /** Exit notifications that carried an instance id. */
   exitsWithId: number;
+  /** Exit notifications with `reason: error` (a failed start or a dead monitor). */
+  errorExits: number;
 }
 
 export class ExitLedger {
   private readonly started = new Map<string, number>();
   private readonly exits = new Map<string, number>();
   private readonly exitIds = new Map<string, number>();
+  private readonly errorExits = new Map<string, number>();
   private withId = 0;
 
   recordStarted(container: string): void {
     this.started.set(container, (this.started.get(container) ?? 0) + 1);
   }
 
-  recordExit(container: string, instance: string | undefined): void {
+  recordExit(container: string, instance: string | undefined, error = false): void {
     this.exits.set(container, (this.exits.get(container) ?? 0) + 1);
+    if (error) this.errorExits.set(container, (this.errorExits.get(container) ?? 0) + 1);
     if (instance === undefined) return;
     this.withId++;
     const key = `${container}\u0000${instance}`;
@@ -195,8 +199,10 @@ export class ExitLedger {
       duplicatedByCount: 0,
       duplicatedById: 0,
       exitsWithId: 0,
+      errorExits: 0,
     };
     for (const [container, instances] of instancesByContainer) {
+      account.errorExits += this.errorExits.get(container) ?? 0;
       const exits = this.exitsOf(container);
       account.instances += instances;
       account.startedNotifications += this.startedOf(container);

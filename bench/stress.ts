@@ -6,6 +6,7 @@
  * fds over time, instances against exit notifications across kill -9 restarts, and what was
  * left behind at the end. It measures; it asserts nothing. Outside CI: it takes the machine.
  */
+import { spawn } from "node:child_process";
 import { randomInt } from "node:crypto";
 import { readFile, stat } from "node:fs/promises";
 import { readdir } from "node:fs/promises";
@@ -85,6 +86,9 @@ class Run {
   /** Longest "recent" reading in the current report window. */
   loopWindowMaxMs = Number.NaN;
   loadStartedAt = Number.POSITIVE_INFINITY;
+  /** Longest gap of the same timer in a bare node process (the machine's share), whole run / window. */
+  baselineMaxMs = Number.NaN;
+  baselineWindowMaxMs = Number.NaN;
   loopP99Ms = Number.NaN;
   loopResolutionMs = Number.NaN;
   kills = 0;
@@ -416,11 +420,12 @@ function report(run: Run, final: boolean): void {
   const out = [
     `[${run.elapsed}] ops ${run.ops.total} (${run.ops.format(8)})`,
     `  errors ${run.errors.total} (${run.errors.format(8)})`,
-    `  list ${final ? "whole run" : "window"}: n ${list.count} p50 ${fmtMs(list.p50)} p99 ${fmtMs(list.p99)} max ${fmtMs(list.max)}; failed ${run.listFailures}; over ${LIST_GOAL_MS} ms ${run.listOverGoal}`,
-    `  daemon loop: longest gap ${final ? `${fmtMs(run.loopMaxMs)} whole run` : `${fmtMs(run.loopWindowMaxMs)} recent`} (timer ${fmtMs(run.loopResolutionMs)}), p99 ${fmtMs(run.loopP99Ms)}; rss ${last ? fmtMiB(last.rssBytes) : "-"}, fds ${last?.fds ?? "-"}; kills ${run.kills}, unexpected exits ${run.daemon.unexpectedExits}`,
+    `  list ${final ? "whole run" : "window"}: n ${list.count} p50 ${fmtMs(list.p50)} p99 ${fmtMs(list.p99)} max ${fmtMs(list.max)}; failed ${run.listFailures}; over ${LIST_GOAL_MS} ms so far ${run.listOverGoal}`,
+    `  daemon loop: longest gap ${final ? `${fmtMs(run.loopMaxMs)} whole run` : `${fmtMs(run.loopWindowMaxMs)} recent`} (timer ${fmtMs(run.loopResolutionMs)}; bare node process ${fmtMs(final ? run.baselineMaxMs : run.baselineWindowMaxMs)}), p99 ${fmtMs(run.loopP99Ms)}; rss ${last ? fmtMiB(last.rssBytes) : "-"}, fds ${last?.fds ?? "-"}; kills ${run.kills}, unexpected exits ${run.daemon.unexpectedExits}`,
   ];
   process.stdout.write(`${out.join("\n")}\n`);
   run.loopWindowMaxMs = Number.NaN;
+  run.baselineWindowMaxMs = Number.NaN;
 }
 
 async function drain(run: Run, containers: string[]): Promise<void> {
@@ -464,7 +469,7 @@ function printFinal(run: Run, account: ExitAccount, leaks: Leaks | undefined, st
     `notifications: ${run.notifications.format(20)}; lagged ${run.watcher.lagged} (missed ${run.watcher.missed}); watcher connections ${run.watcher.connections}`,
     `list latency (separate client, every ${LIST_INTERVAL_MS} ms): n ${list.count}, p50 ${fmtMs(list.p50)}, p99 ${fmtMs(list.p99)}, max ${fmtMs(list.max)}; over ${LIST_GOAL_MS} ms: ${run.listOverGoal}; failed (daemon down) ${run.listFailures}`,
     `daemon event loop: longest gap between ticks ${fmtMs(run.loopMaxMs)} over the whole run, ${fmtMs(run.loopSetupMaxMs)} by the end of the setup (${run.daemon.stressPackages.size + 7} installs), ${fmtMs(run.loopLoadMaxMs)} under load (from 20 s after the setup); p99 ${fmtMs(run.loopP99Ms)}. A ${fmtMs(run.loopResolutionMs)} timer: the longest stall lies between a gap minus the timer and the gap.`,
-    `harness event loop (for context): longest gap ${fmtMs(run.harnessLoop.max / 1e6)}`,
+    `baseline: the same timer in a bare node process on this machine: longest gap ${fmtMs(run.baselineMaxMs)} (the machine's share of a stall); the harness's own loop: ${fmtMs(run.harnessLoop.max / 1e6)}`,
     "daemon rss / fds over time:",
   );
   for (const s of thin(run.series, 11)) {
@@ -485,7 +490,7 @@ function printFinal(run: Run, account: ExitAccount, leaks: Leaks | undefined, st
         .map(([m, n]) => `${n}× ${m}`)
         .join("; ") || "none"
     }`,
-    `exits (stress containers): instances ran ${account.instances}, started notifications ${account.startedNotifications}, exit notifications ${account.exitNotifications} (reason error: ${run.watcher.errorExits} over all containers)`,
+    `exits (stress containers): instances ran ${account.instances}, started notifications ${account.startedNotifications}, exit notifications ${account.exitNotifications}, of which reason error ${account.errorExits} (a start that failed in the runtime ends with one, its instance never ran)`,
     `  lost ${account.lost}, duplicated by count ${account.duplicatedByCount}, duplicated by instance id ${
       account.exitsWithId === 0 ? "n/a (no instance id in exit notifications)" : account.duplicatedById
     }`,
@@ -526,6 +531,32 @@ async function installAll(run: Run): Promise<string[]> {
   } finally {
     client.close();
   }
+}
+
+/**
+ * The baseline of the loop figures: a bare node process on the same machine with the same 10 ms
+ * drift timer, printing its longest gap every second. What it sees is the machine's share (CPU
+ * starvation by other work); what the daemon sees beyond it is the daemon's own.
+ */
+const BASELINE_SCRIPT = `let last = performance.now(), max = 0;
+setInterval(() => { const now = performance.now(); max = Math.max(max, now - last); last = now; }, 10);
+setInterval(() => { process.stdout.write(max.toFixed(3) + "\\n"); max = 0; }, 1000);`;
+
+function startBaseline(run: Run): { stop: () => void } {
+  const child = spawn(process.execPath, ["-e", BASELINE_SCRIPT], { stdio: ["ignore", "pipe", "ignore"] });
+  let partial = "";
+  child.stdout.setEncoding("utf8");
+  child.stdout.on("data", (chunk: string) => {
+    const lines = (partial + chunk).split("\n");
+    partial = lines.pop()!;
+    for (const line of lines) {
+      const gap = Number(line);
+      if (Number.isNaN(gap)) continue;
+      run.baselineMaxMs = maxOf(run.baselineMaxMs, gap);
+      run.baselineWindowMaxMs = maxOf(run.baselineWindowMaxMs, gap);
+    }
+  });
+  return { stop: () => child.kill("SIGKILL") };
 }
 
 function startProber(run: Run): { stop: () => Promise<void> } {
@@ -584,6 +615,7 @@ async function main(): Promise<number> {
     run.loopSetupMaxMs = (await daemon.loopDelay())?.maxMs ?? Number.NaN;
     run.loadStartedAt = Date.now();
     const prober = startProber(run);
+    const baseline = startBaseline(run);
     const tasks: Promise<void>[] = [sampleLoop(run), watchdog(run)];
     const workers = containers.map((c, i) => new WorkerContext(run, c, new Rng(options.seed + i + 1)));
     tasks.push(...workers.map((w) => workerLoop(w)));
@@ -605,6 +637,7 @@ async function main(): Promise<number> {
     await killer;
     await Promise.all(tasks);
     await prober.stop();
+    baseline.stop();
     if (!daemon.running) await restartDaemon(run, false);
     await drain(run, containers);
     const truth = new Map(

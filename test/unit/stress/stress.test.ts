@@ -154,8 +154,8 @@ void test("ExitLedger: lost and duplicated exits against the instances that ran"
   l.recordExit("a", undefined);
   l.recordExit("a", undefined);
   l.recordExit("b", undefined);
-  l.recordExit("b", undefined);
-  l.recordExit("c", undefined);
+  l.recordExit("b", undefined, true);
+  l.recordExit("c", undefined, true);
   assert.deepEqual(
     l.reconcile(
       new Map([
@@ -171,6 +171,7 @@ void test("ExitLedger: lost and duplicated exits against the instances that ran"
       duplicatedByCount: 1,
       duplicatedById: 0,
       exitsWithId: 0,
+      errorExits: 1,
     },
   );
 });
