@@ -6,3 +6,10 @@ export {
   type ContainerMetrics,
 } from "./render.js";
 export { startMetricsServer, type MetricsServer, type MetricsServerOptions } from "./server.js";
+export {
+  LoopDelayMonitor,
+  LoopDelayWindows,
+  DEFAULT_LOOP_DELAY_RESOLUTION_MS,
+  LOOP_DELAY_WINDOW_MS,
+  type LoopDelay,
+} from "./loop-delay.js";

@@ -1,6 +1,7 @@
 // Prometheus text exposition format (version 0.0.4) of a MetricsSnapshot. Pure; docs/metrics.md lists
 // every metric.
 import type { ProcessStatistics } from "../cgroups/statistics.js";
+import type { LoopDelay } from "./loop-delay.js";
 
 export interface ContainerMetrics {
   /** "name:version". */
@@ -21,11 +22,13 @@ export interface MetricsSnapshot {
   eventsProcessed: number;
   /** Open console connections. */
   consoleConnections: number;
+  /** The event loop's timer delay; the server adds it (its families have no sample without it). */
+  eventLoopDelay?: LoopDelay;
 }
 
 export const METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 
-type Kind = "gauge" | "counter";
+type Kind = "gauge" | "counter" | "summary";
 type ContainerValue = (s: ProcessStatistics) => number | null | undefined;
 
 const NS_PER_SECOND = 1e9;
@@ -110,5 +113,40 @@ export function renderMetrics(snapshot: MetricsSnapshot): string {
   lines.push(`skiff_events_processed_total ${formatValue(snapshot.eventsProcessed)}`);
   family(lines, "skiff_console_connections", "gauge", "Open console connections.");
   lines.push(`skiff_console_connections ${formatValue(snapshot.consoleConnections)}`);
+  renderLoopDelay(lines, snapshot.eventLoopDelay);
   return `${lines.join("\n")}\n`;
+}
+
+function renderLoopDelay(lines: string[], delay: LoopDelay | undefined): void {
+  const name = "skiff_event_loop_delay_seconds";
+  family(lines, name, "summary", "Time between two ticks of the event loop's delay timer, since start.");
+  if (delay) {
+    lines.push(
+      `${name}${labels([["quantile", "0.5"]])} ${formatValue(delay.p50Seconds)}`,
+      `${name}${labels([["quantile", "0.99"]])} ${formatValue(delay.p99Seconds)}`,
+      `${name}_sum ${formatValue(delay.sumSeconds)}`,
+      `${name}_count ${formatValue(delay.count)}`,
+    );
+  }
+  family(
+    lines,
+    "skiff_event_loop_delay_max_seconds",
+    "gauge",
+    "Longest time between two ticks since start: the longest loop stall plus at most one resolution.",
+  );
+  if (delay) lines.push(`skiff_event_loop_delay_max_seconds ${formatValue(delay.maxSeconds)}`);
+  family(
+    lines,
+    "skiff_event_loop_delay_recent_max_seconds",
+    "gauge",
+    "Longest time between two ticks in the last 10 to 20 s.",
+  );
+  if (delay) lines.push(`skiff_event_loop_delay_recent_max_seconds ${formatValue(delay.recentMaxSeconds)}`);
+  family(
+    lines,
+    "skiff_event_loop_delay_resolution_seconds",
+    "gauge",
+    "Interval of the delay timer; an idle loop reads about this much.",
+  );
+  if (delay) lines.push(`skiff_event_loop_delay_resolution_seconds ${formatValue(delay.resolutionSeconds)}`);
 }

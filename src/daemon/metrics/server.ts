@@ -2,6 +2,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
+import { LoopDelayMonitor } from "./loop-delay.js";
 import { METRICS_CONTENT_TYPE, renderMetrics, type MetricsSnapshot } from "./render.js";
 
 export interface MetricsServerOptions {
@@ -20,11 +21,16 @@ export interface MetricsServer {
   close(): Promise<void>;
 }
 
-/** Listens on host:port; rejects with a message naming the address if that fails. */
+/**
+ * Listens on host:port; rejects with a message naming the address if that fails. While it
+ * listens it measures the delay of the event loop it runs on (the daemon's), for every scrape.
+ */
 export async function startMetricsServer(options: MetricsServerOptions): Promise<MetricsServer> {
-  const server = createServer((request, response) => void handle(options, request, response));
+  const loopDelay = new LoopDelayMonitor();
+  const server = createServer((request, response) => void handle(options, loopDelay, request, response));
   await new Promise<void>((resolve, reject) => {
     const onError = (error: NodeJS.ErrnoException): void => {
+      loopDelay.stop();
       reject(
         new Error(
           `metrics: cannot listen on tcp://${options.host}:${options.port}: ${error.code ?? error.message}`,
@@ -39,11 +45,18 @@ export async function startMetricsServer(options: MetricsServerOptions): Promise
   });
   server.on("error", (error) => options.log.error({ err: error }, "metrics server error"));
   const { address, port } = server.address() as AddressInfo;
-  return { address: { host: address, port }, close: () => close(server) };
+  return {
+    address: { host: address, port },
+    close: () => {
+      loopDelay.stop();
+      return close(server);
+    },
+  };
 }
 
 async function handle(
   options: MetricsServerOptions,
+  loopDelay: LoopDelayMonitor,
   request: IncomingMessage,
   response: ServerResponse,
 ): Promise<void> {
@@ -54,7 +67,7 @@ async function handle(
   }
   let body: string;
   try {
-    body = renderMetrics(await options.collect());
+    body = renderMetrics({ ...(await options.collect()), eventLoopDelay: loopDelay.read() });
   } catch (error) {
     options.log.error({ err: error }, "metrics: collecting a snapshot failed");
     response

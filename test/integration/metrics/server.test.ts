@@ -112,3 +112,25 @@ void test("metrics server: a taken port is refused with the address in the messa
     await first.close();
   }
 });
+
+void test("metrics server: a blocked event loop shows in skiff_event_loop_delay_max_seconds", async () => {
+  const collect = (): Promise<MetricsSnapshot> =>
+    Promise.resolve({ containers: [], containersByState: {}, eventsProcessed: 0, consoleConnections: 0 });
+  const server = await startMetricsServer({ host: "127.0.0.1", port: 0, collect, log: silent });
+  try {
+    const before = samples((await get(server.address.port, "/metrics")).body);
+    assert.equal(before.get("skiff_event_loop_delay_resolution_seconds"), 0.01);
+    // Let the delay timer tick, then hold the loop for 150 ms: the gap between two ticks spans it.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const blockedUntil = performance.now() + 150;
+    while (performance.now() < blockedUntil) {
+      // busy: nothing else runs on this loop meanwhile
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const after = samples((await get(server.address.port, "/metrics")).body);
+    assert.ok(after.get("skiff_event_loop_delay_max_seconds")! >= 0.15, JSON.stringify([...after]));
+    assert.ok(after.get("skiff_event_loop_delay_seconds_count")! > 0);
+  } finally {
+    await server.close();
+  }
+});

@@ -36,6 +36,15 @@ const SNAPSHOT: MetricsSnapshot = {
   containersByState: { running: 2, installed: 5, mounted: 0 },
   eventsProcessed: 42,
   consoleConnections: 3,
+  eventLoopDelay: {
+    resolutionSeconds: 0.01,
+    count: 1000,
+    sumSeconds: 10.5,
+    p50Seconds: 0.0101,
+    p99Seconds: 0.0125,
+    maxSeconds: 0.25,
+    recentMaxSeconds: 0.05,
+  },
 };
 
 // Checked by hand against the text format: unlimited and unknown values have no sample, containers and
@@ -97,6 +106,21 @@ skiff_events_processed_total 42
 # HELP skiff_console_connections Open console connections.
 # TYPE skiff_console_connections gauge
 skiff_console_connections 3
+# HELP skiff_event_loop_delay_seconds Time between two ticks of the event loop's delay timer, since start.
+# TYPE skiff_event_loop_delay_seconds summary
+skiff_event_loop_delay_seconds{quantile="0.5"} 0.0101
+skiff_event_loop_delay_seconds{quantile="0.99"} 0.0125
+skiff_event_loop_delay_seconds_sum 10.5
+skiff_event_loop_delay_seconds_count 1000
+# HELP skiff_event_loop_delay_max_seconds Longest time between two ticks since start: the longest loop stall plus at most one resolution.
+# TYPE skiff_event_loop_delay_max_seconds gauge
+skiff_event_loop_delay_max_seconds 0.25
+# HELP skiff_event_loop_delay_recent_max_seconds Longest time between two ticks in the last 10 to 20 s.
+# TYPE skiff_event_loop_delay_recent_max_seconds gauge
+skiff_event_loop_delay_recent_max_seconds 0.05
+# HELP skiff_event_loop_delay_resolution_seconds Interval of the delay timer; an idle loop reads about this much.
+# TYPE skiff_event_loop_delay_resolution_seconds gauge
+skiff_event_loop_delay_resolution_seconds 0.01
 `.slice(1);
 
 void test("renderMetrics: golden text of a snapshot with two containers", () => {
@@ -111,12 +135,14 @@ void test("renderMetrics: an empty daemon still has every family and the daemon 
     consoleConnections: 0,
   });
   const families = text.split("\n").filter((line) => line.startsWith("# TYPE "));
-  assert.equal(families.length, 17);
+  assert.equal(families.length, 21);
   assert.ok(
-    text.endsWith(
+    text.includes(
       "skiff_events_processed_total 0\n# HELP skiff_console_connections Open console connections.\n# TYPE skiff_console_connections gauge\nskiff_console_connections 0\n",
     ),
   );
+  // Without a loop delay (as collect() returns it) the loop families have no sample.
+  assert.ok(!/^skiff_event_loop_delay/m.test(text));
 });
 
 void test("renderMetrics: backslashes and newlines in label values; non-finite numbers", () => {
@@ -128,4 +154,25 @@ void test("renderMetrics: backslashes and newlines in label values; non-finite n
   });
   assert.ok(text.includes('skiff_containers{state="big"} +Inf\n'));
   assert.ok(text.includes('skiff_containers{state="odd\\\\state\\nx"} NaN\n'));
+});
+
+void test("renderMetrics: a loop delay before its first sample has NaN quantiles and a zero count", () => {
+  const text = renderMetrics({
+    containers: [],
+    containersByState: {},
+    eventsProcessed: 0,
+    consoleConnections: 0,
+    eventLoopDelay: {
+      resolutionSeconds: 0.01,
+      count: 0,
+      sumSeconds: 0,
+      p50Seconds: Number.NaN,
+      p99Seconds: Number.NaN,
+      maxSeconds: 0,
+      recentMaxSeconds: 0,
+    },
+  });
+  assert.ok(text.includes('skiff_event_loop_delay_seconds{quantile="0.99"} NaN\n'));
+  assert.ok(text.includes("skiff_event_loop_delay_seconds_count 0\n"));
+  assert.ok(text.includes("skiff_event_loop_delay_max_seconds 0\n"));
 });
