@@ -193,7 +193,10 @@ export class Session {
     for (;;) {
       const line = await this.nextLine(idleTimeoutMs, "no request");
       if (line === null || this.abort.signal.aborted) return;
-      if (line.trim() === "") continue;
+      if (line.trim() === "") {
+        if (this.reader.buffered > 0) await nextTurn();
+        continue;
+      }
       const response = await this.answer(line, limiter);
       this.outbox.send({ type: "response", response });
       if (this.closing) {
@@ -201,7 +204,8 @@ export class Session {
         return;
       }
       await this.waitForReader();
-      // Pipelined requests are already buffered: let other connections' I/O in between.
+      // Pipelined requests (or empty lines, above) are already buffered: one per turn of the
+      // event loop, so that other connections' I/O gets in between.
       if (this.reader.buffered > 0) await nextTurn();
     }
   }
