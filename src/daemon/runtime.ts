@@ -181,6 +181,7 @@ export class Runtime {
     this.console = new ConsoleServer({
       listeners: config.listeners,
       notificationBufferSize: config.notificationBufferSize,
+      bufferBudget: config.consoleBufferBudget,
       hub: this.hub,
       dispatch: (peer, request, io) => this.dispatch(peer, request, io),
       log: log.child({ room: "console" }),

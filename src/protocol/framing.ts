@@ -5,7 +5,10 @@
  *
  * INVARIANTS: one consumer at a time (the console session awaits each call before the next);
  * at most `maxLineBytes` plus one chunk is buffered, so a peer that never sends a newline
- * cannot grow memory without bound.
+ * cannot grow memory without bound. Chunks are kept as received and each byte is scanned for a
+ * newline once, so a long line costs linear time; a line is copied once, when it is complete.
+ * When an `account` is given, every change of the buffered size is reported to it, and an
+ * unfinished line may only grow while the account grants it.
  */
 
 export class LineTooLongError extends Error {
@@ -15,47 +18,109 @@ export class LineTooLongError extends Error {
   }
 }
 
+/** The account refused to let an unfinished line grow (a budget shared by many readers). */
+export class BufferRefusedError extends Error {
+  override name = "BufferRefusedError";
+  constructor(readonly bytes: number) {
+    super(`buffer budget exhausted with ${bytes} bytes of an unfinished line`);
+  }
+}
+
+/** Where a reader reports the bytes it buffers. */
+export interface BufferAccount {
+  /**
+   * The reader now holds `bytes`. Returns false to refuse growth; a refusal is final for the
+   * reader (it throws `BufferRefusedError`). Shrinking is always granted.
+   */
+  hold(bytes: number): boolean;
+}
+
 export class LineReader {
-  private readonly chunks: AsyncIterator<Buffer>;
-  private buffer: Buffer = Buffer.alloc(0);
+  private readonly source: AsyncIterator<Buffer>;
+  /** Buffered input, oldest first; `size` bytes in all. */
+  private chunks: Buffer[] = [];
+  private size = 0;
+  /** Leading buffered bytes already known to hold no newline. */
+  private scanned = 0;
   private ended = false;
 
   constructor(
     source: AsyncIterable<Buffer>,
     private readonly maxLineBytes: number,
+    private readonly account?: BufferAccount,
   ) {
-    this.chunks = source[Symbol.asyncIterator]();
+    this.source = source[Symbol.asyncIterator]();
+  }
+
+  /** Bytes received but not handed out yet (more requests may be waiting in them). */
+  get buffered(): number {
+    return this.size;
   }
 
   private async pull(): Promise<boolean> {
     if (this.ended) return false;
-    const next = await this.chunks.next();
+    const next = await this.source.next();
     if (next.done) {
       this.ended = true;
       return false;
     }
-    this.buffer = this.buffer.length === 0 ? next.value : Buffer.concat([this.buffer, next.value]);
+    if (next.value.length > 0) {
+      this.chunks.push(next.value);
+      this.size += next.value.length;
+    }
     return true;
+  }
+
+  /** Offset of the first buffered newline, or -1; scans only bytes not scanned before. */
+  private findNewline(): number {
+    let base = 0;
+    for (const chunk of this.chunks) {
+      if (this.scanned < base + chunk.length) {
+        const at = chunk.indexOf(0x0a, Math.max(0, this.scanned - base));
+        if (at >= 0) return base + at;
+        this.scanned = base + chunk.length;
+      }
+      base += chunk.length;
+    }
+    return -1;
+  }
+
+  /** Removes and returns the first `n` buffered bytes (one copy at most). */
+  private take(n: number): Buffer {
+    const parts: Buffer[] = [];
+    let left = n;
+    while (left > 0) {
+      const head = this.chunks[0]!;
+      if (head.length <= left) {
+        parts.push(head);
+        this.chunks.shift();
+        left -= head.length;
+      } else {
+        parts.push(head.subarray(0, left));
+        this.chunks[0] = head.subarray(left);
+        left = 0;
+      }
+    }
+    this.size -= n;
+    this.scanned = Math.max(0, this.scanned - n);
+    this.account?.hold(this.size);
+    return parts.length === 1 ? parts[0]! : Buffer.concat(parts, n);
   }
 
   /** The next line without its "\n", or null at end of stream. A final unterminated line counts. */
   async nextLine(): Promise<string | null> {
-    let searchFrom = 0;
     for (;;) {
-      const nl = this.buffer.indexOf(0x0a, searchFrom);
+      const nl = this.findNewline();
       if (nl >= 0) {
         if (nl > this.maxLineBytes) throw new LineTooLongError(this.maxLineBytes);
-        const line = this.buffer.subarray(0, nl).toString("utf8");
-        this.buffer = this.buffer.subarray(nl + 1);
-        return line;
+        const line = this.take(nl + 1);
+        return line.subarray(0, nl).toString("utf8");
       }
-      if (this.buffer.length > this.maxLineBytes) throw new LineTooLongError(this.maxLineBytes);
-      searchFrom = this.buffer.length;
+      if (this.size > this.maxLineBytes) throw new LineTooLongError(this.maxLineBytes);
+      if (this.account && !this.account.hold(this.size)) throw new BufferRefusedError(this.size);
       if (!(await this.pull())) {
-        if (this.buffer.length === 0) return null;
-        const line = this.buffer.toString("utf8");
-        this.buffer = Buffer.alloc(0);
-        return line;
+        if (this.size === 0) return null;
+        return this.take(this.size).toString("utf8");
       }
     }
   }
@@ -68,13 +133,11 @@ export class LineReader {
     let remaining = size;
     while (remaining > 0) {
       signal?.throwIfAborted();
-      if (this.buffer.length === 0 && !(await this.pull())) {
+      if (this.size === 0 && !(await this.pull())) {
         throw new Error(`stream ended with ${remaining} of ${size} bytes missing`);
       }
-      const take = Math.min(remaining, this.buffer.length);
-      const chunk = this.buffer.subarray(0, take);
-      this.buffer = this.buffer.subarray(take);
-      remaining -= take;
+      const chunk = this.take(Math.min(remaining, this.chunks[0]?.length ?? 0));
+      remaining -= chunk.length;
       await sink(chunk);
     }
   }

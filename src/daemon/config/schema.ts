@@ -29,6 +29,17 @@ export interface ConsoleOptions {
   connectTimeoutMs: number;
   /** Largest NPK accepted by `install`. */
   maxInstallSize: number;
+  /** Connections a listener serves at once; further ones are closed as they are accepted. */
+  maxConnections: number;
+  /**
+   * A connection past its handshake that sends no complete request for this long is closed; 0:
+   * never. Connections subscribed to notifications are exempt (waiting is what they are for).
+   */
+  idleTimeoutMs: number;
+  /** Unread output (responses, notifications) over which a connection's requests are not read. */
+  maxUnreadSize: number;
+  /** A connection whose unread output does not drain within this time is closed. */
+  unreadTimeoutMs: number;
 }
 
 export interface ListenerConfig {
@@ -66,6 +77,8 @@ export interface DaemonConfig {
   eventBufferSize: number;
   /** Per-connection notification queue length before a client is told it lagged. */
   notificationBufferSize: number;
+  /** Bytes all console connections together may buffer (unfinished requests, unread output). */
+  consoleBufferBudget: number;
   listeners: ListenerConfig[];
   repositories: RepositoryConfig[];
   /** Containers running at once, daemon-wide (at most MAX_CONTAINERS). */
@@ -201,18 +214,38 @@ const fileMode = checkedString((s) =>
   /^0?[0-7]{3}$/.test(s) ? undefined : `expected an octal mode such as "0600"`,
 );
 
+// Northstar 0.9 has the first four (same defaults) and no connection limit, idle or unread
+// timeout; 10 s is Northstar's `npk_stream_timeout`, its one stall timeout.
+/**
+ * The options of a container console (runtime.ts), and the defaults of a listener's. No idle
+ * timeout: a container's connection holds its wake locks for as long as it is open.
+ */
 export const DEFAULT_CONSOLE_OPTIONS: ConsoleOptions = {
   maxRequestSize: 1024 * 1024,
   maxRequestsPerSec: 1000,
   connectTimeoutMs: 5000,
   maxInstallSize: 256 * 1024 * 1024,
+  maxConnections: 256,
+  idleTimeoutMs: 0,
+  maxUnreadSize: 1024 * 1024,
+  unreadTimeoutMs: 10_000,
 };
+
+/** A listener's default idle timeout (container consoles have none). */
+export const DEFAULT_LISTENER_IDLE_TIMEOUT_MS = 5 * 60_000;
+
+/** Default of `console_buffer_budget`. */
+export const DEFAULT_CONSOLE_BUFFER_BUDGET = 64 * 1024 * 1024;
 
 interface RawOptions {
   max_request_size?: number;
   max_requests_per_sec?: number;
   connect_timeout?: number;
   max_install_size?: number;
+  max_connections?: number;
+  idle_timeout?: number;
+  max_unread_size?: number;
+  unread_timeout?: number;
 }
 
 const optionsCodec = struct<RawOptions>({
@@ -220,6 +253,10 @@ const optionsCodec = struct<RawOptions>({
   max_requests_per_sec: optional(positive),
   connect_timeout: optional(duration),
   max_install_size: optional(size("size")),
+  max_connections: optional(positive),
+  idle_timeout: optional(duration),
+  max_unread_size: optional(size("size")),
+  unread_timeout: optional(duration),
 });
 
 interface RawListener {
@@ -341,6 +378,7 @@ interface RawConfig {
   cgroup?: string;
   event_buffer_size?: number;
   notification_buffer_size?: number;
+  console_buffer_budget?: number;
   console?: Record<string, RawListener>;
   repositories?: Record<string, RawRepository>;
   max_containers?: number;
@@ -389,6 +427,7 @@ const configCodec = struct<RawConfig>({
   cgroup: optional(cgroupName),
   event_buffer_size: optional(positive),
   notification_buffer_size: optional(positive),
+  console_buffer_budget: optional(size("size")),
   console: optional(record(listenerCodec)),
   repositories: optional(record(repositoryCodec)),
   max_containers: optional(maxContainers),
@@ -429,6 +468,10 @@ export function configFromToml(doc: unknown): DaemonConfig {
         maxRequestsPerSec: l.options?.max_requests_per_sec ?? DEFAULT_CONSOLE_OPTIONS.maxRequestsPerSec,
         connectTimeoutMs: l.options?.connect_timeout ?? DEFAULT_CONSOLE_OPTIONS.connectTimeoutMs,
         maxInstallSize: l.options?.max_install_size ?? DEFAULT_CONSOLE_OPTIONS.maxInstallSize,
+        maxConnections: l.options?.max_connections ?? DEFAULT_CONSOLE_OPTIONS.maxConnections,
+        idleTimeoutMs: l.options?.idle_timeout ?? DEFAULT_LISTENER_IDLE_TIMEOUT_MS,
+        maxUnreadSize: l.options?.max_unread_size ?? DEFAULT_CONSOLE_OPTIONS.maxUnreadSize,
+        unreadTimeoutMs: l.options?.unread_timeout ?? DEFAULT_CONSOLE_OPTIONS.unreadTimeoutMs,
       },
     }),
   );
@@ -456,6 +499,7 @@ export function configFromToml(doc: unknown): DaemonConfig {
     cgroup: raw.cgroup ?? "skiff",
     eventBufferSize: raw.event_buffer_size ?? 256,
     notificationBufferSize: raw.notification_buffer_size ?? 64,
+    consoleBufferBudget: raw.console_buffer_budget ?? DEFAULT_CONSOLE_BUFFER_BUDGET,
     listeners,
     repositories,
     maxContainers: raw.max_containers ?? MAX_CONTAINERS,

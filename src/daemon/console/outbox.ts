@@ -1,16 +1,20 @@
 /**
- * A connection's outgoing side. Responses are written at once (one per request, so the peer's
- * own request rate bounds them). Notifications go through a bounded queue that is flushed only
- * while the socket accepts data without buffering; when it is full, further notifications are
- * counted and dropped, and a single `lagged {missed}` notification takes their place in the
- * stream, so the client knows exactly where the gap is.
+ * A connection's outgoing side. Responses are written at once (one per request); the session
+ * stops reading requests while too much of that output is unread (`unread`, `drained`), which
+ * bounds the responses a peer that never reads can make the daemon hold. Notifications go
+ * through a bounded queue that is flushed only while the socket accepts data without
+ * buffering; when it is full, further notifications are counted and dropped, and a single
+ * `lagged {missed}` notification takes their place in the stream, so the client knows exactly
+ * where the gap is.
  *
  * INVARIANTS: `notify` never blocks and never grows memory past `capacity` + 1 entries, so a
- * slow subscriber cannot slow the event loop or any other client.
+ * slow subscriber cannot slow the event loop or any other client. The account always holds the
+ * socket's current write buffer size (updated on every write and every drain).
  */
 import type { Socket } from "node:net";
 import { encodeMessage } from "../../protocol/codec.js";
 import type { Message, Notification } from "../../protocol/messages.js";
+import type { BudgetAccount } from "./budget.js";
 
 export class Outbox {
   private readonly queue: Notification[] = [];
@@ -20,23 +24,30 @@ export class Outbox {
   constructor(
     private readonly socket: Socket,
     private readonly capacity: number,
+    private readonly account?: BudgetAccount,
   ) {
     socket.on("drain", () => {
       this.waitingForDrain = false;
       this.flush();
+      this.account?.setOutput(socket.writableLength);
     });
   }
 
   /** Total notifications dropped for this connection. */
   droppedTotal = 0;
 
+  /** Bytes written that the peer has not taken yet (beyond what the kernel buffers). */
+  get unread(): number {
+    return this.socket.writableLength;
+  }
+
   send(message: Message): void {
-    if (this.socket.destroyed) return;
-    if (!this.socket.write(encodeMessage(message))) this.waitingForDrain = true;
+    if (this.socket.destroyed || this.socket.writableEnded) return;
+    this.write(encodeMessage(message));
   }
 
   notify(notification: Notification): void {
-    if (this.socket.destroyed) return;
+    if (this.socket.destroyed || this.socket.writableEnded) return;
     if (this.queue.length >= this.capacity) {
       this.missed++;
       this.droppedTotal++;
@@ -50,16 +61,45 @@ export class Outbox {
     this.flush();
   }
 
+  /**
+   * Resolves true once the socket's write buffer has drained, false if the socket closed
+   * first. Only meaningful while the buffer is over its high-water mark (`needsDrain`), since
+   * only then does a `drain` follow.
+   */
+  drained(): Promise<boolean> {
+    if (!this.needsDrain) return Promise.resolve(!this.socket.destroyed);
+    return new Promise((resolve) => {
+      const done = (ok: boolean) => (): void => {
+        this.socket.off("drain", onDrain);
+        this.socket.off("close", onClose);
+        resolve(ok);
+      };
+      const onDrain = done(true);
+      const onClose = done(false);
+      this.socket.once("drain", onDrain);
+      this.socket.once("close", onClose);
+    });
+  }
+
+  /** The write buffer is over its high-water mark; a `drain` event will follow. */
+  get needsDrain(): boolean {
+    return !this.socket.destroyed && this.socket.writableNeedDrain;
+  }
+
+  private write(line: string): void {
+    if (!this.socket.write(line)) this.waitingForDrain = true;
+    this.account?.setOutput(this.socket.writableLength);
+  }
+
   private flush(): void {
-    while (!this.waitingForDrain && !this.socket.destroyed) {
+    while (!this.waitingForDrain && !this.socket.destroyed && !this.socket.writableEnded) {
       let notification = this.queue.shift();
       if (notification === undefined) {
         if (this.missed === 0) return;
         notification = { type: "lagged", missed: this.missed };
         this.missed = 0;
       }
-      if (!this.socket.write(encodeMessage({ type: "notification", notification })))
-        this.waitingForDrain = true;
+      this.write(encodeMessage({ type: "notification", notification }));
     }
   }
 }

@@ -2,6 +2,12 @@
  * Console listeners: one server per configured URL (Unix socket or TCP). Each accepted
  * connection becomes a Session. Unix sockets get the configured mode right after binding, and a
  * stale socket file is replaced.
+ *
+ * Bounds: a listener serves at most `max_connections` at once (Node closes further ones as it
+ * accepts them, before any session exists); all sessions share one buffer budget.
+ *
+ * INVARIANTS: every accepted socket is in `sockets` until its `close` event, so `close()` can
+ * destroy whatever is left after the sessions' linger, and shutdown never waits on a peer.
  */
 import { chmod, mkdir, unlink } from "node:fs/promises";
 import { createServer, type Server, type Socket } from "node:net";
@@ -9,12 +15,18 @@ import { dirname } from "node:path";
 import type { Logger } from "pino";
 import { formatConsoleUrl } from "../../protocol/url.js";
 import type { ListenerConfig } from "../config/schema.js";
+import { ConsoleBudget } from "./budget.js";
 import type { NotificationHub } from "./hub.js";
-import { Session, type RequestDispatcher } from "./session.js";
+import { SESSION_LINGER_MS, Session, type RequestDispatcher } from "./session.js";
+
+/** Refused connections of a listener are logged at most this often. */
+const DROP_LOG_INTERVAL_MS = 10_000;
 
 export interface ConsoleServerOptions {
   listeners: ListenerConfig[];
   notificationBufferSize: number;
+  /** Bytes all connections together may buffer (`console_buffer_budget`). */
+  bufferBudget: number;
   hub: NotificationHub;
   dispatch: RequestDispatcher;
   log: Logger;
@@ -23,9 +35,18 @@ export interface ConsoleServerOptions {
 export class ConsoleServer {
   private readonly servers: { config: ListenerConfig; server: Server }[] = [];
   private readonly sessions = new Set<Session>();
+  private readonly sockets = new Set<Socket>();
+  private readonly budget: ConsoleBudget;
   private connectionsTotal = 0;
 
-  constructor(private readonly o: ConsoleServerOptions) {}
+  constructor(private readonly o: ConsoleServerOptions) {
+    this.budget = new ConsoleBudget(o.bufferBudget);
+  }
+
+  /** Bytes buffered for all connections (unfinished requests, unread output). */
+  get bufferedBytes(): number {
+    return this.budget.used;
+  }
 
   get connections(): number {
     return this.sessions.size;
@@ -38,6 +59,8 @@ export class ConsoleServer {
   async listen(): Promise<void> {
     for (const config of this.o.listeners) {
       const server = createServer({ allowHalfOpen: false }, (socket) => this.accept(config, socket));
+      server.maxConnections = config.options.maxConnections;
+      this.logDrops(config, server);
       await this.bind(config, server);
       this.servers.push({ config, server });
       this.o.log.info(
@@ -78,8 +101,26 @@ export class ConsoleServer {
     return addr && typeof addr === "object" ? `tcp://${addr.address}:${addr.port}` : undefined;
   }
 
+  /** Connections over `max_connections` are closed by Node; say so, without a line per drop. */
+  private logDrops(config: ListenerConfig, server: Server): void {
+    let dropped = 0;
+    let lastLog = -Infinity;
+    server.on("drop", () => {
+      dropped++;
+      const now = performance.now();
+      if (now - lastLog < DROP_LOG_INTERVAL_MS) return;
+      lastLog = now;
+      this.o.log.warn(
+        { listener: config.id, dropped },
+        `refusing connections: ${config.options.maxConnections} connections open (max_connections)`,
+      );
+    });
+  }
+
   private accept(config: ListenerConfig, socket: Socket): void {
     this.connectionsTotal++;
+    this.sockets.add(socket);
+    socket.once("close", () => this.sockets.delete(socket));
     const address =
       config.url.scheme === "unix" ? `${config.id}` : `${socket.remoteAddress}:${socket.remotePort}`;
     const log = this.o.log.child({ listener: config.id, peer: address });
@@ -90,6 +131,7 @@ export class ConsoleServer {
       options: config.options,
       notificationBufferSize: this.o.notificationBufferSize,
       hub: this.o.hub,
+      budget: this.budget,
       dispatch: this.o.dispatch,
       log,
     });
@@ -97,16 +139,36 @@ export class ConsoleServer {
     void session.run().finally(() => this.sessions.delete(session));
   }
 
-  /** Stops accepting, ends every session after flushing its output, removes Unix sockets. */
+  /**
+   * Stops accepting, ends every session after flushing its output (within the sessions'
+   * linger), destroys any connection still open after that, removes Unix sockets. Completes
+   * within about SESSION_LINGER_MS whatever the peers do.
+   */
   async close(): Promise<void> {
     const closing = this.servers.map(
       ({ server }) => new Promise<void>((resolve) => server.close(() => resolve())),
     );
     for (const session of this.sessions) session.close();
+    await this.socketsClosed(SESSION_LINGER_MS);
+    for (const socket of this.sockets) socket.destroy();
     await Promise.all(closing);
     for (const { config } of this.servers) {
       if (config.url.scheme === "unix") await unlink(config.url.path).catch(() => undefined);
     }
     this.servers.length = 0;
+  }
+
+  /** Resolves when every accepted socket has closed, or after `timeoutMs`. */
+  private async socketsClosed(timeoutMs: number): Promise<void> {
+    if (this.sockets.size === 0) return;
+    const pending = [...this.sockets].map(
+      (socket) => new Promise<void>((resolve) => socket.once("close", () => resolve())),
+    );
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all(pending),
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs))),
+    ]);
+    clearTimeout(timer);
   }
 }

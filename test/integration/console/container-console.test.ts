@@ -13,17 +13,13 @@ import {
   ContainerConsoles,
   type ContainerRequestDispatcher,
 } from "../../../src/daemon/console/container-console.js";
+import { DEFAULT_CONSOLE_OPTIONS } from "../../../src/daemon/config/schema.js";
 import type { Response } from "../../../src/protocol/messages.js";
 import { startInProcessDaemon, type TestDaemon } from "../../helpers/daemon.js";
 import { TestPackages } from "../../helpers/npk.js";
 import { RawPeer } from "../../helpers/raw.js";
 
-const OPTIONS = {
-  maxRequestSize: 1024 * 1024,
-  maxRequestsPerSec: 1000,
-  connectTimeoutMs: 5000,
-  maxInstallSize: 1024 * 1024,
-};
+const OPTIONS = { ...DEFAULT_CONSOLE_OPTIONS, maxInstallSize: 1024 * 1024 };
 
 describe("container consoles", () => {
   let d: TestDaemon;

@@ -15,6 +15,11 @@ describe("config", () => {
     assert.equal(l.permissions, FULL_PERMISSIONS);
     assert.equal(l.mode, 0o600);
     assert.equal(l.options.maxRequestSize, 1024 * 1024);
+    assert.equal(l.options.maxConnections, 256);
+    assert.equal(l.options.idleTimeoutMs, 5 * 60_000);
+    assert.equal(l.options.maxUnreadSize, 1024 * 1024);
+    assert.equal(l.options.unreadTimeoutMs, 10_000);
+    assert.equal(c.consoleBufferBudget, 64 * 1024 * 1024);
     assert.deepEqual(
       c.repositories.map((r) => [r.id, r.type, r.dir, r.key]),
       [["default", "fs", "/var/lib/skiff/repository", undefined]],
@@ -33,6 +38,10 @@ describe("config", () => {
       max_requests_per_sec = 5
       connect_timeout = "250ms"
       max_install_size = "100MB"
+      max_connections = 8
+      idle_timeout = "1m"
+      max_unread_size = "256K"
+      unread_timeout = "3s"
       [repositories.default]
       type = "fs"
       dir = "/tmp/repo"
@@ -52,6 +61,10 @@ describe("config", () => {
       maxRequestsPerSec: 5,
       connectTimeoutMs: 250,
       maxInstallSize: 100_000_000,
+      maxConnections: 8,
+      idleTimeoutMs: 60_000,
+      maxUnreadSize: 256 * 1024,
+      unreadTimeoutMs: 3000,
     });
     assert.equal(c.repositories[0]!.capacitySize, 1024 ** 3);
     assert.equal(c.repositories[1]!.type, "mem");
@@ -77,6 +90,11 @@ describe("config", () => {
       /console\.x\.options\.max_request_size: expected a size/,
     ],
     [`[console.x]\nurl = "unix:///a"\npermissions = "full"\nport = 3`, /console\.x\.port: unknown field/],
+    [
+      `[console.x]\nurl = "unix:///a"\npermissions = "full"\n[console.x.options]\nmax_connections = 0`,
+      /console\.x\.options\.max_connections: must be greater than 0/,
+    ],
+    [`console_buffer_budget = "much"`, /console_buffer_budget: expected a size/],
     [`state_dir = "relative"`, /state_dir: must be an absolute path/],
     [`event_buffer_size = 0`, /event_buffer_size: must be greater than 0/],
     [`cgroup = "a/b"`, /cgroup: must be a single cgroup name/],

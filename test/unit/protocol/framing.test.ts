@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { LineReader, LineTooLongError } from "../../../src/protocol/framing.js";
+import {
+  BufferRefusedError,
+  LineReader,
+  LineTooLongError,
+  type BufferAccount,
+} from "../../../src/protocol/framing.js";
 
 async function* chunks(...parts: string[]): AsyncGenerator<Buffer> {
   for (const p of parts) yield Buffer.from(p);
@@ -41,5 +46,37 @@ describe("LineReader", () => {
       r.readBytes(5, async () => undefined),
       /3 of 5 bytes missing/,
     );
+  });
+
+  it("splits a line spread over many chunks and keeps what follows it", async () => {
+    const parts = Array.from({ length: 100 }, (_, i) => String(i % 10));
+    const r = new LineReader(chunks(...parts, "\nnext", "\n"), 1000);
+    assert.equal(await r.nextLine(), parts.join(""));
+    assert.equal(r.buffered, 4);
+    assert.equal(await r.nextLine(), "next");
+    assert.equal(r.buffered, 0);
+  });
+
+  it("reports what it holds to its account and stops when growth is refused", async () => {
+    const held: number[] = [];
+    const account: BufferAccount = {
+      hold: (bytes) => {
+        held.push(bytes);
+        return bytes <= 5;
+      },
+    };
+    const r = new LineReader(chunks("ab\ncd", "ef", "gh", "ij\n"), 100, account);
+    assert.equal(await r.nextLine(), "ab");
+    assert.equal(held.at(-1), 2, "the rest after the line is held");
+    await assert.rejects(r.nextLine(), BufferRefusedError);
+    assert.deepEqual(held.slice(-2), [4, 6], "refused once the unfinished line grew past 5");
+  });
+
+  it("releases bytes to the account as they are handed out", async () => {
+    const held: number[] = [];
+    const r = new LineReader(chunks("x\n12345"), 100, { hold: (b) => (held.push(b), true) });
+    assert.equal(await r.nextLine(), "x");
+    await r.readBytes(5, async () => undefined);
+    assert.equal(held.at(-1), 0);
   });
 });
