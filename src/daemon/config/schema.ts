@@ -463,16 +463,7 @@ export function configFromToml(doc: unknown): DaemonConfig {
       url: l.url,
       permissions: l.permissions,
       mode: parseInt(l.mode ?? "0600", 8),
-      options: {
-        maxRequestSize: l.options?.max_request_size ?? DEFAULT_CONSOLE_OPTIONS.maxRequestSize,
-        maxRequestsPerSec: l.options?.max_requests_per_sec ?? DEFAULT_CONSOLE_OPTIONS.maxRequestsPerSec,
-        connectTimeoutMs: l.options?.connect_timeout ?? DEFAULT_CONSOLE_OPTIONS.connectTimeoutMs,
-        maxInstallSize: l.options?.max_install_size ?? DEFAULT_CONSOLE_OPTIONS.maxInstallSize,
-        maxConnections: l.options?.max_connections ?? DEFAULT_CONSOLE_OPTIONS.maxConnections,
-        idleTimeoutMs: l.options?.idle_timeout ?? DEFAULT_LISTENER_IDLE_TIMEOUT_MS,
-        maxUnreadSize: l.options?.max_unread_size ?? DEFAULT_CONSOLE_OPTIONS.maxUnreadSize,
-        unreadTimeoutMs: l.options?.unread_timeout ?? DEFAULT_CONSOLE_OPTIONS.unreadTimeoutMs,
-      },
+      options: consoleOptionsFromRaw(l.options, DEFAULT_LISTENER_IDLE_TIMEOUT_MS),
     }),
   );
   const repositories = Object.entries(raw.repositories ?? {}).map(([id, r]): RepositoryConfig => {
@@ -528,14 +519,24 @@ export function configFromToml(doc: unknown): DaemonConfig {
   };
 }
 
-/** `[container_console]`: the listener option keys; unset keys take the listeners' defaults. */
-function consoleOptionsFromRaw(o: RawOptions | undefined): ConsoleOptions {
+/**
+ * A listener's `options` and `[container_console]`: the same keys; unset keys take the defaults.
+ * Listeners close idle connections after `defaultIdleTimeoutMs`; container consoles hold wake
+ * locks and are exempt unless configured.
+ */
+function consoleOptionsFromRaw(
+  o: RawOptions | undefined,
+  defaultIdleTimeoutMs = DEFAULT_CONSOLE_OPTIONS.idleTimeoutMs,
+): ConsoleOptions {
   return {
-    ...DEFAULT_CONSOLE_OPTIONS,
     maxRequestSize: o?.max_request_size ?? DEFAULT_CONSOLE_OPTIONS.maxRequestSize,
     maxRequestsPerSec: o?.max_requests_per_sec ?? DEFAULT_CONSOLE_OPTIONS.maxRequestsPerSec,
     connectTimeoutMs: o?.connect_timeout ?? DEFAULT_CONSOLE_OPTIONS.connectTimeoutMs,
     maxInstallSize: o?.max_install_size ?? DEFAULT_CONSOLE_OPTIONS.maxInstallSize,
+    maxConnections: o?.max_connections ?? DEFAULT_CONSOLE_OPTIONS.maxConnections,
+    idleTimeoutMs: o?.idle_timeout ?? defaultIdleTimeoutMs,
+    maxUnreadSize: o?.max_unread_size ?? DEFAULT_CONSOLE_OPTIONS.maxUnreadSize,
+    unreadTimeoutMs: o?.unread_timeout ?? DEFAULT_CONSOLE_OPTIONS.unreadTimeoutMs,
   };
 }
 
