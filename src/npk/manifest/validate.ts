@@ -5,7 +5,7 @@ import type { Manifest, Mount } from "./types.js";
 
 const MAX_NAME_LENGTH = 1024;
 const MAX_INIT_LENGTH = 4096;
-const MAX_ENV_VARS = 64;
+export const MAX_ENV_VARS = 64;
 const MAX_ENV_NAME_LENGTH = 64;
 const MAX_ENV_VALUE_LENGTH = 1024;
 const MAX_SUPPL_GROUPS = 64;
