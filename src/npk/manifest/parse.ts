@@ -35,11 +35,10 @@ function readDocument(text: string, format: ManifestFormat): Raw {
   if (text.length > MANIFEST_LIMITS.maxBytes || Buffer.byteLength(text) > MANIFEST_LIMITS.maxBytes) {
     throw limitError(`larger than ${MANIFEST_LIMITS.maxBytes} bytes`);
   }
+  if (format === "yaml") return fromYaml(text);
   let tree: unknown;
   try {
-    if (format === "json") tree = JSON.parse(text);
-    else if (format === "toml") tree = parseToml(text);
-    else return fromYaml(text);
+    tree = format === "json" ? JSON.parse(text) : parseToml(text);
   } catch (error) {
     throw new ManifestError([{ path: "", reason: `${format} syntax: ${(error as Error).message}` }]);
   }
