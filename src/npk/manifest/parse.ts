@@ -61,16 +61,21 @@ function fromToml(value: unknown): Raw {
  * the `yaml` package's lexer, parser and composer all recurse once per level (and its lexer
  * spends time quadratic in the depth of `- - - x`), so deep input must be refused before it
  * gets there. Counts flow brackets outside quoted scalars and comments, and per line the
- * enclosing indentation levels plus the block indicators (`- `, `? `, `: `) that open a
- * collection on that line; block scalar bodies (`|`, `>`) are skipped. Over-counting is
+ * enclosing indentation levels, counting the content column after each block indicator
+ * (`- `, `? `, `: `) as a level of its own; block scalar bodies (`|`, `>`) are skipped. Over-counting is
  * harmless (the limit is far above what manifests use); under-counting is not possible for
  * real nesting, because every collection starts with a bracket, an indicator or an indent.
  */
+/** `|` or `>`, indentation and chomping indicators, then only a comment up to the end of line. */
+const BLOCK_SCALAR_HEADER = /[|>][1-9+-]{0,2}[ \t]*(?:#[^\n]*)?\r?$/my;
+
 export function yamlNestingBound(text: string): number {
   const indents: number[] = [];
   let flow = 0;
   let quote: "'" | '"' | undefined;
   let blockScalarIndent: number | undefined;
+  /** Block nesting of the last line that started in block context; flow continues from there. */
+  let block = 0;
   let max = 0;
   let lineStart = 0;
   while (lineStart <= text.length) {
@@ -80,7 +85,6 @@ export function yamlNestingBound(text: string): number {
     while (i < lineEnd && text[i] === " ") i++;
     const indent = i - lineStart;
     const blank = i === lineEnd || text[i] === "\r" || text[i] === "#";
-    let depth = flow;
     if (blockScalarIndent !== undefined && (blank || indent > blockScalarIndent)) {
       lineStart = lineEnd + 1;
       continue;
@@ -89,19 +93,21 @@ export function yamlNestingBound(text: string): number {
     if (quote === undefined && flow === 0 && !blank) {
       while (indents.length > 0 && indents[indents.length - 1]! >= indent) indents.pop();
       indents.push(indent);
-      let opened = 0;
+      // `- - key: x` opens a collection at each indicator's content column.
       while (
         i < lineEnd &&
         "-?:".includes(text[i]!) &&
         (i + 1 === lineEnd || " \t\r".includes(text[i + 1]!))
       ) {
-        opened++;
         i += 1;
         while (i < lineEnd && text[i] === " ") i++;
+        indents.push(i - lineStart);
       }
-      depth = indents.length + opened;
+      block = indents.length;
     }
-    let tokenStart = true;
+    let depth = block + flow;
+    let valueStart = true; // a scalar or a flow collection may start here
+    let afterSpace = true; // a `#` here starts a comment
     for (; i < lineEnd; i++) {
       const c = text[i]!;
       if (quote !== undefined) {
@@ -112,20 +118,40 @@ export function yamlNestingBound(text: string): number {
         }
         continue;
       }
-      if (c === "#" && tokenStart) break;
-      if (tokenStart && (c === "'" || c === '"')) quote = c;
-      else if (c === "[" || c === "{") {
+      if (c === " " || c === "\t") {
+        afterSpace = true;
+        continue;
+      }
+      if (c === "#" && afterSpace) break;
+      afterSpace = false;
+      const indicator = i + 1 === lineEnd || " \t\r".includes(text[i + 1]!);
+      if (valueStart && (c === "'" || c === '"')) {
+        quote = c;
+        valueStart = false;
+      } else if ((c === "[" || c === "{") && (flow > 0 || valueStart)) {
         flow++;
         depth++;
-      } else if ((c === "]" || c === "}") && flow > 0) flow--;
-      else if (flow === 0 && tokenStart && (c === "|" || c === ">")) blockScalarIndent = indent;
-      max = Math.max(max, depth);
-      tokenStart = " \t[{,:".includes(c);
+        max = Math.max(max, depth);
+        valueStart = true;
+      } else if ((c === "]" || c === "}") && flow > 0) {
+        flow--;
+        valueStart = false;
+      } else if (flow > 0 && (c === "," || c === ":")) valueStart = true;
+      else if (flow === 0 && c === ":" && indicator) valueStart = true;
+      else if (flow === 0 && valueStart && (c === "|" || c === ">")) {
+        BLOCK_SCALAR_HEADER.lastIndex = i;
+        if (BLOCK_SCALAR_HEADER.test(text)) {
+          blockScalarIndent = indent;
+          break;
+        }
+        valueStart = false;
+      } else valueStart = false;
     }
     max = Math.max(max, depth);
     lineStart = lineEnd + 1;
   }
-  return max;
+  // Plus the scalars inside the deepest collection (MANIFEST_LIMITS counts them as a level).
+  return max + 1;
 }
 
 function fromYaml(text: string): Raw {
@@ -134,7 +160,14 @@ function fromYaml(text: string): Raw {
   }
   // No `uniqueKeys`: the package checks it by comparing every key with every earlier one
   // (quadratic: 16k keys took seconds); fromYamlNode checks duplicates with a hash lookup.
-  const doc = YAML.parseDocument(text, { uniqueKeys: false, prettyErrors: true });
+  let doc: ReturnType<typeof YAML.parseDocument>;
+  try {
+    doc = YAML.parseDocument(text, { uniqueKeys: false, prettyErrors: true });
+  } catch (error) {
+    // Only if the pre-scan under-counted: the parser's recursion ran out of stack.
+    if (error instanceof RangeError) throw limitError(`nested too deeply: ${error.message}`);
+    throw error;
+  }
   if (doc.errors.length > 0) {
     throw new ManifestError(
       doc.errors.map((error) => ({ path: "", reason: `yaml syntax: ${error.message}` })),

@@ -4,6 +4,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
+import YAML from "yaml";
+import { yamlNestingBound } from "../../../src/npk/manifest/parse.js";
 import {
   ManifestError,
   manifestToYaml,
@@ -127,7 +129,40 @@ function assertRoundTrips(m: Manifest): void {
   assert.deepEqual(plain(parseManifest(JSON.stringify(m), "json")), plain(m));
 }
 
+/** Nesting depth of a JSON value, the value itself being level 1 (as MANIFEST_LIMITS counts). */
+function depthOf(value: unknown): number {
+  if (value === null || typeof value !== "object") return 1;
+  const children = Object.values(value as Record<string, unknown>);
+  return 1 + Math.max(0, ...children.map(depthOf));
+}
+
 describe("manifest parser properties", () => {
+  // The bound is about the parser's recursion, so the text is written without aliases.
+  it("bounds the nesting depth of YAML from above, in block and flow style, before parsing", () => {
+    const nested = fc.letrec((tie) => ({
+      value: fc.oneof(
+        { depthSize: "small", withCrossShrink: true },
+        fc.oneof(fc.string({ maxLength: 8 }), fc.integer(), fc.boolean(), fc.constant(null)),
+        fc.array(tie("value"), { maxLength: 3 }),
+        fc.dictionary(fc.string({ maxLength: 6 }), tie("value"), { maxKeys: 3 }),
+      ),
+    })).value;
+    fc.assert(
+      fc.property(nested, fc.constantFrom(0, 1, 2), (value, style) => {
+        const text =
+          style === 0
+            ? YAML.stringify(value)
+            : style === 1
+              ? YAML.stringify(value, { collectionStyle: "flow" })
+              : YAML.stringify({ a: { b: [value, { c: value }] } }, { aliasDuplicateObjects: false });
+        const actual = depthOf(YAML.parse(text));
+        const bound = yamlNestingBound(text);
+        assert.ok(bound >= actual, `bound ${bound} < depth ${actual} of:\n${text}`);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it("parses any text, as YAML, JSON or TOML, or throws ManifestError", () => {
     const format = fc.constantFrom<ManifestFormat>("yaml", "json", "toml");
     fc.assert(
