@@ -13,7 +13,7 @@ export const MANIFEST_LIMITS = {
   /** Nesting of maps and sequences, the document root being depth 1. */
   maxDepth: 32,
   /** Values in the whole document (maps, sequences, scalars), alias expansions included. */
-  maxValues: 4096,
+  maxValues: 2048,
 } as const;
 
 /** Counts values while a parsed document is converted to Raw; throws once a limit is passed. */

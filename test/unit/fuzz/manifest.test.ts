@@ -212,7 +212,7 @@ describe("manifest parser properties", () => {
       [head + "custom: " + "[".repeat(20_000) + "]".repeat(20_000), "yaml", /nested deeper/],
       [head + "custom:\n" + "  - ".repeat(1) + "- ".repeat(5_000) + "x\n", "yaml", /nested deeper/],
       [head + "custom:\n  " + "? ".repeat(5_000) + "x\n", "yaml", /nested deeper/],
-      [bomb(9), "yaml", /more than 4096 values/],
+      [bomb(9), "yaml", /more than 2048 values/],
       [
         head + "env:\n" + Array.from({ length: 7000 }, (_, i) => `  K${i}: v\n`).join(""),
         "yaml",
@@ -229,7 +229,7 @@ describe("manifest parser properties", () => {
         /larger than 65536 bytes|nested deeper/,
       ],
       [`{"custom": ${"[".repeat(1000)}${"]".repeat(1000)}}`, "json", /nested deeper/],
-      [`{"custom": [${Array(5000).fill("1").join(",")}]}`, "json", /more than 4096 values/],
+      [`{"custom": [${Array(5000).fill("1").join(",")}]}`, "json", /more than 2048 values/],
       ["a = " + "[".repeat(1000) + "]".repeat(1000), "toml", /nested deeper|syntax/],
     ];
     for (const [text, format, reason] of cases) {
