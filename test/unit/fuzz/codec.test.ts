@@ -137,6 +137,53 @@ describe("console codec properties", () => {
     );
   });
 
+  it("decodes any JSON body of every request (and response) variant to a message or a DecodeError", () => {
+    const variants = [
+      ...["ident", "inspect", "install", "kill", "list", "mount", "repositories", "shutdown", "start"],
+      ...[
+        "token_create",
+        "token_verify",
+        "umount",
+        "uninstall",
+        "stop",
+        "logs",
+        "pause",
+        "resume",
+        "suspend",
+      ],
+      ...[
+        "wake_lock_acquire",
+        "wake_lock_release",
+        "add_wake_source",
+        "remove_wake_source",
+        "proxy_wake_channel",
+      ],
+      ...["proxy_handled", "power", "prepare", "health", "bogus", "__proto__", "constructor"],
+    ];
+    const body = fc.oneof(
+      fc.jsonValue({ maxDepth: 3 }),
+      fc.dictionary(
+        fc.constantFrom("container", "name", "timeout", "signal", "source", "size"),
+        fc.jsonValue(),
+        {
+          maxKeys: 4,
+        },
+      ),
+    );
+    fc.assert(
+      fc.property(
+        fc.constantFrom("request", "response"),
+        fc.constantFrom(...variants),
+        body,
+        (kind, variant, v) => {
+          const m = decodesOrDecodeError(JSON.stringify({ [kind]: { [variant]: v } }));
+          if (m !== undefined) assert.deepEqual(decodeMessage(encodeMessage(m).trimEnd()), m);
+        },
+      ),
+      { numRuns: 1000 },
+    );
+  });
+
   it("refuses deeply nested JSON with a DecodeError, without recursing into it", () => {
     const deep = "[".repeat(100_000) + "]".repeat(100_000);
     for (const line of [deep, `{"request":${deep}}`, `{"request":{"start":{"environment":${deep}}}}`]) {
