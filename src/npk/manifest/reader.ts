@@ -10,7 +10,7 @@ import { type IssueList, joinPath, ManifestError } from "./errors.js";
 export const MANIFEST_LIMITS = {
   /** Bytes of manifest text (UTF-8). */
   maxBytes: 64 * 1024,
-  /** Nesting of maps and sequences, the document root being depth 1. */
+  /** Nesting levels, the document root being level 1 and a scalar a level of its own. */
   maxDepth: 32,
   /** Values in the whole document (maps, sequences, scalars), alias expansions included. */
   maxValues: 2048,

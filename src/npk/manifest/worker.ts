@@ -6,14 +6,19 @@
 // parse starts a fresh worker.
 //
 // INVARIANTS: one worker at a time; `pending` holds exactly the jobs posted to `worker` and not
-// yet answered; the worker is ref'd only while `pending` is non-empty, so an idle parser never
-// keeps a process alive.
+// yet answered; `watchdog` runs exactly while `pending` is non-empty and was (re)started when
+// the oldest pending job became the one the worker is on; the worker is ref'd only while
+// `pending` is non-empty, so an idle parser never keeps a process alive.
 import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
 import { ManifestError, type ManifestIssue } from "./errors.js";
 import { parseManifest, type ManifestFormat } from "./parse.js";
 import type { Manifest } from "./types.js";
 
-/** A parse that takes longer than this ends the worker (linear limits keep real ones in ms). */
+/**
+ * The worker must answer its oldest job within this time (jobs run one after the other, so a
+ * queue of many packages at startup does not add up); otherwise it is ended. The limits keep
+ * real parses in milliseconds.
+ */
 export const PARSE_TIMEOUT_MS = 5_000;
 const WORKER_HEAP_MB = 64;
 /** Marks the thread this module serves in (other workers may import it as a library). */
@@ -31,21 +36,33 @@ type Answer =
 interface Pending {
   resolve: (m: Manifest) => void;
   reject: (e: Error) => void;
-  timer: NodeJS.Timeout;
 }
 
 let worker: Worker | undefined;
 const pending = new Map<number, Pending>();
+let watchdog: NodeJS.Timeout | undefined;
 let nextId = 0;
 
 function failAll(reason: string): void {
   const jobs = [...pending.values()];
   pending.clear();
   worker = undefined;
-  for (const job of jobs) {
-    clearTimeout(job.timer);
-    job.reject(new ManifestError([{ path: "", reason }]));
-  }
+  clearTimeout(watchdog);
+  watchdog = undefined;
+  for (const job of jobs) job.reject(new ManifestError([{ path: "", reason }]));
+}
+
+/** (Re)starts the deadline of the job the worker is on. */
+function armWatchdog(w: Worker): void {
+  clearTimeout(watchdog);
+  watchdog = undefined;
+  if (pending.size === 0) return;
+  watchdog = setTimeout(() => {
+    // Ending the worker fails every job it holds; the next parse starts a new one.
+    failAll(`manifest parse took longer than ${PARSE_TIMEOUT_MS} ms`);
+    void w.terminate();
+  }, PARSE_TIMEOUT_MS);
+  watchdog.unref();
 }
 
 function startWorker(): Worker {
@@ -57,7 +74,7 @@ function startWorker(): Worker {
     const job = pending.get(answer.id);
     if (job === undefined) return;
     pending.delete(answer.id);
-    clearTimeout(job.timer);
+    armWatchdog(w);
     if (pending.size === 0) w.unref();
     if (answer.ok) job.resolve(answer.manifest);
     else job.reject(answer.issues ? new ManifestError(answer.issues) : new Error(answer.message));
@@ -77,13 +94,8 @@ export function parseManifestOffLoop(text: string, format: ManifestFormat = "yam
     worker ??= startWorker();
     const w = worker;
     const id = nextId++;
-    const timer = setTimeout(() => {
-      // Ending the worker fails every job it holds; the next parse starts a new one.
-      failAll(`manifest parse took longer than ${PARSE_TIMEOUT_MS} ms`);
-      void w.terminate();
-    }, PARSE_TIMEOUT_MS);
-    timer.unref();
-    pending.set(id, { resolve, reject, timer });
+    pending.set(id, { resolve, reject });
+    if (pending.size === 1) armWatchdog(w);
     w.ref();
     w.postMessage({ id, text, format } satisfies Job);
   });
