@@ -75,7 +75,7 @@ key = "${EXAMPLE_PUB}"
     await expectRefused("env16k", envManifest(`${unique}-env16k`, 16_000), /manifest\.yaml.*more than 65536/);
   });
 
-  it("refuses an env of a million variables (a 14 MB package) before reading it", async () => {
+  it("refuses an env of a million variables (a 12 MB package) before reading it", async () => {
     await expectRefused(
       "env1m",
       envManifest(`${unique}-env1m`, 1_000_000),
