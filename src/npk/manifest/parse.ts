@@ -42,7 +42,8 @@ function readDocument(text: string, format: ManifestFormat): Raw {
   } catch (error) {
     throw new ManifestError([{ path: "", reason: `${format} syntax: ${(error as Error).message}` }]);
   }
-  // Both parsers are iterative; the tree they built is checked before anything recurses into it.
+  // JSON.parse is iterative; smol-toml's recursion ends in a RangeError on deep input, caught
+  // above. The tree is checked iteratively before anything here recurses into it.
   checkTreeLimits(tree);
   return format === "toml" ? fromToml(tree) : (tree as Raw);
 }
@@ -56,19 +57,20 @@ function fromToml(value: unknown): Raw {
   return value as Raw;
 }
 
+/** `|` or `>`, indentation and chomping indicators, then only a comment up to the end of line. */
+const BLOCK_SCALAR_HEADER = /[|>][1-9+-]{0,2}[ \t]*(?:#[^\n]*)?\r?$/my;
+
 /**
  * An upper bound of the nesting depth of a YAML text, found in one linear pass without parsing:
  * the `yaml` package's lexer, parser and composer all recurse once per level (and its lexer
  * spends time quadratic in the depth of `- - - x`), so deep input must be refused before it
  * gets there. Counts flow brackets outside quoted scalars and comments, and per line the
  * enclosing indentation levels, counting the content column after each block indicator
- * (`- `, `? `, `: `) as a level of its own; block scalar bodies (`|`, `>`) are skipped. Over-counting is
- * harmless (the limit is far above what manifests use); under-counting is not possible for
- * real nesting, because every collection starts with a bracket, an indicator or an indent.
+ * (`- `, `? `, `: `) as a level of its own; block scalar bodies (`|`, `>`) are skipped.
+ * Over-counting is harmless (the limit is far above what manifests use). That it never
+ * under-counts is a property test (test/unit/fuzz/manifest.test.ts); should the parser still
+ * run out of stack, fromYaml turns that into a ManifestError too.
  */
-/** `|` or `>`, indentation and chomping indicators, then only a comment up to the end of line. */
-const BLOCK_SCALAR_HEADER = /[|>][1-9+-]{0,2}[ \t]*(?:#[^\n]*)?\r?$/my;
-
 export function yamlNestingBound(text: string): number {
   const indents: number[] = [];
   let flow = 0;
