@@ -13,11 +13,20 @@ export function encodeMeta(version = NPK_FORMAT_VERSION): Buffer {
   return Buffer.from(`version: ${version}\n`, "utf8");
 }
 
+/** Northstar writes `version: 0.9.x`; the YAML parser never sees more than this. */
+export const MAX_META_SIZE = 256;
+
 /** Parses the comment and returns the format version; throws NpkError("meta") if unsupported. */
 export function parseMeta(comment: Buffer): string {
+  if (comment.length > MAX_META_SIZE) {
+    throw new NpkError(
+      "meta",
+      `ZIP comment (NPK meta) is ${comment.length} bytes, more than ${MAX_META_SIZE}`,
+    );
+  }
   let doc: unknown;
   try {
-    doc = parseYaml(comment.toString("utf8"));
+    doc = parseYaml(comment.toString("utf8"), { maxAliasCount: 0 });
   } catch (e) {
     throw asNpkError("meta", "ZIP comment (NPK meta) is not valid YAML", e);
   }

@@ -6,8 +6,10 @@ import type { KeyObject } from "node:crypto";
 import { open } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
 import { NpkError, asNpkError } from "./errors.js";
-import { ManifestError, parseManifest } from "./manifest/index.js";
+import { MANIFEST_LIMITS } from "./manifest/reader.js";
+import { ManifestError } from "./manifest/index.js";
 import type { Manifest } from "./manifest/index.js";
+import { parseManifestOffLoop } from "./manifest/worker.js";
 import { parseMeta } from "./meta.js";
 import { decodeSignature, verifySignature } from "./signature.js";
 import type { DecodedSignature } from "./signature.js";
@@ -84,14 +86,24 @@ function checkHash(what: string, expected: string, data: Buffer): void {
     throw new NpkError("hash", `invalid ${what} hash (expected=${expected} actual=${actual})`);
 }
 
-async function readText(file: FileHandle, zip: ZipArchive, name: string): Promise<Buffer | undefined> {
+/** Reads an entry of at most `maxSize` bytes (checked before anything is allocated). */
+async function readText(
+  file: FileHandle,
+  zip: ZipArchive,
+  name: string,
+  maxSize: number,
+): Promise<Buffer | undefined> {
   const entry = findEntry(zip, name);
-  return entry === undefined ? undefined : readEntry(file, entry);
+  return entry === undefined ? undefined : readEntry(file, entry, maxSize);
 }
 
-function parseManifestText(text: string): Manifest {
+/** signature.yaml is four hashes and a signature, about 400 bytes as Northstar writes it. */
+export const MAX_SIGNATURE_SIZE = 4096;
+
+/** Parsed in a worker thread: even a manifest within the limits takes too long for the loop. */
+async function parseManifestText(text: string): Promise<Manifest> {
   try {
-    return parseManifest(text, "yaml");
+    return await parseManifestOffLoop(text, "yaml");
   } catch (e) {
     if (e instanceof ManifestError) {
       const details = e.errors.map((x) => `${x.path}: ${x.reason}`).join("; ");
@@ -141,7 +153,7 @@ export async function openNpk(path: string, opts: OpenNpkOptions = {}): Promise<
   });
   try {
     const zip = await readZip(file);
-    const signatureBytes = await readText(file, zip, SIGNATURE_NAME);
+    const signatureBytes = await readText(file, zip, SIGNATURE_NAME, MAX_SIGNATURE_SIZE);
     let signature: Npk["signature"];
     if (signatureBytes !== undefined) {
       const text = signatureBytes.toString("utf8");
@@ -158,13 +170,13 @@ export async function openNpk(path: string, opts: OpenNpkOptions = {}): Promise<
       checkHash("meta", signature.hashes.metaHash, zip.comment);
     }
     const version = parseMeta(zip.comment);
-    const manifestBytes = await readText(file, zip, MANIFEST_NAME);
+    const manifestBytes = await readText(file, zip, MANIFEST_NAME, MANIFEST_LIMITS.maxBytes);
     if (manifestBytes === undefined) throw new NpkError("manifest", `${MANIFEST_NAME} is missing`);
     if (opts.key !== undefined && signature !== undefined) {
       checkHash("manifest", signature.hashes.manifestHash, manifestBytes);
     }
     const manifestText = manifestBytes.toString("utf8");
-    const manifest = parseManifestText(manifestText);
+    const manifest = await parseManifestText(manifestText);
     const fsImage = await locateFsImage(file, zip);
     let verity: NpkVerity | undefined;
     if (signature !== undefined) {

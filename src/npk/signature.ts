@@ -8,6 +8,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { NpkError, asNpkError } from "./errors.js";
+import { yamlNestingBound } from "./manifest/parse.js";
 
 export const ED25519_KEY_SIZE = 32;
 export const ED25519_SIGNATURE_SIZE = 64;
@@ -131,8 +132,14 @@ function hexField(doc: unknown, path: string[]): string {
   return value;
 }
 
-/** Parses signature.yaml without checking the signature. */
+/** Both documents of signature.yaml are two levels deep; the YAML parser recurses per level. */
+const MAX_SIGNATURE_NESTING = 4;
+
+/** Parses signature.yaml without checking the signature. The caller bounds its size (MAX_SIGNATURE_SIZE). */
 export function decodeSignature(text: string): DecodedSignature {
+  if (yamlNestingBound(text) > MAX_SIGNATURE_NESTING) {
+    throw new NpkError("signature", `signature.yaml is nested deeper than ${MAX_SIGNATURE_NESTING} levels`);
+  }
   const split = text.indexOf("---");
   if (split < 0)
     throw new NpkError("signature", "signature.yaml: missing '---' between hashes and signature");
@@ -140,8 +147,8 @@ export function decodeSignature(text: string): DecodedSignature {
   let hashesDoc: unknown;
   let signatureDoc: unknown;
   try {
-    hashesDoc = parseYaml(signedText);
-    signatureDoc = parseYaml(text.slice(split + 3));
+    hashesDoc = parseYaml(signedText, { maxAliasCount: 0 });
+    signatureDoc = parseYaml(text.slice(split + 3), { maxAliasCount: 0 });
   } catch (e) {
     throw asNpkError("signature", "signature.yaml is not valid YAML", e);
   }

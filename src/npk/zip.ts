@@ -17,6 +17,10 @@ export const CENTRAL_HEADER_SIZE = 46;
 export const END_OF_CENTRAL_DIRECTORY_SIZE = 22;
 export const MAX_COMMENT_SIZE = 0xffff;
 export const METHOD_STORED = 0;
+/** An NPK holds manifest.yaml, signature.yaml and fs.img; a few more entries are tolerated. */
+export const MAX_ENTRIES = 16;
+/** Central directory bytes for MAX_ENTRIES entries with names of up to 1 KiB and no extras. */
+export const MAX_CENTRAL_DIRECTORY_SIZE = MAX_ENTRIES * (CENTRAL_HEADER_SIZE + 1024);
 const FLAG_ENCRYPTED = 0x0001;
 const FLAG_DATA_DESCRIPTOR = 0x0008;
 
@@ -171,6 +175,16 @@ export async function readZip(file: FileHandle): Promise<ZipArchive> {
   if (cdOffset === 0xffffffff || cdSize === 0xffffffff || entryCount === 0xffff) {
     throw new NpkError("zip", "ZIP64 archives are not supported");
   }
+  // Refused before the central directory is read into memory or walked.
+  if (entryCount > MAX_ENTRIES) {
+    throw new NpkError("zip", `${entryCount} entries; an NPK has at most ${MAX_ENTRIES}`);
+  }
+  if (cdSize > MAX_CENTRAL_DIRECTORY_SIZE) {
+    throw new NpkError(
+      "zip",
+      `central directory of ${cdSize} bytes; an NPK's is at most ${MAX_CENTRAL_DIRECTORY_SIZE}`,
+    );
+  }
   if (cdOffset + cdSize !== eocdOffset) {
     throw new NpkError(
       "zip",
@@ -181,12 +195,14 @@ export async function readZip(file: FileHandle): Promise<ZipArchive> {
   const cd = await readAt(file, cdOffset, cdSize);
 
   const entries: ZipEntry[] = [];
+  const names = new Set<string>();
   let at = 0;
   for (let index = 0; index < entryCount; index++) {
     const parsed = parseCentralEntry(cd, at, index);
-    if (entries.some((e) => e.name === parsed.entry.name)) {
+    if (names.has(parsed.entry.name)) {
       throw new NpkError("zip", `duplicate entry ${JSON.stringify(parsed.entry.name)}`);
     }
+    names.add(parsed.entry.name);
     entries.push(parsed.entry);
     at = parsed.next;
   }

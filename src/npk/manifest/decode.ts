@@ -2,6 +2,7 @@ import semver from "semver";
 import { IssueList, joinPath } from "./errors.js";
 import { isRawObject, type Raw, type RawObject, Reader, setIfDefined, toJson } from "./reader.js";
 import { parseByteSize } from "./size.js";
+import { MAX_ENV_VARS } from "./validate.js";
 import { decodeCgroups } from "./decode-cgroups.js";
 import { decodePower, decodeRestart } from "./decode-extensions.js";
 import {
@@ -79,7 +80,7 @@ function decodeFields(read: Reader, raw: RawObject): Manifest {
   if (has("console")) setIfDefined(m, "console", decodeConsole(read, raw.console!));
   if (has("init")) setIfDefined(m, "init", read.string(raw.init!, "init"));
   if (has("args")) setIfDefined(m, "args", decodeStringList(read, raw.args!, "args"));
-  if (has("env")) setIfDefined(m, "env", read.stringMap(raw.env!, "env"));
+  if (has("env")) setIfDefined(m, "env", read.stringMap(raw.env!, "env", MAX_ENV_VARS));
   m.uid = read.integer(raw.uid ?? null, "uid", 0, U16_MAX) ?? 0;
   m.gid = read.integer(raw.gid ?? null, "gid", 0, U16_MAX) ?? 0;
   if (has("sched")) setIfDefined(m, "sched", decodeSched(read, raw.sched!));

@@ -1,4 +1,59 @@
-import { type IssueList, joinPath } from "./errors.js";
+import { type IssueList, joinPath, ManifestError } from "./errors.js";
+
+/**
+ * Hard limits on a manifest document, checked before the work they bound: the byte size before
+ * any parsing, the nesting depth before the YAML parser recurses (see parse.ts), the number of
+ * values (every alias expansion counted again, so an alias bomb is cut short) while the document
+ * is turned into a Raw tree, and the number of keys of a map before its entries are decoded.
+ * A real device manifest is a few KiB with fewer than a thousand values.
+ */
+export const MANIFEST_LIMITS = {
+  /** Bytes of manifest text (UTF-8). */
+  maxBytes: 64 * 1024,
+  /** Nesting levels, the document root being level 1 and a scalar a level of its own. */
+  maxDepth: 32,
+  /** Values in the whole document (maps, sequences, scalars), alias expansions included. */
+  maxValues: 2048,
+} as const;
+
+/** Counts values while a parsed document is converted to Raw; throws once a limit is passed. */
+export class ValueBudget {
+  private values = 0;
+
+  /** Call once per value produced, with its nesting depth (root = 1). */
+  take(depth: number): void {
+    if (depth > MANIFEST_LIMITS.maxDepth) {
+      throw new ManifestError([
+        { path: "", reason: `nested deeper than ${MANIFEST_LIMITS.maxDepth} levels` },
+      ]);
+    }
+    if (++this.values > MANIFEST_LIMITS.maxValues) {
+      throw new ManifestError([
+        {
+          path: "",
+          reason: `more than ${MANIFEST_LIMITS.maxValues} values (aliases count once per use)`,
+        },
+      ]);
+    }
+  }
+}
+
+/**
+ * Checks a tree that was parsed without a budget (JSON, TOML) against the depth and value
+ * limits, iteratively so a deep tree cannot overflow the stack here.
+ */
+export function checkTreeLimits(root: unknown): void {
+  const budget = new ValueBudget();
+  const stack: [unknown, number][] = [[root, 1]];
+  for (let next = stack.pop(); next !== undefined; next = stack.pop()) {
+    const [value, depth] = next;
+    budget.take(depth);
+    if (Array.isArray(value)) for (const item of value) stack.push([item, depth + 1]);
+    else if (value !== null && typeof value === "object") {
+      for (const key in value) stack.push([(value as Record<string, unknown>)[key], depth + 1]);
+    }
+  }
+}
 
 /**
  * A YAML plain scalar that resolved to a number, boolean or null. Kept with its source text because
@@ -64,18 +119,25 @@ export class Reader {
     return value;
   }
 
-  /** A map with arbitrary keys (env, mounts, sockets, ...). */
-  map(value: Raw, path: string): RawObject | undefined {
+  /**
+   * A map with arbitrary keys (env, mounts, sockets, ...). With `maxKeys`, a larger map is
+   * refused before any of its entries is decoded.
+   */
+  map(value: Raw, path: string, maxKeys?: number): RawObject | undefined {
     if (!isRawObject(value)) {
       this.issues.add(path, `expected a map, got ${describe(value)}`);
+      return undefined;
+    }
+    if (maxKeys !== undefined && Object.keys(value).length > maxKeys) {
+      this.issues.add(path, `at most ${maxKeys} entries`);
       return undefined;
     }
     return value;
   }
 
   /** A map of strings (env, attrs). */
-  stringMap(value: Raw, path: string): Record<string, string> | undefined {
-    const map = this.map(value, path);
+  stringMap(value: Raw, path: string, maxKeys?: number): Record<string, string> | undefined {
+    const map = this.map(value, path, maxKeys);
     if (map === undefined) return undefined;
     const out: Record<string, string> = {};
     for (const [key, item] of Object.entries(map))

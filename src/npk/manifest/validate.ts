@@ -6,7 +6,7 @@ import { isValidVersionRequirement } from "./version-req.js";
 import type { Manifest, Mount } from "./types.js";
 
 const MAX_INIT_LENGTH = 4096;
-const MAX_ENV_VARS = 64;
+export const MAX_ENV_VARS = 64;
 const MAX_ENV_NAME_LENGTH = 64;
 const MAX_ENV_VALUE_LENGTH = 1024;
 const MAX_SUPPL_GROUPS = 64;
