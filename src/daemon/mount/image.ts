@@ -5,6 +5,9 @@
 //   attaching and mounting. umount() still checks and detaches a device left attached.
 // - erofs: a file-backed mount at `fsoffset=` (no loop device); if the kernel or helper
 //   cannot do that, the same loop path as squashfs.
+// - "dm-verity" (signed images, asked for explicitly): the image is mounted from a kernel
+//   verity device (./dm-verity.ts) that checks every block when it is read; umount() removes
+//   the device, and with it its loop device.
 // The mounted range is the file system data only (fs.img without the verity hash area).
 // INVARIANTS: one handle per mount; umount() is called once per handle. util-linux may give
 // two mounts of the same NPK range one shared loop device; detaching it while the other mount
@@ -12,10 +15,12 @@
 import { NpkError } from "../../npk/errors.js";
 import { runTool } from "../../npk/exec.js";
 import type { Npk } from "../../npk/npk.js";
+import { closeVerityDevice, isVerityMountSource, openVerityDevice, type VerityNpk } from "./dm-verity.js";
 import { MS_NODEV, MS_NOSUID, MS_RDONLY, mountFile } from "./file-mount.js";
+import type { VerityProtection } from "../../protocol/messages.js";
 import { findMount, loopBackingFile } from "./mountinfo.js";
 
-export type MountMethod = "loop" | "file";
+export type MountMethod = "loop" | "file" | "dm-verity";
 
 export interface MountHandle {
   target: string;
@@ -23,6 +28,13 @@ export interface MountHandle {
   method: MountMethod;
   /** The loop device under a "loop" mount, as found after mounting. */
   loopDevice?: string;
+  /** The device-mapper name of a "dm-verity" mount's verity device. */
+  verityDevice?: string;
+  /**
+   * How the image's blocks are protected, as the package executor mounted it: "kernel" (a
+   * "dm-verity" mount), "userspace" (checked once before a plain mount); absent means "none".
+   */
+  verity?: VerityProtection;
 }
 
 export type MountableNpk = Pick<Npk, "path" | "fsImage" | "verity">;
@@ -30,6 +42,8 @@ export type MountableNpk = Pick<Npk, "path" | "fsImage" | "verity">;
 export interface MountImageOptions {
   /** Force a method; by default erofs tries "file" first and squashfs uses "loop". */
   method?: MountMethod;
+  /** The device-mapper name for method "dm-verity" (see verityDeviceName). */
+  verityName?: string;
   signal?: AbortSignal;
 }
 
@@ -70,6 +84,7 @@ export async function mountImage(
 async function mountOnce(npk: MountableNpk, target: string, opts: MountImageOptions): Promise<MountHandle> {
   const fsType = npk.fsImage.type;
   const method = opts.method ?? (fsType === "erofs" ? "file" : "loop");
+  if (method === "dm-verity") return mountViaVerity(npk, target, opts);
   if (method === "file") {
     if (fsType !== "erofs")
       throw new NpkError("usage", `${fsType} cannot be mounted from a file without a loop device`);
@@ -94,9 +109,36 @@ async function mountOnce(npk: MountableNpk, target: string, opts: MountImageOpti
   return handle;
 }
 
-/** Unmounts and makes sure the loop device (if any) is released. */
+async function mountViaVerity(
+  npk: MountableNpk,
+  target: string,
+  opts: MountImageOptions,
+): Promise<MountHandle> {
+  const { verity } = npk;
+  if (verity === undefined) throw new NpkError("verity", `${npk.path} is not signed: no verity data`);
+  if (opts.verityName === undefined) throw new NpkError("usage", "a dm-verity mount needs a device name");
+  const fsType = npk.fsImage.type;
+  const device = await openVerityDevice({ ...npk, verity } satisfies VerityNpk, opts.verityName, opts.signal);
+  try {
+    await runTool("mount", ["-t", fsType, "-o", "ro,nosuid,nodev", device.device, target], {
+      signal: opts.signal,
+    });
+  } catch (e) {
+    // An abort can kill mount after mount(2) succeeded; the device cannot go while mounted.
+    const mounted = await findMount(target);
+    if (mounted !== undefined && isVerityMountSource(mounted.source, device)) {
+      await runTool("umount", [target]).catch(() => undefined);
+    }
+    await closeVerityDevice(device.name).catch(() => undefined);
+    throw e;
+  }
+  return { target, fsType, method: "dm-verity", verityDevice: device.name, verity: "kernel" };
+}
+
+/** Unmounts and makes sure the loop device or verity device (if any) is released. */
 export async function umount(handle: MountHandle, signal?: AbortSignal): Promise<void> {
   await runTool("umount", [handle.target], { signal });
+  if (handle.verityDevice !== undefined) await closeVerityDevice(handle.verityDevice, signal);
   if (handle.loopDevice !== undefined && (await loopBackingFile(handle.loopDevice)) !== undefined) {
     // Autoclear normally releases the device; it can stay when it was shared or not autoclear.
     await runTool("losetup", ["-d", handle.loopDevice], { signal }).catch(async (e: unknown) => {
