@@ -70,11 +70,6 @@ export async function probeKernelVerity(signal?: AbortSignal): Promise<KernelVer
   }
 }
 
-/** True when device-mapper and the dm_verity target exist. */
-export async function kernelDmVerityAvailable(): Promise<boolean> {
-  return (await probeKernelVerity()).available;
-}
-
 function shortHash(text: string, hexDigits: number): string {
   return createHash("sha256").update(text).digest("hex").slice(0, hexDigits);
 }

@@ -12,13 +12,15 @@
 // INVARIANTS: one handle per mount; umount() is called once per handle. util-linux may give
 // two mounts of the same NPK range one shared loop device; detaching it while the other mount
 // still holds it only marks it autoclear, so each umount() can release "its" device safely.
+import { readFile } from "node:fs/promises";
+import { setTimeout as sleep } from "node:timers/promises";
 import { NpkError } from "../../npk/errors.js";
 import { runTool } from "../../npk/exec.js";
 import type { Npk } from "../../npk/npk.js";
 import { closeVerityDevice, isVerityMountSource, openVerityDevice, type VerityNpk } from "./dm-verity.js";
 import { MS_NODEV, MS_NOSUID, MS_RDONLY, mountFile } from "./file-mount.js";
 import type { VerityProtection } from "../../protocol/messages.js";
-import { findMount, loopBackingFile } from "./mountinfo.js";
+import { findMount, loopBackingFile, parseMountInfo } from "./mountinfo.js";
 
 export type MountMethod = "loop" | "file" | "dm-verity";
 
@@ -139,10 +141,30 @@ async function mountViaVerity(
 export async function umount(handle: MountHandle, signal?: AbortSignal): Promise<void> {
   await runTool("umount", [handle.target], { signal });
   if (handle.verityDevice !== undefined) await closeVerityDevice(handle.verityDevice, signal);
-  if (handle.loopDevice !== undefined && (await loopBackingFile(handle.loopDevice)) !== undefined) {
+  const loop = handle.loopDevice;
+  if (loop !== undefined && (await loopBackingFile(loop)) !== undefined) {
     // Autoclear normally releases the device; it can stay when it was shared or not autoclear.
-    await runTool("losetup", ["-d", handle.loopDevice], { signal }).catch(async (e: unknown) => {
-      if ((await loopBackingFile(handle.loopDevice ?? "")) !== undefined) throw e;
+    await runTool("losetup", ["-d", loop], { signal }).catch(async (e: unknown) => {
+      if ((await loopBackingFile(loop)) !== undefined) throw e;
     });
+    await awaitLoopRelease(loop, signal);
+  }
+}
+
+const LOOP_RELEASE_WAIT_MS = 2000;
+const LOOP_RELEASE_POLL_MS = 10;
+
+/**
+ * A device that another opener (udev probing it, a second mount of the same range) still holds
+ * is only marked autoclear by `losetup -d`: the kernel detaches it at its last close. Waits
+ * (bounded, polling; the loop is never blocked) until that happened, unless a mount still uses
+ * it, so that umount() returning means the device is gone.
+ */
+async function awaitLoopRelease(loop: string, signal?: AbortSignal): Promise<void> {
+  const deadline = Date.now() + LOOP_RELEASE_WAIT_MS;
+  while ((await loopBackingFile(loop)) !== undefined && Date.now() < deadline) {
+    const mounted = parseMountInfo(await readFile("/proc/self/mountinfo", "utf8"));
+    if (mounted.some((m) => m.source === loop)) return;
+    await sleep(LOOP_RELEASE_POLL_MS, undefined, { signal });
   }
 }

@@ -7,7 +7,6 @@ export {
   isVerityMountSource,
   releaseStrayLoops,
   removeStaleVerityDevices,
-  kernelDmVerityAvailable,
   listDmDevices,
   probeKernelVerity,
   verityDeviceName,

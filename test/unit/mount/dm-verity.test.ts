@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import {
   isVerityMountSource,
+  parseVerityCorruption,
   verityDeviceName,
   verityNamePrefix,
   verityTable,
@@ -77,5 +78,27 @@ void describe("isVerityMountSource", () => {
     assert.ok(isVerityMountSource("/dev/mapper/skiff-x", device));
     assert.ok(!isVerityMountSource("/dev/dm-30", device));
     assert.ok(!isVerityMountSource("/dev/loop3", device));
+  });
+});
+
+void describe("parseVerityCorruption", () => {
+  void it("reads the kernel's corruption message, with or without a time stamp", () => {
+    assert.deepEqual(parseVerityCorruption("device-mapper: verity: 254:0: data block 53 is corrupted"), {
+      device: "254:0",
+      kind: "data",
+      block: 53,
+    });
+    assert.deepEqual(
+      parseVerityCorruption("[   12.5] device-mapper: verity: 253:12: metadata block 7 is corrupted"),
+      { device: "253:12", kind: "metadata", block: 7 },
+    );
+  });
+
+  void it("ignores other kernel messages", () => {
+    assert.equal(parseVerityCorruption("device-mapper: verity: 254:0: reached maximum errors"), undefined);
+    assert.equal(
+      parseVerityCorruption("SQUASHFS error: Unable to read page, block 2000, size 8000"),
+      undefined,
+    );
   });
 });
