@@ -155,22 +155,29 @@ export async function listDmDevices(): Promise<VerityDevice[]> {
   return found.flat();
 }
 
-/** major:minor of a block device from sysfs ("254:0"), or undefined. */
-export async function blockDeviceNumber(device: string): Promise<string | undefined> {
+/**
+ * major:minor numbers of a verity device (/dev/dm-N) and of the devices under it (its loop), from
+ * sysfs. The kernel's corruption message names the data device, which is the loop.
+ */
+export async function verityDeviceNumbers(device: string): Promise<string[]> {
   const base = device.slice(device.lastIndexOf("/") + 1);
-  const text = await readFile(`/sys/block/${base}/dev`, "utf8").catch(() => undefined);
-  return text?.trim();
+  const slaves = await readdir(`/sys/block/${base}/slaves`).catch(() => [] as string[]);
+  const numbers = await Promise.all(
+    [base, ...slaves].map((b) => readFile(`/sys/block/${b}/dev`, "utf8").catch(() => undefined)),
+  );
+  return numbers.flatMap((n) => (n === undefined ? [] : [n.trim()]));
 }
 
 /**
  * Creates the verity device `name` over fs.img of `npk`. Throws NpkError("tool") when a tool
  * fails; on any failure nothing is left behind (the loop device is released by the kernel).
+ * `loopReleased` settles once the loop is marked autoclear (step 3); it never rejects.
  */
 export async function openVerityDevice(
   npk: VerityNpk,
   name: string,
   signal?: AbortSignal,
-): Promise<VerityDevice> {
+): Promise<VerityDevice & { loopReleased: Promise<void> }> {
   const dataBlocks = npk.verity.offset / VERITY_BLOCK_SIZE;
   // A device of this name that no mount of ours uses is a leftover (the state owner mounts a
   // package once); it goes first, or the create below would fail.
@@ -190,6 +197,13 @@ export async function openVerityDevice(
     { signal },
   );
   const loop = stdout.trim();
+  // Held by the verity device, the loop is only marked autoclear by `losetup -d`; not held
+  // (the create failed), it is detached at once.
+  const releaseLoop = (): Promise<void> =>
+    runTool("losetup", ["-d", loop]).then(
+      () => undefined,
+      () => undefined,
+    );
   let created = false;
   try {
     const table = verityTable({
@@ -204,13 +218,12 @@ export async function openVerityDevice(
     if (device === undefined)
       throw new NpkError("tool", `dmsetup created ${name} but /sys/block shows no such device`);
     if (!(await exists(device))) throw new NpkError("tool", `${device} (${name}) has no device node`);
-    return { name, device };
+    // The caller mounts meanwhile: one process less on the mount's critical path.
+    return { name, device, loopReleased: releaseLoop() };
   } catch (e) {
     if (created) await closeVerityDevice(name).catch(() => undefined);
+    await releaseLoop();
     throw e;
-  } finally {
-    // Held by the verity device: only marked autoclear. Not held (create failed): detached now.
-    await runTool("losetup", ["-d", loop]).catch(() => undefined);
   }
 }
 
@@ -283,9 +296,9 @@ export async function releaseStrayLoops(dirs: readonly string[]): Promise<string
   return released;
 }
 
-/** A block the kernel found corrupted: `device-mapper: verity: 254:0: data block 53 is corrupted`. */
+/** A block the kernel found corrupted: `device-mapper: verity: 7:3: data block 53 is corrupted`. */
 export interface VerityCorruption {
-  /** major:minor of the verity device. */
+  /** major:minor of the verity device's data device (its loop device). */
   device: string;
   kind: "data" | "metadata";
   block: number;

@@ -122,9 +122,10 @@ async function mountViaVerity(
   const fsType = npk.fsImage.type;
   const device = await openVerityDevice({ ...npk, verity } satisfies VerityNpk, opts.verityName, opts.signal);
   try {
-    await runTool("mount", ["-t", fsType, "-o", "ro,nosuid,nodev", device.device, target], {
+    const mounted = runTool("mount", ["-t", fsType, "-o", "ro,nosuid,nodev", device.device, target], {
       signal: opts.signal,
     });
+    await Promise.all([mounted, device.loopReleased]);
   } catch (e) {
     // An abort can kill mount after mount(2) succeeded; the device cannot go while mounted.
     const mounted = await findMount(target);

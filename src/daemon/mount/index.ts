@@ -1,7 +1,6 @@
 export { mountImage, umount } from "./image.js";
 export type { MountHandle, MountImageOptions, MountMethod, MountableNpk } from "./image.js";
 export {
-  blockDeviceNumber,
   closeVerityDevice,
   dmNodeOf,
   isVerityMountSource,
@@ -10,6 +9,7 @@ export {
   listDmDevices,
   probeKernelVerity,
   verityDeviceName,
+  verityDeviceNumbers,
   verityNamePrefix,
   watchVerityCorruption,
 } from "./dm-verity.js";

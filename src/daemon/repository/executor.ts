@@ -11,7 +11,6 @@ import type { ContainerId } from "../../protocol/container.js";
 import type { WireError } from "../../protocol/messages.js";
 import type { JobResult } from "../events/types.js";
 import {
-  blockDeviceNumber,
   dmNodeOf,
   findMount,
   isVerityMountSource,
@@ -21,6 +20,7 @@ import {
   removeStaleVerityDevices,
   umount,
   verityDeviceName,
+  verityDeviceNumbers,
   verityNamePrefix,
   watchVerityCorruption,
   type MountHandle,
@@ -183,7 +183,7 @@ export class PackageExecutor {
   private async reportCorruption(c: VerityCorruption): Promise<void> {
     for (const [name, container] of this.verityContainers) {
       const node = await dmNodeOf(name);
-      if (node === undefined || (await blockDeviceNumber(node)) !== c.device) continue;
+      if (node === undefined || !(await verityDeviceNumbers(node)).includes(c.device)) continue;
       this.o.log.error(
         { container, device: name, block: c.block, kind: c.kind },
         `dm-verity: ${c.kind} block ${c.block} of the image of ${container} is corrupted; reads of it fail with EIO`,
