@@ -44,8 +44,11 @@ async function buildPackage(dir: string): Promise<Npk> {
   return openNpk(out, { key: await readPublicKey(publicPath) });
 }
 
+/** Reads the image's blobs (the files at its root). */
 async function readAll(dir: string): Promise<void> {
-  for (const name of await readdir(dir)) await readFile(join(dir, name));
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    if (entry.isFile()) await readFile(join(dir, entry.name));
+  }
 }
 
 interface Figures {
