@@ -24,6 +24,7 @@ import { readHostFacts, type HostFacts } from "./oci/host.js";
 import { startMetricsServer, type MetricsServer, type MetricsSnapshot } from "./metrics/index.js";
 import { ExecutorHealth } from "./executor/health.js";
 import { nativeBinary } from "./monitor/client.js";
+import { probeKernelVerity, type KernelVerityProbe } from "./mount/index.js";
 import { PowerExecutor } from "./power/executor.js";
 import { PackageExecutor } from "./repository/executor.js";
 import { Repository } from "./repository/repository.js";
@@ -52,6 +53,8 @@ interface HostSetup {
   cgroups: CgroupSupervisor;
   facts: HostFacts;
   runtimePath: string;
+  /** Whether keyed images are mounted through kernel dm-verity (docs/npk.md). */
+  verity: KernelVerityProbe;
 }
 
 export class Runtime {
@@ -114,6 +117,7 @@ export class Runtime {
       repositories,
       report: (result) => this.report(result),
       discardPrepared: (container) => this.containers.discardPrepared(container),
+      kernelVerity: host.verity.available,
       log: log.child({ room: "repository" }),
     });
     this.debugCommands = new DebugCommands(config.debug.commands, log.child({ room: "debug" }));
@@ -121,6 +125,7 @@ export class Runtime {
       runtimePath: host.runtimePath,
       monitorPath: nativeBinary("skiff-monitor"),
       initPath: nativeBinary("skiff-init"),
+      verity: infos.some((r) => r.keyed) ? (host.verity.available ? "kernel" : "userspace") : "none",
       log: log.child({ room: "executor" }),
     });
     // A loud signal: every client hears when the executor breaks or recovers.
@@ -198,13 +203,18 @@ export class Runtime {
       cgroups,
       facts: await readHostFacts(),
       runtimePath: (await detectRuntime(config.runtime, layout)).path,
+      verity: await probeKernelVerity(),
     };
+    if (host.verity.available) log.info("keyed images: kernel dm-verity (every block checked when read)");
+    else log.info(`keyed images: userspace check at mount (${host.verity.reason})`);
     const repositories = new Map<string, Repository>();
     for (const rc of config.repositories) repositories.set(rc.id, await Repository.open(rc, config.runDir));
     const installed = await scanRepositories(repositories, log);
     const runtime = new Runtime(config, log, repositories, installed, host);
     runtime.keepContainers = options.keepContainers ?? config.keepContainers;
     for (const record of installed) record.mount = await runtime.packages.adoptMount(record.id, record.pkg);
+    await runtime.packages.removeStaleDevices(installed.flatMap((r) => (r.mount ? [r.mount] : [])));
+    runtime.packages.watchCorruption();
     await runtime.mountOnStart(installed.filter((r) => !r.mount));
     runtime.loop.subscribe("state", ["console_request", "shutdown", "container", "job"], (e) =>
       runtime.owner.handle(e),
@@ -433,6 +443,7 @@ export class Runtime {
           .catch((e: unknown) => this.log.error({ container: c.id, err: e }, "umount failed"));
       }),
     );
+    this.packages.close();
     // Removes the groups and the root when empty; kept containers keep theirs.
     await this.host.cgroups.stop().catch((e: unknown) => this.log.warn({ err: e }, "cgroups not removed"));
     this.log.info("shutdown complete");

@@ -161,6 +161,7 @@ const containerData = struct({
   process: nullable(processInfo),
   state: optional(string),
   power: optional(lazy(() => powerInfo)),
+  verity: optional(literal("kernel", "userspace", "none")),
 });
 
 const inspectResult: Codec<InspectResult> = enumeration<InspectResult>("result", {
@@ -197,7 +198,11 @@ const powerResult: Codec<PowerResult> = enumeration<PowerResult>("result", {
   error: { kind: "struct", fields: { container, error: wireErrorCodec } },
 });
 
-const healthInfo = struct<HealthInfo>({ status: literal("ok", "degraded"), problems: array(string) });
+const healthInfo = struct<HealthInfo>({
+  status: literal("ok", "degraded"),
+  problems: array(string),
+  verity: optional(literal("kernel", "userspace", "none")),
+});
 
 export const responseCodec: Codec<Response> = enumeration<Response>("response", {
   ident: { kind: "newtype", field: "container", codec: container },

@@ -183,9 +183,17 @@ export type PowerResult =
   | { type: "ok"; container: ContainerId; power: PowerInfo }
   | { type: "error"; container: ContainerId; error: WireError };
 
+/**
+ * Skiff: how an image's blocks are protected: `kernel` (dm-verity checks every block when it is
+ * read), `userspace` (the whole image checked once before a plain mount), `none` (not keyed).
+ */
+export type VerityProtection = "kernel" | "userspace" | "none";
+
 export interface HealthInfo {
   status: "ok" | "degraded";
   problems: string[];
+  /** Skiff: the protection keyed repositories' images get on this host (`none`: no keyed repository). */
+  verity?: VerityProtection;
 }
 
 /** Skiff: how a `stop` ended the container. */
@@ -208,6 +216,8 @@ export interface ContainerData {
   state?: string;
   /** Skiff: power state, wake locks, wake sources and proxy counters of a running container. */
   power?: PowerInfo;
+  /** Skiff: the protection of the mounted image; present while it is mounted. */
+  verity?: VerityProtection;
 }
 
 export type InspectResult =

@@ -128,7 +128,9 @@ ${extraConfig}`;
     });
     this.daemon = child;
     child.stderr.on("data", (d: Buffer) => (this.daemonLog += d.toString()));
-    for (let i = 0; ; i++) {
+    // Generous: a start under TCG in the VM lane on a loaded machine takes many seconds.
+    const deadline = Date.now() + 120_000;
+    for (;;) {
       if (
         await access(join(this.dir, "skiff.sock")).then(
           () => true,
@@ -136,7 +138,8 @@ ${extraConfig}`;
         )
       )
         break;
-      if (child.exitCode !== null || i > 400) throw new Error(`skiffd did not start:\n${this.daemonLog}`);
+      if (child.exitCode !== null || Date.now() > deadline)
+        throw new Error(`skiffd did not start:\n${this.daemonLog}`);
       await sleep(25);
     }
     this.client = await connect(this.url, { notifications: true });

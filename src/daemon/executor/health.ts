@@ -21,12 +21,15 @@
  * start go ahead, since only a successful start can clear them. While the status is ok it does
  * not probe (starts stay cheap), so the daemon calls `check()` after a start fails in the
  * executor: a binary that went away meanwhile is then reported, and later starts refused fast.
+ *
+ * **Skiff**: the answer also says how keyed images are protected on this host (`verity`), a
+ * fact probed once at daemon start (docs/npk.md, "Image protection").
  */
 import { execFile } from "node:child_process";
 import { stat } from "node:fs/promises";
 import type { Logger } from "pino";
 import type { ContainerId } from "../../protocol/container.js";
-import type { HealthInfo } from "../../protocol/messages.js";
+import type { HealthInfo, VerityProtection } from "../../protocol/messages.js";
 
 /** `--version` of a healthy runtime answers in milliseconds; a hung one must not hold a start. */
 const DEFAULT_PROBE_TIMEOUT_MS = 500;
@@ -40,6 +43,8 @@ export interface ExecutorHealthOptions {
   monitorPath: string;
   /** Absolute path of skiff-init. */
   initPath: string;
+  /** Reported as `verity`: how keyed repositories' images are protected (`none`: none is keyed). */
+  verity?: VerityProtection;
   log: Logger;
   /** How long `<runtime> --version` may take before the runtime counts as broken (default 500 ms). */
   probeTimeoutMs?: number;
@@ -63,6 +68,7 @@ export class ExecutorHealth {
   private readonly runtimePath: string;
   private readonly monitorPath: string;
   private readonly initPath: string;
+  private readonly verity: VerityProtection | undefined;
   private readonly log: Logger;
   private readonly probeTimeoutMs: number;
 
@@ -84,6 +90,7 @@ export class ExecutorHealth {
     this.runtimePath = options.runtimePath;
     this.monitorPath = options.monitorPath;
     this.initPath = options.initPath;
+    this.verity = options.verity;
     this.log = options.log;
     this.probeTimeoutMs = options.probeTimeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS;
   }
@@ -91,7 +98,8 @@ export class ExecutorHealth {
   /** The status now: binary problems of the last check first, then monitor deaths. */
   get current(): HealthInfo {
     const problems = [...this.binaryProblems, ...[...this.deaths.values()].map((d) => d.problem)];
-    return { status: problems.length === 0 ? "ok" : "degraded", problems };
+    const status = problems.length === 0 ? "ok" : "degraded";
+    return this.verity === undefined ? { status, problems } : { status, problems, verity: this.verity };
   }
 
   /** Calls `callback` with the new status whenever it flips between ok and degraded. */

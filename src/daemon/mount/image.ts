@@ -5,17 +5,24 @@
 //   attaching and mounting. umount() still checks and detaches a device left attached.
 // - erofs: a file-backed mount at `fsoffset=` (no loop device); if the kernel or helper
 //   cannot do that, the same loop path as squashfs.
+// - "dm-verity" (signed images, asked for explicitly): the image is mounted from a kernel
+//   verity device (./dm-verity.ts) that checks every block when it is read; umount() removes
+//   the device, and with it its loop device.
 // The mounted range is the file system data only (fs.img without the verity hash area).
 // INVARIANTS: one handle per mount; umount() is called once per handle. util-linux may give
 // two mounts of the same NPK range one shared loop device; detaching it while the other mount
 // still holds it only marks it autoclear, so each umount() can release "its" device safely.
+import { readFile } from "node:fs/promises";
+import { setTimeout as sleep } from "node:timers/promises";
 import { NpkError } from "../../npk/errors.js";
 import { runTool } from "../../npk/exec.js";
 import type { Npk } from "../../npk/npk.js";
+import { closeVerityDevice, isVerityMountSource, openVerityDevice, type VerityNpk } from "./dm-verity.js";
 import { MS_NODEV, MS_NOSUID, MS_RDONLY, mountFile } from "./file-mount.js";
-import { findMount, loopBackingFile } from "./mountinfo.js";
+import type { VerityProtection } from "../../protocol/messages.js";
+import { findMount, loopBackingFile, parseMountInfo } from "./mountinfo.js";
 
-export type MountMethod = "loop" | "file";
+export type MountMethod = "loop" | "file" | "dm-verity";
 
 export interface MountHandle {
   target: string;
@@ -23,6 +30,13 @@ export interface MountHandle {
   method: MountMethod;
   /** The loop device under a "loop" mount, as found after mounting. */
   loopDevice?: string;
+  /** The device-mapper name of a "dm-verity" mount's verity device. */
+  verityDevice?: string;
+  /**
+   * How the image's blocks are protected, as the package executor mounted it: "kernel" (a
+   * "dm-verity" mount), "userspace" (checked once before a plain mount); absent means "none".
+   */
+  verity?: VerityProtection;
 }
 
 export type MountableNpk = Pick<Npk, "path" | "fsImage" | "verity">;
@@ -30,6 +44,8 @@ export type MountableNpk = Pick<Npk, "path" | "fsImage" | "verity">;
 export interface MountImageOptions {
   /** Force a method; by default erofs tries "file" first and squashfs uses "loop". */
   method?: MountMethod;
+  /** The device-mapper name for method "dm-verity" (see verityDeviceName). */
+  verityName?: string;
   signal?: AbortSignal;
 }
 
@@ -70,6 +86,7 @@ export async function mountImage(
 async function mountOnce(npk: MountableNpk, target: string, opts: MountImageOptions): Promise<MountHandle> {
   const fsType = npk.fsImage.type;
   const method = opts.method ?? (fsType === "erofs" ? "file" : "loop");
+  if (method === "dm-verity") return mountViaVerity(npk, target, opts);
   if (method === "file") {
     if (fsType !== "erofs")
       throw new NpkError("usage", `${fsType} cannot be mounted from a file without a loop device`);
@@ -94,13 +111,61 @@ async function mountOnce(npk: MountableNpk, target: string, opts: MountImageOpti
   return handle;
 }
 
-/** Unmounts and makes sure the loop device (if any) is released. */
+async function mountViaVerity(
+  npk: MountableNpk,
+  target: string,
+  opts: MountImageOptions,
+): Promise<MountHandle> {
+  const { verity } = npk;
+  if (verity === undefined) throw new NpkError("verity", `${npk.path} is not signed: no verity data`);
+  if (opts.verityName === undefined) throw new NpkError("usage", "a dm-verity mount needs a device name");
+  const fsType = npk.fsImage.type;
+  const device = await openVerityDevice({ ...npk, verity } satisfies VerityNpk, opts.verityName, opts.signal);
+  try {
+    const mounted = runTool("mount", ["-t", fsType, "-o", "ro,nosuid,nodev", device.device, target], {
+      signal: opts.signal,
+    });
+    await Promise.all([mounted, device.loopReleased]);
+  } catch (e) {
+    // An abort can kill mount after mount(2) succeeded; the device cannot go while mounted.
+    const mounted = await findMount(target);
+    if (mounted !== undefined && isVerityMountSource(mounted.source, device)) {
+      await runTool("umount", [target]).catch(() => undefined);
+    }
+    await closeVerityDevice(device.name).catch(() => undefined);
+    throw e;
+  }
+  return { target, fsType, method: "dm-verity", verityDevice: device.name, verity: "kernel" };
+}
+
+/** Unmounts and makes sure the loop device or verity device (if any) is released. */
 export async function umount(handle: MountHandle, signal?: AbortSignal): Promise<void> {
   await runTool("umount", [handle.target], { signal });
-  if (handle.loopDevice !== undefined && (await loopBackingFile(handle.loopDevice)) !== undefined) {
+  if (handle.verityDevice !== undefined) await closeVerityDevice(handle.verityDevice, signal);
+  const loop = handle.loopDevice;
+  if (loop !== undefined && (await loopBackingFile(loop)) !== undefined) {
     // Autoclear normally releases the device; it can stay when it was shared or not autoclear.
-    await runTool("losetup", ["-d", handle.loopDevice], { signal }).catch(async (e: unknown) => {
-      if ((await loopBackingFile(handle.loopDevice ?? "")) !== undefined) throw e;
+    await runTool("losetup", ["-d", loop], { signal }).catch(async (e: unknown) => {
+      if ((await loopBackingFile(loop)) !== undefined) throw e;
     });
+    await awaitLoopRelease(loop, signal);
+  }
+}
+
+const LOOP_RELEASE_WAIT_MS = 2000;
+const LOOP_RELEASE_POLL_MS = 10;
+
+/**
+ * A device that another opener (udev probing it, a second mount of the same range) still holds
+ * is only marked autoclear by `losetup -d`: the kernel detaches it at its last close. Waits
+ * (bounded, polling; the loop is never blocked) until that happened, unless a mount still uses
+ * it, so that umount() returning means the device is gone.
+ */
+async function awaitLoopRelease(loop: string, signal?: AbortSignal): Promise<void> {
+  const deadline = Date.now() + LOOP_RELEASE_WAIT_MS;
+  while ((await loopBackingFile(loop)) !== undefined && Date.now() < deadline) {
+    const mounted = parseMountInfo(await readFile("/proc/self/mountinfo", "utf8"));
+    if (mounted.some((m) => m.source === loop)) return;
+    await sleep(LOOP_RELEASE_POLL_MS, undefined, { signal });
   }
 }

@@ -10,7 +10,22 @@ import { verifyFsImage } from "../../npk/npk.js";
 import type { ContainerId } from "../../protocol/container.js";
 import type { WireError } from "../../protocol/messages.js";
 import type { JobResult } from "../events/types.js";
-import { findMount, mountImage, umount, type MountHandle } from "../mount/index.js";
+import {
+  dmNodeOf,
+  findMount,
+  isVerityMountSource,
+  listDmDevices,
+  mountImage,
+  releaseStrayLoops,
+  removeStaleVerityDevices,
+  umount,
+  verityDeviceName,
+  verityDeviceNumbers,
+  verityNamePrefix,
+  watchVerityCorruption,
+  type MountHandle,
+  type VerityCorruption,
+} from "../mount/index.js";
 import type { Step } from "../state/steps.js";
 import type { InstalledPackage, Repository } from "./repository.js";
 
@@ -22,11 +37,26 @@ export interface PackageExecutorOptions {
   report: (result: JobResult) => Promise<void>;
   /** Ends a container's prepared instance (before its image is unmounted). */
   discardPrepared: (container: ContainerId) => Promise<void>;
+  /** Kernel dm-verity is usable: keyed images are mounted through it (docs/npk.md). */
+  kernelVerity: boolean;
   log: Logger;
 }
 
 export class PackageExecutor {
-  constructor(private readonly o: PackageExecutorOptions) {}
+  /** This daemon's verity device names start with it (its run_dir, hashed). */
+  private readonly verityPrefix: string;
+  /** Verity devices of this daemon's mounts, by device-mapper name: whose image each one is. */
+  private readonly verityContainers = new Map<string, ContainerId>();
+  private corruptionWatch: { stop(): void } | undefined;
+
+  constructor(private readonly o: PackageExecutorOptions) {
+    this.verityPrefix = verityNamePrefix(o.runDir);
+  }
+
+  /** The verity device name of a package of this daemon. */
+  verityName(container: ContainerId, pkg: InstalledPackage): string {
+    return verityDeviceName(this.verityPrefix, pkg.repository, container);
+  }
 
   /** `<run_dir>/images/<name>-<version>`. */
   mountPoint(container: ContainerId): string {
@@ -62,14 +92,25 @@ export class PackageExecutor {
     await rm(tempPath, { force: true });
   }
 
-  /** Verifies (keyed repositories) and mounts one image. */
+  /**
+   * Mounts one image. Keyed repositories: through kernel dm-verity where it exists (every block
+   * checked when read), else after the userspace check of the whole image (once, at mount).
+   */
   async mount(container: ContainerId, pkg: InstalledPackage, signal?: AbortSignal): Promise<MountHandle> {
-    const repo = this.o.repositories.get(pkg.repository);
-    if (repo?.key) await verifyFsImage(pkg.npk, signal);
+    const keyed = this.o.repositories.get(pkg.repository)?.key !== undefined;
+    const kernel = keyed && this.o.kernelVerity && pkg.npk.verity !== undefined;
+    if (keyed && !kernel) await verifyFsImage(pkg.npk, signal);
     const target = this.mountPoint(container);
     await mkdir(target, { recursive: true, mode: 0o755 });
     try {
-      return await mountImage(pkg.npk, target, { signal });
+      if (kernel) {
+        const verityName = this.verityName(container, pkg);
+        const handle = await mountImage(pkg.npk, target, { method: "dm-verity", verityName, signal });
+        this.verityContainers.set(verityName, container);
+        return handle;
+      }
+      const handle = await mountImage(pkg.npk, target, { signal });
+      return keyed ? { ...handle, verity: "userspace" } : handle;
     } catch (e) {
       await rmdir(target).catch(() => undefined);
       throw e;
@@ -81,18 +122,75 @@ export class PackageExecutor {
     const target = this.mountPoint(container);
     const entry = await findMount(target);
     if (!entry) return undefined;
+    const fsType = pkg.npk.fsImage.type;
+    const verityName = this.verityName(container, pkg);
+    const device = (await listDmDevices()).find((d) => d.name === verityName);
+    if (device !== undefined && isVerityMountSource(entry.source, device)) {
+      this.verityContainers.set(verityName, container);
+      return { target, fsType, method: "dm-verity", verityDevice: verityName, verity: "kernel" };
+    }
     const loop = entry.source.startsWith("/dev/loop");
+    // The previous daemon checked a keyed image before mounting it, and this start did again.
+    const keyed = this.o.repositories.get(pkg.repository)?.key !== undefined;
     return {
       target,
-      fsType: pkg.npk.fsImage.type,
+      fsType,
       method: loop ? "loop" : "file",
       ...(loop ? { loopDevice: entry.source } : {}),
+      ...(keyed ? { verity: "userspace" as const } : {}),
     };
+  }
+
+  /**
+   * Daemon start, after adoption: removes this daemon's verity devices that no adopted mount
+   * uses and loop devices over repository files that nothing uses (what a crash left).
+   */
+  async removeStaleDevices(adopted: readonly MountHandle[]): Promise<void> {
+    const keep = new Set(adopted.flatMap((h) => (h.verityDevice === undefined ? [] : [h.verityDevice])));
+    const { removed, failed } = await removeStaleVerityDevices(this.verityPrefix, keep, this.o.runDir);
+    if (removed.length > 0) this.o.log.info({ devices: removed }, "removed stale verity devices");
+    for (const f of failed)
+      this.o.log.error({ device: f.name }, `cannot remove stale verity device: ${f.error}`);
+    const dirs = [...this.o.repositories.values()].map((r) => r.dir);
+    const loops = await releaseStrayLoops(dirs);
+    if (loops.length > 0) this.o.log.info({ devices: loops }, "released stray loop devices");
   }
 
   async unmount(handle: MountHandle): Promise<void> {
     await umount(handle);
+    if (handle.verityDevice !== undefined) this.verityContainers.delete(handle.verityDevice);
     await rmdir(handle.target).catch(() => undefined);
+  }
+
+  /**
+   * With kernel dm-verity: follows the kernel log and logs each corrupted block the kernel
+   * reports against the container whose image it is (the container's read fails with EIO).
+   */
+  watchCorruption(): void {
+    if (!this.o.kernelVerity || this.corruptionWatch !== undefined) return;
+    this.corruptionWatch = watchVerityCorruption(
+      (c) => void this.reportCorruption(c),
+      (e) => this.o.log.warn({ err: e }, "cannot follow the kernel log for dm-verity errors"),
+    );
+  }
+
+  /** Stops following the kernel log (daemon shutdown). */
+  close(): void {
+    this.corruptionWatch?.stop();
+    this.corruptionWatch = undefined;
+  }
+
+  private async reportCorruption(c: VerityCorruption): Promise<void> {
+    for (const [name, container] of this.verityContainers) {
+      const node = await dmNodeOf(name);
+      if (node === undefined || !(await verityDeviceNumbers(node)).includes(c.device)) continue;
+      this.o.log.error(
+        { container, device: name, block: c.block, kind: c.kind },
+        `dm-verity: ${c.kind} block ${c.block} of the image of ${container} is corrupted; reads of it fail with EIO`,
+      );
+      return;
+    }
+    // Not one of this daemon's devices (another daemon's, or one just removed).
   }
 
   async mountImages(step: Extract<Step, { type: "mount_images" }>): Promise<void> {
@@ -106,7 +204,10 @@ export class PackageExecutor {
           }
           if (step.kind === "mount") {
             const handle = await this.mount(job.container, job.pkg);
-            this.o.log.info({ container: job.container, method: handle.method }, "mounted");
+            this.o.log.info(
+              { container: job.container, method: handle.method, verity: handle.verity ?? "none" },
+              "mounted",
+            );
             return { container: job.container, handle };
           }
           await this.unmount(job.handle!);

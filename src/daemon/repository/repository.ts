@@ -3,7 +3,8 @@
  * and finds them again at startup; a `mem` repository keeps them under the run directory and
  * forgets them when the daemon starts again (nothing persisted). A keyed repository accepts
  * only packages signed with its key, and checks the file system image (verity) before a
- * package becomes visible and again before each mount.
+ * package becomes visible; after that, kernel dm-verity checks every block read, or where the
+ * kernel has none the image is checked again before each mount (docs/npk.md).
  */
 import type { KeyObject } from "node:crypto";
 import { mkdir, readdir, rm, stat } from "node:fs/promises";

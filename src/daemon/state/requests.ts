@@ -96,6 +96,7 @@ export function handleRequest(
             process: processInfo(record, now),
             state: record.process?.phase ?? (record.mount ? "mounted" : "installed"),
             ...(record.process ? { power: powerInfo(record.process.power) } : {}),
+            ...(record.mount ? { verity: record.mount.verity ?? "none" } : {}),
           },
         },
       };
