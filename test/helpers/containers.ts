@@ -63,6 +63,8 @@ mounts:
     type: proc
 `;
 
+const DAEMON_START_TIMEOUT_MS = 90_000;
+
 export class ContainerHarness {
   readonly id = randomBytes(3).toString("hex");
   readonly cgroup = `skiff-test-${this.id}`;
@@ -128,7 +130,10 @@ ${extraConfig}`;
     });
     this.daemon = child;
     child.stderr.on("data", (d: Buffer) => (this.daemonLog += d.toString()));
-    for (let i = 0; ; i++) {
+    // Generous: in the VM lane (QEMU TCG on a loaded 2-core host) loading the daemon's modules
+    // alone can take 10-40 s; the wait ends as soon as the socket exists.
+    const deadline = Date.now() + DAEMON_START_TIMEOUT_MS;
+    for (;;) {
       if (
         await access(join(this.dir, "skiff.sock")).then(
           () => true,
@@ -136,7 +141,8 @@ ${extraConfig}`;
         )
       )
         break;
-      if (child.exitCode !== null || i > 400) throw new Error(`skiffd did not start:\n${this.daemonLog}`);
+      if (child.exitCode !== null || Date.now() > deadline)
+        throw new Error(`skiffd did not start:\n${this.daemonLog}`);
       await sleep(25);
     }
     this.client = await connect(this.url, { notifications: true });
