@@ -63,6 +63,12 @@ mounts:
     type: proc
 `;
 
+// Generous waits, which end as soon as their condition holds: in the VM lane (QEMU TCG on a
+// loaded 2-core host) loading the daemon's modules alone can take 10-40 s, and a container
+// start (runc create and start) longer than the client's default 10 s request timeout.
+const DAEMON_START_TIMEOUT_MS = 90_000;
+const REQUEST_TIMEOUT_MS = 60_000;
+
 export class ContainerHarness {
   readonly id = randomBytes(3).toString("hex");
   readonly cgroup = `skiff-test-${this.id}`;
@@ -128,8 +134,7 @@ ${extraConfig}`;
     });
     this.daemon = child;
     child.stderr.on("data", (d: Buffer) => (this.daemonLog += d.toString()));
-    // Generous: a start under TCG in the VM lane on a loaded machine takes many seconds.
-    const deadline = Date.now() + 120_000;
+    const deadline = Date.now() + DAEMON_START_TIMEOUT_MS;
     for (;;) {
       if (
         await access(join(this.dir, "skiff.sock")).then(
@@ -142,7 +147,7 @@ ${extraConfig}`;
         throw new Error(`skiffd did not start:\n${this.daemonLog}`);
       await sleep(25);
     }
-    this.client = await connect(this.url, { notifications: true });
+    this.client = await connect(this.url, { notifications: true, timeout: REQUEST_TIMEOUT_MS });
     void this.collect(this.client);
   }
 

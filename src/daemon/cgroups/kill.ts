@@ -2,7 +2,7 @@
 import { access } from "node:fs/promises";
 import type { CgroupLayout } from "./layout.js";
 import { allDirs, controllerDir, unifiedDir } from "./paths.js";
-import { delay, errnoCode, parsePids, readOptionalText, writeControl } from "./fsio.js";
+import { CgroupFileError, delay, errnoCode, parsePids, readOptionalText, writeControl } from "./fsio.js";
 
 export interface KillOptions {
   signal?: AbortSignal;
@@ -17,7 +17,9 @@ const POLL_MS = [0, 1, 5, 10, 25, 50, 100];
  * SIGKILLs everything in the cgroup at absolute path `cgroupPath`. Uses cgroup.kill where the kernel has it
  * (cgroup2, also the unified hierarchy of a hybrid host, where runc puts containers too); always also signals
  * the pids listed on every hierarchy, since on a hybrid host a process may live only in the v1 cgroups.
- * A frozen v1 cgroup is thawed after the signals so the killed tasks can actually exit.
+ * A frozen v1 cgroup is thawed after the signals so the killed tasks can actually exit. A frozen cgroup2 group
+ * needs no thaw for that (a fatal signal ends a v2-frozen task), but its cgroup.freeze stays 1 once it is
+ * empty: it is cleared too, so a killed cgroup is left thawed on both versions.
  */
 export async function killCgroup(
   layout: CgroupLayout,
@@ -31,7 +33,10 @@ export async function killCgroup(
   }
   for (let attempt = 0; ; attempt++) {
     const pids = await listPids(layout, cgroupPath);
-    if (pids.length === 0) return;
+    if (pids.length === 0) {
+      await thawV2Freeze(layout, cgroupPath);
+      return;
+    }
     if (Date.now() >= deadline) {
       throw new Error(`cgroup ${cgroupPath} still has processes ${pids.join(", ")} after kill`);
     }
@@ -66,6 +71,19 @@ async function thawV1Freezer(layout: CgroupLayout, cgroupPath: string): Promise<
   if (dir !== undefined && state !== undefined && state !== "THAWED") {
     await writeControl(`${dir}/freezer.state`, "THAWED");
   }
+}
+
+// Where the v2 freezer is the freezer (no v1 freezer controller), clears a freeze left on the emptied cgroup.
+// A missing cgroup (already removed) has nothing to clear.
+async function thawV2Freeze(layout: CgroupLayout, cgroupPath: string): Promise<void> {
+  if (layout.controllers.get("freezer")?.version === 1) return;
+  const unified = unifiedDir(layout, cgroupPath);
+  if (unified === undefined) return;
+  const requested = await readOptionalText(`${unified}/cgroup.freeze`);
+  if (requested === undefined || requested === "0") return;
+  await writeControl(`${unified}/cgroup.freeze`, "0").catch((error: unknown) => {
+    if (!(error instanceof CgroupFileError && error.code === "ENOENT")) throw error; // removed meanwhile
+  });
 }
 
 async function exists(file: string): Promise<boolean> {

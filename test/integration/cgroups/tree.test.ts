@@ -13,9 +13,11 @@ void test("root, group and container cgroups exist on every hierarchy and are re
     const path = tree.containerPath("player", "media");
     assert.equal(path, `${tree.rootPath}/media/player`);
     await tree.create(path);
-    // A new v1 cpuset inherits cpus and mems, else no task could join it.
-    const cpuset = layout.controllers.get("cpuset")!.mount;
-    assert.notEqual((await readFile(`${cpuset}${path}/cpuset.cpus`, "utf8")).trim(), "");
+    // A new v1 cpuset inherits cpus and mems, else no task could join it; on v2 an empty
+    // cpuset.cpus means the parent's, so the effective set is what must not be empty.
+    const cpuset = layout.controllers.get("cpuset")!;
+    const cpus = cpuset.version === 1 ? "cpuset.cpus" : "cpuset.cpus.effective";
+    assert.notEqual((await readFile(`${cpuset.mount}${path}/${cpus}`, "utf8")).trim(), "");
 
     const held = cgroups.spawnHeld("sleep 1000");
     await tree.attach(path, held.pid);

@@ -3,12 +3,25 @@ import { readdir, readFile } from "node:fs/promises";
 import { after, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { ContainerHarness } from "../../helpers/containers.js";
+import { detectLayout } from "../../../src/daemon/cgroups/layout.js";
+import { controllerDir } from "../../../src/daemon/cgroups/paths.js";
 
-/** Pids of every process in a container's cgroup (memory controller), or [] once it is gone. */
+/** Pids of every process in a container's cgroup (pids controller, v1 or v2), or [] once it is gone. */
 async function cgroupPids(h: ContainerHarness, container: string): Promise<number[]> {
   const name = container.slice(0, container.indexOf(":"));
-  const text = await readFile(`/sys/fs/cgroup/pids/${h.cgroup}/${name}/cgroup.procs`, "utf8").catch(() => "");
+  const dir = controllerDir(await detectLayout(), "pids", `/${h.cgroup}/${name}`);
+  if (dir === undefined) throw new Error("this host has no pids controller");
+  const text = await readFile(`${dir}/cgroup.procs`, "utf8").catch(() => "");
   return text.split("\n").filter(Boolean).map(Number);
+}
+
+/** Polls until `check` holds, failing after `timeoutMs`. */
+async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+    await sleep(20);
+  }
 }
 
 /** The skiff-monitor process supervising the container whose state directory is `stateDir`. */
@@ -75,15 +88,17 @@ describe("daemon restarts lose nothing", () => {
     const id = await h.add(h.name("orphan"), "/bin/sh", ["-c", "sleep 1000 & sleep 1000"]);
     await h.startDaemon();
     await h.client.start(id);
-    await sleep(200);
     const name = id.slice(0, id.indexOf(":"));
+    // init, sh and its two sleeps: at least the two sleeps must be there before the monitor dies.
+    await waitUntil("the container's processes run", async () => (await cgroupPids(h, id)).length >= 3);
     const monitorPid = await findMonitor(`${h.dir}/state/log/containers/${name}`);
-    assert.ok((await cgroupPids(h, id)).length >= 2);
     process.kill(monitorPid, "SIGKILL");
     const status = await h.waitForExit(id);
     assert.equal(status.reason, "error");
-    for (let i = 0; i < 50 && (await cgroupPids(h, id)).length > 0; i++) await sleep(20);
-    assert.deepEqual(await cgroupPids(h, id), []);
+    await waitUntil(
+      "no process of the container is left",
+      async () => (await cgroupPids(h, id)).length === 0,
+    );
   });
 
   it("the daemon's fds do not grow across 20 start/stop cycles", async () => {

@@ -5,6 +5,7 @@ import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import {
   copyFileSync,
+  existsSync,
   mkdirSync,
   readdirSync,
   readFileSync,
@@ -46,7 +47,9 @@ export interface TestEnv {
     patch?: (config: OciConfig) => void,
   ): Promise<MonitorConnection>;
   stateDir(name: string): string;
-  /** Absolute v1 memory cgroup directory of cgroupsPath `<cgroupPrefix>/<path>`. */
+  /** True on a pure cgroup v2 host (the VM lane's guest): no v1 memory hierarchy. */
+  memoryV2: boolean;
+  /** Absolute memory cgroup directory (v1 memory hierarchy, else cgroup2) of cgroupsPath `<cgroupPrefix>/<path>`. */
   memoryCgroup(path: string): string;
   /** Registers a monitor started elsewhere so cleanup() stops it if a test failed. */
   adopt(monitorPid: number): void;
@@ -108,6 +111,7 @@ export function createTestEnv(): TestEnv {
   const rootfs = buildRootfs(dir);
   const runtimeRoot = join("/run", `skiff-test-${tag}`, "runc");
   const cgroupPrefix = `/skiff-test-${tag}`;
+  const memoryV2 = !existsSync(join(CGROUP_ROOT, "memory"));
   execFileSync("runc", ["spec", "--bundle", dir]);
   const baseConfig = readFileSync(join(dir, "config.json"), "utf8");
   rmSync(join(dir, "config.json"));
@@ -138,7 +142,9 @@ export function createTestEnv(): TestEnv {
     stateDir: (name) => join(dir, name, "state"),
     adopt: (pid) => monitorPids.push(pid),
     forget: (name) => rmSync(join(dir, name), { recursive: true, force: true }),
-    memoryCgroup: (path) => join(CGROUP_ROOT, "memory", cgroupPrefix, path),
+    memoryV2,
+    memoryCgroup: (path) =>
+      memoryV2 ? join(CGROUP_ROOT, cgroupPrefix, path) : join(CGROUP_ROOT, "memory", cgroupPrefix, path),
     async launch(name, args, options = {}, patch) {
       const conn = await spawnMonitor({
         id: `${tag}-${name}`,
@@ -172,6 +178,7 @@ export function createTestEnv(): TestEnv {
       rmSync(join("/run", `skiff-test-${tag}`), { recursive: true, force: true });
       for (const controller of readdirSync(CGROUP_ROOT))
         removeCgroupTree(join(CGROUP_ROOT, controller, cgroupPrefix));
+      if (memoryV2) removeCgroupTree(join(CGROUP_ROOT, cgroupPrefix));
     },
   };
   return env;

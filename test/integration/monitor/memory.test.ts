@@ -27,7 +27,7 @@ function isMemory(event: MemoryCounts | ExitRecord): event is MemoryCounts {
   return "oom_kill" in event;
 }
 
-describe("monitor: memory events and OOM kills (cgroup v1 eventfd)", () => {
+describe("monitor: memory events and OOM kills (v1 eventfd or v2 memory.events)", () => {
   let env: TestEnv;
   before(() => {
     env = createTestEnv();
@@ -107,8 +107,13 @@ describe("monitor: memory events and OOM kills (cgroup v1 eventfd)", () => {
     // The group's cgroup holds the limit; the container's own has none.
     const groupDir = env.memoryCgroup("group");
     mkdirSync(groupDir, { recursive: true });
-    writeFileSync(join(groupDir, "memory.limit_in_bytes"), String(32 * MiB));
-    writeFileSync(join(groupDir, "memory.swappiness"), "0");
+    if (env.memoryV2) {
+      writeFileSync(join(groupDir, "memory.max"), String(32 * MiB));
+      writeFileSync(join(groupDir, "memory.swap.max"), "0");
+    } else {
+      writeFileSync(join(groupDir, "memory.limit_in_bytes"), String(32 * MiB));
+      writeFileSync(join(groupDir, "memory.swappiness"), "0");
+    }
     const conn = await env.launch(
       "member",
       EATER,

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { release } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { findMount, mountImage, umount } from "../../../src/daemon/mount/index.js";
@@ -35,10 +36,18 @@ async function target(name: string): Promise<string> {
   return dir;
 }
 
+// A file-backed erofs mount at an offset inside the NPK needs Linux >= 6.16 (file-backed erofs
+// came in 6.12, `fsoffset=` in 6.16); an older kernel (the VM lane's Debian 6.1) refuses it and
+// the default method falls back to a loop device, which the erofs case then checks instead.
+const [major = 0, minor = 0] = release()
+  .split(".")
+  .map((part) => parseInt(part, 10));
+const erofsFromFile = major > 6 || (major === 6 && minor >= 16);
+
 const cases = [
   { fs: "squashfs", signed: false, method: undefined, expected: "loop" },
   { fs: "squashfs", signed: true, method: undefined, expected: "loop" },
-  { fs: "erofs", signed: true, method: undefined, expected: "file" },
+  { fs: "erofs", signed: true, method: undefined, expected: erofsFromFile ? "file" : "loop" },
   { fs: "erofs", signed: false, method: "loop", expected: "loop" },
 ] as const;
 
