@@ -7,7 +7,9 @@
 import { realpathSync } from "node:fs";
 import { pathToFileURL } from "node:url";
 import { SkiffError } from "../client/errors.js";
+import { SKIFF_VERSION } from "../common/version.js";
 import { DEFAULT_CONSOLE_URL } from "../protocol/url.js";
+import { PROTOCOL_VERSION } from "../protocol/version.js";
 import {
   EXIT_RUNTIME_ERROR,
   EXIT_USAGE,
@@ -24,6 +26,7 @@ function usage(): string {
     "",
     `  -u, --url URL        console URL (default ${process.env.SKIFF_URL ?? DEFAULT_CONSOLE_URL}; env SKIFF_URL)`,
     "      --json           print raw JSON lines",
+    "  -V, --version        print Skiff's version and the console protocol version",
     "  -t, --timeout SECS   request timeout (default 10)",
     "",
     "commands:",
@@ -54,6 +57,11 @@ export async function runCli(
   const name = at >= 0 ? argv[at]! : undefined;
   const command: Command | undefined = name === undefined ? undefined : findCommand(name);
   if (!command) {
+    // Only before a command word: `skiff pack --version X` is the package's version.
+    if (name === undefined && (argv.includes("-V") || argv.includes("--version"))) {
+      io.out(`skiff ${SKIFF_VERSION} (console protocol ${PROTOCOL_VERSION})`);
+      return 0;
+    }
     if (name === undefined && (argv.includes("-h") || argv.includes("--help"))) {
       io.out(usage());
       return 0;

@@ -10,12 +10,14 @@ import { acquireInstanceLock, LockHeldError } from "./lock.js";
 import { createLogger } from "./logger.js";
 import { Runtime } from "./runtime.js";
 import { PROTOCOL_VERSION } from "../protocol/version.js";
+import { SKIFF_VERSION } from "../common/version.js";
 
-const USAGE = `usage: skiffd [--config FILE] [--keep-containers] [--help]
+const USAGE = `usage: skiffd [--config FILE] [--keep-containers] [--version] [--help]
 
   -c, --config FILE     TOML configuration (default: the embedded default)
       --keep-containers at shutdown, leave containers running under their monitors; the next
                         skiffd re-adopts them (upgrade restarts)
+  -V, --version         print Skiff's version and the console protocol version
   -h, --help            show this help`;
 
 async function main(): Promise<number> {
@@ -26,6 +28,7 @@ async function main(): Promise<number> {
         config: { type: "string", short: "c" },
         "keep-containers": { type: "boolean" },
         help: { type: "boolean", short: "h" },
+        version: { type: "boolean", short: "V" },
       },
       strict: true,
     });
@@ -35,6 +38,10 @@ async function main(): Promise<number> {
   }
   if (args.values.help) {
     process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  if (args.values.version) {
+    process.stdout.write(`skiffd ${SKIFF_VERSION} (console protocol ${PROTOCOL_VERSION})\n`);
     return 0;
   }
 
