@@ -12,7 +12,8 @@
  *
  * Sockets follow Northstar: the runtime creates, binds and listens on
  * `<socketDir>/<name>:<version>:<socket>` with the manifest's mode and owner, and the listening
- * fd goes into the container (fds 4, 5, ... in manifest order, named in SKIFF_SOCKET_<name>).
+ * fd goes into the container (fds 4, 5, ... sorted by socket name as Northstar passes them, named
+ * in NORTHSTAR_SOCKET_<name> and SKIFF_SOCKET_<name>).
  * Node's net.Server creates them; see `createSocket` for the two libuv behaviours worked around.
  */
 import { randomBytes } from "node:crypto";
@@ -33,7 +34,7 @@ import { dirname } from "node:path";
 import { checkRealPathWithin, resolveImagePath, resolveWithin } from "../../common/paths.js";
 import type { Manifest, Socket } from "../../npk/manifest/index.js";
 import { resolveGroupIds, resolveNetwork, type HostFacts } from "./host.js";
-import { buildOciSpec, serializeOciSpec, type OciSpecInput } from "./spec.js";
+import { buildOciSpec, serializeOciSpec, socketNamesOf, type OciSpecInput } from "./spec.js";
 import { MAX_UNIX_SOCKET_PATH } from "../../common/unix-socket.js";
 
 export interface BundleLayout {
@@ -70,7 +71,7 @@ export interface Bundle {
   bundleDir: string;
   /** `--preserve-fds` for runc: the status pipe plus one per socket. */
   preserveFds: number;
-  /** The daemon's fds of the listening sockets, in manifest order: MonitorOptions.extraFds. */
+  /** The daemon's fds of the listening sockets, sorted by socket name: MonitorOptions.extraFds. */
   socketFds: number[];
   warnings: string[];
   /**
@@ -114,7 +115,7 @@ export function socketPathOf(socketDir: string, containerId: string, socket: str
 export async function writeBundle(input: BundleInput): Promise<Bundle> {
   const { manifest, layout, signal } = input;
   signal?.throwIfAborted();
-  const socketNames = Object.keys(manifest.sockets ?? {});
+  const socketNames = socketNamesOf(manifest);
   const socketDir = socketDirOf(layout);
   const bundleDir = bundleDirOf(layout, input.containerId);
   const initCopy = initCopyOf(bundleDir);
@@ -169,9 +170,8 @@ export async function writeBundle(input: BundleInput): Promise<Bundle> {
       signal?.throwIfAborted();
       const socket = manifest.sockets![name]!;
       const path = socketPathOf(socketDir, input.containerId, name);
+      // passcred is set by skiff-init on the fd it is passed (spec.ts, initOptions).
       servers.push(await createSocket(path, socket, `sockets.${name}`));
-      if (socket.passcred === true)
-        warnings.push(`sockets.${name}: passcred is not applied (not supported yet)`);
     }
     socketFds = servers.map(serverFd);
   } catch (error) {

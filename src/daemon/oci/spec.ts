@@ -7,7 +7,7 @@ import {
 } from "./mounts.js";
 import { buildResources } from "./resources.js";
 import { compileSeccomp } from "./seccomp.js";
-import type { OciNamespace, OciProcess, OciRlimit, OciScheduler, OciSpec } from "./types.js";
+import type { OciNamespace, OciProcess, OciRlimit, OciSpec } from "./types.js";
 
 export { SKIFF_CONSOLE_PATH_IN_CONTAINER, SKIFF_INIT_PATH_IN_CONTAINER } from "./mounts.js";
 export { serializeOciSpec } from "./serialize.js";
@@ -18,8 +18,16 @@ export type * from "./types.js";
 export const RLIM_INFINITY = (1n << 64n) - 1n;
 /** fd 3 in the container: the pipe skiff-init writes the app's wait status to. */
 export const STATUS_FD = 3;
-/** Manifest sockets are passed as fds 4, 5, ... in manifest order. */
+/** Manifest sockets are passed as fds 4, 5, ... in the order of socketNamesOf. */
 export const FIRST_SOCKET_FD = 4;
+
+/**
+ * The manifest's socket names in the order their fds are passed: sorted by name (byte order; names
+ * are ASCII), as Northstar does, so fd numbers do not depend on how the manifest was written.
+ */
+export function socketNamesOf(manifest: Pick<Manifest, "sockets">): string[] {
+  return Object.keys(manifest.sockets ?? {}).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+}
 
 /** Which network namespace the container gets. */
 export type NetworkChoice = { kind: "new" } | { kind: "host" } | { kind: "path"; path: string };
@@ -93,7 +101,7 @@ export function buildOciSpec(input: OciSpecInput): OciSpecResult {
   if (!input.cgroupsPath.startsWith("/")) {
     throw new Error(`${input.containerId}: cgroupsPath must be absolute, got ${input.cgroupsPath}`);
   }
-  const socketNames = Object.keys(manifest.sockets ?? {});
+  const socketNames = socketNamesOf(manifest);
   const preserveFds = 1 + socketNames.length;
   if (input.preservedFds !== undefined && input.preservedFds !== preserveFds) {
     throw new Error(
@@ -157,7 +165,7 @@ function buildProcess(input: OciSpecInput, socketNames: string[], warnings: stri
   const ociProcess: OciProcess = {
     terminal: false,
     user: { uid: manifest.uid, gid: manifest.gid },
-    args: [SKIFF_INIT_PATH_IN_CONTAINER, "--", init, ...args],
+    args: [SKIFF_INIT_PATH_IN_CONTAINER, ...initOptions(manifest, socketNames), "--", init, ...args],
     env: buildEnv(input, socketNames, warnings),
     cwd: "/",
     capabilities: {
@@ -172,10 +180,6 @@ function buildProcess(input: OciSpecInput, socketNames: string[], warnings: stri
   };
   const gids = supplementaryGids(input, warnings);
   if (gids.length > 0) ociProcess.user.additionalGids = gids;
-  if (manifest.sched !== undefined) {
-    ociProcess.scheduler = scheduler(manifest.sched.policy);
-    warnings.push("sched: runc 1.1.5 ignores process.scheduler; the policy is not applied by runc");
-  }
   if (manifest.selinux?.exec != null) ociProcess.selinuxLabel = manifest.selinux.exec;
   return ociProcess;
 }
@@ -253,11 +257,24 @@ function supplementaryGids(input: OciSpecInput, warnings: string[]): number[] {
   return gids;
 }
 
-function scheduler(policy: SchedPolicy): OciScheduler {
-  if (policy === "idle") return { policy: "SCHED_IDLE" };
-  if (policy === "deadline") return { policy: "SCHED_DEADLINE" };
-  if ("other" in policy) return { policy: "SCHED_OTHER", nice: policy.other.nice };
-  if ("batch" in policy) return { policy: "SCHED_BATCH", nice: policy.batch.nice };
-  if ("fifo" in policy) return { policy: "SCHED_FIFO", priority: policy.fifo.priority };
-  return { policy: "SCHED_RR", priority: policy.round_robin.priority };
+/**
+ * skiff-init's options (native/init/init.c documents them): the scheduling policy it applies to
+ * the app before exec (runc 1.1 ignores the OCI `scheduler` field, so the spec carries none), and
+ * the socket fds it sets SO_PASSCRED on (Node cannot set socket options).
+ */
+export function initOptions(manifest: Pick<Manifest, "sched" | "sockets">, socketNames: string[]): string[] {
+  const options: string[] = [];
+  if (manifest.sched !== undefined) options.push("--sched", schedOption(manifest.sched.policy));
+  socketNames.forEach((name, i) => {
+    if (manifest.sockets?.[name]?.passcred === true) options.push("--passcred", String(FIRST_SOCKET_FD + i));
+  });
+  return options;
+}
+
+function schedOption(policy: SchedPolicy): string {
+  if (policy === "idle" || policy === "deadline") return policy;
+  if ("other" in policy) return `other:${policy.other.nice}`;
+  if ("batch" in policy) return `batch:${policy.batch.nice}`;
+  if ("fifo" in policy) return `fifo:${policy.fifo.priority}`;
+  return `rr:${policy.round_robin.priority}`;
 }

@@ -69,15 +69,15 @@ void describe("buildOciSpec: process", () => {
     );
   });
 
-  void it("passes sockets as fds 4.. and names them in the environment", () => {
+  void it("passes sockets as fds 4.. sorted by name (as Northstar) and names them in the environment", () => {
     const yaml =
       BASE +
       "sockets:\n  foo:\n    type: stream\n    mode: 0o600\n  bar:\n    type: datagram\n    mode: 0o600\n";
     const { spec, preserveFds } = buildOciSpec(inputFor(yaml));
     const env = envOf(spec.process.env);
-    assert.equal(env.NORTHSTAR_SOCKET_foo, "4");
-    assert.equal(env.SKIFF_SOCKET_foo, "4");
-    assert.equal(env.NORTHSTAR_SOCKET_bar, "5");
+    assert.equal(env.NORTHSTAR_SOCKET_bar, "4");
+    assert.equal(env.SKIFF_SOCKET_bar, "4");
+    assert.equal(env.NORTHSTAR_SOCKET_foo, "5");
     assert.equal(preserveFds, 3);
     assert.throws(() => buildOciSpec(inputFor(yaml, { preservedFds: 2 })), /need 3/);
   });
@@ -123,22 +123,29 @@ void describe("buildOciSpec: process", () => {
     assert.deepEqual(unlimited, { type: "RLIMIT_STACK", hard: RLIM_INFINITY, soft: RLIM_INFINITY });
   });
 
-  void it("maps the scheduling policy and warns that runc 1.1.5 ignores it", () => {
-    const fifo = buildOciSpec(inputFor(BASE + "sched:\n  policy: !fifo { priority: 10 }\n"));
-    assert.deepEqual(fifo.spec.process.scheduler, { policy: "SCHED_FIFO", priority: 10 });
-    assert.match(fifo.warnings.join("\n"), /runc 1.1.5 ignores process.scheduler/);
-    const cases: [string, object][] = [
-      ["!other { nice: 5 }", { policy: "SCHED_OTHER", nice: 5 }],
-      ["!batch { nice: -3 }", { policy: "SCHED_BATCH", nice: -3 }],
-      ["!round_robin { priority: 20 }", { policy: "SCHED_RR", priority: 20 }],
-      ["idle", { policy: "SCHED_IDLE" }],
+  void it("passes the scheduling policy to skiff-init (runc 1.1.5 ignores process.scheduler)", () => {
+    const cases: [string, string][] = [
+      ["!fifo { priority: 10 }", "fifo:10"],
+      ["!other { nice: 5 }", "other:5"],
+      ["!batch { nice: -3 }", "batch:-3"],
+      ["!round_robin { priority: 20 }", "rr:20"],
+      ["idle", "idle"],
+      ["deadline", "deadline"],
     ];
-    for (const [policy, expected] of cases) {
-      assert.deepEqual(
-        buildOciSpec(inputFor(BASE + `sched:\n  policy: ${policy}\n`)).spec.process.scheduler,
-        expected,
-      );
+    for (const [policy, option] of cases) {
+      const { spec } = buildOciSpec(inputFor(BASE + `sched:\n  policy: ${policy}\n`));
+      assert.deepEqual(spec.process.args, ["/dev/.skiff/init", "--sched", option, "--", "/binary"]);
+      assert.equal(spec.process.scheduler, undefined);
     }
+  });
+
+  void it("asks skiff-init for SO_PASSCRED on the fds of passcred sockets", () => {
+    const yaml =
+      BASE +
+      "sockets:\n  zed:\n    type: stream\n    mode: 0o600\n    passcred: true\n" +
+      "  alpha:\n    type: stream\n    mode: 0o600\n    passcred: false\n";
+    const { spec } = buildOciSpec(inputFor(yaml));
+    assert.deepEqual(spec.process.args, ["/dev/.skiff/init", "--passcred", "5", "--", "/binary"]);
   });
 
   void it("maps SELinux labels", () => {
