@@ -11,7 +11,8 @@ import { groupLimits, groupOfManifest } from "./groups.js";
 import { killCgroup } from "./kill.js";
 import { dirname } from "node:path";
 import type { CgroupLayout } from "./layout.js";
-import { CgroupLimitError } from "./limits.js";
+import { applyFiles, CgroupLimitError, type CgroupFile } from "./limits.js";
+import { attrFilesFromManifestCgroups } from "./manifest.js";
 import { allDirs } from "./paths.js";
 import { toProcessStatistics, type ProcessStatistics } from "./statistics.js";
 import { readStats } from "./stats.js";
@@ -78,6 +79,17 @@ export class CgroupSupervisor {
       );
     }
     return this.tree.containerPath(manifest.name, group);
+  }
+
+  /** The writes of the manifest's `cgroups.*.attrs` (validated; throws CgroupLimitError). Pure. */
+  attrFiles(manifest: Pick<Manifest, "cgroups">, warnings: string[]): CgroupFile[] {
+    return attrFilesFromManifestCgroups(manifest.cgroups, warnings);
+  }
+
+  /** Writes `files` into the container's cgroup, which runc created (call between create and start). */
+  async writeAttrs(path: string, files: CgroupFile[]): Promise<void> {
+    this.checkContainerPath(path);
+    await applyFiles(this.layout, path, files);
   }
 
   /** Whether the container's memory events become notifications (`oom_monitor`, or `oom_monitor_all`). */

@@ -1,0 +1,89 @@
+/**
+ * Manifest rows that behave as in Northstar 0.9.2, seen in containers started by a real skiffd:
+ * `sched` applied to the app, sockets passed sorted by name, `cgroups.*.attrs` written into the
+ * container's cgroup (and a bad attr name refused at start).
+ */
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import type { ExitStatus } from "../../../src/protocol/messages.js";
+import { ContainerHarness } from "../../helpers/containers.js";
+
+const MEMORY_V1 = "/sys/fs/cgroup/memory";
+
+describe("Northstar manifest rows in containers started by skiffd", () => {
+  let h: ContainerHarness;
+  const ids: Record<string, string> = {};
+  const add = async (base: string, script: string, extra = ""): Promise<void> => {
+    ids[base] = await h.add(h.name(base), "/bin/sh", ["-c", script], extra);
+  };
+  const exited = (code: number): ExitStatus => ({ type: "exit", code, reason: "shutdown" });
+  const run = async (base: string): Promise<{ status: ExitStatus; out: string[] }> => {
+    const id = ids[base]!;
+    const from = h.notifications.length;
+    await h.client.start(id);
+    const status = await h.waitForExit(id, from);
+    const out = (await h.logLines(id))
+      .filter((l) => l.startsWith("stdout "))
+      .map((l) => l.slice("stdout ".length));
+    return { status, out };
+  };
+
+  before(async () => {
+    h = await ContainerHarness.create();
+    // nice (field 19) and policy (field 41) of the app's own /proc/<pid>/stat.
+    await add(
+      "sched",
+      "exec awk '{ print $19, $41 }' /proc/self/stat",
+      "sched:\n  policy: !batch { nice: 6 }\n",
+    );
+    await add(
+      "sockets",
+      "env | grep ^NORTHSTAR_SOCKET_ | sort",
+      "sockets:\n  zeta:\n    type: stream\n    mode: 0o600\n  alpha:\n    type: stream\n    mode: 0o600\n    passcred: true\n",
+    );
+    // Prints once its cgroup holds the attr, then waits to be stopped (the test reads the host's file).
+    await add(
+      "attrs",
+      "echo up; exec sleep 60",
+      'cgroups:\n  memory:\n    attrs:\n      memory.swappiness: "17"\n',
+    );
+    await add("badattrs", "true", 'cgroups:\n  cpu:\n    attrs:\n      "../../tasks": "1"\n');
+    await h.startDaemon();
+  });
+  after(() => h.close());
+
+  it("applies sched to the app (SCHED_BATCH = 3, nice 6)", async () => {
+    const { status, out } = await run("sched");
+    assert.deepEqual(status, exited(0));
+    assert.deepEqual(out, ["6 3"]);
+  });
+
+  it("passes sockets as fds 4, 5, ... sorted by name", async () => {
+    const { status, out } = await run("sockets");
+    assert.deepEqual(status, exited(0));
+    assert.deepEqual(out, ["NORTHSTAR_SOCKET_alpha=4", "NORTHSTAR_SOCKET_zeta=5"]);
+  });
+
+  it(
+    "writes cgroups attrs into the container's own cgroup",
+    { skip: !existsSync(MEMORY_V1) && "memory.swappiness exists in cgroup v1's memory controller only" },
+    async () => {
+      const id = ids.attrs!;
+      const from = h.notifications.length;
+      await h.client.start(id);
+      await h.waitForLog(id, "up");
+      const name = id.slice(0, id.indexOf(":"));
+      const swappiness = await readFile(join(MEMORY_V1, h.cgroup, name, "memory.swappiness"), "utf8");
+      await h.client.kill(id, 15);
+      await h.waitForExit(id, from);
+      assert.equal(swappiness.trim(), "17");
+    },
+  );
+
+  it("refuses to start a container whose attrs name a file outside its controller", async () => {
+    await assert.rejects(h.client.start(ids.badattrs!), /cgroups\.cpu\.attrs\.\.\.\/\.\.\/tasks/);
+  });
+});
