@@ -13,6 +13,14 @@ import { ContainerHarness } from "../../helpers/containers.js";
 
 const MEMORY_V1 = "/sys/fs/cgroup/memory";
 
+async function waitUntil(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error("condition not met in time");
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 describe("Northstar manifest rows in containers started by skiffd", () => {
   let h: ContainerHarness;
   const ids: Record<string, string> = {};
@@ -50,6 +58,7 @@ describe("Northstar manifest rows in containers started by skiffd", () => {
       "echo up; exec sleep 60",
       'cgroups:\n  memory:\n    attrs:\n      memory.swappiness: "17"\n',
     );
+    await add("parent", "echo up; exec sleep 60", "cgroups:\n  parent: north/star\n");
     await add("badattrs", "true", 'cgroups:\n  cpu:\n    attrs:\n      "../../tasks": "1"\n');
     await h.startDaemon();
   });
@@ -82,6 +91,20 @@ describe("Northstar manifest rows in containers started by skiffd", () => {
       assert.equal(swappiness.trim(), "17");
     },
   );
+
+  it("places a container at its cgroups.parent path below Skiff's cgroup and removes the levels after", async () => {
+    const id = ids.parent!;
+    const from = h.notifications.length;
+    await h.client.start(id);
+    await h.waitForLog(id, "up");
+    const name = id.slice(0, id.indexOf(":"));
+    const hierarchy = existsSync(MEMORY_V1) ? MEMORY_V1 : "/sys/fs/cgroup";
+    const procs = await readFile(join(hierarchy, h.cgroup, "north", "star", name, "cgroup.procs"), "utf8");
+    await h.client.kill(id, 15);
+    await h.waitForExit(id, from);
+    assert.notEqual(procs.trim(), "");
+    await waitUntil(() => !existsSync(join(hierarchy, h.cgroup, "north")));
+  });
 
   it("refuses to start a container whose attrs name a file outside its controller", async () => {
     await assert.rejects(h.client.start(ids.badattrs!), /cgroups\.cpu\.attrs\.\.\.\/\.\.\/tasks/);
