@@ -136,7 +136,8 @@ export function buildOciSpec(input: OciSpecInput): OciSpecResult {
   if (input.hostname !== undefined) spec.hostname = input.hostname;
   const seccomp = compileSeccomp(manifest.seccomp, manifest.capabilities ?? [], input.arch ?? process.arch);
   if (seccomp !== undefined) spec.linux.seccomp = seccomp;
-  if (manifest.selinux?.mount_context != null) spec.linux.mountLabel = manifest.selinux.mount_context;
+  // selinux.mount_context labels the image mount only (as in Northstar; repository/executor.ts), not
+  // the mounts runc makes: runc would put context= on tmpfs and friends, which fails without SELinux.
   return { spec, warnings, preserveFds };
 }
 

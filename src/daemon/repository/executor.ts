@@ -10,7 +10,7 @@ import { verifyFsImage } from "../../npk/npk.js";
 import type { ContainerId } from "../../protocol/container.js";
 import type { WireError } from "../../protocol/messages.js";
 import type { JobResult } from "../events/types.js";
-import { findMount, mountImage, umount, type MountHandle } from "../mount/index.js";
+import { findMount, mountImage, selinuxEnabled, umount, type MountHandle } from "../mount/index.js";
 import type { Step } from "../state/steps.js";
 import type { InstalledPackage, Repository } from "./repository.js";
 
@@ -69,7 +69,15 @@ export class PackageExecutor {
     const target = this.mountPoint(container);
     await mkdir(target, { recursive: true, mode: 0o755 });
     try {
-      return await mountImage(pkg.npk, target, { signal });
+      const context = pkg.npk.manifest.selinux?.mount_context ?? undefined;
+      if (context !== undefined && !selinuxEnabled()) {
+        this.o.log.warn(
+          { container },
+          "selinux.mount_context: SELinux is not enabled on this host; not applied",
+        );
+      }
+      const selinux = context !== undefined && selinuxEnabled() ? { selinuxContext: context } : {};
+      return await mountImage(pkg.npk, target, { signal, ...selinux });
     } catch (e) {
       await rmdir(target).catch(() => undefined);
       throw e;

@@ -59,6 +59,7 @@ describe("Northstar manifest rows in containers started by skiffd", () => {
       'cgroups:\n  memory:\n    attrs:\n      memory.swappiness: "17"\n',
     );
     await add("parent", "echo up; exec sleep 60", "cgroups:\n  parent: north/star\n");
+    await add("selinux", "echo ran", "selinux:\n  mount_context: system_u:object_r:container_file_t:s0\n");
     await add("badattrs", "true", 'cgroups:\n  cpu:\n    attrs:\n      "../../tasks": "1"\n');
     await h.startDaemon();
   });
@@ -105,6 +106,17 @@ describe("Northstar manifest rows in containers started by skiffd", () => {
     assert.notEqual(procs.trim(), "");
     await waitUntil(() => !existsSync(join(hierarchy, h.cgroup, "north")));
   });
+
+  it(
+    "runs a package with selinux.mount_context where SELinux is off, saying it is not applied",
+    { skip: existsSync("/sys/fs/selinux/enforce") && "SELinux is enabled on this host" },
+    async () => {
+      const { status, out } = await run("selinux");
+      assert.deepEqual(status, exited(0));
+      assert.deepEqual(out, ["ran"]);
+      await h.waitForDaemonLog(/selinux.mount_context: SELinux is not enabled on this host; not applied/);
+    },
+  );
 
   it("refuses to start a container whose attrs name a file outside its controller", async () => {
     await assert.rejects(h.client.start(ids.badattrs!), /cgroups\.cpu\.attrs\.\.\.\/\.\.\/tasks/);
