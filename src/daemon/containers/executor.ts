@@ -387,6 +387,7 @@ export class ContainerExecutor {
         io: monitorIo(manifest.io),
         log: this.o.logRotation,
         extraFds: bundle.socketFds,
+        ...(bundle.monitorWrapper.length > 0 ? { wrapper: bundle.monitorWrapper } : {}),
         ...this.o.cgroups.monitorMemoryDirs(instance.cgroupPath),
       });
       bundle.closeFds();

@@ -4,14 +4,17 @@
  * container's cgroup (and a bad attr name refused at start).
  */
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { promisify } from "node:util";
 import type { ExitStatus } from "../../../src/protocol/messages.js";
 import { ContainerHarness } from "../../helpers/containers.js";
 
 const MEMORY_V1 = "/sys/fs/cgroup/memory";
+const run_ = promisify(execFile);
 
 async function waitUntil(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -60,6 +63,13 @@ describe("Northstar manifest rows in containers started by skiffd", () => {
     );
     await add("parent", "echo up; exec sleep 60", "cgroups:\n  parent: north/star\n");
     await add("selinux", "echo ran", "selinux:\n  mount_context: system_u:object_r:container_file_t:s0\n");
+    // Reads one datagram from fd 4 (`dg`, sorted first) and shows what fd 5 (`sp`) is.
+    await add(
+      "dgram",
+      "echo up; head -c 2 <&4; echo; readlink /proc/self/fd/5",
+      "sockets:\n  sp:\n    type: seq_packet\n    mode: 0o600\n" +
+        "  dg:\n    type: datagram\n    mode: 0o622\n    passcred: true\n",
+    );
     await add("badattrs", "true", 'cgroups:\n  cpu:\n    attrs:\n      "../../tasks": "1"\n');
     await h.startDaemon();
   });
@@ -115,6 +125,32 @@ describe("Northstar manifest rows in containers started by skiffd", () => {
       assert.deepEqual(status, exited(0));
       assert.deepEqual(out, ["ran"]);
       await h.waitForDaemonLog(/selinux.mount_context: SELinux is not enabled on this host; not applied/);
+    },
+  );
+
+  it(
+    "passes datagram and seq_packet sockets, made with their type, mode and SO_PASSCRED",
+    { skip: !existsSync("/usr/bin/python3") && "the host side uses python3 (Node has no such sockets)" },
+    async () => {
+      const id = ids.dgram!;
+      const from = h.notifications.length;
+      await h.client.start(id);
+      await h.waitForLog(id, "up");
+      const dir = join(h.dir, "state", "run", "sockets");
+      const host = [
+        "import socket, sys, os, stat",
+        `d, s = "${dir}/${id}:dg", "${dir}/${id}:sp"`,
+        "print(oct(stat.S_IMODE(os.stat(d).st_mode)), oct(stat.S_IMODE(os.stat(s).st_mode)))",
+        "c = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET); c.connect(s); print('seqpacket-connected')",
+        "socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM).sendto(b'hi', d)",
+      ].join("\n");
+      const { stdout } = await run_("python3", ["-c", host]);
+      assert.deepEqual(stdout.trim().split("\n"), ["0o622 0o600", "seqpacket-connected"]);
+      const status = await h.waitForExit(id, from);
+      assert.deepEqual(status, exited(0));
+      const out = (await h.logLines(id)).filter((l) => l.startsWith("stdout ")).map((l) => l.slice(7));
+      assert.equal(out[1], "hi");
+      assert.match(out[2]!, /^socket:\[\d+\]$/);
     },
   );
 

@@ -124,6 +124,63 @@ void describe("skiff-init applies the manifest's options", () => {
   );
 });
 
+void describe("skiff-mksock makes the sockets Node cannot", () => {
+  const MKSOCK = fileURLToPath(new URL("../../../../native/build/skiff-mksock", import.meta.url));
+  void it(
+    "creates datagram and seq_packet sockets at their fds with mode, owner and SO_PASSCRED, then execs",
+    { skip: (!existsSync("/usr/bin/python3") || !existsSync(MKSOCK)) && "needs python3 and skiff-mksock" },
+    async () => {
+      mkdirSync(dir, { recursive: true });
+      const dg = join(dir, `mk-${tag}:dg`);
+      const sp = join(dir, `mk-${tag}:sp`);
+      const probe =
+        "import socket, os, stat\n" +
+        "for fd in (4, 5):\n" +
+        "    s = socket.socket(fileno=fd)\n" +
+        "    print(fd, s.type.name, s.getsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED)); s.detach()\n" +
+        `st = os.stat("${dg}"); print(oct(stat.S_IMODE(st.st_mode)), st.st_uid, st.st_gid)\n`;
+      const args = [
+        ...["--socket", "5", "seq_packet", "0", "600", "-1", "-1", sp],
+        ...["--socket", "4", "datagram", "1", "640", "1000", "1001", dg],
+        ...["--", "/usr/bin/python3", "-c", probe],
+      ];
+      const { stdout } = await run(MKSOCK, args, { signal: AbortSignal.timeout(30_000) });
+      assert.deepEqual(stdout.trim().split("\n"), [
+        "4 SOCK_DGRAM 1",
+        "5 SOCK_SEQPACKET 0",
+        "0o640 1000 1001",
+      ]);
+      rmSync(dg);
+      rmSync(sp);
+      // A failure removes what was made and does not exec.
+      await assert.rejects(
+        run(MKSOCK, [
+          "--socket",
+          "4",
+          "datagram",
+          "0",
+          "600",
+          "-1",
+          "-1",
+          dg,
+          "--socket",
+          "5",
+          "datagram",
+          "0",
+          "600",
+          "-1",
+          "-1",
+          join(dir, "missing", "x"),
+          "--",
+          "/bin/true",
+        ]),
+        /bind: No such file or directory/,
+      );
+      assert.equal(existsSync(dg), false);
+    },
+  );
+});
+
 async function listen(path: string): Promise<Server> {
   const server = createServer();
   server.maxConnections = 0;
