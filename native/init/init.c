@@ -1,10 +1,24 @@
 /*
  * skiff-init: PID 1 inside a Skiff container.
  *
- * Usage: /dev/.skiff/init [--sched POLICY] [--passcred FD]... -- <app> [args...]
+ * Usage: /dev/.skiff/init [--unmount-proc] [--drop-cap N]... [--sched POLICY]
+ *                         [--passcred FD]... -- <app> [args...]
  *
  * Options (written by the daemon from the manifest, src/daemon/oci/spec.ts; an
  * option init does not know is a usage error, exit 2):
+ *   --unmount-proc   detach /proc (umount2 MNT_DETACH, with everything runc
+ *                    mounted below it) before anything else: the manifest has
+ *                    no `proc` mount at /proc, and Northstar then mounts none.
+ *                    runc 1.1.5 needs /proc in the container until it execs
+ *                    init, so only init can take it away. runc grants init
+ *                    CAP_SYS_ADMIN (and CAP_SETPCAP) for this when the
+ *                    manifest does not: the daemon then passes --drop-cap for
+ *                    each, and init drops them from every set (bounding,
+ *                    ambient, inheritable, permitted, effective) right after
+ *                    the unmount, before any app code runs. Any failure here
+ *                    is exit 126 without running the app: never run the app
+ *                    with /proc or a capability it was not given.
+ *   --drop-cap N     capability number N (0..63) to drop, see above.
  *   --sched POLICY   the manifest's `sched`, applied to the app only (in the
  *                    child, after fork, before exec; init keeps the default
  *                    policy, as in Northstar). POLICY is one of
@@ -53,7 +67,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -62,6 +80,7 @@
 #define RECORD_READY 1u
 #define RECORD_EXIT 2u
 #define MAX_PASSCRED_FDS 64
+#define MAX_DROP_CAPS 64
 /* Not in every libc's headers. */
 #ifndef SCHED_DEADLINE
 #define SCHED_DEADLINE 6
@@ -77,6 +96,9 @@ struct sched_option {
 };
 
 struct options {
+    int unmount_proc;
+    int drop_caps[MAX_DROP_CAPS];
+    int n_drop_caps;
     struct sched_option sched;
     int passcred[MAX_PASSCRED_FDS];
     int n_passcred;
@@ -144,8 +166,15 @@ static int parse_options(int argc, char **argv, struct options *o) {
     memset(o, 0, sizeof(*o));
     int i = 1;
     for (; i < argc && strcmp(argv[i], "--") != 0; i++) {
+        if (strcmp(argv[i], "--unmount-proc") == 0) {
+            o->unmount_proc = 1;
+            continue;
+        }
         if (i + 1 >= argc) return -1;
-        if (strcmp(argv[i], "--sched") == 0) {
+        if (strcmp(argv[i], "--drop-cap") == 0) {
+            if (o->n_drop_caps == MAX_DROP_CAPS) return -1;
+            if (parse_int(argv[++i], 0, 63, &o->drop_caps[o->n_drop_caps++]) != 0) return -1;
+        } else if (strcmp(argv[i], "--sched") == 0) {
             if (parse_sched(argv[++i], &o->sched) != 0) return -1;
         } else if (strcmp(argv[i], "--passcred") == 0) {
             if (o->n_passcred == MAX_PASSCRED_FDS) return -1;
@@ -157,6 +186,29 @@ static int parse_options(int argc, char **argv, struct options *o) {
     if (i + 1 >= argc) return -1; /* no "--" or no app after it */
     o->app = &argv[i + 1];
     return 0;
+}
+
+/* Drops `caps` from every set. Bounding first (that needs CAP_SETPCAP, so
+ * CAP_SETPCAP itself goes last), then ambient, inheritable, permitted and
+ * effective in one capset. Returns 0 or -1 with errno set. */
+static int drop_caps(const int *caps, int n) {
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < n; i++) {
+            if ((caps[i] == CAP_SETPCAP) != (pass == 1)) continue;
+            if (prctl(PR_CAPBSET_DROP, caps[i], 0, 0, 0) != 0 && errno != EINVAL) return -1;
+        }
+    }
+    for (int i = 0; i < n; i++) prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_LOWER, caps[i], 0, 0);
+    struct __user_cap_header_struct header = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+    struct __user_cap_data_struct data[2];
+    if (syscall(SYS_capget, &header, data) != 0) return -1;
+    for (int i = 0; i < n; i++) {
+        uint32_t bit = 1u << (caps[i] % 32);
+        data[caps[i] / 32].effective &= ~bit;
+        data[caps[i] / 32].permitted &= ~bit;
+        data[caps[i] / 32].inheritable &= ~bit;
+    }
+    return syscall(SYS_capset, &header, data) == 0 ? 0 : -1;
 }
 
 /* In the app's process, before exec: the manifest's scheduling policy. */
@@ -201,11 +253,19 @@ static int is_namespace_reboot(const siginfo_t *si) {
 int main(int argc, char **argv) {
     struct options opt;
     if (parse_options(argc, argv, &opt) != 0) {
-        dprintf(2, "usage: %s [--sched POLICY] [--passcred FD]... -- <program> [args...]\n",
+        dprintf(2, "usage: %s [--unmount-proc] [--drop-cap N]... [--sched POLICY] [--passcred FD]... -- <program> [args...]\n",
                 argc > 0 ? argv[0] : "skiff-init");
         return 2;
     }
     if (status_fd_open()) fcntl(STATUS_FD, F_SETFD, FD_CLOEXEC);
+    if (opt.unmount_proc && umount2("/proc", MNT_DETACH) != 0) {
+        dprintf(2, "skiff-init: unmount /proc: %s\n", strerror(errno));
+        return 126;
+    }
+    if (opt.n_drop_caps > 0 && drop_caps(opt.drop_caps, opt.n_drop_caps) != 0) {
+        dprintf(2, "skiff-init: dropping capabilities: %s\n", strerror(errno));
+        return 126;
+    }
     for (int i = 0; i < opt.n_passcred; i++) {
         int on = 1;
         if (setsockopt(opt.passcred[i], SOL_SOCKET, SO_PASSCRED, &on, sizeof(on)) != 0) {

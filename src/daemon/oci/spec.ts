@@ -1,6 +1,7 @@
-import type { Manifest, RLimitResource, SchedPolicy } from "../../npk/manifest/index.js";
+import type { Capability, Manifest, RLimitResource, SchedPolicy } from "../../npk/manifest/index.js";
 import {
   buildMounts,
+  manifestMountsProc,
   MINIMAL_DEVICES,
   SKIFF_CONSOLE_PATH_IN_CONTAINER,
   SKIFF_INIT_PATH_IN_CONTAINER,
@@ -134,7 +135,12 @@ export function buildOciSpec(input: OciSpecInput): OciSpecResult {
     },
   };
   if (input.hostname !== undefined) spec.hostname = input.hostname;
-  const seccomp = compileSeccomp(manifest.seccomp, manifest.capabilities ?? [], input.arch ?? process.arch);
+  const seccomp = compileSeccomp(
+    manifest.seccomp,
+    manifest.capabilities ?? [],
+    input.arch ?? process.arch,
+    initSyscalls(manifest, socketNames),
+  );
   if (seccomp !== undefined) spec.linux.seccomp = seccomp;
   // selinux.mount_context labels the image mount only (as in Northstar; repository/executor.ts), not
   // the mounts runc makes: runc would put context= on tmpfs and friends, which fails without SELinux.
@@ -162,7 +168,8 @@ function buildProcess(input: OciSpecInput, socketNames: string[], warnings: stri
   if (init === undefined)
     throw new Error(`${input.containerId}: a resource container (no init) cannot be started`);
   const args = overrides?.args ?? manifest.args ?? [];
-  const caps = [...(manifest.capabilities ?? [])];
+  // What skiff-init needs to unmount /proc, granted only to it: it drops them (--drop-cap) first.
+  const caps = [...(manifest.capabilities ?? []), ...initOnlyCapabilities(manifest).map(([name]) => name)];
   const ociProcess: OciProcess = {
     terminal: false,
     user: { uid: manifest.uid, gid: manifest.gid },
@@ -263,13 +270,41 @@ function supplementaryGids(input: OciSpecInput, warnings: string[]): number[] {
  * the app before exec (runc 1.1 ignores the OCI `scheduler` field, so the spec carries none), and
  * the socket fds it sets SO_PASSCRED on (Node cannot set socket options).
  */
-export function initOptions(manifest: Pick<Manifest, "sched" | "sockets">, socketNames: string[]): string[] {
+export function initOptions(
+  manifest: Pick<Manifest, "sched" | "sockets" | "mounts" | "capabilities">,
+  socketNames: string[],
+): string[] {
   const options: string[] = [];
+  if (!manifestMountsProc(manifest)) {
+    options.push("--unmount-proc");
+    for (const [, number] of initOnlyCapabilities(manifest)) options.push("--drop-cap", String(number));
+  }
   if (manifest.sched !== undefined) options.push("--sched", schedOption(manifest.sched.policy));
   socketNames.forEach((name, i) => {
     if (manifest.sockets?.[name]?.passcred === true) options.push("--passcred", String(FIRST_SOCKET_FD + i));
   });
   return options;
+}
+
+/** umount2 needs CAP_SYS_ADMIN; dropping from the bounding set needs CAP_SETPCAP (numbers: capability.h). */
+const UNMOUNT_CAPABILITIES: readonly [Capability, number][] = [
+  ["CAP_SYS_ADMIN", 21],
+  ["CAP_SETPCAP", 8],
+];
+
+/** The capabilities runc grants skiff-init beyond the manifest's, for unmounting /proc. */
+function initOnlyCapabilities(manifest: Pick<Manifest, "mounts" | "capabilities">): [Capability, number][] {
+  if (manifestMountsProc(manifest)) return [];
+  return UNMOUNT_CAPABILITIES.filter(([name]) => !(manifest.capabilities ?? []).includes(name));
+}
+
+/** Syscalls skiff-init's options make, which a manifest's seccomp filter must let through. */
+function initSyscalls(manifest: Manifest, socketNames: string[]): string[] {
+  const names: string[] = [];
+  if (!manifestMountsProc(manifest)) names.push("umount2", "prctl", "capget", "capset");
+  if (manifest.sched !== undefined) names.push("sched_setscheduler", "getpriority", "setpriority");
+  if (socketNames.some((name) => manifest.sockets?.[name]?.passcred === true)) names.push("setsockopt");
+  return names;
 }
 
 function schedOption(policy: SchedPolicy): string {

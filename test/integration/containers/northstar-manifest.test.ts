@@ -6,11 +6,12 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { cp, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
 import type { ExitStatus } from "../../../src/protocol/messages.js";
+import { pack } from "../../../src/npk/pack.js";
 import { ContainerHarness } from "../../helpers/containers.js";
 
 const MEMORY_V1 = "/sys/fs/cgroup/memory";
@@ -70,6 +71,30 @@ describe("Northstar manifest rows in containers started by skiffd", () => {
       "sockets:\n  sp:\n    type: seq_packet\n    mode: 0o600\n" +
         "  dg:\n    type: datagram\n    mode: 0o622\n    passcred: true\n",
     );
+    // Packed here: the harness's manifests always mount /proc; this one has no `proc` mount at all.
+    const noproc = h.name("noproc");
+    const args = JSON.stringify([
+      "-c",
+      "[ -e /proc/self ] && echo proc || echo noproc; echo up; exec sleep 60",
+    ]);
+    await writeFile(
+      join(h.dir, `${noproc}.yaml`),
+      `name: ${noproc}\nversion: 1.0.0\ninit: /bin/sh\nargs: ${args}\nuid: 1000\ngid: 1000\n` +
+        "mounts:\n  /dev:\n    type: dev\n",
+    );
+    // runc mounts its /proc on the image's /proc directory (the image is read-only: it must exist).
+    await cp(join(h.dir, "busybox"), join(h.dir, "busybox-noproc"), {
+      recursive: true,
+      verbatimSymlinks: true,
+    });
+    await mkdir(join(h.dir, "busybox-noproc", "proc"), { recursive: true });
+    await pack({
+      manifestPath: join(h.dir, `${noproc}.yaml`),
+      rootDir: join(h.dir, "busybox-noproc"),
+      out: join(h.dir, "repo", `${noproc}-1.0.0.npk`),
+      compression: "none",
+    });
+    ids.noproc = `${noproc}:1.0.0`;
     await add("badattrs", "true", 'cgroups:\n  cpu:\n    attrs:\n      "../../tasks": "1"\n');
     await h.startDaemon();
   });
@@ -153,6 +178,32 @@ describe("Northstar manifest rows in containers started by skiffd", () => {
       assert.match(out[2]!, /^socket:\[\d+\]$/);
     },
   );
+
+  it("has no /proc without a proc mount, and init's capabilities for unmounting it are gone", async () => {
+    const id = ids.noproc!;
+    const from = h.notifications.length;
+    await h.client.start(id);
+    await h.waitForLog(id, "up");
+    const name = id.slice(0, id.indexOf(":"));
+    const hierarchy = existsSync(MEMORY_V1) ? MEMORY_V1 : "/sys/fs/cgroup";
+    const pids = (await readFile(join(hierarchy, h.cgroup, name, "cgroup.procs"), "utf8")).trim().split("\n");
+    const caps = await Promise.all(
+      pids.map(async (pid) =>
+        (await readFile(`/proc/${pid}/status`, "utf8")).split("\n").filter((l) => l.startsWith("Cap")),
+      ),
+    );
+    await h.client.kill(id, 15);
+    await h.waitForExit(id, from);
+    const out = (await h.logLines(id)).filter((l) => l.startsWith("stdout ")).map((l) => l.slice(7));
+    assert.equal(out[0], "noproc");
+    assert.equal(pids.length, 2); // skiff-init and the app
+    for (const lines of caps) {
+      assert.deepEqual(
+        lines.map((l) => l.split(":")[1]!.trim()),
+        ["0000000000000000", "0000000000000000", "0000000000000000", "0000000000000000", "0000000000000000"],
+      );
+    }
+  });
 
   it("refuses to start a container whose attrs name a file outside its controller", async () => {
     await assert.rejects(h.client.start(ids.badattrs!), /cgroups\.cpu\.attrs\.\.\.\/\.\.\/tasks/);
