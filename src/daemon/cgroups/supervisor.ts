@@ -159,6 +159,9 @@ export class CgroupSupervisor {
   /**
    * The levels a `cgroups.parent` path created above a container, once empty (best effort: a level
    * another container still uses stays, and so does anything at or above a group or the root).
+   * INVARIANTS: not serialized with starts below the same level: a container whose runc is creating
+   * `<level>/<name>` while this removes `<level>` fails that start (runc's mkdir meets ENOENT); it
+   * is rare (same parent path, one exits while another starts) and a retried start succeeds.
    */
   private async removeEmptyParents(path: string): Promise<void> {
     const stops = new Set([
