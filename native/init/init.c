@@ -1,7 +1,43 @@
 /*
  * skiff-init: PID 1 inside a Skiff container.
  *
- * Usage: /dev/.skiff/init -- <app> [args...]
+ * Usage: /dev/.skiff/init [--unmount-proc] [--drop-cap N]... [--sched POLICY]
+ *                         [--passcred FD]... -- <app> [args...]
+ *
+ * Options (written by the daemon from the manifest, src/daemon/oci/spec.ts; an
+ * option init does not know is a usage error, exit 2):
+ *   --unmount-proc   detach /proc (umount2 MNT_DETACH, with everything runc
+ *                    mounted below it) before anything else: the manifest has
+ *                    no `proc` mount at /proc, and Northstar then mounts none.
+ *                    runc 1.1.5 needs /proc in the container until it execs
+ *                    init, so only init can take it away. runc grants init
+ *                    CAP_SYS_ADMIN (and CAP_SETPCAP) for this when the
+ *                    manifest does not: the daemon then passes --drop-cap for
+ *                    each, and init drops them from every set (bounding,
+ *                    ambient, inheritable, permitted, effective) right after
+ *                    the unmount, before any app code runs. Any failure here
+ *                    is exit 126 without running the app: never run the app
+ *                    with /proc or a capability it was not given.
+ *   --drop-cap N     capability number N (0..63) to drop, see above.
+ *   --sched POLICY   the manifest's `sched`, applied to the app only (in the
+ *                    child, after fork, before exec; init keeps the default
+ *                    policy, as in Northstar). POLICY is one of
+ *                      other:NICE  batch:NICE   (NICE -20..19, applied with
+ *                                                nice(2) after the policy)
+ *                      fifo:PRIO   rr:PRIO      (PRIO 1..99)
+ *                      idle        deadline
+ *                    `deadline` is passed to sched_setscheduler(2) as Northstar
+ *                    does; the kernel refuses it there (it needs
+ *                    sched_setattr(2) parameters no manifest carries).
+ *                    runc 1.1 ignores the OCI `scheduler` field, hence this.
+ *                    If the kernel refuses the policy (no CAP_SYS_NICE, no
+ *                    RLIMIT_RTPRIO) the app is not run: exit code 126 and a
+ *                    line on stderr.
+ *   --passcred FD    set SO_PASSCRED on the manifest socket at FD (one of the
+ *                    fds 4.. runc passes) before the app starts: the socket is
+ *                    shared with the app, so one setsockopt covers both.
+ *                    Node cannot set socket options; the daemon creates the
+ *                    socket and init sets the option.
  *
  * Why it exists: PID 1 of a PID namespace ignores every signal it has no
  * handler for and nobody else reaps orphans. This init forwards every
@@ -24,10 +60,18 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -35,6 +79,31 @@
 #define STATUS_MAGIC 0x534b5753u
 #define RECORD_READY 1u
 #define RECORD_EXIT 2u
+#define MAX_PASSCRED_FDS 64
+#define MAX_DROP_CAPS 64
+/* Not in every libc's headers. */
+#ifndef SCHED_DEADLINE
+#define SCHED_DEADLINE 6
+#endif
+
+/* The parsed --sched option. */
+enum sched_kind { SCHED_KIND_NONE, SCHED_KIND_NICE, SCHED_KIND_PRIORITY, SCHED_KIND_PLAIN };
+
+struct sched_option {
+    enum sched_kind kind;
+    int policy; /* SCHED_OTHER, SCHED_BATCH, SCHED_FIFO, SCHED_RR, SCHED_IDLE, SCHED_DEADLINE */
+    int value;  /* NICE: the nice increment; PRIORITY: the static priority */
+};
+
+struct options {
+    int unmount_proc;
+    int drop_caps[MAX_DROP_CAPS];
+    int n_drop_caps;
+    struct sched_option sched;
+    int passcred[MAX_PASSCRED_FDS];
+    int n_passcred;
+    char **app; /* argv of the app: what follows "--" */
+};
 
 static int status_fd_open(void) { return fcntl(STATUS_FD, F_GETFD) != -1; }
 
@@ -58,11 +127,113 @@ static int exit_code_of(int wait_status) {
     return 255;
 }
 
-static pid_t spawn_app(char **argv, const sigset_t *orig_mask) {
+/* Parses a decimal int in [min, max]; returns 0 on success. */
+static int parse_int(const char *text, int min, int max, int *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (errno != 0 || end == text || *end != '\0' || v < min || v > max) return -1;
+    *out = (int)v;
+    return 0;
+}
+
+static int parse_sched(const char *text, struct sched_option *out) {
+    static const struct {
+        const char *name;
+        int policy;
+        enum sched_kind kind;
+        int min, max;
+    } table[] = {
+        {"other", SCHED_OTHER, SCHED_KIND_NICE, -20, 19},  {"batch", SCHED_BATCH, SCHED_KIND_NICE, -20, 19},
+        {"fifo", SCHED_FIFO, SCHED_KIND_PRIORITY, 1, 99},  {"rr", SCHED_RR, SCHED_KIND_PRIORITY, 1, 99},
+        {"idle", SCHED_IDLE, SCHED_KIND_PLAIN, 0, 0},      {"deadline", SCHED_DEADLINE, SCHED_KIND_PLAIN, 0, 0},
+    };
+    const char *colon = strchr(text, ':');
+    size_t name_len = colon ? (size_t)(colon - text) : strlen(text);
+    for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
+        if (strlen(table[i].name) != name_len || strncmp(table[i].name, text, name_len) != 0) continue;
+        out->policy = table[i].policy;
+        out->kind = table[i].kind;
+        out->value = 0;
+        if (table[i].kind == SCHED_KIND_PLAIN) return colon ? -1 : 0;
+        return colon ? parse_int(colon + 1, table[i].min, table[i].max, &out->value) : -1;
+    }
+    return -1;
+}
+
+/* Parses the options before "--"; returns 0 on success. */
+static int parse_options(int argc, char **argv, struct options *o) {
+    memset(o, 0, sizeof(*o));
+    int i = 1;
+    for (; i < argc && strcmp(argv[i], "--") != 0; i++) {
+        if (strcmp(argv[i], "--unmount-proc") == 0) {
+            o->unmount_proc = 1;
+            continue;
+        }
+        if (i + 1 >= argc) return -1;
+        if (strcmp(argv[i], "--drop-cap") == 0) {
+            if (o->n_drop_caps == MAX_DROP_CAPS) return -1;
+            if (parse_int(argv[++i], 0, 63, &o->drop_caps[o->n_drop_caps++]) != 0) return -1;
+        } else if (strcmp(argv[i], "--sched") == 0) {
+            if (parse_sched(argv[++i], &o->sched) != 0) return -1;
+        } else if (strcmp(argv[i], "--passcred") == 0) {
+            if (o->n_passcred == MAX_PASSCRED_FDS) return -1;
+            if (parse_int(argv[++i], STATUS_FD + 1, INT_MAX, &o->passcred[o->n_passcred++]) != 0) return -1;
+        } else {
+            return -1;
+        }
+    }
+    if (i + 1 >= argc) return -1; /* no "--" or no app after it */
+    o->app = &argv[i + 1];
+    return 0;
+}
+
+/* Drops `caps` from every set. Bounding first (that needs CAP_SETPCAP, so
+ * CAP_SETPCAP itself goes last), then ambient, inheritable, permitted and
+ * effective in one capset. Returns 0 or -1 with errno set. */
+static int drop_caps(const int *caps, int n) {
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < n; i++) {
+            if ((caps[i] == CAP_SETPCAP) != (pass == 1)) continue;
+            if (prctl(PR_CAPBSET_DROP, caps[i], 0, 0, 0) != 0 && errno != EINVAL) return -1;
+        }
+    }
+    for (int i = 0; i < n; i++) prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_LOWER, caps[i], 0, 0);
+    struct __user_cap_header_struct header = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+    struct __user_cap_data_struct data[2];
+    if (syscall(SYS_capget, &header, data) != 0) return -1;
+    for (int i = 0; i < n; i++) {
+        uint32_t bit = 1u << (caps[i] % 32);
+        data[caps[i] / 32].effective &= ~bit;
+        data[caps[i] / 32].permitted &= ~bit;
+        data[caps[i] / 32].inheritable &= ~bit;
+    }
+    return syscall(SYS_capset, &header, data) == 0 ? 0 : -1;
+}
+
+/* In the app's process, before exec: the manifest's scheduling policy. */
+static int apply_sched(const struct sched_option *s) {
+    if (s->kind == SCHED_KIND_NONE) return 0;
+    struct sched_param param = {.sched_priority = s->kind == SCHED_KIND_PRIORITY ? s->value : 0};
+    if (sched_setscheduler(0, s->policy, &param) != 0) return -1;
+    if (s->kind == SCHED_KIND_NICE && s->value != 0) {
+        /* nice(2) returns the new value, which may be -1: errno tells failure apart. */
+        errno = 0;
+        if (nice(s->value) == -1 && errno != 0) return -1;
+    }
+    return 0;
+}
+
+static pid_t spawn_app(const struct options *o, const sigset_t *orig_mask) {
+    char **argv = o->app;
     pid_t pid = fork();
     if (pid != 0) return pid;
     /* The status pipe is close-on-exec (set in main): it is init's alone. */
     sigprocmask(SIG_SETMASK, orig_mask, NULL);
+    if (apply_sched(&o->sched) != 0) {
+        dprintf(2, "skiff-init: sched: %s\n", strerror(errno));
+        _exit(126);
+    }
     execvp(argv[0], argv);
     int code = errno == ENOENT ? 127 : 126;
     dprintf(2, "skiff-init: exec %s: %s\n", argv[0], strerror(errno));
@@ -80,17 +251,34 @@ static int is_namespace_reboot(const siginfo_t *si) {
 }
 
 int main(int argc, char **argv) {
-    if (argc < 3 || strcmp(argv[1], "--") != 0) {
-        dprintf(2, "usage: %s -- <program> [args...]\n", argc > 0 ? argv[0] : "skiff-init");
+    struct options opt;
+    if (parse_options(argc, argv, &opt) != 0) {
+        dprintf(2, "usage: %s [--unmount-proc] [--drop-cap N]... [--sched POLICY] [--passcred FD]... -- <program> [args...]\n",
+                argc > 0 ? argv[0] : "skiff-init");
         return 2;
     }
     if (status_fd_open()) fcntl(STATUS_FD, F_SETFD, FD_CLOEXEC);
+    if (opt.unmount_proc && umount2("/proc", MNT_DETACH) != 0) {
+        dprintf(2, "skiff-init: unmount /proc: %s\n", strerror(errno));
+        return 126;
+    }
+    if (opt.n_drop_caps > 0 && drop_caps(opt.drop_caps, opt.n_drop_caps) != 0) {
+        dprintf(2, "skiff-init: dropping capabilities: %s\n", strerror(errno));
+        return 126;
+    }
+    for (int i = 0; i < opt.n_passcred; i++) {
+        int on = 1;
+        if (setsockopt(opt.passcred[i], SOL_SOCKET, SO_PASSCRED, &on, sizeof(on)) != 0) {
+            dprintf(2, "skiff-init: SO_PASSCRED on fd %d: %s\n", opt.passcred[i], strerror(errno));
+            return 126;
+        }
+    }
 
     sigset_t all, orig;
     sigfillset(&all);
     sigprocmask(SIG_SETMASK, &all, &orig);
 
-    pid_t app = spawn_app(&argv[2], &orig);
+    pid_t app = spawn_app(&opt, &orig);
     if (app < 0) {
         dprintf(2, "skiff-init: fork: %s\n", strerror(errno));
         return 126;

@@ -1,13 +1,16 @@
 // The NPK "meta" is the ZIP archive comment: a YAML mapping `version: <NPK format version>`.
-// Northstar 0.9 writes its crate version (0.9.x) and accepts packages of the same minor line.
+// Northstar writes its crate version (0.9.2 for the 0.9.2 release) and reads any meta whose
+// major.minor.patch is at least its own major.minor (`>=0.9`): it parses the version with Rust's
+// semver, keeps only major.minor.patch (pre-release and build metadata are dropped) and matches
+// that against `>=0.9`. So 0.9.0, 0.9.3-pre, 0.10.0 and 1.2.0 are read; 0.8.9 is not.
 import semver from "semver";
 import { parse as parseYaml } from "yaml";
 import { NpkError, asNpkError } from "./errors.js";
 
-/** The format version Skiff writes: the Northstar release line whose NPKs we produce. */
-export const NPK_FORMAT_VERSION = "0.9.3";
-/** Versions Skiff reads. */
-export const NPK_FORMAT_RANGE = "~0.9.0";
+/** The format version Skiff writes: what Northstar 0.9.2, whose NPKs we produce, writes. */
+export const NPK_FORMAT_VERSION = "0.9.2";
+/** Versions Skiff reads, compared on major.minor.patch only (see above). */
+export const NPK_FORMAT_RANGE = ">=0.9";
 
 export function encodeMeta(version = NPK_FORMAT_VERSION): Buffer {
   return Buffer.from(`version: ${version}\n`, "utf8");
@@ -32,11 +35,13 @@ export function parseMeta(comment: Buffer): string {
   }
   const version =
     typeof doc === "object" && doc !== null ? (doc as Record<string, unknown>)["version"] : undefined;
-  if (typeof version !== "string" || semver.valid(version) === null) {
+  // Rust's semver takes no leading "v" or "=", which node-semver would strip.
+  const parsed = typeof version === "string" && /^[0-9]/.test(version) ? semver.parse(version) : null;
+  if (typeof version !== "string" || parsed === null) {
     throw new NpkError("meta", "ZIP comment (NPK meta): version must be a semantic version string");
   }
-  // Pre-releases of 0.9.x are still 0.9 packages.
-  if (!semver.satisfies(version, NPK_FORMAT_RANGE, { includePrerelease: true })) {
+  const release = `${parsed.major}.${parsed.minor}.${parsed.patch}`;
+  if (!semver.satisfies(release, NPK_FORMAT_RANGE)) {
     throw new NpkError("meta", `NPK format version ${version} is not supported (need ${NPK_FORMAT_RANGE})`);
   }
   return version;

@@ -21,7 +21,7 @@ export class UnknownGroupError extends Error {
 /**
  * The configured group a manifest asks for: Skiff's `group` field (which must name a configured group), else
  * Northstar's `cgroups.parent` when it names a configured group. A `parent` naming anything else is a
- * Northstar placement Skiff does not have; the container is then placed directly below Skiff's root.
+ * Northstar placement: a path below Skiff's cgroup (CgroupSupervisor.containerPath).
  */
 export function groupOfManifest(
   manifest: Pick<Manifest, "name" | "group" | "cgroups">,

@@ -257,7 +257,19 @@ export async function applyLimits(
   cgroupPath: string,
   limits: CgroupLimits,
 ): Promise<void> {
-  let pending = limitsToFiles(layout, limits);
+  await applyFiles(layout, cgroupPath, limitsToFiles(layout, limits));
+}
+
+/**
+ * Writes control files to the cgroup at absolute path `cgroupPath`, in order (limits, or a
+ * manifest's attrs into a container's cgroup). Throws CgroupLimitError naming the file's field.
+ */
+export async function applyFiles(
+  layout: CgroupLayout,
+  cgroupPath: string,
+  files: CgroupFile[],
+): Promise<void> {
+  let pending = files;
   // Some pairs must be written in an order that depends on the current values (memsw >= limit in v1,
   // quota vs. a parent's period). A write the kernel rejects with EINVAL is retried once after the others.
   for (let pass = 0; pending.length > 0; pass++) {

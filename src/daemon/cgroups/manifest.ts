@@ -1,7 +1,7 @@
 // Translation of a Northstar manifest's `cgroups` section into the neutral CgroupLimits (used for
 // process-group parents; a container's own limits reach runc through the OCI spec, src/daemon/oci).
 import type { CGroups, BlkIoDeviceThrottleResource } from "../../npk/manifest/index.js";
-import type { CgroupLimits, DeviceThrottle } from "./limits.js";
+import { CgroupLimitError, type CgroupFile, type CgroupLimits, type DeviceThrottle } from "./limits.js";
 
 const throttles = (list: BlkIoDeviceThrottleResource[] | undefined): DeviceThrottle[] | undefined =>
   list === undefined || list.length === 0
@@ -11,9 +11,9 @@ const throttles = (list: BlkIoDeviceThrottleResource[] | undefined): DeviceThrot
 /**
  * Maps a manifest `cgroups` section onto CgroupLimits. Not applied, each with a warning pushed to `warnings`
  * (docs/cgroups.md): kernel and kernel-TCP memory limits (deprecated by the kernel), realtime cpu fields
- * (Northstar documents them as no-ops), blkio leaf weights (CFQ only, gone from current kernels), free-form
- * `attrs` (raw v1 file names with no v2 meaning). `parent` and `oom_monitor` are not limits: the caller
- * reads them directly.
+ * (Northstar documents them as no-ops), blkio leaf weights (CFQ only, gone from current kernels). `attrs`
+ * are not limits either: attrFilesFromManifestCgroups turns them into control-file writes. `parent` and
+ * `oom_monitor` are read by the caller directly.
  */
 export function limitsFromManifestCgroups(cgroups: CGroups, warnings: string[] = []): CgroupLimits {
   const limits: CgroupLimits = {};
@@ -61,12 +61,47 @@ export function limitsFromManifestCgroups(cgroups: CGroups, warnings: string[] =
     });
   }
   if (pids !== undefined) limits.pids = { max: pids.max };
-  for (const section of ["memory", "cpu", "blkio"] as const) {
-    if (cgroups[section]?.attrs !== undefined) {
-      ignored(`${section}.attrs`, "free-form cgroup attributes have no v2 equivalent and are not applied");
+  return limits;
+}
+
+/** A control file name: `<controller>.<name>`, nothing that could leave the cgroup's directory. */
+const ATTR_NAME = /^[a-z]+\.[A-Za-z0-9_.]+$/;
+const MAX_ATTR_VALUE_BYTES = 4096;
+
+/**
+ * The writes of the manifest's free-form `cpu.attrs` and `memory.attrs` into the container's own
+ * cgroup, as Northstar's cgroups-rs does (file name = key, content = value). A key must be one of
+ * its controller's own files (`cpu.*` in `cpu`, `memory.*` in `memory`): no `cgroup.*` files, no
+ * other controller, no path separators or `..`. Whether the kernel has the file decides the rest
+ * (the write fails and the start with it). `blkio.attrs` are ignored with a warning: Northstar
+ * 0.9.2 drops them too (its blkio conversion never passes them on). Pure; throws
+ * CgroupLimitError naming the offending key.
+ */
+export function attrFilesFromManifestCgroups(
+  cgroups: CGroups | undefined,
+  warnings: string[] = [],
+): CgroupFile[] {
+  if (cgroups === undefined) return [];
+  if (cgroups.blkio?.attrs !== undefined) {
+    warnings.push("cgroups.blkio.attrs: not applied (Northstar 0.9.2 ignores blkio attrs too)");
+  }
+  const files: CgroupFile[] = [];
+  for (const controller of ["cpu", "memory"] as const) {
+    for (const [file, value] of Object.entries(cgroups[controller]?.attrs ?? {})) {
+      const field = `cgroups.${controller}.attrs.${file}`;
+      if (!ATTR_NAME.test(file) || !file.startsWith(`${controller}.`) || file.includes("..")) {
+        throw new CgroupLimitError(
+          field,
+          `not a file of the ${controller} controller (${controller}.<name>)`,
+        );
+      }
+      if (Buffer.byteLength(value) > MAX_ATTR_VALUE_BYTES || value.includes("\0")) {
+        throw new CgroupLimitError(field, `value must be at most ${MAX_ATTR_VALUE_BYTES} bytes, no NUL`);
+      }
+      files.push({ controller, file, value, field });
     }
   }
-  return limits;
+  return files;
 }
 
 function strip<T extends object>(value: T): T {

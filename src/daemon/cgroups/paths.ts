@@ -1,5 +1,6 @@
 // Pure path rules for Skiff's cgroup subtree. Cgroup paths are absolute from each hierarchy's mount root
 // (e.g. "/skiff/hello"), never relative to the cgroup Skiff itself runs in.
+import { resolveWithin } from "../../common/paths.js";
 import type { CgroupLayout } from "./layout.js";
 
 const NAME = /^[A-Za-z0-9_][A-Za-z0-9_.:@+-]*$/;
@@ -25,6 +26,20 @@ export function containerCgroupPath(root: string, container: string, group?: str
   if (group === undefined) return `/${root}/${container}`;
   validateCgroupName(group, "group");
   return `/${root}/${group}/${container}`;
+}
+
+/**
+ * "/<root>/<parent>/<container>": Northstar's `cgroups.parent` as a path relative to Skiff's
+ * cgroup (a leading or trailing `/` is dropped). Each component must be a cgroup name (no `.`,
+ * `..`, empty or control-file-like component: resolveWithin refuses escapes).
+ */
+export function parentCgroupPath(root: string, parent: string, container: string): string {
+  validateCgroupName(root, "cgroup");
+  validateCgroupName(container, "container");
+  const relative = parent.replace(/^\/+/, "").replace(/\/+$/, "");
+  if (relative === "") return `/${root}/${container}`;
+  for (const component of relative.split("/")) validateCgroupName(component, "cgroups.parent");
+  return resolveWithin(`/${root}`, relative, container);
 }
 
 export function groupCgroupPath(root: string, group: string): string {

@@ -11,7 +11,8 @@ import { groupLimits, groupOfManifest } from "./groups.js";
 import { killCgroup } from "./kill.js";
 import { dirname } from "node:path";
 import type { CgroupLayout } from "./layout.js";
-import { CgroupLimitError } from "./limits.js";
+import { applyFiles, CgroupLimitError, type CgroupFile } from "./limits.js";
+import { attrFilesFromManifestCgroups } from "./manifest.js";
 import { allDirs } from "./paths.js";
 import { toProcessStatistics, type ProcessStatistics } from "./statistics.js";
 import { readStats } from "./stats.js";
@@ -77,7 +78,29 @@ export class CgroupSupervisor {
         `${manifest.name}: a container outside process groups cannot have the name of group "${manifest.name}"`,
       );
     }
+    const parent = manifest.cgroups?.parent;
+    // Northstar's `parent` naming no configured group: a path below Skiff's cgroup. Its first level
+    // must not be a group's (the group's limits and counts would then apply without its membership).
+    if (group === undefined && parent !== undefined) {
+      const path = this.tree.parentPath(manifest.name, parent);
+      const first = path.split("/")[2];
+      if (path.split("/").length > 3 && this.config.groups.some((g) => g.name === first)) {
+        throw new Error(`${manifest.name}: cgroups.parent "${parent}" lies inside process group "${first}"`);
+      }
+      return path;
+    }
     return this.tree.containerPath(manifest.name, group);
+  }
+
+  /** The writes of the manifest's `cgroups.*.attrs` (validated; throws CgroupLimitError). Pure. */
+  attrFiles(manifest: Pick<Manifest, "cgroups">, warnings: string[]): CgroupFile[] {
+    return attrFilesFromManifestCgroups(manifest.cgroups, warnings);
+  }
+
+  /** Writes `files` into the container's cgroup, which runc created (call between create and start). */
+  async writeAttrs(path: string, files: CgroupFile[]): Promise<void> {
+    this.checkContainerPath(path);
+    await applyFiles(this.layout, path, files);
   }
 
   /** Whether the container's memory events become notifications (`oom_monitor`, or `oom_monitor_all`). */
@@ -93,10 +116,12 @@ export class CgroupSupervisor {
     const mount = this.layout.controllers.get("memory");
     if (mount === undefined) return {};
     const dir = (p: string): string => `${mount.mount}${p}`;
-    const group = dirname(path);
+    const parent = dirname(path);
+    const isGroup = this.config.groups.some((g) => this.tree.groupPath(g.name) === parent);
     return {
       memoryCgroup: dir(path),
-      ...(group === this.tree.rootPath ? {} : { memoryGroupDir: dir(group) }),
+      // A `cgroups.parent` path is no group: its levels enforce no limit of Skiff's.
+      ...(isGroup ? { memoryGroupDir: dir(parent) } : {}),
     };
   }
 
@@ -112,6 +137,7 @@ export class CgroupSupervisor {
     const killed = await this.tree.procs(path);
     if (killed.length > 0) await killCgroup(this.layout, path, { signal: options.signal });
     await this.tree.remove(path, { signal: options.signal });
+    await this.removeEmptyParents(path);
     return { wasEmpty: killed.length === 0, killed };
   }
 
@@ -128,6 +154,29 @@ export class CgroupSupervisor {
     }
     if (kept.length > 0) this.log.warn({ kept }, "cgroups left in place: containers are still below them");
     return { kept };
+  }
+
+  /**
+   * The levels a `cgroups.parent` path created above a container, once empty (best effort: a level
+   * another container still uses stays, and so does anything at or above a group or the root).
+   * INVARIANTS: not serialized with starts below the same level: a container whose runc is creating
+   * `<level>/<name>` while this removes `<level>` fails that start (runc's mkdir meets ENOENT); it
+   * is rare (same parent path, one exits while another starts) and a retried start succeeds.
+   */
+  private async removeEmptyParents(path: string): Promise<void> {
+    const stops = new Set([
+      this.tree.rootPath,
+      ...this.config.groups.map((g) => this.tree.groupPath(g.name)),
+    ]);
+    for (let level = dirname(path); !stops.has(level) && level.startsWith(`${this.tree.rootPath}/`); ) {
+      if (await this.hasChildren(level)) return;
+      try {
+        await this.tree.remove(level, { timeoutMs: 0 });
+      } catch {
+        return; // in use again (a container starting below it): it stays
+      }
+      level = dirname(level);
+    }
   }
 
   private async hasChildren(path: string): Promise<boolean> {

@@ -3,7 +3,14 @@
 // removes what is left after exit, and creates container cgroups itself only when runc is not involved.
 import { mkdir, rmdir } from "node:fs/promises";
 import type { CgroupLayout } from "./layout.js";
-import { allDirs, containerCgroupPath, groupCgroupPath, hierarchyDir, validateCgroupName } from "./paths.js";
+import {
+  allDirs,
+  containerCgroupPath,
+  groupCgroupPath,
+  hierarchyDir,
+  parentCgroupPath,
+  validateCgroupName,
+} from "./paths.js";
 import {
   CgroupFileError,
   delay,
@@ -39,6 +46,11 @@ export class CgroupTree {
 
   containerPath(container: string, group?: string): string {
     return containerCgroupPath(this.rootName, container, group);
+  }
+
+  /** A container placed by Northstar's `cgroups.parent` path (no process group): /<root>/<parent>/<name>. */
+  parentPath(container: string, parent: string): string {
+    return parentCgroupPath(this.rootName, parent, container);
   }
 
   groupPath(group: string): string {

@@ -15,7 +15,9 @@ import type { StartOverrides } from "../state/model.js";
 
 export interface WrittenBundle {
   bundleDir: string;
-  socketFds: number[];
+  /** MonitorOptions.extraFds and .wrapper (skiff-mksock for datagram and seq_packet sockets). */
+  socketFds: (number | "ignore")[];
+  monitorWrapper: string[];
   warnings: string[];
   /** Closes the daemon's copies of the socket fds once the monitor holds them. */
   closeFds(): void;
@@ -55,6 +57,7 @@ export class BundleWriter {
       dataDir: this.o.dataDir,
       cgroupsPath: input.cgroupsPath,
       initHostPath: nativeBinary("skiff-init"),
+      mksockHostPath: nativeBinary("skiff-mksock"),
       consoleSocketHostPath: input.consoleSocketHostPath,
       overrides: ociOverrides(input.manifest, input.overrides),
       host: this.o.host,
@@ -62,6 +65,7 @@ export class BundleWriter {
     return {
       bundleDir: bundle.bundleDir,
       socketFds: bundle.socketFds,
+      monitorWrapper: bundle.monitorWrapper,
       warnings: bundle.warnings,
       closeFds: () => void bundle.releaseSocketFds(),
     };

@@ -338,6 +338,8 @@ export class ContainerExecutor {
       await this.o.health.ensureHealthy();
       instance.cgroupPath = this.o.cgroups.containerPath(manifest);
       instance.reportMemory = this.o.cgroups.monitorsMemory(manifest);
+      const attrWarnings: string[] = [];
+      const attrs = this.o.cgroups.attrFiles(manifest, attrWarnings);
       const root = step.mount ?? (await this.mountFor(container, pkg, mounted));
       const resourceRoots: Record<string, string> = {};
       for (const r of step.resources) {
@@ -363,7 +365,7 @@ export class ContainerExecutor {
         consoleSocketHostPath: consoleSocket,
         overrides: step.overrides,
       });
-      for (const warning of bundle.warnings) this.o.log.warn({ container }, warning);
+      for (const warning of [...bundle.warnings, ...attrWarnings]) this.o.log.warn({ container }, warning);
       // What a crash in the middle of the predecessor's cleanup left must not pass for ours.
       await removeInstanceFiles(instance.stateDir);
       await writeInstanceRecord(instance.stateDir, {
@@ -385,10 +387,16 @@ export class ContainerExecutor {
         io: monitorIo(manifest.io),
         log: this.o.logRotation,
         extraFds: bundle.socketFds,
+        ...(bundle.monitorWrapper.length > 0 ? { wrapper: bundle.monitorWrapper } : {}),
         ...this.o.cgroups.monitorMemoryDirs(instance.cgroupPath),
       });
       bundle.closeFds();
       this.attach(instance, monitor);
+      // Manifest attrs go into the cgroup runc made, once `create` is done and before the app runs.
+      if (attrs.length > 0) {
+        await withDeadline(initPidOf(monitor), START_DEADLINE_MS, "the runtime's create");
+        await this.o.cgroups.writeAttrs(instance.cgroupPath, attrs);
+      }
       if (step.prepareOnly) {
         const pid = await withDeadline(initPidOf(monitor), START_DEADLINE_MS, "the runtime's create");
         await this.o.report({ type: "container_prepared", container, pid });

@@ -35,8 +35,11 @@ export interface MonitorOptions {
    */
   io: MonitorIo | MonitorStreamsIo;
   log: { maxBytes: number; files: number };
-  /** Passed to the container as fds 4, 5, ... (fd 3 is skiff-init's status pipe). */
-  extraFds?: number[];
+  /**
+   * Passed to the container as fds 4, 5, ... (fd 3 is skiff-init's status pipe). "ignore" leaves the
+   * place free for the wrapper to fill (skiff-mksock makes datagram and seq_packet sockets there).
+   */
+  extraFds?: (number | "ignore")[];
   /** How long an exit nobody received waits for a daemon to reconnect (ms, 0: forever). */
   lingerMs?: number;
   /**

@@ -14,6 +14,7 @@
 // still holds it only marks it autoclear, so each umount() can release "its" device safely.
 import { readFile } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
+import { existsSync } from "node:fs";
 import { NpkError } from "../../npk/errors.js";
 import { runTool } from "../../npk/exec.js";
 import type { Npk } from "../../npk/npk.js";
@@ -46,7 +47,24 @@ export interface MountImageOptions {
   method?: MountMethod;
   /** The device-mapper name for method "dm-verity" (see verityDeviceName). */
   verityName?: string;
+  /**
+   * The manifest's `selinux.mount_context`, put on the image mount as `context=` (Northstar does
+   * so where SELinux is enabled; the caller checks selinuxEnabled()). Validated by the manifest
+   * check: `0-9 A-Z a-z : _` only, so it cannot add mount options of its own.
+   */
+  selinuxContext?: string;
   signal?: AbortSignal;
+}
+
+/** Whether SELinux is enabled on this host, probed as Northstar does (/sys/fs/selinux/enforce). */
+export function selinuxEnabled(): boolean {
+  return existsSync("/sys/fs/selinux/enforce");
+}
+
+/** The `mount -o` options of a loop mount of the image. Pure. */
+export function loopMountOptions(npk: MountableNpk, selinuxContext?: string): string {
+  const context = selinuxContext === undefined ? "" : `,context=${selinuxContext}`;
+  return `ro,nosuid,nodev,loop,offset=${npk.fsImage.offset},sizelimit=${dataSize(npk)}${context}`;
 }
 
 function dataSize(npk: MountableNpk): number {
@@ -56,9 +74,10 @@ function dataSize(npk: MountableNpk): number {
 async function mountViaLoop(
   npk: MountableNpk,
   target: string,
+  selinuxContext: string | undefined,
   signal?: AbortSignal,
 ): Promise<string | undefined> {
-  const options = `ro,nosuid,nodev,loop,offset=${npk.fsImage.offset},sizelimit=${dataSize(npk)}`;
+  const options = loopMountOptions(npk, selinuxContext);
   await runTool("mount", ["-t", npk.fsImage.type, "-o", options, npk.path, target], { signal });
   const mounted = await findMount(target);
   return mounted?.source.startsWith("/dev/loop") === true ? mounted.source : undefined;
@@ -96,7 +115,8 @@ async function mountOnce(npk: MountableNpk, target: string, opts: MountImageOpti
         target,
         "erofs",
         MS_RDONLY | MS_NOSUID | MS_NODEV,
-        `fsoffset=${npk.fsImage.offset}`,
+        `fsoffset=${npk.fsImage.offset}` +
+          (opts.selinuxContext === undefined ? "" : `,context=${opts.selinuxContext}`),
         opts.signal,
       );
       return { target, fsType, method: "file" };
@@ -105,7 +125,7 @@ async function mountOnce(npk: MountableNpk, target: string, opts: MountImageOpti
       if (opts.method === "file" || opts.signal?.aborted === true) throw e;
     }
   }
-  const loopDevice = await mountViaLoop(npk, target, opts.signal);
+  const loopDevice = await mountViaLoop(npk, target, opts.selinuxContext, opts.signal);
   const handle: MountHandle = { target, fsType, method: "loop" };
   if (loopDevice !== undefined) handle.loopDevice = loopDevice;
   return handle;
@@ -122,9 +142,14 @@ async function mountViaVerity(
   const fsType = npk.fsImage.type;
   const device = await openVerityDevice({ ...npk, verity } satisfies VerityNpk, opts.verityName, opts.signal);
   try {
-    const mounted = runTool("mount", ["-t", fsType, "-o", "ro,nosuid,nodev", device.device, target], {
-      signal: opts.signal,
-    });
+    const context = opts.selinuxContext === undefined ? "" : `,context=${opts.selinuxContext}`;
+    const mounted = runTool(
+      "mount",
+      ["-t", fsType, "-o", `ro,nosuid,nodev${context}`, device.device, target],
+      {
+        signal: opts.signal,
+      },
+    );
     await Promise.all([mounted, device.loopReleased]);
   } catch (e) {
     // An abort can kill mount after mount(2) succeeded; the device cannot go while mounted.

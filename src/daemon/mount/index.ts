@@ -1,4 +1,4 @@
-export { mountImage, umount } from "./image.js";
+export { loopMountOptions, mountImage, selinuxEnabled, umount } from "./image.js";
 export type { MountHandle, MountImageOptions, MountMethod, MountableNpk } from "./image.js";
 export {
   closeVerityDevice,

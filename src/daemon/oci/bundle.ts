@@ -12,8 +12,13 @@
  *
  * Sockets follow Northstar: the runtime creates, binds and listens on
  * `<socketDir>/<name>:<version>:<socket>` with the manifest's mode and owner, and the listening
- * fd goes into the container (fds 4, 5, ... in manifest order, named in SKIFF_SOCKET_<name>).
- * Node's net.Server creates them; see `createSocket` for the two libuv behaviours worked around.
+ * fd goes into the container (fds 4, 5, ... sorted by socket name as Northstar passes them, named
+ * in NORTHSTAR_SOCKET_<name> and SKIFF_SOCKET_<name>).
+ * Node's net.Server creates the stream sockets; see `createSocket` for the two libuv behaviours
+ * worked around. Node has no datagram or seqpacket Unix sockets and cannot receive an fd from
+ * another process, so those are made by native/mksock (skiff-mksock), which the monitor is started
+ * under: it creates each one at its fd number and execs skiff-monitor, which passes them on like
+ * the others (Bundle.monitorWrapper; Bundle.socketFds holds "ignore" at their places).
  */
 import { randomBytes } from "node:crypto";
 import {
@@ -33,7 +38,7 @@ import { dirname } from "node:path";
 import { checkRealPathWithin, resolveImagePath, resolveWithin } from "../../common/paths.js";
 import type { Manifest, Socket } from "../../npk/manifest/index.js";
 import { resolveGroupIds, resolveNetwork, type HostFacts } from "./host.js";
-import { buildOciSpec, serializeOciSpec, type OciSpecInput } from "./spec.js";
+import { buildOciSpec, serializeOciSpec, socketNamesOf, type OciSpecInput } from "./spec.js";
 import { MAX_UNIX_SOCKET_PATH } from "../../common/unix-socket.js";
 
 export interface BundleLayout {
@@ -57,6 +62,8 @@ export interface BundleInput {
   cgroupsPath: string;
   /** Host path of skiff-init, nativeBinary("skiff-init"): copied into the bundle, never mounted. */
   initHostPath: string;
+  /** Host path of skiff-mksock, nativeBinary("skiff-mksock"): needed for datagram and seq_packet sockets. */
+  mksockHostPath?: string;
   consoleSocketHostPath?: string;
   hostname?: string;
   overrides?: OciSpecInput["overrides"];
@@ -70,8 +77,13 @@ export interface Bundle {
   bundleDir: string;
   /** `--preserve-fds` for runc: the status pipe plus one per socket. */
   preserveFds: number;
-  /** The daemon's fds of the listening sockets, in manifest order: MonitorOptions.extraFds. */
-  socketFds: number[];
+  /**
+   * MonitorOptions.extraFds: the daemon's fds of the stream sockets, sorted by socket name, with
+   * "ignore" where skiff-mksock (monitorWrapper) makes a datagram or seq_packet socket.
+   */
+  socketFds: (number | "ignore")[];
+  /** MonitorOptions.wrapper: skiff-mksock and its arguments, or [] when every socket is a stream. */
+  monitorWrapper: string[];
   warnings: string[];
   /**
    * Closes the daemon's copies of socketFds (the socket files stay). Call once the monitor holds
@@ -114,7 +126,7 @@ export function socketPathOf(socketDir: string, containerId: string, socket: str
 export async function writeBundle(input: BundleInput): Promise<Bundle> {
   const { manifest, layout, signal } = input;
   signal?.throwIfAborted();
-  const socketNames = Object.keys(manifest.sockets ?? {});
+  const socketNames = socketNamesOf(manifest);
   const socketDir = socketDirOf(layout);
   const bundleDir = bundleDirOf(layout, input.containerId);
   const initCopy = initCopyOf(bundleDir);
@@ -142,7 +154,8 @@ export async function writeBundle(input: BundleInput): Promise<Bundle> {
   signal?.throwIfAborted();
 
   const servers: Server[] = [];
-  let socketFds: number[];
+  const socketFds: (number | "ignore")[] = [];
+  const native: string[] = [];
   const release = async (): Promise<void> => {
     await Promise.all(servers.splice(0).map((server) => new Promise((resolve) => server.close(resolve))));
   };
@@ -165,21 +178,33 @@ export async function writeBundle(input: BundleInput): Promise<Bundle> {
     if (socketNames.length > 0 || mountTypes.has("sockets")) {
       await mkdir(socketDir, { recursive: true, mode: 0o755 });
     }
-    for (const name of socketNames) {
+    for (const [i, name] of socketNames.entries()) {
       signal?.throwIfAborted();
       const socket = manifest.sockets![name]!;
       const path = socketPathOf(socketDir, input.containerId, name);
-      servers.push(await createSocket(path, socket, `sockets.${name}`));
-      if (socket.passcred === true)
-        warnings.push(`sockets.${name}: passcred is not applied (not supported yet)`);
+      checkSocketPath(path, `sockets.${name}`);
+      if (socket.type === "stream") {
+        // passcred is set by skiff-init on the fd it is passed (spec.ts, initOptions).
+        const server = await createSocket(path, socket, `sockets.${name}`);
+        servers.push(server);
+        socketFds.push(serverFd(server));
+        continue;
+      }
+      if (input.mksockHostPath === undefined) {
+        throw new Error(`sockets.${name}: ${socket.type} sockets need skiff-mksock`);
+      }
+      // The monitor's fd 3 + i becomes the container's fd 4 + i (monitor.h, runtime.c).
+      native.push("--socket", String(3 + i), socket.type, socket.passcred === true ? "1" : "0");
+      native.push(socket.mode.toString(8), String(socket.uid ?? -1), String(socket.gid ?? -1), path);
+      socketFds.push("ignore");
     }
-    socketFds = servers.map(serverFd);
   } catch (error) {
     await release();
     await removeBundle(layout, input.containerId);
     throw error;
   }
-  return { bundleDir, preserveFds, socketFds, warnings, releaseSocketFds: release };
+  const monitorWrapper = native.length === 0 ? [] : [input.mksockHostPath!, ...native, "--"];
+  return { bundleDir, preserveFds, socketFds, monitorWrapper, warnings, releaseSocketFds: release };
 }
 
 /**
@@ -257,13 +282,13 @@ async function checkResourceDirs(manifest: Manifest, roots: Readonly<Record<stri
  *   Node closes any it accepts, so a client that connects before the daemon hands the fd over
  *   sees a reset instead of a connection nobody serves.
  */
-async function createSocket(path: string, socket: Socket, field: string): Promise<Server> {
-  if (socket.type !== "stream") {
-    throw new Error(`${field}: ${socket.type} sockets are not supported yet (only stream)`);
-  }
+function checkSocketPath(path: string, field: string): void {
   if (Buffer.byteLength(path) > MAX_UNIX_SOCKET_PATH) {
     throw new Error(`${field}: socket path ${path} is longer than ${MAX_UNIX_SOCKET_PATH} bytes`);
   }
+}
+
+async function createSocket(path: string, socket: Socket, field: string): Promise<Server> {
   const temporary = resolveWithin(dirname(path), `.new-${randomBytes(6).toString("hex")}`);
   const server = createServer();
   server.maxConnections = 0;

@@ -81,26 +81,38 @@ function depth(path: string): number {
   return path.split("/").filter((part) => part !== "").length;
 }
 
+/** Mount targets as Skiff uses them: absolute, no empty components, no trailing `/`. */
+function normalizeTarget(target: string): string {
+  return (
+    "/" +
+    target
+      .split("/")
+      .filter((part) => part !== "")
+      .join("/")
+  );
+}
+
+/** Whether the manifest mounts procfs at /proc itself (else skiff-init takes runc's /proc away). */
+export function manifestMountsProc(manifest: Pick<Manifest, "mounts">): boolean {
+  return Object.entries(manifest.mounts ?? {}).some(
+    ([target, mount]) => mount.type === "proc" && normalizeTarget(target) === "/proc",
+  );
+}
+
 /**
  * Maps the manifest mounts plus Skiff's fixed mounts (/dev tmpfs, devpts, shm, the init binary and the
  * console socket) to OCI mounts, ordered so that every mount comes after the mounts it lives in.
  */
 export function buildMounts(manifest: Manifest, facts: MountFacts, warnings: string[]): OciMount[] {
   const mounts: OciMount[] = [...DEV_MOUNTS];
-  let procMounted = false;
   for (const [target, mount] of Object.entries(manifest.mounts ?? {})) {
-    const normalized =
-      "/" +
-      target
-        .split("/")
-        .filter((part) => part !== "")
-        .join("/");
+    const normalized = normalizeTarget(target);
     if (mount.type === "dev" && normalized === "/dev") continue; // always present
-    if (mount.type === "proc" && normalized === "/proc") procMounted = true;
     mounts.push(...mapMount(manifest, normalized, mount, facts, warnings));
   }
-  // runc itself needs /proc in the container to start the process (it walks /proc/self/fd).
-  if (!procMounted) mounts.push(PROC_MOUNT("/proc"));
+  // runc itself needs /proc in the container until it execs skiff-init (it opens /proc/self/fd);
+  // without a manifest `proc` mount, skiff-init unmounts this one before the app runs (spec.ts).
+  if (!manifestMountsProc(manifest)) mounts.push(PROC_MOUNT("/proc"));
   mounts.push({
     destination: SKIFF_INIT_PATH_IN_CONTAINER,
     type: "bind",

@@ -198,6 +198,8 @@ export function compileSeccomp(
   seccomp: Seccomp | undefined,
   capabilities: readonly Capability[],
   arch: string,
+  /** What skiff-init's options need beyond SKIFF_INIT_SYSCALLS (spec.ts, initSyscalls). */
+  initSyscalls: readonly string[] = [],
 ): OciSeccomp | undefined {
   if (seccomp === undefined) return undefined;
   const architecture = SCMP_ARCH[arch];
@@ -212,7 +214,7 @@ export function compileSeccomp(
   }
   for (const [name, rule] of Object.entries(seccomp.allow ?? {}))
     allow(map, name, rule === "any" ? undefined : fromManifestRule(rule.args));
-  for (const name of [...RUNC_EXEC_SYSCALLS, ...SKIFF_INIT_SYSCALLS]) allow(map, name);
+  for (const name of [...RUNC_EXEC_SYSCALLS, ...SKIFF_INIT_SYSCALLS, ...initSyscalls]) allow(map, name);
   // Northstar adds this only when some capability is granted, which leaves fork() via clone unusable
   // without capabilities; Skiff always adds it (a no-op when clone is already allowed).
   if (!capabilities.includes("CAP_SYS_ADMIN")) allow(map, "clone", CLONE_WITHOUT_NAMESPACES_RULE);

@@ -1,13 +1,14 @@
-import type { Manifest, RLimitResource, SchedPolicy } from "../../npk/manifest/index.js";
+import type { Capability, Manifest, RLimitResource, SchedPolicy } from "../../npk/manifest/index.js";
 import {
   buildMounts,
+  manifestMountsProc,
   MINIMAL_DEVICES,
   SKIFF_CONSOLE_PATH_IN_CONTAINER,
   SKIFF_INIT_PATH_IN_CONTAINER,
 } from "./mounts.js";
 import { buildResources } from "./resources.js";
 import { compileSeccomp } from "./seccomp.js";
-import type { OciNamespace, OciProcess, OciRlimit, OciScheduler, OciSpec } from "./types.js";
+import type { OciNamespace, OciProcess, OciRlimit, OciSpec } from "./types.js";
 
 export { SKIFF_CONSOLE_PATH_IN_CONTAINER, SKIFF_INIT_PATH_IN_CONTAINER } from "./mounts.js";
 export { serializeOciSpec } from "./serialize.js";
@@ -18,8 +19,16 @@ export type * from "./types.js";
 export const RLIM_INFINITY = (1n << 64n) - 1n;
 /** fd 3 in the container: the pipe skiff-init writes the app's wait status to. */
 export const STATUS_FD = 3;
-/** Manifest sockets are passed as fds 4, 5, ... in manifest order. */
+/** Manifest sockets are passed as fds 4, 5, ... in the order of socketNamesOf. */
 export const FIRST_SOCKET_FD = 4;
+
+/**
+ * The manifest's socket names in the order their fds are passed: sorted by name (byte order; names
+ * are ASCII), as Northstar does, so fd numbers do not depend on how the manifest was written.
+ */
+export function socketNamesOf(manifest: Pick<Manifest, "sockets">): string[] {
+  return Object.keys(manifest.sockets ?? {}).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+}
 
 /** Which network namespace the container gets. */
 export type NetworkChoice = { kind: "new" } | { kind: "host" } | { kind: "path"; path: string };
@@ -93,7 +102,7 @@ export function buildOciSpec(input: OciSpecInput): OciSpecResult {
   if (!input.cgroupsPath.startsWith("/")) {
     throw new Error(`${input.containerId}: cgroupsPath must be absolute, got ${input.cgroupsPath}`);
   }
-  const socketNames = Object.keys(manifest.sockets ?? {});
+  const socketNames = socketNamesOf(manifest);
   const preserveFds = 1 + socketNames.length;
   if (input.preservedFds !== undefined && input.preservedFds !== preserveFds) {
     throw new Error(
@@ -126,9 +135,15 @@ export function buildOciSpec(input: OciSpecInput): OciSpecResult {
     },
   };
   if (input.hostname !== undefined) spec.hostname = input.hostname;
-  const seccomp = compileSeccomp(manifest.seccomp, manifest.capabilities ?? [], input.arch ?? process.arch);
+  const seccomp = compileSeccomp(
+    manifest.seccomp,
+    manifest.capabilities ?? [],
+    input.arch ?? process.arch,
+    initSyscalls(manifest, socketNames),
+  );
   if (seccomp !== undefined) spec.linux.seccomp = seccomp;
-  if (manifest.selinux?.mount_context != null) spec.linux.mountLabel = manifest.selinux.mount_context;
+  // selinux.mount_context labels the image mount only (as in Northstar; repository/executor.ts), not
+  // the mounts runc makes: runc would put context= on tmpfs and friends, which fails without SELinux.
   return { spec, warnings, preserveFds };
 }
 
@@ -153,11 +168,12 @@ function buildProcess(input: OciSpecInput, socketNames: string[], warnings: stri
   if (init === undefined)
     throw new Error(`${input.containerId}: a resource container (no init) cannot be started`);
   const args = overrides?.args ?? manifest.args ?? [];
-  const caps = [...(manifest.capabilities ?? [])];
+  // What skiff-init needs to unmount /proc, granted only to it: it drops them (--drop-cap) first.
+  const caps = [...(manifest.capabilities ?? []), ...initOnlyCapabilities(manifest).map(([name]) => name)];
   const ociProcess: OciProcess = {
     terminal: false,
     user: { uid: manifest.uid, gid: manifest.gid },
-    args: [SKIFF_INIT_PATH_IN_CONTAINER, "--", init, ...args],
+    args: [SKIFF_INIT_PATH_IN_CONTAINER, ...initOptions(manifest, socketNames), "--", init, ...args],
     env: buildEnv(input, socketNames, warnings),
     cwd: "/",
     capabilities: {
@@ -172,10 +188,6 @@ function buildProcess(input: OciSpecInput, socketNames: string[], warnings: stri
   };
   const gids = supplementaryGids(input, warnings);
   if (gids.length > 0) ociProcess.user.additionalGids = gids;
-  if (manifest.sched !== undefined) {
-    ociProcess.scheduler = scheduler(manifest.sched.policy);
-    warnings.push("sched: runc 1.1.5 ignores process.scheduler; the policy is not applied by runc");
-  }
   if (manifest.selinux?.exec != null) ociProcess.selinuxLabel = manifest.selinux.exec;
   return ociProcess;
 }
@@ -253,11 +265,52 @@ function supplementaryGids(input: OciSpecInput, warnings: string[]): number[] {
   return gids;
 }
 
-function scheduler(policy: SchedPolicy): OciScheduler {
-  if (policy === "idle") return { policy: "SCHED_IDLE" };
-  if (policy === "deadline") return { policy: "SCHED_DEADLINE" };
-  if ("other" in policy) return { policy: "SCHED_OTHER", nice: policy.other.nice };
-  if ("batch" in policy) return { policy: "SCHED_BATCH", nice: policy.batch.nice };
-  if ("fifo" in policy) return { policy: "SCHED_FIFO", priority: policy.fifo.priority };
-  return { policy: "SCHED_RR", priority: policy.round_robin.priority };
+/**
+ * skiff-init's options (native/init/init.c documents them): the scheduling policy it applies to
+ * the app before exec (runc 1.1 ignores the OCI `scheduler` field, so the spec carries none), and
+ * the socket fds it sets SO_PASSCRED on (Node cannot set socket options).
+ */
+export function initOptions(
+  manifest: Pick<Manifest, "sched" | "sockets" | "mounts" | "capabilities">,
+  socketNames: string[],
+): string[] {
+  const options: string[] = [];
+  if (!manifestMountsProc(manifest)) {
+    options.push("--unmount-proc");
+    for (const [, number] of initOnlyCapabilities(manifest)) options.push("--drop-cap", String(number));
+  }
+  if (manifest.sched !== undefined) options.push("--sched", schedOption(manifest.sched.policy));
+  socketNames.forEach((name, i) => {
+    if (manifest.sockets?.[name]?.passcred === true) options.push("--passcred", String(FIRST_SOCKET_FD + i));
+  });
+  return options;
+}
+
+/** umount2 needs CAP_SYS_ADMIN; dropping from the bounding set needs CAP_SETPCAP (numbers: capability.h). */
+const UNMOUNT_CAPABILITIES: readonly [Capability, number][] = [
+  ["CAP_SYS_ADMIN", 21],
+  ["CAP_SETPCAP", 8],
+];
+
+/** The capabilities runc grants skiff-init beyond the manifest's, for unmounting /proc. */
+function initOnlyCapabilities(manifest: Pick<Manifest, "mounts" | "capabilities">): [Capability, number][] {
+  if (manifestMountsProc(manifest)) return [];
+  return UNMOUNT_CAPABILITIES.filter(([name]) => !(manifest.capabilities ?? []).includes(name));
+}
+
+/** Syscalls skiff-init's options make, which a manifest's seccomp filter must let through. */
+function initSyscalls(manifest: Manifest, socketNames: string[]): string[] {
+  const names: string[] = [];
+  if (!manifestMountsProc(manifest)) names.push("umount2", "prctl", "capget", "capset");
+  if (manifest.sched !== undefined) names.push("sched_setscheduler", "getpriority", "setpriority");
+  if (socketNames.some((name) => manifest.sockets?.[name]?.passcred === true)) names.push("setsockopt");
+  return names;
+}
+
+function schedOption(policy: SchedPolicy): string {
+  if (policy === "idle" || policy === "deadline") return policy;
+  if ("other" in policy) return `other:${policy.other.nice}`;
+  if ("batch" in policy) return `batch:${policy.batch.nice}`;
+  if ("fifo" in policy) return `fifo:${policy.fifo.priority}`;
+  return `rr:${policy.round_robin.priority}`;
 }

@@ -18,6 +18,7 @@ import {
   mountImage,
   releaseStrayLoops,
   removeStaleVerityDevices,
+  selinuxEnabled,
   umount,
   verityDeviceName,
   verityDeviceNumbers,
@@ -103,13 +104,26 @@ export class PackageExecutor {
     const target = this.mountPoint(container);
     await mkdir(target, { recursive: true, mode: 0o755 });
     try {
+      const context = pkg.npk.manifest.selinux?.mount_context ?? undefined;
+      if (context !== undefined && !selinuxEnabled()) {
+        this.o.log.warn(
+          { container },
+          "selinux.mount_context: SELinux is not enabled on this host; not applied",
+        );
+      }
+      const selinux = context !== undefined && selinuxEnabled() ? { selinuxContext: context } : {};
       if (kernel) {
         const verityName = this.verityName(container, pkg);
-        const handle = await mountImage(pkg.npk, target, { method: "dm-verity", verityName, signal });
+        const handle = await mountImage(pkg.npk, target, {
+          method: "dm-verity",
+          verityName,
+          signal,
+          ...selinux,
+        });
         this.verityContainers.set(verityName, container);
         return handle;
       }
-      const handle = await mountImage(pkg.npk, target, { signal });
+      const handle = await mountImage(pkg.npk, target, { signal, ...selinux });
       return keyed ? { ...handle, verity: "userspace" } : handle;
     } catch (e) {
       await rmdir(target).catch(() => undefined);

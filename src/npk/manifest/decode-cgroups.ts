@@ -13,7 +13,9 @@ const U16_MAX = 65_535;
 const I64_MIN = -Number.MAX_SAFE_INTEGER;
 
 export function decodeCgroups(read: Reader, value: Raw): CGroups | undefined {
-  const raw = read.object(value, "cgroups", ["parent", "blkio", "cpu", "memory", "pids"]);
+  // Northstar's CGroups structs have no deny_unknown_fields: unknown keys are ignored, here and in
+  // every section below (Skiff's own `pids` stays strict).
+  const raw = read.tolerantObject(value, "cgroups");
   if (raw === undefined) return undefined;
   const out: CGroups = {};
   if (raw.parent != null) setIfDefined(out, "parent", read.string(raw.parent, "cgroups.parent"));
@@ -44,13 +46,7 @@ const THROTTLE_LISTS = [
 
 function decodeBlkio(read: Reader, value: Raw): BlkIoResources | undefined {
   const path = "cgroups.blkio";
-  const raw = read.object(value, path, [
-    "weight",
-    "leaf_weight",
-    "weight_device",
-    ...THROTTLE_LISTS,
-    "attrs",
-  ]);
+  const raw = read.tolerantObject(value, path);
   if (raw === undefined) return undefined;
   const out = {} as BlkIoResources;
   readIntegers(read, raw, path, out, [
@@ -59,14 +55,13 @@ function decodeBlkio(read: Reader, value: Raw): BlkIoResources | undefined {
   ]);
   const list = <T extends object>(
     key: string,
-    fields: string[],
     required: string[],
     spec: [keyof T & string, number, number][],
   ) => {
     const items = raw[key] == null ? [] : (read.array(raw[key], joinPath(path, key)) ?? []);
     return items.flatMap((item, i) => {
       const itemPath = joinPath(joinPath(path, key), i);
-      const body = read.object(item, itemPath, fields, required);
+      const body = read.tolerantObject(item, itemPath, required);
       if (body === undefined) return [];
       const entry = {} as T;
       readIntegers(read, body, itemPath, entry, spec);
@@ -75,7 +70,6 @@ function decodeBlkio(read: Reader, value: Raw): BlkIoResources | undefined {
   };
   out.weight_device = list<BlkIoDeviceResource>(
     "weight_device",
-    ["major", "minor", "weight", "leaf_weight"],
     ["major", "minor"],
     [
       ["major", 0, Number.MAX_SAFE_INTEGER],
@@ -87,7 +81,6 @@ function decodeBlkio(read: Reader, value: Raw): BlkIoResources | undefined {
   for (const key of THROTTLE_LISTS) {
     out[key] = list<BlkIoDeviceThrottleResource>(
       key,
-      ["major", "minor", "rate"],
       ["major", "minor", "rate"],
       [
         ["major", 0, Number.MAX_SAFE_INTEGER],
@@ -102,17 +95,7 @@ function decodeBlkio(read: Reader, value: Raw): BlkIoResources | undefined {
 
 function decodeCpu(read: Reader, value: Raw): CpuResources | undefined {
   const path = "cgroups.cpu";
-  const fields = [
-    "cpus",
-    "mems",
-    "shares",
-    "quota",
-    "period",
-    "realtime_runtime",
-    "realtime_period",
-    "attrs",
-  ];
-  const raw = read.object(value, path, fields);
+  const raw = read.tolerantObject(value, path);
   if (raw === undefined) return undefined;
   const out: CpuResources = {};
   if (raw.cpus != null) setIfDefined(out, "cpus", read.string(raw.cpus, joinPath(path, "cpus")));
@@ -137,7 +120,7 @@ function decodeMemory(read: Reader, value: Raw): MemoryResources | undefined {
     "kernel_tcp_memory_limit",
     "memory_swap_limit",
   ] as const;
-  const raw = read.object(value, path, ["oom_monitor", ...limits, "swappiness", "attrs"]);
+  const raw = read.tolerantObject(value, path);
   if (raw === undefined) return undefined;
   const out: MemoryResources = { oom_monitor: false };
   if (raw.oom_monitor != null)

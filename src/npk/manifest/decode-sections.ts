@@ -37,13 +37,14 @@ export function decodeConsole(read: Reader, value: Raw): Console | undefined {
 }
 
 export function decodeSched(read: Reader, value: Raw): Sched | undefined {
-  const raw = read.object(value, "sched", ["policy"], ["policy"]);
+  // Northstar's Sched and its policy variants have no deny_unknown_fields: unknown keys are ignored.
+  const raw = read.tolerantObject(value, "sched", ["policy"]);
   if (raw?.policy === undefined) return undefined;
   const path = "sched.policy";
   const v = read.variant(raw.policy, path);
   if (v === undefined) return undefined;
   const inner = (field: "nice" | "priority", min: number, max: number) => {
-    const body = read.object(v.content ?? null, joinPath(path, v.tag), [field], [field]);
+    const body = read.tolerantObject(v.content ?? null, joinPath(path, v.tag), [field]);
     if (body?.[field] === undefined) return undefined;
     return read.integer(body[field], joinPath(joinPath(path, v.tag), field), min, max);
   };

@@ -106,12 +106,32 @@ export class Reader {
   constructor(readonly issues: IssueList) {}
 
   object(value: Raw, path: string, allowed: readonly string[], required: readonly string[] = []) {
+    return this.struct(value, path, allowed, required, "deny_unknown");
+  }
+
+  /**
+   * A map with known fields, where unknown keys are ignored: Northstar's serde structs without
+   * `deny_unknown_fields` (cgroups and its sections, sched) accept and drop them.
+   */
+  tolerantObject(value: Raw, path: string, required: readonly string[] = []) {
+    return this.struct(value, path, [], required, "ignore_unknown");
+  }
+
+  private struct(
+    value: Raw,
+    path: string,
+    allowed: readonly string[],
+    required: readonly string[],
+    unknown: "deny_unknown" | "ignore_unknown",
+  ) {
     if (!isRawObject(value)) {
       this.issues.add(path, `expected a map, got ${describe(value)}`);
       return undefined;
     }
-    for (const key of Object.keys(value)) {
-      if (!allowed.includes(key)) this.issues.add(joinPath(path, key), "unknown field");
+    if (unknown === "deny_unknown") {
+      for (const key of Object.keys(value)) {
+        if (!allowed.includes(key)) this.issues.add(joinPath(path, key), "unknown field");
+      }
     }
     for (const key of required) {
       if (!(key in value)) this.issues.add(joinPath(path, key), "missing field");

@@ -135,8 +135,13 @@ void test("supervisor: memory events only with oom_monitor; unknown groups and f
       () => supervisor.containerPath({ name: "x", group: "nope" }),
       /group names process group "nope"/,
     );
+    // A parent naming no group is a path below the root (Northstar's placement); escapes are refused.
     const path = supervisor.containerPath({ name: "plain", cgroups: { parent: "not-a-group" } });
-    assert.equal(path, `${cgroups.tree.rootPath}/plain`);
+    assert.equal(path, `${cgroups.tree.rootPath}/not-a-group/plain`);
+    assert.throws(
+      () => supervisor.containerPath({ name: "x", cgroups: { parent: "../up" } }),
+      /cgroups.parent/,
+    );
     await cgroups.tree.create(path);
     assert.equal(supervisor.monitorsMemory({}), false);
     assert.equal(supervisor.monitorMemoryDirs(path).memoryGroupDir, undefined, "no group");
@@ -155,6 +160,11 @@ void test("supervisor: memory events only with oom_monitor; unknown groups and f
     assert.deepEqual(
       await existsEverywhere(layout, path),
       layout.hierarchies.map(() => false),
+    );
+    assert.deepEqual(
+      await existsEverywhere(layout, `${cgroups.tree.rootPath}/not-a-group`),
+      layout.hierarchies.map(() => false),
+      "the empty parent level is removed with the container",
     );
     assert.deepEqual(await supervisor.stop(), { kept: [] });
   } finally {

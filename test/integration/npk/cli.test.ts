@@ -56,7 +56,7 @@ void describe("package commands", () => {
     assert.equal(await isNpkArgument("hello"), false);
 
     const short = await run("inspect", { values: { short: true }, positionals: [npk] });
-    assert.deepEqual(short.out, ["name: hello, version: 0.0.2, NPK version: 0.9.3, resource container: no"]);
+    assert.deepEqual(short.out, ["name: hello, version: 0.0.2, NPK version: 0.9.2, resource container: no"]);
     const full = await run("inspect", { values: {}, positionals: [npk] }, true);
     const report = JSON.parse(full.out[0] ?? "") as {
       fsImage: { type: string };

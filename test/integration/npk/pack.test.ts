@@ -53,7 +53,7 @@ for (const fs of ["squashfs", "erofs"] as const) {
 
     void it("opens and verifies with the public key", async () => {
       const npk = await openNpk(npkPath, { key: await readFile(fx.publicKey) });
-      assert.equal(npk.version, "0.9.3");
+      assert.equal(npk.version, "0.9.2");
       assert.equal(npk.verified, true);
       assert.deepEqual(npk.entries, ["manifest.yaml", "signature.yaml", "fs.img"]);
       assert.equal(npk.manifest.name, "hello");
@@ -93,7 +93,7 @@ for (const fs of ["squashfs", "erofs"] as const) {
       assert.deepEqual(await inspectShort(npkPath), {
         name: "hello",
         version: "0.0.2",
-        npkVersion: "0.9.3",
+        npkVersion: "0.9.2",
         resourceContainer: false,
       });
       const full = await inspectFull(npkPath);
@@ -167,7 +167,7 @@ void describe("package verification failures", () => {
 
   void it("rejects a meta (ZIP comment) that does not match its hash", async () => {
     const bytes = Buffer.from(npkBytes);
-    bytes.write("0.9.0", bytes.length - "0.9.3\n".length);
+    bytes.write("0.9.0", bytes.length - "0.9.2\n".length);
     const path = await variant("meta-hash.npk", bytes);
     await assert.rejects(
       openNpk(path, { key: await readFile(fx.publicKey) }),
@@ -207,7 +207,7 @@ void describe("package verification failures", () => {
         { name: "manifest.yaml", data: Buffer.from("name: hello\nversion: 0.0.2\nuid: 1\ngid: 1\n") },
         { name: "fs.img", data: { path: image } },
       ],
-      { comment: Buffer.from("version: 0.9.3\n") },
+      { comment: Buffer.from("version: 0.9.2\n") },
     );
     await assert.rejects(openNpk(path), isNpkError("fs", /not 4096-aligned/));
   });
@@ -216,7 +216,7 @@ void describe("package verification failures", () => {
     const { writeZip } = await import("../../../src/npk/zip.js");
     for (const name of ["../escaped.txt", "/tmp/escaped.txt"]) {
       const path = join(fx.dir, "evil.npk");
-      await writeZip(path, [{ name, data: Buffer.from("x") }], { comment: Buffer.from("version: 0.9.3\n") });
+      await writeZip(path, [{ name, data: Buffer.from("x") }], { comment: Buffer.from("version: 0.9.2\n") });
       const out = join(fx.dir, "evil-out", "nested");
       await assert.rejects(unpack(path, out), isNpkError("zip", /absolute|'\.\.'/));
       await assert.rejects(stat(out));

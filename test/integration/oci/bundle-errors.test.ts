@@ -35,12 +35,12 @@ void describe("writeBundle failures leave nothing behind", () => {
     await run("ip", ["netns", "del", netns]).catch(() => undefined);
   });
 
-  void it("closes and removes the sockets made before an unsupported one", async () => {
+  void it("closes and removes the sockets made before one it cannot make (no skiff-mksock given)", async () => {
     mkdirSync(join(runDir, "image"), { recursive: true });
     const manifest = `${BASE}sockets:\n  a:\n    type: stream\n    mode: 0o600\n  b:\n    type: datagram\n    mode: 0o600\n`;
     await assert.rejects(
       writeBundle(await input(manifest)),
-      /sockets\.b: datagram sockets are not supported/,
+      /sockets\.b: datagram sockets need skiff-mksock/,
     );
     assert.deepEqual(readdirSync(join(runDir, "sockets")), []);
     assert.equal(existsSync(join(runDir, "bundles", "broken:0.0.1")), false);

@@ -142,11 +142,11 @@ void describe(
       assert.ok(socket.isSocket());
       assert.deepEqual([socket.mode & 0o7777, socket.uid, socket.gid], [0o660, 1000, 1000]);
 
-      const hostSide = readlinkSync(`/proc/self/fd/${bundle.socketFds[0]!}`);
+      const hostSide = readlinkSync(`/proc/self/fd/${bundle.socketFds[0] as number}`);
       const outPath = join(runDir, "out");
       const out = openSync(outPath, "w");
       opened.push(out);
-      await runDetached(runtime, id, bundle.bundleDir, bundle.socketFds[0]!, out);
+      await runDetached(runtime, id, bundle.bundleDir, bundle.socketFds[0] as number, out);
       await bundle.releaseSocketFds();
       const line = await waitFor(
         "the container's output",
@@ -191,7 +191,7 @@ void describe(
       const bundle = await writeBundle(await bundleInput(id));
       const out = openSync("/dev/null", "w");
       opened.push(out);
-      await runDetached(runtime, id, bundle.bundleDir, bundle.socketFds[0]!, out);
+      await runDetached(runtime, id, bundle.bundleDir, bundle.socketFds[0] as number, out);
       await bundle.releaseSocketFds();
       assert.equal((await runtime.state(id))?.status, "running");
       await runtime.delete(id, { force: true });

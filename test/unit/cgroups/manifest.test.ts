@@ -1,6 +1,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { limitsFromManifestCgroups } from "../../../src/daemon/cgroups/manifest.js";
+import {
+  attrFilesFromManifestCgroups,
+  limitsFromManifestCgroups,
+} from "../../../src/daemon/cgroups/manifest.js";
+import { CgroupLimitError } from "../../../src/daemon/cgroups/limits.js";
 
 const noDevices = {
   weight_device: [],
@@ -50,12 +54,7 @@ void test("Northstar manifest cgroups map onto CgroupLimits; unsupported fields 
   });
   assert.deepEqual(
     warnings.map((w) => w.split(":")[0]),
-    [
-      "cgroups.memory.kernel_memory_limit",
-      "cgroups.cpu.realtime_runtime",
-      "cgroups.blkio.leaf_weight",
-      "cgroups.blkio.attrs",
-    ],
+    ["cgroups.memory.kernel_memory_limit", "cgroups.cpu.realtime_runtime", "cgroups.blkio.leaf_weight"],
   );
 });
 
@@ -70,4 +69,56 @@ void test("an empty section gives no limits and no warnings", () => {
     },
   );
   assert.deepEqual(warnings, []);
+});
+
+void test("attrs become writes into the container's cgroup; only the controller's own files", () => {
+  const warnings: string[] = [];
+  const files = attrFilesFromManifestCgroups(
+    {
+      cpu: { attrs: { "cpu.rt_runtime_us": "1000" } },
+      memory: { oom_monitor: false, attrs: { "memory.swappiness": "10", "memory.oom.group": "1" } },
+      blkio: { ...noDevices, attrs: { "blkio.weight": "100" } },
+    },
+    warnings,
+  );
+  assert.deepEqual(files, [
+    {
+      controller: "cpu",
+      file: "cpu.rt_runtime_us",
+      value: "1000",
+      field: "cgroups.cpu.attrs.cpu.rt_runtime_us",
+    },
+    {
+      controller: "memory",
+      file: "memory.swappiness",
+      value: "10",
+      field: "cgroups.memory.attrs.memory.swappiness",
+    },
+    {
+      controller: "memory",
+      file: "memory.oom.group",
+      value: "1",
+      field: "cgroups.memory.attrs.memory.oom.group",
+    },
+  ]);
+  assert.match(warnings.join("\n"), /cgroups.blkio.attrs: not applied/);
+  assert.deepEqual(attrFilesFromManifestCgroups(undefined), []);
+  for (const [controller, key] of [
+    ["cpu", "memory.limit_in_bytes"],
+    ["cpu", "cgroup.procs"],
+    ["memory", "../memory.limit_in_bytes"],
+    ["memory", "memory.x/../../y"],
+    ["memory", "tasks"],
+    ["cpu", "cpu."],
+  ] as const) {
+    const cgroups =
+      controller === "cpu"
+        ? { cpu: { attrs: { [key]: "1" } } }
+        : { memory: { oom_monitor: false, attrs: { [key]: "1" } } };
+    assert.throws(
+      () => attrFilesFromManifestCgroups(cgroups),
+      (error: unknown) =>
+        error instanceof CgroupLimitError && error.field === `cgroups.${controller}.attrs.${key}`,
+    );
+  }
 });

@@ -263,11 +263,26 @@ void describe("parseManifest (YAML)", () => {
       /unknown field/,
     );
     assertRejected(BASE + "selinux:\n  unknown: x\n", "selinux.unknown", /unknown field/);
-    assertRejected(BASE + "cgroups:\n  memory:\n    limit_in_bytes: 3\n", "cgroups.memory.limit_in_bytes");
+    assertRejected(BASE + "cgroups:\n  pids:\n    max: 3\n    min: 1\n", "cgroups.pids.min");
     assertRejected(
       BASE + "seccomp:\n  allow:\n    read: !args { index: 0, mask: 1, op: eq }\n",
       "seccomp.allow.read.args.op",
     );
+  });
+
+  void it("ignores unknown keys in cgroups and sched, as Northstar's serde does", () => {
+    const m = parseManifest(
+      BASE +
+        "cgroups:\n  colour: blue\n  memory:\n    limit_in_bytes: 3\n    memory_hard_limit: 10\n" +
+        "  cpu:\n    weight: 5\n    shares: 100\n" +
+        "  blkio:\n    x: 1\n    weight_device:\n      - { major: 8, minor: 0, weight: 10, extra: 1 }\n" +
+        "sched:\n  flavour: fast\n  policy: !other { nice: 3, extra: 1 }\n",
+    );
+    assert.deepEqual(m.cgroups!.memory, { oom_monitor: false, memory_hard_limit: 10 });
+    assert.deepEqual(m.cgroups!.cpu, { shares: 100 });
+    assert.deepEqual(m.cgroups!.blkio!.weight_device, [{ major: 8, minor: 0, weight: 10 }]);
+    assert.equal("colour" in m.cgroups!, false);
+    assert.deepEqual(m.sched, { policy: { other: { nice: 3 } } });
   });
 
   void it("reports every problem at once", () => {

@@ -8,14 +8,23 @@ void describe("NPK meta (ZIP comment)", () => {
     assert.equal(parseMeta(encodeMeta()), NPK_FORMAT_VERSION);
   });
 
-  void it("accepts any 0.9.x, including pre-releases", () => {
+  void it("writes what Northstar 0.9.2 writes", () => {
+    assert.equal(encodeMeta().toString(), "version: 0.9.2\n");
+  });
+
+  void it("accepts any version >= 0.9 on major.minor.patch, as Northstar does", () => {
     assert.equal(parseMeta(Buffer.from("version: 0.9.0\n")), "0.9.0");
     assert.equal(parseMeta(Buffer.from("version: 0.9.3-pre\n")), "0.9.3-pre");
+    assert.equal(parseMeta(Buffer.from("version: 0.9.0-alpha\n")), "0.9.0-alpha");
+    assert.equal(parseMeta(Buffer.from("version: 0.10.0\n")), "0.10.0");
+    assert.equal(parseMeta(Buffer.from("version: 1.0.0+build\n")), "1.0.0+build");
   });
 
   void it("rejects other format versions and malformed comments", () => {
     assert.throws(() => parseMeta(Buffer.from("version: 0.8.3\n")), /0\.8\.3 is not supported/);
-    assert.throws(() => parseMeta(Buffer.from("version: 1.0.0\n")), /not supported/);
+    assert.throws(() => parseMeta(Buffer.from("version: 0.8.99-rc\n")), /not supported/);
+    assert.throws(() => parseMeta(Buffer.from("version: v0.9.2\n")), /version must be/);
+    assert.throws(() => parseMeta(Buffer.from("version: 0.9\n")), /version must be/);
     assert.throws(() => parseMeta(Buffer.from("")), /version must be/);
     assert.throws(() => parseMeta(Buffer.from("version: [")), /not valid YAML/);
   });

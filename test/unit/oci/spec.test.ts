@@ -16,11 +16,15 @@ const envOf = (env: string[]) =>
 const mountAt = (mounts: OciMount[], destination: string) =>
   mounts.find((m) => m.destination === destination);
 
+/** skiff-init's options when the manifest has no proc mount (CAP_SYS_ADMIN 21, CAP_SETPCAP 8). */
+const UNMOUNT = ["--unmount-proc", "--drop-cap", "21", "--drop-cap", "8"];
+const PROC = "mounts:\n  /proc:\n    type: proc\n";
+
 void describe("buildOciSpec: process", () => {
   void it("runs the app under Skiff's init with the manifest's user and args", () => {
     const { spec, warnings, preserveFds } = buildOciSpec(inputFor(BASE + "args: [one, two]\n"));
     assert.equal(SKIFF_INIT_PATH_IN_CONTAINER, "/dev/.skiff/init");
-    assert.deepEqual(spec.process.args, ["/dev/.skiff/init", "--", "/binary", "one", "two"]);
+    assert.deepEqual(spec.process.args, ["/dev/.skiff/init", ...UNMOUNT, "--", "/binary", "one", "two"]);
     assert.deepEqual(spec.process.user, { uid: 1000, gid: 1001 });
     assert.equal(spec.process.noNewPrivileges, true);
     assert.equal(spec.process.terminal, false);
@@ -52,14 +56,14 @@ void describe("buildOciSpec: process", () => {
       overrides: { init: "/bin/sh", args: ["-c", "true"], env: { B: "request", SKIFF_NAME: "spoof" } },
     });
     const { spec, warnings } = buildOciSpec(input);
-    assert.deepEqual(spec.process.args, ["/dev/.skiff/init", "--", "/bin/sh", "-c", "true"]);
+    assert.deepEqual(spec.process.args, ["/dev/.skiff/init", ...UNMOUNT, "--", "/bin/sh", "-c", "true"]);
     const env = envOf(spec.process.env);
     assert.equal(env.A, undefined);
     assert.equal(env.B, "request");
     assert.equal(env.SKIFF_NAME, "hello");
     assert.match(warnings.join("\n"), /SKIFF_NAME is set by the runtime/);
     const argsOnly = buildOciSpec(inputFor(BASE + "args: [one]\n", { overrides: { args: [] } }));
-    assert.deepEqual(argsOnly.spec.process.args, ["/dev/.skiff/init", "--", "/binary"]);
+    assert.deepEqual(argsOnly.spec.process.args, ["/dev/.skiff/init", ...UNMOUNT, "--", "/binary"]);
   });
 
   void it("refuses to start a resource container", () => {
@@ -69,25 +73,48 @@ void describe("buildOciSpec: process", () => {
     );
   });
 
-  void it("passes sockets as fds 4.. and names them in the environment", () => {
+  void it("passes sockets as fds 4.. sorted by name (as Northstar) and names them in the environment", () => {
     const yaml =
       BASE +
       "sockets:\n  foo:\n    type: stream\n    mode: 0o600\n  bar:\n    type: datagram\n    mode: 0o600\n";
     const { spec, preserveFds } = buildOciSpec(inputFor(yaml));
     const env = envOf(spec.process.env);
-    assert.equal(env.NORTHSTAR_SOCKET_foo, "4");
-    assert.equal(env.SKIFF_SOCKET_foo, "4");
-    assert.equal(env.NORTHSTAR_SOCKET_bar, "5");
+    assert.equal(env.NORTHSTAR_SOCKET_bar, "4");
+    assert.equal(env.SKIFF_SOCKET_bar, "4");
+    assert.equal(env.NORTHSTAR_SOCKET_foo, "5");
     assert.equal(preserveFds, 3);
     assert.throws(() => buildOciSpec(inputFor(yaml, { preservedFds: 2 })), /need 3/);
   });
 
   void it("grants exactly the listed capabilities in every set, none when absent", () => {
-    const caps = buildOciSpec(inputFor(BASE + "capabilities: [CAP_NET_RAW, CAP_KILL]\n")).spec.process
+    const caps = buildOciSpec(inputFor(BASE + PROC + "capabilities: [CAP_NET_RAW, CAP_KILL]\n")).spec.process
       .capabilities;
     for (const set of Object.values(caps)) assert.deepEqual(set, ["CAP_NET_RAW", "CAP_KILL"]);
-    const none = buildOciSpec(inputFor(BASE)).spec.process.capabilities;
+    const none = buildOciSpec(inputFor(BASE + PROC)).spec.process.capabilities;
     assert.deepEqual(none, { bounding: [], effective: [], inheritable: [], permitted: [], ambient: [] });
+  });
+
+  void it("without a proc mount, lets skiff-init unmount runc's /proc and drop what it needed for that", () => {
+    const { spec } = buildOciSpec(
+      inputFor(BASE + "capabilities: [CAP_SETPCAP]\nseccomp:\n  allow:\n    read: any\n"),
+    );
+    assert.deepEqual(spec.process.args, [
+      "/dev/.skiff/init",
+      "--unmount-proc",
+      "--drop-cap",
+      "21",
+      "--",
+      "/binary",
+    ]);
+    for (const set of Object.values(spec.process.capabilities))
+      assert.deepEqual(set, ["CAP_SETPCAP", "CAP_SYS_ADMIN"]);
+    // The filter lets init's calls through; it is built from the manifest's capabilities (no CAP_SYS_ADMIN rules).
+    const allowed = spec.linux.seccomp!.syscalls.flatMap((rule) => rule.names);
+    for (const name of ["umount2", "prctl", "capget", "capset"]) assert.ok(allowed.includes(name), name);
+    assert.equal(spec.mounts.filter((m) => m.destination === "/proc").length, 1);
+    const asked = buildOciSpec(inputFor(BASE + "mounts:\n  /proc/:\n    type: proc\n")).spec;
+    assert.deepEqual(asked.process.args, ["/dev/.skiff/init", "--", "/binary"]);
+    assert.equal(asked.mounts.filter((m) => m.destination === "/proc").length, 1);
   });
 
   void it("resolves supplementary groups through the host's group ids", () => {
@@ -123,27 +150,41 @@ void describe("buildOciSpec: process", () => {
     assert.deepEqual(unlimited, { type: "RLIMIT_STACK", hard: RLIM_INFINITY, soft: RLIM_INFINITY });
   });
 
-  void it("maps the scheduling policy and warns that runc 1.1.5 ignores it", () => {
-    const fifo = buildOciSpec(inputFor(BASE + "sched:\n  policy: !fifo { priority: 10 }\n"));
-    assert.deepEqual(fifo.spec.process.scheduler, { policy: "SCHED_FIFO", priority: 10 });
-    assert.match(fifo.warnings.join("\n"), /runc 1.1.5 ignores process.scheduler/);
-    const cases: [string, object][] = [
-      ["!other { nice: 5 }", { policy: "SCHED_OTHER", nice: 5 }],
-      ["!batch { nice: -3 }", { policy: "SCHED_BATCH", nice: -3 }],
-      ["!round_robin { priority: 20 }", { policy: "SCHED_RR", priority: 20 }],
-      ["idle", { policy: "SCHED_IDLE" }],
+  void it("passes the scheduling policy to skiff-init (runc 1.1.5 ignores process.scheduler)", () => {
+    const cases: [string, string][] = [
+      ["!fifo { priority: 10 }", "fifo:10"],
+      ["!other { nice: 5 }", "other:5"],
+      ["!batch { nice: -3 }", "batch:-3"],
+      ["!round_robin { priority: 20 }", "rr:20"],
+      ["idle", "idle"],
+      ["deadline", "deadline"],
     ];
-    for (const [policy, expected] of cases) {
-      assert.deepEqual(
-        buildOciSpec(inputFor(BASE + `sched:\n  policy: ${policy}\n`)).spec.process.scheduler,
-        expected,
-      );
+    for (const [policy, option] of cases) {
+      const { spec } = buildOciSpec(inputFor(BASE + `sched:\n  policy: ${policy}\n`));
+      assert.deepEqual(spec.process.args, [
+        "/dev/.skiff/init",
+        ...UNMOUNT,
+        "--sched",
+        option,
+        "--",
+        "/binary",
+      ]);
+      assert.equal(spec.process.scheduler, undefined);
     }
   });
 
-  void it("maps SELinux labels", () => {
+  void it("asks skiff-init for SO_PASSCRED on the fds of passcred sockets", () => {
+    const yaml =
+      BASE +
+      "sockets:\n  zed:\n    type: stream\n    mode: 0o600\n    passcred: true\n" +
+      "  alpha:\n    type: stream\n    mode: 0o600\n    passcred: false\n";
+    const { spec } = buildOciSpec(inputFor(yaml));
+    assert.deepEqual(spec.process.args, ["/dev/.skiff/init", ...UNMOUNT, "--passcred", "5", "--", "/binary"]);
+  });
+
+  void it("maps the exec SELinux label; the mount context is the image mount's, not runc's", () => {
     const { spec } = buildOciSpec(inputFor(BASE + "selinux:\n  mount_context: a:b:c\n  exec: x:y:z\n"));
-    assert.equal(spec.linux.mountLabel, "a:b:c");
+    assert.equal(spec.linux.mountLabel, undefined);
     assert.equal(spec.process.selinuxLabel, "x:y:z");
   });
 });
