@@ -1,6 +1,12 @@
 /**
  * Container ids travel as "name:version" strings, exactly as in Northstar.
- * Names: 1..1024 characters of [0-9A-Za-z._-]. Versions: semver.
+ * Names: 1..1024 characters of [0-9A-Za-z._-], and not `.` or `..`. Versions: semver.
+ *
+ * This is the one container name rule: the manifest check (install), the request decoder and
+ * the CLI all use `nameProblem`. A name becomes a file name (`<data_dir>/<name>`, the package
+ * file, the container's log directory), so besides Northstar's character set it must not be
+ * `.` or `..`, which Northstar's rule lets through. Paths built from it still go through
+ * common/paths.ts, which also refuses components longer than NAME_MAX.
  */
 import semver from "semver";
 
@@ -17,6 +23,7 @@ export function nameProblem(name: string): string | undefined {
     const bad = [...name].find((c) => !NAME_RE.test(c));
     return `invalid character ${JSON.stringify(bad)} in container name`;
   }
+  if (name === "." || name === "..") return `container name must not be "${name}"`;
   return undefined;
 }
 

@@ -10,6 +10,15 @@ import { COMPRESSIONS, type Compression } from "../../npk/mkfs.js";
 import { pack, type PackProgress } from "../../npk/pack.js";
 import { genKey } from "../../npk/signature.js";
 import { inspectFull, inspectShort, unpack } from "../../npk/unpack.js";
+import { parseByteSize } from "../../common/units.js";
+import {
+  DEFAULT_MAX_IMAGE_SIZE,
+  OciImageError,
+  packOciImage,
+  parseImageSource,
+  parsePlatform,
+  type RegistryCredentials,
+} from "../../oci-image/index.js";
 
 const MIB = 1024 * 1024;
 // Only packages with at least this much fs.img get byte progress lines.
@@ -24,7 +33,7 @@ async function reportingNpkErrors(
   try {
     return await body();
   } catch (e) {
-    if (e instanceof NpkError) {
+    if (e instanceof NpkError || e instanceof OciImageError) {
       if (e.kind === "usage") throw new UsageError(e.message);
       ctx.err(`skiff ${name}: ${e.message}`);
       return EXIT_RUNTIME_ERROR;
@@ -60,12 +69,75 @@ function progressPrinter(ctx: CommandContext): (p: PackProgress) => void {
   };
 }
 
+/** Flags only `--from-oci` takes. */
+const OCI_FLAGS = ["name", "version", "user", "platform", "max-image-size", "creds"] as const;
+
+function parseCredentials(value: string | undefined): RegistryCredentials | undefined {
+  if (value === undefined) return undefined;
+  const colon = value.indexOf(":");
+  if (colon <= 0) throw new UsageError("--creds takes USER:PASSWORD");
+  return { username: value.slice(0, colon), password: value.slice(colon + 1) };
+}
+
+/** `skiff pack --from-oci SOURCE`: the image's root and config instead of -r and a whole manifest. */
+async function packFromOci(
+  ctx: CommandContext,
+  values: Record<string, unknown>,
+  common: { compression?: Compression; blockSize?: number; fs: "squashfs" | "erofs" },
+): Promise<number> {
+  if (values.root !== undefined) throw new UsageError("--from-oci replaces -r ROOT: the image is the root");
+  if (values.clones !== undefined) throw new UsageError("--clones does not combine with --from-oci");
+  const source = parseImageSource(optionalString(values["from-oci"]) ?? "");
+  const maxText = optionalString(values["max-image-size"]);
+  let maxImageSize = DEFAULT_MAX_IMAGE_SIZE;
+  if (maxText !== undefined) {
+    try {
+      maxImageSize = parseByteSize(maxText, { letterBase: 1024 });
+    } catch (e) {
+      throw new UsageError(`--max-image-size: ${(e as Error).message}`);
+    }
+  }
+  const platformText = optionalString(values.platform);
+  const credentials = parseCredentials(optionalString(values.creds));
+  const optional = <K extends string>(key: K, value: string | undefined) =>
+    value === undefined ? {} : { [key]: value };
+  const result = await packOciImage({
+    source,
+    out: optionalString(values.out) ?? ".",
+    maxImageSize,
+    fs: common.fs,
+    ...(common.compression === undefined ? {} : { compression: common.compression }),
+    ...(common.blockSize === undefined ? {} : { blockSize: common.blockSize }),
+    ...(platformText === undefined ? {} : { platform: parsePlatform(platformText) }),
+    ...(credentials === undefined ? {} : { credentials }),
+    ...optional("keyPath", optionalString(values.key)),
+    ...optional("fragmentPath", optionalString(values.manifest)),
+    ...optional("name", optionalString(values.name)),
+    ...optional("version", optionalString(values.version)),
+    ...optional("user", optionalString(values.user)),
+    onWarning: (message) => ctx.err(`warning: ${message}`),
+    ...(ctx.global.json ? {} : { onProgress: (message: string) => ctx.err(message) }),
+    signal: ctx.signal,
+  });
+  if (ctx.global.json) ctx.out(JSON.stringify({ written: result.written }));
+  else for (const path of result.written) ctx.out(path);
+  return EXIT_OK;
+}
+
 const packCommand: Command = {
   name: "pack",
-  summary: "Pack a manifest and root directory into an NPK (no daemon needed)",
+  summary: "Pack a manifest and root directory, or an OCI image, into an NPK (no daemon needed)",
   usage:
-    "skiff pack -m MANIFEST -r ROOT [-k KEY] [-o OUT] [-c none|gzip|lzo|xz|zstd|lz4|lz4hc] [-b BLOCKSIZE] [--fs squashfs|erofs] [--clones N]",
+    "skiff pack -m MANIFEST -r ROOT [-k KEY] [-o OUT] [-c none|gzip|lzo|xz|zstd|lz4|lz4hc] [-b BLOCKSIZE] [--fs squashfs|erofs] [--clones N]\n" +
+    "       skiff pack --from-oci oci:DIR[:TAG]|oci-archive:FILE[:TAG]|docker-archive:FILE[:TAG]|docker://HOST/NAME[:TAG] [-m FRAGMENT] [--name NAME] [--version VERSION] [--user UID[:GID]] [--platform OS/ARCH] [--max-image-size SIZE] [--creds USER:PASSWORD] [-k KEY] [-o OUT] [-c ...] [--fs ...]",
   options: {
+    "from-oci": { type: "string" },
+    name: { type: "string" },
+    version: { type: "string" },
+    user: { type: "string" },
+    platform: { type: "string" },
+    "max-image-size": { type: "string" },
+    creds: { type: "string" },
     manifest: { type: "string", short: "m" },
     root: { type: "string", short: "r" },
     key: { type: "string", short: "k" },
@@ -76,10 +148,6 @@ const packCommand: Command = {
     clones: { type: "string" },
   },
   async run(ctx, { values, positionals }) {
-    const manifestPath = optionalString(values.manifest);
-    const rootDir = optionalString(values.root);
-    if (manifestPath === undefined || rootDir === undefined)
-      throw new UsageError("-m MANIFEST and -r ROOT are required");
     if (positionals.length > 0) throw new UsageError(`unexpected argument ${positionals[0]}`);
     const compression = optionalString(values.compression);
     if (compression !== undefined && !COMPRESSIONS.includes(compression as Compression)) {
@@ -89,6 +157,21 @@ const packCommand: Command = {
     if (fs !== "squashfs" && fs !== "erofs") throw new UsageError("--fs takes squashfs or erofs");
     const clones = positiveInteger(values.clones, "--clones");
     const blockSize = positiveInteger(values["block-size"], "-b");
+    if (values["from-oci"] !== undefined) {
+      return reportingNpkErrors(ctx, "pack", () =>
+        packFromOci(ctx, values, {
+          fs,
+          ...(compression === undefined ? {} : { compression: compression as Compression }),
+          ...(blockSize === undefined ? {} : { blockSize }),
+        }),
+      );
+    }
+    const ociFlag = OCI_FLAGS.find((flag) => values[flag] !== undefined);
+    if (ociFlag !== undefined) throw new UsageError(`--${ociFlag} only goes with --from-oci`);
+    const manifestPath = optionalString(values.manifest);
+    const rootDir = optionalString(values.root);
+    if (manifestPath === undefined || rootDir === undefined)
+      throw new UsageError("-m MANIFEST and -r ROOT are required");
     return reportingNpkErrors(ctx, "pack", async () => {
       const written = await pack({
         manifestPath,

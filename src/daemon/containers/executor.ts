@@ -38,6 +38,7 @@ import { removeInstanceFiles, writeInstanceRecord } from "./instance.js";
 import { readLogSince, readLogTail } from "./logs.js";
 import type { BundleWriter } from "./bundle.js";
 import { MAX_UNIX_SOCKET_PATH } from "../../common/unix-socket.js";
+import { resolveWithin } from "../../common/paths.js";
 
 export interface ContainerExecutorOptions {
   runDir: string;
@@ -114,11 +115,10 @@ function withDeadline<V>(promise: Promise<V>, ms: number, what: string): Promise
  * full one. instance.json inside names the container, so nothing depends on the directory name.
  */
 export function containerDir(dir: string, name: string): string {
-  const plain = join(dir, name);
-  if (join(plain, "monitor.sock").length <= MAX_UNIX_SOCKET_PATH) return plain;
+  if (join(dir, name, "monitor.sock").length <= MAX_UNIX_SOCKET_PATH) return resolveWithin(dir, name);
   const hash = createHash("sha256").update(name).digest("hex").slice(0, 16);
   const room = Math.max(8, MAX_UNIX_SOCKET_PATH - join(dir, "", "monitor.sock").length - hash.length - 2);
-  return join(dir, `${name.slice(0, room)}-${hash}`);
+  return resolveWithin(dir, `${name.slice(0, room)}-${hash}`);
 }
 
 /** The container's init pid, once the runtime has created it. */

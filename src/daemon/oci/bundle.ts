@@ -1,6 +1,14 @@
 /**
  * OCI bundles on disk: `<runDir>/bundles/<container id>/config.json`, plus what a container needs
- * on the host before runc creates it: its persist directory and its listening sockets.
+ * on the host before runc creates it: its private copy of skiff-init, its persist directory and
+ * its listening sockets. Every path here is built from package data (name, version, socket
+ * names, resource dirs) and goes through common/paths.ts.
+ *
+ * skiff-init enters the container as a copy in the bundle (`<bundle>/init`), bind-mounted
+ * read-only at /dev/.skiff/init. A container that may remount (CAP_SYS_ADMIN) can make that
+ * bind mount writable, but what it then writes is its own copy: the host's binary, which every
+ * later container starts from, is never mounted into a container (the CVE-2019-5736 class).
+ * The copy is written fresh with each bundle (a new inode, never one a container had).
  *
  * Sockets follow Northstar: the runtime creates, binds and listens on
  * `<socketDir>/<name>:<version>:<socket>` with the manifest's mode and owner, and the listening
@@ -8,9 +16,21 @@
  * Node's net.Server creates them; see `createSocket` for the two libuv behaviours worked around.
  */
 import { randomBytes } from "node:crypto";
-import { chmod, chown, mkdir, readdir, rename, rm, stat, unlink, writeFile } from "node:fs/promises";
+import {
+  chmod,
+  chown,
+  copyFile,
+  mkdir,
+  readdir,
+  rename,
+  rm,
+  stat,
+  unlink,
+  writeFile,
+} from "node:fs/promises";
 import { createServer, type Server } from "node:net";
-import { join } from "node:path";
+import { dirname } from "node:path";
+import { checkRealPathWithin, resolveImagePath, resolveWithin } from "../../common/paths.js";
 import type { Manifest, Socket } from "../../npk/manifest/index.js";
 import { resolveGroupIds, resolveNetwork, type HostFacts } from "./host.js";
 import { buildOciSpec, serializeOciSpec, type OciSpecInput } from "./spec.js";
@@ -35,7 +55,7 @@ export interface BundleInput {
   dataDir: string;
   /** Absolute cgroup path, e.g. /skiff/hello. */
   cgroupsPath: string;
-  /** Host path of skiff-init: nativeBinary("skiff-init"). */
+  /** Host path of skiff-init, nativeBinary("skiff-init"): copied into the bundle, never mounted. */
   initHostPath: string;
   consoleSocketHostPath?: string;
   hostname?: string;
@@ -61,11 +81,26 @@ export interface Bundle {
 }
 
 export function bundleDirOf(layout: BundleLayout, containerId: string): string {
-  return join(layout.runDir, "bundles", containerId);
+  return resolveWithin(layout.runDir, "bundles", containerId);
 }
 
 export function socketDirOf(layout: BundleLayout): string {
-  return layout.socketDir ?? join(layout.runDir, "sockets");
+  return layout.socketDir ?? resolveWithin(layout.runDir, "sockets");
+}
+
+/** The container's private copy of skiff-init (the source of its /dev/.skiff/init bind mount). */
+export function initCopyOf(bundleDir: string): string {
+  return resolveWithin(bundleDir, "init");
+}
+
+/** A container's persist directory, `<dataDir>/<name>`. */
+export function persistDirOf(dataDir: string, name: string): string {
+  return resolveWithin(dataDir, name);
+}
+
+/** The host file of one of a container's sockets, `<socketDir>/<name>:<version>:<socket>`. */
+export function socketPathOf(socketDir: string, containerId: string, socket: string): string {
+  return resolveWithin(socketDir, `${containerId}:${socket}`);
 }
 
 // INVARIANTS: the caller runs at most one writeBundle or removeBundle per container id at a time
@@ -81,6 +116,9 @@ export async function writeBundle(input: BundleInput): Promise<Bundle> {
   signal?.throwIfAborted();
   const socketNames = Object.keys(manifest.sockets ?? {});
   const socketDir = socketDirOf(layout);
+  const bundleDir = bundleDirOf(layout, input.containerId);
+  const initCopy = initCopyOf(bundleDir);
+  await checkResourceDirs(manifest, input.resourceRoots ?? {});
   const { spec, warnings, preserveFds } = buildOciSpec({
     manifest,
     containerId: input.containerId,
@@ -93,7 +131,7 @@ export async function writeBundle(input: BundleInput): Promise<Bundle> {
     hostRlimitHard: input.host.rlimitHard,
     hostname: input.hostname,
     network: await resolveNetwork(manifest, input.host.netnsDir),
-    initHostPath: input.initHostPath,
+    initHostPath: initCopy,
     consoleSocketHostPath: input.consoleSocketHostPath,
     overrides: input.overrides,
     extraEnv: input.extraEnv,
@@ -103,22 +141,22 @@ export async function writeBundle(input: BundleInput): Promise<Bundle> {
   });
   signal?.throwIfAborted();
 
-  const bundleDir = bundleDirOf(layout, input.containerId);
   const servers: Server[] = [];
   let socketFds: number[];
   const release = async (): Promise<void> => {
     await Promise.all(servers.splice(0).map((server) => new Promise((resolve) => server.close(resolve))));
   };
   try {
-    await mkdir(join(layout.runDir, "bundles"), { recursive: true, mode: 0o700 });
+    await mkdir(resolveWithin(layout.runDir, "bundles"), { recursive: true, mode: 0o700 });
     await mkdir(bundleDir, { recursive: true, mode: 0o700 });
-    const config = join(bundleDir, "config.json");
+    await copyInit(input.initHostPath, initCopy);
+    const config = resolveWithin(bundleDir, "config.json");
     await writeFile(`${config}.tmp`, serializeOciSpec(spec), { mode: 0o600 });
     await rename(`${config}.tmp`, config);
 
     const mountTypes = new Set(Object.values(manifest.mounts ?? {}).map((mount) => mount.type));
     if (mountTypes.has("persist")) {
-      const persistDir = join(input.dataDir, manifest.name);
+      const persistDir = persistDirOf(input.dataDir, manifest.name);
       await mkdir(persistDir, { recursive: true, mode: 0o700 });
       await chown(persistDir, manifest.uid, manifest.gid);
     }
@@ -130,7 +168,7 @@ export async function writeBundle(input: BundleInput): Promise<Bundle> {
     for (const name of socketNames) {
       signal?.throwIfAborted();
       const socket = manifest.sockets![name]!;
-      const path = join(socketDir, `${input.containerId}:${name}`);
+      const path = socketPathOf(socketDir, input.containerId, name);
       servers.push(await createSocket(path, socket, `sockets.${name}`));
       if (socket.passcred === true)
         warnings.push(`sockets.${name}: passcred is not applied (not supported yet)`);
@@ -166,8 +204,46 @@ async function removeSockets(socketDir: string, containerId: string): Promise<vo
   await Promise.all(
     entries
       .filter((entry) => entry.startsWith(prefix))
-      .map((entry) => rm(join(socketDir, entry), { force: true })),
+      .map((entry) => rm(resolveWithin(socketDir, entry), { force: true })),
   );
+}
+
+/**
+ * Copies skiff-init to `dest` through a temporary name: a fresh file (new inode) each time, so
+ * whatever a previous instance did to its copy is gone. A small static binary; the copy runs
+ * in the kernel (copy_file_range) and happens while the bundle is written (prepare included),
+ * never on the exec fifo path of a prepared start.
+ */
+async function copyInit(source: string, dest: string): Promise<void> {
+  const temporary = `${dest}.new-${randomBytes(6).toString("hex")}`;
+  try {
+    await copyFile(source, temporary);
+    await chmod(temporary, 0o555);
+    await rename(temporary, dest);
+  } catch (error) {
+    await rm(temporary, { force: true });
+    throw error;
+  }
+}
+
+/**
+ * Each resource mount's `dir` must resolve, on disk, inside its resource's mounted image: the
+ * manifest check refuses `..` in it, and this refuses a symbolic link in the image that leads
+ * out (runc would follow it on the host). Images are read-only, so the answer cannot change.
+ */
+async function checkResourceDirs(manifest: Manifest, roots: Readonly<Record<string, string>>): Promise<void> {
+  for (const [target, mount] of Object.entries(manifest.mounts ?? {})) {
+    if (mount.type !== "resource") continue;
+    const root = roots[mount.name];
+    if (root === undefined) continue; // buildMounts reports the missing resource
+    const source = resolveImagePath(root, mount.dir);
+    await checkRealPathWithin(root, source).catch((error: unknown) => {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") {
+        throw new Error(`mounts.${target}: ${mount.dir} does not exist in resource ${mount.name}`);
+      }
+      throw new Error(`mounts.${target}: ${(error as Error).message}`);
+    });
+  }
 }
 
 /**
@@ -188,7 +264,7 @@ async function createSocket(path: string, socket: Socket, field: string): Promis
   if (Buffer.byteLength(path) > MAX_UNIX_SOCKET_PATH) {
     throw new Error(`${field}: socket path ${path} is longer than ${MAX_UNIX_SOCKET_PATH} bytes`);
   }
-  const temporary = join(path, "..", `.new-${randomBytes(6).toString("hex")}`);
+  const temporary = resolveWithin(dirname(path), `.new-${randomBytes(6).toString("hex")}`);
   const server = createServer();
   server.maxConnections = 0;
   try {

@@ -4,8 +4,8 @@
  * process-wide facts are read once at daemon start (readHostFacts); the per-container ones
  * (netns, groups) are one stat or one small file read at start time.
  */
-import { readFile, realpath, statfs } from "node:fs/promises";
-import { join, sep } from "node:path";
+import { readFile, statfs } from "node:fs/promises";
+import { checkRealPathWithin, PathEscapeError, resolveWithin } from "../../common/paths.js";
 import type { Manifest, RLimitResource } from "../../npk/manifest/index.js";
 import type { NetworkChoice } from "./spec.js";
 import { RLIM_INFINITY } from "./spec.js";
@@ -83,10 +83,13 @@ export async function resolveNetwork(manifest: Manifest, netnsDir: string): Prom
   if (network === undefined) return { kind: "new" };
   if (network === "host") return { kind: "host" };
   const name = network.namespace;
-  if (name === "" || name === "." || name === ".." || name.includes("/")) {
-    throw new Error(`network.namespace: "${name}" is not a namespace name`);
+  let path: string;
+  try {
+    path = resolveWithin(netnsDir, name);
+  } catch (error) {
+    if (!(error instanceof PathEscapeError)) throw error;
+    throw new Error(`network.namespace: "${name}" is not a namespace name (${error.reason})`);
   }
-  const path = join(netnsDir, name);
   let type: number;
   try {
     type = (await statfs(path)).type;
@@ -135,11 +138,10 @@ export async function resolveGroupIds(
 
 async function readImageGroups(rootfsPath: string): Promise<Map<string, number>> {
   try {
-    const root = await realpath(rootfsPath);
-    const file = await realpath(join(root, "etc", "group"));
-    if (!file.startsWith(root.endsWith(sep) ? root : root + sep)) return new Map();
+    const file = await checkRealPathWithin(rootfsPath, resolveWithin(rootfsPath, "etc", "group"));
     return parseGroupFile(await readFile(file, "utf8"));
   } catch (error) {
+    if (error instanceof PathEscapeError) return new Map();
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return new Map();
     throw error;
   }

@@ -1,7 +1,11 @@
+import { resolveImagePath, resolveWithin } from "../../common/paths.js";
 import type { Manifest, Mount } from "../../npk/manifest/index.js";
 import type { OciDevice, OciMount } from "./types.js";
 
-/** Where Skiff's init is bind-mounted in every container (inside the /dev tmpfs: the root is read-only). */
+/**
+ * Where Skiff's init is bind-mounted in every container (inside the /dev tmpfs: the root is
+ * read-only). The source is the instance's private copy in its bundle, never the host's binary.
+ */
 export const SKIFF_INIT_PATH_IN_CONTAINER = "/dev/.skiff/init";
 /** Where the per-container console socket is bind-mounted when the container has console access. */
 export const SKIFF_CONSOLE_PATH_IN_CONTAINER = "/dev/.skiff/console";
@@ -16,6 +20,7 @@ export interface MountFacts {
   socketDir?: string;
   /** Bind mount sources that do not exist on the host: skipped with a warning, as Northstar does. */
   missingBindSources?: ReadonlySet<string>;
+  /** The instance's own copy of skiff-init (see oci/bundle.ts). */
   initHostPath: string;
   consoleSocketHostPath?: string;
 }
@@ -69,11 +74,6 @@ const PROC_MOUNT = (destination: string): OciMount => ({
 function flagOptions(options: string | undefined): string[] {
   const set = new Set(options?.split(",") ?? []);
   return ["nosuid", "nodev", "noexec"].filter((flag) => set.has(flag));
-}
-
-function joinInside(root: string, dir: string): string {
-  const inner = dir.replace(/^\/+/, "");
-  return inner === "" ? root : `${root.replace(/\/+$/, "")}/${inner}`;
 }
 
 /** Number of path components; parents sort before what is mounted inside them. */
@@ -151,7 +151,7 @@ function mapMount(
         {
           destination: target,
           type: "bind",
-          source: `${facts.dataDir.replace(/\/+$/, "")}/${manifest.name}`,
+          source: resolveWithin(facts.dataDir, manifest.name),
           options: ["bind", "rw", "nosuid", "nodev", "noexec"],
         },
       ];
@@ -164,19 +164,31 @@ function mapMount(
         {
           destination: target,
           type: "bind",
-          source: joinInside(root, mount.dir),
+          source: resolveImagePath(root, mount.dir),
           options: ["bind", "ro", ...flagOptions(mount.options)],
         },
       ];
     }
     case "tmpfs":
-      // Note: runc gives the new tmpfs the mode of the mount point directory in the image.
+      // runc 1.1 replaces `mode=` with the mode of the mount point directory in the image (it
+      // chmods the new tmpfs after mounting it), and a mount point the packer created is 0755:
+      // a root-owned 0755 tmpfs the container's user cannot write. So the tmpfs belongs to the
+      // manifest's uid:gid, the user every process of the container runs as: writable whatever
+      // mode the runtime leaves it with.
       return [
         {
           destination: target,
           type: "tmpfs",
           source: "tmpfs",
-          options: ["nosuid", "nodev", "noexec", `size=${mount.size}`, "mode=1777"],
+          options: [
+            "nosuid",
+            "nodev",
+            "noexec",
+            `size=${mount.size}`,
+            "mode=1777",
+            `uid=${manifest.uid}`,
+            `gid=${manifest.gid}`,
+          ],
         },
       ];
     case "proc":

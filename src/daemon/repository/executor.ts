@@ -3,8 +3,8 @@
  * Each runs as a job outside the event loop and reports its result as a `job` event.
  */
 import { mkdir, rename, rm, rmdir } from "node:fs/promises";
-import { join } from "node:path";
 import type { Logger } from "pino";
+import { resolveWithin } from "../../common/paths.js";
 import { NpkError } from "../../npk/errors.js";
 import { verifyFsImage } from "../../npk/npk.js";
 import type { ContainerId } from "../../protocol/container.js";
@@ -28,8 +28,14 @@ export interface PackageExecutorOptions {
 export class PackageExecutor {
   constructor(private readonly o: PackageExecutorOptions) {}
 
+  /** `<run_dir>/images/<name>-<version>`. */
   mountPoint(container: ContainerId): string {
-    return join(this.o.runDir, "images", container.replace(":", "-"));
+    return resolveWithin(this.o.runDir, "images", container.replace(":", "-"));
+  }
+
+  /** A container's persist directory, `<data_dir>/<name>`: what `uninstall` with `wipe` removes. */
+  persistDir(name: string): string {
+    return resolveWithin(this.o.dataDir, name);
   }
 
   async commitInstall(step: Extract<Step, { type: "commit_install" }>): Promise<void> {
@@ -124,10 +130,12 @@ export class PackageExecutor {
 
   async uninstall(step: Extract<Step, { type: "uninstall_package" }>): Promise<void> {
     try {
+      // Resolved first: a name that cannot be a directory under data_dir fails the uninstall
+      // before anything is removed.
+      const persist = step.wipe ? this.persistDir(step.pkg.npk.manifest.name) : undefined;
       if (step.mount) await this.unmount(step.mount);
       await rm(step.pkg.npk.path, { force: true });
-      if (step.wipe)
-        await rm(join(this.o.dataDir, step.pkg.npk.manifest.name), { recursive: true, force: true });
+      if (persist !== undefined) await rm(persist, { recursive: true, force: true });
       this.o.log.info({ container: step.container, wipe: step.wipe }, "uninstalled");
       await this.o.report({ type: "uninstalled", container: step.container, reply: step.reply });
     } catch (e) {

@@ -6,6 +6,7 @@
  * to skip).
  */
 import type { Logger } from "pino";
+import { PathEscapeError } from "../../common/paths.js";
 import { NpkError } from "../../npk/errors.js";
 import type { Request, Response } from "../../protocol/messages.js";
 import type { RequestIo } from "../console/session.js";
@@ -64,6 +65,13 @@ export async function receiveInstall(
       return fail({
         type: "error",
         error: { type: "invalid_arguments", cause: `invalid package: ${e.kind}: ${e.message}` },
+      });
+    }
+    if (e instanceof PathEscapeError) {
+      o.log.warn({ repository: repo!.id }, `install refused: ${e.message}`);
+      return fail({
+        type: "error",
+        error: { type: "invalid_arguments", cause: `invalid package: its file name ${e.reason}` },
       });
     }
     throw e;

@@ -9,6 +9,7 @@ import type { KeyObject } from "node:crypto";
 import { mkdir, readdir, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
+import { resolveWithin } from "../../common/paths.js";
 import { NpkError } from "../../npk/errors.js";
 import { openNpk, verifyFsImage, NPK_EXTENSION, type Npk } from "../../npk/npk.js";
 import { readPublicKey } from "../../npk/signature.js";
@@ -35,7 +36,7 @@ export class Repository {
 
   static async open(config: RepositoryConfig, runDir: string): Promise<Repository> {
     const key = config.key === undefined ? undefined : await readPublicKey(config.key);
-    const dir = config.type === "fs" ? config.dir! : join(runDir, "repositories", config.id);
+    const dir = config.type === "fs" ? config.dir! : resolveWithin(runDir, "repositories", config.id);
     if (config.type === "mem") await rm(dir, { recursive: true, force: true });
     await mkdir(dir, { recursive: true, mode: 0o700 });
     return new Repository(config, dir, key);
@@ -46,9 +47,12 @@ export class Repository {
     return join(this.dir, ".uploads");
   }
 
-  /** The file name an installed package gets. */
+  /**
+   * The file an installed package gets. Throws PathEscapeError when the name cannot be one file
+   * name (longer than NAME_MAX with its version): checked at upload, before the install commits.
+   */
   packagePath(name: string, version: string): string {
-    return join(this.dir, `${name}-${version}${NPK_EXTENSION}`);
+    return resolveWithin(this.dir, `${name}-${version}${NPK_EXTENSION}`);
   }
 
   /** Opens and, for keyed repositories, fully verifies one NPK file. */
@@ -60,8 +64,10 @@ export class Repository {
   }
 
   /**
-   * Finds the installed packages, checking them in parallel. A bad file is reported through
-   * `log` and skipped; it does not stop the daemon.
+   * Finds the installed packages, checking them in parallel. A bad file (a broken or unsigned
+   * package, or one whose manifest breaks a rule such as the name rule: a package named `..`
+   * installed by an older Skiff) is refused: logged as an error naming the file, left in place
+   * untouched, and not served. The daemon goes on with the others (see docs/npk.md).
    */
   async scan(log: Logger, signal?: AbortSignal): Promise<InstalledPackage[]> {
     await rm(this.uploadDir, { recursive: true, force: true });
@@ -74,7 +80,11 @@ export class Repository {
       else {
         const reason =
           r.reason instanceof NpkError ? `${r.reason.kind}: ${r.reason.message}` : String(r.reason);
-        log.error({ repository: this.id, file: names[i] }, `skipping bad package: ${reason}`);
+        const file = join(this.dir, names[i]!);
+        log.error(
+          { repository: this.id, file },
+          `refusing package file ${file}: ${reason} (the file is left in place and not served)`,
+        );
       }
     });
     return found;

@@ -436,6 +436,9 @@ function notStarted(container: ContainerId): WireError {
   return { type: "stop_container_not_started", container };
 }
 
+/** Linux signal numbers are 1..SIGRTMAX (64). 0 only probes, and negative numbers are not signals. */
+const MAX_SIGNAL = 64;
+
 export function killRequest(
   state: RuntimeState,
   request: Extract<Request, { type: "kill" }>,
@@ -443,8 +446,13 @@ export function killRequest(
 ): T {
   const { container, signal } = request;
   const record = state.containers.get(container);
-  if (!record?.process) {
-    const error = record ? notStarted(container) : { type: "invalid_container" as const, container };
+  const badSignal = !Number.isInteger(signal) || signal < 1 || signal > MAX_SIGNAL;
+  if (badSignal || !record?.process) {
+    const error: WireError = badSignal
+      ? { type: "invalid_arguments", cause: `invalid signal ${signal}: must be 1..${MAX_SIGNAL}` }
+      : record
+        ? notStarted(container)
+        : { type: "invalid_container", container };
     return {
       state,
       steps: [

@@ -1,9 +1,10 @@
+import { imagePathComponents } from "../../common/paths.js";
+import { nameProblem } from "../../protocol/container.js";
 import { isDuration, parseDuration } from "./duration.js";
 import { IssueList, joinPath } from "./errors.js";
 import { isValidVersionRequirement } from "./version-req.js";
 import type { Manifest, Mount } from "./types.js";
 
-const MAX_NAME_LENGTH = 1024;
 const MAX_INIT_LENGTH = 4096;
 const MAX_ENV_VARS = 64;
 const MAX_ENV_NAME_LENGTH = 64;
@@ -44,9 +45,19 @@ const NOT_FOR_RESOURCES = [
   "power",
 ] as const;
 
-/** Container (and resource) names: 1..1024 of `0-9 A-Z a-z . _ -`. */
+/**
+ * Container (and resource, group, socket) names: the one name rule of protocol/container.ts,
+ * 1..1024 of `0-9 A-Z a-z . _ -` and not `.` or `..` (every such name becomes a file name).
+ */
 export function isValidContainerName(name: string): boolean {
-  return name.length > 0 && name.length <= MAX_NAME_LENGTH && /^[0-9A-Za-z._-]+$/.test(name);
+  return nameProblem(name) === undefined;
+}
+
+/** Adds an issue at `path` when `name` breaks the name rule. */
+function checkName(issues: IssueList, path: string, what: string, name: string): void {
+  const problem = nameProblem(name);
+  if (problem !== undefined)
+    issues.add(path, `invalid ${what} "${name}": ${problem.replace(/^container name /, "")}`);
 }
 
 /**
@@ -57,12 +68,7 @@ export function isValidContainerName(name: string): boolean {
 export function validateManifest(m: Manifest): void {
   const issues = new IssueList();
   checkNoNul(issues, m, "");
-  if (!isValidContainerName(m.name)) {
-    issues.add(
-      "name",
-      `invalid container name "${m.name}": 1..${MAX_NAME_LENGTH} characters of 0-9 A-Z a-z . _ -`,
-    );
-  }
+  checkName(issues, "name", "container name", m.name);
   if (m.init !== undefined && (m.init.length < 1 || m.init.length > MAX_INIT_LENGTH)) {
     issues.add("init", `length must be between 1 and ${MAX_INIT_LENGTH}`);
   }
@@ -154,10 +160,13 @@ function checkMounts(issues: IssueList, mounts: Record<string, Mount>): void {
     if (mount.type === "resource") {
       if (mount.options?.split(",").includes("rec"))
         issues.add(joinPath(path, "options"), "resource mounts must not be recursive (rec)");
-      if (!mount.dir.startsWith("/"))
-        issues.add(joinPath(path, "dir"), "resource directory must be absolute");
-      if (!isValidContainerName(mount.name))
-        issues.add(joinPath(path, "name"), `invalid container name "${mount.name}"`);
+      // The directory is joined onto the resource's mounted image on the host: it must stay inside.
+      if (imagePathComponents(mount.dir) === undefined)
+        issues.add(
+          joinPath(path, "dir"),
+          "resource directory must be an absolute path without . or .. components",
+        );
+      checkName(issues, joinPath(path, "name"), "container name", mount.name);
       if (!isValidVersionRequirement(mount.version)) {
         issues.add(joinPath(path, "version"), `invalid version requirement "${mount.version}"`);
       }
@@ -191,7 +200,8 @@ function checkSched(issues: IssueList, m: Manifest): void {
 function checkSockets(issues: IssueList, m: Manifest): void {
   for (const [name, socket] of Object.entries(m.sockets ?? {})) {
     const path = joinPath("sockets", name);
-    if (!/^[0-9A-Za-z_.-]+$/.test(name)) issues.add(path, "socket name must be 0-9 A-Z a-z _ . - only");
+    // The socket file is `<socket dir>/<name>:<version>:<socket name>`.
+    checkName(issues, path, "socket name", name);
     if (socket.uid !== undefined && socket.uid < 1)
       issues.add(joinPath(path, "uid"), "uid must be greater than 0");
     if (socket.gid !== undefined && socket.gid < 1)
@@ -269,12 +279,7 @@ function checkExtensions(issues: IssueList, m: Manifest): void {
       issues.add("restart.backoff", "initial must not exceed max");
     }
   }
-  if (m.group !== undefined && !isValidContainerName(m.group)) {
-    issues.add(
-      "group",
-      `invalid group name "${m.group}": 1..${MAX_NAME_LENGTH} characters of 0-9 A-Z a-z . _ -`,
-    );
-  }
+  if (m.group !== undefined) checkName(issues, "group", "group name", m.group);
   checkDuration(m.power?.idle_suspend_after, "power.idle_suspend_after");
   const names = new Set<string>();
   (m.power?.proxies ?? []).forEach((proxy, i) => {

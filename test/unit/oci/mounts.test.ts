@@ -75,7 +75,7 @@ void describe("buildOciSpec: mounts", () => {
       destination: "/tmp",
       type: "tmpfs",
       source: "tmpfs",
-      options: ["nosuid", "nodev", "noexec", "size=10000000", "mode=1777"],
+      options: ["nosuid", "nodev", "noexec", "size=10000000", "mode=1777", "uid=1000", "gid=1001"],
     });
     assert.deepEqual(at(spec.mounts, "/proc")[0], {
       destination: "/proc",
