@@ -104,6 +104,7 @@ export class Runtime {
       runtimePath: host.runtimePath,
       monitorPath: nativeBinary("skiff-monitor"),
       initPath: nativeBinary("skiff-init"),
+      probeTimeoutMs: config.runtime.probeTimeoutMs,
       log: log.child({ room: "executor" }),
     });
     // A loud signal: every client hears when the executor breaks or recovers.
@@ -129,7 +130,7 @@ export class Runtime {
     this.containers = new ContainerExecutor({
       runDir: config.runDir,
       containersDir: `${config.logDir}/containers`,
-      runtime: { path: host.runtimePath, root: `${config.runDir}/runc` },
+      runtime: { path: host.runtimePath, root: `${config.runDir}/runc`, kind: config.runtime.kind },
       logRotation: config.containerLogs,
       cgroups: host.cgroups,
       packages: this.packages,

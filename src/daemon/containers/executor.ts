@@ -44,7 +44,7 @@ export interface ContainerExecutorOptions {
   runDir: string;
   /** Holds one directory per container: the monitor's state and the container's logs. */
   containersDir: string;
-  runtime: { path: string; root: string };
+  runtime: { path: string; root: string; kind?: "runc" | "crun" };
   logRotation: { maxBytes: number; files: number };
   cgroups: CgroupSupervisor;
   packages: PackageExecutor;
@@ -335,6 +335,7 @@ export class ContainerExecutor {
         stateDir: instance.stateDir,
         runtime: this.o.runtime.path,
         runtimeRoot: this.o.runtime.root,
+        runtimeKind: this.o.runtime.kind,
         io: monitorIo(manifest.io),
         log: this.o.logRotation,
         extraFds: bundle.socketFds,
