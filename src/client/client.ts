@@ -242,6 +242,16 @@ export class Client {
     unwrap((await this.call({ type: "prepare", container }, "prepare")).result);
   }
 
+  /** Skiff: checkpoints a running container with CRIU; it is stopped afterwards. */
+  async checkpoint(container: ContainerId): Promise<void> {
+    unwrap((await this.call({ type: "checkpoint", container }, "checkpoint")).result);
+  }
+
+  /** Skiff: starts a checkpointed container from its image. */
+  async restore(container: ContainerId): Promise<void> {
+    unwrap((await this.call({ type: "restore", container }, "restore")).result);
+  }
+
   /** Skiff (executor): whether the OCI runtime and the monitor work, and what is wrong if not. */
   async health(): Promise<HealthInfo> {
     return (await this.call({ type: "health" }, "health")).health;

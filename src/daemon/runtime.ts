@@ -24,6 +24,7 @@ import { detectRuntime } from "./oci/runtime.js";
 import { readHostFacts, type HostFacts } from "./oci/host.js";
 import { startMetricsServer, type MetricsServer, type MetricsSnapshot } from "./metrics/index.js";
 import { ExecutorHealth } from "./executor/health.js";
+import { probeCheckpointSupport, type CheckpointSupport } from "./containers/checkpoint.js";
 import { nativeBinary } from "./monitor/client.js";
 import { PowerExecutor } from "./power/executor.js";
 import { PackageExecutor } from "./repository/executor.js";
@@ -49,6 +50,8 @@ interface HostSetup {
   cgroups: CgroupSupervisor;
   facts: HostFacts;
   runtimePath: string;
+  /** Checkpoint/restore: probed once at start, in the background (containers/checkpoint.ts). */
+  checkpoint: Promise<CheckpointSupport>;
 }
 
 export class Runtime {
@@ -145,6 +148,7 @@ export class Runtime {
       emit: (container, event) =>
         this.loop.enqueue({ kind: "container", container, event }).catch(() => undefined),
       log: log.child({ room: "containers" }),
+      checkpointSupport: host.checkpoint,
     });
     this.power = new PowerExecutor({
       layout: host.layout,
@@ -170,12 +174,15 @@ export class Runtime {
     log.info({ layout: layout.kind, unified: layout.unified }, `cgroup layout: ${layout.kind}`);
     const cgroups = new CgroupSupervisor(layout, config, log.child({ room: "cgroups" }));
     await cgroups.start();
-    const host: HostSetup = {
-      layout,
-      cgroups,
-      facts: await readHostFacts(),
-      runtimePath: (await detectRuntime(config.runtime, layout)).path,
-    };
+    const runtimePath = (await detectRuntime(config.runtime, layout)).path;
+    const checkpoint = probeCheckpointSupport({ kind: config.runtime.kind, path: runtimePath });
+    void checkpoint.then((c) =>
+      log.info(
+        c,
+        c.supported ? "checkpoint/restore: supported" : `checkpoint/restore unsupported: ${c.reason}`,
+      ),
+    );
+    const host: HostSetup = { layout, cgroups, facts: await readHostFacts(), runtimePath, checkpoint };
     const repositories = new Map<string, Repository>();
     for (const rc of config.repositories) repositories.set(rc.id, await Repository.open(rc, config.runDir));
     const installed = await scanRepositories(repositories, log);
@@ -301,7 +308,10 @@ export class Runtime {
   private async dispatch(peer: Peer, request: Request, io: RequestIo): Promise<Response> {
     if (request.type === "install") return this.install(request, io);
     // Health is the executor's, not the state's: a fresh check answers it.
-    if (request.type === "health") return { type: "health", health: await this.health.check() };
+    if (request.type === "health") {
+      const health = await this.health.check();
+      return { type: "health", health: { ...health, checkpoint: await this.host.checkpoint } };
+    }
     return new Promise<Response>((resolve, reject) => {
       this.loop
         .enqueue({ kind: "console_request", peer, request, reply: resolve })

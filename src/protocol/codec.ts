@@ -135,6 +135,8 @@ export const requestCodec: Codec<Request> = enumeration<Request>("request", {
   power: { kind: "struct", fields: { container } },
   prepare: { kind: "struct", fields: { container } },
   health: unit,
+  checkpoint: { kind: "struct", fields: { container } },
+  restore: { kind: "struct", fields: { container } },
 });
 
 const containerResult: Codec<ContainerResult> = enumeration<ContainerResult>("result", {
@@ -197,7 +199,11 @@ const powerResult: Codec<PowerResult> = enumeration<PowerResult>("result", {
   error: { kind: "struct", fields: { container, error: wireErrorCodec } },
 });
 
-const healthInfo = struct<HealthInfo>({ status: literal("ok", "degraded"), problems: array(string) });
+const healthInfo = struct<HealthInfo>({
+  status: literal("ok", "degraded"),
+  problems: array(string),
+  checkpoint: optional(struct({ supported: boolean, reason: optional(string) })),
+});
 
 export const responseCodec: Codec<Response> = enumeration<Response>("response", {
   ident: { kind: "newtype", field: "container", codec: container },
@@ -230,6 +236,8 @@ export const responseCodec: Codec<Response> = enumeration<Response>("response", 
   power: { kind: "newtype", field: "result", codec: powerResult },
   prepare: { kind: "newtype", field: "result", codec: containerResult },
   health: { kind: "newtype", field: "health", codec: healthInfo },
+  checkpoint: { kind: "newtype", field: "result", codec: containerResult },
+  restore: { kind: "newtype", field: "result", codec: containerResult },
 });
 
 const memoryNotification = struct({
