@@ -11,6 +11,7 @@ import { benchMonitor } from "./monitor.js";
 import { benchNpk } from "./npk.js";
 import { benchPower } from "./power.js";
 import { benchResources } from "./resources.js";
+import { benchRuntimes } from "./runtimes.js";
 
 const SUITES: Record<string, () => Promise<string[]>> = {
   console: benchConsole,
@@ -22,6 +23,7 @@ const SUITES: Record<string, () => Promise<string[]>> = {
   resources: benchResources,
   power: benchPower,
   executor: benchExecutor,
+  runtimes: benchRuntimes,
 };
 
 const wanted = process.argv.slice(2);
