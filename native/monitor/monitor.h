@@ -38,7 +38,7 @@ struct options {
  * image) -> running once it exits 0 and its pid file names init. There is no
  * created or starting: the restored skiff-init sent READY before the
  * checkpoint and never again, and its records (EXIT) arrive on the new status
- * pipe. A START while restoring is answered once running, like one while
+ * pipe (runtime_restore says how CRIU reconnects it). A START while restoring is answered once running, like one while
  * creating; a failed restore goes to exiting like a failed create. */
 enum phase { PH_CREATING, PH_RESTORING, PH_CREATED, PH_STARTING, PH_RUNNING, PH_EXITING, PH_EXITED };
 

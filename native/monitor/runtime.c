@@ -68,8 +68,8 @@ pid_t runtime_restore(const struct runtime *rt, const char *image_dir, const cha
     pid_t pid = fork();
     if (pid != 0) return pid;
     reset_signals();
-    int src[4] = {fds->in, fds->out, fds->err, fds->status};
-    place_fds(src, 4);
+    int src[3] = {fds->status, fds->out, fds->err};
+    place_fds(src, 3);
     exec_runtime(rt, argv);
     return -1;
 }

@@ -28,9 +28,12 @@ struct create_fds {
 pid_t runtime_create(const struct runtime *rt, const char *bundle, const char *pid_file, const struct create_fds *fds);
 
 /* Spawns `<runtime> --root R restore --detach --image-path I --work-path I
- * --bundle B --pid-file P <id>` with the same fds as create. The runtime has no
- * --preserve-fds for restore: the restored init keeps the fds it had, and the
- * status pipe given here as fd 3 is the one its records arrive on. */
+ * --bundle B --pid-file P <id>`. The runtime has no --preserve-fds for restore:
+ * CRIU reconnects only the pipes the image's descriptors.json lists, each to the
+ * restore command's fd of the same index. The daemon lists init's status pipe
+ * there as entry 0 (the container's stdin was /dev/null, which CRIU reopens by
+ * path), so the status pipe's write end is the command's stdin here, and the
+ * restored init's fd 3 becomes it. fds->in is unused. */
 pid_t runtime_restore(const struct runtime *rt, const char *image_dir, const char *bundle, const char *pid_file,
                       const struct create_fds *fds);
 

@@ -12,7 +12,7 @@
  * have been built with CRIU (Debian's crun 1.8.1 answers "unknown command checkpoint").
  */
 import { execFile } from "node:child_process";
-import { access, mkdir, readFile, rm } from "node:fs/promises";
+import { access, mkdir, readFile, readlink, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 
@@ -87,6 +87,35 @@ export async function probeCheckpointSupport(runtime: {
 }
 
 /**
+ * skiff-init's status pipe (its fd 3, docs/monitor.md) as CRIU names it: `pipe:[<inode>]`. Read
+ * before the dump, while init runs.
+ */
+export async function statusPipeOf(initPid: number): Promise<string> {
+  const link = await readlink(`/proc/${initPid}/fd/3`);
+  if (!/^pipe:\[\d+\]$/.test(link)) throw new Error(`init ${initPid}'s fd 3 is ${link}, not the status pipe`);
+  return link;
+}
+
+/**
+ * Lists init's status pipe in the image's `descriptors.json`, runc's list of the container's
+ * stdio at create time, so that the restore reconnects it. runc's restore hands CRIU an
+ * inherit-fd for every `pipe:` entry, mapped to its own fd of the same index; CRIU then gives
+ * every fd of the restored tree that was that pipe the restore command's fd instead of a fresh,
+ * readerless pipe (skiff-init's EXIT record would be lost and the exit status inexact). Entry 0
+ * is the container's stdin, which Skiff always makes /dev/null: CRIU reopens that by path, so
+ * the entry is free, and skiff-monitor's restore mode passes the new status pipe as stdin.
+ */
+async function listStatusPipe(dir: string, statusPipe: string): Promise<void> {
+  const file = join(dir, "descriptors.json");
+  const descriptors = JSON.parse(await readFile(file, "utf8")) as unknown;
+  if (!Array.isArray(descriptors) || descriptors.length < 1 || descriptors[0] !== "/dev/null")
+    throw new Error(`unexpected ${file}: ${JSON.stringify(descriptors)} (stdin is not /dev/null)`);
+  descriptors[0] = statusPipe;
+  await writeFile(`${file}.tmp`, JSON.stringify(descriptors), { mode: 0o600 });
+  await rename(`${file}.tmp`, file);
+}
+
+/**
  * Dumps the container into a fresh image directory. The runtime ends the container afterwards;
  * on failure it leaves it running, and the error names CRIU's own complaint from its log.
  */
@@ -94,6 +123,7 @@ export async function runCheckpoint(
   runtime: { kind?: "runc" | "crun"; path: string; root: string },
   id: string,
   stateDir: string,
+  statusPipe: string,
   timeoutMs = CHECKPOINT_TIMEOUT_MS,
 ): Promise<void> {
   const dir = checkpointDir(stateDir);
@@ -118,6 +148,13 @@ export async function runCheckpoint(
     throw new Error(
       `${runtime.kind ?? "runtime"} checkpoint: ${what}${criu.length ? ` (criu: ${criu.join("; ")})` : ""}`,
     );
+  }
+  // The container is gone now: an image whose restore could not be supervised exactly is no image.
+  try {
+    await listStatusPipe(dir, statusPipe);
+  } catch (e) {
+    await removeCheckpointImage(stateDir);
+    throw e;
   }
 }
 

@@ -44,6 +44,7 @@ import {
   hasCheckpointImage,
   removeCheckpointImage,
   runCheckpoint,
+  statusPipeOf,
   type CheckpointSupport,
 } from "./checkpoint.js";
 
@@ -497,11 +498,17 @@ export class ContainerExecutor {
     const monitor = instance.monitor;
     if (!monitor || instance.exitReported)
       return failed({ type: "unexpected", error: `${container} has ended` });
+    let statusPipe: string;
+    try {
+      statusPipe = await statusPipeOf(monitor.initPid ?? 0);
+    } catch (e) {
+      return failed({ type: "unexpected", error: (e as Error).message });
+    }
     const hold: NonNullable<Instance["checkpointing"]> = {};
     instance.checkpointing = hold;
     const ended = monitor.exited().catch(() => undefined);
     try {
-      await runCheckpoint(this.o.runtime, nameOf(container), instance.stateDir);
+      await runCheckpoint(this.o.runtime, nameOf(container), instance.stateDir, statusPipe);
     } catch (e) {
       instance.checkpointing = undefined;
       this.o.log.error({ container }, (e as Error).message);
