@@ -54,6 +54,11 @@ export function checkpointRequest(state: RuntimeState, container: ContainerId, r
     return refuse(
       `only a running container can be checkpointed (it is ${process.stopRequested ? "stopping" : process.phase})`,
     );
+  // The runtime's restore passes no extra fds: an image of a socket-holding container is useless.
+  if (Object.keys(record.pkg.npk.manifest.sockets ?? {}).length > 0)
+    return refuse(
+      "a container with manifest sockets cannot be checkpointed (its restore could not pass them)",
+    );
   if (process.power.state !== "awake" || process.power.busy !== undefined)
     return refuse(`the container is ${process.power.busy ?? process.power.state}: resume it first`);
   if (state.shuttingDown)
