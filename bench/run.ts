@@ -12,6 +12,7 @@ import { benchNpk } from "./npk.js";
 import { benchPower } from "./power.js";
 import { benchResources } from "./resources.js";
 import { benchVerity } from "./verity.js";
+import { benchRuntimes } from "./runtimes.js";
 
 const SUITES: Record<string, () => Promise<string[]>> = {
   console: benchConsole,
@@ -24,6 +25,7 @@ const SUITES: Record<string, () => Promise<string[]>> = {
   power: benchPower,
   executor: benchExecutor,
   verity: benchVerity,
+  runtimes: benchRuntimes,
 };
 
 const wanted = process.argv.slice(2);

@@ -39,17 +39,22 @@ static void reply_to_starts(struct monitor *m, const char *error) {
     }
 }
 
-static void on_init_ready(struct monitor *m) {
-    if (m->phase != PH_STARTING) return;
+static void enter_running(struct monitor *m) {
     m->phase = PH_RUNNING;
     m->start_deadline = 0;
     reply_to_starts(m, NULL);
     apply_deferred_kills(m);
 }
 
+static void on_init_ready(struct monitor *m) {
+    if (m->phase == PH_STARTING) enter_running(m);
+}
+
 static void enter_exiting(struct monitor *m) {
     /* It did start if it got that far; kills held back have nothing to hit. */
-    reply_to_starts(m, m->phase == PH_CREATING ? "the runtime could not create the container" : NULL);
+    reply_to_starts(m, m->phase == PH_CREATING    ? "the runtime could not create the container"
+                       : m->phase == PH_RESTORING ? "the runtime could not restore the container"
+                                                  : NULL);
     for (; m->n_kills > 0; m->n_kills--) send_error(m, "kill", "the container exited");
     m->start_deadline = 0;
     m->phase = PH_EXITING;
@@ -80,7 +85,8 @@ static void start_container(struct monitor *m) {
 /* START handling lives here because it depends on the phase machine. */
 void request_start(struct monitor *m) {
     switch (m->phase) {
-    case PH_CREATING: m->start_replies++; break; /* done once `create` succeeds */
+    case PH_CREATING: /* done once `create` succeeds */
+    case PH_RESTORING: m->start_replies++; break; /* answered once restored */
     case PH_CREATED:
         m->start_replies++;
         start_container(m);
@@ -100,6 +106,7 @@ static void on_create_reaped(struct monitor *m, int status) {
         return;
     }
     m->init_pid = pid;
+    int restored = m->phase == PH_RESTORING;
     m->phase = PH_CREATED;
     char err[PATH_MAX + 128];
     if (memwatch_register(&m->mem, err, sizeof(err)) < 0)
@@ -114,6 +121,10 @@ static void on_create_reaped(struct monitor *m, int status) {
             enter_exiting(m);
             return;
         }
+    }
+    if (restored) {
+        enter_running(m); /* no READY comes: init sent it before the checkpoint */
+        return;
     }
     apply_deferred_kills(m);
     if (m->start_replies > 0 && m->phase == PH_CREATED) start_container(m);
@@ -186,7 +197,7 @@ void on_output(struct monitor *m, int is_err) {
         maybe_finish_exit(m);
         return;
     }
-    if (is_err && m->phase == PH_CREATING) {
+    if (is_err && phase_before_init(m->phase)) {
         size_t room = sizeof(m->create_err) - 1 - m->create_err_len;
         size_t k = (size_t)n < room ? (size_t)n : room;
         memcpy(m->create_err + m->create_err_len, buf, k);

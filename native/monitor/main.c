@@ -39,7 +39,8 @@ static void usage(void) {
             "       [--io inherit|pipe|discard] [--io-stdout MODE] [--io-stderr MODE]\n"
             "       [--log-max-bytes N] [--log-files N]\n"
             "       [--extra-fds N] [--ready-fd FD] [--linger-ms N]\n"
-            "       [--memory-cgroup DIR [--memory-group-dir DIR]]\n");
+            "       [--memory-cgroup DIR [--memory-group-dir DIR]]\n"
+            "       [--runtime-kind runc|crun] [--restore IMAGE_DIR]\n");
     exit(2);
 }
 
@@ -69,6 +70,7 @@ static void parse_options(struct options *o, int argc, char **argv) {
         {"log-max-bytes", 1, 0, 'm'}, {"log-files", 1, 0, 'f'},    {"extra-fds", 1, 0, 'x'},
         {"ready-fd", 1, 0, 'y'},     {"linger-ms", 1, 0, 'l'},     {"memory-cgroup", 1, 0, 'M'},
         {"memory-group-dir", 1, 0, 'G'}, {"io-stdout", 1, 0, 'O'}, {"io-stderr", 1, 0, 'E'},
+        {"runtime-kind", 1, 0, 'K'}, {"restore", 1, 0, 'C'},
         {0, 0, 0, 0}};
     /* --io predates the per-stream modes, when pipe and inherit both sent LOG:
      * it keeps that meaning. The per-stream flags win whatever their order. */
@@ -99,12 +101,22 @@ static void parse_options(struct options *o, int argc, char **argv) {
         case 'l': o->linger_ms = parse_num("linger-ms", optarg, 0, 1LL << 40); break;
         case 'M': o->memory_cgroup = optarg; break;
         case 'G': o->memory_group_dir = optarg; break;
+        case 'K':
+            if (strcmp(optarg, "runc") == 0) o->runtime_kind = RUNTIME_RUNC;
+            else if (strcmp(optarg, "crun") == 0) o->runtime_kind = RUNTIME_CRUN;
+            else usage();
+            break;
+        case 'C': o->restore_dir = optarg; break;
         default: usage();
         }
     }
     if (!out_set) o->io_out = both;
     if (!err_set) o->io_err = both;
     if (optind != argc || !o->id || !o->bundle || !o->state_dir || !o->runtime || !o->runtime_root) usage();
+    if (o->restore_dir && (o->restore_dir[0] != '/' || o->extra_fds > 0)) {
+        fprintf(stderr, "skiff-monitor: --restore needs an absolute image directory and no --extra-fds\n");
+        exit(2);
+    }
     if ((o->memory_group_dir && !o->memory_cgroup) || (o->memory_cgroup && o->memory_cgroup[0] != '/') ||
         (o->memory_group_dir && o->memory_group_dir[0] != '/')) {
         fprintf(stderr, "skiff-monitor: --memory-cgroup (absolute) is required with --memory-group-dir (absolute)\n");
@@ -196,7 +208,8 @@ static void setup_and_create(struct monitor *m) {
     char pid_file[PATH_MAX];
     snprintf(pid_file, sizeof(pid_file), "%s", state_path(m, "init.pid"));
     unlink(pid_file);
-    m->create_pid = runtime_create(&m->rt, m->opt.bundle, pid_file, &fds);
+    m->create_pid = m->opt.restore_dir ? runtime_restore(&m->rt, m->opt.restore_dir, m->opt.bundle, pid_file, &fds)
+                                       : runtime_create(&m->rt, m->opt.bundle, pid_file, &fds);
     if (m->create_pid < 0) die("fork");
     if (out_w != devnull) close(out_w);
     close(err_w);
@@ -260,7 +273,8 @@ static void run_loop(struct monitor *m) {
 int main(int argc, char **argv) {
     struct monitor *m = &M;
     parse_options(&m->opt, argc, argv);
-    m->rt = (struct runtime){m->opt.runtime, m->opt.runtime_root, m->opt.id};
+    m->rt = (struct runtime){m->opt.runtime_kind, m->opt.runtime, m->opt.runtime_root, m->opt.id};
+    m->phase = m->opt.restore_dir ? PH_RESTORING : PH_CREATING;
     m->sfd = m->listen_fd = m->status_r = m->out_r = m->err_r = -1;
     m->log.fd = -1;
     m->app_status = -1;

@@ -27,12 +27,23 @@ struct options {
     int ready_fd;       /* -1: none */
     long long linger_ms; /* how long an unreported exit waits for a daemon; 0: forever */
     const char *memory_cgroup, *memory_group_dir; /* NULL: no memory events, no oom in the record */
+    enum runtime_kind runtime_kind;
+    const char *restore_dir; /* --restore: `runtime restore` from this checkpoint image instead of `create` */
 };
 
 /* creating -> created (init pid known, waiting for START) -> starting (exec
  * fifo read, waiting for skiff-init's READY) -> running -> exiting (init
- * reaped, draining output) -> exited (record written). */
-enum phase { PH_CREATING, PH_CREATED, PH_STARTING, PH_RUNNING, PH_EXITING, PH_EXITED };
+ * reaped, draining output) -> exited (record written).
+ * With --restore: restoring (`runtime restore --detach` from a checkpoint
+ * image) -> running once it exits 0 and its pid file names init. There is no
+ * created or starting: the restored skiff-init sent READY before the
+ * checkpoint and never again, and its records (EXIT) arrive on the new status
+ * pipe (runtime_restore says how CRIU reconnects it). A START while restoring is answered once running, like one while
+ * creating; a failed restore goes to exiting like a failed create. */
+enum phase { PH_CREATING, PH_RESTORING, PH_CREATED, PH_STARTING, PH_RUNNING, PH_EXITING, PH_EXITED };
+
+/* `create` or `restore` still running: no init pid yet, the runtime's error text is collected. */
+static inline int phase_before_init(enum phase p) { return p == PH_CREATING || p == PH_RESTORING; }
 
 struct deferred_kill {
     int signal, all;

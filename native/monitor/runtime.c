@@ -60,6 +60,20 @@ pid_t runtime_create(const struct runtime *rt, const char *bundle, const char *p
     return -1;
 }
 
+pid_t runtime_restore(const struct runtime *rt, const char *image_dir, const char *bundle, const char *pid_file,
+                      const struct create_fds *fds) {
+    char *argv[] = {(char *)rt->path, "--root",   (char *)rt->root,  "restore",    "--detach",
+                    "--image-path",   (char *)image_dir, "--work-path", (char *)image_dir, "--bundle",
+                    (char *)bundle,   "--pid-file", (char *)pid_file, (char *)rt->id, NULL};
+    pid_t pid = fork();
+    if (pid != 0) return pid;
+    reset_signals();
+    int src[3] = {fds->status, fds->out, fds->err};
+    place_fds(src, 3);
+    exec_runtime(rt, argv);
+    return -1;
+}
+
 static int pidfd_open_(pid_t pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
 
 int runtime_run(const struct runtime *rt, const char *const *args, const char *tail, int timeout_ms) {
@@ -99,9 +113,8 @@ int runtime_run(const struct runtime *rt, const char *const *args, const char *t
     return st;
 }
 
-int runtime_start_via_fifo(const struct runtime *rt, int timeout_ms, char *err, size_t errsz) {
-    char path[PATH_MAX];
-    snprintf(path, sizeof(path), "%s/%s/exec.fifo", rt->root, rt->id);
+/* runc: init blocks writing the fifo until the byte is read. */
+static int start_runc(const char *path, int timeout_ms, char *err, size_t errsz) {
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) {
         snprintf(err, errsz, "open %s: %s", path, strerror(errno));
@@ -120,4 +133,38 @@ int runtime_start_via_fifo(const struct runtime *rt, int timeout_ms, char *err, 
     }
     unlink(path);
     return 0;
+}
+
+/* crun: init already holds the read end (opened during create), so a
+ * non-blocking open for writing succeeds at once, and ENXIO means no init
+ * waits on it. The byte fits in the empty pipe: the write cannot block. */
+static int start_crun(const char *path, char *err, size_t errsz) {
+    int fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(err, errsz, "open %s for writing: %s%s", path, strerror(errno),
+                 errno == ENXIO ? " (no init waits on it)" : "");
+        return -1;
+    }
+    unlink(path);
+    ssize_t put;
+    do put = write(fd, "0", 1);
+    while (put < 0 && errno == EINTR);
+    int saved = errno;
+    close(fd);
+    if (put != 1) {
+        snprintf(err, errsz, "write %s: %s", path, strerror(saved));
+        return -1;
+    }
+    return 0;
+}
+
+int runtime_start_via_fifo(const struct runtime *rt, int timeout_ms, char *err, size_t errsz) {
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/%s/exec.fifo", rt->root, rt->id);
+    switch (rt->kind) {
+    case RUNTIME_RUNC: return start_runc(path, timeout_ms, err, errsz);
+    case RUNTIME_CRUN: return start_crun(path, err, errsz);
+    }
+    snprintf(err, errsz, "unknown runtime kind %d", (int)rt->kind);
+    return -1;
 }

@@ -13,7 +13,8 @@
 
 #define FINISH_TIMEOUT_MS 5000
 
-static const char *const phase_names[] = {"creating", "created", "running", "running", "running", "exited"};
+/* The protocol's states: restoring is reported as creating (no init pid yet). */
+static const char *const phase_names[] = {"creating", "creating", "created", "running", "running", "running", "exited"};
 
 static void send_frame(struct monitor *m, struct sbuf *b, int droppable) {
     conn_send(&m->conn, b, droppable);
@@ -153,7 +154,7 @@ static void handle_kill(struct monitor *m, const char *js, size_t len) {
         return;
     }
     if (json_get_bool(js, len, "all", &all) < 0) all = 0;
-    if (m->phase == PH_CREATING || m->phase == PH_STARTING) {
+    if (phase_before_init(m->phase) || m->phase == PH_STARTING) {
         /* No pid yet, or skiff-init could still drop the signal: deliver once
          * `create` succeeded or init is READY. */
         if (m->n_kills == MAX_DEFERRED_KILLS) {

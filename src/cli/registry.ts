@@ -1,5 +1,6 @@
 /** Every `skiff` command, in help order. */
 import type { Command } from "./command.js";
+import { checkpointCommands } from "./commands/checkpoint.js";
 import { completionCommand } from "./commands/completion.js";
 import { containerCommands } from "./commands/containers.js";
 import { daemonCommands } from "./commands/daemon.js";
@@ -19,6 +20,7 @@ export const COMMANDS: Command[] = [
   statsCommand,
   ...powerCommands,
   ...executorCommands,
+  ...checkpointCommands,
   ...daemonCommands,
   ...tokenCommands,
   ...packageCommands,

@@ -242,6 +242,21 @@ export class Client {
     unwrap((await this.call({ type: "prepare", container }, "prepare")).result);
   }
 
+  /**
+   * Skiff: checkpoints a running container with CRIU; it is stopped afterwards. No client
+   * timeout: a dump takes as long as the container's memory needs, and the daemon bounds it.
+   */
+  async checkpoint(container: ContainerId): Promise<void> {
+    unwrap(
+      (await this.call({ type: "checkpoint", container }, "checkpoint", undefined, { timeoutMs: 0 })).result,
+    );
+  }
+
+  /** Skiff: starts a checkpointed container from its image (no client timeout, as checkpoint). */
+  async restore(container: ContainerId): Promise<void> {
+    unwrap((await this.call({ type: "restore", container }, "restore", undefined, { timeoutMs: 0 })).result);
+  }
+
   /** Skiff (executor): whether the OCI runtime and the monitor work, and what is wrong if not. */
   async health(): Promise<HealthInfo> {
     return (await this.call({ type: "health" }, "health")).health;

@@ -23,6 +23,7 @@ import { detectRuntime } from "./oci/runtime.js";
 import { readHostFacts, type HostFacts } from "./oci/host.js";
 import { startMetricsServer, type MetricsServer, type MetricsSnapshot } from "./metrics/index.js";
 import { ExecutorHealth } from "./executor/health.js";
+import { probeCheckpointSupport, type CheckpointSupport } from "./containers/checkpoint.js";
 import { nativeBinary } from "./monitor/client.js";
 import { probeKernelVerity, type KernelVerityProbe } from "./mount/index.js";
 import { PowerExecutor } from "./power/executor.js";
@@ -55,6 +56,8 @@ interface HostSetup {
   runtimePath: string;
   /** Whether keyed images are mounted through kernel dm-verity (docs/npk.md). */
   verity: KernelVerityProbe;
+  /** Checkpoint/restore: probed once at start, in the background (containers/checkpoint.ts). */
+  checkpoint: Promise<CheckpointSupport>;
 }
 
 export class Runtime {
@@ -126,6 +129,7 @@ export class Runtime {
       monitorPath: nativeBinary("skiff-monitor"),
       initPath: nativeBinary("skiff-init"),
       verity: infos.some((r) => r.keyed) ? (host.verity.available ? "kernel" : "userspace") : "none",
+      probeTimeoutMs: config.runtime.probeTimeoutMs,
       log: log.child({ room: "executor" }),
     });
     // A loud signal: every client hears when the executor breaks or recovers.
@@ -151,7 +155,7 @@ export class Runtime {
     this.containers = new ContainerExecutor({
       runDir: config.runDir,
       containersDir: `${config.logDir}/containers`,
-      runtime: { path: host.runtimePath, root: `${config.runDir}/runc` },
+      runtime: { path: host.runtimePath, root: `${config.runDir}/runc`, kind: config.runtime.kind },
       logRotation: config.containerLogs,
       cgroups: host.cgroups,
       packages: this.packages,
@@ -172,6 +176,7 @@ export class Runtime {
         this.loop.enqueue({ kind: "container", container, event }).catch(() => undefined),
       notificationsDelivered: () => this.heldReleased,
       log: log.child({ room: "containers" }),
+      checkpointSupport: host.checkpoint,
     });
     this.power = new PowerExecutor({
       layout: host.layout,
@@ -198,12 +203,21 @@ export class Runtime {
     log.info({ layout: layout.kind, unified: layout.unified }, `cgroup layout: ${layout.kind}`);
     const cgroups = new CgroupSupervisor(layout, config, log.child({ room: "cgroups" }));
     await cgroups.start();
+    const runtimePath = (await detectRuntime(config.runtime, layout)).path;
+    const checkpoint = probeCheckpointSupport({ kind: config.runtime.kind, path: runtimePath });
+    void checkpoint.then((c) =>
+      log.info(
+        c,
+        c.supported ? "checkpoint/restore: supported" : `checkpoint/restore unsupported: ${c.reason}`,
+      ),
+    );
     const host: HostSetup = {
       layout,
       cgroups,
       facts: await readHostFacts(),
-      runtimePath: (await detectRuntime(config.runtime, layout)).path,
+      runtimePath,
       verity: await probeKernelVerity(),
+      checkpoint,
     };
     if (host.verity.available) log.info("keyed images: kernel dm-verity (every block checked when read)");
     else log.info(`keyed images: userspace check at mount (${host.verity.reason})`);
@@ -316,7 +330,10 @@ export class Runtime {
   private async dispatch(peer: Peer, request: Request, io: RequestIo): Promise<Response> {
     if (request.type === "install") return this.install(request, io);
     // Health is the executor's, not the state's: a fresh check answers it.
-    if (request.type === "health") return { type: "health", health: await this.health.check() };
+    if (request.type === "health") {
+      const health = await this.health.check();
+      return { type: "health", health: { ...health, checkpoint: await this.host.checkpoint } };
+    }
     return new Promise<Response>((resolve, reject) => {
       this.loop
         .enqueue({ kind: "console_request", peer, request, reply: resolve })

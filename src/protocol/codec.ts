@@ -135,6 +135,8 @@ export const requestCodec: Codec<Request> = enumeration<Request>("request", {
   power: { kind: "struct", fields: { container } },
   prepare: { kind: "struct", fields: { container } },
   health: unit,
+  checkpoint: { kind: "struct", fields: { container } },
+  restore: { kind: "struct", fields: { container } },
 });
 
 const containerResult: Codec<ContainerResult> = enumeration<ContainerResult>("result", {
@@ -202,6 +204,7 @@ const healthInfo = struct<HealthInfo>({
   status: literal("ok", "degraded"),
   problems: array(string),
   verity: optional(literal("kernel", "userspace", "none")),
+  checkpoint: optional(struct({ supported: boolean, reason: optional(string) })),
 });
 
 export const responseCodec: Codec<Response> = enumeration<Response>("response", {
@@ -235,6 +238,8 @@ export const responseCodec: Codec<Response> = enumeration<Response>("response", 
   power: { kind: "newtype", field: "result", codec: powerResult },
   prepare: { kind: "newtype", field: "result", codec: containerResult },
   health: { kind: "newtype", field: "health", codec: healthInfo },
+  checkpoint: { kind: "newtype", field: "result", codec: containerResult },
+  restore: { kind: "newtype", field: "result", codec: containerResult },
 });
 
 const memoryNotification = struct({

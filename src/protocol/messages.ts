@@ -125,7 +125,14 @@ export type Request =
   /** Skiff (executor): mount, write the bundle and create the container so a start costs milliseconds. */
   | { type: "prepare"; container: ContainerId }
   /** Skiff (executor): is the executor healthy? */
-  | { type: "health" };
+  | { type: "health" }
+  /**
+   * Skiff: CRIU checkpoint of a running container through the OCI runtime. The container is
+   * stopped afterwards (no `exit` notification: its process lives on in the image).
+   */
+  | { type: "checkpoint"; container: ContainerId }
+  /** Skiff: starts a checkpointed container from its image; it continues where it was. */
+  | { type: "restore"; container: ContainerId };
 
 /** Skiff: what wakes a suspended container. */
 export type WakeSource =
@@ -194,6 +201,8 @@ export interface HealthInfo {
   problems: string[];
   /** Skiff: the protection keyed repositories' images get on this host (`none`: no keyed repository). */
   verity?: VerityProtection;
+  /** Skiff: whether `checkpoint`/`restore` work here (CRIU probed once at daemon start). */
+  checkpoint?: { supported: boolean; reason?: string };
 }
 
 /** Skiff: how a `stop` ended the container. */
@@ -253,7 +262,9 @@ export type Response =
   | { type: "proxy"; result: ContainerResult }
   | { type: "power"; result: PowerResult }
   | { type: "prepare"; result: ContainerResult }
-  | { type: "health"; health: HealthInfo };
+  | { type: "health"; health: HealthInfo }
+  | { type: "checkpoint"; result: ContainerResult }
+  | { type: "restore"; result: ContainerResult };
 
 export type ResponseType = Response["type"];
 

@@ -31,6 +31,8 @@ export const PERMISSIONS = [
   "power",
   "prepare",
   "health",
+  "checkpoint",
+  "restore",
 ] as const;
 
 export type Permission = (typeof PERMISSIONS)[number];

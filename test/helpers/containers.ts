@@ -69,6 +69,29 @@ mounts:
 const DAEMON_START_TIMEOUT_MS = 90_000;
 const REQUEST_TIMEOUT_MS = 60_000;
 
+/**
+ * The OCI runtime the suite runs on: `SKIFF_TEST_RUNTIME=crun` runs every harness daemon with
+ * `runtime.kind = "crun"` (the VM lane: crun refuses hybrid hosts). Unset or `runc`: the default.
+ * A test that configures its own `[runtime]` table keeps it.
+ */
+export const TEST_RUNTIME: "runc" | "crun" = testRuntime(process.env.SKIFF_TEST_RUNTIME);
+
+function testRuntime(value: string | undefined): "runc" | "crun" {
+  if (value === undefined || value === "" || value === "runc") return "runc";
+  if (value === "crun") return "crun";
+  throw new Error(`SKIFF_TEST_RUNTIME must be runc or crun, not ${JSON.stringify(value)}`);
+}
+
+/**
+ * The config lines that select TEST_RUNTIME, unless `extraConfig` has its own `[runtime]`. Under
+ * QEMU TCG a dynamically linked crun's `--version` can take over the health probe's default
+ * 500 ms, which would refuse starts as "degraded": the probe gets 5 s there.
+ */
+export function runtimeConfigLine(extraConfig: string): string {
+  if (TEST_RUNTIME === "runc" || /^\s*\[runtime\]/m.test(extraConfig)) return "";
+  return `runtime.kind = "${TEST_RUNTIME}"\nruntime.probe_timeout = "5s"\n`;
+}
+
 export class ContainerHarness {
   readonly id = randomBytes(3).toString("hex");
   readonly cgroup = `skiff-test-${this.id}`;
@@ -126,7 +149,7 @@ console.main.url = "${this.url}"
 console.main.permissions = "full"
 repositories.default.type = "fs"
 repositories.default.dir = "${this.dir}/repo"
-${extraConfig}`;
+${runtimeConfigLine(extraConfig)}${extraConfig}`;
     await writeFile(join(this.dir, "skiffd.toml"), config);
     await rm(join(this.dir, "skiff.sock"), { force: true });
     const child = spawn(process.execPath, [SKIFFD, "--config", join(this.dir, "skiffd.toml"), ...args], {

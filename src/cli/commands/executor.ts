@@ -8,7 +8,13 @@ import { withClient } from "./session.js";
 
 /** `ok`, or `degraded` followed by one indented line per problem. */
 export function describeHealth(health: HealthInfo): string[] {
-  return health.status === "ok" ? ["ok"] : ["degraded", ...health.problems.map((p) => `  - ${p}`)];
+  const lines = health.status === "ok" ? ["ok"] : ["degraded", ...health.problems.map((p) => `  - ${p}`)];
+  const c = health.checkpoint;
+  if (c)
+    lines.push(
+      c.supported ? "checkpoint: supported" : `checkpoint: unsupported (${c.reason ?? "no reason given"})`,
+    );
+  return lines;
 }
 
 /** 0 when the executor is healthy, 1 when degraded, so scripts and probes can test it. */

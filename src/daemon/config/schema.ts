@@ -89,8 +89,11 @@ export interface DaemonConfig {
   groups: GroupConfig[];
   /** The Prometheus endpoint; undefined = off. */
   metrics: MetricsConfig | undefined;
-  /** The OCI runtime: runc, or crun where the host's cgroup layout allows it. */
-  runtime: { kind: "runc" | "crun"; path?: string };
+  /**
+   * The OCI runtime: runc, or crun where the host's cgroup layout allows it. `probeTimeoutMs`:
+   * how long the health probe's `--version` may take (default 500 ms).
+   */
+  runtime: { kind: "runc" | "crun"; path?: string; probeTimeoutMs?: number };
   /** At shutdown, leave containers running under their monitors (see `skiffd --keep-containers`). */
   keepContainers: boolean;
   /** Prepare every autostart container at daemon start, so its start only opens the exec fifo. */
@@ -385,7 +388,7 @@ interface RawConfig {
   oom_monitor_all?: boolean;
   groups?: Record<string, RawGroup>;
   metrics?: { url: MetricsConfig };
-  runtime?: { kind?: "runc" | "crun"; path?: string };
+  runtime?: { kind?: "runc" | "crun"; path?: string; probe_timeout?: number };
   keep_containers?: boolean;
   prepare_autostart?: boolean;
   container_logs?: { max_size?: number; files?: number };
@@ -434,7 +437,13 @@ const configCodec = struct<RawConfig>({
   oom_monitor_all: optional(boolean),
   groups: optional(record(groupCodec)),
   metrics: optional(struct({ url: metricsUrl })),
-  runtime: optional(struct({ kind: optional(literal("runc", "crun")), path: optional(absolutePath) })),
+  runtime: optional(
+    struct({
+      kind: optional(literal("runc", "crun")),
+      path: optional(absolutePath),
+      probe_timeout: optional(duration),
+    }),
+  ),
   keep_containers: optional(boolean),
   prepare_autostart: optional(boolean),
   container_logs: optional(struct({ max_size: optional(size("size")), files: optional(unsigned) })),
@@ -497,7 +506,11 @@ export function configFromToml(doc: unknown): DaemonConfig {
     oomMonitorAll: raw.oom_monitor_all ?? false,
     groups: Object.entries(raw.groups ?? {}).map(([name, g]) => groupFromRaw(name, g)),
     metrics: raw.metrics?.url,
-    runtime: { kind: raw.runtime?.kind ?? "runc", path: raw.runtime?.path },
+    runtime: {
+      kind: raw.runtime?.kind ?? "runc",
+      path: raw.runtime?.path,
+      ...(raw.runtime?.probe_timeout !== undefined ? { probeTimeoutMs: raw.runtime.probe_timeout } : {}),
+    },
     keepContainers: raw.keep_containers ?? false,
     prepareAutostart: raw.prepare_autostart ?? false,
     containerLogs: {

@@ -26,10 +26,10 @@ import { join } from "node:path";
 import type { Logger } from "pino";
 import type { Manifest } from "../../npk/manifest/index.js";
 import type { ContainerId } from "../../protocol/container.js";
-import type { ExitStatus } from "../../protocol/messages.js";
+import type { ExitStatus, WireError } from "../../protocol/messages.js";
 import { toMemoryNotification, type CgroupSupervisor, type ProcessStatistics } from "../cgroups/index.js";
 import type { ContainerConsoles } from "../console/container-console.js";
-import type { ContainerEvent, JobResult } from "../events/types.js";
+import type { ContainerEvent, JobResult, Reply } from "../events/types.js";
 import type { MountHandle } from "../mount/index.js";
 import {
   readExitRecord,
@@ -49,12 +49,20 @@ import { readLogSince, readLogTail } from "./logs.js";
 import type { BundleWriter } from "./bundle.js";
 import { MAX_UNIX_SOCKET_PATH } from "../../common/unix-socket.js";
 import { resolveWithin } from "../../common/paths.js";
+import {
+  checkpointDir,
+  hasCheckpointImage,
+  removeCheckpointImage,
+  runCheckpoint,
+  statusPipeOf,
+  type CheckpointSupport,
+} from "./checkpoint.js";
 
 export interface ContainerExecutorOptions {
   runDir: string;
   /** Holds one directory per container: the monitor's state and the container's logs. */
   containersDir: string;
-  runtime: { path: string; root: string };
+  runtime: { path: string; root: string; kind?: "runc" | "crun" };
   logRotation: { maxBytes: number; files: number };
   cgroups: CgroupSupervisor;
   packages: PackageExecutor;
@@ -75,6 +83,8 @@ export interface ContainerExecutorOptions {
    */
   notificationsDelivered: () => Promise<void>;
   log: Logger;
+  /** Checkpoint/restore: CRIU probed once at daemon start (containers/checkpoint.ts). */
+  checkpointSupport?: Promise<CheckpointSupport>;
 }
 
 interface Instance {
@@ -94,6 +104,8 @@ interface Instance {
   /** Its exit event was posted: the cleanup retires the exit record only once it was delivered. */
   exitPosted: boolean;
   stopTimer?: NodeJS.Timeout;
+  /** A checkpoint is dumping it: the exit that ends the dump is held here, not reported. */
+  checkpointing?: { exit?: Pick<ExitRecord, "status" | "reason" | "oom"> };
 }
 
 const nameOf = (id: ContainerId): string => id.slice(0, id.lastIndexOf(":"));
@@ -243,6 +255,14 @@ export class ContainerExecutor {
       case "log":
         this.o.log[step.level]({ container: step.container }, step.message);
         return;
+      case "checkpoint_container":
+        void this.checkpoint(step.container, step.reply);
+        return;
+      case "discard_checkpoint":
+        void removeCheckpointImage(this.stateDir(step.container)).catch((e: unknown) =>
+          this.o.log.warn({ container: step.container, err: e }, "removing the checkpoint image failed"),
+        );
+        return;
     }
   }
 
@@ -368,6 +388,7 @@ export class ContainerExecutor {
       for (const warning of [...bundle.warnings, ...attrWarnings]) this.o.log.warn({ container }, warning);
       // What a crash in the middle of the predecessor's cleanup left must not pass for ours.
       await removeInstanceFiles(instance.stateDir);
+      if (step.restore) await this.checkRestorable(instance.stateDir, bundle);
       await writeInstanceRecord(instance.stateDir, {
         instance: instance.id,
         container,
@@ -384,6 +405,8 @@ export class ContainerExecutor {
         stateDir: instance.stateDir,
         runtime: this.o.runtime.path,
         runtimeRoot: this.o.runtime.root,
+        runtimeKind: this.o.runtime.kind,
+        ...(step.restore ? { restore: checkpointDir(instance.stateDir) } : {}),
         io: monitorIo(manifest.io),
         log: this.o.logRotation,
         extraFds: bundle.socketFds,
@@ -482,6 +505,10 @@ export class ContainerExecutor {
     record: Pick<ExitRecord, "status" | "reason" | "oom">,
   ): Promise<void> {
     if (instance.exitReported) return;
+    if (instance.checkpointing) {
+      instance.checkpointing.exit ??= record;
+      return;
+    }
     instance.exitReported = true;
     // The start's own report (started, or failed) goes first, so the state sees them in order.
     await instance.started;
@@ -506,6 +533,71 @@ export class ContainerExecutor {
     const killed = instance.monitor.kill(signal, { all: true });
     await this.o.power.thawAfterKill(container);
     await killed;
+  }
+
+  // --- Checkpoint and restore (containers/checkpoint.ts, state/checkpoint.ts) ---------------
+
+  /**
+   * INVARIANTS: while `checkpointing` is set the instance's exit is held, not reported. After a
+   * successful dump the held (or awaited) exit is the dump's end and is never reported: the
+   * instance ends with `container_checkpointed`. After a failed dump a held exit is reported as
+   * usual, after `container_checkpoint_failed`, so the state sees the failure first.
+   */
+  private async checkpoint(container: ContainerId, reply: Reply): Promise<void> {
+    const failed = (error: WireError): Promise<void> =>
+      this.o.report({ type: "container_checkpoint_failed", container, error, reply });
+    const instance = this.instances.get(container);
+    if (!instance) return failed({ type: "unexpected", error: `${container} is not running` });
+    await instance.started;
+    const support = (await this.o.checkpointSupport) ?? { supported: false, reason: "not probed" };
+    if (!support.supported)
+      return failed({
+        type: "unsupported",
+        request: `checkpoint: ${support.reason ?? "CRIU does not work here"}`,
+      });
+    const monitor = instance.monitor;
+    if (!monitor || instance.exitReported)
+      return failed({ type: "unexpected", error: `${container} has ended` });
+    let statusPipe: string;
+    try {
+      statusPipe = await statusPipeOf(monitor.initPid ?? 0);
+    } catch (e) {
+      return failed({ type: "unexpected", error: (e as Error).message });
+    }
+    const hold: NonNullable<Instance["checkpointing"]> = {};
+    instance.checkpointing = hold;
+    const ended = monitor.exited().catch(() => undefined);
+    try {
+      await runCheckpoint(this.o.runtime, nameOf(container), instance.stateDir, statusPipe);
+    } catch (e) {
+      instance.checkpointing = undefined;
+      this.o.log.error({ container }, (e as Error).message);
+      await failed({ type: "unexpected", error: (e as Error).message });
+      if (hold.exit) await this.reportExit(instance, hold.exit);
+      return;
+    }
+    // The runtime ended the dumped tree: the monitor reaps init and reports that exit.
+    await withDeadline(ended, START_DEADLINE_MS, "the checkpointed container's end").catch((e: unknown) =>
+      this.o.log.warn({ container }, (e as Error).message),
+    );
+    instance.exitReported = true;
+    instance.checkpointing = undefined;
+    this.o.log.info({ container, image: checkpointDir(instance.stateDir) }, "checkpoint written");
+    await this.o.report({ type: "container_checkpointed", container, reply });
+  }
+
+  /** A restore needs the image, and the runtime's restore passes no extra fds (manifest sockets). */
+  private async checkRestorable(
+    stateDir: string,
+    bundle: { socketFds: readonly unknown[]; closeFds(): void },
+  ): Promise<void> {
+    let problem: string | undefined;
+    if (!(await hasCheckpointImage(stateDir))) problem = `no checkpoint image in ${checkpointDir(stateDir)}`;
+    else if (bundle.socketFds.length > 0)
+      problem = "a container with manifest sockets cannot be restored (the runtime passes no extra fds)";
+    if (problem === undefined) return;
+    bundle.closeFds();
+    throw new Error(problem);
   }
 
   /** The running instance's cgroup and init pid (for the power executor). */

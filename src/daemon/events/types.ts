@@ -82,6 +82,10 @@ export type JobResult =
   | { type: "prepare_due"; container: ContainerId }
   /** Daemon start: an autostart container is due. */
   | { type: "autostart"; container: ContainerId }
+  /** The checkpoint image is written and the instance has ended (its exit is not one). */
+  | { type: "container_checkpointed"; container: ContainerId; reply: Reply }
+  /** The checkpoint failed; the instance runs on (or its exit follows as usual). */
+  | { type: "container_checkpoint_failed"; container: ContainerId; error: WireError; reply: Reply }
   | {
       type: "container_start_failed";
       container: ContainerId;

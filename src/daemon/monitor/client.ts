@@ -49,6 +49,13 @@ export interface MonitorOptions {
   memoryCgroup?: string;
   /** The memory cgroup of the container's process group, whose limit applies to the container too. */
   memoryGroupDir?: string;
+  /** Which runtime `runtime` is: the exec fifo's direction differs (default runc). */
+  runtimeKind?: "runc" | "crun";
+  /**
+   * Absolute checkpoint image directory: the monitor runs `runtime restore` from it instead of
+   * `create`, and `start()` resolves once the restored container runs. No `extraFds` then.
+   */
+  restore?: string;
   /** Command prefix the monitor runs under, e.g. valgrind in tests. */
   wrapper?: string[];
   signal?: AbortSignal;
@@ -73,6 +80,8 @@ export async function spawnMonitor(opts: MonitorOptions): Promise<MonitorConnect
     ...(opts.lingerMs === undefined ? [] : ["--linger-ms", String(opts.lingerMs)]),
     ...(opts.memoryCgroup === undefined ? [] : ["--memory-cgroup", opts.memoryCgroup]),
     ...(opts.memoryGroupDir === undefined ? [] : ["--memory-group-dir", opts.memoryGroupDir]),
+    ...(opts.runtimeKind === undefined ? [] : ["--runtime-kind", opts.runtimeKind]),
+    ...(opts.restore === undefined ? [] : ["--restore", opts.restore]),
   ];
   const logFd = openSync(join(opts.stateDir, "monitor.log"), "a", 0o600);
   let child;

@@ -57,7 +57,7 @@ function startErrorOf(
   container: ContainerId,
   error: WireError,
   reply: Reply | undefined,
-  kind: "start" | "prepare" = "start",
+  kind: "start" | "prepare" | "restore" = "start",
 ): T {
   const response = { type: kind, result: { type: "error" as const, container, error } };
   return { state, steps: reply ? [{ type: "reply_to", reply, response }] : [] };
@@ -87,9 +87,11 @@ export function startContainer(
   reply?: Reply,
   now: number = Date.now(),
   prepareOnly = false,
+  /** `restore`: from the checkpoint image (state/checkpoint.ts); a prepared instance is discarded. */
+  restore = false,
 ): T {
   const startError = (state: RuntimeState, container: ContainerId, error: WireError, reply?: Reply): T =>
-    startErrorOf(state, container, error, reply, prepareOnly ? "prepare" : "start");
+    startErrorOf(state, container, error, reply, prepareOnly ? "prepare" : restore ? "restore" : "start");
   const record = state.containers.get(container);
   if (!record || record.busy === "install")
     return startError(state, container, { type: "invalid_container", container }, reply);
@@ -149,6 +151,7 @@ export function startContainer(
       stopReplies: [],
       stopRequested: false,
       power: initialPower(now),
+      ...(restore ? { restoring: true } : {}),
     },
   });
   // A prepare still in flight is taken over by this start; its requester gets its answer now.
@@ -175,7 +178,9 @@ export function startContainer(
         overrides,
         startedBy,
         prepareOnly,
-        cold: prepared !== undefined && cold,
+        // A restore never uses the prepared process: its process comes from the image.
+        cold: prepared !== undefined && (cold || restore),
+        ...(restore ? { restore: true } : {}),
       },
     ],
   };
@@ -239,9 +244,14 @@ export function containerStarted(
     steps.push({
       type: "reply_to",
       reply: process.startReply,
-      response: { type: "start", result: { type: "ok", container: r.container } },
+      response: {
+        type: process.restoring ? "restore" : "start",
+        result: { type: "ok", container: r.container },
+      },
     });
   }
+  // A restore uses its checkpoint up (state/checkpoint.ts).
+  if (process.restoring) steps.push({ type: "discard_checkpoint", container: r.container });
   steps.push({
     type: "notify",
     notification: { type: process.startedBy === "reboot" ? "restarted" : "started", container: r.container },
@@ -266,7 +276,11 @@ export function containerStarted(
   }
   steps.push(...idleTimerSteps(record));
   return {
-    state: withContainer(state, { ...record, process: { ...process, startReply: undefined } }),
+    state: withContainer(state, {
+      ...record,
+      process: { ...process, startReply: undefined },
+      ...(process.restoring ? { checkpoint: undefined } : {}),
+    }),
     steps,
   };
 }
@@ -287,7 +301,8 @@ export function containerStartFailed(
       type: "reply_to",
       reply,
       response: {
-        type: record.process.phase === "preparing" ? "prepare" : "start",
+        type:
+          record.process.phase === "preparing" ? "prepare" : record.process.restoring ? "restore" : "start",
         result: {
           type: "error",
           container: r.container,
@@ -373,7 +388,7 @@ export function containerExited(
       type: "reply_to",
       reply: process.startReply,
       response: {
-        type: "start",
+        type: process.restoring ? "restore" : "start",
         result: {
           type: "error",
           container,

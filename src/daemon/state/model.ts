@@ -13,7 +13,7 @@ import type { InstalledPackage } from "../repository/repository.js";
 export type BusyWith = "install" | "mount" | "umount" | "uninstall";
 
 /** What started a container instance. */
-export type StartedBy = "request" | "autostart" | "restart" | "reboot" | "adopted";
+export type StartedBy = "request" | "autostart" | "restart" | "reboot" | "adopted" | "restore";
 
 /** A start request's replacements for the manifest's init, arguments and environment. */
 export interface StartOverrides {
@@ -30,7 +30,9 @@ export interface ProcessRecord {
    * `preparing`/`prepared`: created by the runtime, init waiting on the exec fifo (gate's
    * prepared processes); a start of a prepared instance only opens the fifo.
    */
-  phase: "preparing" | "prepared" | "starting" | "running" | "stopping";
+  phase: "preparing" | "prepared" | "starting" | "running" | "stopping" | "checkpointing";
+  /** Started by `restore` from the container's checkpoint image (state/checkpoint.ts). */
+  restoring?: boolean;
   /** The container's init pid on the host, once known. */
   pid?: number;
   /** Epoch milliseconds when init started. */
@@ -114,6 +116,15 @@ export interface ContainerRecord {
   uninstallAfterExit?: { wipe: boolean; reply: Reply };
   /** Consecutive restarts by the restart policy since the last start that was not one. */
   restarts?: number;
+  /** A checkpoint image waits for `restore` (state/checkpoint.ts). */
+  checkpoint?: CheckpointRecord;
+}
+
+/** What a checkpoint keeps for its restore: the instance's start overrides, and when it was taken. */
+export interface CheckpointRecord {
+  overrides: StartOverrides;
+  /** Epoch ms. */
+  at: number;
 }
 
 export interface RepositoryInfo {

@@ -6,6 +6,7 @@
  * at a time; executors run the steps after the transition, so a step never sees a half-applied
  * state.
  */
+import { checkpointFailed, containerCheckpointed } from "./checkpoint.js";
 import type { DaemonEvent, JobResult } from "../events/types.js";
 import { NO_OVERRIDES, type RuntimeState } from "./model.js";
 import { installCommitted, mountsDone, uninstalled, uploadReceived } from "./packages.js";
@@ -132,5 +133,9 @@ function jobDone(state: RuntimeState, result: JobResult): Transition<RuntimeStat
       return prepareContainer(state, result.container, undefined);
     case "autostart":
       return startContainer(state, result.container, NO_OVERRIDES, "autostart");
+    case "container_checkpointed":
+      return containerCheckpointed(state, result.container, result.reply, Date.now());
+    case "container_checkpoint_failed":
+      return checkpointFailed(state, result.container, result.error, result.reply);
   }
 }

@@ -161,6 +161,8 @@ export function uninstalled(state: RuntimeState, r: Extract<JobResult, { type: "
     r.reply,
     { type: "uninstall", result: { type: "ok", container } },
     { type: "notify", notification: { type: "uninstall", container } },
+    // Checkpoint images are the container's (state/checkpoint.ts); one a previous daemon took too.
+    { type: "discard_checkpoint", container },
   );
 }
 

@@ -9,6 +9,7 @@ import type { Peer, Reply } from "../events/types.js";
 import { initialPower, visibleContainers, type ContainerRecord, type RuntimeState } from "./model.js";
 import { killRequest, startRequest, stopRequest } from "./containers.js";
 import { prepareContainer } from "./prepare.js";
+import { checkpointRequest, restoreRequest } from "./checkpoint.js";
 import { pauseRequest, powerInfo, resumeRequest, suspendRequest } from "./power.js";
 import { lockAcquire, lockRelease, proxyHandled, sourceAdd, sourceRemove } from "./wake.js";
 import { mountRequest, uninstallRequest, visible } from "./packages.js";
@@ -116,6 +117,10 @@ export function handleRequest(
       return startRequest(state, request, answer);
     case "prepare":
       return prepareContainer(state, request.container, answer, now);
+    case "checkpoint":
+      return checkpointRequest(state, request.container, answer);
+    case "restore":
+      return restoreRequest(state, request.container, answer, now);
     case "kill":
       return killRequest(state, request, answer);
     case "stop":

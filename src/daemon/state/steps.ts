@@ -61,7 +61,13 @@ export type ContainerStep =
       prepareOnly: boolean;
       /** Overrides cannot use the prepared instance (its process is fixed at create): replace it. */
       cold: boolean;
+      /** `runtime restore` from the container's checkpoint image instead of create + start. */
+      restore?: boolean;
     }
+  /** `runtime checkpoint` of the running instance; reports `container_checkpointed` or `..._failed`. */
+  | { type: "checkpoint_container"; container: ContainerId; reply: Reply }
+  /** Removes the container's checkpoint image (restored from, or uninstalled). */
+  | { type: "discard_checkpoint"; container: ContainerId }
   /** `thaw`: the freezer holds the container, so it is thawed after the signal (v1 needs it for SIGKILL). */
   | { type: "kill_container"; container: ContainerId; signal: number; thaw: boolean; reply?: Reply }
   | { type: "freeze"; container: ContainerId; purpose: "suspend" | "pause" }

@@ -28,7 +28,9 @@ describe("executor health with a copy of runc", () => {
       monitorPath: nativeBinary("skiff-monitor"),
       initPath: nativeBinary("skiff-init"),
       log: pino({ level: "silent" }),
-      probeTimeoutMs: 500,
+      // Nothing here hangs: a generous bound keeps a slow exec (QEMU TCG, a loaded host) from
+      // counting as a broken runtime.
+      probeTimeoutMs: 5000,
     });
     health.onChange((h) => seen.push(h));
   });
