@@ -177,9 +177,16 @@ describe("the Northstar dialect on a real daemon", () => {
   });
 
   it("tokens: create and verify", async () => {
+    // A host client's identity is `extern`: a token it makes for `extern` verifies on its own
+    // connection as made by `extern` (docs/northstar.md, Tokens).
     const shared = Buffer.from("hello").toString("base64");
-    const t = (await req.request({ token_create: { target: "other", shared } })) as { token: string };
-    assert.equal(typeof t.token, "string");
+    const t = (await req.request({ token_create: { target: "extern", shared } })) as { token: string };
+    assert.deepEqual(await req.request({ token_verify: { token: t.token, user: "extern", shared } }), {
+      token_verification: "Ok",
+    });
+    assert.deepEqual(await req.request({ token_verify: { token: t.token, user: "other", shared } }), {
+      token_verification: "Invalid",
+    });
   });
 
   it("a health flip: no health notification, a refused start is Northstar's error", async () => {
