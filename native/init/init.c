@@ -57,6 +57,13 @@
  * (reboot(2) inside the namespace sends SIGHUP or SIGINT with SI_KERNEL),
  * init kills every process in the namespace and exits without writing a
  * record: the kernel then reports init itself as killed by that signal.
+ *
+ * Console descriptor (Northstar's NORTHSTAR_CONSOLE): when SKIFF_CONSOLE names
+ * the container's console socket, the forked app process connects to it before
+ * exec and finds the connected descriptor's number in NORTHSTAR_CONSOLE, as
+ * Northstar's Client::from_env() expects. Only the app holds that descriptor
+ * (init never does), so the connection ends with the app. Without a console,
+ * or if connecting fails (logged), NORTHSTAR_CONSOLE is unset.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -72,6 +79,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -224,6 +232,28 @@ static int apply_sched(const struct sched_option *s) {
     return 0;
 }
 
+/* In the app's process, before exec: NORTHSTAR_CONSOLE = a connected console fd. */
+static void connect_console(void) {
+    const char *path = getenv("SKIFF_CONSOLE");
+    unsetenv("NORTHSTAR_CONSOLE");
+    if (path == NULL || path[0] == '\0') return;
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof(addr.sun_path)) {
+        dprintf(2, "skiff-init: console path too long: %s\n", path);
+        return;
+    }
+    strcpy(addr.sun_path, path);
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0); /* inherited by exec, on purpose */
+    if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0) {
+        dprintf(2, "skiff-init: console %s: %s\n", path, strerror(errno));
+        if (fd >= 0) close(fd);
+        return;
+    }
+    char number[16];
+    snprintf(number, sizeof(number), "%d", fd);
+    setenv("NORTHSTAR_CONSOLE", number, 1);
+}
+
 static pid_t spawn_app(const struct options *o, const sigset_t *orig_mask) {
     char **argv = o->app;
     pid_t pid = fork();
@@ -234,6 +264,7 @@ static pid_t spawn_app(const struct options *o, const sigset_t *orig_mask) {
         dprintf(2, "skiff-init: sched: %s\n", strerror(errno));
         _exit(126);
     }
+    connect_console();
     execvp(argv[0], argv);
     int code = errno == ENOENT ? 127 : 126;
     dprintf(2, "skiff-init: exec %s: %s\n", argv[0], strerror(errno));

@@ -5,6 +5,7 @@
  */
 import { connect as netConnect, type Socket } from "node:net";
 import { decodeMessage, encodeMessage } from "../protocol/codec.js";
+import { SKIFF_DIALECT } from "../protocol/dialect.js";
 import { LineReader } from "../protocol/framing.js";
 import type { Message, Notification, Request, Response } from "../protocol/messages.js";
 import { parseConsoleUrl } from "../protocol/url.js";
@@ -194,7 +195,13 @@ export async function openConnection(url: string, options: ConnectOptions = {}):
     socket.write(
       encodeMessage({
         type: "connect",
-        connect: { version: PROTOCOL_VERSION, subscribe_notifications: options.notifications ?? false },
+        // Skiff's dialect: everything Skiff has. A Northstar daemon ignores the member (its
+        // `Connect` does not deny unknown fields), so this client still connects to one.
+        connect: {
+          version: PROTOCOL_VERSION,
+          subscribe_notifications: options.notifications ?? false,
+          dialect: SKIFF_DIALECT,
+        },
       }),
     );
     const line = await reader.nextLine();

@@ -4,6 +4,7 @@
  */
 import { containerIdProblem } from "./container.js";
 import type {
+  Connect,
   ConnectNack,
   ContainerResult,
   ExitStatus,
@@ -348,9 +349,10 @@ const connectNack: Codec<ConnectNack> = enumeration<ConnectNack>("connect nack",
   permission_denied: unit,
 });
 
-const connect = struct<{ version: string; subscribe_notifications: boolean }>({
+const connect = struct<Connect>({
   version: string,
   subscribe_notifications: withDefault(boolean, () => false),
+  dialect: optional(literal("northstar", "skiff")),
 });
 
 /** Serde's ConnectAck is a unit struct: `null` on the wire. */

@@ -5,3 +5,4 @@ export * from "./messages.js";
 export { encodeMessage, decodeMessage, DecodeError } from "./codec.js";
 export { LineReader, LineTooLongError } from "./framing.js";
 export * from "./url.js";
+export { SKIFF_DIALECT, encodeFor, northstarMessage } from "./dialect.js";

@@ -57,9 +57,20 @@ export type ExitStatus =
 // ---------------------------------------------------------------------------------------------
 // Handshake.
 
+/**
+ * The console's two dialects (docs/console.md): `northstar`, exactly what Northstar 0.9.2's
+ * model decodes, and `skiff`, everything this model has.
+ */
+export type Dialect = "northstar" | "skiff";
+
 export interface Connect {
   version: string;
   subscribe_notifications: boolean;
+  /**
+   * Skiff: `skiff` opts the connection into the Skiff dialect; absent (as Northstar's clients
+   * send it) means `northstar`. Northstar's daemon ignores the member.
+   */
+  dialect?: Dialect;
 }
 
 export type ConnectNack =

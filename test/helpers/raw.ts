@@ -32,8 +32,10 @@ export class RawPeer {
     return line === null ? null : JSON.parse(line);
   }
 
-  async handshake(version = "0.9.2", notifications = false): Promise<unknown> {
-    this.send(JSON.stringify({ connect: { version, subscribe_notifications: notifications } }));
+  /** Connects in Northstar's dialect, or in Skiff's with `dialect: "skiff"` (docs/console.md). */
+  async handshake(version = "0.9.2", notifications = false, dialect?: "skiff"): Promise<unknown> {
+    const connect = { version, subscribe_notifications: notifications, ...(dialect && { dialect }) };
+    this.send(JSON.stringify({ connect }));
     return this.next();
   }
 

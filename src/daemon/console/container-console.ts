@@ -1,9 +1,10 @@
 /**
  * Per-container consoles: a Unix socket that serves ONE container, with the permissions of its
  * manifest's `console` section. The runtime opens it before the container starts, bind-mounts
- * the socket into the container (named by NORTHSTAR_CONSOLE / SKIFF_CONSOLE) and closes it
- * when the container stops. Every connection on it is a Session whose peer is that container,
- * so `ident` answers the container's id; handshake, limits and options are a listener's.
+ * the socket into the container (its path in SKIFF_CONSOLE; skiff-init connects the app to it
+ * and names that descriptor in NORTHSTAR_CONSOLE, as Northstar does) and closes it when the
+ * container stops. Every connection on it is a Session whose peer is that container, so `ident`
+ * answers the container's id; handshake, dialect, limits and options are a listener's.
  *
  * Sockets live in `<runDir>/consoles/` (mode 0700, root only), one per container, mode 0600,
  * optionally owned by the container's uid/gid so that a non-root container can connect.

@@ -5,21 +5,25 @@
  * through a bounded queue that is flushed only while the socket accepts data without
  * buffering; when it is full, further notifications are counted and dropped, and a single
  * `lagged {missed}` notification takes their place in the stream, so the client knows exactly
- * where the gap is.
+ * where the gap is. That is the Skiff dialect; in the Northstar dialect a full queue closes the
+ * connection, as Northstar's console does when a subscriber lags (its clients know no `lagged`).
+ * Every line is encoded by `encodeFor` in the connection's dialect, here and nowhere else.
  *
  * INVARIANTS: `notify` never blocks and never grows memory past `capacity` + 1 entries, so a
  * slow subscriber cannot slow the event loop or any other client. The account always holds the
  * socket's current write buffer size (updated on every write and every drain).
  */
 import type { Socket } from "node:net";
-import { encodeMessage } from "../../protocol/codec.js";
-import type { Message, Notification } from "../../protocol/messages.js";
+import { encodeFor } from "../../protocol/dialect.js";
+import type { Dialect, Message, Notification, Request } from "../../protocol/messages.js";
 import type { BudgetAccount } from "./budget.js";
 
 export class Outbox {
   private readonly queue: Notification[] = [];
   private missed = 0;
   private waitingForDrain = false;
+  /** Decided by the handshake; `connect_nack` and `connect_ack` read the same in both. */
+  dialect: Dialect = "northstar";
 
   constructor(
     private readonly socket: Socket,
@@ -33,6 +37,9 @@ export class Outbox {
     });
   }
 
+  /** Called when a Northstar-dialect subscriber lags: the session closes the connection. */
+  onLag: (() => void) | undefined;
+
   /** Total notifications dropped for this connection. */
   droppedTotal = 0;
 
@@ -41,9 +48,16 @@ export class Outbox {
     return this.socket.writableLength;
   }
 
-  send(message: Message): void {
-    if (this.socket.destroyed || this.socket.writableEnded) return;
-    this.write(encodeMessage(message));
+  /**
+   * Writes `message` (a response: with the request it answers). False when it has no form in
+   * the connection's dialect: the caller closes the connection.
+   */
+  send(message: Message, request?: Request): boolean {
+    if (this.socket.destroyed || this.socket.writableEnded) return true;
+    const line = encodeFor(this.dialect, message, request);
+    if (line === undefined) return false;
+    this.write(line);
+    return true;
   }
 
   notify(notification: Notification): void {
@@ -51,6 +65,7 @@ export class Outbox {
     if (this.queue.length >= this.capacity) {
       this.missed++;
       this.droppedTotal++;
+      if (this.dialect === "northstar") this.onLag?.();
       return;
     }
     if (this.missed > 0) {
@@ -99,7 +114,8 @@ export class Outbox {
         notification = { type: "lagged", missed: this.missed };
         this.missed = 0;
       }
-      this.write(encodeMessage({ type: "notification", notification }));
+      const line = encodeFor(this.dialect, { type: "notification", notification });
+      if (line !== undefined) this.write(line);
     }
   }
 }

@@ -6,9 +6,13 @@
  * one at a time, in order, each answered by exactly one response -> close on EOF, on bad
  * input, on a timeout, or when the daemon shuts down.
  *
- * A malformed line or an unknown request is answered with `{"response":{"error":...}}` and the
- * connection stays usable: the line framing is intact, so nothing is lost. An over-long line
- * closes the connection, since the rest of that line cannot be told apart from the next.
+ * The dialect (docs/console.md, "Dialects") is decided by `connect` and fixed for the session:
+ * the outbox encodes every line in it. In the Skiff dialect a malformed line or an unknown
+ * request is answered with `{"response":{"error":...}}` and the connection stays usable: the
+ * line framing is intact, so nothing is lost. In the Northstar dialect it closes the connection,
+ * as Northstar's console does (its clients know no such envelope), and so does a request
+ * Northstar does not have, or a subscriber that lags. An over-long line closes the connection in
+ * both, since the rest of that line cannot be told apart from the next.
  *
  * Bounds (docs/console.md, "Limits"):
  * - input: one unfinished line of at most `maxRequestSize`, and only while the console's
@@ -28,6 +32,7 @@ import type { Socket } from "node:net";
 import { setImmediate as nextTurn } from "node:timers/promises";
 import type { Logger } from "pino";
 import { DecodeError, decodeMessage } from "../../protocol/codec.js";
+import { northstarRequest } from "../../protocol/dialect.js";
 import { BufferRefusedError, LineReader, LineTooLongError } from "../../protocol/framing.js";
 import { requiredPermission, type Message, type Request, type Response } from "../../protocol/messages.js";
 import type { PermissionSet } from "../../protocol/permissions.js";
@@ -165,6 +170,11 @@ export class Session {
     }
     if (message.type !== "connect") this.drop(`expected connect, got ${message.type}`);
     const { version, subscribe_notifications } = message.connect;
+    this.outbox.dialect = message.connect.dialect ?? "northstar";
+    this.outbox.onLag = () => {
+      this.o.log.warn("closing connection: a Northstar subscriber lagged notifications");
+      this.o.socket.destroy();
+    };
     if (!isCompatibleClientVersion(version)) {
       this.o.log.warn(`closing connection: client protocol version ${version} is below ${PROTOCOL_VERSION}`);
       this.outbox.send({
@@ -197,8 +207,10 @@ export class Session {
         if (this.reader.buffered > 0) await nextTurn();
         continue;
       }
-      const response = await this.answer(line, limiter);
-      this.outbox.send({ type: "response", response });
+      const { response, request } = await this.answer(line, limiter);
+      if (!this.outbox.send({ type: "response", response }, request)) {
+        this.drop(`no Northstar form for the ${response.type} response to ${request?.type ?? "a line"}`);
+      }
       if (this.closing) {
         this.o.log.warn("closing connection: an install payload was refused unread");
         return;
@@ -232,22 +244,30 @@ export class Session {
     }
   }
 
-  private async answer(line: string, limiter: RateLimiter): Promise<Response> {
+  /** The response to `line`, with the request it answers (none for a line that is not one). */
+  private async answer(
+    line: string,
+    limiter: RateLimiter,
+  ): Promise<{ response: Response; request?: Request }> {
+    const northstar = this.outbox.dialect === "northstar";
     let message: Message;
     try {
       message = decodeMessage(line);
     } catch (e) {
       const cause = e instanceof DecodeError ? e.message : String(e);
+      if (northstar) this.drop(`invalid request: ${cause}`);
       this.o.log.info(`invalid request: ${cause}`);
-      return { type: "error", error: { type: "invalid_arguments", cause } };
+      return { response: { type: "error", error: { type: "invalid_arguments", cause } } };
     }
     if (message.type !== "request") {
-      return {
-        type: "error",
-        error: { type: "invalid_arguments", cause: `expected a request, got ${message.type}` },
-      };
+      const cause = `expected a request, got ${message.type}`;
+      if (northstar) this.drop(cause);
+      return { response: { type: "error", error: { type: "invalid_arguments", cause } } };
     }
     const request = message.request;
+    if (northstar && northstarRequest(request) === undefined) {
+      this.drop(`${request.type} is a Skiff request; the connection speaks Northstar's dialect`);
+    }
     if (!this.o.permissions.has(requiredPermission(request))) {
       // A refused install's payload still follows on the stream: skip it, or close if too big.
       if (request.type === "install") {
@@ -255,14 +275,15 @@ export class Session {
           await this.reader.skipBytes(request.size, this.abort.signal);
         } else this.closing = true;
       }
-      return { type: "permission_denied", request };
+      return { response: { type: "permission_denied", request }, request };
     }
     await limiter.take(this.abort.signal);
-    return this.o.dispatch(this.o.peer, request, {
+    const response = await this.o.dispatch(this.o.peer, request, {
       reader: this.reader,
       signal: this.abort.signal,
       maxInstallSize: this.o.options.maxInstallSize,
       closeAfterReply: () => (this.closing = true),
     });
+    return { response, request };
   }
 }

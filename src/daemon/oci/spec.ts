@@ -199,11 +199,14 @@ function runtimeEnv(input: OciSpecInput, socketNames: string[]): Map<string, str
     ["VERSION", input.manifest.version],
     ["CONTAINER", input.containerId],
   ];
-  if (input.consoleSocketHostPath !== undefined) entries.push(["CONSOLE", SKIFF_CONSOLE_PATH_IN_CONTAINER]);
   socketNames.forEach((name, i) => entries.push([`SOCKET_${name}`, String(FIRST_SOCKET_FD + i)]));
-  return new Map(
+  const env = new Map(
     ["NORTHSTAR_", "SKIFF_"].flatMap((prefix) => entries.map(([k, v]): [string, string] => [prefix + k, v])),
   );
+  // SKIFF_CONSOLE is the socket's path; skiff-init connects the app to it and puts the
+  // descriptor's number in NORTHSTAR_CONSOLE, as Northstar does (docs/console.md).
+  if (input.consoleSocketHostPath !== undefined) env.set("SKIFF_CONSOLE", SKIFF_CONSOLE_PATH_IN_CONTAINER);
+  return env;
 }
 
 /** Manifest env (or the start request's), then extra env, then the runtime variables. */

@@ -32,9 +32,9 @@ permissions = "full"
     bystander.close();
   });
 
-  it("answers malformed lines and unknown requests with an error and keeps the connection", async () => {
+  it("answers malformed lines and unknown requests with an error and keeps the connection (Skiff dialect)", async () => {
     const p = await RawPeer.open(d.url);
-    await p.handshake();
+    await p.handshake("0.9.2", false, "skiff");
     p.send("this is not json");
     const malformed = (await p.next()) as { response: { error: { invalid_arguments: { cause: string } } } };
     assert.match(malformed.response.error.invalid_arguments.cause, /malformed JSON/);

@@ -12,9 +12,9 @@ describe("notifications", () => {
   });
   after(() => d.stop());
 
-  it("a slow subscriber does not delay others and is told it lagged", async () => {
+  it("a slow Skiff-dialect subscriber does not delay others and is told it lagged", async () => {
     const slow = await RawPeer.open(d.url);
-    assert.deepEqual(await slow.handshake("0.9.2", true), { connect_ack: null });
+    assert.deepEqual(await slow.handshake("0.9.2", true, "skiff"), { connect_ack: null });
     slow.socket.pause();
     const fast = await connect(d.url, { notifications: true });
     // Wait until both subscriptions are registered.

@@ -214,10 +214,10 @@ void describe("buildOciSpec: namespaces, hostname, console", () => {
     assert.deepEqual(given.at(-1), { type: "network", path: "/var/run/netns/x" });
   });
 
-  void it("binds the console socket and names it in the environment", () => {
+  void it("binds the console socket and names its path in SKIFF_CONSOLE (skiff-init sets NORTHSTAR_CONSOLE)", () => {
     const { spec } = buildOciSpec(inputFor(BASE, { consoleSocketHostPath: "/run/skiff/console/hello.sock" }));
     const env = envOf(spec.process.env);
-    assert.equal(env.NORTHSTAR_CONSOLE, "/dev/.skiff/console");
+    assert.equal(env.NORTHSTAR_CONSOLE, undefined);
     assert.equal(env.SKIFF_CONSOLE, "/dev/.skiff/console");
     assert.deepEqual(mountAt(spec.mounts, "/dev/.skiff/console"), {
       destination: "/dev/.skiff/console",
