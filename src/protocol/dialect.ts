@@ -110,6 +110,8 @@ export function northstarRequest(request: Request): Request | undefined {
     case "power":
     case "prepare":
     case "health":
+    case "checkpoint":
+    case "restore":
       return undefined;
   }
 }
@@ -236,6 +238,8 @@ export function northstarResponse(r: Response, request?: Request): Response | un
     case "power":
     case "prepare":
     case "health":
+    case "checkpoint":
+    case "restore":
       return undefined;
   }
 }
@@ -277,6 +281,8 @@ function errorAs(request: Request, error: WireError): Response | undefined {
     case "power":
     case "prepare":
     case "health":
+    case "checkpoint":
+    case "restore":
       return undefined;
   }
 }

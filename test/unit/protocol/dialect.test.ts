@@ -183,6 +183,8 @@ const RESPONSES: Record<ResponseType, [Response, Request, boolean]> = {
   ],
   prepare: [{ type: "prepare", result }, { type: "prepare", container: C }, false],
   health: [{ type: "health", health }, { type: "health" }, false],
+  checkpoint: [{ type: "checkpoint", result }, { type: "checkpoint", container: C }, false],
+  restore: [{ type: "restore", result }, { type: "restore", container: C }, false],
 };
 
 describe("the Northstar dialect", () => {
