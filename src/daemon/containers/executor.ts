@@ -16,6 +16,10 @@
  * - An adopted instance's exit event is posted after the `adopted` job, which gives the state
  *   its process record: an exit seen before that would find no instance to end.
  * - Steps for an instance that is still starting (kill, stop) wait for the start to settle.
+ * - No promise is left without a handler: work nobody awaits goes through `background`, and
+ *   `started` and the `cleanups` never reject (`settled`). A monitor's answer may be a rejection
+ *   at any moment (its container exited, its connection ended), so a request to it is awaited,
+ *   or joined with `Promise.all`, at once, never after another await.
  * - A start waits for the cleanup of the container's previous instance, which shares its
  *   bundle, state directory and cgroup paths; the cleanup waits for the previous monitor to be
  *   gone, since its exit removes the socket path the next monitor binds.
@@ -195,36 +199,40 @@ export class ContainerExecutor {
         this.start(step);
         return;
       case "kill_container":
-        void this.kill(step.container, step.signal, step.thaw).then(
-          () => step.reply?.({ type: "kill", result: { type: "ok", container: step.container } }),
-          (e: unknown) =>
-            step.reply?.({
-              type: "kill",
-              result: {
-                type: "error",
-                container: step.container,
-                error: { type: "unexpected", error: (e as Error).message },
-              },
-            }),
+        this.background(
+          step.container,
+          "kill",
+          this.kill(step.container, step.signal, step.thaw).then(
+            () => step.reply?.({ type: "kill", result: { type: "ok", container: step.container } }),
+            (e: unknown) =>
+              step.reply?.({
+                type: "kill",
+                result: {
+                  type: "error",
+                  container: step.container,
+                  error: { type: "unexpected", error: (e as Error).message },
+                },
+              }),
+          ),
         );
         return;
       case "stop_container":
-        void this.stop(step.container, step.graceMs);
+        this.background(step.container, "stop", this.stop(step.container, step.graceMs));
         return;
       case "cleanup_container":
-        void this.cleanup(step.container);
+        this.background(step.container, "cleanup", this.cleanup(step.container));
         return;
       case "schedule_restart": {
         clearTimeout(this.restartTimers.get(step.container));
         const timer = setTimeout(() => {
           this.restartTimers.delete(step.container);
-          void this.o.emit(step.container, { type: "restart_due" });
+          this.background(step.container, "restart", this.o.emit(step.container, { type: "restart_due" }));
         }, step.delayMs);
         this.restartTimers.set(step.container, timer);
         return;
       }
       case "read_logs":
-        void this.readLogs(step);
+        this.background(step.container, "logs", this.readLogs(step));
         return;
       case "reply_inspect": {
         const { response } = step;
@@ -256,13 +264,12 @@ export class ContainerExecutor {
           { container },
           "start with overrides: discarding the prepared instance for a cold start",
         );
-        const discarded = this.discard(existing);
-        this.cleanups.set(container, discarded);
+        this.cleanups.set(container, this.settled(container, "discard", this.discard(existing)));
         this.startNew({ ...step, cold: false });
         return;
       }
       existing.prepared = false;
-      existing.started = this.startPrepared(existing);
+      existing.started = this.settled(container, "start", this.startPrepared(existing));
       return;
     }
     this.startNew(step);
@@ -287,6 +294,23 @@ export class ContainerExecutor {
       this.o.log.error({ container }, `start of the prepared instance failed: ${(e as Error).message}`);
       await instance.monitor?.kill("SIGKILL", { all: true }).catch(() => undefined);
     }
+  }
+
+  /**
+   * Effect work nobody awaits: its failure is logged. A rejection left unhandled would end the
+   * daemon, and with it the supervision of every other container.
+   */
+  private background(container: ContainerId, what: string, work: Promise<unknown>): void {
+    void this.settled(container, what, work);
+  }
+
+  /** `work` as a promise that never rejects: a failure is logged instead of passed on. */
+  private settled(container: ContainerId, what: string, work: Promise<unknown>): Promise<void> {
+    return work.then(
+      () => undefined,
+      (e: unknown) =>
+        void this.o.log.error({ container, err: e }, `${what} failed: ${(e as Error)?.message ?? String(e)}`),
+    );
   }
 
   /** Discards the container's prepared instance, if it has one (umount of its image). */
@@ -323,7 +347,7 @@ export class ContainerExecutor {
       prepared: step.prepareOnly,
     };
     this.instances.set(container, instance);
-    instance.started = this.startInstance(instance, step);
+    instance.started = this.settled(container, "start", this.startInstance(instance, step));
   }
 
   private async startInstance(
@@ -410,7 +434,7 @@ export class ContainerExecutor {
       this.instances.delete(container);
       const problems = e instanceof ExecutorDegradedError ? e.problems : undefined;
       // A start that failed for another reason may have met a binary that just vanished.
-      if (!problems) void this.o.health.check();
+      if (!problems) this.background(container, "health check", this.o.health.check());
       await this.o.report({
         type: "container_start_failed",
         container,
@@ -433,16 +457,21 @@ export class ContainerExecutor {
   /** Routes a monitor's EXIT (or its disappearance) to exactly one exit event. */
   attach(instance: Instance, monitor: MonitorConnection): void {
     instance.monitor = monitor;
-    monitor.on("exit", (record) => void this.reportExit(instance, record));
+    const { container } = instance;
+    monitor.on("exit", (record) =>
+      this.background(container, "exit report", this.reportExit(instance, record)),
+    );
     monitor.on("memory", (counts) => {
       if (!instance.reportMemory) return;
-      void this.o.emit(instance.container, { type: "cgroup_memory", memory: toMemoryNotification(counts) });
+      const memory = toMemoryNotification(counts);
+      this.background(container, "memory report", this.o.emit(container, { type: "cgroup_memory", memory }));
     });
-    monitor.on("log", (stream, line) => this.o.log.info({ container: instance.container, stream }, line));
-    monitor.on("close", () => void this.monitorClosed(instance));
+    monitor.on("log", (stream, line) => this.o.log.info({ container, stream }, line));
+    monitor.on("close", () => this.background(container, "exit report", this.monitorClosed(instance)));
     // An adopted monitor's connection was made earlier: what it said meanwhile counts too.
-    if (monitor.exitRecord) void this.reportExit(instance, monitor.exitRecord);
-    else if (monitor.isClosed) void this.monitorClosed(instance);
+    if (monitor.exitRecord)
+      this.background(container, "exit report", this.reportExit(instance, monitor.exitRecord));
+    else if (monitor.isClosed) this.background(container, "exit report", this.monitorClosed(instance));
   }
 
   private async monitorClosed(instance: Instance): Promise<void> {
@@ -495,9 +524,9 @@ export class ContainerExecutor {
     if (!thaw) return instance.monitor.kill(signal, { all: true });
     // A frozen (v1) cgroup receives the signal only once thawed, and the runtime's kill may
     // wait for it: signal and thaw side by side.
-    const killed = instance.monitor.kill(signal, { all: true });
-    await this.o.power.thawAfterKill(container);
-    await killed;
+    // Both get their handlers at once: the kill's answer may be a rejection (the container
+    // exited meanwhile and its monitor's connection ended) while the thaw is still going on.
+    await Promise.all([instance.monitor.kill(signal, { all: true }), this.o.power.thawAfterKill(container)]);
   }
 
   /** The running instance's cgroup and init pid (for the power executor). */
@@ -525,7 +554,11 @@ export class ContainerExecutor {
     // Taken now: by the time the cleanup runs, a new instance may already be registered.
     const instance = this.instances.get(container);
     const previous = this.cleanups.get(container) ?? Promise.resolve();
-    const done = previous.then(() => this.cleanupNow(container, instance));
+    const done = this.settled(
+      container,
+      "cleanup",
+      previous.then(() => this.cleanupNow(container, instance)),
+    );
     this.cleanups.set(container, done);
     void done.finally(() => {
       if (this.cleanups.get(container) === done) this.cleanups.delete(container);
