@@ -16,6 +16,8 @@
  * - An adopted instance's exit event is posted after the `adopted` job, which gives the state
  *   its process record: an exit seen before that would find no instance to end.
  * - Steps for an instance that is still starting (kill, stop) wait for the start to settle.
+ * - A start uses the prepared instance only while the state has not ended it: once the cleanup
+ *   step came, its exit was taken and a start on it would get no answer (no exit follows).
  * - No promise is left without a handler: work nobody awaits goes through `background`, and
  *   `started` and the `cleanups` never reject (`settled`). A monitor's answer may be a rejection
  *   at any moment (its container exited, its connection ended), so a request to it is awaited,
@@ -90,6 +92,11 @@ interface Instance {
   monitor?: MonitorConnection;
   /** Created and waiting for its start (gate's prepared process). */
   prepared?: boolean;
+  /**
+   * The state has ended it (its cleanup step came): until the cleanup removes it from
+   * `instances`, a start must not take it for the prepared instance it was.
+   */
+  cleanupScheduled?: boolean;
   /** Memory events become `c_group` notifications (manifest `oom_monitor`, or `oom_monitor_all`). */
   reportMemory: boolean;
   /** Settles when the start step has finished, successfully or not. */
@@ -143,6 +150,14 @@ export function containerDir(dir: string, name: string): string {
   const room = Math.max(8, MAX_UNIX_SOCKET_PATH - join(dir, "", "monitor.sock").length - hash.length - 2);
   return resolveWithin(dir, `${name.slice(0, room)}-${hash}`);
 }
+
+/**
+ * How long a monitor whose container exited while no daemon was connected waits for one before
+ * it exits (`--linger-ms`). Its exit.json is what the next daemon reports either way, so this
+ * only spares the file read: a monitor of an ended instance must not outstay it by minutes
+ * (its default) after a kill -9 of the daemon.
+ */
+const EXIT_LINGER_MS = 2000;
 
 /**
  * How long a cleanup waits for an ended instance's monitor to go (it exits once its EXIT was
@@ -257,7 +272,9 @@ export class ContainerExecutor {
   private start(step: Extract<ContainerStep, { type: "start_container" }>): void {
     const container = step.container;
     const existing = this.instances.get(container);
-    if (existing?.prepared && !step.prepareOnly) {
+    // An ended prepared instance that waits for its cleanup would never answer the start: the
+    // state has already taken its exit. The new instance waits for that cleanup (startInstance).
+    if (existing?.prepared && !existing.cleanupScheduled && !step.prepareOnly) {
       if (step.cold) {
         // Overrides cannot use the prepared process: discard it, then start cold.
         this.o.log.info(
@@ -408,6 +425,7 @@ export class ContainerExecutor {
         runtimeRoot: this.o.runtime.root,
         io: monitorIo(manifest.io),
         log: this.o.logRotation,
+        lingerMs: EXIT_LINGER_MS,
         extraFds: bundle.socketFds,
         ...this.o.cgroups.monitorMemoryDirs(instance.cgroupPath),
       });
@@ -432,6 +450,9 @@ export class ContainerExecutor {
         return;
       }
       this.instances.delete(container);
+      // No monitor runs for it (spawnMonitor ends one it could not reach): no later daemon may
+      // take its record for an instance that was lost.
+      await removeInstanceFiles(instance.stateDir).catch(() => undefined);
       const problems = e instanceof ExecutorDegradedError ? e.problems : undefined;
       // A start that failed for another reason may have met a binary that just vanished.
       if (!problems) this.background(container, "health check", this.o.health.check());
@@ -553,6 +574,7 @@ export class ContainerExecutor {
   private cleanup(container: ContainerId): Promise<void> {
     // Taken now: by the time the cleanup runs, a new instance may already be registered.
     const instance = this.instances.get(container);
+    if (instance) instance.cleanupScheduled = true;
     const previous = this.cleanups.get(container) ?? Promise.resolve();
     const done = this.settled(
       container,
@@ -676,7 +698,9 @@ export class ContainerExecutor {
           this.o.log.info({ container }, "discarded a container that was created but never started");
           break;
         case "exited":
-          f.monitor?.close();
+          // Its monitor (if it lingered) goes once it has handed over the exit: the cleanup
+          // waits for that, as the next instance's monitor binds the same socket path.
+          if (f.monitor) instance.monitor = f.monitor;
           instance.exitReported = true;
           this.instances.set(container, instance);
           adopted.push(entry);

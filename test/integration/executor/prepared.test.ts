@@ -47,6 +47,32 @@ describe("executor: prepared containers, race-safe operations, a loud dead execu
     assert.equal(h.exitsOf(id).length, 10);
   });
 
+  it("a start right after the prepared instance ended is answered by a new instance (10 rounds)", async () => {
+    const h = await ContainerHarness.create();
+    harnesses.push(h);
+    const id = await h.add(h.name("ended"), "/bin/sleep", ["1000"]);
+    await h.startDaemon();
+    // Every request gets its answer within a minute, or fails the test (not a hang).
+    const client = await connect(h.url, { timeout: 60_000 });
+    try {
+      for (let round = 0; round < 10; round++) {
+        await client.prepare(id);
+        const pid = (await client.inspect(id)).process!.pid;
+        process.kill(pid, "SIGKILL");
+        // The state has taken the exit once it no longer shows the prepared instance; its
+        // cleanup is what the start now meets.
+        for (let i = 0; i < 3000 && (await client.inspect(id)).state === "prepared"; i++) await sleep(1);
+        assert.notEqual((await client.inspect(id)).state, "prepared", `round ${round}`);
+        await client.start(id);
+        assert.equal((await client.inspect(id)).state, "running", `round ${round}`);
+        await client.stop(id);
+      }
+      assert.equal(h.exitsOf(id).length, 10, "the ended prepared instances report no exit");
+    } finally {
+      client.close();
+    }
+  });
+
   it("a start with overrides on a prepared container starts cold and runs the override", async () => {
     const h = await ContainerHarness.create();
     harnesses.push(h);
