@@ -417,19 +417,24 @@ export class ContainerExecutor {
         createdAt: Date.now(),
         ...(step.prepareOnly ? { prepared: true } : {}),
       });
-      const monitor = await spawnMonitor({
-        id: nameOf(container),
-        bundleDir: bundle.bundleDir,
-        stateDir: instance.stateDir,
-        runtime: this.o.runtime.path,
-        runtimeRoot: this.o.runtime.root,
-        io: monitorIo(manifest.io),
-        log: this.o.logRotation,
-        lingerMs: EXIT_LINGER_MS,
-        extraFds: bundle.socketFds,
-        ...this.o.cgroups.monitorMemoryDirs(instance.cgroupPath),
-      });
-      bundle.closeFds();
+      let monitor: MonitorConnection;
+      try {
+        monitor = await spawnMonitor({
+          id: nameOf(container),
+          bundleDir: bundle.bundleDir,
+          stateDir: instance.stateDir,
+          runtime: this.o.runtime.path,
+          runtimeRoot: this.o.runtime.root,
+          io: monitorIo(manifest.io),
+          log: this.o.logRotation,
+          lingerMs: EXIT_LINGER_MS,
+          extraFds: bundle.socketFds,
+          ...this.o.cgroups.monitorMemoryDirs(instance.cgroupPath),
+        });
+      } finally {
+        // The monitor holds its own copies; a monitor that never came leaves none to hold.
+        bundle.closeFds();
+      }
       this.attach(instance, monitor);
       if (step.prepareOnly) {
         const pid = await withDeadline(initPidOf(monitor), START_DEADLINE_MS, "the runtime's create");

@@ -138,6 +138,7 @@ const UNREACHABLE_MONITOR_END_MS = 10_000;
  */
 async function endUnreachableMonitor(monitor: ChildProcess): Promise<void> {
   if (monitor.exitCode !== null || monitor.signalCode !== null) return;
+  monitor.on("error", () => undefined); // a failed kill: the wait below settles it either way
   const exited = new Promise<void>((resolve) => monitor.once("exit", () => resolve()));
   monitor.kill("SIGTERM");
   let timer: NodeJS.Timeout | undefined;
