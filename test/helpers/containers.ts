@@ -139,7 +139,15 @@ ${extraConfig}`;
       if (child.exitCode !== null || i > 400) throw new Error(`skiffd did not start:\n${this.daemonLog}`);
       await sleep(25);
     }
-    this.client = await connect(this.url, { notifications: true });
+    try {
+      this.client = await connect(this.url, { notifications: true });
+    } catch (e) {
+      const exit = child.exitCode ?? child.signalCode;
+      throw new Error(
+        `cannot connect to skiffd (${exit === null ? "running" : `exited: ${exit}`}): ${(e as Error).message}\n${this.daemonLog.slice(-3000)}`,
+        { cause: e },
+      );
+    }
     void this.collect(this.client);
   }
 
