@@ -139,14 +139,24 @@ ${extraConfig}`;
       if (child.exitCode !== null || i > 400) throw new Error(`skiffd did not start:\n${this.daemonLog}`);
       await sleep(25);
     }
-    try {
-      this.client = await connect(this.url, { notifications: true });
-    } catch (e) {
-      const exit = child.exitCode ?? child.signalCode;
-      throw new Error(
-        `cannot connect to skiffd (${exit === null ? "running" : `exited: ${exit}`}): ${(e as Error).message}\n${this.daemonLog.slice(-3000)}`,
-        { cause: e },
-      );
+    // The socket file exists from bind(2) on, a moment before listen(2): a connect in between is
+    // refused. Under load the daemon can be preempted right there, so refusals are retried.
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      try {
+        this.client = await connect(this.url, { notifications: true });
+        break;
+      } catch (e) {
+        const exit = child.exitCode ?? child.signalCode;
+        const refused = /ECONNREFUSED/.test((e as Error).message);
+        if (!refused || exit !== null || Date.now() > deadline) {
+          throw new Error(
+            `cannot connect to skiffd (${exit === null ? "running" : `exited: ${exit}`}): ${(e as Error).message}\n${this.daemonLog.slice(-3000)}`,
+            { cause: e },
+          );
+        }
+        await sleep(25);
+      }
     }
     void this.collect(this.client);
   }
