@@ -143,10 +143,13 @@ static int listen_socket(struct monitor *m) {
     mode_t old = umask(077); /* owner-only from the moment it exists */
     int r = bind(fd, (struct sockaddr *)&addr, sizeof(addr));
     umask(old);
-    if (r < 0 || listen(fd, 4) < 0) {
+    struct stat st;
+    if (r < 0 || listen(fd, 4) < 0 || stat(path, &st) < 0) {
         close(fd);
         return -1;
     }
+    m->sock_dev = st.st_dev;
+    m->sock_ino = st.st_ino;
     return fd;
 }
 
@@ -285,8 +288,11 @@ int main(int argc, char **argv) {
     run_loop(m);
 
     /* The socket file goes before the connection: a daemon that sees the connection end may
-     * start the next instance, whose monitor binds the same path, at once. */
-    unlink(state_path(m, "monitor.sock"));
+     * start the next instance, whose monitor binds the same path, at once. A daemon that gave up
+     * waiting for us may already have started it: its socket (another inode) stays. */
+    struct stat st;
+    const char *sock = state_path(m, "monitor.sock");
+    if (stat(sock, &st) == 0 && st.st_dev == m->sock_dev && st.st_ino == m->sock_ino) unlink(sock);
     conn_close(&m->conn);
     close(m->listen_fd);
     close(m->sfd);

@@ -63,6 +63,8 @@ struct monitor {
     size_t status_len;
     int app_status; /* from skiff-init's EXIT record, -1: none */
     int sfd, listen_fd, status_r, out_r, err_r;
+    dev_t sock_dev; /* monitor.sock as bound: at exit it is unlinked only while it is still ours */
+    ino_t sock_ino;
     int extra[MAX_EXTRA_FDS];
     struct conn conn;
     struct logfile log;

@@ -56,6 +56,12 @@ async function main(): Promise<number> {
     throw e;
   }
   const log = createLogger(config.debug.logLevel);
+  // Last line of defence only: every promise the daemon makes has its handler. One that slipped
+  // through is a bug to report loudly, but must not end the daemon (Node's default): that would
+  // drop the supervision of every container for one operation's failure.
+  process.on("unhandledRejection", (reason) => {
+    log.fatal({ err: reason }, "BUG: unhandled promise rejection; the daemon goes on");
+  });
   for (const note of config.notes) log.info({ config: args.values.config }, note);
 
   await mkdir(config.stateDir, { recursive: true, mode: 0o700 });

@@ -170,7 +170,25 @@ ${runtimeConfigLine(extraConfig)}${extraConfig}`;
         throw new Error(`skiffd did not start:\n${this.daemonLog}`);
       await sleep(25);
     }
-    this.client = await connect(this.url, { notifications: true, timeout: REQUEST_TIMEOUT_MS });
+    // The socket file exists from bind(2) on, a moment before listen(2): a connect in between is
+    // refused. Under load the daemon can be preempted right there, so refusals are retried.
+    const connectDeadline = Date.now() + 10_000;
+    for (;;) {
+      try {
+        this.client = await connect(this.url, { notifications: true, timeout: REQUEST_TIMEOUT_MS });
+        break;
+      } catch (e) {
+        const exit = child.exitCode ?? child.signalCode;
+        const refused = /ECONNREFUSED/.test((e as Error).message);
+        if (!refused || exit !== null || Date.now() > connectDeadline) {
+          throw new Error(
+            `cannot connect to skiffd (${exit === null ? "running" : `exited: ${exit}`}): ${(e as Error).message}\n${this.daemonLog.slice(-3000)}`,
+            { cause: e },
+          );
+        }
+        await sleep(25);
+      }
+    }
     void this.collect(this.client);
   }
 

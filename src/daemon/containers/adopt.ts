@@ -40,8 +40,14 @@ async function inspect(stateDir: string, record: InstanceRecord): Promise<FoundI
     case "running":
       return { kind: "running", stateDir, record, monitor, pid: monitor.initPid ?? 0 };
     case "exited": {
-      const exit = monitor.exitRecord ?? (await monitor.exited());
-      return { kind: "exited", stateDir, record, exit, monitor };
+      // A connection that ends before EXIT leaves the record on disk: one container's glitch
+      // must not fail the daemon's start-up (findInstances would reject).
+      const exit =
+        monitor.exitRecord ??
+        (await monitor.exited().catch(() => readExitRecord(stateDir).catch(() => undefined)));
+      if (exit) return { kind: "exited", stateDir, record, exit, monitor };
+      monitor.close();
+      return { kind: "lost", stateDir, record };
     }
     default:
       return { kind: "created", stateDir, record, monitor };

@@ -16,6 +16,12 @@
  * - An adopted instance's exit event is posted after the `adopted` job, which gives the state
  *   its process record: an exit seen before that would find no instance to end.
  * - Steps for an instance that is still starting (kill, stop) wait for the start to settle.
+ * - A start uses the prepared instance only while the state has not ended it: once the cleanup
+ *   step came, its exit was taken and a start on it would get no answer (no exit follows).
+ * - No promise is left without a handler: work nobody awaits goes through `background`, and
+ *   `started` and the `cleanups` never reject (`settled`). A monitor's answer may be a rejection
+ *   at any moment (its container exited, its connection ended), so a request to it is awaited,
+ *   or joined with `Promise.all`, at once, never after another await.
  * - A start waits for the cleanup of the container's previous instance, which shares its
  *   bundle, state directory and cgroup paths; the cleanup waits for the previous monitor to be
  *   gone, since its exit removes the socket path the next monitor binds.
@@ -96,6 +102,11 @@ interface Instance {
   monitor?: MonitorConnection;
   /** Created and waiting for its start (gate's prepared process). */
   prepared?: boolean;
+  /**
+   * The state has ended it (its cleanup step came): until the cleanup removes it from
+   * `instances`, a start must not take it for the prepared instance it was.
+   */
+  cleanupScheduled?: boolean;
   /** Memory events become `c_group` notifications (manifest `oom_monitor`, or `oom_monitor_all`). */
   reportMemory: boolean;
   /** Settles when the start step has finished, successfully or not. */
@@ -153,6 +164,14 @@ export function containerDir(dir: string, name: string): string {
 }
 
 /**
+ * How long a monitor whose container exited while no daemon was connected waits for one before
+ * it exits (`--linger-ms`). Its exit.json is what the next daemon reports either way, so this
+ * only spares the file read: a monitor of an ended instance must not outstay it by minutes
+ * (its default) after a kill -9 of the daemon.
+ */
+const EXIT_LINGER_MS = 2000;
+
+/**
  * How long a cleanup waits for an ended instance's monitor to go (it exits once its EXIT was
  * acknowledged, which the connection does on receipt).
  */
@@ -207,36 +226,40 @@ export class ContainerExecutor {
         this.start(step);
         return;
       case "kill_container":
-        void this.kill(step.container, step.signal, step.thaw).then(
-          () => step.reply?.({ type: "kill", result: { type: "ok", container: step.container } }),
-          (e: unknown) =>
-            step.reply?.({
-              type: "kill",
-              result: {
-                type: "error",
-                container: step.container,
-                error: { type: "unexpected", error: (e as Error).message },
-              },
-            }),
+        this.background(
+          step.container,
+          "kill",
+          this.kill(step.container, step.signal, step.thaw).then(
+            () => step.reply?.({ type: "kill", result: { type: "ok", container: step.container } }),
+            (e: unknown) =>
+              step.reply?.({
+                type: "kill",
+                result: {
+                  type: "error",
+                  container: step.container,
+                  error: { type: "unexpected", error: (e as Error).message },
+                },
+              }),
+          ),
         );
         return;
       case "stop_container":
-        void this.stop(step.container, step.graceMs);
+        this.background(step.container, "stop", this.stop(step.container, step.graceMs));
         return;
       case "cleanup_container":
-        void this.cleanup(step.container);
+        this.background(step.container, "cleanup", this.cleanup(step.container));
         return;
       case "schedule_restart": {
         clearTimeout(this.restartTimers.get(step.container));
         const timer = setTimeout(() => {
           this.restartTimers.delete(step.container);
-          void this.o.emit(step.container, { type: "restart_due" });
+          this.background(step.container, "restart", this.o.emit(step.container, { type: "restart_due" }));
         }, step.delayMs);
         this.restartTimers.set(step.container, timer);
         return;
       }
       case "read_logs":
-        void this.readLogs(step);
+        this.background(step.container, "logs", this.readLogs(step));
         return;
       case "reply_inspect": {
         const { response } = step;
@@ -269,20 +292,21 @@ export class ContainerExecutor {
   private start(step: Extract<ContainerStep, { type: "start_container" }>): void {
     const container = step.container;
     const existing = this.instances.get(container);
-    if (existing?.prepared && !step.prepareOnly) {
+    // An ended prepared instance that waits for its cleanup would never answer the start: the
+    // state has already taken its exit. The new instance waits for that cleanup (startInstance).
+    if (existing?.prepared && !existing.cleanupScheduled && !step.prepareOnly) {
       if (step.cold) {
         // Overrides cannot use the prepared process: discard it, then start cold.
         this.o.log.info(
           { container },
           "start with overrides: discarding the prepared instance for a cold start",
         );
-        const discarded = this.discard(existing);
-        this.cleanups.set(container, discarded);
+        this.cleanups.set(container, this.settled(container, "discard", this.discard(existing)));
         this.startNew({ ...step, cold: false });
         return;
       }
       existing.prepared = false;
-      existing.started = this.startPrepared(existing);
+      existing.started = this.settled(container, "start", this.startPrepared(existing));
       return;
     }
     this.startNew(step);
@@ -307,6 +331,23 @@ export class ContainerExecutor {
       this.o.log.error({ container }, `start of the prepared instance failed: ${(e as Error).message}`);
       await instance.monitor?.kill("SIGKILL", { all: true }).catch(() => undefined);
     }
+  }
+
+  /**
+   * Effect work nobody awaits: its failure is logged. A rejection left unhandled would end the
+   * daemon, and with it the supervision of every other container.
+   */
+  private background(container: ContainerId, what: string, work: Promise<unknown>): void {
+    void this.settled(container, what, work);
+  }
+
+  /** `work` as a promise that never rejects: a failure is logged instead of passed on. */
+  private settled(container: ContainerId, what: string, work: Promise<unknown>): Promise<void> {
+    return work.then(
+      () => undefined,
+      (e: unknown) =>
+        void this.o.log.error({ container, err: e }, `${what} failed: ${(e as Error)?.message ?? String(e)}`),
+    );
   }
 
   /** Discards the container's prepared instance, if it has one (umount of its image). */
@@ -343,7 +384,7 @@ export class ContainerExecutor {
       prepared: step.prepareOnly,
     };
     this.instances.set(container, instance);
-    instance.started = this.startInstance(instance, step);
+    instance.started = this.settled(container, "start", this.startInstance(instance, step));
   }
 
   private async startInstance(
@@ -399,21 +440,27 @@ export class ContainerExecutor {
         createdAt: Date.now(),
         ...(step.prepareOnly ? { prepared: true } : {}),
       });
-      const monitor = await spawnMonitor({
-        id: nameOf(container),
-        bundleDir: bundle.bundleDir,
-        stateDir: instance.stateDir,
-        runtime: this.o.runtime.path,
-        runtimeRoot: this.o.runtime.root,
-        runtimeKind: this.o.runtime.kind,
-        ...(step.restore ? { restore: checkpointDir(instance.stateDir) } : {}),
-        io: monitorIo(manifest.io),
-        log: this.o.logRotation,
-        extraFds: bundle.socketFds,
-        ...(bundle.monitorWrapper.length > 0 ? { wrapper: bundle.monitorWrapper } : {}),
-        ...this.o.cgroups.monitorMemoryDirs(instance.cgroupPath),
-      });
-      bundle.closeFds();
+      let monitor: MonitorConnection;
+      try {
+        monitor = await spawnMonitor({
+          id: nameOf(container),
+          bundleDir: bundle.bundleDir,
+          stateDir: instance.stateDir,
+          runtime: this.o.runtime.path,
+          runtimeRoot: this.o.runtime.root,
+          runtimeKind: this.o.runtime.kind,
+          ...(step.restore ? { restore: checkpointDir(instance.stateDir) } : {}),
+          io: monitorIo(manifest.io),
+          log: this.o.logRotation,
+          lingerMs: EXIT_LINGER_MS,
+          extraFds: bundle.socketFds,
+          ...(bundle.monitorWrapper.length > 0 ? { wrapper: bundle.monitorWrapper } : {}),
+          ...this.o.cgroups.monitorMemoryDirs(instance.cgroupPath),
+        });
+      } finally {
+        // The monitor holds its own copies; a monitor that never came leaves none to hold.
+        bundle.closeFds();
+      }
       this.attach(instance, monitor);
       // Manifest attrs go into the cgroup runc made, once `create` is done and before the app runs.
       if (attrs.length > 0) {
@@ -439,9 +486,12 @@ export class ContainerExecutor {
         return;
       }
       this.instances.delete(container);
+      // No monitor runs for it (spawnMonitor ends one it could not reach): no later daemon may
+      // take its record for an instance that was lost.
+      await removeInstanceFiles(instance.stateDir).catch(() => undefined);
       const problems = e instanceof ExecutorDegradedError ? e.problems : undefined;
       // A start that failed for another reason may have met a binary that just vanished.
-      if (!problems) void this.o.health.check();
+      if (!problems) this.background(container, "health check", this.o.health.check());
       await this.o.report({
         type: "container_start_failed",
         container,
@@ -464,16 +514,21 @@ export class ContainerExecutor {
   /** Routes a monitor's EXIT (or its disappearance) to exactly one exit event. */
   attach(instance: Instance, monitor: MonitorConnection): void {
     instance.monitor = monitor;
-    monitor.on("exit", (record) => void this.reportExit(instance, record));
+    const { container } = instance;
+    monitor.on("exit", (record) =>
+      this.background(container, "exit report", this.reportExit(instance, record)),
+    );
     monitor.on("memory", (counts) => {
       if (!instance.reportMemory) return;
-      void this.o.emit(instance.container, { type: "cgroup_memory", memory: toMemoryNotification(counts) });
+      const memory = toMemoryNotification(counts);
+      this.background(container, "memory report", this.o.emit(container, { type: "cgroup_memory", memory }));
     });
-    monitor.on("log", (stream, line) => this.o.log.info({ container: instance.container, stream }, line));
-    monitor.on("close", () => void this.monitorClosed(instance));
+    monitor.on("log", (stream, line) => this.o.log.info({ container, stream }, line));
+    monitor.on("close", () => this.background(container, "exit report", this.monitorClosed(instance)));
     // An adopted monitor's connection was made earlier: what it said meanwhile counts too.
-    if (monitor.exitRecord) void this.reportExit(instance, monitor.exitRecord);
-    else if (monitor.isClosed) void this.monitorClosed(instance);
+    if (monitor.exitRecord)
+      this.background(container, "exit report", this.reportExit(instance, monitor.exitRecord));
+    else if (monitor.isClosed) this.background(container, "exit report", this.monitorClosed(instance));
   }
 
   private async monitorClosed(instance: Instance): Promise<void> {
@@ -530,9 +585,9 @@ export class ContainerExecutor {
     if (!thaw) return instance.monitor.kill(signal, { all: true });
     // A frozen (v1) cgroup receives the signal only once thawed, and the runtime's kill may
     // wait for it: signal and thaw side by side.
-    const killed = instance.monitor.kill(signal, { all: true });
-    await this.o.power.thawAfterKill(container);
-    await killed;
+    // Both get their handlers at once: the kill's answer may be a rejection (the container
+    // exited meanwhile and its monitor's connection ended) while the thaw is still going on.
+    await Promise.all([instance.monitor.kill(signal, { all: true }), this.o.power.thawAfterKill(container)]);
   }
 
   // --- Checkpoint and restore (containers/checkpoint.ts, state/checkpoint.ts) ---------------
@@ -624,8 +679,13 @@ export class ContainerExecutor {
   private cleanup(container: ContainerId): Promise<void> {
     // Taken now: by the time the cleanup runs, a new instance may already be registered.
     const instance = this.instances.get(container);
+    if (instance) instance.cleanupScheduled = true;
     const previous = this.cleanups.get(container) ?? Promise.resolve();
-    const done = previous.then(() => this.cleanupNow(container, instance));
+    const done = this.settled(
+      container,
+      "cleanup",
+      previous.then(() => this.cleanupNow(container, instance)),
+    );
     this.cleanups.set(container, done);
     void done.finally(() => {
       if (this.cleanups.get(container) === done) this.cleanups.delete(container);
@@ -743,7 +803,9 @@ export class ContainerExecutor {
           this.o.log.info({ container }, "discarded a container that was created but never started");
           break;
         case "exited":
-          f.monitor?.close();
+          // Its monitor (if it lingered) goes once it has handed over the exit: the cleanup
+          // waits for that, as the next instance's monitor binds the same socket path.
+          if (f.monitor) instance.monitor = f.monitor;
           instance.exitReported = true;
           this.instances.set(container, instance);
           adopted.push(entry);

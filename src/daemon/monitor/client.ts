@@ -1,4 +1,4 @@
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { closeSync, openSync } from "node:fs";
 import { mkdir, readFile } from "node:fs/promises";
 import { isAbsolute, join } from "node:path";
@@ -132,7 +132,36 @@ export async function spawnMonitor(opts: MonitorOptions): Promise<MonitorConnect
   });
   monitor.stdout!.destroy();
   monitor.unref();
-  return MonitorConnection.open(opts.stateDir, opts.signal);
+  try {
+    return await MonitorConnection.open(opts.stateDir, opts.signal);
+  } catch (err) {
+    // Nobody could reach this monitor any more: it would keep its created container forever.
+    await endUnreachableMonitor(monitor);
+    throw err;
+  }
+}
+
+/** How long an unreachable monitor may take to end its container before it is killed. */
+const UNREACHABLE_MONITOR_END_MS = 10_000;
+
+/**
+ * SIGTERM makes the monitor kill its container and exit (after its `--linger-ms`, as no daemon
+ * is connected); SIGKILL if it does not within UNREACHABLE_MONITOR_END_MS.
+ */
+async function endUnreachableMonitor(monitor: ChildProcess): Promise<void> {
+  if (monitor.exitCode !== null || monitor.signalCode !== null) return;
+  monitor.on("error", () => undefined); // a failed kill: the wait below settles it either way
+  const exited = new Promise<void>((resolve) => monitor.once("exit", () => resolve()));
+  monitor.kill("SIGTERM");
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(true), UNREACHABLE_MONITOR_END_MS);
+  });
+  if (await Promise.race([exited.then(() => false), late])) {
+    monitor.kill("SIGKILL");
+    await exited;
+  }
+  clearTimeout(timer);
 }
 
 /** The monitor's io flags for MonitorOptions.io. */

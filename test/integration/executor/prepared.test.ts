@@ -47,6 +47,32 @@ describe("executor: prepared containers, race-safe operations, a loud dead execu
     assert.equal(h.exitsOf(id).length, 10);
   });
 
+  it("a start right after the prepared instance ended is answered by a new instance (10 rounds)", async () => {
+    const h = await ContainerHarness.create();
+    harnesses.push(h);
+    const id = await h.add(h.name("ended"), "/bin/sleep", ["1000"]);
+    await h.startDaemon();
+    // Every request gets its answer within a minute, or fails the test (not a hang).
+    const client = await connect(h.url, { timeout: 60_000 });
+    try {
+      for (let round = 0; round < 10; round++) {
+        await client.prepare(id);
+        const pid = (await client.inspect(id)).process!.pid;
+        process.kill(pid, "SIGKILL");
+        // The state has taken the exit once it no longer shows the prepared instance; its
+        // cleanup is what the start now meets.
+        for (let i = 0; i < 3000 && (await client.inspect(id)).state === "prepared"; i++) await sleep(1);
+        assert.notEqual((await client.inspect(id)).state, "prepared", `round ${round}`);
+        await client.start(id);
+        assert.equal((await client.inspect(id)).state, "running", `round ${round}`);
+        await client.stop(id);
+      }
+      assert.equal(h.exitsOf(id).length, 10, "the ended prepared instances report no exit");
+    } finally {
+      client.close();
+    }
+  });
+
   it("a start with overrides on a prepared container starts cold and runs the override", async () => {
     const h = await ContainerHarness.create();
     harnesses.push(h);
@@ -135,6 +161,13 @@ describe("executor: prepared containers, race-safe operations, a loud dead execu
     try {
       for (let round = 0; round < 100; round++) {
         await h.client.start(id);
+        // The previous round's instance is cleaned up before this start completes: any second exit
+        // of it would have been posted by now.
+        assert.equal(
+          h.exitsOf(id).length,
+          round,
+          `round ${round}: one exit per round\n${h.log.slice(-3000)}`,
+        );
         await h.client.addWakeSource(id, "t", { type: "timer", after_ms: 60_000 });
         const from = h.notifications.length;
         const answers = await Promise.all(
@@ -142,7 +175,10 @@ describe("executor: prepared containers, race-safe operations, a loud dead execu
         );
         await h.waitForExit(id, from);
         for (const a of answers)
-          assert.ok(!a.startsWith("other"), `round ${round}: ${JSON.stringify(answers)}`);
+          assert.ok(
+            !a.startsWith("other"),
+            `round ${round}: ${JSON.stringify(answers)}\n${h.log.slice(-3000)}`,
+          );
         // Kills: the first applied one succeeds; the rest find it dead or dying. No wake source can
         // fire within the round, so no suspend can succeed: the kill wins over every one.
         assert.ok(
@@ -153,9 +189,12 @@ describe("executor: prepared containers, race-safe operations, a loud dead execu
           answers.filter((_, i) => i % 2 === 0).every((a) => a !== "ok"),
           `round ${round}: ${JSON.stringify(answers)}`,
         );
-        await sleep(20);
-        assert.equal(h.exitsOf(id).length, round + 1, `round ${round}: one exit per round`);
       }
+      // One more start: it completes after the last round's cleanup.
+      await h.client.start(id);
+      assert.equal(h.exitsOf(id).length, 100, "one exit per round");
+      await h.client.stop(id);
+      assert.doesNotMatch(h.log, /unhandled promise rejection/);
     } finally {
       clients.forEach((c) => c.close());
     }
