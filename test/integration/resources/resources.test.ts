@@ -1,11 +1,17 @@
 import assert from "node:assert/strict";
-import { access, readFile } from "node:fs/promises";
+import { access, readFile, writeFile } from "node:fs/promises";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { RuntimeError } from "../../../src/client/index.js";
 import type { Notification } from "../../../src/protocol/messages.js";
 import { sharesToWeight } from "../../../src/daemon/cgroups/limits.js";
-import { controllerVersion, hostLayout, readControl, readMemoryLimit } from "../../helpers/cgroupfs.js";
+import {
+  cgroupDir,
+  controllerVersion,
+  hostLayout,
+  readControl,
+  readMemoryLimit,
+} from "../../helpers/cgroupfs.js";
 import { ContainerHarness } from "../../helpers/containers.js";
 
 const EATER = ["-c", 's=x; while true; do s="$s$s"; done'];
@@ -26,6 +32,7 @@ describe("resources: cgroups, memory events, groups and limits", () => {
   };
   let h: ContainerHarness;
   let eater: string;
+  let groupEater: string;
   let limited: string;
   let groupA: string;
   let groupB: string;
@@ -37,6 +44,13 @@ describe("resources: cgroups, memory events, groups and limits", () => {
       "/bin/sh",
       EATER,
       `cgroups:\n  memory:\n    oom_monitor: true\n    memory_hard_limit: ${32 * MiB}\n    swappiness: 0\n`,
+    );
+    // Eats only on SIGUSR1, so the test can set memory.oom.group first.
+    groupEater = await h.add(
+      h.name("geater"),
+      "/bin/sh",
+      ["-c", `trap '${EATER[1]!}' USR1; echo ready; while true; do sleep 1; done`],
+      `cgroups:\n  memory:\n    oom_monitor: true\n    memory_hard_limit: ${32 * MiB}\n`,
     );
     limited = await h.add(
       h.name("limited"),
@@ -90,6 +104,28 @@ url = "tcp://127.0.0.1:0"
     assert.deepEqual(status, { type: "signalled", signal: 9, reason: "shutdown", oom: true });
   });
 
+  it("on cgroup v2, an OOM kill of the whole group (memory.oom.group) counts oom_group_kill", async (t) => {
+    if ((await controllerVersion("memory")) !== 2) {
+      t.skip("memory.oom.group is cgroup v2's");
+      return;
+    }
+    const from = h.notifications.length;
+    await h.client.start(groupEater);
+    await h.waitForLog(groupEater, "stdout ready", 60_000);
+    const name = groupEater.slice(0, groupEater.indexOf(":"));
+    await writeFile(`${await cgroupDir("memory", `/${h.cgroup}/${name}`)}/memory.oom.group`, "1");
+    await h.client.kill(groupEater, 10); // SIGUSR1: start eating
+    const cgroup = (await h.waitFor(
+      (n) => n.type === "c_group" && n.container === groupEater && (n.memory.oom_group_kill ?? 0) >= 1,
+      20_000,
+      from,
+    )) as Extract<Notification, { type: "c_group" }>;
+    assert.ok((cgroup.memory.oom_group_kill ?? 0) >= 1, JSON.stringify(cgroup.memory));
+    // The group kill took the container's init too.
+    const status = await h.waitForExit(groupEater, from);
+    assert.deepEqual(status, { type: "signalled", signal: 9, reason: "shutdown", oom: true });
+  });
+
   it("limits land in the cgroup files; statistics are numbers that move", async () => {
     await h.client.start(limited);
     try {
@@ -117,6 +153,17 @@ url = "tcp://127.0.0.1:0"
       const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
       assert.match(text, /skiff_events_processed_total \d+/);
       assert.match(text, new RegExp(`container="${limited.replace(".", "\\.")}"`));
+      // ... read from the files of this host's layout (v2: memory.max, pids.max, cpu.stat).
+      const figure = (family: string): number | undefined => {
+        const line = text
+          .split("\n")
+          .find((l) => l.startsWith(`skiff_container_${family}{`) && l.includes(`container="${limited}"`));
+        return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(" ") + 1));
+      };
+      assert.equal(figure("memory_limit_bytes"), 48 * MiB);
+      assert.equal(figure("pids_limit"), 42);
+      assert.ok((figure("memory_usage_bytes") ?? 0) > 0, "memory usage exported");
+      assert.equal(typeof figure("cpu_usage_seconds_total"), "number");
     } finally {
       await h.client.stop(limited);
     }
