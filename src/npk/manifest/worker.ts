@@ -6,8 +6,10 @@
 // parse starts a fresh worker.
 //
 // INVARIANTS: one worker at a time; `pending` holds exactly the jobs posted to `worker` and not
-// yet answered; `watchdog` runs exactly while `pending` is non-empty and was (re)started when
-// the oldest pending job became the one the worker is on; the worker is ref'd only while
+// yet answered; `watchdog` runs exactly while `pending` is non-empty and `worker` has said it is
+// ready, and was (re)started when the oldest pending job became the one the worker is on (or
+// when the worker became ready: starting a thread and loading the parser is not parsing, and
+// takes seconds on a slow machine, e.g. under emulation); the worker is ref'd only while
 // `pending` is non-empty, so an idle parser never keeps a process alive.
 import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
 import { ManifestError, type ManifestIssue } from "./errors.js";
@@ -20,6 +22,8 @@ import type { Manifest } from "./types.js";
  * real parses in milliseconds.
  */
 export const PARSE_TIMEOUT_MS = 5_000;
+/** A worker that has not loaded the parser by then is broken (not slow): its jobs fail. */
+const STARTUP_TIMEOUT_MS = 120_000;
 const WORKER_HEAP_MB = 64;
 /** Marks the thread this module serves in (other workers may import it as a library). */
 const ROLE = "skiff-manifest-parser";
@@ -30,6 +34,7 @@ interface Job {
   format: ManifestFormat;
 }
 type Answer =
+  | { ready: true }
   | { id: number; ok: true; manifest: Manifest }
   | { id: number; ok: false; issues: ManifestIssue[] | undefined; message: string };
 
@@ -39,6 +44,8 @@ interface Pending {
 }
 
 let worker: Worker | undefined;
+/** The current worker has loaded the parser and serves jobs. */
+let workerReady = false;
 const pending = new Map<number, Pending>();
 let watchdog: NodeJS.Timeout | undefined;
 let nextId = 0;
@@ -47,6 +54,7 @@ function failAll(reason: string): void {
   const jobs = [...pending.values()];
   pending.clear();
   worker = undefined;
+  workerReady = false;
   clearTimeout(watchdog);
   watchdog = undefined;
   for (const job of jobs) job.reject(new ManifestError([{ path: "", reason }]));
@@ -70,7 +78,20 @@ function startWorker(): Worker {
     workerData: ROLE,
     resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB },
   });
+  const startup = setTimeout(() => {
+    if (worker !== w) return;
+    failAll(`manifest parser did not start within ${STARTUP_TIMEOUT_MS} ms`);
+    void w.terminate();
+  }, STARTUP_TIMEOUT_MS);
+  startup.unref();
   w.on("message", (answer: Answer) => {
+    if ("ready" in answer) {
+      clearTimeout(startup);
+      if (worker !== w) return;
+      workerReady = true;
+      armWatchdog(w); // the jobs posted meanwhile are queued in the worker; the oldest is next
+      return;
+    }
     const job = pending.get(answer.id);
     if (job === undefined) return;
     pending.delete(answer.id);
@@ -91,11 +112,14 @@ function startWorker(): Worker {
 /** Parses, decodes and validates a manifest in the shared worker thread. Rejects with ManifestError. */
 export function parseManifestOffLoop(text: string, format: ManifestFormat = "yaml"): Promise<Manifest> {
   return new Promise((resolve, reject) => {
-    worker ??= startWorker();
+    if (worker === undefined) {
+      worker = startWorker();
+      workerReady = false;
+    }
     const w = worker;
     const id = nextId++;
     pending.set(id, { resolve, reject });
-    if (pending.size === 1) armWatchdog(w);
+    if (pending.size === 1 && workerReady) armWatchdog(w);
     w.ref();
     w.postMessage({ id, text, format } satisfies Job);
   });
@@ -112,6 +136,7 @@ function serve(): void {
     }
     parentPort!.postMessage(answer);
   });
+  parentPort!.postMessage({ ready: true } satisfies Answer);
 }
 
 if (!isMainThread && parentPort !== null && workerData === ROLE) serve();

@@ -1,16 +1,16 @@
 import assert from "node:assert/strict";
 import { randomInt } from "node:crypto";
-import { readFile } from "node:fs/promises";
 import { request } from "node:http";
 import { after, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { RuntimeError } from "../../../src/client/index.js";
+import { readFreezerState, type CgroupFreezerState } from "../../helpers/cgroupfs.js";
 import { ContainerHarness } from "../../helpers/containers.js";
 
-const freezerState = async (h: ContainerHarness, id: string): Promise<string> =>
-  (
-    await readFile(`/sys/fs/cgroup/freezer/${h.cgroup}/${id.slice(0, id.indexOf(":"))}/freezer.state`, "utf8")
-  ).trim();
+/** The container's freezer state from the kernel's files of this host's layout (freezer.state on v1,
+ *  cgroup.events `frozen` on v2). */
+const freezerState = (h: ContainerHarness, id: string): Promise<CgroupFreezerState> =>
+  readFreezerState(`/${h.cgroup}/${id.slice(0, id.indexOf(":"))}`);
 
 /** GET http://127.0.0.1:port/ and the body. */
 function get(port: number): Promise<string> {
@@ -46,7 +46,7 @@ describe("power: freezer seams and idle suspend", () => {
     await sleep(100); // inside the 400 ms the freeze waits in its intermediate state
     await h.client.acquireWakeLock(id, "late");
     assert.equal(await suspended, "wake_locks_exist");
-    assert.equal(await freezerState(h, id), "THAWED");
+    assert.equal(await freezerState(h, id), "thawed");
     assert.ok(!h.notifications.slice(from).some((n) => n.type === "power" && n.state === "asleep"));
   });
 
@@ -61,7 +61,7 @@ describe("power: freezer seams and idle suspend", () => {
       h.client.suspend(id),
       (e: unknown) => e instanceof RuntimeError && e.variant === "suspend_failure",
     );
-    assert.equal(await freezerState(h, id), "THAWED");
+    assert.equal(await freezerState(h, id), "thawed");
     assert.equal((await h.client.power(id)).state, "awake");
   });
 
@@ -88,11 +88,11 @@ power:
     const asleep = (from: number): Promise<unknown> =>
       h.waitFor((n) => n.type === "power" && n.container === id && n.state === "asleep", 10_000, from);
     await asleep(0);
-    assert.equal(await freezerState(h, id), "FROZEN");
+    assert.equal(await freezerState(h, id), "frozen");
     const body = await get(proxy);
     assert.ok(body.length > 0);
     // Without traffic for its idle time it sleeps again (httpd never calls proxy_handled).
     await asleep(h.notifications.length);
-    assert.equal(await freezerState(h, id), "FROZEN");
+    assert.equal(await freezerState(h, id), "frozen");
   });
 });

@@ -6,6 +6,7 @@ import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { RuntimeError } from "../../../src/client/index.js";
 import type { Notification } from "../../../src/protocol/messages.js";
+import { readCpuUsageUs } from "../../helpers/cgroupfs.js";
 import { ContainerHarness } from "../../helpers/containers.js";
 
 type PowerNote = Extract<Notification, { type: "power" }>;
@@ -200,8 +201,8 @@ describe("suspend, wake locks, wake sources and proxy channels (real freezer, re
       await h.client.pause(busy);
       await h.client.pause(busy);
       const name = busy.slice(0, busy.indexOf(":"));
-      const usage = async (): Promise<number> =>
-        Number(await readFile(`/sys/fs/cgroup/cpuacct/${h.cgroup}/${name}/cpuacct.usage`, "utf8"));
+      // cpuacct.usage on v1, cpu.stat usage_usec on v2.
+      const usage = (): Promise<number> => readCpuUsageUs(`/${h.cgroup}/${name}`);
       const before = await usage();
       await sleep(1000);
       assert.equal(await usage(), before);

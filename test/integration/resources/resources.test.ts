@@ -1,15 +1,22 @@
 import assert from "node:assert/strict";
-import { access, readFile } from "node:fs/promises";
+import { access, readFile, writeFile } from "node:fs/promises";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { RuntimeError } from "../../../src/client/index.js";
 import type { Notification } from "../../../src/protocol/messages.js";
+import { sharesToWeight } from "../../../src/daemon/cgroups/limits.js";
+import {
+  cgroupDir,
+  controllerVersion,
+  hostLayout,
+  readControl,
+  readMemoryLimit,
+} from "../../helpers/cgroupfs.js";
 import { ContainerHarness } from "../../helpers/containers.js";
 
 const EATER = ["-c", 's=x; while true; do s="$s$s"; done'];
 const MiB = 1024 * 1024;
 
-const read = async (path: string): Promise<string> => (await readFile(path, "utf8")).trim();
 const exists = (path: string): Promise<boolean> =>
   access(path).then(
     () => true,
@@ -25,6 +32,7 @@ describe("resources: cgroups, memory events, groups and limits", () => {
   };
   let h: ContainerHarness;
   let eater: string;
+  let groupEater: string;
   let limited: string;
   let groupA: string;
   let groupB: string;
@@ -36,6 +44,13 @@ describe("resources: cgroups, memory events, groups and limits", () => {
       "/bin/sh",
       EATER,
       `cgroups:\n  memory:\n    oom_monitor: true\n    memory_hard_limit: ${32 * MiB}\n    swappiness: 0\n`,
+    );
+    // Eats only on SIGUSR1, so the test can set memory.oom.group first.
+    groupEater = await h.add(
+      h.name("geater"),
+      "/bin/sh",
+      ["-c", `trap '${EATER[1]!}' USR1; echo ready; while true; do sleep 1; done`],
+      `cgroups:\n  memory:\n    oom_monitor: true\n    memory_hard_limit: ${32 * MiB}\n`,
     );
     limited = await h.add(
       h.name("limited"),
@@ -71,7 +86,43 @@ url = "tcp://127.0.0.1:0"
       from,
     )) as Extract<Notification, { type: "c_group" }>;
     assert.ok((cgroup.memory.oom_kill ?? 0) >= 1, JSON.stringify(cgroup.memory));
+    // Reaching the limit counts `max` (v1: memory.failcnt; v2: memory.events), and on v2 the kernel's OOM
+    // handler also counts `oom` in memory.events, each in this or an earlier notification.
+    const events = h.notifications
+      .slice(from)
+      .filter((n) => n.type === "c_group" && n.container === eater) as Extract<
+      Notification,
+      { type: "c_group" }
+    >[];
+    const total = (field: "max" | "oom"): number =>
+      events.reduce((sum, n) => sum + (n.memory[field] ?? 0), 0);
+    assert.ok(total("max") >= 1, JSON.stringify(events.map((n) => n.memory)));
+    if ((await controllerVersion("memory")) === 2) {
+      assert.ok(total("oom") >= 1, JSON.stringify(events.map((n) => n.memory)));
+    }
     const status = await h.waitForExit(eater, from);
+    assert.deepEqual(status, { type: "signalled", signal: 9, reason: "shutdown", oom: true });
+  });
+
+  it("on cgroup v2, an OOM kill of the whole group (memory.oom.group) counts oom_group_kill", async (t) => {
+    if ((await controllerVersion("memory")) !== 2) {
+      t.skip("memory.oom.group is cgroup v2's");
+      return;
+    }
+    const from = h.notifications.length;
+    await h.client.start(groupEater);
+    await h.waitForLog(groupEater, "stdout ready", 60_000);
+    const name = groupEater.slice(0, groupEater.indexOf(":"));
+    await writeFile(`${await cgroupDir("memory", `/${h.cgroup}/${name}`)}/memory.oom.group`, "1");
+    await h.client.kill(groupEater, 10); // SIGUSR1: start eating
+    const cgroup = (await h.waitFor(
+      (n) => n.type === "c_group" && n.container === groupEater && (n.memory.oom_group_kill ?? 0) >= 1,
+      20_000,
+      from,
+    )) as Extract<Notification, { type: "c_group" }>;
+    assert.ok((cgroup.memory.oom_group_kill ?? 0) >= 1, JSON.stringify(cgroup.memory));
+    // The group kill took the container's init too.
+    const status = await h.waitForExit(groupEater, from);
     assert.deepEqual(status, { type: "signalled", signal: 9, reason: "shutdown", oom: true });
   });
 
@@ -79,11 +130,16 @@ url = "tcp://127.0.0.1:0"
     await h.client.start(limited);
     try {
       const name = limited.slice(0, limited.indexOf(":"));
-      const base = (controller: string): string => `/sys/fs/cgroup/${controller}/${h.cgroup}/${name}`;
-      assert.equal(Number(await read(`${base("memory")}/memory.limit_in_bytes`)), 48 * MiB);
-      assert.equal(await read(`${base("cpu")}/cpu.shares`), "512");
-      assert.equal(await read(`${base("cpu")}/cpu.cfs_quota_us`), "50000");
-      assert.equal(await read(`${base("pids")}/pids.max`), "42");
+      const cgroup = `/${h.cgroup}/${name}`;
+      assert.equal(await readMemoryLimit(cgroup), 48 * MiB);
+      if ((await controllerVersion("cpu")) === 1) {
+        assert.equal(await readControl("cpu", cgroup, "cpu.shares"), "512");
+        assert.equal(await readControl("cpu", cgroup, "cpu.cfs_quota_us"), "50000");
+      } else {
+        assert.equal(await readControl("cpu", cgroup, "cpu.weight"), String(sharesToWeight(512)));
+        assert.match(await readControl("cpu", cgroup, "cpu.max"), /^50000 \d+$/);
+      }
+      assert.equal(await readControl("pids", cgroup, "pids.max"), "42");
       const stats = (await h.client.inspect(limited)).process!.statistics as {
         memory: { usage: number; limit: number };
         pids: { current: number; limit: number };
@@ -97,6 +153,17 @@ url = "tcp://127.0.0.1:0"
       const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
       assert.match(text, /skiff_events_processed_total \d+/);
       assert.match(text, new RegExp(`container="${limited.replace(".", "\\.")}"`));
+      // ... read from the files of this host's layout (v2: memory.max, pids.max, cpu.stat).
+      const figure = (family: string): number | undefined => {
+        const line = text
+          .split("\n")
+          .find((l) => l.startsWith(`skiff_container_${family}{`) && l.includes(`container="${limited}"`));
+        return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(" ") + 1));
+      };
+      assert.equal(figure("memory_limit_bytes"), 48 * MiB);
+      assert.equal(figure("pids_limit"), 42);
+      assert.ok((figure("memory_usage_bytes") ?? 0) > 0, "memory usage exported");
+      assert.equal(typeof figure("cpu_usage_seconds_total"), "number");
     } finally {
       await h.client.stop(limited);
     }
@@ -144,8 +211,7 @@ url = "tcp://127.0.0.1:0"
         from,
       );
       assert.ok(killed.type === "exit" && killed.status.oom === true, JSON.stringify(killed));
-      const group = `/sys/fs/cgroup/memory/${h.cgroup}/shared`;
-      assert.equal(Number(await read(`${group}/memory.limit_in_bytes`)), 64 * MiB);
+      assert.equal(await readMemoryLimit(`/${h.cgroup}/shared`), 64 * MiB);
     } finally {
       for (const id of [groupA, groupB]) await h.client.stop(id).catch(() => undefined);
     }
@@ -179,23 +245,23 @@ url = "tcp://127.0.0.1:0"
     const name = limited.slice(0, limited.indexOf(":"));
     await h.client.kill(limited, 9);
     await h.waitForExit(limited, h.notifications.length - 1).catch(() => undefined);
-    await sleep(200);
-    assert.equal(
-      await exists(`/sys/fs/cgroup/memory/${h.cgroup}/${name}`),
-      false,
-      "the container's cgroup is removed after exit",
-    );
+    const layout = await hostLayout();
+    // The exit notification may precede the removal of the cgroup by a moment: wait for it, bounded.
+    const deadline = Date.now() + 5000;
+    for (const mount of layout.hierarchies) {
+      while ((await exists(`${mount}/${h.cgroup}/${name}`)) && Date.now() < deadline) await sleep(20);
+      assert.equal(await exists(`${mount}/${h.cgroup}/${name}`), false, `the container's cgroup in ${mount}`);
+    }
     assert.ok(
       !/processes outlived the container's init/.test(h.log),
       "cgroup.procs was empty before removal",
     );
     assert.equal(await h.stopDaemon(), 0);
-    for (const controller of ["memory", "cpu", "pids", "freezer", "unified"]) {
-      assert.equal(
-        await exists(`/sys/fs/cgroup/${controller}/${h.cgroup}`),
-        false,
-        `${controller} subtree removed`,
-      );
+    // Every hierarchy of the host's layout: the v1 controllers and cgroup2 on a hybrid host, the one
+    // cgroup2 on a pure v2 host.
+    assert.ok(layout.hierarchies.length > 0);
+    for (const mount of layout.hierarchies) {
+      assert.equal(await exists(`${mount}/${h.cgroup}`), false, `subtree removed from ${mount}`);
     }
   });
 });
