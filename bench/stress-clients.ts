@@ -9,8 +9,13 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { PROTOCOL_VERSION } from "../src/protocol/version.js";
 import type { Counts, ExitLedger, Rng } from "./stress-stats.js";
 
-const CONNECT = (subscribe: boolean): string =>
-  `${JSON.stringify({ connect: { version: PROTOCOL_VERSION, subscribe_notifications: subscribe } })}\n`;
+/**
+ * A `connect` line. The notification watcher speaks Skiff's dialect, whose exit notifications carry
+ * the instance id that tells a permitted repeat from a real duplicate; hostile clients speak
+ * Northstar's, the dialect a client that asks for nothing gets (docs/console.md, "Dialects").
+ */
+const CONNECT = (subscribe: boolean, dialect?: "skiff"): string =>
+  `${JSON.stringify({ connect: { version: PROTOCOL_VERSION, subscribe_notifications: subscribe, ...(dialect ? { dialect } : {}) } })}\n`;
 /** Our own limit for a line from the daemon (its notifications are small). */
 const MAX_LINE = 16 << 20;
 
@@ -112,7 +117,7 @@ export class NotificationWatcher {
           });
           socket.once("close", () => resolve(false));
         });
-        socket.write(CONNECT(true));
+        socket.write(CONNECT(true, "skiff"));
         if (!(await acked)) {
           socket.destroy();
           throw new Error("handshake refused");
