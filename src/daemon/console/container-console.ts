@@ -30,6 +30,7 @@ import type { Peer } from "../events/types.js";
 import type { NotificationHub } from "./hub.js";
 import { Session, type RequestIo } from "./session.js";
 import { MAX_UNIX_SOCKET_PATH } from "../../common/unix-socket.js";
+import { resolveWithin } from "../../common/paths.js";
 
 /**
  * Like a listener's dispatcher, plus the id of the session the request came on (so that
@@ -88,10 +89,11 @@ export function consolePermissions(permissions: Console["permissions"]): Permiss
  * in a socket address (names may have 1024 characters), a name derived from the id's hash.
  */
 export function containerConsolePath(dir: string, container: ContainerId): string {
-  const plain = join(dir, `${container}.sock`);
-  if (Buffer.byteLength(plain) <= MAX_UNIX_SOCKET_PATH) return plain;
+  // The id comes from package data: the one safe join refuses any escape (common/paths.ts).
+  const plain = `${container}.sock`;
+  if (Buffer.byteLength(join(dir, plain)) <= MAX_UNIX_SOCKET_PATH) return resolveWithin(dir, plain);
   const digest = createHash("sha256").update(container).digest("hex").slice(0, 32);
-  return join(dir, `${digest}.sock`);
+  return resolveWithin(dir, `${digest}.sock`);
 }
 
 export class ContainerConsoles {
