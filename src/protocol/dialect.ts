@@ -11,6 +11,8 @@
  * error here until it is classified (mapped, or without a Northstar form).
  */
 import { encodeMessage } from "./codec.js";
+import { NORTHSTAR_MANIFEST_FIELDS } from "./manifest-fields.js";
+import { NORTHSTAR_PERMISSIONS } from "./permissions.js";
 import type {
   ContainerData,
   ContainerResult,
@@ -312,49 +314,7 @@ function northstarProcess(p: ProcessInfo): ProcessInfo {
 // ---------------------------------------------------------------------------------------------
 // The manifest. Northstar's `Manifest` denies unknown fields, so only its own keys pass.
 
-/** Northstar 0.9.2's `Manifest` fields (npk/manifest/mod.rs). */
-const MANIFEST_KEYS = [
-  "name",
-  "version",
-  "console",
-  "init",
-  "args",
-  "env",
-  "uid",
-  "gid",
-  "sched",
-  "mounts",
-  "autostart",
-  "cgroups",
-  "network",
-  "seccomp",
-  "selinux",
-  "capabilities",
-  "suppl_groups",
-  "rlimits",
-  "sockets",
-  "io",
-  "custom",
-] as const;
-
-/** Northstar 0.9.2's console permissions (npk/manifest/console.rs). */
-const NORTHSTAR_PERMISSIONS: ReadonlySet<string> = new Set([
-  "ident",
-  "inspect",
-  "install",
-  "kill",
-  "list",
-  "notifications",
-  "mount",
-  "repositories",
-  "shutdown",
-  "start",
-  "start_command",
-  "token_create",
-  "token_verification",
-  "umount",
-  "uninstall",
-]);
+const NORTHSTAR_PERMISSION_SET: ReadonlySet<string> = new Set(NORTHSTAR_PERMISSIONS);
 
 /** Skiff's keys inside Northstar's `cgroups` section. */
 const SKIFF_CGROUP_KEYS: ReadonlySet<string> = new Set(["pids"]);
@@ -369,14 +329,16 @@ const isObject = (v: unknown): v is Record<string, unknown> =>
  */
 export function northstarManifest(manifest: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const key of MANIFEST_KEYS) {
+  for (const key of NORTHSTAR_MANIFEST_FIELDS) {
     if (manifest[key] !== undefined) out[key] = manifest[key];
   }
   const console = out.console;
   if (isObject(console) && Array.isArray(console.permissions)) {
     out.console = {
       ...console,
-      permissions: console.permissions.filter((p) => typeof p === "string" && NORTHSTAR_PERMISSIONS.has(p)),
+      permissions: console.permissions.filter(
+        (p) => typeof p === "string" && NORTHSTAR_PERMISSION_SET.has(p),
+      ),
     };
   }
   const cgroups = out.cgroups;

@@ -1,9 +1,10 @@
 /**
- * Console permissions. The first fifteen are Northstar's; every request Skiff adds gets a
+ * Console permissions. The first fifteen are Northstar's (NORTHSTAR_PERMISSIONS); every request Skiff adds gets a
  * permission of its own, appended here. A listener or a container console holds a set of them;
  * "full" in configuration means all.
  */
-export const PERMISSIONS = [
+/** Northstar 0.9.2's fifteen (npk/manifest/console.rs): what a Northstar-dialect client may see. */
+export const NORTHSTAR_PERMISSIONS = [
   "ident",
   "inspect",
   "install",
@@ -19,6 +20,10 @@ export const PERMISSIONS = [
   "token_verification",
   "umount",
   "uninstall",
+] as const;
+
+export const PERMISSIONS = [
+  ...NORTHSTAR_PERMISSIONS,
   // Skiff's additions.
   "stop",
   "logs",

@@ -1,3 +1,4 @@
+import { NORTHSTAR_MANIFEST_FIELDS } from "../../protocol/manifest-fields.js";
 import semver from "semver";
 import { IssueList, joinPath } from "./errors.js";
 import { isRawObject, type Raw, type RawObject, Reader, setIfDefined, toJson } from "./reader.js";
@@ -28,27 +29,7 @@ import {
 const U16_MAX = 65_535;
 
 const TOP_LEVEL_FIELDS = [
-  "name",
-  "version",
-  "console",
-  "init",
-  "args",
-  "env",
-  "uid",
-  "gid",
-  "sched",
-  "mounts",
-  "autostart",
-  "cgroups",
-  "network",
-  "seccomp",
-  "selinux",
-  "capabilities",
-  "suppl_groups",
-  "rlimits",
-  "sockets",
-  "io",
-  "custom",
+  ...NORTHSTAR_MANIFEST_FIELDS,
   // Skiff extensions
   "restart",
   "stop_timeout",
