@@ -20,7 +20,7 @@
  */
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import type { VerificationResult } from "../protocol/messages.js";
-import type { ContainerId } from "../protocol/container.js";
+import { nameOf, type ContainerId } from "../protocol/container.js";
 
 export const TOKEN_BYTES = 40;
 const TIME_BYTES = 8;
@@ -43,7 +43,7 @@ export function tokenIdentity(
   peer: { kind: "extern" } | { kind: "container"; container: ContainerId },
 ): string {
   if (peer.kind === "extern") return "extern";
-  return peer.container.slice(0, peer.container.lastIndexOf(":"));
+  return nameOf(peer.container);
 }
 
 /** Whole seconds since the daemon started (0 if the wall clock went back before the start). */

@@ -32,9 +32,15 @@ export interface ParsedContainerId {
   version: string;
 }
 
+/**
+ * Where the name ends in an id. The name's character set has no ":", so the first and the last
+ * colon of a valid id are the same one; the last is taken so that a bad id fails in the version.
+ */
+const separator = (id: ContainerId): number => id.lastIndexOf(":");
+
 /** Returns why `id` is not a valid "name:version", or undefined when it is. */
 export function containerIdProblem(id: string): string | undefined {
-  const colon = id.lastIndexOf(":");
+  const colon = separator(id);
   if (colon < 0) return `container ${JSON.stringify(id)} is not of the form name:version`;
   const problem = nameProblem(id.slice(0, colon));
   if (problem) return problem;
@@ -43,11 +49,24 @@ export function containerIdProblem(id: string): string | undefined {
   return undefined;
 }
 
+/** Checks `id` and returns its name and version; throws a TypeError naming the problem. */
 export function parseContainerId(id: string): ParsedContainerId {
   const problem = containerIdProblem(id);
   if (problem) throw new TypeError(problem);
-  const colon = id.lastIndexOf(":");
-  return { name: id.slice(0, colon), version: id.slice(colon + 1) };
+  return { name: nameOf(id), version: versionOf(id) };
+}
+
+/**
+ * The name part of an id that has been checked already (every id past the decoder or the
+ * repository has been). The one place that knows where a name ends in an id.
+ */
+export function nameOf(id: ContainerId): string {
+  return id.slice(0, separator(id));
+}
+
+/** The version part of an id that has been checked already; see `nameOf`. */
+export function versionOf(id: ContainerId): string {
+  return id.slice(separator(id) + 1);
 }
 
 export function formatContainerId(name: string, version: string): ContainerId {

@@ -6,7 +6,7 @@ import { constants } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Client } from "../../client/client.js";
 import { RuntimeError } from "../../client/errors.js";
-import type { ContainerId } from "../../protocol/container.js";
+import { nameOf, versionOf, type ContainerId } from "../../protocol/container.js";
 import type { ContainerData, ExitStatus } from "../../protocol/messages.js";
 import { EXIT_OK, UsageError, type Command, type ParsedCommand } from "../command.js";
 import { responseJson, table } from "../output.js";
@@ -148,10 +148,9 @@ export function psRow(id: ContainerId, data: ContainerData): string[] | undefine
   const running = data.process;
   if (running === null) return undefined;
   const memory = running.statistics.memory as { usage?: unknown } | undefined;
-  const colon = id.lastIndexOf(":");
   return [
-    id.slice(0, colon),
-    id.slice(colon + 1),
+    nameOf(id),
+    versionOf(id),
     String(running.pid),
     formatUptime(running.uptime),
     running.started_by ?? "-",

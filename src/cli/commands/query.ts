@@ -5,6 +5,7 @@ import { resolveContainer } from "../resolve.js";
 import { inspectNpkCommand, isNpkArgument } from "./package.js";
 import { withClient } from "./session.js";
 import { RuntimeError } from "../../client/errors.js";
+import { nameOf, versionOf } from "../../protocol/container.js";
 
 const list: Command = {
   name: "list",
@@ -20,7 +21,6 @@ const list: Command = {
       }
       const rows: string[][] = [];
       for (const id of ids) {
-        const colon = id.lastIndexOf(":");
         let data;
         try {
           data = await client.inspect(id);
@@ -30,8 +30,8 @@ const list: Command = {
           throw e;
         }
         rows.push([
-          id.slice(0, colon),
-          id.slice(colon + 1),
+          nameOf(id),
+          versionOf(id),
           data.repository,
           data.mounted ? "yes" : "no",
           data.state ?? "-",

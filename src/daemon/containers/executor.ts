@@ -31,7 +31,7 @@ import { mkdir, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
 import type { Manifest } from "../../npk/manifest/index.js";
-import type { ContainerId } from "../../protocol/container.js";
+import { nameOf, type ContainerId } from "../../protocol/container.js";
 import type { ExitStatus, WireError } from "../../protocol/messages.js";
 import { toMemoryNotification, type CgroupSupervisor, type ProcessStatistics } from "../cgroups/index.js";
 import type { ContainerConsoles } from "../console/container-console.js";
@@ -118,8 +118,6 @@ interface Instance {
   /** A checkpoint is dumping it: the exit that ends the dump is held here, not reported. */
   checkpointing?: { exit?: Pick<ExitRecord, "status" | "reason" | "oom"> };
 }
-
-const nameOf = (id: ContainerId): string => id.slice(0, id.lastIndexOf(":"));
 
 /** The monitor's exit record in the console's terms. */
 export function exitStatusOf(record: Pick<ExitRecord, "status" | "reason">, oom = false): ExitStatus {

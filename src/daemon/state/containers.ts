@@ -22,7 +22,7 @@
  *   a second freezer operation at once is refused with a definite error (state/power.ts).
  */
 import semver from "semver";
-import type { ContainerId } from "../../protocol/container.js";
+import { nameOf, type ContainerId } from "../../protocol/container.js";
 import type { ExitStatus, MemoryNotification, Request, WireError } from "../../protocol/messages.js";
 import { RESERVED_ENV_VARIABLES, satisfiesRequirement, type Manifest } from "../../npk/manifest/index.js";
 import { parseDuration } from "../../common/units.js";
@@ -48,8 +48,6 @@ type T = Transition<RuntimeState>;
 export const DEFAULT_STOP_TIMEOUT_MS = 5000;
 /** Restart policy backoff defaults. */
 export const DEFAULT_BACKOFF = { initialMs: 100, maxMs: 30_000 };
-
-const nameOf = (id: ContainerId): string => id.slice(0, id.lastIndexOf(":"));
 
 /** Answers a refused start (or prepare) with `error`; a refusal without a requester is silent. */
 function startErrorOf(

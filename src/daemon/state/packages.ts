@@ -7,7 +7,7 @@
  * request gets a definite answer. An install reserves its name:version before its file is
  * renamed into place, so two uploads of the same container cannot both succeed.
  */
-import type { ContainerId } from "../../protocol/container.js";
+import { formatContainerId, type ContainerId } from "../../protocol/container.js";
 import type { ContainerResult, Request, Response, WireError } from "../../protocol/messages.js";
 import type { JobResult, Reply } from "../events/types.js";
 import type { InstalledPackage } from "../repository/repository.js";
@@ -45,7 +45,7 @@ export function inUse(state: RuntimeState, record: ContainerRecord): boolean {
 }
 
 export function containerIdOf(pkg: InstalledPackage): ContainerId {
-  return `${pkg.npk.manifest.name}:${pkg.npk.manifest.version}`;
+  return formatContainerId(pkg.npk.manifest.name, pkg.npk.manifest.version);
 }
 
 /** A verified upload arrived: reserve its id and commit it, or refuse it. */

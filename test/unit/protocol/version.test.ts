@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { isCompatibleClientVersion, parseProtocolVersion } from "../../../src/protocol/version.js";
-import { containerIdProblem, parseContainerId } from "../../../src/protocol/container.js";
+import {
+  containerIdProblem,
+  formatContainerId,
+  nameOf,
+  parseContainerId,
+  versionOf,
+} from "../../../src/protocol/container.js";
 
 describe("protocol version", () => {
   it("accepts equal or higher major.minor, ignores patch", () => {
@@ -23,6 +29,11 @@ describe("container ids", () => {
   it("parses name:version", () => {
     assert.deepEqual(parseContainerId("hello-world:0.0.1"), { name: "hello-world", version: "0.0.1" });
     assert.equal(containerIdProblem("a_b.c-d:1.2.3-pre"), undefined);
+  });
+  it("splits a checked id into name and version, and joins them back", () => {
+    assert.equal(nameOf("a_b.c-d:1.2.3-pre+build.1"), "a_b.c-d");
+    assert.equal(versionOf("a_b.c-d:1.2.3-pre+build.1"), "1.2.3-pre+build.1");
+    assert.equal(formatContainerId("hello", "0.0.1"), "hello:0.0.1");
   });
   it("rejects bad ids", () => {
     assert.match(containerIdProblem("hello")!, /name:version/);
