@@ -31,6 +31,7 @@ import type { NotificationHub } from "./hub.js";
 import { Session, type RequestIo } from "./session.js";
 import { MAX_UNIX_SOCKET_PATH } from "../../common/unix-socket.js";
 import { resolveWithin } from "../../common/paths.js";
+import { listen } from "../../common/listen.js";
 
 /**
  * Like a listener's dispatcher, plus the id of the session the request came on (so that
@@ -179,13 +180,7 @@ export class ContainerConsoles {
       sessions: new Map(),
       closing: false,
     };
-    await new Promise<void>((resolve, reject) => {
-      entry.server.once("error", reject);
-      entry.server.listen(socketPath, () => {
-        entry.server.off("error", reject);
-        resolve();
-      });
-    });
+    await listen(entry.server, { path: socketPath });
     entry.server.on("error", (e) => this.o.log.error({ err: e, container }, "container console failed"));
     try {
       await chmod(socketPath, 0o600);

@@ -13,6 +13,7 @@ import { chmod, mkdir, unlink } from "node:fs/promises";
 import { createServer, type Server, type Socket } from "node:net";
 import { dirname } from "node:path";
 import type { Logger } from "pino";
+import { listen } from "../../common/listen.js";
 import { formatConsoleUrl } from "../../protocol/url.js";
 import type { ListenerConfig } from "../config/schema.js";
 import { ConsoleBudget } from "./budget.js";
@@ -62,6 +63,7 @@ export class ConsoleServer {
       server.maxConnections = config.options.maxConnections;
       this.logDrops(config, server);
       await this.bind(config, server);
+      server.on("error", (e) => this.o.log.error({ err: e, listener: config.id }, "console listener failed"));
       this.servers.push({ config, server });
       this.o.log.info(
         { listener: config.id, permissions: [...config.permissions] },
@@ -78,17 +80,11 @@ export class ConsoleServer {
       // No umask games: they would leak into files other code creates meanwhile. A fresh socket
       // is 0755 at most under the default umask, which no other user can connect to (connect
       // needs write permission), and gets its configured mode before this returns.
-      await new Promise<void>((resolve, reject) => {
-        server.once("error", reject);
-        server.listen(path, () => resolve());
-      });
+      await listen(server, { path });
       await chmod(path, config.mode);
     } else {
       const { host, port } = config.url;
-      await new Promise<void>((resolve, reject) => {
-        server.once("error", reject);
-        server.listen({ host, port }, () => resolve());
-      });
+      await listen(server, { host, port });
     }
   }
 

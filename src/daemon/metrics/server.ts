@@ -2,6 +2,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Logger } from "pino";
+import { listen } from "../../common/listen.js";
 import { LoopDelayMonitor } from "./loop-delay.js";
 import { METRICS_CONTENT_TYPE, renderMetrics, type MetricsSnapshot } from "./render.js";
 
@@ -28,21 +29,15 @@ export interface MetricsServer {
 export async function startMetricsServer(options: MetricsServerOptions): Promise<MetricsServer> {
   const loopDelay = new LoopDelayMonitor();
   const server = createServer((request, response) => void handle(options, loopDelay, request, response));
-  await new Promise<void>((resolve, reject) => {
-    const onError = (error: NodeJS.ErrnoException): void => {
-      loopDelay.stop();
-      reject(
-        new Error(
-          `metrics: cannot listen on tcp://${options.host}:${options.port}: ${error.code ?? error.message}`,
-        ),
-      );
-    };
-    server.once("error", onError);
-    server.listen(options.port, options.host, () => {
-      server.off("error", onError);
-      resolve();
-    });
-  });
+  try {
+    await listen(server, { port: options.port, host: options.host });
+  } catch (e) {
+    loopDelay.stop();
+    const error = e as NodeJS.ErrnoException;
+    throw new Error(
+      `metrics: cannot listen on tcp://${options.host}:${options.port}: ${error.code ?? error.message}`,
+    );
+  }
   server.on("error", (error) => options.log.error({ err: error }, "metrics server error"));
   const { address, port } = server.address() as AddressInfo;
   return {

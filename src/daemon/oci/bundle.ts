@@ -40,6 +40,7 @@ import type { Manifest, Socket } from "../../npk/manifest/index.js";
 import { resolveGroupIds, resolveNetwork, type HostFacts } from "./host.js";
 import { buildOciSpec, serializeOciSpec, socketNamesOf, type OciSpecInput } from "./spec.js";
 import { MAX_UNIX_SOCKET_PATH } from "../../common/unix-socket.js";
+import { listen } from "../../common/listen.js";
 
 export interface BundleLayout {
   /** Bundles live in `<runDir>/bundles`. */
@@ -293,13 +294,7 @@ async function createSocket(path: string, socket: Socket, field: string): Promis
   const server = createServer();
   server.maxConnections = 0;
   try {
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen({ path: temporary, backlog: 128 }, () => {
-        server.off("error", reject);
-        resolve();
-      });
-    });
+    await listen(server, { path: temporary, backlog: 128 });
     await chmod(temporary, socket.mode);
     if (socket.uid !== undefined || socket.gid !== undefined) {
       await chown(temporary, socket.uid ?? -1, socket.gid ?? -1);

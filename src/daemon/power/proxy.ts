@@ -14,7 +14,7 @@
 import { createSocket, type RemoteInfo, type Socket as UdpSocket } from "node:dgram";
 import { constants, open as openCallback, close as closeCallback } from "node:fs";
 import { once } from "node:events";
-import { createConnection, createServer, isIP, type Server, type Socket } from "node:net";
+import { createConnection, createServer, isIP, type Socket } from "node:net";
 import { basename, dirname } from "node:path";
 import { promisify } from "node:util";
 import type { Logger } from "pino";
@@ -23,6 +23,7 @@ import { checkProxyFraming, createFrameCounter, parseProxyListen, parseProxyTarg
 import type { ProxyEndpoint, ProxyTarget } from "./framing.js";
 import { listenUnixSocket } from "./wake-sources.js";
 import { MAX_UNIX_SOCKET_PATH } from "../../common/unix-socket.js";
+import { listen as listenOn } from "../../common/listen.js";
 
 export { formatProxyEndpoint, parseProxyListen, parseProxyTarget } from "./framing.js";
 export type { ProxyEndpoint, ProxyTarget } from "./framing.js";
@@ -86,7 +87,7 @@ async function openStreamChannel(o: ProxyChannelOptions, listen: ProxyEndpoint):
   });
   let removeSocket = (): Promise<void> => Promise.resolve();
   if (listen.kind === "unix") removeSocket = await listenUnixSocket(server, listen.path);
-  else await listenTcp(server, listen.host, listen.port);
+  else await listenOn(server, { host: listen.host, port: listen.port });
   server.on("error", (error) => o.log.warn({ channel: o.name, err: error }, "proxy listener error"));
   const bound = server.address();
   const address: ProxyEndpoint =
@@ -215,16 +216,6 @@ function drained(socket: Socket): Promise<void> {
     };
     socket.on("drain", done);
     socket.on("close", done);
-  });
-}
-
-function listenTcp(server: Server, host: string, port: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen({ host, port }, () => {
-      server.off("error", reject);
-      resolve();
-    });
   });
 }
 

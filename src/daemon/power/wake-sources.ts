@@ -12,6 +12,7 @@ import { lstat, stat, unlink } from "node:fs/promises";
 import { createConnection, createServer, Socket, type Server } from "node:net";
 import { promisify } from "node:util";
 import type { WakeSource } from "../../protocol/messages.js";
+import { listen } from "../../common/listen.js";
 
 export interface WakeSourceHandle {
   /** Stops watching; idempotent. Removes the socket the daemon created for a missing path. */
@@ -208,29 +209,19 @@ async function watchSocketPath(
  */
 export async function listenUnixSocket(server: Server, path: string): Promise<() => Promise<void>> {
   try {
-    await listen(server, path);
+    await listen(server, { path });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== "EADDRINUSE") throw withPath(path, error);
     if (!(await lstat(path)).isSocket()) throw new Error(`${path}: exists and is not a socket`);
     if (await accepts(path)) throw new Error(`${path}: another process listens on this socket`);
     await unlink(path);
-    await listen(server, path).catch((again: unknown) => Promise.reject(withPath(path, again)));
+    await listen(server, { path }).catch((again: unknown) => Promise.reject(withPath(path, again)));
   }
   const created = await lstat(path);
   return async () => {
     const now = await lstat(path).catch(() => undefined);
     if (now?.ino === created.ino && now.dev === created.dev) await unlink(path).catch(() => undefined);
   };
-}
-
-function listen(server: Server, path: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once("error", reject);
-    server.listen({ path }, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
 }
 
 function accepts(path: string): Promise<boolean> {
