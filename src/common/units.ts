@@ -7,9 +7,10 @@
  *
  * Sizes: an integer of bytes, optionally followed (spaces allowed) by a unit, case-insensitive:
  * `B`; decimal `kB`/`MB`/`GB`/`TB`/`PB`/`EB` (×1000); binary `KiB`/`MiB`/... (×1024). A prefix
- * letter alone (`K`, `M`, `G`, ...) is where the two differ: manifests read it as decimal, as
- * Northstar's tmpfs sizes do, while skiffd's configuration reads it as binary, so `"1M"` there is
- * 1048576 bytes and `"100MB"` is 100000000.
+ * letter alone (`K`, `M`, `G`, ...) is the one place where readings differ, so every caller names
+ * its reading (`PrefixLetter`): manifests read it as decimal, as Northstar's tmpfs sizes do
+ * (docs/manifest.md), while skiffd's configuration and the CLI read it as binary, so `"1M"` there
+ * is 1048576 bytes and `"100MB"` is 100000000 (docs/cgroups.md, docs/oci-images.md).
  *
  * Fractions ("1.5s", "1.5M") are refused everywhere: both quantities are whole numbers, and a
  * rounding rule would be one more thing to document and get wrong.
@@ -52,13 +53,14 @@ export function isDuration(text: string): boolean {
 
 const PREFIX_POWER: Record<string, number> = { "": 0, k: 1, m: 2, g: 3, t: 4, p: 5, e: 6 };
 
-export interface SizeOptions {
-  /** Base of a prefix letter written without `i` or `B` ("64K"): 1000 for manifests, 1024 for the config. */
-  letterBase?: 1000 | 1024;
-}
+/**
+ * How a prefix letter written without `i` or `B` ("64K") is read: `decimal` (×1000) in manifests,
+ * as Northstar reads tmpfs sizes; `binary` (×1024) in skiffd's configuration and on the CLI.
+ */
+export type PrefixLetter = "decimal" | "binary";
 
-/** Parses a byte size. Throws a RangeError naming the bad text. */
-export function parseByteSize(text: string, options: SizeOptions = {}): number {
+/** Parses a byte size, a lone prefix letter read as `letter` says. Throws a RangeError naming the bad text. */
+export function parseByteSize(text: string, letter: PrefixLetter): number {
   const match = /^\s*(\d+)\s*([kmgtpe]?)(i?)(b?)\s*$/i.exec(text);
   if (match === null) throw new RangeError(`invalid size "${text}": expected e.g. 4096, 10MB or 64KiB`);
   const [, digits, prefix, binary, bytes] = match as unknown as [string, string, string, string, string];
@@ -66,7 +68,7 @@ export function parseByteSize(text: string, options: SizeOptions = {}): number {
     throw new RangeError(`invalid size "${text}": binary units are written KiB, MiB, ...`);
   }
   const letterOnly = prefix !== "" && binary === "" && bytes === "";
-  const base = binary !== "" ? 1024 : letterOnly ? (options.letterBase ?? 1000) : 1000;
+  const base = binary !== "" || (letterOnly && letter === "binary") ? 1024 : 1000;
   return checkedTotal(Number(digits) * base ** PREFIX_POWER[prefix.toLowerCase()]!, text);
 }
 
@@ -85,7 +87,7 @@ export function parseConfigDuration(value: string | number): number | undefined 
  */
 export function parseConfigSize(value: string | number): number | undefined {
   const text = typeof value === "number" ? integerText(value) : value;
-  return text === undefined ? undefined : orUndefined(() => parseByteSize(text, { letterBase: 1024 }));
+  return text === undefined ? undefined : orUndefined(() => parseByteSize(text, "binary"));
 }
 
 function integerText(value: number): string | undefined {

@@ -92,7 +92,7 @@ async function packFromOci(
   let maxImageSize = DEFAULT_MAX_IMAGE_SIZE;
   if (maxText !== undefined) {
     try {
-      maxImageSize = parseByteSize(maxText, { letterBase: 1024 });
+      maxImageSize = parseByteSize(maxText, "binary");
     } catch (e) {
       throw new UsageError(`--max-image-size: ${(e as Error).message}`);
     }

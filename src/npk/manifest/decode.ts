@@ -2,7 +2,7 @@ import { NORTHSTAR_MANIFEST_FIELDS } from "../../protocol/manifest-fields.js";
 import semver from "semver";
 import { IssueList, joinPath } from "./errors.js";
 import { isRawObject, type Raw, type RawObject, Reader, setIfDefined, toJson } from "./reader.js";
-import { parseByteSize } from "./size.js";
+import { parseByteSize } from "../../common/units.js";
 import { MAX_ENV_VARS } from "./validate.js";
 import { decodeCgroups } from "./decode-cgroups.js";
 import { decodePower, decodeRestart } from "./decode-extensions.js";
@@ -247,7 +247,7 @@ function decodeMountOptions(read: Reader, value: Raw | undefined, path: string):
 function decodeSize(read: Reader, value: Raw, path: string): number | undefined {
   if (typeof value === "string") {
     try {
-      return parseByteSize(value);
+      return parseByteSize(value, "decimal");
     } catch (error) {
       read.issues.add(path, (error as Error).message);
       return undefined;

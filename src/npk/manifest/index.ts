@@ -4,5 +4,4 @@ export { parseManifest, manifestFormatFromPath, manifestToYaml, type ManifestFor
 export { decodeManifest } from "./decode.js";
 export { validateManifest, isValidContainerName, RESERVED_ENV_VARIABLES } from "./validate.js";
 export { parseDuration, isDuration } from "./duration.js";
-export { parseByteSize } from "./size.js";
 export { satisfiesRequirement, toSemverRange, isValidVersionRequirement } from "./version-req.js";
