@@ -1,22 +1,13 @@
 // Pure path rules for Skiff's cgroup subtree. Cgroup paths are absolute from each hierarchy's mount root
 // (e.g. "/skiff/hello"), never relative to the cgroup Skiff itself runs in.
 import { resolveWithin } from "../../common/paths.js";
+import { cgroupNameProblem } from "../../common/cgroup-name.js";
 import type { CgroupLayout } from "./layout.js";
-
-const NAME = /^[A-Za-z0-9_][A-Za-z0-9_.:@+-]*$/;
 
 /** Throws unless `name` is usable as one cgroup directory name. `field` names the config/manifest field. */
 export function validateCgroupName(name: string, field: string): void {
-  if (!NAME.test(name) || name.length > 255) {
-    throw new Error(`${field}: "${name}" is not a valid cgroup name (letters, digits, _ . : @ + -; no "/")`);
-  }
-  // v1 hierarchies hold control files next to child directories; a child named like one would collide.
-  if (
-    name.startsWith("cgroup.") ||
-    /^(cpu|cpuacct|cpuset|memory|pids|blkio|io|freezer|devices)\./.test(name)
-  ) {
-    throw new Error(`${field}: "${name}" would collide with a cgroup control file`);
-  }
+  const problem = cgroupNameProblem(name);
+  if (problem !== undefined) throw new Error(`${field}: "${name}" ${problem}`);
 }
 
 /** "/<root>/<container>" or, for a process group, "/<root>/<group>/<container>". */

@@ -19,6 +19,7 @@ import {
 import { parseConfigDuration as parseDuration, parseConfigSize as parseSize } from "../../common/units.js";
 import { DEFAULT_CONSOLE_URL, parseConsoleUrl, type ConsoleUrl } from "../../protocol/url.js";
 import { FULL_PERMISSIONS, isPermission, type Permission } from "../../protocol/permissions.js";
+import { cgroupNameProblem } from "../../common/cgroup-name.js";
 
 export interface ConsoleOptions {
   /** Longest accepted request line in bytes; a longer line closes the connection. */
@@ -330,15 +331,13 @@ const groupCodec = struct<RawGroup>({
   max_containers: optional(maxContainers),
 });
 
-// A group is one cgroup directory below Skiff's root, beside container cgroups ("name:version"): no ":"
-// keeps the two apart, and v1 keeps control files in the same directory, so no control-file prefixes.
+// A group is one cgroup directory below Skiff's root, beside container cgroups ("name:version"):
+// the cgroup name rule, and no ":" to keep the two apart.
 function groupNameProblem(name: string): string | undefined {
-  if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}$/.test(name)) {
-    return "group names are 1..255 characters of [A-Za-z0-9_.-], not starting with . or -";
-  }
-  if (/^(cgroup|cpu|cpuacct|cpuset|memory|pids|blkio|io|freezer|devices)\./.test(name)) {
-    return "group name would collide with a cgroup control file";
-  }
+  const problem = cgroupNameProblem(name);
+  if (problem !== undefined) return `group name ${problem}`;
+  if (name.includes(":"))
+    return 'group name must not contain ":", which container cgroups (name:version) have';
   return undefined;
 }
 
@@ -416,11 +415,7 @@ function positiveDuration(): Codec<number> {
 }
 
 const absolutePath = checkedString((s) => (s.startsWith("/") ? undefined : "must be an absolute path"));
-const cgroupName = checkedString((s) =>
-  /^[A-Za-z0-9._-]+$/.test(s) && s !== "." && s !== ".."
-    ? undefined
-    : "must be a single cgroup name ([A-Za-z0-9._-])",
-);
+const cgroupName = checkedString(cgroupNameProblem);
 
 const configCodec = struct<RawConfig>({
   state_dir: optional(absolutePath),
