@@ -22,7 +22,7 @@ import { ContainerExecutor } from "./containers/executor.js";
 import { detectRuntime } from "./oci/runtime.js";
 import { readHostFacts, type HostFacts } from "./oci/host.js";
 import { startMetricsServer, type MetricsServer, type MetricsSnapshot } from "./metrics/index.js";
-import { ExecutorHealth } from "./executor/health.js";
+import { ToolchainHealth } from "./toolchain/health.js";
 import { probeCheckpointSupport, type CheckpointSupport } from "./containers/checkpoint.js";
 import { nativeBinary } from "./monitor/client.js";
 import { probeKernelVerity, type KernelVerityProbe } from "./mount/index.js";
@@ -69,7 +69,7 @@ export class Runtime {
   readonly containerConsoles: ContainerConsoles;
   private readonly containers: ContainerExecutor;
   private readonly power: PowerExecutor;
-  private readonly health: ExecutorHealth;
+  private readonly health: ToolchainHealth;
   private readonly debugCommands: DebugCommands;
   private loopDone: Promise<void> = Promise.resolve();
   /**
@@ -124,15 +124,15 @@ export class Runtime {
       log: log.child({ room: "repository" }),
     });
     this.debugCommands = new DebugCommands(config.debug.commands, log.child({ room: "debug" }));
-    this.health = new ExecutorHealth({
+    this.health = new ToolchainHealth({
       runtimePath: host.runtimePath,
       monitorPath: nativeBinary("skiff-monitor"),
       initPath: nativeBinary("skiff-init"),
       verity: infos.some((r) => r.keyed) ? (host.verity.available ? "kernel" : "userspace") : "none",
       probeTimeoutMs: config.runtime.probeTimeoutMs,
-      log: log.child({ room: "executor" }),
+      log: log.child({ room: "toolchain" }),
     });
-    // A loud signal: every client hears when the executor breaks or recovers.
+    // A loud signal: every client hears when the toolchain breaks or recovers.
     this.health.onChange((health) => this.hub.broadcast({ type: "health", health }));
     this.containerConsoles = new ContainerConsoles({
       runDir: config.runDir,
@@ -240,7 +240,7 @@ export class Runtime {
       (id) => runtime.owner.state.containers.get(id)?.pkg.npk.manifest,
     );
     const health = await runtime.health.check();
-    if (health.status !== "ok") log.error({ problems: health.problems }, "executor degraded at startup");
+    if (health.status !== "ok") log.error({ problems: health.problems }, "toolchain degraded at startup");
     await runtime.console.listen();
     if (config.metrics) {
       runtime.metrics = await startMetricsServer({
@@ -329,7 +329,7 @@ export class Runtime {
   /** Hands a request to the state owner through the loop and waits for its response. */
   private async dispatch(peer: Peer, request: Request, io: RequestIo): Promise<Response> {
     if (request.type === "install") return this.install(request, io);
-    // Health is the executor's, not the state's: a fresh check answers it.
+    // Health is the toolchain's, not the state's: a fresh check answers it.
     if (request.type === "health") {
       const health = await this.health.check();
       return { type: "health", health: { ...health, checkpoint: await this.host.checkpoint } };

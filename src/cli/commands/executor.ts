@@ -1,4 +1,4 @@
-/** Executor commands: prepare a container for a fast start, and the executor's health. */
+/** `prepare` (a container readied for a fast start) and `health` (can the toolchain start containers?). */
 import type { HealthInfo } from "../../protocol/messages.js";
 import { EXIT_OK, EXIT_RUNTIME_ERROR, UsageError, type Command } from "../command.js";
 import { responseJson } from "../output.js";
@@ -17,7 +17,7 @@ export function describeHealth(health: HealthInfo): string[] {
   return lines;
 }
 
-/** 0 when the executor is healthy, 1 when degraded, so scripts and probes can test it. */
+/** 0 when the toolchain is healthy, 1 when degraded, so scripts and probes can test it. */
 export function healthExitCode(health: HealthInfo): number {
   return health.status === "ok" ? EXIT_OK : EXIT_RUNTIME_ERROR;
 }
@@ -43,7 +43,7 @@ const prepare: Command = {
 
 const health: Command = {
   name: "health",
-  summary: "Check the executor (OCI runtime, monitor); exit code 1 and the problems when degraded",
+  summary: "Check the toolchain (OCI runtime, monitor, init); exit code 1 and the problems when degraded",
   usage: "skiff health",
   async run(ctx, { positionals }) {
     if (positionals.length > 0) throw new UsageError("health takes no arguments");

@@ -48,7 +48,7 @@ import type { ExitRecord } from "../monitor/protocol.js";
 import type { PackageExecutor } from "../repository/executor.js";
 import type { AdoptedInstance } from "../state/prepare.js";
 import type { ContainerStep } from "../state/steps.js";
-import { ExecutorDegradedError, type ExecutorHealth } from "../executor/health.js";
+import { ToolchainDegradedError, type ToolchainHealth } from "../toolchain/health.js";
 import type { FoundInstance } from "./adopt.js";
 import { newInstanceId, removeInstanceFiles, writeInstanceRecord } from "./instance.js";
 import { readLogSince, readLogTail } from "./logs.js";
@@ -75,7 +75,7 @@ export interface ContainerExecutorOptions {
   consoles: ContainerConsoles;
   bundles: BundleWriter;
   /** gate's dead-executor signal: starts fail fast while the runtime or monitor is broken. */
-  health: ExecutorHealth;
+  health: ToolchainHealth;
   /** Power work of an instance: thawed after a kill, released at cleanup. */
   power: {
     thawAfterKill(container: ContainerId): Promise<void>;
@@ -487,7 +487,7 @@ export class ContainerExecutor {
       // No monitor runs for it (spawnMonitor ends one it could not reach): no later daemon may
       // take its record for an instance that was lost.
       await removeInstanceFiles(instance.stateDir).catch(() => undefined);
-      const problems = e instanceof ExecutorDegradedError ? e.problems : undefined;
+      const problems = e instanceof ToolchainDegradedError ? e.problems : undefined;
       // A start that failed for another reason may have met a binary that just vanished.
       if (!problems) this.background(container, "health check", this.o.health.check());
       await this.o.report({

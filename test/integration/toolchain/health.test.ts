@@ -1,4 +1,4 @@
-// ExecutorHealth against a real runc: a temp COPY of the host's runc is renamed away, broken
+// ToolchainHealth against a real runc: a temp COPY of the host's runc is renamed away, broken
 // and put back (the host's own binary is never touched), with the real skiff-monitor and
 // skiff-init.
 import assert from "node:assert/strict";
@@ -7,23 +7,23 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { pino } from "pino";
-import { ExecutorDegradedError, ExecutorHealth } from "../../../src/daemon/executor/health.js";
+import { ToolchainDegradedError, ToolchainHealth } from "../../../src/daemon/toolchain/health.js";
 import { nativeBinary } from "../../../src/daemon/monitor/native.js";
 import type { HealthInfo } from "../../../src/protocol/messages.js";
 
 const HOST_RUNC = "/usr/sbin/runc";
 
-describe("executor health with a copy of runc", () => {
+describe("toolchain health with a copy of runc", () => {
   let dir: string;
   let runc: string;
-  let health: ExecutorHealth;
+  let health: ToolchainHealth;
   const seen: HealthInfo[] = [];
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), "skiff-health-it-"));
     runc = join(dir, "runc");
     await copyFile(HOST_RUNC, runc);
-    health = new ExecutorHealth({
+    health = new ToolchainHealth({
       runtimePath: runc,
       monitorPath: nativeBinary("skiff-monitor"),
       initPath: nativeBinary("skiff-init"),
@@ -49,7 +49,7 @@ describe("executor health with a copy of runc", () => {
     try {
       const degraded = await health.check();
       assert.deepEqual(degraded, { status: "degraded", problems: [`OCI runtime ${runc}: not found`] });
-      await assert.rejects(health.ensureHealthy(), ExecutorDegradedError);
+      await assert.rejects(health.ensureHealthy(), ToolchainDegradedError);
     } finally {
       await rename(`${runc}.away`, runc);
     }

@@ -1,9 +1,11 @@
 /**
- * The executor's health: gate's loud dead-executor signal. A container start needs the OCI
- * runtime, skiff-monitor and skiff-init; when one of them is gone or broken every start fails,
- * and a device should say so once, clearly, instead of failing each start with a different
- * error. The daemon answers the `health` request from here, broadcasts the `health`
- * notification from `onChange`, and calls `ensureHealthy()` before each start and prepare.
+ * The toolchain's health: a loud signal that containers cannot start. The toolchain is the three
+ * binaries every container start needs: the OCI runtime, skiff-monitor and skiff-init. When one
+ * of them is gone or broken every start fails, and a device should say so once, clearly, instead
+ * of failing each start with a different error. On the wire this state keeps its original name,
+ * `executor_degraded` (the error) and `health` (request and notification). The daemon answers
+ * the `health` request from here, broadcasts the `health` notification from `onChange`, and
+ * calls `ensureHealthy()` before each start and prepare.
  *
  * Problems come from two places:
  * - Binary problems, from `check()`: the runtime is missing, or `--version` does not exit 0
@@ -17,10 +19,11 @@
  *
  * `ensureHealthy()` re-checks whenever the status is degraded (or nothing was checked yet), so a
  * binary put back makes the next start work without a daemon restart. It throws
- * `ExecutorDegradedError` only for binary problems: outstanding monitor deaths alone let the
+ * `ToolchainDegradedError` only for binary problems: outstanding monitor deaths alone let the
  * start go ahead, since only a successful start can clear them. While the status is ok it does
  * not probe (starts stay cheap), so the daemon calls `check()` after a start fails in the
- * executor: a binary that went away meanwhile is then reported, and later starts refused fast.
+ * container executor: a binary that went away meanwhile is then reported, and later starts
+ * refused fast.
  *
  * **Skiff**: the answer also says how keyed images are protected on this host (`verity`), a
  * fact probed once at daemon start (docs/npk.md, "Image protection").
@@ -36,7 +39,7 @@ const DEFAULT_PROBE_TIMEOUT_MS = 500;
 /** Enough of the runtime's output to tell the problem, short enough for a notification. */
 const MAX_OUTPUT_IN_PROBLEM = 200;
 
-export interface ExecutorHealthOptions {
+export interface ToolchainHealthOptions {
   /** Absolute path of the OCI runtime binary (runc or crun). */
   runtimePath: string;
   /** Absolute path of skiff-monitor. */
@@ -50,9 +53,12 @@ export interface ExecutorHealthOptions {
   probeTimeoutMs?: number;
 }
 
-/** A start or prepare refused because the executor is broken; `problems` says what is wrong. */
-export class ExecutorDegradedError extends Error {
-  override name = "ExecutorDegradedError";
+/**
+ * A start or prepare refused because the toolchain is broken; `problems` says what is wrong.
+ * Answered on the wire as `executor_degraded`, whose name the message keeps.
+ */
+export class ToolchainDegradedError extends Error {
+  override name = "ToolchainDegradedError";
   constructor(readonly problems: string[]) {
     super(`executor degraded: ${problems.join("; ")}`);
   }
@@ -64,7 +70,7 @@ interface MonitorDeath {
   tick: number;
 }
 
-export class ExecutorHealth {
+export class ToolchainHealth {
   private readonly runtimePath: string;
   private readonly monitorPath: string;
   private readonly initPath: string;
@@ -86,7 +92,7 @@ export class ExecutorHealth {
   private readonly listeners = new Set<(health: HealthInfo) => void>();
   private status: HealthInfo["status"] = "ok";
 
-  constructor(options: ExecutorHealthOptions) {
+  constructor(options: ToolchainHealthOptions) {
     this.runtimePath = options.runtimePath;
     this.monitorPath = options.monitorPath;
     this.initPath = options.initPath;
@@ -119,7 +125,7 @@ export class ExecutorHealth {
     this.tick++;
     const problem = `monitor of ${container} died unexpectedly${detail ? ` (${detail})` : ""}`;
     this.deaths.set(container, { problem, tick: this.tick });
-    this.log.error({ container, detail }, "executor: monitor died unexpectedly");
+    this.log.error({ container, detail }, "toolchain: monitor died unexpectedly");
     this.publish();
   }
 
@@ -134,20 +140,20 @@ export class ExecutorHealth {
     cleared.forEach((dead) => this.deaths.delete(dead));
     this.log.info(
       { container, cleared },
-      "executor: a start succeeded after a clean check; monitor deaths cleared",
+      "toolchain: a start succeeded after a clean check; monitor deaths cleared",
     );
     this.publish();
   }
 
   /**
    * Resolves when a start may go ahead; re-checks first when degraded or never checked. Throws
-   * ExecutorDegradedError (with every problem) when a binary is still broken; this takes at
+   * ToolchainDegradedError (with every problem) when a binary is still broken; this takes at
    * most one probe, bounded by `probeTimeoutMs`.
    */
   async ensureHealthy(): Promise<void> {
     if (this.checked && this.current.status === "ok") return;
     await this.check();
-    if (this.binaryProblems.length > 0) throw new ExecutorDegradedError(this.current.problems);
+    if (this.binaryProblems.length > 0) throw new ToolchainDegradedError(this.current.problems);
   }
 
   private async probe(): Promise<HealthInfo> {
@@ -204,9 +210,12 @@ export class ExecutorHealth {
     if (health.status === this.status) return;
     this.status = health.status;
     if (health.status === "degraded") {
-      this.log.error({ problems: health.problems }, "executor DEGRADED: containers cannot start");
+      this.log.error(
+        { problems: health.problems },
+        "toolchain DEGRADED (executor_degraded): containers cannot start",
+      );
     } else {
-      this.log.info("executor healthy again");
+      this.log.info("toolchain healthy again");
     }
     for (const listener of this.listeners) listener(health);
   }

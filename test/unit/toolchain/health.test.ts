@@ -4,12 +4,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { pino } from "pino";
-import { ExecutorDegradedError, ExecutorHealth } from "../../../src/daemon/executor/health.js";
+import { ToolchainDegradedError, ToolchainHealth } from "../../../src/daemon/toolchain/health.js";
 import type { HealthInfo } from "../../../src/protocol/messages.js";
 
 const log = pino({ level: "silent" });
 
-describe("ExecutorHealth", () => {
+describe("ToolchainHealth", () => {
   let dir: string;
   let runtime: string;
   let monitor: string;
@@ -29,8 +29,8 @@ describe("ExecutorHealth", () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  function healthOf(paths: { runtimePath?: string; initPath?: string } = {}): ExecutorHealth {
-    return new ExecutorHealth({
+  function healthOf(paths: { runtimePath?: string; initPath?: string } = {}): ToolchainHealth {
+    return new ToolchainHealth({
       runtimePath: paths.runtimePath ?? runtime,
       monitorPath: monitor,
       initPath: paths.initPath ?? init,
@@ -39,7 +39,7 @@ describe("ExecutorHealth", () => {
     });
   }
 
-  function watch(health: ExecutorHealth): HealthInfo[] {
+  function watch(health: ToolchainHealth): HealthInfo[] {
     const seen: HealthInfo[] = [];
     health.onChange((h) => seen.push(h));
     return seen;
@@ -117,7 +117,7 @@ describe("ExecutorHealth", () => {
     assert.deepEqual(problems, [`OCI runtime ${hanging}: no answer to --version within 300 ms`]);
   });
 
-  it("ensureHealthy throws ExecutorDegradedError while broken and passes once the binary is back", async () => {
+  it("ensureHealthy throws ToolchainDegradedError while broken and passes once the binary is back", async () => {
     const health = healthOf();
     await health.ensureHealthy();
     await rename(runtime, `${runtime}.away`);
@@ -125,7 +125,7 @@ describe("ExecutorHealth", () => {
       // Degraded is only noticed by a check; the daemon runs one at start and on `health`.
       await health.check();
       await assert.rejects(health.ensureHealthy(), (e: unknown) => {
-        assert.ok(e instanceof ExecutorDegradedError);
+        assert.ok(e instanceof ToolchainDegradedError);
         assert.deepEqual(e.problems, [`OCI runtime ${runtime}: not found`]);
         return true;
       });
@@ -172,7 +172,7 @@ describe("ExecutorHealth", () => {
     try {
       health.recordMonitorDeath("web:1.0.0");
       await assert.rejects(health.ensureHealthy(), (e: unknown) => {
-        assert.ok(e instanceof ExecutorDegradedError);
+        assert.ok(e instanceof ToolchainDegradedError);
         assert.deepEqual(e.problems, [
           `skiff-init ${init}: not executable (mode 0600)`,
           "monitor of web:1.0.0 died unexpectedly",
