@@ -19,7 +19,7 @@ import { ContainerConsoles } from "./console/container-console.js";
 import { BundleWriter } from "./containers/bundle.js";
 import { findInstances } from "./containers/adopt.js";
 import { ContainerExecutor } from "./containers/executor.js";
-import { detectRuntime } from "./oci/runtime.js";
+import { detectOciRuntime } from "./oci/runtime.js";
 import { readHostFacts, type HostFacts } from "./oci/host.js";
 import { startMetricsServer, type MetricsServer, type MetricsSnapshot } from "./metrics/index.js";
 import { ToolchainHealth } from "./toolchain/health.js";
@@ -203,7 +203,7 @@ export class Runtime {
     log.info({ layout: layout.kind, unified: layout.unified }, `cgroup layout: ${layout.kind}`);
     const cgroups = new CgroupSupervisor(layout, config, log.child({ room: "cgroups" }));
     await cgroups.start();
-    const runtimePath = (await detectRuntime(config.runtime, layout)).path;
+    const runtimePath = (await detectOciRuntime(config.runtime, layout)).path;
     const checkpoint = probeCheckpointSupport({ kind: config.runtime.kind, path: runtimePath });
     void checkpoint.then((c) =>
       log.info(
