@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { detectLayout, type CgroupLayout } from "../src/daemon/cgroups/layout.js";
 import { CgroupTree } from "../src/daemon/cgroups/tree.js";
-import { readStats } from "../src/daemon/cgroups/stats.js";
+import { readStats } from "../src/daemon/cgroups/cgroup-stats.js";
 import { killCgroup } from "../src/daemon/cgroups/kill.js";
 import { Freezer } from "../src/daemon/power/freezer.js";
 import { ms, percentile, versus } from "./stats.js";

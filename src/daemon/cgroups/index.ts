@@ -11,7 +11,7 @@ export {
 } from "./limits.js";
 export { limitsFromManifestCgroups } from "./manifest.js";
 export { killCgroup, type KillOptions } from "./kill.js";
-export { readStats, type CgroupStats } from "./stats.js";
+export { readStats, type CgroupStats } from "./cgroup-stats.js";
 export {
   CgroupSupervisor,
   toMemoryNotification,
@@ -36,4 +36,4 @@ export {
   type CpuStatistics,
   type PidsStatistics,
   type IoStatistics,
-} from "./statistics.js";
+} from "./process-statistics.js";

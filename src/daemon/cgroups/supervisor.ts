@@ -14,8 +14,8 @@ import type { CgroupLayout } from "./layout.js";
 import { applyFiles, CgroupLimitError, type CgroupFile } from "./limits.js";
 import { attrFilesFromManifestCgroups } from "./manifest.js";
 import { allDirs } from "./paths.js";
-import { toProcessStatistics, type ProcessStatistics } from "./statistics.js";
-import { readStats } from "./stats.js";
+import { toProcessStatistics, type ProcessStatistics } from "./process-statistics.js";
+import { readStats } from "./cgroup-stats.js";
 import { CgroupTree } from "./tree.js";
 
 export type SupervisorConfig = Pick<DaemonConfig, "cgroup" | "groups" | "oomMonitorAll">;

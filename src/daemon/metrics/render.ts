@@ -1,6 +1,6 @@
 // Prometheus text exposition format (version 0.0.4) of a MetricsSnapshot. Pure; docs/metrics.md lists
 // every metric.
-import type { ProcessStatistics } from "../cgroups/statistics.js";
+import type { ProcessStatistics } from "../cgroups/process-statistics.js";
 import type { LoopDelay } from "./loop-delay.js";
 
 export interface ContainerMetrics {

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { once } from "node:events";
 import { setupTestCgroups } from "./helpers.js";
-import { readStats } from "../../../src/daemon/cgroups/stats.js";
+import { readStats } from "../../../src/daemon/cgroups/cgroup-stats.js";
 import { applyLimits } from "../../../src/daemon/cgroups/limits.js";
 
 const MiB = 1024 * 1024;

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
 import { setupTestCgroups } from "../cgroups/helpers.js";
-import { readStats } from "../../../src/daemon/cgroups/stats.js";
+import { readStats } from "../../../src/daemon/cgroups/cgroup-stats.js";
 import { killCgroup } from "../../../src/daemon/cgroups/kill.js";
 import { FreezeError, Freezer, freezerKind } from "../../../src/daemon/power/freezer.js";
 

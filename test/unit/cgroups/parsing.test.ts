@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { parseFlatKeyed, parseLimit, parsePids } from "../../../src/daemon/cgroups/fsio.js";
-import { parseIoStat, sumV1Blkio } from "../../../src/daemon/cgroups/stats.js";
+import { parseIoStat, sumV1Blkio } from "../../../src/daemon/cgroups/cgroup-stats.js";
 
 void test("limit values: max, -1 and the v1 unlimited sentinel are null", () => {
   assert.equal(parseLimit("max"), null);

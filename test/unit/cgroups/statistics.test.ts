@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { toProcessStatistics } from "../../../src/daemon/cgroups/statistics.js";
+import { toProcessStatistics } from "../../../src/daemon/cgroups/process-statistics.js";
 
 void test("process.statistics: snake_case, null for unlimited or unknown, absent sections omitted", () => {
   const statistics = toProcessStatistics({

@@ -1,4 +1,5 @@
-// Resource statistics of one cgroup on either cgroup version, as plain numbers.
+// A cgroup's counters, read from its control files on either cgroup version, as plain numbers
+// (CgroupStats). process-statistics.ts turns them into the wire's `process.statistics`.
 import type { CgroupLayout } from "./layout.js";
 import { controllerDir, unifiedDir } from "./paths.js";
 import { parseFlatKeyed, parseLimit, readOptionalTextSync } from "./fsio.js";

@@ -1,6 +1,6 @@
 // The wire shape of `process.statistics` in `inspect` responses, built from a cgroup's CgroupStats.
 // Keys are snake_case like the rest of Northstar's JSON; every value is JSON (no undefined, null = unlimited).
-import type { CgroupStats } from "./stats.js";
+import type { CgroupStats } from "./cgroup-stats.js";
 
 export interface MemoryStatistics {
   /** Bytes in use now. */
