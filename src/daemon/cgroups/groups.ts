@@ -1,5 +1,5 @@
-// Process groups (gate's executor): pure rules for which group a container belongs to, what a group's limits
-// are, and whether one more container may start.
+// Process groups (one parent cgroup and one budget for several containers): pure rules for which
+// group a container belongs to, what a group's limits are, and whether one more container may start.
 import type { Manifest } from "../../npk/manifest/index.js";
 import type { DaemonConfig, GroupConfig } from "../config/schema.js";
 import type { CgroupLimits } from "./limits.js";

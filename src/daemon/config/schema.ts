@@ -125,7 +125,7 @@ export interface DaemonConfig {
   };
 }
 
-/** gate's per-executor maximum; also the default of `max_containers`. */
+/** The most containers one daemon runs (prepared ones count); also the default of `max_containers`. */
 export const MAX_CONTAINERS = 16384;
 
 /** `[groups.<name>]`. Units as in cgroup v1 and the OCI runtime spec; absent = no limit of that kind. */
