@@ -74,7 +74,7 @@ export interface ContainerExecutorOptions {
   packages: PackageExecutor;
   consoles: ContainerConsoles;
   bundles: BundleWriter;
-  /** gate's dead-executor signal: starts fail fast while the runtime or monitor is broken. */
+  /** The toolchain's health: starts fail fast while the runtime, monitor or init is broken. */
   health: ToolchainHealth;
   /** Power work of an instance: thawed after a kill, released at cleanup. */
   power: {
@@ -100,7 +100,7 @@ interface Instance {
   stateDir: string;
   cgroupPath: string;
   monitor?: MonitorConnection;
-  /** Created and waiting for its start (gate's prepared process). */
+  /** Created and waiting for its start (a prepared instance). */
   prepared?: boolean;
   /**
    * The state has ended it (its cleanup step came): until the cleanup removes it from

@@ -1,5 +1,5 @@
 /**
- * Checkpoint and restore (gate's snapshots) as pure transitions. What a checkpoint means for the
+ * Checkpoint and restore (CRIU snapshots) as pure transitions. What a checkpoint means for the
  * state machine:
  * - Only a running, awake instance that nobody asked to stop can be checkpointed. While the
  *   runtime dumps it the phase is `checkpointing`: it still counts as the container's instance,

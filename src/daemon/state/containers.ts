@@ -9,7 +9,7 @@
  *   the only thing that removes it, so an exit is reported exactly once per instance.
  * - An exit after a `kill` or `stop` request is never restarted by the restart policy.
  *
- * Race rules for kill, stop, pause, suspend and resume (gate's executor): requests reach the
+ * Race rules for kill, stop, pause, suspend and resume (docs/executor.md): requests reach the
  * state owner one at a time, so "concurrent" calls are applied in arrival order, each exactly
  * once, and each gets one answer.
  * - kill: signals at once, whatever else is pending (a frozen container is thawed beside the
@@ -184,7 +184,7 @@ export function startContainer(
   };
 }
 
-/** gate's limits: a string is a configuration problem (an unknown group), an object the limit hit. */
+/** The container limits: a string is a configuration problem (an unknown group), an object the limit hit. */
 function limitCheck(state: RuntimeState, manifest: Manifest): LimitReached | string | undefined {
   let group: string | undefined;
   try {

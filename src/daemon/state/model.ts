@@ -27,8 +27,8 @@ export const NO_OVERRIDES: StartOverrides = { init: null, arguments: [], environ
 /** A running (or starting, or stopping) instance of a container. */
 export interface ProcessRecord {
   /**
-   * `preparing`/`prepared`: created by the runtime, init waiting on the exec fifo (gate's
-   * prepared processes); a start of a prepared instance only opens the fifo.
+   * `preparing`/`prepared`: created by the runtime, init waiting on the exec fifo (prepared
+   * instances, docs/executor.md); a start of a prepared instance only opens the fifo.
    */
   phase: "preparing" | "prepared" | "starting" | "running" | "stopping" | "checkpointing";
   /** Started by `restore` from the container's checkpoint image (state/checkpoint.ts). */
@@ -134,7 +134,7 @@ export interface RepositoryInfo {
   capacitySize?: number;
 }
 
-/** The process limits of gate's executor: daemon-wide and per process group. */
+/** The container limits: daemon-wide and per process group. */
 export type ContainerLimits = Pick<DaemonConfig, "maxContainers" | "groups">;
 
 export interface RuntimeState {

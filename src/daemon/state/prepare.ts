@@ -1,5 +1,5 @@
 /**
- * Prepared instances (gate's prepared processes) and instances re-adopted after a daemon
+ * Prepared instances (docs/executor.md) and instances re-adopted after a daemon
  * restart, as pure transitions. A prepared instance is a process record in phase `preparing` or
  * `prepared`: it counts as the container's one instance and against the limits, and a start
  * uses it (state/containers.ts).
@@ -27,7 +27,7 @@ export function isPrepared(process: ProcessRecord): boolean {
   return process.phase === "prepared" || process.phase === "preparing";
 }
 
-/** gate's prepared process: mount, bundle, monitor and `runtime create`, so a start costs a fifo read. */
+/** A prepared instance: mount, bundle, monitor and `runtime create`, so a start costs a fifo read. */
 export function prepareContainer(
   state: RuntimeState,
   container: ContainerId,
