@@ -19,11 +19,12 @@
  *   directory as Northstar does, and the state directory (lock file, logs) defaults to the
  *   parent of `run_dir` instead of /var/lib/skiff.
  *
- * What has no exact counterpart is said in `notes`, which skiffd logs once at start.
+ * What has no exact counterpart is said in `notes`, which skiffd logs once at start. Skiff's key
+ * names come from the one declaration in schema.ts (`CONFIG_KEYS`, ...).
  */
 import { dirname, resolve } from "node:path";
 import { DecodeError } from "../../common/schema.js";
-import { parseConfigDuration } from "../../common/units.js";
+import { CONFIG_KEYS, CONSOLE_OPTION_KEYS, REPOSITORY_KEYS, duration } from "./schema.js";
 
 export interface Translated {
   doc: Record<string, unknown>;
@@ -35,11 +36,17 @@ type Table = Record<string, unknown>;
 const isTable = (v: unknown): v is Table => typeof v === "object" && v !== null && !Array.isArray(v);
 
 /** Keys Northstar's configuration cannot do without. */
-const NORTHSTAR_REQUIRED = ["run_dir", "data_dir", "socket_dir", "cgroup"] as const;
+const NORTHSTAR_REQUIRED = [
+  CONFIG_KEYS.runDir,
+  CONFIG_KEYS.dataDir,
+  CONFIG_KEYS.socketDir,
+  CONFIG_KEYS.cgroup,
+].map((k) => k.toml);
 
 /** The daemon-wide keys that Northstar sets per console. */
-const HOISTED = ["token_validity", "npk_stream_timeout"] as const;
-type Hoisted = (typeof HOISTED)[number];
+const HOISTED = [CONFIG_KEYS.tokenValidityMs.toml, CONFIG_KEYS.npkStreamTimeoutMs.toml];
+/** Northstar's name of `max_install_size`. */
+const INSTALL_SIZE = CONSOLE_OPTION_KEYS.maxInstallSize.toml;
 
 /** Rewrites Northstar's keys in a parsed TOML document. Throws DecodeError naming the key path. */
 export function translateNorthstar(input: unknown, cwd: string): Translated {
@@ -47,7 +54,7 @@ export function translateNorthstar(input: unknown, cwd: string): Translated {
   const doc: Table = { ...input };
   const notes: string[] = [];
   const northstarFile =
-    NORTHSTAR_REQUIRED.every((key) => doc[key] !== undefined) && doc.state_dir === undefined;
+    NORTHSTAR_REQUIRED.every((key) => doc[key] !== undefined) && doc[CONFIG_KEYS.stateDir.toml] === undefined;
 
   if (doc.loop_device_timeout !== undefined) {
     checkDuration(doc.loop_device_timeout, "loop_device_timeout");
@@ -56,18 +63,15 @@ export function translateNorthstar(input: unknown, cwd: string): Translated {
   }
 
   // Console options found per console: where each hoisted value came from, for the notes.
-  const hoisted: Partial<Record<Hoisted, { value: unknown; path: string }[]>> = {};
+  const hoisted: Partial<Record<string, { value: unknown; path: string }[]>> = {};
   const translateOptions = (options: unknown, path: string): unknown => {
     if (!isTable(options)) return options;
     const out: Table = { ...options };
     if (out.max_npk_install_size !== undefined) {
-      if (out.max_install_size !== undefined) {
-        throw new DecodeError(
-          `${path}.max_npk_install_size`,
-          "give max_npk_install_size or max_install_size",
-        );
+      if (out[INSTALL_SIZE] !== undefined) {
+        throw new DecodeError(`${path}.max_npk_install_size`, `give max_npk_install_size or ${INSTALL_SIZE}`);
       }
-      out.max_install_size = out.max_npk_install_size;
+      out[INSTALL_SIZE] = out.max_npk_install_size;
       delete out.max_npk_install_size;
     }
     for (const key of HOISTED) {
@@ -113,7 +117,7 @@ export function translateNorthstar(input: unknown, cwd: string): Translated {
     // Tokens are checked on the verifier's connection, usually a container's: its value first.
     // Installs mostly come over the global console: its stream timeout first.
     const preferred =
-      key === "token_validity"
+      key === CONFIG_KEYS.tokenValidityMs.toml
         ? (found.find((f) => f.path.startsWith("console.options")) ?? found[0]!)
         : (found.find((f) => f.path.startsWith("console.global")) ?? found[0]!);
     doc[key] = preferred.value;
@@ -173,13 +177,20 @@ function resolvePaths(doc: Table, cwd: string, notes: string[]): void {
     table[key] = resolve(cwd, value);
     relative.push(path);
   };
-  for (const key of ["run_dir", "data_dir", "socket_dir", "log_dir"]) fix(doc, key, key);
+  for (const { toml } of [
+    CONFIG_KEYS.runDir,
+    CONFIG_KEYS.dataDir,
+    CONFIG_KEYS.socketDir,
+    CONFIG_KEYS.logDir,
+  ]) {
+    fix(doc, toml, toml);
+  }
   if (isTable(doc.repositories)) {
     for (const [id, repo] of Object.entries(doc.repositories)) {
       if (!isTable(repo)) continue;
       const copy = { ...repo };
-      fix(copy, "dir", `repositories.${id}.dir`);
-      fix(copy, "key", `repositories.${id}.key`);
+      for (const { toml } of [REPOSITORY_KEYS.dir, REPOSITORY_KEYS.key])
+        fix(copy, toml, `repositories.${id}.${toml}`);
       doc.repositories[id] = copy;
     }
   }
@@ -187,6 +198,5 @@ function resolvePaths(doc: Table, cwd: string, notes: string[]): void {
 }
 
 function checkDuration(value: unknown, path: string): void {
-  const ms = typeof value === "string" || typeof value === "number" ? parseConfigDuration(value) : undefined;
-  if (ms === undefined) throw new DecodeError(path, `expected a duration such as "500ms", "5s" or "1m"`);
+  duration.decode(value, path);
 }

@@ -1,6 +1,10 @@
 /**
- * skiffd's configuration: the TOML schema, its defaults and validation. Every rejection names
- * the key path and the reason (e.g. `console.main.url: expected unix:// or tcp://`).
+ * skiffd's configuration, declared once: every table below is one declaration (declare.ts) that
+ * names each TOML key, its reader and its default, and the TypeScript types (`DaemonConfig`,
+ * `ConsoleOptions`, ...) and the defaults (`DEFAULT_CONSOLE_OPTIONS`, ...) are derived from it.
+ * Every rejection names the key path and the reason (e.g. `console.main.url: expected unix://
+ * or tcp://`). northstar.ts rewrites Northstar's keys onto these before they are read, using
+ * the same declarations. README.md and the docs/ pages describe the keys for people.
  */
 import {
   DecodeError,
@@ -8,149 +12,28 @@ import {
   boolean,
   checkedString,
   literal,
-  optional,
   record,
   string,
-  struct,
   unsigned,
-  withDefault,
   type Codec,
 } from "../../common/schema.js";
 import { parseConfigDuration as parseDuration, parseConfigSize as parseSize } from "../../common/units.js";
 import { DEFAULT_CONSOLE_URL, parseConsoleUrl, type ConsoleUrl } from "../../protocol/url.js";
 import { FULL_PERMISSIONS, isPermission, type Permission } from "../../protocol/permissions.js";
 import { cgroupNameProblem } from "../../common/cgroup-name.js";
-
-export interface ConsoleOptions {
-  /** Longest accepted request line in bytes; a longer line closes the connection. */
-  maxRequestSize: number;
-  /** Requests served per second per connection; excess requests wait (never dropped). */
-  maxRequestsPerSec: number;
-  /** Time a new connection has to send `connect`. */
-  connectTimeoutMs: number;
-  /** Largest NPK accepted by `install`. */
-  maxInstallSize: number;
-  /** Connections a listener serves at once; further ones are closed as they are accepted. */
-  maxConnections: number;
-  /**
-   * A connection past its handshake that sends no complete request for this long is closed; 0:
-   * never. Connections subscribed to notifications are exempt (waiting is what they are for).
-   */
-  idleTimeoutMs: number;
-  /** Unread output (responses, notifications) over which a connection's requests are not read. */
-  maxUnreadSize: number;
-  /** A connection whose unread output does not drain within this time is closed. */
-  unreadTimeoutMs: number;
-}
-
-export interface ListenerConfig {
-  id: string;
-  url: ListenerUrl;
-  permissions: ReadonlySet<Permission>;
-  /** File mode of a Unix socket. */
-  mode: number;
-  options: ConsoleOptions;
-}
-
-export type ListenerUrl = ConsoleUrl;
-
-export interface RepositoryConfig {
-  id: string;
-  type: "fs" | "mem";
-  /** Directory of an `fs` repository. */
-  dir?: string;
-  /** Path of the Ed25519 public key; a keyed repository verifies every package. */
-  key?: string;
-  mountOnStart: boolean;
-  /** Packages come with the device image; `install` and `uninstall` are refused. */
-  readOnly: boolean;
-  capacityNum?: number;
-  capacitySize?: number;
-}
-
-export interface DaemonConfig {
-  stateDir: string;
-  runDir: string;
-  dataDir: string;
-  logDir: string;
-  /** Name of Skiff's top-level cgroup. */
-  cgroup: string;
-  eventBufferSize: number;
-  /** Per-connection notification queue length before a client is told it lagged. */
-  notificationBufferSize: number;
-  /** Bytes all console connections together may buffer (unfinished requests, unread output). */
-  consoleBufferBudget: number;
-  listeners: ListenerConfig[];
-  repositories: RepositoryConfig[];
-  /** Containers running at once, daemon-wide (at most MAX_CONTAINERS). */
-  maxContainers: number;
-  /** Send memory events for every container, not only those whose manifest sets `oom_monitor`. */
-  oomMonitorAll: boolean;
-  /** Process groups: parent cgroups whose limits hold for all their containers together. */
-  groups: GroupConfig[];
-  /** The Prometheus endpoint; undefined = off. */
-  metrics: MetricsConfig | undefined;
-  /**
-   * The OCI runtime: runc, or crun where the host's cgroup layout allows it. `probeTimeoutMs`:
-   * how long the health probe's `--version` may take (default 500 ms).
-   */
-  runtime: { kind: "runc" | "crun"; path?: string; probeTimeoutMs?: number };
-  /** At shutdown, leave containers running under their monitors (see `skiffd --keep-containers`). */
-  keepContainers: boolean;
-  /** Prepare every autostart container at daemon start, so its start only opens the exec fifo. */
-  prepareAutostart: boolean;
-  /** Per-container log rotation: `<log_dir>/<name>/container.log` plus `files` rotated copies. */
-  containerLogs: { maxBytes: number; files: number };
-  /** A freeze (pause, suspend) must complete within this time, else it is undone and fails. */
-  freezeTimeoutMs: number;
-  // --- Keys that came with Northstar compatibility (docs/northstar.md) ---
-  /** `token_validity`: how long a console token verifies after its creation. */
-  tokenValidityMs: number;
-  /** `npk_stream_timeout`: an install whose payload sends nothing for this long is aborted. */
-  npkStreamTimeoutMs: number;
-  /** `socket_dir`: where manifest sockets are created (default `<run_dir>/sockets`). */
-  socketDir?: string;
-  /** `[container_console]`: limits and timeouts of container console connections. */
-  containerConsoleOptions: ConsoleOptions;
-  /** Facts about the file worth one line in the log at start (Northstar keys without a meaning here). */
-  notes: string[];
-  debug: {
-    logLevel: LogLevel;
-    /** `[debug] commands`: run at every container start, `<PID>` and `<CONTAINER>` substituted. */
-    commands: string[];
-    /** Test seam: time every freeze waits in the freezer's intermediate state (0: none). */
-    freezeHoldMs: number;
-    /** Test seam: every freeze fails in its intermediate state (and is undone). */
-    freezeFail: boolean;
-  };
-}
+import {
+  defaultsOf,
+  holding,
+  key,
+  optionalKey,
+  requiredKey,
+  tableCodec,
+  type Declaration,
+  type Declared,
+} from "./declare.js";
 
 /** The most containers one daemon runs (prepared ones count); also the default of `max_containers`. */
 export const MAX_CONTAINERS = 16384;
-
-/** `[groups.<name>]`. Units as in cgroup v1 and the OCI runtime spec; absent = no limit of that kind. */
-export interface GroupConfig {
-  name: string;
-  /** Memory limit in bytes for all containers of the group together. */
-  memory?: number;
-  /** v1 cpu shares, 2..262144 (or cpuWeight, not both). */
-  cpuShares?: number;
-  /** v2 cpu weight, 1..10000. */
-  cpuWeight?: number;
-  /** CFS quota in microseconds per period, >= 1000. */
-  cpuQuota?: number;
-  /** CFS period in microseconds, 1000..1000000. */
-  cpuPeriod?: number;
-  /** Maximum number of tasks in the group. */
-  pids?: number;
-  /** Containers of the group running at once. */
-  maxContainers?: number;
-}
-
-export interface MetricsConfig {
-  host: string;
-  port: number;
-}
 
 export type LogLevel = "trace" | "debug" | "info" | "warn" | "error" | "fatal";
 
@@ -159,6 +42,12 @@ export const DEFAULT_ROOT = "/var/lib/skiff";
 /** Northstar's defaults for `token_validity` and `npk_stream_timeout`. */
 export const DEFAULT_TOKEN_VALIDITY_MS = 60_000;
 export const DEFAULT_NPK_STREAM_TIMEOUT_MS = 10_000;
+
+/** A listener's default idle timeout (container consoles have none). */
+export const DEFAULT_LISTENER_IDLE_TIMEOUT_MS = 5 * 60_000;
+
+/** Default of `console_buffer_budget`. */
+export const DEFAULT_CONSOLE_BUFFER_BUDGET = 64 * 1024 * 1024;
 
 const size = (what: string): Codec<number> => ({
   decode(value, path) {
@@ -171,7 +60,8 @@ const size = (what: string): Codec<number> => ({
   encode: (v) => v,
 });
 
-const duration: Codec<number> = {
+/** A duration key: a string such as "5s" or an integer of seconds (northstar.ts checks with it too). */
+export const duration: Codec<number> = {
   decode(value, path) {
     const ms = typeof value === "string" || typeof value === "number" ? parseDuration(value) : undefined;
     if (ms === undefined) throw new DecodeError(path, `expected a duration such as "500ms", "5s" or "1m"`);
@@ -214,88 +104,13 @@ const permissions: Codec<ReadonlySet<Permission>> = {
   encode: (v) => [...v],
 };
 
-const fileMode = checkedString((s) =>
+const fileModeText = checkedString((s) =>
   /^0?[0-7]{3}$/.test(s) ? undefined : `expected an octal mode such as "0600"`,
 );
-
-// Northstar 0.9 has the first four (same defaults) and no connection limit, idle or unread
-// timeout; 10 s is Northstar's `npk_stream_timeout`, its one stall timeout.
-/**
- * The options of a container console (runtime.ts), and the defaults of a listener's. No idle
- * timeout: a container's connection holds its wake locks for as long as it is open.
- */
-export const DEFAULT_CONSOLE_OPTIONS: ConsoleOptions = {
-  maxRequestSize: 1024 * 1024,
-  maxRequestsPerSec: 1000,
-  connectTimeoutMs: 5000,
-  maxInstallSize: 256 * 1024 * 1024,
-  maxConnections: 256,
-  idleTimeoutMs: 0,
-  maxUnreadSize: 1024 * 1024,
-  unreadTimeoutMs: 10_000,
+const fileMode: Codec<number> = {
+  decode: (value, path) => parseInt(fileModeText.decode(value, path), 8),
+  encode: (v) => `0${v.toString(8)}`,
 };
-
-/** A listener's default idle timeout (container consoles have none). */
-export const DEFAULT_LISTENER_IDLE_TIMEOUT_MS = 5 * 60_000;
-
-/** Default of `console_buffer_budget`. */
-export const DEFAULT_CONSOLE_BUFFER_BUDGET = 64 * 1024 * 1024;
-
-interface RawOptions {
-  max_request_size?: number;
-  max_requests_per_sec?: number;
-  connect_timeout?: number;
-  max_install_size?: number;
-  max_connections?: number;
-  idle_timeout?: number;
-  max_unread_size?: number;
-  unread_timeout?: number;
-}
-
-const optionsCodec = struct<RawOptions>({
-  max_request_size: optional(size("size")),
-  max_requests_per_sec: optional(positive),
-  connect_timeout: optional(duration),
-  max_install_size: optional(size("size")),
-  max_connections: optional(positive),
-  idle_timeout: optional(duration),
-  max_unread_size: optional(size("size")),
-  unread_timeout: optional(duration),
-});
-
-interface RawListener {
-  url: ListenerUrl;
-  permissions: ReadonlySet<Permission>;
-  mode?: string;
-  options?: RawOptions;
-}
-
-const listenerCodec = struct<RawListener>({
-  url: listenerUrl,
-  permissions,
-  mode: optional(fileMode),
-  options: optional(optionsCodec),
-});
-
-interface RawRepository {
-  type: "fs" | "mem";
-  dir?: string;
-  key?: string;
-  mount_on_start: boolean;
-  read_only: boolean;
-  capacity_num?: number;
-  capacity_size?: number;
-}
-
-const repositoryCodec = struct<RawRepository>({
-  type: literal("fs", "mem"),
-  dir: optional(string),
-  key: optional(string),
-  mount_on_start: withDefault(boolean, () => false),
-  read_only: withDefault(boolean, () => false),
-  capacity_num: optional(unsigned),
-  capacity_size: optional(size("size")),
-});
 
 /** An integer in [min, max]. */
 function ranged(min: number, max: number): Codec<number> {
@@ -308,100 +123,6 @@ function ranged(min: number, max: number): Codec<number> {
     encode: (v) => v,
   };
 }
-
-const maxContainers = ranged(1, MAX_CONTAINERS);
-
-interface RawGroup {
-  memory?: number;
-  cpu_shares?: number;
-  cpu_weight?: number;
-  cpu_quota?: number;
-  cpu_period?: number;
-  pids?: number;
-  max_containers?: number;
-}
-
-const groupCodec = struct<RawGroup>({
-  memory: optional(size("size")),
-  cpu_shares: optional(ranged(2, 262144)),
-  cpu_weight: optional(ranged(1, 10000)),
-  cpu_quota: optional(ranged(1000, Number.MAX_SAFE_INTEGER)),
-  cpu_period: optional(ranged(1000, 1_000_000)),
-  pids: optional(positive),
-  max_containers: optional(maxContainers),
-});
-
-// A group is one cgroup directory below Skiff's root, beside container cgroups ("name:version"):
-// the cgroup name rule, and no ":" to keep the two apart.
-function groupNameProblem(name: string): string | undefined {
-  const problem = cgroupNameProblem(name);
-  if (problem !== undefined) return `group name ${problem}`;
-  if (name.includes(":"))
-    return 'group name must not contain ":", which container cgroups (name:version) have';
-  return undefined;
-}
-
-function groupFromRaw(name: string, g: RawGroup): GroupConfig {
-  const problem = groupNameProblem(name);
-  if (problem) throw new DecodeError(`groups.${name}`, problem);
-  if (g.cpu_shares !== undefined && g.cpu_weight !== undefined) {
-    throw new DecodeError(`groups.${name}.cpu_weight`, "give cpu_shares or cpu_weight, not both");
-  }
-  if (g.memory === 0) throw new DecodeError(`groups.${name}.memory`, "must be greater than 0");
-  const group: GroupConfig = {
-    name,
-    memory: g.memory,
-    cpuShares: g.cpu_shares,
-    cpuWeight: g.cpu_weight,
-    cpuQuota: g.cpu_quota,
-    cpuPeriod: g.cpu_period,
-    pids: g.pids,
-    maxContainers: g.max_containers,
-  };
-  // Absent limits are absent keys, not undefined values, so a group prints and compares as written.
-  return Object.fromEntries(Object.entries(group).filter(([, v]) => v !== undefined)) as GroupConfig;
-}
-
-const metricsUrl: Codec<MetricsConfig> = {
-  decode(value, path) {
-    const parsed = parseConsoleUrl(string.decode(value, path));
-    if (typeof parsed === "string") throw new DecodeError(path, parsed);
-    if (parsed.scheme !== "tcp") throw new DecodeError(path, "expected a tcp://host:port URL");
-    return { host: parsed.host, port: parsed.port };
-  },
-  encode: (v) => `tcp://${v.host}:${v.port}`,
-};
-
-interface RawConfig {
-  state_dir?: string;
-  run_dir?: string;
-  data_dir?: string;
-  log_dir?: string;
-  cgroup?: string;
-  event_buffer_size?: number;
-  notification_buffer_size?: number;
-  console_buffer_budget?: number;
-  console?: Record<string, RawListener>;
-  repositories?: Record<string, RawRepository>;
-  max_containers?: number;
-  oom_monitor_all?: boolean;
-  groups?: Record<string, RawGroup>;
-  metrics?: { url: MetricsConfig };
-  runtime?: { kind?: "runc" | "crun"; path?: string; probe_timeout?: number };
-  keep_containers?: boolean;
-  prepare_autostart?: boolean;
-  container_logs?: { max_size?: number; files?: number };
-  power?: { freeze_timeout?: number };
-  debug?: { log_level?: LogLevel; freeze_hold?: number; freeze_fail?: boolean; commands?: string[] };
-  token_validity?: number;
-  npk_stream_timeout?: number;
-  socket_dir?: string;
-  container_console?: RawOptions;
-}
-
-const debugCommand = checkedString((s) =>
-  s.trim().length > 0 && !s.includes("\0") ? undefined : "expected a command line",
-);
 
 function positiveDuration(): Codec<number> {
   return {
@@ -416,142 +137,301 @@ function positiveDuration(): Codec<number> {
 
 const absolutePath = checkedString((s) => (s.startsWith("/") ? undefined : "must be an absolute path"));
 const cgroupName = checkedString(cgroupNameProblem);
+const maxContainers = ranged(1, MAX_CONTAINERS);
+const debugCommand = checkedString((s) =>
+  s.trim().length > 0 && !s.includes("\0") ? undefined : "expected a command line",
+);
 
-const configCodec = struct<RawConfig>({
-  state_dir: optional(absolutePath),
-  run_dir: optional(absolutePath),
-  data_dir: optional(absolutePath),
-  log_dir: optional(absolutePath),
-  cgroup: optional(cgroupName),
-  event_buffer_size: optional(positive),
-  notification_buffer_size: optional(positive),
-  console_buffer_budget: optional(size("size")),
-  console: optional(record(listenerCodec)),
-  repositories: optional(record(repositoryCodec)),
-  max_containers: optional(maxContainers),
-  oom_monitor_all: optional(boolean),
-  groups: optional(record(groupCodec)),
-  metrics: optional(struct({ url: metricsUrl })),
-  runtime: optional(
-    struct({
-      kind: optional(literal("runc", "crun")),
-      path: optional(absolutePath),
-      probe_timeout: optional(duration),
-    }),
-  ),
-  keep_containers: optional(boolean),
-  prepare_autostart: optional(boolean),
-  container_logs: optional(struct({ max_size: optional(size("size")), files: optional(unsigned) })),
-  power: optional(struct({ freeze_timeout: optional(duration) })),
-  debug: optional(
-    struct({
-      log_level: optional(literal("trace", "debug", "info", "warn", "error", "fatal")),
-      freeze_hold: optional(duration),
-      freeze_fail: optional(boolean),
-      commands: optional(array(debugCommand)),
-    }),
-  ),
-  token_validity: optional(duration),
-  npk_stream_timeout: optional(positiveDuration()),
-  socket_dir: optional(absolutePath),
-  container_console: optional(optionsCodec),
-});
-
-/** Validates a parsed TOML document and fills in defaults. Throws DecodeError with the key path. */
-export function configFromToml(doc: unknown): DaemonConfig {
-  const raw = configCodec.decode(doc, "");
-  const stateDir = raw.state_dir ?? DEFAULT_ROOT;
-  const listeners = Object.entries(raw.console ?? { default: defaultListener() }).map(
-    ([id, l]): ListenerConfig => ({
-      id,
-      url: l.url,
-      permissions: l.permissions,
-      mode: parseInt(l.mode ?? "0600", 8),
-      options: consoleOptionsFromRaw(l.options, DEFAULT_LISTENER_IDLE_TIMEOUT_MS),
-    }),
-  );
-  const repositories = Object.entries(raw.repositories ?? {}).map(([id, r]): RepositoryConfig => {
-    if (r.type === "fs" && !r.dir)
-      throw new DecodeError(`repositories.${id}.dir`, "required for fs repositories");
-    if (r.type === "mem" && r.dir)
-      throw new DecodeError(`repositories.${id}.dir`, "mem repositories have no dir");
-    return {
-      id,
-      type: r.type,
-      dir: r.dir,
-      key: r.key,
-      mountOnStart: r.mount_on_start,
-      readOnly: r.read_only,
-      capacityNum: r.capacity_num,
-      capacitySize: r.capacity_size,
-    };
-  });
+/** A TOML table of named tables (`[console.<id>]`, `[groups.<name>]`) as a list, each with its name. */
+function named<T, N extends string>(
+  item: Codec<T>,
+  name: N,
+  check: (entry: T & Record<N, string>) => T & Record<N, string> = (entry) => entry,
+): Codec<(T & Record<N, string>)[]> {
+  const table = record(item);
   return {
-    stateDir,
-    runDir: raw.run_dir ?? `${stateDir}/run`,
-    dataDir: raw.data_dir ?? `${stateDir}/data`,
-    logDir: raw.log_dir ?? `${stateDir}/log`,
-    cgroup: raw.cgroup ?? "skiff",
-    eventBufferSize: raw.event_buffer_size ?? 256,
-    notificationBufferSize: raw.notification_buffer_size ?? 64,
-    consoleBufferBudget: raw.console_buffer_budget ?? DEFAULT_CONSOLE_BUFFER_BUDGET,
-    listeners,
-    repositories,
-    maxContainers: raw.max_containers ?? MAX_CONTAINERS,
-    oomMonitorAll: raw.oom_monitor_all ?? false,
-    groups: Object.entries(raw.groups ?? {}).map(([name, g]) => groupFromRaw(name, g)),
-    metrics: raw.metrics?.url,
-    runtime: {
-      kind: raw.runtime?.kind ?? "runc",
-      path: raw.runtime?.path,
-      ...(raw.runtime?.probe_timeout !== undefined ? { probeTimeoutMs: raw.runtime.probe_timeout } : {}),
+    decode: (value, path) =>
+      Object.entries(table.decode(value, path)).map(([id, entry]) =>
+        check({ [name]: id, ...entry } as T & Record<N, string>),
+      ),
+    encode: (list) => table.encode(Object.fromEntries(list.map((entry) => [entry[name], entry]))),
+  };
+}
+
+/** A sub-table whose keys all have defaults: absent, it is all defaults. */
+function table<D extends Declaration>(toml: string, keys: D) {
+  return holding(
+    key(toml, tableCodec(keys), () => defaultsOf(keys)),
+    keys,
+  );
+}
+
+// --- `[console.<id>.options]` and `[container_console]` ---
+// Northstar 0.9 has the first four (same defaults) and no connection limit, idle or unread
+// timeout; 10 s is Northstar's `npk_stream_timeout`, its one stall timeout.
+/** The console options, with the idle timeout that differs between listeners and container consoles. */
+function consoleOptionKeys(idleTimeoutMs: number) {
+  return {
+    /** Longest accepted request line in bytes; a longer line closes the connection. */
+    maxRequestSize: key("max_request_size", size("size"), () => 1024 * 1024),
+    /** Requests served per second per connection; excess requests wait (never dropped). */
+    maxRequestsPerSec: key("max_requests_per_sec", positive, () => 1000),
+    /** Time a new connection has to send `connect`. */
+    connectTimeoutMs: key("connect_timeout", duration, () => 5000),
+    /** Largest NPK accepted by `install`. */
+    maxInstallSize: key("max_install_size", size("size"), () => 256 * 1024 * 1024),
+    /** Connections a listener serves at once; further ones are closed as they are accepted. */
+    maxConnections: key("max_connections", positive, () => 256),
+    /**
+     * A connection past its handshake that sends no complete request for this long is closed; 0:
+     * never. Connections subscribed to notifications are exempt (waiting is what they are for).
+     */
+    idleTimeoutMs: key("idle_timeout", duration, () => idleTimeoutMs),
+    /** Unread output (responses, notifications) over which a connection's requests are not read. */
+    maxUnreadSize: key("max_unread_size", size("size"), () => 1024 * 1024),
+    /** A connection whose unread output does not drain within this time is closed. */
+    unreadTimeoutMs: key("unread_timeout", duration, () => 10_000),
+  };
+}
+
+/** The console options, declared once with their defaults (`consoleOptionKeys`). */
+export const CONSOLE_OPTION_KEYS = consoleOptionKeys(0);
+export type ConsoleOptions = Declared<typeof CONSOLE_OPTION_KEYS>;
+
+/**
+ * The options of a container console (runtime.ts), and the defaults of a listener's. No idle
+ * timeout: a container's connection holds its wake locks for as long as it is open.
+ */
+export const DEFAULT_CONSOLE_OPTIONS: ConsoleOptions = defaultsOf(CONSOLE_OPTION_KEYS);
+
+// --- `[console.<id>]` ---
+const LISTENER_KEYS = {
+  url: requiredKey("url", listenerUrl),
+  permissions: requiredKey("permissions", permissions),
+  /** File mode of a Unix socket. */
+  mode: key("mode", fileMode, () => 0o600),
+  options: table("options", consoleOptionKeys(DEFAULT_LISTENER_IDLE_TIMEOUT_MS)),
+};
+export type ListenerConfig = { id: string } & Declared<typeof LISTENER_KEYS>;
+export type ListenerUrl = ConsoleUrl;
+
+/** Without `[console.*]`: one Unix socket console with full permissions. */
+function defaultListeners(): ListenerConfig[] {
+  return [
+    {
+      id: "default",
+      ...defaultsOf({
+        ...LISTENER_KEYS,
+        url: key("url", listenerUrl, () => parseConsoleUrl(DEFAULT_CONSOLE_URL) as ConsoleUrl),
+        permissions: key("permissions", permissions, () => FULL_PERMISSIONS),
+      }),
     },
-    keepContainers: raw.keep_containers ?? false,
-    prepareAutostart: raw.prepare_autostart ?? false,
-    containerLogs: {
-      maxBytes: raw.container_logs?.max_size ?? 1024 * 1024,
-      files: raw.container_logs?.files ?? 3,
+  ];
+}
+
+// --- `[repositories.<id>]` ---
+export const REPOSITORY_KEYS = {
+  type: requiredKey("type", literal("fs", "mem")),
+  /** Directory of an `fs` repository. */
+  dir: optionalKey("dir", string),
+  /** Path of the Ed25519 public key; a keyed repository verifies every package. */
+  key: optionalKey("key", string),
+  mountOnStart: key("mount_on_start", boolean, () => false),
+  /** Packages come with the device image; `install` into it is refused. */
+  readOnly: key("read_only", boolean, () => false),
+  capacityNum: optionalKey("capacity_num", unsigned),
+  capacitySize: optionalKey("capacity_size", size("size")),
+};
+export type RepositoryConfig = { id: string } & Declared<typeof REPOSITORY_KEYS>;
+
+function checkRepository(r: RepositoryConfig): RepositoryConfig {
+  if (r.type === "fs" && !r.dir)
+    throw new DecodeError(`repositories.${r.id}.dir`, "required for fs repositories");
+  if (r.type === "mem" && r.dir)
+    throw new DecodeError(`repositories.${r.id}.dir`, "mem repositories have no dir");
+  return r;
+}
+
+// --- `[groups.<name>]`. Units as in cgroup v1 and the OCI runtime spec; absent = no limit of that kind. ---
+const GROUP_KEYS = {
+  /** Memory limit in bytes for all containers of the group together. */
+  memory: optionalKey("memory", size("size")),
+  /** v1 cpu shares, 2..262144 (or cpuWeight, not both). */
+  cpuShares: optionalKey("cpu_shares", ranged(2, 262144)),
+  /** v2 cpu weight, 1..10000. */
+  cpuWeight: optionalKey("cpu_weight", ranged(1, 10000)),
+  /** CFS quota in microseconds per period, >= 1000. */
+  cpuQuota: optionalKey("cpu_quota", ranged(1000, Number.MAX_SAFE_INTEGER)),
+  /** CFS period in microseconds, 1000..1000000. */
+  cpuPeriod: optionalKey("cpu_period", ranged(1000, 1_000_000)),
+  /** Maximum number of tasks in the group. */
+  pids: optionalKey("pids", positive),
+  /** Containers of the group running at once. */
+  maxContainers: optionalKey("max_containers", maxContainers),
+};
+export type GroupConfig = { name: string } & Declared<typeof GROUP_KEYS>;
+
+// A group is one cgroup directory below Skiff's root, beside container cgroups ("name:version"):
+// the cgroup name rule, and no ":" to keep the two apart.
+function groupNameProblem(name: string): string | undefined {
+  const problem = cgroupNameProblem(name);
+  if (problem !== undefined) return `group name ${problem}`;
+  if (name.includes(":"))
+    return 'group name must not contain ":", which container cgroups (name:version) have';
+  return undefined;
+}
+
+function checkGroup(group: GroupConfig): GroupConfig {
+  const { name } = group;
+  const problem = groupNameProblem(name);
+  if (problem) throw new DecodeError(`groups.${name}`, problem);
+  if (group.cpuShares !== undefined && group.cpuWeight !== undefined) {
+    throw new DecodeError(`groups.${name}.cpu_weight`, "give cpu_shares or cpu_weight, not both");
+  }
+  if (group.memory === 0) throw new DecodeError(`groups.${name}.memory`, "must be greater than 0");
+  return group;
+}
+
+export interface MetricsConfig {
+  host: string;
+  port: number;
+}
+
+const METRICS_KEYS = { url: requiredKey("url", metricsUrl()) };
+
+function metricsUrl(): Codec<MetricsConfig> {
+  return {
+    decode(value, path) {
+      const parsed = parseConsoleUrl(string.decode(value, path));
+      if (typeof parsed === "string") throw new DecodeError(path, parsed);
+      if (parsed.scheme !== "tcp") throw new DecodeError(path, "expected a tcp://host:port URL");
+      return { host: parsed.host, port: parsed.port };
     },
-    freezeTimeoutMs: raw.power?.freeze_timeout ?? 2000,
-    tokenValidityMs: raw.token_validity ?? DEFAULT_TOKEN_VALIDITY_MS,
-    npkStreamTimeoutMs: raw.npk_stream_timeout ?? DEFAULT_NPK_STREAM_TIMEOUT_MS,
-    ...(raw.socket_dir !== undefined ? { socketDir: raw.socket_dir } : {}),
-    containerConsoleOptions: consoleOptionsFromRaw(raw.container_console),
-    notes: [],
-    debug: {
-      logLevel: raw.debug?.log_level ?? "info",
-      commands: raw.debug?.commands ?? [],
-      freezeHoldMs: raw.debug?.freeze_hold ?? 0,
-      freezeFail: raw.debug?.freeze_fail ?? false,
-    },
+    encode: (v) => `tcp://${v.host}:${v.port}`,
   };
 }
 
 /**
- * A listener's `options` and `[container_console]`: the same keys; unset keys take the defaults.
- * Listeners close idle connections after `defaultIdleTimeoutMs`; container consoles hold wake
- * locks and are exempt unless configured.
+ * The whole file. `runDir`, `dataDir` and `logDir` default to directories below `stateDir`;
+ * `[power] freeze_timeout` is `freezeTimeoutMs` (configFromToml).
  */
-function consoleOptionsFromRaw(
-  o: RawOptions | undefined,
-  defaultIdleTimeoutMs = DEFAULT_CONSOLE_OPTIONS.idleTimeoutMs,
-): ConsoleOptions {
+export const CONFIG_KEYS = {
+  stateDir: key("state_dir", absolutePath, () => DEFAULT_ROOT),
+  runDir: optionalKey("run_dir", absolutePath),
+  dataDir: optionalKey("data_dir", absolutePath),
+  logDir: optionalKey("log_dir", absolutePath),
+  /** Name of Skiff's top-level cgroup. */
+  cgroup: key("cgroup", cgroupName, () => "skiff"),
+  eventBufferSize: key("event_buffer_size", positive, () => 256),
+  /** Per-connection notification queue length before a client is told it lagged. */
+  notificationBufferSize: key("notification_buffer_size", positive, () => 64),
+  /** Bytes all console connections together may buffer (unfinished requests, unread output). */
+  consoleBufferBudget: key("console_buffer_budget", size("size"), () => DEFAULT_CONSOLE_BUFFER_BUDGET),
+  listeners: holding(
+    key("console", named(tableCodec(LISTENER_KEYS), "id"), defaultListeners),
+    LISTENER_KEYS,
+    true,
+  ),
+  repositories: holding(
+    key("repositories", named(tableCodec(REPOSITORY_KEYS), "id", checkRepository), () => []),
+    REPOSITORY_KEYS,
+    true,
+  ),
+  /** Containers running at once, daemon-wide (at most MAX_CONTAINERS). */
+  maxContainers: key("max_containers", maxContainers, () => MAX_CONTAINERS),
+  /** Send memory events for every container, not only those whose manifest sets `oom_monitor`. */
+  oomMonitorAll: key("oom_monitor_all", boolean, () => false),
+  /** Process groups: parent cgroups whose limits hold for all their containers together. */
+  groups: holding(
+    key("groups", named(tableCodec(GROUP_KEYS), "name", checkGroup), () => []),
+    GROUP_KEYS,
+    true,
+  ),
+  /** The Prometheus endpoint; absent = off. */
+  metrics: holding(
+    optionalKey(
+      "metrics",
+      transformed(tableCodec(METRICS_KEYS), (m) => m.url),
+    ),
+    METRICS_KEYS,
+  ),
+  /**
+   * The OCI runtime: runc, or crun where the host's cgroup layout allows it. `probeTimeoutMs`:
+   * how long the health probe's `--version` may take (default 500 ms).
+   */
+  runtime: table("runtime", {
+    kind: key("kind", literal("runc", "crun"), (): "runc" | "crun" => "runc"),
+    path: optionalKey("path", absolutePath),
+    probeTimeoutMs: optionalKey("probe_timeout", duration),
+  }),
+  /** At shutdown, leave containers running under their monitors (see `skiffd --keep-containers`). */
+  keepContainers: key("keep_containers", boolean, () => false),
+  /** Prepare every autostart container at daemon start, so its start only opens the exec fifo. */
+  prepareAutostart: key("prepare_autostart", boolean, () => false),
+  /** Per-container log rotation: `<log_dir>/<name>/container.log` plus `files` rotated copies. */
+  containerLogs: table("container_logs", {
+    maxBytes: key("max_size", size("size"), () => 1024 * 1024),
+    files: key("files", unsigned, () => 3),
+  }),
+  power: table("power", {
+    /** A freeze (pause, suspend) must complete within this time, else it is undone and fails. */
+    freezeTimeoutMs: key("freeze_timeout", duration, () => 2000),
+  }),
+  debug: table("debug", {
+    logLevel: key(
+      "log_level",
+      literal("trace", "debug", "info", "warn", "error", "fatal"),
+      (): LogLevel => "info",
+    ),
+    /** Test seam: time every freeze waits in the freezer's intermediate state (0: none). */
+    freezeHoldMs: key("freeze_hold", duration, () => 0),
+    /** Test seam: every freeze fails in its intermediate state (and is undone). */
+    freezeFail: key("freeze_fail", boolean, () => false),
+    /** `[debug] commands`: run at every container start, `<PID>` and `<CONTAINER>` substituted. */
+    commands: key("commands", array(debugCommand), (): string[] => []),
+  }),
+  // --- Keys that came with Northstar compatibility (docs/northstar.md) ---
+  /** `token_validity`: how long a console token verifies after its creation. */
+  tokenValidityMs: key("token_validity", duration, () => DEFAULT_TOKEN_VALIDITY_MS),
+  /** `npk_stream_timeout`: an install whose payload sends nothing for this long is aborted. */
+  npkStreamTimeoutMs: key("npk_stream_timeout", positiveDuration(), () => DEFAULT_NPK_STREAM_TIMEOUT_MS),
+  /** `socket_dir`: where manifest sockets are created (default `<run_dir>/sockets`). */
+  socketDir: optionalKey("socket_dir", absolutePath),
+  /** `[container_console]`: limits and timeouts of container console connections. */
+  containerConsoleOptions: table("container_console", CONSOLE_OPTION_KEYS),
+};
+
+/** A codec that reads with `inner` and hands on `map` of the result (encode: not needed for config). */
+function transformed<A, B>(inner: Codec<A>, map: (a: A) => B): Codec<B> {
   return {
-    maxRequestSize: o?.max_request_size ?? DEFAULT_CONSOLE_OPTIONS.maxRequestSize,
-    maxRequestsPerSec: o?.max_requests_per_sec ?? DEFAULT_CONSOLE_OPTIONS.maxRequestsPerSec,
-    connectTimeoutMs: o?.connect_timeout ?? DEFAULT_CONSOLE_OPTIONS.connectTimeoutMs,
-    maxInstallSize: o?.max_install_size ?? DEFAULT_CONSOLE_OPTIONS.maxInstallSize,
-    maxConnections: o?.max_connections ?? DEFAULT_CONSOLE_OPTIONS.maxConnections,
-    idleTimeoutMs: o?.idle_timeout ?? defaultIdleTimeoutMs,
-    maxUnreadSize: o?.max_unread_size ?? DEFAULT_CONSOLE_OPTIONS.maxUnreadSize,
-    unreadTimeoutMs: o?.unread_timeout ?? DEFAULT_CONSOLE_OPTIONS.unreadTimeoutMs,
+    decode: (value, path) => map(inner.decode(value, path)),
+    encode: () => {
+      throw new Error("configuration values are not encoded");
+    },
   };
 }
 
-function defaultListener(): RawListener {
+type DeclaredConfig = Declared<typeof CONFIG_KEYS>;
+
+export type DaemonConfig = Omit<DeclaredConfig, "runDir" | "dataDir" | "logDir" | "power"> & {
+  runDir: string;
+  dataDir: string;
+  logDir: string;
+  /** `[power] freeze_timeout`. */
+  freezeTimeoutMs: number;
+  /** Facts about the file worth one line in the log at start (Northstar keys without a meaning here). */
+  notes: string[];
+};
+
+/** Validates a parsed TOML document and fills in defaults. Throws DecodeError with the key path. */
+export function configFromToml(doc: unknown): DaemonConfig {
+  const { power, runDir, dataDir, logDir, ...rest } = tableCodec(CONFIG_KEYS).decode(doc, "");
   return {
-    url: parseConsoleUrl(DEFAULT_CONSOLE_URL) as ConsoleUrl,
-    permissions: FULL_PERMISSIONS,
-    mode: "0600",
+    ...rest,
+    runDir: runDir ?? `${rest.stateDir}/run`,
+    dataDir: dataDir ?? `${rest.stateDir}/data`,
+    logDir: logDir ?? `${rest.stateDir}/log`,
+    freezeTimeoutMs: power.freezeTimeoutMs,
+    notes: [],
   };
 }

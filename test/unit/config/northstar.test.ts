@@ -38,7 +38,6 @@ describe("Northstar's northstar.toml", () => {
     assert.deepEqual(byId.get("memory"), {
       id: "memory",
       type: "mem",
-      dir: undefined,
       key: "/srv/ns/examples/northstar.pub",
       mountOnStart: false,
       readOnly: false,
