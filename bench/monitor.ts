@@ -46,7 +46,9 @@ function stopContainer(env: TestEnv, id: string): void {
 }
 
 async function skiffMonitor(env: TestEnv): Promise<Memory> {
-  const conn = await env.launch("bench-skiff", ["sleep", "600"], { io: "discard" });
+  const conn = await env.launch("bench-skiff", ["sleep", "600"], {
+    io: { stdout: "discard", stderr: "discard" },
+  });
   await conn.start();
   const memory = memoryOf(conn.monitorPid);
   await conn.kill("SIGKILL");

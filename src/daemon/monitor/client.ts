@@ -29,11 +29,8 @@ export interface MonitorOptions {
   stateDir: string;
   runtime: string;
   runtimeRoot: string;
-  /**
-   * A single mode is the old `--io`, for both streams: there `pipe` means what `inherit` does (container.log
-   * and `log` events). Per-stream modes have the exact meanings of {@link MonitorIo}.
-   */
-  io: MonitorIo | MonitorStreamsIo;
+  /** What happens to each output stream ({@link MonitorIo}). */
+  io: MonitorStreamsIo;
   log: { maxBytes: number; files: number };
   /**
    * Passed to the container as fds 4, 5, ... (fd 3 is skiff-init's status pipe). "ignore" leaves the
@@ -165,8 +162,8 @@ async function endUnreachableMonitor(monitor: ChildProcess): Promise<void> {
 }
 
 /** The monitor's io flags for MonitorOptions.io. */
-export function ioArgs(io: MonitorIo | MonitorStreamsIo): string[] {
-  return typeof io === "string" ? ["--io", io] : ["--io-stdout", io.stdout, "--io-stderr", io.stderr];
+export function ioArgs(io: MonitorStreamsIo): string[] {
+  return ["--io-stdout", io.stdout, "--io-stderr", io.stderr];
 }
 
 function checkMemoryOptions({ memoryCgroup, memoryGroupDir }: MonitorOptions): void {

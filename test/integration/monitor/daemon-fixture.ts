@@ -9,7 +9,7 @@ const conn = await spawnMonitor({
   stateDir: stateDir!,
   runtime: "/usr/sbin/runc",
   runtimeRoot: runtimeRoot!,
-  io: "pipe",
+  io: { stdout: "inherit", stderr: "inherit" },
   log: { maxBytes: 1 << 20, files: 1 },
 });
 await conn.start();

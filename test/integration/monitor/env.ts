@@ -152,7 +152,7 @@ export function createTestEnv(): TestEnv {
         stateDir: env.stateDir(name),
         runtime: "/usr/sbin/runc",
         runtimeRoot,
-        io: "pipe",
+        io: { stdout: "inherit", stderr: "inherit" },
         log: { maxBytes: 1 << 20, files: 2 },
         lingerMs: 10_000,
         ...options,

@@ -14,7 +14,9 @@ describe("monitor: EXIT delivery", () => {
   it(`delivers EXIT before EOF in ${ROUNDS} container lifecycles`, async () => {
     for (let round = 0; round < ROUNDS; round++) {
       const name = `r${round}`;
-      const conn = await env.launch(name, ["sh", "-c", `exit ${round % 256}`], { io: "discard" });
+      const conn = await env.launch(name, ["sh", "-c", `exit ${round % 256}`], {
+        io: { stdout: "discard", stderr: "discard" },
+      });
       const order: string[] = [];
       conn.on("exit", () => order.push("exit"));
       const closed = new Promise<void>((resolve) =>

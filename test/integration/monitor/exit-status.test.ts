@@ -88,7 +88,7 @@ describe("monitor: exit status and reason", () => {
         stateDir: env.stateDir(name),
         runtime: "/usr/sbin/runc",
         runtimeRoot: env.runtimeRoot,
-        io: "pipe",
+        io: { stdout: "inherit", stderr: "inherit" },
         log: { maxBytes: 1 << 20, files: 1 },
       });
       await conn.start();
@@ -105,7 +105,7 @@ describe("monitor: exit status and reason", () => {
       stateDir: env.stateDir("broken"),
       runtime: "/usr/sbin/runc",
       runtimeRoot: env.runtimeRoot,
-      io: "pipe",
+      io: { stdout: "inherit", stderr: "inherit" },
       log: { maxBytes: 1 << 20, files: 1 },
     });
     await assert.rejects(conn.start());

@@ -82,7 +82,9 @@ describe("monitor: container output", () => {
   });
 
   it("io discard writes no log and sends no LOG messages", async () => {
-    const conn = await env.launch("discard", ["sh", "-c", "echo hidden; echo hidden >&2"], { io: "discard" });
+    const conn = await env.launch("discard", ["sh", "-c", "echo hidden; echo hidden >&2"], {
+      io: { stdout: "discard", stderr: "discard" },
+    });
     let logs = 0;
     conn.on("log", () => logs++);
     await conn.start();

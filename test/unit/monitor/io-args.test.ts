@@ -3,10 +3,6 @@ import { describe, it } from "node:test";
 import { ioArgs } from "../../../src/daemon/monitor/client.js";
 
 describe("monitor io flags", () => {
-  it("passes a single mode as --io, for both streams", () => {
-    assert.deepEqual(ioArgs("pipe"), ["--io", "pipe"]);
-  });
-
   it("passes per-stream modes as --io-stdout and --io-stderr", () => {
     assert.deepEqual(ioArgs({ stdout: "discard", stderr: "inherit" }), [
       "--io-stdout",

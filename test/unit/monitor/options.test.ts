@@ -9,7 +9,7 @@ const base: MonitorOptions = {
   stateDir: "/nonexistent/state",
   runtime: "/usr/sbin/runc",
   runtimeRoot: "/nonexistent/root",
-  io: "pipe",
+  io: { stdout: "inherit", stderr: "inherit" },
   log: { maxBytes: 0, files: 0 },
 };
 
