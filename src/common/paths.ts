@@ -12,7 +12,7 @@ import { realpath } from "node:fs/promises";
 import { isAbsolute } from "node:path";
 
 /** Longest file name (one path component) Linux file systems take: NAME_MAX, in bytes. */
-export const NAME_MAX_BYTES = 255;
+const NAME_MAX_BYTES = 255;
 
 /** A path built from untrusted data would leave its root, or is not a path at all. */
 export class PathEscapeError extends Error {

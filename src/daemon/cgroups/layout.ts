@@ -98,8 +98,3 @@ export async function detectLayout(mountinfoFile = "/proc/self/mountinfo"): Prom
     cgroup2 === undefined ? "" : ((await readOptionalText(`${cgroup2}/cgroup.controllers`)) ?? "");
   return parseMountinfo(mountinfo, unifiedControllers);
 }
-
-/** The mount point of a controller's hierarchy, or undefined when the host lacks the controller. */
-export function controllerMount(layout: CgroupLayout, controller: string): ControllerMount | undefined {
-  return layout.controllers.get(controller);
-}

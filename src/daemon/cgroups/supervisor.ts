@@ -6,6 +6,7 @@ import type { Logger } from "pino";
 import type { Manifest } from "../../npk/manifest/index.js";
 import type { MemoryNotification } from "../../protocol/messages.js";
 import type { DaemonConfig } from "../config/schema.js";
+import type { MemoryCounts } from "../monitor/protocol.js";
 import { errnoCode } from "./fsio.js";
 import { groupLimits, groupOfManifest } from "./groups.js";
 import { killCgroup } from "./kill.js";
@@ -200,13 +201,11 @@ export class CgroupSupervisor {
   }
 }
 
-/** Counts of a memory event since the previous one (Northstar's MemoryEvent fields). */
-export type MemoryCounts = Partial<
-  Record<"low" | "high" | "max" | "oom" | "oom_kill" | "oom_group_kill", number>
->;
-
-/** A memory event as the `c_group` notification's `memory` field: fields that did not move are null. */
-export function toMemoryNotification(counts: MemoryCounts): MemoryNotification {
+/**
+ * A memory event (the monitor's counts, absent fields as 0) as the `c_group` notification's
+ * `memory` field: fields that did not move are null.
+ */
+export function toMemoryNotification(counts: Partial<MemoryCounts>): MemoryNotification {
   const moved = (n: number | undefined): number | null => (n ? n : null);
   return {
     low: moved(counts.low),

@@ -37,17 +37,17 @@ export const MAX_CONTAINERS = 16384;
 
 export type LogLevel = "trace" | "debug" | "info" | "warn" | "error" | "fatal";
 
-export const DEFAULT_ROOT = "/var/lib/skiff";
+const DEFAULT_ROOT = "/var/lib/skiff";
 
 /** Northstar's defaults for `token_validity` and `npk_stream_timeout`. */
-export const DEFAULT_TOKEN_VALIDITY_MS = 60_000;
-export const DEFAULT_NPK_STREAM_TIMEOUT_MS = 10_000;
+const DEFAULT_TOKEN_VALIDITY_MS = 60_000;
+const DEFAULT_NPK_STREAM_TIMEOUT_MS = 10_000;
 
 /** A listener's default idle timeout (container consoles have none). */
-export const DEFAULT_LISTENER_IDLE_TIMEOUT_MS = 5 * 60_000;
+const DEFAULT_LISTENER_IDLE_TIMEOUT_MS = 5 * 60_000;
 
 /** Default of `console_buffer_budget`. */
-export const DEFAULT_CONSOLE_BUFFER_BUDGET = 64 * 1024 * 1024;
+const DEFAULT_CONSOLE_BUFFER_BUDGET = 64 * 1024 * 1024;
 
 const size = (what: string): Codec<number> => ({
   decode(value, path) {
@@ -82,7 +82,7 @@ function checkedPositive(): Codec<number> {
   };
 }
 
-const listenerUrl: Codec<ListenerUrl> = {
+const listenerUrl: Codec<ConsoleUrl> = {
   decode(value, path) {
     const parsed = parseConsoleUrl(string.decode(value, path));
     if (typeof parsed === "string") throw new DecodeError(path, parsed);
@@ -213,7 +213,6 @@ const LISTENER_KEYS = {
   options: table("options", consoleOptionKeys(DEFAULT_LISTENER_IDLE_TIMEOUT_MS)),
 };
 export type ListenerConfig = { id: string } & Declared<typeof LISTENER_KEYS>;
-export type ListenerUrl = ConsoleUrl;
 
 /** Without `[console.*]`: one Unix socket console with full permissions. */
 function defaultListeners(): ListenerConfig[] {

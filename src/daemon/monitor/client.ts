@@ -8,7 +8,6 @@ import { parseExitRecord, type ExitRecord } from "./protocol.js";
 
 export { MonitorConnection } from "./connection.js";
 export { nativeBinary } from "./native.js";
-export type { ExitRecord, MemoryCounts } from "./protocol.js";
 
 /**
  * Per stream: `discard` drops the output, `pipe` writes it to container.log, `inherit` also sends it to

@@ -29,17 +29,11 @@ export interface ExitRecord {
   oom?: boolean;
 }
 
-/** Memory events since the previous `memory` message (Northstar's MemoryEvent fields; 0: did not happen). */
-export interface MemoryCounts {
-  low: number;
-  high: number;
-  max: number;
-  oom: number;
-  oom_kill: number;
-  oom_group_kill: number;
-}
+/** The fields of a memory event: Northstar's MemoryEvent, the cgroup's memory.events keys. */
+const MEMORY_FIELDS = ["low", "high", "max", "oom", "oom_kill", "oom_group_kill"] as const;
 
-export const MEMORY_FIELDS = ["low", "high", "max", "oom", "oom_kill", "oom_group_kill"] as const;
+/** Memory events since the previous `memory` message (0: did not happen). */
+export type MemoryCounts = Record<(typeof MEMORY_FIELDS)[number], number>;
 
 export type MonitorMessage =
   | { type: "hello"; version: number; pid: number }

@@ -93,26 +93,26 @@ export interface Bundle {
   releaseSocketFds(): Promise<void>;
 }
 
-export function bundleDirOf(layout: BundleLayout, containerId: string): string {
+function bundleDirOf(layout: BundleLayout, containerId: string): string {
   return resolveWithin(layout.runDir, "bundles", containerId);
 }
 
-export function socketDirOf(layout: BundleLayout): string {
+function socketDirOf(layout: BundleLayout): string {
   return layout.socketDir ?? resolveWithin(layout.runDir, "sockets");
 }
 
 /** The container's private copy of skiff-init (the source of its /dev/.skiff/init bind mount). */
-export function initCopyOf(bundleDir: string): string {
+function initCopyOf(bundleDir: string): string {
   return resolveWithin(bundleDir, "init");
 }
 
 /** A container's persist directory, `<dataDir>/<name>`. */
-export function persistDirOf(dataDir: string, name: string): string {
+function persistDirOf(dataDir: string, name: string): string {
   return resolveWithin(dataDir, name);
 }
 
 /** The host file of one of a container's sockets, `<socketDir>/<name>:<version>:<socket>`. */
-export function socketPathOf(socketDir: string, containerId: string, socket: string): string {
+function socketPathOf(socketDir: string, containerId: string, socket: string): string {
   return resolveWithin(socketDir, `${containerId}:${socket}`);
 }
 

@@ -2,7 +2,7 @@ import type { CGroups } from "../../npk/manifest/index.js";
 import type { OciDeviceRule, OciResources } from "./types.js";
 
 /** Device cgroup: deny everything, then allow the minimal /dev nodes, /dev/ptmx and the ptys. */
-export const DEVICE_RULES: readonly OciDeviceRule[] = [
+const DEVICE_RULES: readonly OciDeviceRule[] = [
   { allow: false, access: "rwm" },
   ...[
     [1, 3],

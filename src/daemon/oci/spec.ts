@@ -10,17 +10,18 @@ import { buildResources } from "./resources.js";
 import { compileSeccomp } from "./seccomp.js";
 import type { OciNamespace, OciProcess, OciRlimit, OciSpec } from "./types.js";
 
-export { SKIFF_CONSOLE_PATH_IN_CONTAINER, SKIFF_INIT_PATH_IN_CONTAINER } from "./mounts.js";
+export { SKIFF_INIT_PATH_IN_CONTAINER } from "./mounts.js";
 export { serializeOciSpec } from "./serialize.js";
 export { compileSeccomp, RUNC_EXEC_SYSCALLS, SKIFF_INIT_SYSCALLS } from "./seccomp.js";
 export type * from "./types.js";
 
 /** RLIM_INFINITY: "unlimited" in setrlimit(2) and in OCI rlimits. */
 export const RLIM_INFINITY = (1n << 64n) - 1n;
-/** fd 3 in the container: the pipe skiff-init writes the app's wait status to. */
-export const STATUS_FD = 3;
-/** Manifest sockets are passed as fds 4, 5, ... in the order of socketNamesOf. */
-export const FIRST_SOCKET_FD = 4;
+/**
+ * Manifest sockets are passed as fds 4, 5, ... in the order of socketNamesOf (fd 3 is the pipe
+ * skiff-init writes the app's wait status to).
+ */
+const FIRST_SOCKET_FD = 4;
 
 /**
  * The manifest's socket names in the order their fds are passed: sorted by name (byte order; names
@@ -273,7 +274,7 @@ function supplementaryGids(input: OciSpecInput, warnings: string[]): number[] {
  * the app before exec (runc 1.1 ignores the OCI `scheduler` field, so the spec carries none), and
  * the socket fds it sets SO_PASSCRED on (Node cannot set socket options).
  */
-export function initOptions(
+function initOptions(
   manifest: Pick<Manifest, "sched" | "sockets" | "mounts" | "capabilities">,
   socketNames: string[],
 ): string[] {
