@@ -4,7 +4,7 @@
  * type (`Declared`), its defaults (`defaultsOf`) and its TOML reader (`tableCodec`) all come from
  * that one entry. schema.ts declares every table of skiffd's configuration this way.
  */
-import { DecodeError, anyObject, type Codec } from "../../common/schema.js";
+import { struct, type Codec } from "../../common/schema.js";
 
 /** One key of a table: the TOML key, its reader, and its default (absent: the key is required). */
 export interface Key<T, Optional extends boolean = false> {
@@ -68,38 +68,36 @@ export function defaultsOf<D extends Declaration>(declaration: D): Declared<D> {
 }
 
 /**
- * Reads a TOML table by its declaration: unknown keys are refused, each key is read by its codec
- * at its key path, absent keys take their default (or stay absent when optional).
+ * Reads a TOML table by its declaration: common/schema.ts's `struct` over the TOML names (unknown
+ * keys refused, each key read by its codec at its key path, absent keys take their default or
+ * stay absent when optional), handed on under the declared names.
  */
 export function tableCodec<D extends Declaration>(declaration: D): Codec<Declared<D>> {
   const entries = Object.entries(declaration);
-  const known = new Set(entries.map(([, k]) => k.toml));
-  const join = (path: string, name: string): string => (path === "" ? name : `${path}.${name}`);
+  const byToml = struct<Record<string, unknown>>(
+    Object.fromEntries(
+      entries.map(([, k]) => [
+        k.toml,
+        {
+          codec: k.codec,
+          fallback: k.fallback ?? (k.optional ? () => undefined : undefined),
+          omitUndefined: true,
+        },
+      ]),
+    ),
+  );
+  const rename = (
+    from: Record<string, unknown>,
+    name: (field: string, k: Key<unknown, boolean>) => [string, string],
+  ) =>
+    Object.fromEntries(
+      entries.flatMap(([field, k]) => {
+        const [source, target] = name(field, k);
+        return from[source] === undefined ? [] : [[target, from[source]]];
+      }),
+    );
   return {
-    decode(value, path) {
-      const table = anyObject.decode(value, path);
-      for (const name of Object.keys(table)) {
-        if (!known.has(name)) throw new DecodeError(join(path, name), "unknown field");
-      }
-      const out: Record<string, unknown> = {};
-      for (const [field, k] of entries) {
-        const raw = table[k.toml];
-        if (raw === undefined) {
-          if (k.fallback !== undefined) out[field] = k.fallback();
-          else if (!k.optional) throw new DecodeError(join(path, k.toml), "missing field");
-          continue;
-        }
-        out[field] = k.codec.decode(raw, join(path, k.toml));
-      }
-      return out as Declared<D>;
-    },
-    encode(value) {
-      const source = value as Record<string, unknown>;
-      const out: Record<string, unknown> = {};
-      for (const [field, k] of entries) {
-        if (source[field] !== undefined) out[k.toml] = k.codec.encode(source[field]);
-      }
-      return out;
-    },
+    decode: (value, path) => rename(byToml.decode(value, path), (field, k) => [k.toml, field]) as Declared<D>,
+    encode: (value) => byToml.encode(rename(value as Record<string, unknown>, (field, k) => [field, k.toml])),
   };
 }

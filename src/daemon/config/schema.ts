@@ -70,17 +70,19 @@ export const duration: Codec<number> = {
   encode: (v) => v,
 };
 
-const positive = checkedPositive();
-function checkedPositive(): Codec<number> {
+/** `codec`, and 0 refused. */
+function nonZero(codec: Codec<number>): Codec<number> {
   return {
     decode(value, path) {
-      const n = unsigned.decode(value, path);
+      const n = codec.decode(value, path);
       if (n === 0) throw new DecodeError(path, "must be greater than 0");
       return n;
     },
     encode: (v) => v,
   };
 }
+
+const positive = nonZero(unsigned);
 
 const listenerUrl: Codec<ConsoleUrl> = {
   decode(value, path) {
@@ -119,17 +121,6 @@ function ranged(min: number, max: number): Codec<number> {
       const n = unsigned.decode(value, path);
       if (n < min || n > max) throw new DecodeError(path, `must be between ${min} and ${max}`);
       return n;
-    },
-    encode: (v) => v,
-  };
-}
-
-function positiveDuration(): Codec<number> {
-  return {
-    decode(value, path) {
-      const ms = duration.decode(value, path);
-      if (ms === 0) throw new DecodeError(path, "must be greater than 0");
-      return ms;
     },
     encode: (v) => v,
   };
@@ -393,7 +384,7 @@ export const CONFIG_KEYS = {
   /** `token_validity`: how long a console token verifies after its creation. */
   tokenValidityMs: key("token_validity", duration, () => DEFAULT_TOKEN_VALIDITY_MS),
   /** `npk_stream_timeout`: an install whose payload sends nothing for this long is aborted. */
-  npkStreamTimeoutMs: key("npk_stream_timeout", positiveDuration(), () => DEFAULT_NPK_STREAM_TIMEOUT_MS),
+  npkStreamTimeoutMs: key("npk_stream_timeout", nonZero(duration), () => DEFAULT_NPK_STREAM_TIMEOUT_MS),
   /** `socket_dir`: where manifest sockets are created (default `<run_dir>/sockets`). */
   socketDir: optionalKey("socket_dir", absolutePath),
   /** `[container_console]`: limits and timeouts of container console connections. */
