@@ -1,11 +1,11 @@
 /**
  * The OCI runtime binary (runc, or crun where it works): which one, where, and whether it can work
- * on this host, checked once at daemon start. The daemon runs no runtime command itself:
- * skiff-monitor runs `<runtime> create`, `kill` and `delete` with Skiff's --root, and
- * toolchain/health.ts probes `--version` while the daemon runs.
+ * on this host, checked once at daemon start. skiff-monitor runs `<runtime> create`, `kill` and
+ * `delete` with Skiff's --root; the daemon runs only `--version` (toolchain/health.ts) and
+ * `checkpoint` (containers/checkpoint.ts) itself.
  *
- * Names: "runtime" alone is the daemon (`Runtime`, `RuntimeState`, the client's `RuntimeError`),
- * as in Northstar; everything here says "OCI runtime".
+ * Names: a type called `Runtime*` is the daemon's (`Runtime`, `RuntimeState`, the client's
+ * `RuntimeError`), as Northstar calls its daemon the runtime; the binary's types say `Oci`.
  */
 import { execFile } from "node:child_process";
 import { access, constants } from "node:fs/promises";
