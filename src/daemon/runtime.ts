@@ -90,6 +90,9 @@ export class Runtime {
   private resolveStopped!: () => void;
   /** Resolves once the runtime has shut down completely. */
   readonly stopped = new Promise<void>((resolve) => (this.resolveStopped = resolve));
+  private resolveStopping!: () => void;
+  /** Resolves when the shutdown begins (systemd's STOPPING=1). */
+  readonly stopping = new Promise<void>((resolve) => (this.resolveStopping = resolve));
 
   private constructor(
     readonly config: DaemonConfig,
@@ -355,6 +358,11 @@ export class Runtime {
     });
   }
 
+  /** The daemon event loop's queue and progress, for systemd's watchdog (systemd/watchdog.ts). */
+  loopProgress(): { queued: number; processed: number } {
+    return { queued: this.loop.length, processed: this.loop.eventsProcessed };
+  }
+
   /** Asks for an orderly shutdown (signals, critical failures). Safe to call repeatedly. */
   requestShutdown(reason: string): void {
     this.loop.enqueue({ kind: "shutdown", reason }).catch(() => undefined);
@@ -431,6 +439,7 @@ export class Runtime {
   private async shutdown(reason: string): Promise<void> {
     if (this.shutdownStarted) return;
     this.shutdownStarted = true;
+    this.resolveStopping();
     if (reason.startsWith("critical container")) {
       this.exitCode = 1;
       this.log.error(`shutting down: ${reason}`);
