@@ -180,6 +180,7 @@ export class Runtime {
       notificationsDelivered: () => this.heldReleased,
       log: log.child({ room: "containers" }),
       checkpointSupport: host.checkpoint,
+      debugCommands: this.debugCommands,
     });
     this.power = new PowerExecutor({
       layout: host.layout,
@@ -320,10 +321,6 @@ export class Runtime {
   }
 
   private report(result: JobResult): Promise<void> {
-    // `[debug] commands` (Northstar's strace/perf hooks) need the init pid of a started container.
-    if (result.type === "container_started" && result.pid > 0) {
-      this.debugCommands.start(result.container, result.pid);
-    }
     return this.loop.enqueue({ kind: "job", result }).catch((e: unknown) => {
       this.log.warn({ err: e, job: result.type }, "job finished after the event loop closed");
     });
