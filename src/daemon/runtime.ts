@@ -21,7 +21,12 @@ import { findInstances } from "./containers/adopt.js";
 import { ContainerExecutor } from "./containers/executor.js";
 import { detectRuntime } from "./oci/runtime.js";
 import { readHostFacts, type HostFacts } from "./oci/host.js";
-import { startMetricsServer, type MetricsServer, type MetricsSnapshot } from "./metrics/index.js";
+import {
+  DaemonCounters,
+  startMetricsServer,
+  type MetricsServer,
+  type MetricsSnapshot,
+} from "./metrics/index.js";
 import { ExecutorHealth } from "./executor/health.js";
 import { probeCheckpointSupport, type CheckpointSupport } from "./containers/checkpoint.js";
 import { nativeBinary } from "./monitor/client.js";
@@ -87,6 +92,8 @@ export class Runtime {
   exitCode = 0;
   private keepContainers = false;
   private metrics: MetricsServer | undefined;
+  /** OOM kills, suspends, wakes and start latency for the Prometheus endpoint. */
+  private readonly counters = new DaemonCounters();
   private resolveStopped!: () => void;
   /** Resolves once the runtime has shut down completely. */
   readonly stopped = new Promise<void>((resolve) => (this.resolveStopped = resolve));
@@ -286,6 +293,7 @@ export class Runtime {
       containersByState,
       eventsProcessed: this.loop.eventsProcessed,
       consoleConnections: this.console.connections,
+      counters: this.counters.read(),
     };
   }
 
@@ -321,6 +329,9 @@ export class Runtime {
   }
 
   private report(result: JobResult): Promise<void> {
+    if (result.type === "container_started")
+      this.counters.startSucceeded(result.container, performance.now());
+    else if (result.type === "container_start_failed") this.counters.startFailed(result.container);
     return this.loop.enqueue({ kind: "job", result }).catch((e: unknown) => {
       this.log.warn({ err: e, job: result.type }, "job finished after the event loop closed");
     });
@@ -375,6 +386,10 @@ export class Runtime {
         step.reply(step.response);
         return;
       case "notify":
+        this.counters.observeNotification(
+          step.notification,
+          (container) => this.owner.state.containers.get(container)?.process?.power.lastSuspend,
+        );
         if (this.held) this.held.push(step.notification);
         else this.hub.broadcast(step.notification);
         return;
@@ -405,6 +420,8 @@ export class Runtime {
         this.power.execute(step);
         return;
       default:
+        if (step.type === "start_container" && !step.prepareOnly)
+          this.counters.startRequested(step.container, performance.now());
         this.containers.execute(step);
     }
   }
