@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
-import { SKIFFD, testConfigText } from "../../helpers/daemon.js";
+import { PACKAGE_ROOT, SKIFFD, testConfigText } from "../../helpers/daemon.js";
 
 const WAIT_MS = 15_000;
 
@@ -177,6 +177,28 @@ test("without NOTIFY_SOCKET or JOURNAL_STREAM skiffd logs plain JSON lines", asy
   } finally {
     if (child.exitCode === null) child.kill("SIGKILL");
   }
+});
+
+test("scripts/install-systemd.sh writes the unit with this checkout's skiffd and node", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "skiff-systemd-unit-"));
+  dirs.push(dir);
+  const run = spawnSync(
+    join(PACKAGE_ROOT, "scripts/install-systemd.sh"),
+    ["--unit-dir", dir, "--no-reload"],
+    {
+      encoding: "utf8",
+    },
+  );
+  assert.equal(run.status, 0, run.stderr);
+  const unit = readFileSync(join(dir, "skiffd.service"), "utf8");
+  assert.doesNotMatch(unit, /@[A-Z]+@/);
+  assert.match(unit, /^Type=notify$/m);
+  assert.match(unit, /^NotifyAccess=main$/m);
+  assert.match(unit, /^WatchdogSec=\d+s$/m);
+  const exec = /^ExecStart=(\S+) (\S+) /m.exec(unit);
+  assert.ok(exec, unit);
+  assert.equal(exec[2], SKIFFD);
+  await access(exec[1]!);
 });
 
 const systemdIsInit = (() => {
