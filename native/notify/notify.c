@@ -19,6 +19,10 @@
  * it; only root may name another pid, so when the kernel refuses (EPERM) the
  * helper sends without credentials (the unit then needs NotifyAccess=all).
  *
+ * $SKIFF_NOTIFY_PARENT, when set, is the pid skiffd expects to be the
+ * helper's parent: if the parent is already another process (skiffd died
+ * before the helper ran), the helper exits at once.
+ *
  * The helper ends when its parent does (PR_SET_PDEATHSIG): it never outlives
  * skiffd. Exit status: 0 at EOF, 2 on bad usage or a bad $NOTIFY_SOCKET.
  */
@@ -95,7 +99,8 @@ int main(int argc, char **argv) {
         return 2;
     }
     prctl(PR_SET_PDEATHSIG, SIGTERM);
-    if (getppid() == 1) return 0; /* the parent is already gone */
+    const char *parent = getenv("SKIFF_NOTIFY_PARENT");
+    if (parent != NULL && strtol(parent, NULL, 10) != (long)getppid()) return 0; /* skiffd is already gone */
     struct sockaddr_un addr;
     socklen_t len;
     int fd = open_target(&addr, &len);

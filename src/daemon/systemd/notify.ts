@@ -44,7 +44,7 @@ export class SystemdNotifier {
     if (socket === undefined || socket === "") return undefined;
     const child = spawn(options.helper ?? nativeBinary("skiff-notify"), [], {
       stdio: ["pipe", "ignore", "pipe"],
-      env: { NOTIFY_SOCKET: socket },
+      env: { NOTIFY_SOCKET: socket, SKIFF_NOTIFY_PARENT: String(process.pid) },
     });
     const log = options.log;
     const notifier = new SystemdNotifier(child, log);
