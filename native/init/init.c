@@ -58,6 +58,15 @@
  * init kills every process in the namespace and exits without writing a
  * record: the kernel then reports init itself as killed by that signal.
  *
+ * Debug hold (`skiff start --debug-hold`, docs/containers.md): when init's
+ * environment has SKIFF_DEBUG_HOLD=1 (the start request's env; init removes it
+ * before the app starts), an app that exits, whatever its status, or cannot be
+ * executed, does not end the container: init writes the app's EXIT record,
+ * logs one line on stderr and stays, reaping children, so the container's
+ * root, mounts, env and cgroup can be inspected (`skiff exec`, nsenter -t PID).
+ * SIGTERM, SIGINT, SIGQUIT or SIGHUP then end init with the app's exit code
+ * (`skiff stop`); a namespace reboot and SIGKILL end it as usual.
+ *
  * Console descriptor (Northstar's NORTHSTAR_CONSOLE): when SKIFF_CONSOLE names
  * the container's console socket, the forked app process connects to it before
  * exec and finds the connected descriptor's number in NORTHSTAR_CONSOLE, as
@@ -281,6 +290,29 @@ static int is_namespace_reboot(const siginfo_t *si) {
     return (si->si_signo == SIGHUP || si->si_signo == SIGINT) && si->si_code == SI_KERNEL;
 }
 
+/* The debug hold after the app ended with `app_status`: see the header. */
+static int hold(const sigset_t *all, const char *app, int app_status) {
+    if (WIFSIGNALED(app_status))
+        dprintf(2, "skiff-init: debug hold: %s was killed by signal %d; the container stays for inspection until it is stopped\n",
+                app, WTERMSIG(app_status));
+    else
+        dprintf(2, "skiff-init: debug hold: %s exited with code %d; the container stays for inspection until it is stopped\n",
+                app, exit_code_of(app_status));
+    for (;;) {
+        siginfo_t si;
+        int sig = sigwaitinfo(all, &si);
+        if (sig < 0) continue; /* EINTR */
+        if (is_namespace_reboot(&si)) {
+            kill(-1, SIGKILL);
+            _exit(0);
+        }
+        if (sig == SIGTERM || sig == SIGINT || sig == SIGQUIT || sig == SIGHUP) return exit_code_of(app_status);
+        if (sig == SIGCHLD)
+            while (waitpid(-1, NULL, WNOHANG) > 0) {
+            }
+    }
+}
+
 int main(int argc, char **argv) {
     struct options opt;
     if (parse_options(argc, argv, &opt) != 0) {
@@ -304,6 +336,10 @@ int main(int argc, char **argv) {
             return 126;
         }
     }
+
+    const char *hold_env = getenv("SKIFF_DEBUG_HOLD");
+    int debug_hold = hold_env != NULL && strcmp(hold_env, "1") == 0;
+    unsetenv("SKIFF_DEBUG_HOLD");
 
     sigset_t all, orig;
     sigfillset(&all);
@@ -337,7 +373,8 @@ int main(int argc, char **argv) {
             if (pid <= 0) break;
             if (pid == app) {
                 if (status_fd_open()) write_status_record(RECORD_EXIT, st);
-                return exit_code_of(st);
+                if (!debug_hold) return exit_code_of(st);
+                return hold(&all, opt.app[0], st);
             }
         }
     }

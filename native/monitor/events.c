@@ -167,7 +167,7 @@ void on_signal(struct monitor *m) {
     }
 }
 
-/* Only called for streams that are not discarded. */
+/* Called for streams that are not discarded, and for the runtime's stderr while creating. */
 static void log_line(struct monitor *m, enum io_mode mode, const char *stream, const char *line, size_t len) {
     logfile_append(&m->log, stream, line, len);
     if (mode == IO_INHERIT) send_log(m, stream, line, len);
@@ -187,7 +187,9 @@ void on_output(struct monitor *m, int is_err) {
     char buf[65536];
     int *fd = is_err ? &m->err_r : &m->out_r;
     struct line_splitter *sp = is_err ? &m->err_lines : &m->out_lines;
-    int keep = (is_err ? m->opt.io_err : m->opt.io_out) != IO_DISCARD;
+    /* Before init exists stderr carries only the runtime's own text (its error
+     * when create fails): logged even when the container's stderr is discarded. */
+    int keep = (is_err ? m->opt.io_err : m->opt.io_out) != IO_DISCARD || (is_err && phase_before_init(m->phase));
     ssize_t n = read(*fd, buf, sizeof(buf));
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) return;
     if (n <= 0) {
@@ -198,6 +200,8 @@ void on_output(struct monitor *m, int is_err) {
         return;
     }
     if (is_err && phase_before_init(m->phase)) {
+        /* Both streams discarded: container.log is opened for the runtime's text alone. */
+        if (m->log.fd < 0) logfile_open(&m->log, m->opt.state_dir, m->opt.log_max_bytes, m->opt.log_files);
         size_t room = sizeof(m->create_err) - 1 - m->create_err_len;
         size_t k = (size_t)n < room ? (size_t)n : room;
         memcpy(m->create_err + m->create_err_len, buf, k);

@@ -190,6 +190,7 @@ static void setup_and_create(struct monitor *m) {
     int logs = m->opt.io_out != IO_DISCARD || m->opt.io_err != IO_DISCARD;
     if (logs && logfile_open(&m->log, m->opt.state_dir, m->opt.log_max_bytes, m->opt.log_files) < 0)
         die("open container.log");
+    if (!logs) m->log.fd = -1; /* opened only if the runtime's create fails (events.c, on_output) */
 
     m->listen_fd = listen_socket(m);
     if (m->listen_fd < 0) die("listen on monitor.sock");

@@ -73,7 +73,9 @@ export async function runCli(
   try {
     const parsed = parseCommandArguments(command, [...argv.slice(0, at), ...argv.slice(at + 1)]);
     if (parsed.values.help) {
-      io.out(`usage: ${command.usage}\n\n${command.summary}`);
+      // The manual page, as `skiff help COMMAND` prints it (cli/help/).
+      const { helpText } = await import("./help/index.js");
+      io.out(await helpText(command));
       return 0;
     }
     // A command with its own --timeout (e.g. a wake lock's duration) keeps the default deadline.

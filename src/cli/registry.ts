@@ -2,6 +2,7 @@
 import type { Command } from "./command.js";
 import { checkpointCommands } from "./commands/checkpoint.js";
 import { completionCommand } from "./commands/completion.js";
+import { helpCommand } from "./help/index.js";
 import { containerCommands } from "./commands/containers.js";
 import { daemonCommands } from "./commands/daemon.js";
 import { executorCommands } from "./commands/executor.js";
@@ -26,6 +27,7 @@ export const COMMANDS: Command[] = [
   ...packageCommands,
   seccompCommand,
   completionCommand,
+  helpCommand,
 ];
 
 export function findCommand(name: string): Command | undefined {

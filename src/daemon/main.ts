@@ -9,6 +9,7 @@ import { ConfigError, loadConfig } from "./config/load.js";
 import { acquireInstanceLock, LockHeldError } from "./lock.js";
 import { createLogger } from "./logger.js";
 import { Runtime } from "./runtime.js";
+import { SystemdNotifier } from "./systemd/notify.js";
 import { PROTOCOL_VERSION } from "../protocol/version.js";
 import { SKIFF_VERSION } from "../common/version.js";
 
@@ -88,11 +89,20 @@ async function main(): Promise<number> {
     { protocol: PROTOCOL_VERSION, config: args.values.config ?? "embedded default" },
     "skiffd running",
   );
+  // Under systemd (Type=notify): READY=1 now that the console listens, keep-alives, STOPPING=1.
+  const systemd = SystemdNotifier.start({
+    env: process.env,
+    log: log.child({ room: "systemd" }),
+    progress: () => runtime.loopProgress(),
+  });
+  systemd?.ready();
+  void runtime.stopping.then(() => systemd?.stopping());
 
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     process.on(signal, () => runtime.requestShutdown(`received ${signal}`));
   }
   await runtime.stopped;
+  systemd?.close();
   await lock.release();
   return runtime.exitCode;
 }

@@ -21,7 +21,12 @@ import { findInstances } from "./containers/adopt.js";
 import { ContainerExecutor } from "./containers/executor.js";
 import { detectOciRuntime } from "./oci/runtime.js";
 import { readHostFacts, type HostFacts } from "./oci/host.js";
-import { startMetricsServer, type MetricsServer, type MetricsSnapshot } from "./metrics/index.js";
+import {
+  DaemonCounters,
+  startMetricsServer,
+  type MetricsServer,
+  type MetricsSnapshot,
+} from "./metrics/index.js";
 import { ToolchainHealth } from "./toolchain/health.js";
 import { probeCheckpointSupport, type CheckpointSupport } from "./containers/checkpoint.js";
 import { nativeBinary } from "./monitor/client.js";
@@ -87,9 +92,14 @@ export class Runtime {
   exitCode = 0;
   private keepContainers = false;
   private metrics: MetricsServer | undefined;
+  /** OOM kills, suspends, wakes and start latency for the Prometheus endpoint. */
+  private readonly counters = new DaemonCounters();
   private resolveStopped!: () => void;
   /** Resolves once the runtime has shut down completely. */
   readonly stopped = new Promise<void>((resolve) => (this.resolveStopped = resolve));
+  private resolveStopping!: () => void;
+  /** Resolves when the shutdown begins (systemd's STOPPING=1). */
+  readonly stopping = new Promise<void>((resolve) => (this.resolveStopping = resolve));
 
   private constructor(
     readonly config: DaemonConfig,
@@ -177,6 +187,7 @@ export class Runtime {
       notificationsDelivered: () => this.heldReleased,
       log: log.child({ room: "containers" }),
       checkpointSupport: host.checkpoint,
+      debugCommands: this.debugCommands,
     });
     this.power = new PowerExecutor({
       layout: host.layout,
@@ -282,6 +293,7 @@ export class Runtime {
       containersByState,
       eventsProcessed: this.loop.eventsProcessed,
       consoleConnections: this.console.connections,
+      counters: this.counters.read(),
     };
   }
 
@@ -317,10 +329,9 @@ export class Runtime {
   }
 
   private report(result: JobResult): Promise<void> {
-    // `[debug] commands` (Northstar's strace/perf hooks) need the init pid of a started container.
-    if (result.type === "container_started" && result.pid > 0) {
-      this.debugCommands.start(result.container, result.pid);
-    }
+    if (result.type === "container_started")
+      this.counters.startSucceeded(result.container, performance.now());
+    else if (result.type === "container_start_failed") this.counters.startFailed(result.container);
     return this.loop.enqueue({ kind: "job", result }).catch((e: unknown) => {
       this.log.warn({ err: e, job: result.type }, "job finished after the event loop closed");
     });
@@ -355,6 +366,11 @@ export class Runtime {
     });
   }
 
+  /** The daemon event loop's queue and progress, for systemd's watchdog (systemd/watchdog.ts). */
+  loopProgress(): { queued: number; processed: number } {
+    return { queued: this.loop.length, processed: this.loop.eventsProcessed };
+  }
+
   /** Asks for an orderly shutdown (signals, critical failures). Safe to call repeatedly. */
   requestShutdown(reason: string): void {
     this.loop.enqueue({ kind: "shutdown", reason }).catch(() => undefined);
@@ -370,6 +386,10 @@ export class Runtime {
         step.reply(step.response);
         return;
       case "notify":
+        this.counters.observeNotification(
+          step.notification,
+          (container) => this.owner.state.containers.get(container)?.process?.power.lastSuspend,
+        );
         if (this.held) this.held.push(step.notification);
         else this.hub.broadcast(step.notification);
         return;
@@ -400,6 +420,8 @@ export class Runtime {
         this.power.execute(step);
         return;
       default:
+        if (step.type === "start_container" && !step.prepareOnly)
+          this.counters.startRequested(step.container, performance.now());
         this.containers.execute(step);
     }
   }
@@ -431,6 +453,7 @@ export class Runtime {
   private async shutdown(reason: string): Promise<void> {
     if (this.shutdownStarted) return;
     this.shutdownStarted = true;
+    this.resolveStopping();
     if (reason.startsWith("critical container")) {
       this.exitCode = 1;
       this.log.error(`shutting down: ${reason}`);

@@ -81,7 +81,12 @@ export interface StartArguments {
   init: string | undefined;
   arguments: string[];
   environment: Record<string, string>;
+  /** `--debug-hold`: skiff-init keeps the container when its app ends (native/init/init.c). */
+  debugHold: boolean;
 }
+
+/** The environment variable that asks skiff-init for the debug hold (it removes it before the app). */
+export const DEBUG_HOLD_ENV = "SKIFF_DEBUG_HOLD";
 
 /**
  * `skiff start NAME [-e K=V]... [-- INIT ARGS...]`. Everything after `--` is positional, so the
@@ -90,7 +95,25 @@ export interface StartArguments {
 export function parseStartArguments({ values, positionals }: ParsedCommand): StartArguments {
   const [name, init, ...args] = positionals;
   if (name === undefined) throw new UsageError("start takes a container");
-  return { name, init, arguments: args, environment: parseEnvironment(stringValues(values.env)) };
+  const environment = parseEnvironment(stringValues(values.env));
+  if (Object.hasOwn(environment, DEBUG_HOLD_ENV))
+    throw new UsageError(`use --debug-hold, not -e ${DEBUG_HOLD_ENV}`);
+  return { name, init, arguments: args, environment, debugHold: values["debug-hold"] === true };
+}
+
+/**
+ * The start request's environment. A request's env replaces the manifest's (Northstar), so with
+ * `--debug-hold` and no `-e` the manifest's env is sent along with the hold: the container must
+ * see the env it fails with.
+ */
+export function startEnvironment(
+  args: StartArguments,
+  manifest: Record<string, unknown> | undefined,
+): Record<string, string> {
+  if (!args.debugHold) return args.environment;
+  const explicit = Object.keys(args.environment).length > 0;
+  const fromManifest = (manifest?.env ?? {}) as Record<string, string>;
+  return { ...(explicit ? args.environment : fromManifest), [DEBUG_HOLD_ENV]: "1" };
 }
 
 /** `skiff kill NAME [SIGNAL]`: SIGTERM unless a signal is given. */
@@ -164,16 +187,20 @@ export function psRow(id: ContainerId, data: ContainerData): string[] | undefine
 const start: Command = {
   name: "start",
   summary: "Start a container, optionally with another init, arguments and environment",
-  usage: "skiff start CONTAINER [-e KEY=VALUE]... [-- INIT ARGS...]",
-  options: { env: { type: "string", short: "e", multiple: true } },
+  usage: "skiff start CONTAINER [--debug-hold] [-e KEY=VALUE]... [-- INIT ARGS...]",
+  options: {
+    env: { type: "string", short: "e", multiple: true },
+    "debug-hold": { type: "boolean" },
+  },
   async run(ctx, parsed) {
     const args = parseStartArguments(parsed);
     return withClient(ctx, async (client) => {
       const container = await resolveContainer(client, args.name);
+      const manifest = args.debugHold ? (await client.inspect(container)).manifest : undefined;
       await client.start(container, {
         ...(args.init === undefined ? {} : { init: args.init }),
         arguments: args.arguments,
-        environment: args.environment,
+        environment: startEnvironment(args, manifest),
       });
       ctx.out(
         ctx.global.json

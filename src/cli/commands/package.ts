@@ -4,6 +4,8 @@
  * the console request: main dispatches to it when `isNpkArgument` says the argument is a file.
  */
 import { stat } from "node:fs/promises";
+import { basename } from "node:path";
+import { byteProgress, showsProgress, type ByteProgress } from "../progress.js";
 import { EXIT_OK, EXIT_RUNTIME_ERROR, UsageError, type Command, type CommandContext } from "../command.js";
 import { NpkError } from "../../npk/errors.js";
 import { COMPRESSIONS, type Compression } from "../../npk/mkfs.js";
@@ -19,10 +21,6 @@ import {
   parsePlatform,
   type RegistryCredentials,
 } from "../../oci-image/index.js";
-
-const MIB = 1024 * 1024;
-// Only packages with at least this much fs.img get byte progress lines.
-const PROGRESS_THRESHOLD = 8 * MIB;
 
 /** NpkErrors are runtime errors of the command, reported in one line. */
 async function reportingNpkErrors(
@@ -53,19 +51,33 @@ function positiveInteger(value: unknown, flag: string): number | undefined {
   return n;
 }
 
-function progressPrinter(ctx: CommandContext): (p: PackProgress) => void {
-  let lastTenth = -1;
-  return (p) => {
-    if (p.phase !== "write") {
-      ctx.err(p.phase === "mkfs" ? "building file system image" : "computing dm-verity hash tree");
-      return;
-    }
-    if (p.total === undefined || p.done === undefined || p.total < PROGRESS_THRESHOLD) return;
-    const tenth = Math.floor((p.done / p.total) * 10);
-    if (tenth !== lastTenth) {
-      lastTenth = tenth;
-      ctx.err(`writing ${p.file ?? ""}: ${tenth * 10}% of ${(p.total / MIB).toFixed(1)} MiB`);
-    }
+/**
+ * Pack's progress on a terminal (cli/progress.ts): a line per phase and a bar per package file
+ * written; nothing when stderr is not a TTY or with `--json` (then the callback is not passed).
+ */
+function progressPrinter(ctx: CommandContext): { onProgress: (p: PackProgress) => void; stop: () => void } {
+  let bar: ByteProgress | undefined;
+  let file: string | undefined;
+  const stop = (): void => {
+    bar?.stop();
+    bar = undefined;
+  };
+  return {
+    stop,
+    onProgress: (p) => {
+      if (p.phase !== "write") {
+        stop();
+        ctx.err(p.phase === "mkfs" ? "building file system image" : "computing dm-verity hash tree");
+        return;
+      }
+      if (p.total === undefined || p.done === undefined) return;
+      if (bar === undefined || p.file !== file) {
+        stop();
+        file = p.file;
+        bar = byteProgress(`writing ${basename(p.file ?? "")}`, p.total, { json: ctx.global.json });
+      }
+      bar.update(p.done);
+    },
   };
 }
 
@@ -116,7 +128,9 @@ async function packFromOci(
     ...optional("version", optionalString(values.version)),
     ...optional("user", optionalString(values.user)),
     onWarning: (message) => ctx.err(`warning: ${message}`),
-    ...(ctx.global.json ? {} : { onProgress: (message: string) => ctx.err(message) }),
+    ...(showsProgress({ json: ctx.global.json })
+      ? { onProgress: (message: string) => ctx.err(message) }
+      : {}),
     signal: ctx.signal,
   });
   if (ctx.global.json) ctx.out(JSON.stringify({ written: result.written }));
@@ -172,6 +186,7 @@ const packCommand: Command = {
     const rootDir = optionalString(values.root);
     if (manifestPath === undefined || rootDir === undefined)
       throw new UsageError("-m MANIFEST and -r ROOT are required");
+    const progress = showsProgress({ json: ctx.global.json }) ? progressPrinter(ctx) : undefined;
     return reportingNpkErrors(ctx, "pack", async () => {
       const written = await pack({
         manifestPath,
@@ -182,9 +197,9 @@ const packCommand: Command = {
         ...(compression === undefined ? {} : { compression: compression as Compression }),
         ...(blockSize === undefined ? {} : { blockSize }),
         ...(clones === undefined ? {} : { clones }),
-        onProgress: ctx.global.json ? undefined : progressPrinter(ctx),
+        onProgress: progress?.onProgress,
         signal: ctx.signal,
-      });
+      }).finally(() => progress?.stop());
       if (ctx.global.json) ctx.out(JSON.stringify({ written }));
       else for (const path of written) ctx.out(path);
       return EXIT_OK;

@@ -6,26 +6,22 @@ import { EXIT_OK, EXIT_RUNTIME_ERROR, UsageError, type Command, type CommandCont
 import { responseJson } from "../output.js";
 import { resolveContainer } from "../resolve.js";
 import { withClient } from "./session.js";
+import { byteProgress } from "../progress.js";
 import { describeWireError } from "../../client/errors.js";
 
-/** Yields the file's chunks and draws a progress bar on stderr when it is a terminal. */
+/** Yields the file's chunks; a progress bar on stderr when it is a terminal (cli/progress.ts). */
 async function* withProgress(path: string, size: number, ctx: CommandContext): AsyncGenerator<Buffer> {
-  const bar = process.stderr.isTTY && !ctx.global.json;
+  const bar = byteProgress("uploading", size, { json: ctx.global.json });
   let sent = 0;
-  let lastDraw = 0;
-  for await (const chunk of createReadStream(path, { highWaterMark: 256 * 1024 })) {
-    sent += (chunk as Buffer).length;
-    yield chunk as Buffer;
-    if (bar && (Date.now() - lastDraw > 100 || sent === size)) {
-      lastDraw = Date.now();
-      const width = 30;
-      const done = Math.round((sent / size) * width);
-      process.stderr.write(
-        `\r[${"#".repeat(done)}${" ".repeat(width - done)}] ${((sent / size) * 100).toFixed(0)}% ${(sent / 2 ** 20).toFixed(1)}/${(size / 2 ** 20).toFixed(1)} MiB`,
-      );
+  try {
+    for await (const chunk of createReadStream(path, { highWaterMark: 256 * 1024 })) {
+      sent += (chunk as Buffer).length;
+      yield chunk as Buffer;
+      bar.update(sent);
     }
+  } finally {
+    bar.stop();
   }
-  if (bar) process.stderr.write("\n");
 }
 
 const install: Command = {

@@ -1,13 +1,15 @@
 /**
  * `[debug] commands` (Northstar's strace/perf hooks): at every container start, each configured
  * command line runs with `<PID>` replaced by the container's init pid (on the host) and
- * `<CONTAINER>` by its id. As in Northstar 0.9.2 the line is split at whitespace (no shell), its
- * stdout and stderr go line by line to the daemon's log under the container, its exit is logged,
- * and it is NOT ended when the container stops (strace and perf end by themselves when the
- * traced process goes away). Unlike Northstar, a command that cannot be spawned is logged and the
- * container keeps running (Skiff runs the hook once the start has succeeded, since its monitor
- * creates and starts the container in one step), and commands still running when skiffd shuts
- * down get SIGTERM, so the daemon leaves no orphans behind.
+ * `<CONTAINER>` by its id. As in Northstar 0.9.2 they run between the runtime's create and the
+ * start, when the pid exists and the application has not run yet (the container executor calls
+ * `start` there, and waits until every command has been spawned before it starts the container;
+ * a restored container, which has no such moment, gets them once restored). The line is split at
+ * whitespace (no shell), its stdout and stderr go line by line to the daemon's log under the
+ * container, its exit is logged, and it is NOT ended when the container stops (strace and perf
+ * end by themselves when the traced process goes away). Unlike Northstar, a command that cannot
+ * be spawned is logged and the start goes on, and commands still running when skiffd shuts down
+ * get SIGTERM, so the daemon leaves no orphans behind.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { createInterface } from "node:readline";
@@ -35,8 +37,17 @@ export class DebugCommands {
     private readonly log: Logger,
   ) {}
 
-  /** Spawns every configured command for a container that has just started. Never throws. */
-  start(container: ContainerId, pid: number): void {
+  /** Whether any command is configured (the executor then waits for the init pid before the start). */
+  get configured(): boolean {
+    return this.commands.length > 0;
+  }
+
+  /**
+   * Spawns every configured command for a container whose init has this pid; resolves once each
+   * has been spawned (or failed to). Never rejects.
+   */
+  async start(container: ContainerId, pid: number): Promise<void> {
+    const spawned: Promise<void>[] = [];
     for (const command of this.commands) {
       const [file, ...args] = debugCommandArgv(command, container, pid);
       if (file === undefined) continue;
@@ -45,6 +56,12 @@ export class DebugCommands {
       log.info(`spawning debug command: ${line}`);
       const child = spawn(file, args, { stdio: ["ignore", "pipe", "pipe"] });
       this.running.add(child);
+      spawned.push(
+        new Promise<void>((resolve) => {
+          child.once("spawn", resolve);
+          child.once("error", () => resolve());
+        }),
+      );
       forwardLines(child.stdout, log);
       forwardLines(child.stderr, log);
       child.once("error", (e) => {
@@ -56,6 +73,7 @@ export class DebugCommands {
         log.info(`debug command exited with ${signal ?? `code ${code}`}`);
       });
     }
+    await Promise.all(spawned);
   }
 
   /** Daemon shutdown: SIGTERM to every command still running (we started them, by pid). */

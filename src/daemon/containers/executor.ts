@@ -53,6 +53,7 @@ import type { FoundInstance } from "./adopt.js";
 import { newInstanceId, removeInstanceFiles, writeInstanceRecord } from "./instance.js";
 import { readLogSince, readLogTail } from "./logs.js";
 import type { BundleWriter } from "./bundle.js";
+import type { DebugCommands } from "./debug-commands.js";
 import { MAX_UNIX_SOCKET_PATH } from "../../common/unix-socket.js";
 import { resolveWithin } from "../../common/paths.js";
 import {
@@ -91,6 +92,8 @@ export interface ContainerExecutorOptions {
   log: Logger;
   /** Checkpoint/restore: CRIU probed once at daemon start (containers/checkpoint.ts). */
   checkpointSupport?: Promise<CheckpointSupport>;
+  /** `[debug] commands`: spawned with init's pid between create and start (debug-commands.ts). */
+  debugCommands?: Pick<DebugCommands, "configured" | "start">;
 }
 
 interface Instance {
@@ -465,6 +468,12 @@ export class ContainerExecutor {
         await withDeadline(initPidOf(monitor), START_DEADLINE_MS, "the runtime's create");
         await this.o.cgroups.writeAttrs(instance.cgroupPath, attrs);
       }
+      // `[debug] commands` get init's pid before the app runs (a restored app already runs).
+      const debug = this.o.debugCommands;
+      if (debug?.configured && !step.restore) {
+        const pid = await withDeadline(initPidOf(monitor), START_DEADLINE_MS, "the runtime's create");
+        await debug.start(container, pid);
+      }
       if (step.prepareOnly) {
         const pid = await withDeadline(initPidOf(monitor), START_DEADLINE_MS, "the runtime's create");
         await this.o.report({ type: "container_prepared", container, pid });
@@ -473,6 +482,7 @@ export class ContainerExecutor {
       await withDeadline(monitor.start(), START_DEADLINE_MS, "the start");
       const pid = monitor.initPid;
       if (pid === undefined) throw new Error("the monitor reported no init pid");
+      if (debug?.configured && step.restore) await debug.start(container, pid);
       this.o.health.recordStartSucceeded(container);
       await this.o.report({ type: "container_started", container, pid, startedAt: Date.now() });
     } catch (e) {
@@ -555,7 +565,7 @@ export class ContainerExecutor {
 
   private async reportExit(
     instance: Instance,
-    record: Pick<ExitRecord, "status" | "reason" | "oom">,
+    record: Pick<ExitRecord, "status" | "reason" | "oom" | "error">,
   ): Promise<void> {
     if (instance.exitReported) return;
     if (instance.checkpointing) {
@@ -567,12 +577,17 @@ export class ContainerExecutor {
     await instance.started;
     clearTimeout(instance.stopTimer);
     // The monitor read the OOM kill counters before the runtime removed the cgroup.
-    await this.postExit(instance, exitStatusOf(record, record.oom === true));
+    await this.postExit(instance, exitStatusOf(record, record.oom === true), record.error);
   }
 
-  private postExit(instance: Instance, status: ExitStatus): Promise<void> {
+  private postExit(instance: Instance, status: ExitStatus, runtimeError?: string): Promise<void> {
     instance.exitPosted = true;
-    return this.o.emit(instance.container, { type: "exit", status, instance: instance.id });
+    return this.o.emit(instance.container, {
+      type: "exit",
+      status,
+      instance: instance.id,
+      ...(runtimeError === undefined ? {} : { runtimeError }),
+    });
   }
 
   private async kill(container: ContainerId, signal: number, thaw: boolean): Promise<void> {

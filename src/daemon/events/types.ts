@@ -26,7 +26,8 @@ export type Reply = (response: Response) => void;
 /** What happened to a container, reported by executors, monitors and watchers. */
 export type ContainerEvent =
   /** The instance ended (reported by its monitor, or by the daemon when the monitor died). */
-  | { type: "exit"; status: ExitStatus; instance?: string }
+  /** `runtimeError`: the runtime's own error text (bounded by the monitor) when its create failed. */
+  | { type: "exit"; status: ExitStatus; instance?: string; runtimeError?: string }
   /** The restart policy's backoff has passed. */
   | { type: "restart_due" }
   /** Power: the freezer answered a freeze (error: it did not complete and was undone). */

@@ -5,6 +5,13 @@ export {
   type MetricsSnapshot,
   type ContainerMetrics,
 } from "./render.js";
+export {
+  DaemonCounters,
+  START_LATENCY_BUCKETS,
+  type CounterSnapshot,
+  type Histogram,
+  type LastSuspend,
+} from "./counters.js";
 export { startMetricsServer, type MetricsServer, type MetricsServerOptions } from "./server.js";
 export {
   LoopDelayMonitor,

@@ -2,6 +2,7 @@
 // every metric.
 import type { ProcessStatistics } from "../cgroups/process-statistics.js";
 import type { LoopDelay } from "./loop-delay.js";
+import { START_LATENCY_BUCKETS, type CounterSnapshot } from "./counters.js";
 
 export interface ContainerMetrics {
   /** "name:version". */
@@ -24,11 +25,13 @@ export interface MetricsSnapshot {
   consoleConnections: number;
   /** The event loop's timer delay; the server adds it (its families have no sample without it). */
   eventLoopDelay?: LoopDelay;
+  /** The daemon's counters (counters.ts); their families are written only when present. */
+  counters?: CounterSnapshot;
 }
 
 export const METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 
-type Kind = "gauge" | "counter" | "summary";
+type Kind = "gauge" | "counter" | "summary" | "histogram";
 type ContainerValue = (s: ProcessStatistics) => number | null | undefined;
 
 const NS_PER_SECOND = 1e9;
@@ -114,7 +117,76 @@ export function renderMetrics(snapshot: MetricsSnapshot): string {
   family(lines, "skiff_console_connections", "gauge", "Open console connections.");
   lines.push(`skiff_console_connections ${formatValue(snapshot.consoleConnections)}`);
   renderLoopDelay(lines, snapshot.eventLoopDelay);
+  if (snapshot.counters) renderCounters(lines, snapshot.counters);
   return `${lines.join("\n")}\n`;
+}
+
+/** The id labels of a container id "name:version". */
+function idLabels(container: string): [string, string][] {
+  const colon = container.lastIndexOf(":");
+  return [
+    ["container", container],
+    ["name", container.slice(0, colon)],
+    ["version", container.slice(colon + 1)],
+  ];
+}
+
+const sortedKeys = <V>(map: ReadonlyMap<string, V>): string[] => [...map.keys()].sort();
+
+function renderCounters(lines: string[], counters: CounterSnapshot): void {
+  const perContainer: [string, string, ReadonlyMap<string, number>][] = [
+    [
+      "skiff_container_oom_kills_total",
+      "Exits of the container's instances killed by the OOM killer.",
+      counters.oomKills,
+    ],
+    [
+      "skiff_container_suspends_total",
+      "Suspends of the container that ended (it woke up).",
+      counters.suspends,
+    ],
+    [
+      "skiff_container_suspend_seconds_total",
+      "Time the container spent suspended, counted when it woke.",
+      counters.suspendSeconds,
+    ],
+  ];
+  for (const [name, help, values] of perContainer) {
+    family(lines, name, "counter", help);
+    for (const c of sortedKeys(values))
+      lines.push(`${name}${labels(idLabels(c))} ${formatValue(values.get(c)!)}`);
+  }
+  const wakes = "skiff_container_wakes_total";
+  family(
+    lines,
+    wakes,
+    "counter",
+    "Wake-ups of the container by reason (a wake with two reasons counts for both).",
+  );
+  for (const c of sortedKeys(counters.wakes)) {
+    const byReason = counters.wakes.get(c)!;
+    for (const reason of sortedKeys(byReason)) {
+      lines.push(
+        `${wakes}${labels([...idLabels(c), ["reason", reason]])} ${formatValue(byReason.get(reason)!)}`,
+      );
+    }
+  }
+  const start = "skiff_container_start_seconds";
+  const h = counters.startLatency;
+  family(
+    lines,
+    start,
+    "histogram",
+    "Time from a start step to the container running (prepared starts included).",
+  );
+  START_LATENCY_BUCKETS.forEach((bound, i) =>
+    lines.push(`${start}_bucket${labels([["le", String(bound)]])} ${formatValue(h.buckets[i]!)}`),
+  );
+  lines.push(
+    `${start}_bucket${labels([["le", "+Inf"]])} ${formatValue(h.count)}`,
+    `${start}_sum ${formatValue(h.sum)}`,
+    `${start}_count ${formatValue(h.count)}`,
+  );
 }
 
 function renderLoopDelay(lines: string[], delay: LoopDelay | undefined): void {

@@ -354,6 +354,7 @@ export function containerExited(
   container: ContainerId,
   status: ExitStatus,
   instance?: string,
+  runtimeError?: string,
 ): T {
   const record = state.containers.get(container);
   if (!record?.process) return { state, steps: [] };
@@ -371,7 +372,7 @@ export function containerExited(
       type: "log",
       level: isSuccess(status) ? "info" : "warn",
       container,
-      message: `exited: ${describeStatus(status)}`,
+      message: `exited: ${describeStatus(status)}${runtimeError === undefined ? "" : `; the runtime: ${runtimeError}`}`,
     },
   ];
   for (const reply of process.stopReplies) {
@@ -393,7 +394,10 @@ export function containerExited(
           error: {
             type: "start_container_failed",
             container,
-            error: `exited during start: ${describeStatus(status)}`,
+            error:
+              runtimeError === undefined
+                ? `exited during start: ${describeStatus(status)}`
+                : `the runtime could not ${process.restoring ? "restore" : "create"} the container: ${runtimeError}`,
           },
         },
       },

@@ -68,7 +68,13 @@ export class StateOwner {
       case "container":
         switch (event.event.type) {
           case "exit":
-            return containerExited(this.current, event.container, event.event.status, event.event.instance);
+            return containerExited(
+              this.current,
+              event.container,
+              event.event.status,
+              event.event.instance,
+              event.event.runtimeError,
+            );
           case "restart_due":
             return restartDue(this.current, event.container);
           case "cgroup_memory":

@@ -11,6 +11,7 @@ import {
   parseLogsArguments,
   parseSignal,
   parseStartArguments,
+  startEnvironment,
   parseStopArguments,
   psRow,
   signalName,
@@ -66,6 +67,7 @@ describe("start arguments", () => {
         init: "/bin/sh",
         arguments: ["-c", "echo -e hi"],
         environment: { A: "1", B: "x=y" },
+        debugHold: false,
       },
     );
   });
@@ -76,7 +78,20 @@ describe("start arguments", () => {
       init: undefined,
       arguments: [],
       environment: {},
+      debugHold: false,
     });
+  });
+
+  it("--debug-hold sends the manifest's env (or the -e env) with SKIFF_DEBUG_HOLD=1", () => {
+    const hold = parseStartArguments(parse("start", ["web", "--debug-hold"]));
+    assert.equal(hold.debugHold, true);
+    assert.deepEqual(startEnvironment(hold, { env: { PORT: "80" } }), { PORT: "80", SKIFF_DEBUG_HOLD: "1" });
+    assert.deepEqual(startEnvironment(hold, {}), { SKIFF_DEBUG_HOLD: "1" });
+    const withEnv = parseStartArguments(parse("start", ["web", "--debug-hold", "-e", "A=1"]));
+    assert.deepEqual(startEnvironment(withEnv, { env: { PORT: "80" } }), { A: "1", SKIFF_DEBUG_HOLD: "1" });
+    const plain = parseStartArguments(parse("start", ["web", "-e", "A=1"]));
+    assert.deepEqual(startEnvironment(plain, { env: { PORT: "80" } }), { A: "1" });
+    assert.throws(() => parseStartArguments(parse("start", ["web", "-e", "SKIFF_DEBUG_HOLD=1"])), UsageError);
   });
 
   it("treats -e after -- as an argument of init", () => {
