@@ -4,6 +4,7 @@ import { checkpointCommands } from "./commands/checkpoint.js";
 import { completionCommand } from "./commands/completion.js";
 import { containerCommands } from "./commands/containers.js";
 import { daemonCommands } from "./commands/daemon.js";
+import { execCommand } from "./commands/exec.js";
 import { executorCommands } from "./commands/executor.js";
 import { packageCommands } from "./commands/package.js";
 import { powerCommands } from "./commands/power.js";
@@ -17,6 +18,7 @@ export const COMMANDS: Command[] = [
   ...queryCommands,
   ...repositoryCommands,
   ...containerCommands,
+  execCommand,
   statsCommand,
   ...powerCommands,
   ...executorCommands,

@@ -54,6 +54,13 @@ export interface RequestIo {
   maxInstallSize: number;
   /** The stream is out of step (an unread payload): close once the response is written. */
   closeAfterReply(): void;
+  /** Whether the connection can leave line framing (it is not subscribed to notifications). */
+  upgradable: boolean;
+  /**
+   * Hands the connection to `stream` once this request's response is written (exec): the
+   * session reads no more requests and ends in good order when `stream` settles.
+   */
+  upgrade(stream: (socket: Socket, reader: LineReader, signal: AbortSignal) => Promise<void>): void;
 }
 
 export interface SessionOptions {
@@ -84,6 +91,7 @@ export class Session {
   private readonly reader: LineReader;
   private unsubscribe: (() => void) | undefined;
   private closing = false;
+  private upgraded: ((socket: Socket, reader: LineReader, signal: AbortSignal) => Promise<void>) | undefined;
 
   constructor(private readonly o: SessionOptions) {
     this.account = o.budget?.open();
@@ -215,6 +223,10 @@ export class Session {
         this.o.log.warn("closing connection: an install payload was refused unread");
         return;
       }
+      if (this.upgraded) {
+        await this.upgraded(this.o.socket, this.reader, this.abort.signal);
+        return;
+      }
       await this.waitForReader();
       // Pipelined requests (or empty lines, above) are already buffered: one per turn of the
       // event loop, so that other connections' I/O gets in between.
@@ -283,6 +295,8 @@ export class Session {
       signal: this.abort.signal,
       maxInstallSize: this.o.options.maxInstallSize,
       closeAfterReply: () => (this.closing = true),
+      upgradable: this.unsubscribe === undefined,
+      upgrade: (stream) => (this.upgraded = stream),
     });
     return { response, request };
   }

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-export type NativeBinaryName = "skiff-monitor" | "skiff-init" | "skiff-mksock";
+export type NativeBinaryName = "skiff-monitor" | "skiff-init" | "skiff-mksock" | "skiff-exec";
 
 let packageRoot: string | undefined;
 
