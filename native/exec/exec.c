@@ -35,9 +35,10 @@
  *
  * Phases: STARTING (runtime running; its stderr collected as the error text, tty: the console
  * socket accepted) -> RUNNING (pid known; stdio relayed; control applied) -> DRAINING (process
- * reaped; output relayed until every output reached EOF, or DRAIN_MS passed without output, or
+ * reaped; output relayed until every output reached EOF, or a poll of DRAIN_MS found none, or
  * DRAIN_MAX_MS after the exit: a grandchild that keeps the pipe open cannot hold the status
- * back) -> status line written, exit 0. A failed start writes "failed" and exits 1.
+ * back; what waits in the pipes then is still read, up to FINAL_DRAIN) -> status line written,
+ * exit 0. A failed start writes "failed" and exits 1.
  *
  * INVARIANTS: all fds are non-blocking and every wait is one poll(); one buffer per channel, read
  * only when empty, so a daemon that stops reading stops the process's output (back-pressure),
@@ -68,6 +69,7 @@
 #define ERR_MAX 4096   /* runtime error text kept for "failed" */
 #define DRAIN_MS 100   /* after the exit: no output this long ends the drain */
 #define DRAIN_MAX_MS 2000
+#define FINAL_DRAIN (1024 * 1024)
 #define CTRL_MAX 256
 
 enum phase { PH_STARTING, PH_RUNNING, PH_DRAINING };
@@ -95,7 +97,7 @@ static struct {
     int size_pending;
     int sent_eot;
     int status;
-    int64_t exited_at, last_output;
+    int64_t exited_at;
     struct channel ch[N_CH];
     char err[ERR_MAX];
     size_t err_len;
@@ -221,6 +223,24 @@ static void accept_console(void) {
     apply_size();
 }
 
+/* The parent pid of `pid` from /proc (0 if it cannot be read). A zombie child of ours still
+ * names us, so a process that already exited passes. */
+static pid_t parent_of(pid_t pid) {
+    char path[64], stat[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    ssize_t n = read(fd, stat, sizeof stat - 1);
+    close(fd);
+    if (n <= 0) return 0;
+    stat[n] = 0;
+    char *end = strrchr(stat, ')'); /* the command name may hold spaces and parentheses */
+    char state;
+    int ppid;
+    if (!end || sscanf(end + 1, " %c %d", &state, &ppid) != 2) return 0;
+    return (pid_t)ppid;
+}
+
 static void runtime_exited(int status) {
     s.runtime_pid = 0;
     if (s.tty && s.master < 0 && s.listen_fd >= 0) accept_console(); /* queued before the exit */
@@ -252,6 +272,13 @@ static void runtime_exited(int status) {
         if (s.listen_fd >= 0) unlink(s.console_path);
         exit(1);
     }
+    /* Supervision rests on the process being our child (reparented to us, the subreaper): a
+     * runtime that keeps another process as its parent would leave us waiting forever. */
+    if (parent_of((pid_t)pid) != getpid()) {
+        kill((pid_t)pid, SIGKILL);
+        ctrl_send("failed process %ld is not a child of skiff-exec: the runtime kept it elsewhere", pid);
+        exit(1);
+    }
     s.pid = (pid_t)pid;
     s.phase = PH_RUNNING;
     /* Whatever the runtime wrote to stderr on success (warnings) goes out as stderr. */
@@ -275,7 +302,7 @@ static void reap(void) {
         } else if (s.phase == PH_RUNNING && pid == s.pid) {
             s.status = status;
             s.phase = PH_DRAINING;
-            s.exited_at = s.last_output = now_ms();
+            s.exited_at = now_ms();
         }
     }
 }
@@ -418,16 +445,19 @@ int main(int argc, char **argv) {
         }
         int timeout = -1;
         if (s.phase == PH_DRAINING) {
-            int64_t t = now_ms();
+            int64_t elapsed = now_ms() - s.exited_at;
             int out_done = s.ch[CH_OUT].eof && s.ch[CH_OUT].len == 0 && s.ch[CH_ERR].eof && s.ch[CH_ERR].len == 0;
-            int quiet = t - s.last_output >= DRAIN_MS && s.ch[CH_OUT].len == 0 && s.ch[CH_ERR].len == 0;
-            if (out_done || quiet || t - s.exited_at >= DRAIN_MAX_MS) break;
-            timeout = DRAIN_MS;
+            if (out_done || elapsed >= DRAIN_MAX_MS) break;
+            timeout = elapsed + DRAIN_MS < DRAIN_MAX_MS ? DRAIN_MS : (int)(DRAIN_MAX_MS - elapsed);
         }
-        if (poll(p, (nfds_t)n, timeout) < 0) {
+        int ready = poll(p, (nfds_t)n, timeout);
+        if (ready < 0) {
             if (errno == EINTR) continue;
             die("poll");
         }
+        /* Quiet means a whole poll found nothing to read, not wall time: a helper that was not
+         * scheduled for a while still reads what is waiting in the pipes. */
+        if (ready == 0 && s.phase == PH_DRAINING && s.ch[CH_OUT].len == 0 && s.ch[CH_ERR].len == 0) break;
         if (p[i_sfd].revents) reap();
         if (i_ctrl >= 0 && p[i_ctrl].revents) ctrl_read();
         if (i_listen >= 0 && p[i_listen].revents && s.listen_fd >= 0) accept_console();
@@ -438,7 +468,7 @@ int main(int argc, char **argv) {
         for (int c = 0; c < N_CH; c++) {
             short rs = i_src[c] >= 0 ? p[i_src[c]].revents : 0;
             short rd = i_dst[c] >= 0 ? p[i_dst[c]].revents : 0;
-            if (pump(&s.ch[c], rs, rd, c != CH_IN) && c != CH_IN) s.last_output = now_ms();
+            pump(&s.ch[c], rs, rd, c != CH_IN);
         }
         /* stdin: EOF from the daemon closes the process's stdin (tty: one ^D instead). */
         struct channel *in_ch = &s.ch[CH_IN];
@@ -456,16 +486,29 @@ int main(int argc, char **argv) {
             }
         }
     }
-    /* Flush what is buffered (blocking: the daemon reads until our end closes). */
+    /* Flush what is buffered and what waits in the pipes now (blocking writes: the daemon reads
+     * until our end closes; at most FINAL_DRAIN bytes per channel, as a writer may not stop). */
     for (int c = CH_OUT; c < N_CH; c++) {
         struct channel *ch = &s.ch[c];
         int flags = fcntl(ch->dst, F_GETFL);
         fcntl(ch->dst, F_SETFL, flags & ~O_NONBLOCK);
-        while (ch->len > 0) {
-            ssize_t w = write(ch->dst, ch->buf + ch->off, ch->len);
-            if (w <= 0) break;
-            ch->off += (size_t)w;
-            ch->len -= (size_t)w;
+        for (size_t drained = 0;;) {
+            while (ch->len > 0) {
+                ssize_t w = write(ch->dst, ch->buf + ch->off, ch->len);
+                if (w <= 0) {
+                    ch->len = 0;
+                    ch->eof = 1; /* the daemon's end is gone */
+                    break;
+                }
+                ch->off += (size_t)w;
+                ch->len -= (size_t)w;
+            }
+            if (ch->eof || ch->src < 0 || drained >= FINAL_DRAIN) break;
+            ssize_t r = read(ch->src, ch->buf, sizeof ch->buf);
+            if (r <= 0) break; /* EOF, EAGAIN (empty now) or EIO (pty closed) */
+            ch->len = (size_t)r;
+            ch->off = 0;
+            drained += (size_t)r;
         }
     }
     if (WIFSIGNALED(s.status)) ctrl_send("signalled %d", WTERMSIG(s.status));

@@ -139,7 +139,12 @@ export async function exec(
     clearTimeout(timer);
   }
   socket.on("error", () => undefined); // reported through `status`
-  return new Stream(socket, reader, pid);
+  const stream = new Stream(socket, reader, pid);
+  // `signal` closes the stream until it ends.
+  void stream.status
+    .catch(() => undefined)
+    .finally(() => options.signal?.removeEventListener("abort", onAbort));
+  return stream;
 }
 
 async function nextMessage(reader: LineReader) {

@@ -110,17 +110,19 @@ describe("exec", () => {
   }
 
   it("runs echo: its output and exit 0", async () => {
-    const r = await run(["echo", "hello", "from", "exec"]);
-    assert.equal(r.stdout, "hello from exec\n");
-    assert.equal(r.stderr, "");
-    assert.deepEqual(r.status, { type: "exit", code: 0 });
+    assert.deepEqual(await run(["echo", "hello", "from", "exec"]), {
+      stdout: "hello from exec\n",
+      stderr: "",
+      status: { type: "exit", code: 0 },
+    });
   });
 
   it("reports exit code 3, and stderr apart from stdout", async () => {
-    const r = await run(["sh", "-c", "echo out; echo err >&2; exit 3"]);
-    assert.equal(r.stdout, "out\n");
-    assert.equal(r.stderr, "err\n");
-    assert.deepEqual(r.status, { type: "exit", code: 3 });
+    assert.deepEqual(await run(["sh", "-c", "echo out; echo err >&2; exit 3"]), {
+      stdout: "out\n",
+      stderr: "err\n",
+      status: { type: "exit", code: 3 },
+    });
   });
 
   it("tells a SIGKILL from exit 137", async () => {
@@ -129,16 +131,18 @@ describe("exec", () => {
   });
 
   it("passes stdin through (cat), and env, cwd and user", async () => {
-    const r = await run(["cat"], { stdin: true, input: "round\ntrip\n" });
-    assert.equal(r.stdout, "round\ntrip\n");
-    assert.deepEqual(r.status, { type: "exit", code: 0 });
+    assert.deepEqual(await run(["cat"], { stdin: true, input: "round\ntrip\n" }), {
+      stdout: "round\ntrip\n",
+      stderr: "",
+      status: { type: "exit", code: 0 },
+    });
     const env = await run(["sh", "-c", 'echo "$GREETING $(pwd) $(id -u):$(id -g)"'], {
       environment: { GREETING: "hi" },
       cwd: "/tmp",
       uid: 1234,
       gid: 4321,
     });
-    assert.equal(env.stdout, "hi /tmp 1234:4321\n");
+    assert.deepEqual(env, { stdout: "hi /tmp 1234:4321\n", stderr: "", status: { type: "exit", code: 0 } });
     // Without a user the process runs as the container's (the manifest's uid/gid).
     assert.equal((await run(["id", "-u"])).stdout, "1000\n");
   });
