@@ -42,8 +42,9 @@
  *
  * INVARIANTS: all fds are non-blocking and every wait is one poll(); one buffer per channel, read
  * only when empty, so a daemon that stops reading stops the process's output (back-pressure),
- * never the control channel. SIGCHLD is taken through a signalfd; the runtime is reaped by pid,
- * the process by pid; other children (none expected) are reaped and ignored.
+ * never the control channel. SIGCHLD is taken through a signalfd. Before the pid file is read
+ * only the runtime is reaped (by pid), so a process that exits at once keeps its zombie and
+ * its status for us; after it, any child is reaped and all but the process ignored.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -293,17 +294,23 @@ static void reap(void) {
     struct signalfd_siginfo info;
     while (read(s.sfd, &info, sizeof info) == sizeof info) {
     }
+    int status;
+    /* STARTING: only the runtime is reaped. The process may already have exited (a zombie
+     * child of ours: its intermediate parents are gone); its pid is not known before the pid
+     * file is read, so it must stay unreaped until then, or its status would be lost. */
+    if (s.phase == PH_STARTING) {
+        if (waitpid(s.runtime_pid, &status, WNOHANG) == s.runtime_pid) runtime_exited(status);
+        if (s.phase == PH_STARTING) return;
+    }
     for (;;) {
-        int status;
         pid_t pid = waitpid(-1, &status, WNOHANG);
         if (pid <= 0) return;
-        if (s.phase == PH_STARTING && pid == s.runtime_pid) {
-            runtime_exited(status);
-        } else if (s.phase == PH_RUNNING && pid == s.pid) {
+        if (s.phase == PH_RUNNING && pid == s.pid) {
             s.status = status;
             s.phase = PH_DRAINING;
             s.exited_at = now_ms();
         }
+        /* Others (none expected) are orphans of the runtime: reaped and ignored. */
     }
 }
 

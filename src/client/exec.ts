@@ -51,7 +51,8 @@ export interface ExecSession {
   readonly stderr: Readable;
   /**
    * The exact exit status; rejects when the stream broke before it came. Settles after output
-   * read in flowing mode (`on("data")`, `pipe`) has been delivered.
+   * read in flowing mode (`on("data")`, `pipe`, attached in the turn `exec` resolved in) has
+   * been delivered.
    */
   readonly status: Promise<ExitStatus>;
   /** Sends stdin; resolves once the socket took it (back-pressure). */
@@ -165,7 +166,10 @@ class Stream implements ExecSession {
     reader: LineReader,
     readonly pid: number,
   ) {
-    this.status = this.read(reader);
+    // Frames are read from the next turn of the event loop on: code that attaches to stdout and
+    // stderr right after `await exec(...)` is flowing before the first frame, so `status`
+    // settles only after that output has been delivered to it.
+    this.status = new Promise((resolve) => setImmediate(resolve)).then(() => this.read(reader));
     this.status.catch(() => undefined);
   }
 

@@ -125,6 +125,18 @@ describe("exec", () => {
     });
   });
 
+  it("keeps output and status of processes that end before the runtime does", async () => {
+    // A process this quick can exit before `runc exec -d` itself: its zombie must wait for the
+    // supervisor, and its output for the client's readers.
+    for (let i = 0; i < 20; i++) {
+      assert.deepEqual(await run(["sh", "-c", `echo ${i}; echo e${i} >&2; exit ${i}`]), {
+        stdout: `${i}\n`,
+        stderr: `e${i}\n`,
+        status: { type: "exit", code: i },
+      });
+    }
+  });
+
   it("tells a SIGKILL from exit 137", async () => {
     assert.deepEqual((await run(["sh", "-c", "kill -9 $$"])).status, { type: "signalled", signal: 9 });
     assert.deepEqual((await run(["sh", "-c", "exit 137"])).status, { type: "exit", code: 137 });
