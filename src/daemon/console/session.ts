@@ -47,7 +47,10 @@ import { RateLimiter } from "./rate.js";
 /** What a session needs from the daemon: a way to have a request served by the state owner. */
 export type RequestDispatcher = (peer: Peer, request: Request, io: RequestIo) => Promise<Response>;
 
-/** Access to the raw stream for requests that carry a payload after their line (install). */
+/**
+ * Access to the raw stream for requests that carry a payload after their line (install) or take
+ * the connection over after their response (exec, daemon/exec/).
+ */
 export interface RequestIo {
   reader: LineReader;
   signal: AbortSignal;
@@ -204,7 +207,10 @@ export class Session {
     return true;
   }
 
-  /** Serves requests until EOF, or until an install left the stream out of step. */
+  /**
+   * Serves requests until EOF, until an install left the stream out of step, or until an
+   * upgraded request's stream (exec) has ended.
+   */
   private async serve(): Promise<void> {
     const limiter = new RateLimiter(this.o.options.maxRequestsPerSec);
     const idleTimeoutMs = this.unsubscribe ? 0 : this.o.options.idleTimeoutMs;

@@ -11,6 +11,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 import { exec, type ExecOptions } from "../../../src/client/exec.js";
 import { RuntimeError } from "../../../src/client/errors.js";
+import { FrameDecoder } from "../../../src/protocol/exec.js";
 import type { ExitStatus } from "../../../src/protocol/messages.js";
 import { ContainerHarness } from "../../helpers/containers.js";
 import { SKIFF } from "../../helpers/daemon.js";
@@ -236,6 +237,47 @@ describe("exec", () => {
     assert.match(missing.message, /no such file or directory|not found/i);
     // The daemon serves on.
     assert.deepEqual((await run(["true"])).status, { type: "exit", code: 0 });
+  });
+
+  it("refuses exec on a connection subscribed to notifications", async () => {
+    const response = await h.client.connection.request({
+      type: "exec",
+      container: sleeper,
+      command: ["true"],
+      environment: {},
+      cwd: null,
+      uid: null,
+      gid: null,
+      tty: false,
+      stdin: false,
+    });
+    assert.equal(response.type, "exec");
+    assert.match(JSON.stringify(response), /invalid_arguments.*subscribed to notifications/);
+  });
+
+  it("answers a broken frame with an error frame, kills the process and closes", async () => {
+    const peer = await RawPeer.open(h.url);
+    try {
+      await peer.handshake("0.9.2", false, "skiff");
+      peer.send(JSON.stringify({ request: { exec: { container: sleeper, command: ["sleep", "1000"] } } }));
+      const answer = (await peer.next()) as { response: { exec: { ok: { pid: number } } } };
+      const pid = answer.response.exec.ok.pid;
+      peer.socket.write(Buffer.from([0x77, 0, 0, 0, 0])); // no such frame type
+      const decoder = FrameDecoder.daemon();
+      const frames = [];
+      for (
+        let chunk = await peer.reader.readChunk(65536);
+        chunk !== null;
+        chunk = await peer.reader.readChunk(65536)
+      ) {
+        decoder.push(chunk);
+        for (let f = decoder.next(); f !== undefined; f = decoder.next()) frames.push(f);
+      }
+      assert.deepEqual(frames, [{ type: "error", message: "exec stream: unknown client frame type 119" }]);
+      await waitUntil(() => gone(pid), "the exec process to be killed");
+    } finally {
+      peer.socket.destroy();
+    }
   });
 
   it("ends the process when the client disconnects", async () => {
