@@ -50,9 +50,9 @@ export interface ExecSession {
   readonly stdout: Readable;
   readonly stderr: Readable;
   /**
-   * The exact exit status; rejects when the stream broke before it came. Settles after output
-   * read in flowing mode (`on("data")`, `pipe`, attached in the turn `exec` resolved in) has
-   * been delivered.
+   * The exact exit status; rejects when the stream broke before it came. Settles after the
+   * output has been delivered to its readers (`on("data")`, `pipe`, attached in the turn `exec`
+   * resolved in).
    */
   readonly status: Promise<ExitStatus>;
   /** Sends stdin; resolves once the socket took it (back-pressure). */
@@ -204,15 +204,16 @@ class Stream implements ExecSession {
   }
 
   /**
-   * Ends stdout and stderr and waits until readers that consume them (flowing) have seen the
-   * end, so `status` settles after the output is delivered. Unread output stays buffered.
+   * Ends stdout and stderr and waits until the readers that consume them (`on("data")`, `pipe`,
+   * also while they pause) have seen the end, so `status` settles after the output is
+   * delivered. Output nobody reads stays buffered.
    */
   private async delivered(): Promise<void> {
     const streams = [this.stdout, this.stderr];
     for (const s of streams) s.end();
     await Promise.all(
       streams
-        .filter((s) => s.readableFlowing === true && !s.readableEnded)
+        .filter((s) => s.readableFlowing !== null && !s.readableEnded)
         .map((s) => new Promise((resolve) => s.once("end", resolve))),
     );
   }

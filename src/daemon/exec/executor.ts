@@ -214,21 +214,31 @@ export class ExecExecutor {
     signal.addEventListener("abort", onAbort, { once: true });
     if (signal.aborted) onAbort();
 
-    // Output: frames as it comes; the helper's pipes pause while the client is behind.
+    // Output: frames as it comes; the helper's pipes pause while the client is behind, and flow
+    // again (into nothing) once it is gone, so the helper can always finish.
+    let paused = false;
+    const resume = (): void => {
+      paused = false;
+      helper.stdout.resume();
+      helper.stderr.resume();
+    };
     const output = (type: "stdout" | "stderr") => (data: Buffer) => {
-      if (!send({ type, data }) || socket.writableLength > MAX_UNREAD_BYTES) {
-        helper.stdout.pause();
-        helper.stderr.pause();
-        socket.once("drain", () => {
-          helper.stdout.resume();
-          helper.stderr.resume();
-        });
-      }
+      // A chunk already on its way when the pipes paused is still sent (never dropped).
+      const taken = send({ type, data });
+      if (paused || (taken && socket.writableLength <= MAX_UNREAD_BYTES)) return;
+      paused = true;
+      helper.stdout.pause();
+      helper.stderr.pause();
+      socket.once("drain", resume);
     };
     helper.stdout.on("data", output("stdout"));
     helper.stderr.on("data", output("stderr"));
     // Client gone: the socket closes (an unread reader would not see EOF while paused).
-    socket.once("close", () => hangup("connection closed"));
+    socket.once("close", () => {
+      socket.off("drain", resume);
+      resume();
+      hangup("connection closed");
+    });
 
     void this.input(request, helper, reader, signal).then(
       () => hangup("end of stream"),

@@ -138,6 +138,24 @@ describe("exec", () => {
     }
   });
 
+  it("delivers large output whole through back-pressure, to a reader that pauses", async () => {
+    const session = await exec(h.url, sleeper, ["dd", "if=/dev/zero", "bs=65536", "count=128"], {
+      timeout: WAIT_MS,
+    });
+    let bytes = 0;
+    session.stdout.on("data", (d: Buffer) => {
+      bytes += d.length;
+      // A slow reader: the daemon's buffer fills and the process waits for it.
+      if (bytes % (1024 * 1024) < d.length) {
+        session.stdout.pause();
+        setTimeout(() => session.stdout.resume(), 20);
+      }
+    });
+    session.stderr.resume();
+    assert.deepEqual(await session.status, { type: "exit", code: 0 });
+    assert.equal(bytes, 128 * 65536);
+  });
+
   it("tells a SIGKILL from exit 137", async () => {
     assert.deepEqual((await run(["sh", "-c", "kill -9 $$"])).status, { type: "signalled", signal: 9 });
     assert.deepEqual((await run(["sh", "-c", "exit 137"])).status, { type: "exit", code: 137 });
