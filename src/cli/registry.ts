@@ -5,6 +5,7 @@ import { completionCommand } from "./commands/completion.js";
 import { helpCommand } from "./help/index.js";
 import { containerCommands } from "./commands/containers.js";
 import { daemonCommands } from "./commands/daemon.js";
+import { execCommand } from "./commands/exec.js";
 import { executorCommands } from "./commands/executor.js";
 import { packageCommands } from "./commands/package.js";
 import { powerCommands } from "./commands/power.js";
@@ -18,6 +19,7 @@ export const COMMANDS: Command[] = [
   ...queryCommands,
   ...repositoryCommands,
   ...containerCommands,
+  execCommand,
   statsCommand,
   ...powerCommands,
   ...executorCommands,

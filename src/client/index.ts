@@ -5,5 +5,6 @@
 export { Client, connect } from "./client.js";
 export type { Connection, ConnectOptions } from "./connection.js";
 export { SeenExits } from "./seen-exits.js";
+export { exec, type ExecOptions, type ExecSession } from "./exec.js";
 export * from "./errors.js";
 export * from "../protocol/index.js";

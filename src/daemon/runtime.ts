@@ -41,6 +41,7 @@ import { containerIdOf } from "./state/packages.js";
 import type { Step } from "./state/steps.js";
 import { newTokenKey } from "./tokens.js";
 import { DebugCommands } from "./containers/debug-commands.js";
+import { ExecExecutor } from "./exec/executor.js";
 
 /**
  * How long after the console listens notifications stay held for a first subscriber (exits
@@ -76,6 +77,7 @@ export class Runtime {
   private readonly power: PowerExecutor;
   private readonly health: ToolchainHealth;
   private readonly debugCommands: DebugCommands;
+  private readonly exec: ExecExecutor;
   private loopDone: Promise<void> = Promise.resolve();
   /**
    * Notifications held from construction until the first subscriber (or the grace after the
@@ -198,6 +200,18 @@ export class Runtime {
       freezeHoldMs: config.debug.freezeHoldMs,
       freezeFail: config.debug.freezeFail,
       log: log.child({ room: "power" }),
+    });
+    this.exec = new ExecExecutor({
+      runDir: config.runDir,
+      runtime: { path: host.runtimePath, root: `${config.runDir}/runc` },
+      helper: nativeBinary("skiff-exec"),
+      target: (id) => {
+        const record = this.owner.state.containers.get(id);
+        return (
+          record && { process: record.process, capabilities: record.pkg.npk.manifest.capabilities ?? [] }
+        );
+      },
+      log: log.child({ room: "exec" }),
     });
     this.console = new ConsoleServer({
       listeners: config.listeners,
@@ -340,7 +354,10 @@ export class Runtime {
   /** Hands a request to the state owner through the loop and waits for its response. */
   private async dispatch(peer: Peer, request: Request, io: RequestIo): Promise<Response> {
     if (request.type === "install") return this.install(request, io);
+    // exec reads the state and streams on the session's connection (exec/executor.ts).
+    if (request.type === "exec") return this.exec.serve(request, io);
     // Health is the toolchain's, not the state's: a fresh check answers it.
+
     if (request.type === "health") {
       const health = await this.health.check();
       return { type: "health", health: { ...health, checkpoint: await this.host.checkpoint } };

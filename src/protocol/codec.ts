@@ -7,6 +7,7 @@ import type {
   Connect,
   ConnectNack,
   ContainerResult,
+  ExecResult,
   ExitStatus,
   InspectResult,
   InstallResult,
@@ -87,6 +88,7 @@ export const wireErrorCodec: Codec<WireError> = enumeration<WireError>("error", 
   wake_locks_exist: { kind: "struct", fields: { container } },
   suspend_failure: { kind: "struct", fields: { container, error: string } },
   executor_degraded: { kind: "struct", fields: { problems: array(string) } },
+  exec_failed: { kind: "struct", fields: { container, error: string } },
 });
 
 const framing = literal("newline", "length", "datagram");
@@ -138,10 +140,28 @@ export const requestCodec: Codec<Request> = enumeration<Request>("request", {
   health: unit,
   checkpoint: { kind: "struct", fields: { container } },
   restore: { kind: "struct", fields: { container } },
+  exec: {
+    kind: "struct",
+    fields: {
+      container,
+      command: array(nonNul),
+      environment: withDefault(record(nonNul), () => ({})),
+      cwd: withDefault(nullable(nonNul), () => null),
+      uid: withDefault(nullable(unsigned), () => null),
+      gid: withDefault(nullable(unsigned), () => null),
+      tty: withDefault(boolean, () => false),
+      stdin: withDefault(boolean, () => false),
+    },
+  },
 });
 
 const containerResult: Codec<ContainerResult> = enumeration<ContainerResult>("result", {
   ok: { kind: "struct", fields: { container } },
+  error: { kind: "struct", fields: { container, error: wireErrorCodec } },
+});
+
+const execResult: Codec<ExecResult> = enumeration<ExecResult>("result", {
+  ok: { kind: "struct", fields: { container, pid: unsigned } },
   error: { kind: "struct", fields: { container, error: wireErrorCodec } },
 });
 
@@ -241,6 +261,7 @@ export const responseCodec: Codec<Response> = enumeration<Response>("response", 
   health: { kind: "newtype", field: "health", codec: healthInfo },
   checkpoint: { kind: "newtype", field: "result", codec: containerResult },
   restore: { kind: "newtype", field: "result", codec: containerResult },
+  exec: { kind: "newtype", field: "result", codec: execResult },
 });
 
 const memoryNotification = struct({

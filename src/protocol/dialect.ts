@@ -114,6 +114,7 @@ export function northstarRequest(request: Request): Request | undefined {
     case "health":
     case "checkpoint":
     case "restore":
+    case "exec":
       return undefined;
   }
 }
@@ -191,6 +192,8 @@ export function northstarError(e: WireError): WireError {
       return { type: "unexpected", error: `suspend of ${e.container} failed: ${e.error}` };
     case "executor_degraded":
       return { type: "unexpected", error: `executor degraded: ${e.problems.join("; ")}` };
+    case "exec_failed":
+      return { type: "unexpected", error: `exec in ${e.container} failed: ${e.error}` };
   }
 }
 
@@ -242,6 +245,7 @@ export function northstarResponse(r: Response, request?: Request): Response | un
     case "health":
     case "checkpoint":
     case "restore":
+    case "exec":
       return undefined;
   }
 }
@@ -285,6 +289,7 @@ function errorAs(request: Request, error: WireError): Response | undefined {
     case "health":
     case "checkpoint":
     case "restore":
+    case "exec":
       return undefined;
   }
 }

@@ -142,6 +142,16 @@ export class LineReader {
     }
   }
 
+  /**
+   * The next raw bytes, at most `max` of them (buffered ones first), or null at end of stream.
+   * For a connection that left line framing (an exec stream, protocol/exec.ts).
+   */
+  async readChunk(max: number): Promise<Buffer | null> {
+    if (this.size === 0 && !(await this.pull())) return null;
+    if (this.size === 0) return Buffer.alloc(0);
+    return this.take(Math.min(max, this.chunks[0]!.length));
+  }
+
   /** Reads and drops `size` raw bytes (a refused payload), keeping the stream in step. */
   skipBytes(size: number, signal?: AbortSignal): Promise<void> {
     return this.readBytes(size, () => Promise.resolve(), signal);

@@ -39,7 +39,9 @@ export type WireError =
   /** Skiff: the freeze did not complete; the cgroup was thawed. */
   | { type: "suspend_failure"; container: ContainerId; error: string }
   /** Skiff: the executor (OCI runtime, monitor) is broken; `health` says what is wrong. */
-  | { type: "executor_degraded"; problems: string[] };
+  | { type: "executor_degraded"; problems: string[] }
+  /** Skiff: an `exec` was refused (paused, suspended) or the runtime could not start its process. */
+  | { type: "exec_failed"; container: ContainerId; error: string };
 
 export type WireErrorType = WireError["type"];
 
@@ -143,7 +145,31 @@ export type Request =
    */
   | { type: "checkpoint"; container: ContainerId }
   /** Skiff: starts a checkpointed container from its image; it continues where it was. */
-  | { type: "restore"; container: ContainerId };
+  | { type: "restore"; container: ContainerId }
+  /**
+   * Skiff: runs `command` inside the running container (its namespaces and cgroup). An `ok`
+   * answer turns the connection into an exec stream (protocol/exec.ts, docs/console.md).
+   */
+  | ExecRequest;
+
+/** Skiff: the `exec` request; limits and checks in protocol/exec.ts. */
+export interface ExecRequest {
+  type: "exec";
+  container: ContainerId;
+  /** argv; `command[0]` is looked up in the container's PATH. */
+  command: string[];
+  /** Added to (and replacing) the container's environment. */
+  environment: Record<string, string>;
+  /** Absolute working directory; null: the container's (`/`). */
+  cwd: string | null;
+  /** Run as this uid (and gid); null: the container's user. */
+  uid: number | null;
+  gid: number | null;
+  /** A pseudo-terminal for the process (stdout and stderr are then one stream). */
+  tty: boolean;
+  /** The client sends stdin; without it the process's stdin is at EOF from the start. */
+  stdin: boolean;
+}
 
 /** Skiff: what wakes a suspended container. */
 export type WakeSource =
@@ -246,6 +272,11 @@ export type InspectResult =
 
 export type VerificationResult = "Ok" | "Invalid" | "Expired" | "Future";
 
+/** Skiff: an exec process started (host pid); the exec stream follows the response line. */
+export type ExecResult =
+  | { type: "ok"; container: ContainerId; pid: number }
+  | { type: "error"; container: ContainerId; error: WireError };
+
 export type Response =
   | { type: "ident"; container: ContainerId }
   | { type: "inspect"; result: InspectResult }
@@ -275,7 +306,8 @@ export type Response =
   | { type: "prepare"; result: ContainerResult }
   | { type: "health"; health: HealthInfo }
   | { type: "checkpoint"; result: ContainerResult }
-  | { type: "restore"; result: ContainerResult };
+  | { type: "restore"; result: ContainerResult }
+  | { type: "exec"; result: ExecResult };
 
 export type ResponseType = Response["type"];
 

@@ -147,6 +147,55 @@ export const HELP_PAGES: Record<string, HelpPage> = {
     ],
     seeAlso: ["skiff stop", "skiff logs", "skiff prepare", "docs/containers.md"],
   },
+  exec: {
+    description: [
+      "Runs CMD with ARGS inside a running container: in its namespaces and cgroup, with its capabilities, rlimits, seccomp filter and environment, through the OCI runtime's `exec` under a Skiff helper that waits for the process itself, so the status that comes back is exact (an exit code, or the signal that killed it). Standard output and standard error stream back as they are written; with -i, standard input is sent to the process. Needs the `exec` permission (Skiff dialect only).",
+      "A paused or suspended container is refused (resume or wake it first). The process is counted in the container's pids limit and dies with the container. When the connection closes before the process ends, the process gets SIGHUP, then SIGKILL after 1 s.",
+    ],
+    operands: [
+      ["CONTAINER", CONTAINER],
+      [
+        "CMD ARGS",
+        "The program (a path inside the container, or a name looked up in its PATH) and its arguments, after `--`.",
+      ],
+    ],
+    options: {
+      interactive: {
+        text: "Send this terminal's standard input to the process (end of input closes its stdin).",
+      },
+      tty: {
+        text: "Give the process a terminal (a pty in the container); this terminal goes to raw mode and its size follows. Without -t, SIGINT, SIGTERM and SIGHUP are forwarded to the process.",
+      },
+      env: {
+        arg: "K=V",
+        text: "Set an environment variable (repeatable); the container's environment is the base.",
+      },
+      cwd: {
+        arg: "DIR",
+        text: "The working directory inside the container (absolute; default: the container's).",
+      },
+      user: {
+        arg: "UID[:GID]",
+        text: "Run as this user and group, as numbers (default: the container's uid and gid).",
+      },
+      timeout: {
+        arg: "SECONDS",
+        text: "Deadline of the exec request itself (default 10); the process may run longer.",
+      },
+    },
+    exitStatus: [
+      ["N", "The process exited with code N."],
+      ["128+N", "Signal N killed the process (with --json, the last line says which it was exactly)."],
+      ["1", "The daemon refused the request (not running, paused, no permission...)."],
+      ["2", "Usage error."],
+    ],
+    examples: [
+      ["skiff exec httpd -- ls /", "Lists the container's root."],
+      ["skiff exec -it httpd -- /bin/sh", "An interactive shell inside httpd."],
+      ["skiff --json exec httpd -- false", "Prints the exact status as JSON; exits 1."],
+    ],
+    seeAlso: ["skiff start", "docs/containers.md"],
+  },
   stop: {
     description: [
       "Stops a running container: SIGTERM to its init (which forwards it to the application), then SIGKILL to everything left after the grace period, and prints how it ended (exit code or signal). Waits as long as that takes.",

@@ -47,13 +47,23 @@ import { RateLimiter } from "./rate.js";
 /** What a session needs from the daemon: a way to have a request served by the state owner. */
 export type RequestDispatcher = (peer: Peer, request: Request, io: RequestIo) => Promise<Response>;
 
-/** Access to the raw stream for requests that carry a payload after their line (install). */
+/**
+ * Access to the raw stream for requests that carry a payload after their line (install) or take
+ * the connection over after their response (exec, daemon/exec/).
+ */
 export interface RequestIo {
   reader: LineReader;
   signal: AbortSignal;
   maxInstallSize: number;
   /** The stream is out of step (an unread payload): close once the response is written. */
   closeAfterReply(): void;
+  /** Whether the connection can leave line framing (it is not subscribed to notifications). */
+  upgradable: boolean;
+  /**
+   * Hands the connection to `stream` once this request's response is written (exec): the
+   * session reads no more requests and ends in good order when `stream` settles.
+   */
+  upgrade(stream: (socket: Socket, reader: LineReader, signal: AbortSignal) => Promise<void>): void;
 }
 
 export interface SessionOptions {
@@ -84,6 +94,7 @@ export class Session {
   private readonly reader: LineReader;
   private unsubscribe: (() => void) | undefined;
   private closing = false;
+  private upgraded: ((socket: Socket, reader: LineReader, signal: AbortSignal) => Promise<void>) | undefined;
 
   constructor(private readonly o: SessionOptions) {
     this.account = o.budget?.open();
@@ -196,7 +207,10 @@ export class Session {
     return true;
   }
 
-  /** Serves requests until EOF, or until an install left the stream out of step. */
+  /**
+   * Serves requests until EOF, until an install left the stream out of step, or until an
+   * upgraded request's stream (exec) has ended.
+   */
   private async serve(): Promise<void> {
     const limiter = new RateLimiter(this.o.options.maxRequestsPerSec);
     const idleTimeoutMs = this.unsubscribe ? 0 : this.o.options.idleTimeoutMs;
@@ -213,6 +227,10 @@ export class Session {
       }
       if (this.closing) {
         this.o.log.warn("closing connection: an install payload was refused unread");
+        return;
+      }
+      if (this.upgraded) {
+        await this.upgraded(this.o.socket, this.reader, this.abort.signal);
         return;
       }
       await this.waitForReader();
@@ -283,6 +301,8 @@ export class Session {
       signal: this.abort.signal,
       maxInstallSize: this.o.options.maxInstallSize,
       closeAfterReply: () => (this.closing = true),
+      upgradable: this.unsubscribe === undefined,
+      upgrade: (stream) => (this.upgraded = stream),
     });
     return { response, request };
   }

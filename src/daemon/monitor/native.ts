@@ -2,7 +2,13 @@ import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-export type NativeBinaryName = "skiff-monitor" | "skiff-init" | "skiff-mksock" | "skiff-notify";
+export type NativeBinaryName =
+  | "skiff-monitor"
+  | "skiff-init"
+  | "skiff-mksock"
+  | "skiff-notify"
+  | "skiff-exec";
+
 
 let packageRoot: string | undefined;
 

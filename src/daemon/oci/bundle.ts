@@ -93,7 +93,7 @@ export interface Bundle {
   releaseSocketFds(): Promise<void>;
 }
 
-function bundleDirOf(layout: BundleLayout, containerId: string): string {
+export function bundleDirOf(layout: BundleLayout, containerId: string): string {
   return resolveWithin(layout.runDir, "bundles", containerId);
 }
 

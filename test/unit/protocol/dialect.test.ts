@@ -53,6 +53,7 @@ const ERRORS: Record<WireErrorType, WireError> = {
   wake_locks_exist: { type: "wake_locks_exist", container: C },
   suspend_failure: { type: "suspend_failure", container: C, error: "frozen" },
   executor_degraded: { type: "executor_degraded", problems: ["runc is gone"] },
+  exec_failed: { type: "exec_failed", container: C, error: "paused" },
 };
 
 /** Every notification; undefined in the second place: it has no Northstar form. */
@@ -185,6 +186,21 @@ const RESPONSES: Record<ResponseType, [Response, Request, boolean]> = {
   health: [{ type: "health", health }, { type: "health" }, false],
   checkpoint: [{ type: "checkpoint", result }, { type: "checkpoint", container: C }, false],
   restore: [{ type: "restore", result }, { type: "restore", container: C }, false],
+  exec: [
+    { type: "exec", result: { type: "ok", container: C, pid: 42 } },
+    {
+      type: "exec",
+      container: C,
+      command: ["sh"],
+      environment: {},
+      cwd: null,
+      uid: null,
+      gid: null,
+      tty: true,
+      stdin: true,
+    },
+    false,
+  ],
 };
 
 describe("the Northstar dialect", () => {
