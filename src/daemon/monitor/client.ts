@@ -164,9 +164,11 @@ async function endUnreachableMonitor(monitor: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
-/** The monitor's io flags for MonitorOptions.io. */
+/** The monitor's io flags for MonitorOptions.io (the monitor no longer has the single `--io`). */
 export function ioArgs(io: MonitorIo | MonitorStreamsIo): string[] {
-  return typeof io === "string" ? ["--io", io] : ["--io-stdout", io.stdout, "--io-stderr", io.stderr];
+  const both = io === "discard" ? "discard" : "inherit"; // the old single mode: `pipe` meant `inherit`
+  const streams = typeof io === "string" ? { stdout: both, stderr: both } : io;
+  return ["--io-stdout", streams.stdout, "--io-stderr", streams.stderr];
 }
 
 function checkMemoryOptions({ memoryCgroup, memoryGroupDir }: MonitorOptions): void {
