@@ -21,7 +21,7 @@ import { findInstances } from "./containers/adopt.js";
 import { ContainerExecutor } from "./containers/executor.js";
 import { detectRuntime } from "./oci/runtime.js";
 import { readHostFacts, type HostFacts } from "./oci/host.js";
-import { startMetricsServer, type MetricsServer, type MetricsSnapshot } from "./metrics/index.js";
+import type { MetricsServer, MetricsSnapshot } from "./metrics/index.js";
 import { ExecutorHealth } from "./executor/health.js";
 import { probeCheckpointSupport, type CheckpointSupport } from "./containers/checkpoint.js";
 import { nativeBinary } from "./monitor/client.js";
@@ -243,6 +243,7 @@ export class Runtime {
     if (health.status !== "ok") log.error({ problems: health.problems }, "executor degraded at startup");
     await runtime.console.listen();
     if (config.metrics) {
+      const { startMetricsServer } = await import("./metrics/server.js"); // node:http only when configured
       runtime.metrics = await startMetricsServer({
         ...config.metrics,
         collect: () => Promise.resolve(runtime.metricsSnapshot()),
