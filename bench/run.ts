@@ -3,6 +3,7 @@
  * with the ratio. Pass names to run a subset: `npm run bench -- console npk`.
  */
 import { benchCgroups } from "./cgroups.js";
+import { benchCli } from "./cli.js";
 import { benchConsole } from "./console.js";
 import { benchContainers } from "./containers.js";
 import { benchExecutor } from "./executor.js";
@@ -26,6 +27,7 @@ const SUITES: Record<string, () => Promise<string[]>> = {
   executor: benchExecutor,
   verity: benchVerity,
   runtimes: benchRuntimes,
+  cli: benchCli,
 };
 
 const wanted = process.argv.slice(2);
