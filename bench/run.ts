@@ -10,7 +10,7 @@ import { benchExecutor } from "./executor.js";
 import { benchInstall } from "./install.js";
 import { benchMonitor } from "./monitor.js";
 import { benchNpk } from "./npk.js";
-import { benchPower } from "./power.js";
+import { benchFreeze, benchPower } from "./power.js";
 import { benchResources } from "./resources.js";
 import { benchVerity } from "./verity.js";
 import { benchRuntimes } from "./runtimes.js";
@@ -24,6 +24,7 @@ const SUITES: Record<string, () => Promise<string[]>> = {
   containers: benchContainers,
   resources: benchResources,
   power: benchPower,
+  freeze: benchFreeze,
   executor: benchExecutor,
   verity: benchVerity,
   runtimes: benchRuntimes,
