@@ -33,8 +33,7 @@ const char *state_path(struct monitor *m, const char *name) {
 }
 
 static void usage(void) {
-    fmt_err(
-            "usage: skiff-monitor --id ID --bundle DIR --state-dir DIR --runtime PATH --runtime-root DIR\n"
+    fmt_err("usage: skiff-monitor --id ID --bundle DIR --state-dir DIR --runtime PATH --runtime-root DIR\n"
             "       [--io-stdout inherit|pipe|discard] [--io-stderr inherit|pipe|discard]\n"
             "       [--log-max-bytes N] [--log-files N]\n"
             "       [--extra-fds N] [--ready-fd FD] [--linger-ms N]\n"

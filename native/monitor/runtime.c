@@ -143,7 +143,7 @@ static int start_crun(const char *path, char *err, size_t errsz) {
     int fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) {
         fmt_snprintf(err, errsz, "open %s for writing: %s%s", path, strerror(errno),
-                 errno == ENXIO ? " (no init waits on it)" : "");
+                     errno == ENXIO ? " (no init waits on it)" : "");
         return -1;
     }
     unlink(path);
