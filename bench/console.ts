@@ -14,7 +14,10 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { connect } from "../src/client/index.js";
 import { LineReader } from "../src/protocol/framing.js";
 import { startDaemonProcess, startInProcessDaemon } from "../test/helpers/daemon.js";
-import { ms, percentile, versus } from "./stats.js";
+import { ms, percentile, versus, versusTarget } from "./stats.js";
+
+/** docs/footprint.md: an idle daemon within 1.25x of an idle bare node. */
+const IDLE_RSS_TARGET = 1.25;
 
 const ROUNDS = 2000;
 
@@ -147,11 +150,12 @@ export async function benchConsole(): Promise<string[]> {
     const bareRss = await rssOf(bare.pid!);
     bare.kill();
     lines.push(
-      versus(
-        "idle daemon RSS",
+      versusTarget(
+        "idle daemon RSS (after the load above)",
         `${(daemonRss / 2 ** 20).toFixed(1)} MiB`,
         `bare node ${(bareRss / 2 ** 20).toFixed(1)} MiB`,
         daemonRss / bareRss,
+        { text: `<= ${IDLE_RSS_TARGET}x`, met: daemonRss / bareRss <= IDLE_RSS_TARGET },
       ),
     );
   } finally {

@@ -1,10 +1,15 @@
 // Memory cost of supervising one running container: skiff-monitor versus a
-// resident `runc run` and versus conmon, all for the same busybox container.
+// resident `runc run` and versus conmon, all for the same busybox container; and
+// the container's PID 1, skiff-init, versus the bare `sleep` it runs.
 import { execFileSync, spawn } from "node:child_process";
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createTestEnv, type TestEnv } from "../test/integration/monitor/env.js";
+import { versus, versusTarget } from "./stats.js";
+
+/** docs/footprint.md: the monitor's resident set per container. */
+const MONITOR_RSS_TARGET_KIB = 400;
 
 interface Memory {
   rssKiB: number;
@@ -45,12 +50,20 @@ function stopContainer(env: TestEnv, id: string): void {
   execFileSync("runc", ["--root", env.runtimeRoot, "delete", "--force", id], { stdio: "ignore" });
 }
 
-async function skiffMonitor(env: TestEnv): Promise<Memory> {
+/** The monitor's memory, and that of skiff-init and of its child (`sleep`) in the container. */
+async function skiffMonitor(env: TestEnv): Promise<{ monitor: Memory; init: Memory; app: Memory }> {
   const conn = await env.launch("bench-skiff", ["sleep", "600"], {
     io: { stdout: "discard", stderr: "discard" },
   });
   await conn.start();
-  const memory = memoryOf(conn.monitorPid);
+  const initPid = conn.initPid!;
+  const appPid = await waitFor(
+    "the app under skiff-init",
+    () =>
+      Number(readFileSync(`/proc/${initPid}/task/${initPid}/children`, "utf8").trim().split(" ")[0]) ||
+      undefined,
+  );
+  const memory = { monitor: memoryOf(conn.monitorPid), init: memoryOf(initPid), app: memoryOf(appPid) };
   await conn.kill("SIGKILL");
   await conn.exited();
   return memory;
@@ -116,20 +129,42 @@ async function conmon(env: TestEnv): Promise<Memory> {
   return memory;
 }
 
-/** Lines comparing the supervisor's memory per running container (RSS and PSS). */
+/** Lines comparing the supervisor's memory per running container (RSS and PSS), all measured in one run. */
 export async function benchMonitor(): Promise<string[]> {
   const env = createTestEnv();
   try {
+    const skiff = await skiffMonitor(env);
     const rows: [string, Memory][] = [
-      ["skiff-monitor", await skiffMonitor(env)],
+      ["skiff-monitor", skiff.monitor],
       ["runc run (resident)", await runcRun(env)],
       ["conmon", await conmon(env)],
     ];
+    const conmonMemory = rows[2]![1];
+    const kib = (v: number): string => `${v} KiB`;
     return [
       "supervisor memory per running container (KiB)",
       ...rows.map(
         ([name, m]) =>
           `  ${name.padEnd(22)} RSS ${String(m.rssKiB).padStart(7)}  PSS ${String(m.pssKiB).padStart(7)}`,
+      ),
+      versusTarget(
+        "skiff-monitor RSS",
+        kib(skiff.monitor.rssKiB),
+        `conmon ${kib(conmonMemory.rssKiB)}`,
+        skiff.monitor.rssKiB / conmonMemory.rssKiB,
+        { text: `<= ${MONITOR_RSS_TARGET_KIB} KiB`, met: skiff.monitor.rssKiB <= MONITOR_RSS_TARGET_KIB },
+      ),
+      versus(
+        "skiff-monitor PSS",
+        kib(skiff.monitor.pssKiB),
+        `conmon ${kib(conmonMemory.pssKiB)}`,
+        skiff.monitor.pssKiB / conmonMemory.pssKiB,
+      ),
+      versus(
+        "skiff-init (container PID 1) RSS",
+        kib(skiff.init.rssKiB),
+        `the app it runs (busybox sleep) ${kib(skiff.app.rssKiB)}`,
+        skiff.init.rssKiB / skiff.app.rssKiB,
       ),
     ];
   } finally {

@@ -2,7 +2,8 @@
  * Power benchmarks against a real `skiffd` (test/helpers/containers.ts), each beside a baseline measured
  * in the same run:
  * - freeze and thaw: `pause` / `resume` request round trips, vs `runc pause` / `runc resume` of the
- *   same container under plain runc (bundle written from the daemon's own, bench/runc-baseline.ts).
+ *   same container under plain runc (bundle written from the daemon's own, bench/runc-baseline.ts), and
+ *   the pause vs a raw write of the container's freezer.state (`npm run bench -- freeze`: these alone).
  * - wake: an echo server (`nc -ll -e cat`, `network: host`) suspended behind a proxy wake channel; first
  *   byte written to the channel (right after its TCP connect completed) -> reply at the client, vs the same
  *   request sent straight to the server's port while it runs. Also the same request through the proxy of
@@ -12,6 +13,7 @@
  */
 import { execFile, spawn } from "node:child_process";
 import { once } from "node:events";
+import { readFileSync, writeFileSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { connect as tcpConnect, createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -22,7 +24,7 @@ import { connect, type Client } from "../src/client/index.js";
 import type { Notification } from "../src/protocol/messages.js";
 import { ContainerHarness } from "../test/helpers/containers.js";
 import { RuncBaseline } from "./runc-baseline.js";
-import { ms, percentile, versus } from "./stats.js";
+import { ms, percentile, versus, versusTarget } from "./stats.js";
 
 const execFileAsync = promisify(execFile);
 const FREEZE_ROUNDS = 40;
@@ -146,8 +148,28 @@ async function waitForEcho(port: number): Promise<void> {
   }
 }
 
-/** `runc` of a private root: the baseline container paused and resumed by the runc binary. */
+/** docs/footprint.md: a pause answered within 1 ms (p50). */
+const PAUSE_TARGET_MS = 1;
+
+/**
+ * The least any freeze can cost from a Node process: write FROZEN to the container's freezer.state and
+ * read it until it says FROZEN (synchronous accesses, re-reading on the next event loop turn), then thaw
+ * the same way.
+ */
+async function rawFreeze(stateFile: string, value: "FROZEN" | "THAWED"): Promise<void> {
+  writeFileSync(stateFile, value);
+  for (let i = 0; readFileSync(stateFile, "utf8").trim() !== value; i++) {
+    if (i > 100_000) throw new Error(`bench: ${stateFile} never became ${value}`);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+/**
+ * Pause and resume round trips beside `runc pause`/`runc resume` of a container of a private root, and
+ * beside a raw freezer write to the paused container's own cgroup.
+ */
 async function freezeLines(h: ContainerHarness, sleeper: string, runc: RuncBaseline): Promise<string[]> {
+  const stateFile = `/sys/fs/cgroup/freezer/${h.cgroup}/${sleeper.slice(0, sleeper.indexOf(":"))}/freezer.state`;
   const root = await mkdtemp(join(tmpdir(), "skiff-bench-power-runc-"));
   const id = `pause-${h.id}`;
   const runcCli = (...args: string[]) => execFileAsync("runc", ["--root", root, ...args]);
@@ -157,19 +179,23 @@ async function freezeLines(h: ContainerHarness, sleeper: string, runc: RuncBasel
     const starter = spawn("runc", ["--root", root, "run", "-d", "--bundle", bundle, id], { stdio: "ignore" });
     const [code] = (await once(starter, "exit")) as [number | null];
     if (code !== 0) throw new Error(`bench: runc run -d exited with ${code}`);
-    const [pauses, resumes, runcPauses, runcResumes]: [number[], number[], number[], number[]] = [
-      [],
-      [],
-      [],
-      [],
-    ];
+    const [pauses, resumes, runcPauses, runcResumes, rawFreezes]: [
+      number[],
+      number[],
+      number[],
+      number[],
+      number[],
+    ] = [[], [], [], [], []];
     // Interleaved, so that load from elsewhere hits both alike; round 0 warms up.
     for (let round = 0; round <= FREEZE_ROUNDS; round++) {
       const pause = await timed(() => h.client.pause(sleeper));
       const resume = await timed(() => h.client.resume(sleeper));
       const runcPause = await timed(() => runcCli("pause", id));
       const runcResume = await timed(() => runcCli("resume", id));
+      const raw = await timed(() => rawFreeze(stateFile, "FROZEN"));
+      await rawFreeze(stateFile, "THAWED");
       if (round === 0) continue;
+      rawFreezes.push(raw);
       pauses.push(pause);
       resumes.push(resume);
       runcPauses.push(runcPause);
@@ -181,6 +207,13 @@ async function freezeLines(h: ContainerHarness, sleeper: string, runc: RuncBasel
         p50p99(pauses),
         `runc pause ${p50p99(runcPauses)}`,
         ratio50(pauses, runcPauses),
+      ),
+      versusTarget(
+        "freeze: pause request -> answer",
+        p50p99(pauses),
+        `raw freezer write + read until FROZEN ${p50p99(rawFreezes)}`,
+        ratio50(pauses, rawFreezes),
+        { text: `p50 <= ${PAUSE_TARGET_MS} ms`, met: percentile(pauses, 50) <= PAUSE_TARGET_MS },
       ),
       versus(
         `thaw: resume request -> answer (${FREEZE_ROUNDS} runs)`,
@@ -279,6 +312,24 @@ async function cpuLines(
     ];
   } finally {
     await h.client.stop(spin, 1);
+  }
+}
+
+/** The freeze and thaw figures alone (`npm run bench -- freeze`): one sleeping container. */
+export async function benchFreeze(): Promise<string[]> {
+  const h = await ContainerHarness.create();
+  let runc: RuncBaseline | undefined;
+  try {
+    const sleeper = await h.add(h.name("sleeper"), "/bin/sleep", ["1000"]);
+    await h.startDaemon();
+    await h.client.start(sleeper);
+    runc = await RuncBaseline.fromBundle(await bundleOf(h.client, sleeper));
+    const lines = await freezeLines(h, sleeper, runc);
+    await h.client.stop(sleeper, 1);
+    return lines;
+  } finally {
+    await runc?.cleanup();
+    await h.close();
   }
 }
 

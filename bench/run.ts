@@ -3,13 +3,14 @@
  * with the ratio. Pass names to run a subset: `npm run bench -- console npk`.
  */
 import { benchCgroups } from "./cgroups.js";
+import { benchCli } from "./cli.js";
 import { benchConsole } from "./console.js";
 import { benchContainers } from "./containers.js";
 import { benchExecutor } from "./executor.js";
 import { benchInstall } from "./install.js";
 import { benchMonitor } from "./monitor.js";
 import { benchNpk } from "./npk.js";
-import { benchPower } from "./power.js";
+import { benchFreeze, benchPower } from "./power.js";
 import { benchResources } from "./resources.js";
 import { benchVerity } from "./verity.js";
 import { benchRuntimes } from "./runtimes.js";
@@ -23,9 +24,11 @@ const SUITES: Record<string, () => Promise<string[]>> = {
   containers: benchContainers,
   resources: benchResources,
   power: benchPower,
+  freeze: benchFreeze,
   executor: benchExecutor,
   verity: benchVerity,
   runtimes: benchRuntimes,
+  cli: benchCli,
 };
 
 const wanted = process.argv.slice(2);

@@ -12,3 +12,14 @@ export const ms = (v: number): string => `${v.toFixed(3)} ms`;
 export function versus(label: string, figure: string, baseline: string, ratio: number): string {
   return `${label}: ${figure}  | baseline ${baseline}  | ratio ${ratio.toFixed(2)}x`;
 }
+
+/** "figure vs baseline (ratio x) | target T: met" — for the figures the project has a target for. */
+export function versusTarget(
+  label: string,
+  figure: string,
+  baseline: string,
+  ratio: number,
+  target: { text: string; met: boolean },
+): string {
+  return `${versus(label, figure, baseline, ratio)}  | target ${target.text}: ${target.met ? "met" : "NOT met"}`;
+}

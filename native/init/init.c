@@ -232,7 +232,9 @@ static int drop_caps(const int *caps, int n) {
 static int apply_sched(const struct sched_option *s) {
     if (s->kind == SCHED_KIND_NONE) return 0;
     struct sched_param param = {.sched_priority = s->kind == SCHED_KIND_PRIORITY ? s->value : 0};
-    if (sched_setscheduler(0, s->policy, &param) != 0) return -1;
+    /* The system call itself: musl's sched_setscheduler() always fails with ENOSYS (the call acts on
+     * one thread, not the process POSIX means), and this process is single-threaded anyway. */
+    if (syscall(SYS_sched_setscheduler, 0, s->policy, &param) != 0) return -1;
     if (s->kind == SCHED_KIND_NICE && s->value != 0) {
         /* nice(2) returns the new value, which may be -1: errno tells failure apart. */
         errno = 0;

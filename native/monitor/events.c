@@ -1,14 +1,15 @@
 /* Child processes, container output and the exit sequence. */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "fmt.h"
 #include "monitor.h"
 
 #define DRAIN_MS 1000       /* bound on reading output after init exited */
@@ -62,13 +63,20 @@ static void enter_exiting(struct monitor *m) {
     maybe_finish_exit(m);
 }
 
+/* The runtime's pid file: decimal digits, maybe a newline. -1 when missing or not a pid. */
 static pid_t read_pid_file(struct monitor *m) {
-    FILE *f = fopen(state_path(m, "init.pid"), "re");
+    char text[24];
+    int fd = open(state_path(m, "init.pid"), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    ssize_t n = read(fd, text, sizeof(text) - 1);
+    close(fd);
+    if (n <= 0) return -1;
     long pid = 0;
-    if (!f) return -1;
-    if (fscanf(f, "%ld", &pid) != 1) pid = -1;
-    fclose(f);
-    return (pid_t)pid;
+    for (ssize_t i = 0; i < n && text[i] != '\n'; i++) {
+        if (text[i] < '0' || text[i] > '9' || pid > 99999999) return -1;
+        pid = pid * 10 + (text[i] - '0');
+    }
+    return pid > 0 ? (pid_t)pid : -1;
 }
 
 static void start_container(struct monitor *m) {
@@ -110,9 +118,9 @@ static void on_create_reaped(struct monitor *m, int status) {
     m->phase = PH_CREATED;
     char err[PATH_MAX + 128];
     if (memwatch_register(&m->mem, err, sizeof(err)) < 0)
-        fprintf(stderr, "skiff-monitor: no memory events: %s; counters are still read at exit\n", err);
+        fmt_err("skiff-monitor: no memory events: %s; counters are still read at exit\n", err);
     char pidjson[32];
-    snprintf(pidjson, sizeof(pidjson), "\"pid\":%ld", (long)pid);
+    fmt_snprintf(pidjson, sizeof(pidjson), "\"pid\":%ld", (long)pid);
     send_simple(m, "init", pidjson);
     for (unsigned i = 0; i < sizeof(unclaimed) / sizeof(unclaimed[0]); i++) {
         if (unclaimed[i].pid == pid) {
@@ -184,7 +192,9 @@ static void err_line(void *ctx, const char *line, size_t len) {
 }
 
 void on_output(struct monitor *m, int is_err) {
-    char buf[65536];
+    /* Two pages: every stack page this touches stays resident for the container's life, and a
+     * chatty container only costs more reads (poll reports the pipe readable again). */
+    char buf[8192];
     int *fd = is_err ? &m->err_r : &m->out_r;
     struct line_splitter *sp = is_err ? &m->err_lines : &m->out_lines;
     /* Before init exists stderr carries only the runtime's own text (its error
@@ -246,7 +256,7 @@ void on_memory_event(struct monitor *m) {
 static void final_memory_read(struct monitor *m) {
     if (!m->opt.memory_cgroup || m->init_pid == 0) return;
     if (memwatch_read(&m->mem) < 0)
-        fprintf(stderr, "skiff-monitor: reading the memory counters at exit: %s\n", strerror(errno));
+        fmt_err("skiff-monitor: reading the memory counters at exit: %s\n", strerror(errno));
     memwatch_close(&m->mem);
     send_memory_if_changed(m);
     /* The group counts every member's kills: only a SIGKILLed container can be one of them. */
@@ -272,7 +282,7 @@ void maybe_finish_exit(struct monitor *m) {
     static const char *const del[] = {"delete", "--force", NULL};
     runtime_run(&m->rt, del, NULL, RUNTIME_TIMEOUT_MS);
     build_exit_body(m);
-    if (write_exit_record(m) < 0) fprintf(stderr, "skiff-monitor: writing exit.json: %s\n", strerror(errno));
+    if (write_exit_record(m) < 0) fmt_err("skiff-monitor: writing exit.json: %s\n", strerror(errno));
     m->phase = PH_EXITED;
     m->drain_deadline = 0;
     if (m->conn.fd >= 0) send_exit(m);
@@ -282,7 +292,7 @@ void maybe_finish_exit(struct monitor *m) {
 void on_timer(struct monitor *m) {
     int64_t now = now_ms();
     if (m->start_deadline && now >= m->start_deadline) {
-        fprintf(stderr, "skiff-monitor: no READY from skiff-init within %d ms; is it the container's process?\n", READY_MS);
+        fmt_err("skiff-monitor: no READY from skiff-init within %d ms; is it the container's process?\n", READY_MS);
         on_init_ready(m);
     }
     if (m->drain_deadline && now >= m->drain_deadline) maybe_finish_exit(m);

@@ -3,11 +3,12 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
-#include <stdio.h>
+#include <stdio.h> /* rename(2) only: the monitor writes through write(2), no FILE streams */
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "fmt.h"
 #include "monitor.h"
 
 static void put_status(struct sbuf *b, int st) {
@@ -66,8 +67,8 @@ static int write_all(int fd, const char *p, size_t n) {
  * old one or the complete new one. */
 int write_exit_record(struct monitor *m) {
     char tmp[PATH_MAX], final[PATH_MAX];
-    snprintf(tmp, sizeof(tmp), "%s", state_path(m, "exit.json.tmp"));
-    snprintf(final, sizeof(final), "%s", state_path(m, "exit.json"));
+    fmt_snprintf(tmp, sizeof(tmp), "%s", state_path(m, "exit.json.tmp"));
+    fmt_snprintf(final, sizeof(final), "%s", state_path(m, "exit.json"));
     if (m->exit_body.failed) {
         errno = ENOMEM;
         return -1;

@@ -1,9 +1,10 @@
 #include "json.h"
 
 #include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "fmt.h"
 
 #define MAX_DEPTH 32
 
@@ -271,11 +272,11 @@ void sb_puts(struct sbuf *b, const char *s) { sb_putn(b, s, strlen(s)); }
 void sb_printf(struct sbuf *b, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    int n = fmt_vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
     if (n < 0 || sb_reserve(b, (size_t)n) < 0) return;
     va_start(ap, fmt);
-    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    fmt_vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
     va_end(ap);
     b->len += (size_t)n;
 }

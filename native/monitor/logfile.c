@@ -2,19 +2,37 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdio.h>
+#include <stdio.h> /* rename(2) only: the monitor writes through write(2), no FILE streams */
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "fmt.h"
+
+/* Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's civil_from_days), so the
+ * timestamp needs neither gmtime nor strftime (which would pull locale and stdio code in). */
+static void civil_from_days(long long days, long long *y, unsigned *m, unsigned *d) {
+    days += 719468;
+    long long era = (days >= 0 ? days : days - 146096) / 146097;
+    unsigned doe = (unsigned)(days - era * 146097);
+    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    unsigned mp = (5 * doy + 2) / 153;
+    *d = doy - (153 * mp + 2) / 5 + 1;
+    *m = mp < 10 ? mp + 3 : mp - 9;
+    *y = (long long)yoe + era * 400 + (*m <= 2);
+}
+
 void rfc3339_now(char out[32]) {
     struct timespec ts;
-    struct tm tm;
     clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out + n, 32 - n, ".%03ldZ", ts.tv_nsec / 1000000);
+    long long secs = ts.tv_sec, days = secs >= 0 ? secs / 86400 : (secs - 86399) / 86400;
+    long long in_day = secs - days * 86400, year;
+    unsigned month, day;
+    civil_from_days(days, &year, &month, &day);
+    fmt_snprintf(out, 32, "%04lld-%02u-%02uT%02lld:%02lld:%02lld.%03ldZ", year, month, day, in_day / 3600,
+                 in_day / 60 % 60, in_day % 60, ts.tv_nsec / 1000000);
 }
 
 static int open_current(struct logfile *lf, int truncate) {
@@ -30,7 +48,7 @@ int logfile_open(struct logfile *lf, const char *dir, long long max_bytes, int f
     lf->files = files;
     lf->size = 0;
     lf->fd = -1;
-    if ((size_t)snprintf(lf->path, sizeof(lf->path), "%s/container.log", dir) >= sizeof(lf->path)) {
+    if ((size_t)fmt_snprintf(lf->path, sizeof(lf->path), "%s/container.log", dir) >= sizeof(lf->path)) {
         errno = ENAMETOOLONG;
         return -1;
     }
@@ -43,14 +61,14 @@ static void rotate(struct logfile *lf) {
     lf->fd = -1;
     if (lf->files > 0) {
         for (int i = lf->files - 1; i >= 1; i--) {
-            snprintf(from, sizeof(from), "%s.%d", lf->path, i);
-            snprintf(to, sizeof(to), "%s.%d", lf->path, i + 1);
+            fmt_snprintf(from, sizeof(from), "%s.%d", lf->path, i);
+            fmt_snprintf(to, sizeof(to), "%s.%d", lf->path, i + 1);
             rename(from, to); /* ENOENT for files not yet rotated: fine */
         }
-        snprintf(to, sizeof(to), "%s.1", lf->path);
+        fmt_snprintf(to, sizeof(to), "%s.1", lf->path);
         rename(lf->path, to);
     }
-    if (open_current(lf, 1) < 0) fprintf(stderr, "skiff-monitor: reopen %s: %s\n", lf->path, strerror(errno));
+    if (open_current(lf, 1) < 0) fmt_err("skiff-monitor: reopen %s: %s\n", lf->path, strerror(errno));
 }
 
 void logfile_append(struct logfile *lf, const char *stream, const char *line, size_t len) {
@@ -59,7 +77,7 @@ void logfile_append(struct logfile *lf, const char *stream, const char *line, si
     if (lf->fd < 0) return;
     if (len > LINE_MAX_BYTES) len = LINE_MAX_BYTES;
     rfc3339_now(ts);
-    int head = snprintf(rec, sizeof(rec), "%s %s ", ts, stream);
+    int head = fmt_snprintf(rec, sizeof(rec), "%s %s ", ts, stream);
     memcpy(rec + head, line, len);
     size_t total = (size_t)head + len;
     rec[total++] = '\n';

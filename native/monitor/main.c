@@ -4,10 +4,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -18,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fmt.h"
 #include "monitor.h"
 
 static struct monitor M;
@@ -29,14 +28,13 @@ int64_t now_ms(void) {
 }
 
 const char *state_path(struct monitor *m, const char *name) {
-    snprintf(m->path_buf, sizeof(m->path_buf), "%s/%s", m->opt.state_dir, name);
+    fmt_snprintf(m->path_buf, sizeof(m->path_buf), "%s/%s", m->opt.state_dir, name);
     return m->path_buf;
 }
 
 static void usage(void) {
-    fprintf(stderr,
-            "usage: skiff-monitor --id ID --bundle DIR --state-dir DIR --runtime PATH --runtime-root DIR\n"
-            "       [--io inherit|pipe|discard] [--io-stdout MODE] [--io-stderr MODE]\n"
+    fmt_err("usage: skiff-monitor --id ID --bundle DIR --state-dir DIR --runtime PATH --runtime-root DIR\n"
+            "       [--io-stdout inherit|pipe|discard] [--io-stderr inherit|pipe|discard]\n"
             "       [--log-max-bytes N] [--log-files N]\n"
             "       [--extra-fds N] [--ready-fd FD] [--linger-ms N]\n"
             "       [--memory-cgroup DIR [--memory-group-dir DIR]]\n"
@@ -49,7 +47,7 @@ static long long parse_num(const char *name, const char *s, long long min, long 
     errno = 0;
     long long v = strtoll(s, &end, 10);
     if (errno || *end || end == s || v < min || v > max) {
-        fprintf(stderr, "skiff-monitor: --%s: expected an integer in [%lld, %lld], got '%s'\n", name, min, max, s);
+        fmt_err("skiff-monitor: --%s: expected an integer in [%lld, %lld], got '%s'\n", name, min, max, s);
         exit(2);
     }
     return v;
@@ -63,69 +61,87 @@ static enum io_mode parse_io(const char *s) {
     return IO_DISCARD;
 }
 
+/* Every option takes a value: `--name value` or `--name=value`, full names only. A parser of
+ * our own rather than getopt_long, whose diagnostics would link stdio into the static binary. */
+struct long_option {
+    const char *name;
+    char code;
+};
+
+/* The option code for argv[*i], its value in *value; advances *i past both. 0: unknown or no value. */
+static char next_option(int argc, char **argv, int *i, const struct long_option *longs, const char **value) {
+    const char *arg = argv[*i];
+    if (strncmp(arg, "--", 2) != 0) return 0;
+    arg += 2;
+    size_t name_len = strcspn(arg, "=");
+    for (const struct long_option *l = longs; l->name; l++) {
+        if (strlen(l->name) != name_len || strncmp(l->name, arg, name_len) != 0) continue;
+        if (arg[name_len] == '=') {
+            *value = arg + name_len + 1;
+        } else if (*i + 1 < argc) {
+            *value = argv[++*i];
+        } else {
+            return 0;
+        }
+        ++*i;
+        return l->code;
+    }
+    return 0;
+}
+
 static void parse_options(struct options *o, int argc, char **argv) {
-    static const struct option longs[] = {
-        {"id", 1, 0, 'i'},           {"bundle", 1, 0, 'b'},        {"state-dir", 1, 0, 's'},
-        {"runtime", 1, 0, 'r'},      {"runtime-root", 1, 0, 'R'},  {"io", 1, 0, 'o'},
-        {"log-max-bytes", 1, 0, 'm'}, {"log-files", 1, 0, 'f'},    {"extra-fds", 1, 0, 'x'},
-        {"ready-fd", 1, 0, 'y'},     {"linger-ms", 1, 0, 'l'},     {"memory-cgroup", 1, 0, 'M'},
-        {"memory-group-dir", 1, 0, 'G'}, {"io-stdout", 1, 0, 'O'}, {"io-stderr", 1, 0, 'E'},
-        {"runtime-kind", 1, 0, 'K'}, {"restore", 1, 0, 'C'},
-        {0, 0, 0, 0}};
-    /* --io predates the per-stream modes, when pipe and inherit both sent LOG:
-     * it keeps that meaning. The per-stream flags win whatever their order. */
-    enum io_mode both = IO_INHERIT;
-    int out_set = 0, err_set = 0;
-    *o = (struct options){.log_max_bytes = 1 << 20, .log_files = 3, .ready_fd = -1, .linger_ms = 300000};
-    int c;
-    while ((c = getopt_long(argc, argv, "", longs, NULL)) != -1) {
-        switch (c) {
-        case 'i': o->id = optarg; break;
-        case 'b': o->bundle = optarg; break;
-        case 's': o->state_dir = optarg; break;
-        case 'r': o->runtime = optarg; break;
-        case 'R': o->runtime_root = optarg; break;
-        case 'o': both = parse_io(optarg) == IO_DISCARD ? IO_DISCARD : IO_INHERIT; break;
-        case 'O':
-            o->io_out = parse_io(optarg);
-            out_set = 1;
-            break;
-        case 'E':
-            o->io_err = parse_io(optarg);
-            err_set = 1;
-            break;
-        case 'm': o->log_max_bytes = parse_num("log-max-bytes", optarg, 0, 1LL << 40); break;
-        case 'f': o->log_files = (int)parse_num("log-files", optarg, 0, 100); break;
-        case 'x': o->extra_fds = (int)parse_num("extra-fds", optarg, 0, MAX_EXTRA_FDS); break;
-        case 'y': o->ready_fd = (int)parse_num("ready-fd", optarg, 0, 1 << 20); break;
-        case 'l': o->linger_ms = parse_num("linger-ms", optarg, 0, 1LL << 40); break;
-        case 'M': o->memory_cgroup = optarg; break;
-        case 'G': o->memory_group_dir = optarg; break;
+    static const struct long_option longs[] = {
+        {"id", 'i'},           {"bundle", 'b'},        {"state-dir", 's'},     {"runtime", 'r'},
+        {"runtime-root", 'R'}, {"log-max-bytes", 'm'}, {"log-files", 'f'},     {"extra-fds", 'x'},
+        {"ready-fd", 'y'},     {"linger-ms", 'l'},     {"memory-cgroup", 'M'}, {"memory-group-dir", 'G'},
+        {"io-stdout", 'O'},    {"io-stderr", 'E'},     {"runtime-kind", 'K'},  {"restore", 'C'},
+        {0, 0}};
+    *o = (struct options){.io_out = IO_INHERIT,
+                          .io_err = IO_INHERIT,
+                          .log_max_bytes = 1 << 20,
+                          .log_files = 3,
+                          .ready_fd = -1,
+                          .linger_ms = 300000};
+    for (int i = 1; i < argc;) {
+        const char *value = NULL;
+        switch (next_option(argc, argv, &i, longs, &value)) {
+        case 'i': o->id = value; break;
+        case 'b': o->bundle = value; break;
+        case 's': o->state_dir = value; break;
+        case 'r': o->runtime = value; break;
+        case 'R': o->runtime_root = value; break;
+        case 'O': o->io_out = parse_io(value); break;
+        case 'E': o->io_err = parse_io(value); break;
+        case 'm': o->log_max_bytes = parse_num("log-max-bytes", value, 0, 1LL << 40); break;
+        case 'f': o->log_files = (int)parse_num("log-files", value, 0, 100); break;
+        case 'x': o->extra_fds = (int)parse_num("extra-fds", value, 0, MAX_EXTRA_FDS); break;
+        case 'y': o->ready_fd = (int)parse_num("ready-fd", value, 0, 1 << 20); break;
+        case 'l': o->linger_ms = parse_num("linger-ms", value, 0, 1LL << 40); break;
+        case 'M': o->memory_cgroup = value; break;
+        case 'G': o->memory_group_dir = value; break;
         case 'K':
-            if (strcmp(optarg, "runc") == 0) o->runtime_kind = RUNTIME_RUNC;
-            else if (strcmp(optarg, "crun") == 0) o->runtime_kind = RUNTIME_CRUN;
+            if (strcmp(value, "runc") == 0) o->runtime_kind = RUNTIME_RUNC;
+            else if (strcmp(value, "crun") == 0) o->runtime_kind = RUNTIME_CRUN;
             else usage();
             break;
-        case 'C': o->restore_dir = optarg; break;
+        case 'C': o->restore_dir = value; break;
         default: usage();
         }
     }
-    if (!out_set) o->io_out = both;
-    if (!err_set) o->io_err = both;
-    if (optind != argc || !o->id || !o->bundle || !o->state_dir || !o->runtime || !o->runtime_root) usage();
+    if (!o->id || !o->bundle || !o->state_dir || !o->runtime || !o->runtime_root) usage();
     if (o->restore_dir && (o->restore_dir[0] != '/' || o->extra_fds > 0)) {
-        fprintf(stderr, "skiff-monitor: --restore needs an absolute image directory and no --extra-fds\n");
+        fmt_err("skiff-monitor: --restore needs an absolute image directory and no --extra-fds\n");
         exit(2);
     }
     if ((o->memory_group_dir && !o->memory_cgroup) || (o->memory_cgroup && o->memory_cgroup[0] != '/') ||
         (o->memory_group_dir && o->memory_group_dir[0] != '/')) {
-        fprintf(stderr, "skiff-monitor: --memory-cgroup (absolute) is required with --memory-group-dir (absolute)\n");
+        fmt_err("skiff-monitor: --memory-cgroup (absolute) is required with --memory-group-dir (absolute)\n");
         exit(2);
     }
 }
 
 static void die(const char *what) {
-    fprintf(stderr, "skiff-monitor: %s: %s\n", what, strerror(errno));
+    fmt_err("skiff-monitor: %s: %s\n", what, strerror(errno));
     exit(1);
 }
 
@@ -167,10 +183,10 @@ static void setup_and_create(struct monitor *m) {
     unsigned first_free = 3u + (unsigned)m->opt.extra_fds;
     int ready = m->opt.ready_fd;
     if (ready >= (int)first_free) {
-        if (ready > (int)first_free) close_range(first_free, (unsigned)ready - 1, 0);
-        close_range((unsigned)ready + 1, ~0u, 0);
+        if (ready > (int)first_free) close_fd_range(first_free, (unsigned)ready - 1);
+        close_fd_range((unsigned)ready + 1, ~0u);
     } else {
-        close_range(first_free, ~0u, 0);
+        close_fd_range(first_free, ~0u);
     }
     sigset_t mask;
     sigemptyset(&mask);
@@ -210,7 +226,7 @@ static void setup_and_create(struct monitor *m) {
     }
     struct create_fds fds = {devnull, out_w, err_w, status_w, m->extra, m->opt.extra_fds};
     char pid_file[PATH_MAX];
-    snprintf(pid_file, sizeof(pid_file), "%s", state_path(m, "init.pid"));
+    fmt_snprintf(pid_file, sizeof(pid_file), "%s", state_path(m, "init.pid"));
     unlink(pid_file);
     m->create_pid = m->opt.restore_dir ? runtime_restore(&m->rt, m->opt.restore_dir, m->opt.bundle, pid_file, &fds)
                                        : runtime_create(&m->rt, m->opt.bundle, pid_file, &fds);

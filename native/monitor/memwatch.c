@@ -5,10 +5,11 @@
 #include <limits.h>
 #include <poll.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
+
+#include "fmt.h"
 
 /* Reads a small cgroup file whole into buf (NUL-terminated). */
 static int read_file_at(int fd, char *buf, size_t size) {
@@ -27,7 +28,7 @@ static int read_file_at(int fd, char *buf, size_t size) {
 
 static int read_file(const char *dir, const char *name, char *buf, size_t size) {
     char path[PATH_MAX];
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    fmt_snprintf(path, sizeof(path), "%s/%s", dir, name);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return -1;
     int r = read_file_at(fd, buf, size);
@@ -39,7 +40,7 @@ static int read_file(const char *dir, const char *name, char *buf, size_t size) 
 
 static int has_file(const char *dir, const char *name) {
     char path[PATH_MAX];
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    fmt_snprintf(path, sizeof(path), "%s/%s", dir, name);
     return access(path, F_OK) == 0;
 }
 
@@ -72,7 +73,7 @@ void memwatch_init(struct memwatch *w, const char *dir, const char *group_dir) {
     if (group_dir) {
         w->group_baseline_known = read_oom_kills(group_dir, &w->group_baseline) == 0;
         if (!w->group_baseline_known)
-            fprintf(stderr, "skiff-monitor: cannot read the OOM kill count of %s: %s\n", group_dir, strerror(errno));
+            fmt_err("skiff-monitor: cannot read the OOM kill count of %s: %s\n", group_dir, strerror(errno));
     }
 }
 
@@ -80,16 +81,16 @@ static int register_v1(struct memwatch *w, char *err, size_t errsz) {
     char path[PATH_MAX], line[64];
     int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (efd < 0) {
-        snprintf(err, errsz, "eventfd: %s", strerror(errno));
+        fmt_snprintf(err, errsz, "eventfd: %s", strerror(errno));
         return -1;
     }
-    snprintf(path, sizeof(path), "%s/memory.oom_control", w->dir);
+    fmt_snprintf(path, sizeof(path), "%s/memory.oom_control", w->dir);
     int ofd = open(path, O_RDONLY | O_CLOEXEC);
-    snprintf(path, sizeof(path), "%s/cgroup.event_control", w->dir);
+    fmt_snprintf(path, sizeof(path), "%s/cgroup.event_control", w->dir);
     int cfd = ofd < 0 ? -1 : open(path, O_WRONLY | O_CLOEXEC);
-    int len = snprintf(line, sizeof(line), "%d %d", efd, ofd);
+    int len = fmt_snprintf(line, sizeof(line), "%d %d", efd, ofd);
     int ok = cfd >= 0 && write(cfd, line, (size_t)len) == len;
-    if (!ok) snprintf(err, errsz, "registering for OOM events in %s: %s", w->dir, strerror(errno));
+    if (!ok) fmt_snprintf(err, errsz, "registering for OOM events in %s: %s", w->dir, strerror(errno));
     /* The kernel holds its own references to the eventfd and the cgroup. */
     if (cfd >= 0) close(cfd);
     if (ofd >= 0) close(ofd);
@@ -103,11 +104,11 @@ static int register_v1(struct memwatch *w, char *err, size_t errsz) {
 
 static int register_v2(struct memwatch *w, char *err, size_t errsz) {
     char path[PATH_MAX], buf[1024];
-    snprintf(path, sizeof(path), "%s/memory.events", w->dir);
+    fmt_snprintf(path, sizeof(path), "%s/memory.events", w->dir);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     /* Reading arms it: kernfs reports POLLPRI once the file changes after the last read. */
     if (fd < 0 || read_file_at(fd, buf, sizeof(buf)) < 0) {
-        snprintf(err, errsz, "watching %s: %s", path, strerror(errno));
+        fmt_snprintf(err, errsz, "watching %s: %s", path, strerror(errno));
         if (fd >= 0) close(fd);
         return -1;
     }
@@ -125,7 +126,7 @@ int memwatch_register(struct memwatch *w, char *err, size_t errsz) {
         w->version = 1;
         return register_v1(w, err, errsz);
     }
-    snprintf(err, errsz, "%s has neither memory.events nor memory.oom_control", w->dir);
+    fmt_snprintf(err, errsz, "%s has neither memory.events nor memory.oom_control", w->dir);
     return -1;
 }
 

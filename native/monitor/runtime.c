@@ -5,12 +5,13 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "fmt.h"
 
 #define MAX_ARGS 32
 
@@ -32,12 +33,12 @@ static void place_fds(const int *src, int n) {
     }
     for (int i = 0; i < n; i++)
         if (dup2(tmp[i], i) < 0) _exit(121);
-    close_range((unsigned)n, ~0u, 0);
+    close_fd_range((unsigned)n, ~0u);
 }
 
 static void exec_runtime(const struct runtime *rt, char **argv) {
     execv(rt->path, argv);
-    dprintf(2, "skiff-monitor: exec %s: %s\n", rt->path, strerror(errno));
+    fmt_err("skiff-monitor: exec %s: %s\n", rt->path, strerror(errno));
     _exit(127);
 }
 
@@ -47,7 +48,7 @@ pid_t runtime_create(const struct runtime *rt, const char *bundle, const char *p
         errno = EINVAL;
         return -1;
     }
-    snprintf(preserve, sizeof(preserve), "%d", 1 + fds->n_extra);
+    fmt_snprintf(preserve, sizeof(preserve), "%d", 1 + fds->n_extra);
     char *argv[] = {(char *)rt->path, "--root",   (char *)rt->root, "create",  "--bundle", (char *)bundle,
                     "--pid-file",     (char *)pid_file, "--preserve-fds", preserve, (char *)rt->id, NULL};
     pid_t pid = fork();
@@ -117,7 +118,7 @@ int runtime_run(const struct runtime *rt, const char *const *args, const char *t
 static int start_runc(const char *path, int timeout_ms, char *err, size_t errsz) {
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) {
-        snprintf(err, errsz, "open %s: %s", path, strerror(errno));
+        fmt_snprintf(err, errsz, "open %s: %s", path, strerror(errno));
         return -1;
     }
     struct pollfd p = {.fd = fd, .events = POLLIN};
@@ -128,7 +129,7 @@ static int start_runc(const char *path, int timeout_ms, char *err, size_t errsz)
     ssize_t got = r > 0 ? read(fd, &byte, 1) : -1;
     close(fd);
     if (got != 1) {
-        snprintf(err, errsz, "%s: the container's init did not signal readiness", path);
+        fmt_snprintf(err, errsz, "%s: the container's init did not signal readiness", path);
         return -1;
     }
     unlink(path);
@@ -141,8 +142,8 @@ static int start_runc(const char *path, int timeout_ms, char *err, size_t errsz)
 static int start_crun(const char *path, char *err, size_t errsz) {
     int fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) {
-        snprintf(err, errsz, "open %s for writing: %s%s", path, strerror(errno),
-                 errno == ENXIO ? " (no init waits on it)" : "");
+        fmt_snprintf(err, errsz, "open %s for writing: %s%s", path, strerror(errno),
+                     errno == ENXIO ? " (no init waits on it)" : "");
         return -1;
     }
     unlink(path);
@@ -152,7 +153,7 @@ static int start_crun(const char *path, char *err, size_t errsz) {
     int saved = errno;
     close(fd);
     if (put != 1) {
-        snprintf(err, errsz, "write %s: %s", path, strerror(saved));
+        fmt_snprintf(err, errsz, "write %s: %s", path, strerror(saved));
         return -1;
     }
     return 0;
@@ -160,11 +161,11 @@ static int start_crun(const char *path, char *err, size_t errsz) {
 
 int runtime_start_via_fifo(const struct runtime *rt, int timeout_ms, char *err, size_t errsz) {
     char path[PATH_MAX];
-    snprintf(path, sizeof(path), "%s/%s/exec.fifo", rt->root, rt->id);
+    fmt_snprintf(path, sizeof(path), "%s/%s/exec.fifo", rt->root, rt->id);
     switch (rt->kind) {
     case RUNTIME_RUNC: return start_runc(path, timeout_ms, err, errsz);
     case RUNTIME_CRUN: return start_crun(path, err, errsz);
     }
-    snprintf(err, errsz, "unknown runtime kind %d", (int)rt->kind);
+    fmt_snprintf(err, errsz, "unknown runtime kind %d", (int)rt->kind);
     return -1;
 }

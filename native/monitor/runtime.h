@@ -2,7 +2,17 @@
 #ifndef SKIFF_RUNTIME_H
 #define SKIFF_RUNTIME_H
 #include <stddef.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
+#include <unistd.h>
+
+/* close_range(2) (Linux 5.9) through syscall(2): musl 1.2.3 has no wrapper. */
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
+static inline int close_fd_range(unsigned first, unsigned last) {
+    return (int)syscall(SYS_close_range, first, last, 0u);
+}
 
 /* Which side of the exec fifo the runtime's init holds while it waits for its
  * start. runc: init opens `<root>/<id>/exec.fifo` for writing and blocks until

@@ -4,11 +4,11 @@
  * monitor half-closes and exits once the daemon sends ACK or EOF. */
 #include <errno.h>
 #include <signal.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "fmt.h"
 #include "monitor.h"
 
 #define FINISH_TIMEOUT_MS 5000
@@ -72,9 +72,9 @@ static void send_state(struct monitor *m) {
     char extra[64];
     long pid = m->init_pid > 0 ? m->init_pid : -m->init_pid;
     if (pid > 0 && m->phase != PH_EXITED)
-        snprintf(extra, sizeof(extra), "\"state\":\"%s\",\"pid\":%ld", phase_names[m->phase], pid);
+        fmt_snprintf(extra, sizeof(extra), "\"state\":\"%s\",\"pid\":%ld", phase_names[m->phase], pid);
     else
-        snprintf(extra, sizeof(extra), "\"state\":\"%s\"", phase_names[m->phase]);
+        fmt_snprintf(extra, sizeof(extra), "\"state\":\"%s\"", phase_names[m->phase]);
     send_simple(m, "state", extra);
 }
 
@@ -102,7 +102,7 @@ void on_accept(struct monitor *m) {
     }
     conn_attach(&m->conn, fd);
     char hello[128];
-    snprintf(hello, sizeof(hello), "\"version\":%d,\"pid\":%ld", PROTOCOL_VERSION, (long)getpid());
+    fmt_snprintf(hello, sizeof(hello), "\"version\":%d,\"pid\":%ld", PROTOCOL_VERSION, (long)getpid());
     send_simple(m, "hello", hello);
     send_state(m);
     send_memory_if_changed(m);
@@ -128,21 +128,21 @@ void apply_kill(struct monitor *m, int sig, int all) {
     }
     if (all) {
         char signame[8];
-        snprintf(signame, sizeof(signame), "%d", sig);
+        fmt_snprintf(signame, sizeof(signame), "%d", sig);
         static const char *const args[] = {"kill", "--all", NULL};
         int st = runtime_run(&m->rt, args, signame, 10000);
         if (st != 0) {
-            snprintf(msg, sizeof(msg), "runtime kill --all failed (wait status %d)", st);
+            fmt_snprintf(msg, sizeof(msg), "runtime kill --all failed (wait status %d)", st);
             send_error(m, "kill", msg);
             return;
         }
     } else if (kill(m->init_pid, sig) < 0) {
         /* Safe from pid reuse: init is our child and not yet reaped. */
-        snprintf(msg, sizeof(msg), "kill(%ld, %d): %s", (long)m->init_pid, sig, strerror(errno));
+        fmt_snprintf(msg, sizeof(msg), "kill(%ld, %d): %s", (long)m->init_pid, sig, strerror(errno));
         send_error(m, "kill", msg);
         return;
     }
-    snprintf(msg, sizeof(msg), "\"signal\":%d", sig);
+    fmt_snprintf(msg, sizeof(msg), "\"signal\":%d", sig);
     send_simple(m, "killed", msg);
 }
 
@@ -205,7 +205,7 @@ void on_client_readable(struct monitor *m) {
     enum frame_status st;
     while (m->conn.fd >= 0 && !m->done && (st = frame_reader_next(&m->conn.rd, &payload, &len)) != FRAME_NEED_MORE) {
         if (st == FRAME_INVALID) {
-            fprintf(stderr, "skiff-monitor: invalid frame length from daemon; closing its connection\n");
+            fmt_err("skiff-monitor: invalid frame length from daemon; closing its connection\n");
             drop_client(m);
             return;
         }

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fmt.h"
 #include "frame.h"
 #include "json.h"
 #include "logfile.h"
@@ -177,7 +178,28 @@ static void test_memory_counters(void) {
     CHECK(strcmp(mem_field_names[MEM_OOM_GROUP_KILL], "oom_group_kill") == 0);
 }
 
+/* The formatter against the C library's snprintf for every conversion the monitor uses. */
+static void test_formatter(void) {
+    char ours[64], libc[64];
+#define SAME(...)                                                                                                \
+    do {                                                                                                       \
+        int a = fmt_snprintf(ours, sizeof(ours), __VA_ARGS__), b = snprintf(libc, sizeof(libc), __VA_ARGS__); \
+        CHECK(a == b && strcmp(ours, libc) == 0);                                                              \
+    } while (0)
+    SAME("%s=%d", "x", -42);
+    SAME("%ld %lld %llu %u", -1L, (long long)-9223372036854775807LL - 1, 18446744073709551615ULL, 7u);
+    SAME("\\u%04x|%03ld|%02u|%x|%%|%c", 0x1f, 5L, 9u, 255u, 'z');
+    SAME("[%.*s]", 3, "abcdef");
+#undef SAME
+    CHECK(fmt_snprintf(ours, 4, "%d", 123456) == 6 && strcmp(ours, "123") == 0);
+    CHECK(fmt_snprintf(NULL, 0, "%s", "abc") == 3);
+    const char *long_text = "a string longer than the sixty-four byte buffer, so the output is cut here";
+    CHECK(fmt_snprintf(ours, sizeof(ours), "%s", long_text) == (int)strlen(long_text));
+    CHECK(strlen(ours) == sizeof(ours) - 1 && strncmp(ours, long_text, sizeof(ours) - 1) == 0);
+}
+
 int main(void) {
+    test_formatter();
     test_json_lookup();
     test_json_output();
     test_frames();

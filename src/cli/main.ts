@@ -5,6 +5,9 @@
  * 2 usage error.
  */
 import { realpathSync } from "node:fs";
+import * as nodeModule from "node:module";
+import { homedir } from "node:os";
+import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { SkiffError } from "../client/errors.js";
 import { SKIFF_VERSION } from "../common/version.js";
@@ -17,10 +20,11 @@ import {
   parseCommandArguments,
   type Command,
 } from "./command.js";
-import { COMMANDS, findCommand } from "./registry.js";
+import { allCommands, findCommand } from "./registry.js";
 
-function usage(): string {
-  const width = Math.max(...COMMANDS.map((c) => c.name.length)) + 2;
+async function usage(): Promise<string> {
+  const commands = await allCommands();
+  const width = Math.max(...commands.map((c) => c.name.length)) + 2;
   return [
     "usage: skiff [-u URL] [--json] [-t SECONDS] COMMAND [ARGS]",
     "",
@@ -30,7 +34,7 @@ function usage(): string {
     "  -t, --timeout SECS   request timeout (default 10)",
     "",
     "commands:",
-    ...COMMANDS.map(
+    ...commands.map(
       (c) => `  ${c.name.padEnd(width)}${c.summary}${c.aliases ? ` (alias: ${c.aliases.join(", ")})` : ""}`,
     ),
   ].join("\n");
@@ -55,7 +59,7 @@ export async function runCli(
 ): Promise<number> {
   const at = commandIndex(argv);
   const name = at >= 0 ? argv[at]! : undefined;
-  const command: Command | undefined = name === undefined ? undefined : findCommand(name);
+  const command: Command | undefined = name === undefined ? undefined : await findCommand(name);
   if (!command) {
     // Only before a command word: `skiff pack --version X` is the package's version.
     if (name === undefined && (argv.includes("-V") || argv.includes("--version"))) {
@@ -63,10 +67,14 @@ export async function runCli(
       return 0;
     }
     if (name === undefined && (argv.includes("-h") || argv.includes("--help"))) {
-      io.out(usage());
+      io.out(await usage());
       return 0;
     }
-    io.err(name === undefined ? usage() : `skiff: unknown command ${JSON.stringify(name)}\n\n${usage()}`);
+    io.err(
+      name === undefined
+        ? await usage()
+        : `skiff: unknown command ${JSON.stringify(name)}\n\n${await usage()}`,
+    );
     return EXIT_USAGE;
   }
   const abort = new AbortController();
@@ -106,8 +114,25 @@ export async function runCli(
   }
 }
 
+/**
+ * Node's on-disk cache of compiled modules (Node >= 22.1; Node 20 has none and skips this), per user
+ * under the user's cache directory: never a shared directory such as /tmp, where another user could
+ * place the code this process runs. Without a home (e.g. a bare service environment) there is no cache.
+ */
+function enableCompileCache(): void {
+  const enable = (nodeModule as { enableCompileCache?: (dir?: string) => unknown }).enableCompileCache;
+  const base = process.env.XDG_CACHE_HOME ?? (homedir() ? join(homedir(), ".cache") : undefined);
+  if (enable === undefined || base === undefined) return;
+  try {
+    enable(join(base, "skiff", "node-compile-cache"));
+  } catch {
+    // A cache that cannot be used (read-only home...) only costs speed.
+  }
+}
+
 // Run when executed directly (not when imported by tests).
 if (process.argv[1] && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href) {
+  enableCompileCache();
   runCli(process.argv.slice(2)).then(
     (code) => (process.exitCode = code),
     (e: unknown) => {

@@ -21,12 +21,7 @@ import { findInstances } from "./containers/adopt.js";
 import { ContainerExecutor } from "./containers/executor.js";
 import { detectOciRuntime } from "./oci/runtime.js";
 import { readHostFacts, type HostFacts } from "./oci/host.js";
-import {
-  DaemonCounters,
-  startMetricsServer,
-  type MetricsServer,
-  type MetricsSnapshot,
-} from "./metrics/index.js";
+import { DaemonCounters, type MetricsServer, type MetricsSnapshot } from "./metrics/index.js";
 import { ToolchainHealth } from "./toolchain/health.js";
 import { probeCheckpointSupport, type CheckpointSupport } from "./containers/checkpoint.js";
 import { nativeBinary } from "./monitor/client.js";
@@ -268,6 +263,7 @@ export class Runtime {
     if (health.status !== "ok") log.error({ problems: health.problems }, "toolchain degraded at startup");
     await runtime.console.listen();
     if (config.metrics) {
+      const { startMetricsServer } = await import("./metrics/server.js"); // node:http only when configured
       runtime.metrics = await startMetricsServer({
         ...config.metrics,
         collect: () => Promise.resolve(runtime.metricsSnapshot()),

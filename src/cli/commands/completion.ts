@@ -7,8 +7,8 @@ export const completionCommand: Command = {
   usage: "skiff completion bash|zsh",
   async run(ctx, { positionals }) {
     // Imported lazily: the registry imports this module.
-    const { COMMANDS } = await import("../registry.js");
-    const words = COMMANDS.flatMap((c) => [c.name, ...(c.aliases ?? [])]).join(" ");
+    const { allCommands } = await import("../registry.js");
+    const words = (await allCommands()).flatMap((c) => [c.name, ...(c.aliases ?? [])]).join(" ");
     const shell = positionals[0];
     if (shell === "bash") {
       ctx.out(`_skiff() {

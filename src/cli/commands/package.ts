@@ -1,9 +1,8 @@
 /**
  * Package-file commands that work without a daemon: pack, unpack, gen-key, and inspect of an
  * NPK file. `inspectNpkCommand` is not in `packageCommands` because `skiff inspect` is also
- * the console request: main dispatches to it when `isNpkArgument` says the argument is a file.
+ * the console request: `inspect` (query.ts) dispatches to it when `isNpkArgument` says the argument is a file.
  */
-import { stat } from "node:fs/promises";
 import { basename } from "node:path";
 import { byteProgress, showsProgress, type ByteProgress } from "../progress.js";
 import { EXIT_OK, EXIT_RUNTIME_ERROR, UsageError, type Command, type CommandContext } from "../command.js";
@@ -239,12 +238,6 @@ const genKeyCommand: Command = {
     });
   },
 };
-
-/** True when `arg` names an NPK file (ends in .npk, or is an existing regular file). */
-export async function isNpkArgument(arg: string): Promise<boolean> {
-  if (arg.endsWith(".npk")) return true;
-  return (await stat(arg).catch(() => undefined))?.isFile() ?? false;
-}
 
 export const inspectNpkCommand: Command = {
   name: "inspect",

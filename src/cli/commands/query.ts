@@ -2,7 +2,7 @@
 import { EXIT_OK, UsageError, type Command } from "../command.js";
 import { responseJson, table } from "../output.js";
 import { resolveContainer } from "../resolve.js";
-import { inspectNpkCommand, isNpkArgument } from "./package.js";
+import { stat } from "node:fs/promises";
 import { withClient } from "./session.js";
 import { RuntimeError } from "../../client/errors.js";
 import { nameOf, versionOf } from "../../protocol/container.js";
@@ -44,16 +44,27 @@ const list: Command = {
   },
 };
 
+/** True when `arg` names an NPK file (ends in .npk, or is an existing regular file). */
+export async function isNpkArgument(arg: string): Promise<boolean> {
+  if (arg.endsWith(".npk")) return true;
+  return (await stat(arg).catch(() => undefined))?.isFile() ?? false;
+}
+
 const inspect: Command = {
   name: "inspect",
   summary: "Show a container's manifest, repository, mount and process",
   usage: "skiff inspect CONTAINER | skiff inspect NPK [--short]",
-  options: inspectNpkCommand.options,
+  // The options of `inspect NPK` (package.ts), which is imported only for a package file: the pack
+  // tooling stays unloaded for a container (test/unit/cli/registry.test.ts checks the two agree).
+  options: { short: { type: "boolean", short: "s" } },
   async run(ctx, parsed) {
     const { positionals } = parsed;
     if (positionals.length !== 1) throw new UsageError("inspect takes one container");
     // A package file is inspected locally, without a daemon.
-    if (await isNpkArgument(positionals[0]!)) return inspectNpkCommand.run(ctx, parsed);
+    if (await isNpkArgument(positionals[0]!)) {
+      const { inspectNpkCommand } = await import("./package.js");
+      return inspectNpkCommand.run(ctx, parsed);
+    }
     return withClient(ctx, async (client) => {
       const container = await resolveContainer(client, positionals[0]!);
       const data = await client.inspect(container);

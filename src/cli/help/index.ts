@@ -21,14 +21,15 @@ export const helpCommand: Command = {
   usage: "skiff help [COMMAND]",
   async run(ctx, { positionals }) {
     // Imported lazily: the registry imports this module.
-    const { COMMANDS, findCommand } = await import("../registry.js");
+    const { allCommands, findCommand } = await import("../registry.js");
     if (positionals.length === 0) {
-      const width = Math.max(...COMMANDS.map((c) => c.name.length)) + 2;
+      const commands = await allCommands();
+      const width = Math.max(...commands.map((c) => c.name.length)) + 2;
       ctx.out("usage: skiff help COMMAND\n\ncommands:");
-      for (const c of COMMANDS) ctx.out(`  ${c.name.padEnd(width)}${c.summary}`);
+      for (const c of commands) ctx.out(`  ${c.name.padEnd(width)}${c.summary}`);
       return EXIT_OK;
     }
-    const command = positionals.length === 1 ? findCommand(positionals[0]!) : undefined;
+    const command = positionals.length === 1 ? await findCommand(positionals[0]!) : undefined;
     if (!command) {
       ctx.err(
         positionals.length === 1

@@ -12,7 +12,9 @@ export {
   type Histogram,
   type LastSuspend,
 } from "./counters.js";
-export { startMetricsServer, type MetricsServer, type MetricsServerOptions } from "./server.js";
+// The server itself (node:http, about 3 MiB of a daemon's RSS) is loaded only when metrics are configured:
+// `await import("./server.js")` (runtime.ts); its types are free to import.
+export type { MetricsServer, MetricsServerOptions } from "./server.js";
 export {
   LoopDelayMonitor,
   LoopDelayWindows,

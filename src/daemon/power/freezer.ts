@@ -4,10 +4,16 @@
 // On a hybrid host runc 1.1 also puts containers into the unified hierarchy, so both would work, but
 // `runc pause`/`runc state` use the v1 freezer there; using the same one keeps Skiff and runc agreeing on
 // whether a container is paused, and it also covers processes that are only in the v1 cgroups.
-import { watch, type FSWatcher } from "node:fs";
+//
+// The pause answer waits for the freezer's confirmation and nothing else: the request and the reads of
+// the state are synchronous (a cgroupfs access is a few microseconds of kernel work; through the libuv
+// thread pool each open/write/close is a round trip of its own), and a freeze still completing right
+// after the request is re-checked on the next turns of the event loop rather than after a timer's
+// 1 ms floor.
+import { readFileSync, watch, writeFileSync, type FSWatcher } from "node:fs";
 import type { CgroupLayout } from "../cgroups/layout.js";
 import { controllerDir, unifiedDir } from "../cgroups/paths.js";
-import { parseFlatKeyed, readText, writeControl } from "../cgroups/fsio.js";
+import { CgroupFileError, errnoCode, parseFlatKeyed } from "../cgroups/fsio.js";
 
 export type FreezerState = "thawed" | "freezing" | "frozen";
 export type FreezerKind = "v1" | "v2";
@@ -43,6 +49,30 @@ export function freezerKind(layout: CgroupLayout): FreezerKind {
 const RETRY_MS = [1, 10, 100, 1000];
 // cgroup2 reports completion through cgroup.events (watched); the poll only guards against a missed event.
 const V2_POLL_MS = 50;
+// A sleeping task reaches the refrigerator tens of microseconds after the request, so the first read
+// often says "freezing". For this long the state is re-read on every turn of the event loop (each
+// turn serves whatever else is pending first) before the schedules above take over.
+const PROMPT_CHECK_MS = 2;
+
+function readControl(file: string): string {
+  try {
+    return readFileSync(file, "utf8").trim();
+  } catch (error) {
+    const code = errnoCode(error);
+    throw new CgroupFileError(`cannot read ${file}: ${code ?? String(error)}`, file, code);
+  }
+}
+
+function writeControl(file: string, value: string): void {
+  try {
+    writeFileSync(file, value);
+  } catch (error) {
+    const code = errnoCode(error);
+    throw new CgroupFileError(`cannot write "${value}" to ${file}: ${code ?? String(error)}`, file, code);
+  }
+}
+
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 export class Freezer {
   readonly kind: FreezerKind;
@@ -54,13 +84,13 @@ export class Freezer {
   /** Freezes every task of the cgroup at absolute path `cgroupPath`. On failure the cgroup is left thawed. */
   async freeze(cgroupPath: string, options: FreezeOptions): Promise<void> {
     const deadline = Date.now() + options.timeoutMs;
-    await this.request(cgroupPath, true);
+    this.request(cgroupPath, true);
     try {
       await options.onIntermediate?.();
       if (!(await this.awaitFrozen(cgroupPath, deadline, options.signal))) {
         throw new FreezeError(
           cgroupPath,
-          `not frozen within ${options.timeoutMs} ms (state now: ${await this.state(cgroupPath)})`,
+          `not frozen within ${options.timeoutMs} ms (state now: ${this.currentState(cgroupPath)})`,
         );
       }
     } catch (error) {
@@ -69,30 +99,33 @@ export class Freezer {
     }
   }
 
+  // Still asynchronous for the callers (a failure is a rejection, as with every other cgroup operation).
+  // eslint-disable-next-line @typescript-eslint/require-await
   async thaw(cgroupPath: string): Promise<void> {
-    await this.request(cgroupPath, false);
+    this.request(cgroupPath, false);
   }
 
+  // eslint-disable-next-line @typescript-eslint/require-await
   async state(cgroupPath: string): Promise<FreezerState> {
+    return this.currentState(cgroupPath);
+  }
+
+  private currentState(cgroupPath: string): FreezerState {
     if (this.kind === "v1") {
-      const state = await readText(`${this.v1Dir(cgroupPath)}/freezer.state`);
+      const state = readControl(`${this.v1Dir(cgroupPath)}/freezer.state`);
       if (state === "FROZEN") return "frozen";
       return state === "FREEZING" ? "freezing" : "thawed";
     }
     const dir = this.v2Dir(cgroupPath);
-    const [requested, events] = await Promise.all([
-      readText(`${dir}/cgroup.freeze`),
-      readText(`${dir}/cgroup.events`),
-    ]);
-    if (parseFlatKeyed(events).get("frozen") === 1) return "frozen";
-    return requested === "1" ? "freezing" : "thawed";
+    if (parseFlatKeyed(readControl(`${dir}/cgroup.events`)).get("frozen") === 1) return "frozen";
+    return readControl(`${dir}/cgroup.freeze`) === "1" ? "freezing" : "thawed";
   }
 
-  private async request(cgroupPath: string, frozen: boolean): Promise<void> {
+  private request(cgroupPath: string, frozen: boolean): void {
     if (this.kind === "v1") {
-      await writeControl(`${this.v1Dir(cgroupPath)}/freezer.state`, frozen ? "FROZEN" : "THAWED");
+      writeControl(`${this.v1Dir(cgroupPath)}/freezer.state`, frozen ? "FROZEN" : "THAWED");
     } else {
-      await writeControl(`${this.v2Dir(cgroupPath)}/cgroup.freeze`, frozen ? "1" : "0");
+      writeControl(`${this.v2Dir(cgroupPath)}/cgroup.freeze`, frozen ? "1" : "0");
     }
   }
 
@@ -103,6 +136,13 @@ export class Freezer {
     deadline: number,
     signal: AbortSignal | undefined,
   ): Promise<boolean> {
+    const promptUntil = performance.now() + PROMPT_CHECK_MS;
+    for (;;) {
+      signal?.throwIfAborted();
+      if (this.currentState(cgroupPath) === "frozen") return Date.now() <= deadline;
+      if (performance.now() >= promptUntil) break;
+      await nextTurn();
+    }
     let wakeUp: (() => void) | undefined;
     let changed: FSWatcher | undefined;
     if (this.kind === "v2") {
@@ -113,11 +153,11 @@ export class Freezer {
     try {
       for (let attempt = 0; ; attempt++) {
         signal?.throwIfAborted();
-        if ((await this.state(cgroupPath)) === "frozen") return Date.now() <= deadline;
+        if (this.currentState(cgroupPath) === "frozen") return Date.now() <= deadline;
         const remaining = deadline - Date.now();
         const wait = this.kind === "v1" ? RETRY_MS[attempt] : V2_POLL_MS;
         if (remaining <= 0 || wait === undefined) return false;
-        if (this.kind === "v1") await this.request(cgroupPath, true); // re-request: retries the busy tasks
+        if (this.kind === "v1") this.request(cgroupPath, true); // re-request: retries the busy tasks
         await new Promise<void>((resolve, reject) => {
           const finish = (): void => {
             clearTimeout(timer);

@@ -4,7 +4,8 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { EXIT_OK, EXIT_RUNTIME_ERROR, UsageError } from "../../../src/cli/command.js";
 import type { Command, ParsedCommand } from "../../../src/cli/command.js";
-import { inspectNpkCommand, isNpkArgument, packageCommands } from "../../../src/cli/commands/package.js";
+import { inspectNpkCommand, packageCommands } from "../../../src/cli/commands/package.js";
+import { isNpkArgument } from "../../../src/cli/commands/query.js";
 import { createFixture } from "./fixtures.js";
 import type { Fixture } from "./fixtures.js";
 

@@ -1,4 +1,4 @@
-import { findCommand } from "../../../src/cli/registry.js";
+import { allCommands } from "../../../src/cli/registry.js";
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { UsageError, parseCommandArguments, type ParsedCommand } from "../../../src/cli/command.js";
@@ -19,6 +19,9 @@ import {
 import { runCli } from "../../../src/cli/main.js";
 import { describeNotification } from "../../../src/cli/output.js";
 import type { ContainerData } from "../../../src/protocol/messages.js";
+
+const COMMANDS = await allCommands();
+const findCommand = (name: string) => COMMANDS.find((c) => c.name === name || c.aliases?.includes(name));
 
 /** Parses a command's arguments the way main.ts does. */
 function parse(command: string, args: string[]): ParsedCommand {

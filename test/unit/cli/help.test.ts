@@ -4,7 +4,9 @@ import { GLOBAL_OPTIONS } from "../../../src/cli/command.js";
 import { helpText } from "../../../src/cli/help/index.js";
 import { HELP_PAGES } from "../../../src/cli/help/pages.js";
 import { runCli } from "../../../src/cli/main.js";
-import { COMMANDS } from "../../../src/cli/registry.js";
+import { allCommands } from "../../../src/cli/registry.js";
+
+const COMMANDS = await allCommands();
 
 async function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = "";

@@ -19,9 +19,12 @@ import {
   parseWakeSourceArguments,
 } from "../../../src/cli/commands/power.js";
 import { runCli } from "../../../src/cli/main.js";
-import { findCommand } from "../../../src/cli/registry.js";
+import { allCommands } from "../../../src/cli/registry.js";
 import { decodeMessage, encodeMessage } from "../../../src/protocol/codec.js";
 import type { PowerInfo, Request, Response } from "../../../src/protocol/messages.js";
+
+const COMMANDS = await allCommands();
+const findCommand = (name: string) => COMMANDS.find((c) => c.name === name || c.aliases?.includes(name));
 
 /** Parses a command's arguments the way main.ts does. */
 function parse(command: string, args: string[]): ParsedCommand {
