@@ -15,9 +15,12 @@
  *   instance id); a crash after it, before the retirement, repeats it (the same instance id).
  * - An adopted instance's exit event is posted after the `adopted` job, which gives the state
  *   its process record: an exit seen before that would find no instance to end.
- * - Steps for an instance that is still starting (kill, stop) wait for the start to settle.
- * - A start uses the prepared instance only while the state has not ended it: once the cleanup
- *   step came, its exit was taken and a start on it would get no answer (no exit follows).
+ * - No phase is kept here: the state's lifecycle (state/lifecycle.ts) decides, and the steps
+ *   say what to do (a start step says whether it uses or replaces the prepared instance). An
+ *   Instance holds handles only: the monitor connection, timers, the start's promise, and the
+ *   report latches (`exitReported`, `exitPosted`) that make its exit reported exactly once.
+ * - Steps for an instance that is still starting (kill, stop) wait for the start to settle
+ *   (the kill rule in state/lifecycle.ts: the signal reaches the init the runtime created).
  * - No promise is left without a handler: work nobody awaits goes through `background`, and
  *   `started` and the `cleanups` never reject (`settled`). A monitor's answer may be a rejection
  *   at any moment (its container exited, its connection ended), so a request to it is awaited,
@@ -98,19 +101,14 @@ interface Instance {
   id: string;
   container: ContainerId;
   stateDir: string;
-  cgroupPath: string;
+  /** Absolute cgroup path; absent until the start has chosen it. */
+  cgroupPath?: string;
   monitor?: MonitorConnection;
-  /** Created and waiting for its start (gate's prepared process). */
-  prepared?: boolean;
-  /**
-   * The state has ended it (its cleanup step came): until the cleanup removes it from
-   * `instances`, a start must not take it for the prepared instance it was.
-   */
-  cleanupScheduled?: boolean;
   /** Memory events become `c_group` notifications (manifest `oom_monitor`, or `oom_monitor_all`). */
   reportMemory: boolean;
   /** Settles when the start step has finished, successfully or not. */
   started: Promise<void>;
+  /** Report latch: its one exit event was decided (or the instance was discarded or detached). */
   exitReported: boolean;
   /** Its exit event was posted: the cleanup retires the exit record only once it was delivered. */
   exitPosted: boolean;
@@ -291,21 +289,17 @@ export class ContainerExecutor {
 
   private start(step: Extract<ContainerStep, { type: "start_container" }>): void {
     const container = step.container;
-    const existing = this.instances.get(container);
-    // An ended prepared instance that waits for its cleanup would never answer the start: the
-    // state has already taken its exit. The new instance waits for that cleanup (startInstance).
-    if (existing?.prepared && !existing.cleanupScheduled && !step.prepareOnly) {
-      if (step.cold) {
-        // Overrides cannot use the prepared process: discard it, then start cold.
-        this.o.log.info(
-          { container },
-          "start with overrides: discarding the prepared instance for a cold start",
-        );
-        this.cleanups.set(container, this.settled(container, "discard", this.discard(existing)));
-        this.startNew({ ...step, cold: false });
-        return;
-      }
-      existing.prepared = false;
+    // The state knows whether the container has a prepared instance (its lifecycle phase); an
+    // ended one waiting for its cleanup is no longer in the state, so no step names it.
+    const existing = step.prepared ? this.instances.get(container) : undefined;
+    if (existing && step.prepared === "replace") {
+      // Overrides (or a restore) cannot use the prepared process: discard it, then start cold.
+      this.o.log.info({ container }, "start with overrides: discarding the prepared instance for a cold start");
+      this.cleanups.set(container, this.settled(container, "discard", this.discard(existing)));
+      this.startNew(step);
+      return;
+    }
+    if (existing) {
       existing.started = this.settled(container, "start", this.startPrepared(existing));
       return;
     }
@@ -350,10 +344,13 @@ export class ContainerExecutor {
     );
   }
 
-  /** Discards the container's prepared instance, if it has one (umount of its image). */
+  /**
+   * Discards the container's prepared instance (umount of its image: the state asks only for a
+   * container whose instance is prepared, and its `umount` busy mark keeps starts away).
+   */
   async discardPrepared(container: ContainerId): Promise<void> {
     const instance = this.instances.get(container);
-    if (instance?.prepared) await this.discard(instance);
+    if (instance) await this.discard(instance);
   }
 
   /** Ends a prepared instance without reporting an exit, and cleans it up. */
@@ -375,13 +372,10 @@ export class ContainerExecutor {
       id: newInstanceId(),
       container,
       stateDir: this.stateDir(container),
-      cgroupPath: "",
       started: Promise.resolve(),
       exitReported: false,
       exitPosted: false,
       reportMemory: false,
-      // Set at once: a start that arrives while this instance is still being prepared uses it.
-      prepared: step.prepareOnly,
     };
     this.instances.set(container, instance);
     instance.started = this.settled(container, "start", this.startInstance(instance, step));
@@ -397,7 +391,8 @@ export class ContainerExecutor {
     await this.cleanups.get(container);
     try {
       await this.o.health.ensureHealthy();
-      instance.cgroupPath = this.o.cgroups.containerPath(manifest);
+      const cgroupPath = this.o.cgroups.containerPath(manifest);
+      instance.cgroupPath = cgroupPath;
       instance.reportMemory = this.o.cgroups.monitorsMemory(manifest);
       const attrWarnings: string[] = [];
       const attrs = this.o.cgroups.attrFiles(manifest, attrWarnings);
@@ -422,7 +417,7 @@ export class ContainerExecutor {
         manifest,
         rootfsPath: root.target,
         resourceRoots,
-        cgroupsPath: instance.cgroupPath,
+        cgroupsPath: cgroupPath,
         consoleSocketHostPath: consoleSocket,
         overrides: step.overrides,
       });
@@ -436,7 +431,7 @@ export class ContainerExecutor {
         startedBy: step.startedBy,
         overrides: step.overrides,
         resources: step.resources.map((r) => r.container),
-        cgroupPath: instance.cgroupPath,
+        cgroupPath,
         createdAt: Date.now(),
         ...(step.prepareOnly ? { prepared: true } : {}),
       });
@@ -455,7 +450,7 @@ export class ContainerExecutor {
           lingerMs: EXIT_LINGER_MS,
           extraFds: bundle.socketFds,
           ...(bundle.monitorWrapper.length > 0 ? { wrapper: bundle.monitorWrapper } : {}),
-          ...this.o.cgroups.monitorMemoryDirs(instance.cgroupPath),
+          ...this.o.cgroups.monitorMemoryDirs(cgroupPath),
         });
       } finally {
         // The monitor holds its own copies; a monitor that never came leaves none to hold.
@@ -465,7 +460,7 @@ export class ContainerExecutor {
       // Manifest attrs go into the cgroup runc made, once `create` is done and before the app runs.
       if (attrs.length > 0) {
         await withDeadline(initPidOf(monitor), START_DEADLINE_MS, "the runtime's create");
-        await this.o.cgroups.writeAttrs(instance.cgroupPath, attrs);
+        await this.o.cgroups.writeAttrs(cgroupPath, attrs);
       }
       if (step.prepareOnly) {
         const pid = await withDeadline(initPidOf(monitor), START_DEADLINE_MS, "the runtime's create");
@@ -540,7 +535,7 @@ export class ContainerExecutor {
       "monitor died without an exit record: killing what is left",
     );
     this.o.health.recordMonitorDeath(instance.container);
-    await this.o.cgroups.cleanup(instance.cgroupPath).catch(() => undefined);
+    if (instance.cgroupPath) await this.o.cgroups.cleanup(instance.cgroupPath).catch(() => undefined);
     await this.reportExit(instance, { status: { signal: 9 }, reason: "error" });
   }
 
@@ -679,7 +674,6 @@ export class ContainerExecutor {
   private cleanup(container: ContainerId): Promise<void> {
     // Taken now: by the time the cleanup runs, a new instance may already be registered.
     const instance = this.instances.get(container);
-    if (instance) instance.cleanupScheduled = true;
     const previous = this.cleanups.get(container) ?? Promise.resolve();
     const done = this.settled(
       container,
@@ -783,7 +777,6 @@ export class ContainerExecutor {
         case "created":
           if (f.record.prepared) {
             // A prepared instance waits on: re-adopted as prepared, it starts on request.
-            instance.prepared = true;
             instance.reportMemory = this.reportsMemory(manifestOf(container));
             this.instances.set(container, instance);
             this.attach(instance, f.monitor);

@@ -8,6 +8,7 @@ import type { MountHandle } from "../mount/index.js";
 import type { DaemonConfig } from "../config/schema.js";
 import type { Reply } from "../events/types.js";
 import type { InstalledPackage } from "../repository/repository.js";
+import type { Phase } from "./lifecycle.js";
 
 /** An operation in flight on a container; others wait for it to finish (or are refused). */
 export type BusyWith = "install" | "mount" | "umount" | "uninstall";
@@ -27,10 +28,11 @@ export const NO_OVERRIDES: StartOverrides = { init: null, arguments: [], environ
 /** A running (or starting, or stopping) instance of a container. */
 export interface ProcessRecord {
   /**
+   * Where the instance is in its lifecycle (state/lifecycle.ts: the allowed moves and guards).
    * `preparing`/`prepared`: created by the runtime, init waiting on the exec fifo (gate's
    * prepared processes); a start of a prepared instance only opens the fifo.
    */
-  phase: "preparing" | "prepared" | "starting" | "running" | "stopping" | "checkpointing";
+  phase: Phase;
   /** Started by `restore` from the container's checkpoint image (state/checkpoint.ts). */
   restoring?: boolean;
   /** The container's init pid on the host, once known. */
@@ -45,7 +47,11 @@ export interface ProcessRecord {
   startReply?: Reply;
   /** `stop` requests waiting for the end. */
   stopReplies: Reply[];
-  /** A kill or stop was asked for: the exit is not restarted by the restart policy. */
+  /**
+   * A kill, stop or discard asked for the end: the exit is final (not restarted by the restart
+   * policy) and power requests are refused. Orthogonal to `phase` (state/lifecycle.ts: a kill
+   * does not change the phase).
+   */
   stopRequested: boolean;
   /** Freezer, wake locks, wake sources and proxy counters of this instance (state/power.ts). */
   power: PowerRecord;

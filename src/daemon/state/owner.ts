@@ -16,10 +16,11 @@ import {
   containerStartFailed,
   imagesMounted,
   memoryEvent,
+  prepareContainer,
   restartDue,
   startContainer,
 } from "./containers.js";
-import { adopted, containerPrepared, prepareContainer } from "./prepare.js";
+import { adopted, containerPrepared } from "./prepare.js";
 import { freezeDone, thawDone, wakeFired } from "./power.js";
 import { idleCheck, lockRelease, proxyMessages, proxyOpened, sessionClosed } from "./wake.js";
 import { handleRequest, type TokenContext } from "./requests.js";
@@ -68,9 +69,15 @@ export class StateOwner {
       case "container":
         switch (event.event.type) {
           case "exit":
-            return containerExited(this.current, event.container, event.event.status, event.event.instance);
+            return containerExited(
+              this.current,
+              event.container,
+              event.event.status,
+              event.event.instance,
+              Date.now(),
+            );
           case "restart_due":
-            return restartDue(this.current, event.container);
+            return restartDue(this.current, event.container, Date.now());
           case "cgroup_memory":
             return memoryEvent(this.current, event.container, event.event.memory);
           case "freeze_done":
@@ -128,11 +135,15 @@ function jobDone(state: RuntimeState, result: JobResult): Transition<RuntimeStat
     case "images_mounted":
       return imagesMounted(state, result.mounted);
     case "container_prepared":
-      return containerPrepared(state, result.container, result.pid);
+      return containerPrepared(state, result.container, result.pid, Date.now());
     case "prepare_due":
-      return prepareContainer(state, result.container, undefined);
+      return prepareContainer(state, result.container, undefined, Date.now());
     case "autostart":
-      return startContainer(state, result.container, NO_OVERRIDES, "autostart");
+      return startContainer(state, result.container, {
+        overrides: NO_OVERRIDES,
+        startedBy: "autostart",
+        now: Date.now(),
+      });
     case "container_checkpointed":
       return containerCheckpointed(state, result.container, result.reply, Date.now());
     case "container_checkpoint_failed":

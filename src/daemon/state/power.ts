@@ -311,7 +311,7 @@ export function powerInfo(power: PowerRecord): PowerInfo {
 }
 
 /** Ends whatever power work a container had when it exits. */
-export function powerEndedByExit(record: ContainerRecord): Step[] {
+export function powerEndedByExit(record: ContainerRecord, now: number): Step[] {
   const power = record.process?.power;
   if (!power) return [];
   const container = record.id;
@@ -331,7 +331,7 @@ export function powerEndedByExit(record: ContainerRecord): Step[] {
         simple(power.busy === "resume-thaw" ? "resume" : "pause", container, notRunning(container)),
       ),
     );
-  if (power.state === "asleep") steps.push(notify(container, "awake", power.sequence + 1, Date.now()));
+  if (power.state === "asleep") steps.push(notify(container, "awake", power.sequence + 1, now));
   return steps;
 }
 

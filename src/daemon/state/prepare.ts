@@ -1,50 +1,37 @@
 /**
  * Prepared instances (gate's prepared processes) and instances re-adopted after a daemon
  * restart, as pure transitions. A prepared instance is a process record in phase `preparing` or
- * `prepared`: it counts as the container's one instance and against the limits, and a start
- * uses it (state/containers.ts).
+ * `prepared` (lifecycle.ts): it counts as the container's one instance and against the limits,
+ * and a start uses it (state/containers.ts: `prepareContainer`, `startContainer`).
  */
 import type { ContainerId } from "../../protocol/container.js";
 import type { ExitStatus, WireError } from "../../protocol/messages.js";
 import type { Reply } from "../events/types.js";
-import { describeStatus, startContainer } from "./containers.js";
+import { livePhase } from "./lifecycle.js";
 import {
   initialPower,
-  NO_OVERRIDES,
   withContainer,
   type ContainerRecord,
-  type ProcessRecord,
   type RuntimeState,
   type StartedBy,
   type StartOverrides,
 } from "./model.js";
 import { uninstallRequest } from "./packages.js";
+import { describeStatus } from "./status.js";
 import type { Step, Transition } from "./steps.js";
 
 type T = Transition<RuntimeState>;
 
-export function isPrepared(process: ProcessRecord): boolean {
-  return process.phase === "prepared" || process.phase === "preparing";
-}
-
-/** gate's prepared process: mount, bundle, monitor and `runtime create`, so a start costs a fifo read. */
-export function prepareContainer(
-  state: RuntimeState,
-  container: ContainerId,
-  reply: Reply | undefined,
-  now = Date.now(),
-): T {
-  return startContainer(state, container, NO_OVERRIDES, "request", reply, now, true);
-}
-
-export function containerPrepared(state: RuntimeState, container: ContainerId, pid: number): T {
+/** The runtime created the prepared instance: its init waits for the start. */
+export function containerPrepared(state: RuntimeState, container: ContainerId, pid: number, now: number): T {
   const record = state.containers.get(container);
   if (record?.process?.phase !== "preparing") return { state, steps: [] };
   const reply = record.process.startReply;
+  const phase = livePhase(record.process.phase, "created");
   return {
     state: withContainer(state, {
       ...record,
-      process: { ...record.process, phase: "prepared", pid, startedAt: Date.now(), startReply: undefined },
+      process: { ...record.process, phase, pid, startedAt: now, startReply: undefined },
     }),
     steps: [
       { type: "log", level: "info", container, message: `prepared (init pid ${pid} waits for the start)` },
@@ -136,7 +123,7 @@ export function adopted(state: RuntimeState, instances: AdoptedInstance[]): T {
     next = withContainer(next, {
       ...record,
       process: {
-        phase: i.prepared ? "prepared" : "running",
+        phase: livePhase("none", i.prepared ? "adopt_prepared" : "adopt_running"),
         pid: i.pid,
         startedAt: i.startedAt,
         startedBy: i.startedBy,

@@ -7,8 +7,7 @@
 import type { ProcessInfo, Request, Response } from "../../protocol/messages.js";
 import type { Peer, Reply } from "../events/types.js";
 import { initialPower, visibleContainers, type ContainerRecord, type RuntimeState } from "./model.js";
-import { killRequest, startRequest, stopRequest } from "./containers.js";
-import { prepareContainer } from "./prepare.js";
+import { killRequest, prepareContainer, startRequest, stopRequest } from "./containers.js";
 import { checkpointRequest, restoreRequest } from "./checkpoint.js";
 import { pauseRequest, powerInfo, resumeRequest, suspendRequest } from "./power.js";
 import { lockAcquire, lockRelease, proxyHandled, sourceAdd, sourceRemove } from "./wake.js";
@@ -114,7 +113,7 @@ export function handleRequest(
     case "uninstall":
       return uninstallRequest(state, request, answer);
     case "start":
-      return startRequest(state, request, answer);
+      return startRequest(state, request, answer, now);
     case "prepare":
       return prepareContainer(state, request.container, answer, now);
     case "checkpoint":

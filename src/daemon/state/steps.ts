@@ -59,8 +59,12 @@ export type ContainerStep =
       startedBy: StartedBy;
       /** Create only: the instance waits on the exec fifo (`prepare`). */
       prepareOnly: boolean;
-      /** Overrides cannot use the prepared instance (its process is fixed at create): replace it. */
-      cold: boolean;
+      /**
+       * The container has a prepared instance (lifecycle phase `preparing`/`prepared`): this
+       * start `use`s it, or `replace`s it (overrides cannot use it, its process is fixed at
+       * create; a restore's process comes from the image). Absent: a new instance.
+       */
+      prepared?: "use" | "replace";
       /** `runtime restore` from the container's checkpoint image instead of create + start. */
       restore?: boolean;
     }

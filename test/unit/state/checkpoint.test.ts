@@ -15,6 +15,7 @@ import {
 } from "../../../src/daemon/state/checkpoint.js";
 import { containerStarted, containerStartFailed } from "../../../src/daemon/state/containers.js";
 import type { Step } from "../../../src/daemon/state/steps.js";
+import { exitIsFinal } from "../../../src/daemon/state/lifecycle.js";
 import type { InstalledPackage } from "../../../src/daemon/repository/repository.js";
 import type { Npk } from "../../../src/npk/npk.js";
 import type { Response } from "../../../src/protocol/messages.js";
@@ -57,11 +58,11 @@ function answers(steps: Step[]): Response[] {
 const reply = (): void => undefined;
 
 describe("checkpoint and restore transitions", () => {
-  it("a running container goes to checkpointing; the step carries the reply; stopRequested guards the restart policy", () => {
+  it("a running container goes to checkpointing; the step carries the reply; its exit is final (no restart)", () => {
     const t = checkpointRequest(state(), C, reply);
     const process = t.state.containers.get(C)!.process!;
     assert.equal(process.phase, "checkpointing");
-    assert.equal(process.stopRequested, true);
+    assert.equal(exitIsFinal(process), true);
     assert.deepEqual(
       t.steps.map((s) => s.type),
       ["checkpoint_container"],
