@@ -230,8 +230,8 @@ export class Runtime {
     await runtime.packages.removeStaleDevices(installed.flatMap((r) => (r.mount ? [r.mount] : [])));
     runtime.packages.watchCorruption();
     await runtime.mountOnStart(installed.filter((r) => !r.mount));
-    runtime.loop.subscribe("state", ["console_request", "shutdown", "container", "job"], (e) =>
-      runtime.owner.handle(e),
+    runtime.loop.subscribe("state", ["console_request", "shutdown", "container", "job"], (e, at) =>
+      runtime.owner.handle(e, at),
     );
     runtime.loopDone = runtime.loop.run();
     // Exits found or seen from here on are held (`held`) until a client subscribes.
@@ -360,7 +360,10 @@ export class Runtime {
     this.loop.enqueue({ kind: "shutdown", reason }).catch(() => undefined);
   }
 
-  // The executor map: each step type has exactly one executor.
+  /**
+   * The executor map: each step type has exactly one executor. The switch names every step (the
+   * lint and the `never` below make a step nobody routes a compile error).
+   */
   private execute(step: Step, event: DaemonEvent): void {
     switch (step.type) {
       case "reply":
@@ -379,16 +382,10 @@ export class Runtime {
         void this.shutdown(step.reason);
         return;
       case "commit_install":
-        void this.packages.commitInstall(step);
-        return;
       case "discard_upload":
-        void this.packages.discardUpload(step.tempPath);
-        return;
       case "mount_images":
-        void this.packages.mountImages(step);
-        return;
       case "uninstall_package":
-        void this.packages.uninstall(step);
+        this.packages.execute(step);
         return;
       case "freeze":
       case "thaw":
@@ -399,8 +396,22 @@ export class Runtime {
       case "open_proxy":
         this.power.execute(step);
         return;
-      default:
+      case "start_container":
+      case "checkpoint_container":
+      case "discard_checkpoint":
+      case "kill_container":
+      case "stop_container":
+      case "cleanup_container":
+      case "schedule_restart":
+      case "reply_inspect":
+      case "read_logs":
+      case "log":
         this.containers.execute(step);
+        return;
+      default: {
+        const unrouted: never = step;
+        throw new Error(`unrouted step ${JSON.stringify(unrouted)}`);
+      }
     }
   }
 

@@ -38,7 +38,7 @@ import type { ContainerId } from "../../protocol/container.js";
 import type { ExitStatus, WireError } from "../../protocol/messages.js";
 import { toMemoryNotification, type CgroupSupervisor, type ProcessStatistics } from "../cgroups/index.js";
 import type { ContainerConsoles } from "../console/container-console.js";
-import type { ContainerEvent, JobResult, Reply } from "../events/types.js";
+import type { ContainerJob, InstanceEvent, Reply } from "../events/types.js";
 import type { MountHandle } from "../mount/index.js";
 import {
   readExitRecord,
@@ -84,8 +84,8 @@ export interface ContainerExecutorOptions {
     thawAfterKill(container: ContainerId): Promise<void>;
     release(container: ContainerId): Promise<void>;
   };
-  report: (result: JobResult) => Promise<void>;
-  emit: (container: ContainerId, event: ContainerEvent) => Promise<void>;
+  report: (result: ContainerJob) => Promise<void>;
+  emit: (container: ContainerId, event: InstanceEvent) => Promise<void>;
   /**
    * Resolves once the notifications of the steps carried out so far have been handed to the
    * notification hub (at start-up they are held until a client subscribes; runtime.ts).
@@ -284,6 +284,10 @@ export class ContainerExecutor {
           this.o.log.warn({ container: step.container, err: e }, "removing the checkpoint image failed"),
         );
         return;
+      default: {
+        const unrouted: never = step;
+        throw new Error(`unrouted container step ${JSON.stringify(unrouted)}`);
+      }
     }
   }
 
@@ -294,7 +298,10 @@ export class ContainerExecutor {
     const existing = step.prepared ? this.instances.get(container) : undefined;
     if (existing && step.prepared === "replace") {
       // Overrides (or a restore) cannot use the prepared process: discard it, then start cold.
-      this.o.log.info({ container }, "start with overrides: discarding the prepared instance for a cold start");
+      this.o.log.info(
+        { container },
+        "start with overrides: discarding the prepared instance for a cold start",
+      );
       this.cleanups.set(container, this.settled(container, "discard", this.discard(existing)));
       this.startNew(step);
       return;

@@ -11,8 +11,8 @@
  */
 import type { Logger } from "pino";
 import type { ContainerId } from "../../protocol/container.js";
-import type { ContainerEvent, Reply } from "../events/types.js";
-import type { ContainerStep } from "../state/steps.js";
+import type { PowerEvent, Reply } from "../events/types.js";
+import type { PowerStep } from "../state/steps.js";
 import { Freezer } from "./freezer.js";
 import { openProxyChannel, parseProxyTarget, type ProxyChannel } from "./proxy.js";
 import { watchWakeSource, type WakeSourceHandle } from "./wake-sources.js";
@@ -22,7 +22,7 @@ export interface PowerExecutorOptions {
   layout: CgroupLayout;
   /** The running instance's cgroup path and init pid. */
   instance: (container: ContainerId) => { cgroupPath: string; pid?: number } | undefined;
-  emit: (container: ContainerId, event: ContainerEvent) => Promise<void>;
+  emit: (container: ContainerId, event: PowerEvent) => Promise<void>;
   /** A freeze must complete within this time, else the cgroup is thawed and the freeze fails. */
   freezeTimeoutMs: number;
   /** Test seams (config `debug.freeze_hold`, `debug.freeze_fail`): the freezer's intermediate state. */
@@ -56,7 +56,7 @@ export class PowerExecutor {
     this.freezer = new Freezer(o.layout);
   }
 
-  execute(step: ContainerStep): void {
+  execute(step: PowerStep): void {
     const key = (k: string): string => `${step.container}\0${k}`;
     switch (step.type) {
       case "freeze":
@@ -90,8 +90,10 @@ export class PowerExecutor {
       case "open_proxy":
         void this.openProxy(step);
         return;
-      default:
-        return;
+      default: {
+        const unrouted: never = step;
+        throw new Error(`unrouted power step ${JSON.stringify(unrouted)}`);
+      }
     }
   }
 
@@ -150,7 +152,7 @@ export class PowerExecutor {
   private async watch(
     container: ContainerId,
     name: string,
-    step: Extract<ContainerStep, { type: "watch_wake_source" }>,
+    step: Extract<PowerStep, { type: "watch_wake_source" }>,
   ): Promise<void> {
     try {
       const handle = await watchWakeSource(
@@ -163,7 +165,7 @@ export class PowerExecutor {
     }
   }
 
-  private async openProxy(step: Extract<ContainerStep, { type: "open_proxy" }>): Promise<void> {
+  private async openProxy(step: Extract<PowerStep, { type: "open_proxy" }>): Promise<void> {
     const { container, name } = step;
     const done = (error?: string, reply?: Reply): Promise<void> =>
       this.o.emit(container, { type: "proxy_opened", channel: name, error, reply });

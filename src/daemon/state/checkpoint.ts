@@ -155,12 +155,7 @@ export function restoreRequest(state: RuntimeState, container: ContainerId, repl
 }
 
 function describe(error: WireError): string {
-  switch (error.type) {
-    case "unsupported":
-      return `unsupported (${error.request})`;
-    case "unexpected":
-      return error.error;
-    default:
-      return error.type;
-  }
+  if (error.type === "unsupported") return `unsupported (${error.request})`;
+  if (error.type === "unexpected") return error.error;
+  return error.type;
 }

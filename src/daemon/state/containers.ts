@@ -439,7 +439,11 @@ export function containerExited(
   if (exitIsFinal(process)) return prepareNext({ state: next, steps });
 
   if (status.reason === "reboot") {
-    const restart = startContainer(next, container, { overrides: process.overrides, startedBy: "reboot", now });
+    const restart = startContainer(next, container, {
+      overrides: process.overrides,
+      startedBy: "reboot",
+      now,
+    });
     return { state: restart.state, steps: [...steps, ...restart.steps] };
   }
   if (manifest.autostart === "critical" && !isSuccess(status)) {

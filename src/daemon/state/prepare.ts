@@ -6,7 +6,6 @@
  */
 import type { ContainerId } from "../../protocol/container.js";
 import type { ExitStatus, WireError } from "../../protocol/messages.js";
-import type { Reply } from "../events/types.js";
 import { livePhase } from "./lifecycle.js";
 import {
   initialPower,

@@ -54,7 +54,7 @@ export function handleRequest(
   peer: Peer,
   request: Request,
   answer: Reply,
-  now = Date.now(),
+  now: number,
   tokens?: TokenContext,
 ): Transition<RuntimeState> {
   switch (request.type) {
@@ -221,8 +221,15 @@ export function handleRequest(
         { type: "shutdown" },
         { type: "shutdown", reason: "shutdown request" },
       );
-    default:
+    // Answered before the loop (runtime.ts): `install` streams its payload in a job first, and
+    // `health` is the executor's, not the state's. Should one reach here, it is unsupported.
+    case "install":
+    case "health":
       break;
+    default: {
+      const unrouted: never = request;
+      throw new Error(`unrouted request ${JSON.stringify(unrouted)}`);
+    }
   }
   return reply(state, { type: "error", error: { type: "unsupported", request: request.type } });
 }
