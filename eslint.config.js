@@ -42,6 +42,15 @@ export default tseslint.config(
     },
   },
   {
+    // Plain Node scripts (scripts/check-cycles.mjs): no type information.
+    files: ["scripts/**/*.mjs"],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      ...tseslint.configs.disableTypeChecked.languageOptions,
+      globals: { console: "readonly", process: "readonly", URL: "readonly" },
+    },
+  },
+  {
     files: ["test/**/*.ts", "bench/**/*.ts"],
     rules: {
       "@typescript-eslint/no-non-null-assertion": "off",

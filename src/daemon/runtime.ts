@@ -33,7 +33,7 @@ import { receiveInstall } from "./repository/install.js";
 import { initialState, repositoryUsage, visibleContainers, type ContainerRecord } from "./state/model.js";
 import { StateOwner } from "./state/owner.js";
 import { containerIdOf } from "./state/packages.js";
-import type { Step } from "./state/steps.js";
+import type { Step } from "./events/steps.js";
 import { newTokenKey } from "./tokens.js";
 import { DebugCommands } from "./containers/debug-commands.js";
 
@@ -167,10 +167,6 @@ export class Runtime {
         socketDir: config.socketDir,
       }),
       health: this.health,
-      power: {
-        thawAfterKill: (container) => this.power.thawAfterKill(container),
-        release: (container) => this.power.release(container),
-      },
       report: (result) => this.report(result),
       emit: (container, event) =>
         this.loop.enqueue({ kind: "container", container, event }).catch(() => undefined),
@@ -180,7 +176,6 @@ export class Runtime {
     });
     this.power = new PowerExecutor({
       layout: host.layout,
-      instance: (container) => this.containers.instanceInfo(container),
       emit: (container, event) =>
         this.loop.enqueue({ kind: "container", container, event }).catch(() => undefined),
       freezeTimeoutMs: config.freezeTimeoutMs,
@@ -387,6 +382,9 @@ export class Runtime {
       case "uninstall_package":
         this.packages.execute(step);
         return;
+      case "attach_power":
+      case "release_power":
+      case "thaw_killed":
       case "freeze":
       case "thaw":
       case "power_timer":

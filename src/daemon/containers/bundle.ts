@@ -11,7 +11,7 @@ import { nativeBinary } from "../monitor/client.js";
 import { removeBundle, writeBundle, type BundleLayout } from "../oci/bundle.js";
 import type { HostFacts } from "../oci/host.js";
 import type { OciSpecInput } from "../oci/spec.js";
-import type { StartOverrides } from "../state/model.js";
+import type { StartOverrides } from "../events/data.js";
 
 export interface WrittenBundle {
   bundleDir: string;

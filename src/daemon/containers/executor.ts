@@ -49,8 +49,8 @@ import {
 } from "../monitor/client.js";
 import type { ExitRecord } from "../monitor/protocol.js";
 import type { PackageExecutor } from "../repository/executor.js";
-import type { AdoptedInstance } from "../state/prepare.js";
-import type { ContainerStep } from "../state/steps.js";
+import type { AdoptedInstance } from "../events/data.js";
+import type { ContainerStep } from "../events/steps.js";
 import { ExecutorDegradedError, type ExecutorHealth } from "../executor/health.js";
 import type { FoundInstance } from "./adopt.js";
 import { newInstanceId, removeInstanceFiles, writeInstanceRecord } from "./instance.js";
@@ -79,11 +79,6 @@ export interface ContainerExecutorOptions {
   bundles: BundleWriter;
   /** gate's dead-executor signal: starts fail fast while the runtime or monitor is broken. */
   health: ExecutorHealth;
-  /** Power work of an instance: thawed after a kill, released at cleanup. */
-  power: {
-    thawAfterKill(container: ContainerId): Promise<void>;
-    release(container: ContainerId): Promise<void>;
-  };
   report: (result: ContainerJob) => Promise<void>;
   emit: (container: ContainerId, event: InstanceEvent) => Promise<void>;
   /**
@@ -227,7 +222,7 @@ export class ContainerExecutor {
         this.background(
           step.container,
           "kill",
-          this.kill(step.container, step.signal, step.thaw).then(
+          this.kill(step.container, step.signal).then(
             () => step.reply?.({ type: "kill", result: { type: "ok", container: step.container } }),
             (e: unknown) =>
               step.reply?.({
@@ -327,6 +322,7 @@ export class ContainerExecutor {
         container,
         pid: instance.monitor.initPid ?? 0,
         startedAt: Date.now(),
+        cgroupPath: instance.cgroupPath ?? "",
       });
     } catch (e) {
       this.o.log.error({ container }, `start of the prepared instance failed: ${(e as Error).message}`);
@@ -478,7 +474,7 @@ export class ContainerExecutor {
       const pid = monitor.initPid;
       if (pid === undefined) throw new Error("the monitor reported no init pid");
       this.o.health.recordStartSucceeded(container);
-      await this.o.report({ type: "container_started", container, pid, startedAt: Date.now() });
+      await this.o.report({ type: "container_started", container, pid, startedAt: Date.now(), cgroupPath });
     } catch (e) {
       const error = (e as Error).message;
       // Once a monitor exists its exit (or disappearance) ends the instance; otherwise we do.
@@ -579,17 +575,16 @@ export class ContainerExecutor {
     return this.o.emit(instance.container, { type: "exit", status, instance: instance.id });
   }
 
-  private async kill(container: ContainerId, signal: number, thaw: boolean): Promise<void> {
+  /**
+   * Signals the instance once its start settled (the kill rule, state/lifecycle.ts). A frozen
+   * container is thawed beside the signal by the power executor (`thaw_killed`, same transition).
+   */
+  private async kill(container: ContainerId, signal: number): Promise<void> {
     const instance = this.instances.get(container);
     if (!instance) throw new Error(`${container} is not running`);
     await instance.started;
     if (!instance.monitor) throw new Error(`${container} did not start`);
-    if (!thaw) return instance.monitor.kill(signal, { all: true });
-    // A frozen (v1) cgroup receives the signal only once thawed, and the runtime's kill may
-    // wait for it: signal and thaw side by side.
-    // Both get their handlers at once: the kill's answer may be a rejection (the container
-    // exited meanwhile and its monitor's connection ended) while the thaw is still going on.
-    await Promise.all([instance.monitor.kill(signal, { all: true }), this.o.power.thawAfterKill(container)]);
+    return instance.monitor.kill(signal, { all: true });
   }
 
   // --- Checkpoint and restore (containers/checkpoint.ts, state/checkpoint.ts) ---------------
@@ -657,13 +652,6 @@ export class ContainerExecutor {
     throw new Error(problem);
   }
 
-  /** The running instance's cgroup and init pid (for the power executor). */
-  instanceInfo(container: ContainerId): { cgroupPath: string; pid?: number } | undefined {
-    const instance = this.instances.get(container);
-    if (!instance?.cgroupPath || instance.exitReported) return undefined;
-    return { cgroupPath: instance.cgroupPath, pid: instance.monitor?.initPid };
-  }
-
   private async stop(container: ContainerId, graceMs: number): Promise<void> {
     const instance = this.instances.get(container);
     if (!instance) return;
@@ -702,7 +690,6 @@ export class ContainerExecutor {
       if (instance.monitor) await monitorGone(instance.monitor);
     }
     await this.o.consoles.close(container).catch(() => undefined);
-    await this.o.power.release(container);
     if (cgroupPath) {
       const report = await this.o.cgroups
         .cleanup(cgroupPath)
@@ -768,6 +755,7 @@ export class ContainerExecutor {
       };
       const entry: AdoptedInstance = {
         container,
+        cgroupPath: f.record.cgroupPath,
         startedAt: f.record.createdAt,
         startedBy: f.record.startedBy,
         overrides: f.record.overrides,

@@ -12,8 +12,7 @@ import type {
   WireError,
 } from "../../protocol/messages.js";
 import type { MountHandle } from "../mount/index.js";
-import type { InstalledPackage } from "../repository/repository.js";
-import type { AdoptedInstance } from "../state/prepare.js";
+import type { AdoptedInstance, InstalledPackage } from "./data.js";
 
 /** Who sent a console request: a host client, or a container through its own console. */
 export type Peer =
@@ -82,6 +81,8 @@ export type ContainerJob =
       container: ContainerId;
       pid: number;
       startedAt: number;
+      /** The instance's cgroup (the power executor freezes it). */
+      cgroupPath: string;
     }
   /** A start mounted images (its own, resources); they stay mounted whatever becomes of the start. */
   | { type: "images_mounted"; mounted: { container: ContainerId; handle: MountHandle }[] }

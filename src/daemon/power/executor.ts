@@ -7,12 +7,14 @@
  * - Per container, one freezer operation at a time (the state machine guarantees it).
  * - A proxy forwards to a container only while it is awake: `awake(container)` is pending from
  *   a completed suspend freeze until the next thaw.
- * - Everything a container had (timers, watchers, channels) goes in `release(container)`.
+ * - Everything a container had (timers, watchers, channels) goes at its `release_power` step.
+ * - What it acts on (an instance's cgroup and init pid) comes with the `attach_power` step when
+ *   the instance runs; it talks to the container executor only through steps and events.
  */
 import type { Logger } from "pino";
 import type { ContainerId } from "../../protocol/container.js";
 import type { PowerEvent, Reply } from "../events/types.js";
-import type { PowerStep } from "../state/steps.js";
+import type { PowerStep } from "../events/steps.js";
 import { Freezer } from "./freezer.js";
 import { openProxyChannel, parseProxyTarget, type ProxyChannel } from "./proxy.js";
 import { watchWakeSource, type WakeSourceHandle } from "./wake-sources.js";
@@ -20,8 +22,6 @@ import type { CgroupLayout } from "../cgroups/index.js";
 
 export interface PowerExecutorOptions {
   layout: CgroupLayout;
-  /** The running instance's cgroup path and init pid. */
-  instance: (container: ContainerId) => { cgroupPath: string; pid?: number } | undefined;
   emit: (container: ContainerId, event: PowerEvent) => Promise<void>;
   /** A freeze must complete within this time, else the cgroup is thawed and the freeze fails. */
   freezeTimeoutMs: number;
@@ -44,6 +44,8 @@ function deferred(): Deferred {
 
 export class PowerExecutor {
   private readonly freezer: Freezer;
+  /** The running instances' cgroups and init pids (`attach_power` to `release_power`). */
+  private readonly instances = new Map<ContainerId, { cgroupPath: string; pid: number }>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private readonly sources = new Map<string, WakeSourceHandle>();
   private readonly proxies = new Map<string, ProxyChannel>();
@@ -59,6 +61,15 @@ export class PowerExecutor {
   execute(step: PowerStep): void {
     const key = (k: string): string => `${step.container}\0${k}`;
     switch (step.type) {
+      case "attach_power":
+        this.instances.set(step.container, { cgroupPath: step.cgroupPath, pid: step.pid });
+        return;
+      case "release_power":
+        void this.release(step.container);
+        return;
+      case "thaw_killed":
+        void this.thawAfterKill(step.container);
+        return;
       case "freeze":
         void this.freeze(step.container, step.purpose);
         return;
@@ -98,7 +109,7 @@ export class PowerExecutor {
   }
 
   private async freeze(container: ContainerId, purpose: "suspend" | "pause"): Promise<void> {
-    const instance = this.o.instance(container);
+    const instance = this.instances.get(container);
     if (!instance)
       return void this.o.emit(container, { type: "freeze_done", error: "the container is not running" });
     const abort = new AbortController();
@@ -125,7 +136,7 @@ export class PowerExecutor {
   }
 
   private async thaw(container: ContainerId): Promise<void> {
-    const instance = this.o.instance(container);
+    const instance = this.instances.get(container);
     try {
       if (instance) await this.freezer.thaw(instance.cgroupPath);
     } catch (e) {
@@ -141,10 +152,10 @@ export class PowerExecutor {
   }
 
   /** Thaws a container the freezer holds, e.g. after SIGKILL (v1 delivers it only when thawed). */
-  async thawAfterKill(container: ContainerId): Promise<void> {
+  private async thawAfterKill(container: ContainerId): Promise<void> {
     // INVARIANTS: a freeze still in flight would freeze the dying container again: abort it first.
     this.freezing.get(container)?.abort(new Error("the container is being killed"));
-    const instance = this.o.instance(container);
+    const instance = this.instances.get(container);
     if (instance) await this.freezer.thaw(instance.cgroupPath).catch(() => undefined);
     this.wake(container);
   }
@@ -178,7 +189,7 @@ export class PowerExecutor {
         framing: step.framing,
         log: this.o.log.child({ container, proxy: name }),
         resolveTarget: () => {
-          const pid = this.o.instance(container)?.pid;
+          const pid = this.instances.get(container)?.pid;
           if (pid === undefined) return Promise.reject(new Error(`${container} is not running`));
           // A Unix socket inside the container is reached through its init's root.
           return Promise.resolve(
@@ -196,8 +207,9 @@ export class PowerExecutor {
   }
 
   /** Drops everything of a container that ended. */
-  async release(container: ContainerId): Promise<void> {
+  private async release(container: ContainerId): Promise<void> {
     this.freezing.get(container)?.abort(new Error("the container ended"));
+    this.instances.delete(container);
     const prefix = `${container}\0`;
     const mine = <V>(map: Map<string, V>): V[] =>
       [...map.keys()]

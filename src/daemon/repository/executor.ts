@@ -27,7 +27,7 @@ import {
   type MountHandle,
   type VerityCorruption,
 } from "../mount/index.js";
-import type { RepositoryStep } from "../state/steps.js";
+import type { RepositoryStep } from "../events/steps.js";
 import type { InstalledPackage, Repository } from "./repository.js";
 
 export interface PackageExecutorOptions {

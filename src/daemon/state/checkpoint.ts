@@ -24,7 +24,7 @@ import { startContainer } from "./containers.js";
 import { canCheckpoint, livePhase } from "./lifecycle.js";
 import { withContainer, type RuntimeState } from "./model.js";
 import { powerEndedByExit } from "./power.js";
-import type { Step, Transition } from "./steps.js";
+import type { Step, Transition } from "../events/steps.js";
 
 type T = Transition<RuntimeState>;
 

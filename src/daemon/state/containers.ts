@@ -32,15 +32,8 @@ import { checkLimits, groupOfManifest, type LimitReached } from "../cgroups/grou
 import { isFrozen, powerEndedByExit } from "./power.js";
 import { idleTimerSteps } from "./wake.js";
 import type { JobResult, Reply } from "../events/types.js";
-import {
-  initialPower,
-  NO_OVERRIDES,
-  withContainer,
-  type ContainerRecord,
-  type RuntimeState,
-  type StartedBy,
-  type StartOverrides,
-} from "./model.js";
+import { NO_OVERRIDES, type StartedBy, type StartOverrides } from "../events/data.js";
+import { initialPower, withContainer, type ContainerRecord, type RuntimeState } from "./model.js";
 import {
   allows,
   canKill,
@@ -54,7 +47,7 @@ import {
 } from "./lifecycle.js";
 import { preparedEnded } from "./prepare.js";
 import { describeStatus, isSuccess } from "./status.js";
-import type { Step, Transition } from "./steps.js";
+import type { Step, Transition } from "../events/steps.js";
 
 type T = Transition<RuntimeState>;
 
@@ -297,6 +290,7 @@ export function containerStarted(
     container: r.container,
     message: `started (pid ${r.pid}, by ${process.startedBy})`,
   });
+  steps.push({ type: "attach_power", container: r.container, cgroupPath: r.cgroupPath, pid: r.pid });
   // Manifest `power`: proxy channels to open and the idle suspend timer.
   for (const p of record.pkg.npk.manifest.power?.proxies ?? []) {
     const { name, listen, target } = p;
@@ -516,7 +510,10 @@ export function killRequest(
   }
   return {
     state: withContainer(state, { ...record, process: { ...record.process, stopRequested: true } }),
-    steps: [{ type: "kill_container", container, signal, thaw: isFrozen(record), reply }],
+    steps: [
+      { type: "kill_container", container, signal, reply },
+      ...(isFrozen(record) ? [{ type: "thaw_killed" as const, container }] : []),
+    ],
   };
 }
 

@@ -6,24 +6,12 @@ import type { ContainerId } from "../../protocol/container.js";
 import type { PowerState, RepositoryId, WakeSource } from "../../protocol/messages.js";
 import type { MountHandle } from "../mount/index.js";
 import type { DaemonConfig } from "../config/schema.js";
+import type { InstalledPackage, StartedBy, StartOverrides } from "../events/data.js";
 import type { Reply } from "../events/types.js";
-import type { InstalledPackage } from "../repository/repository.js";
 import type { Phase } from "./lifecycle.js";
 
 /** An operation in flight on a container; others wait for it to finish (or are refused). */
 export type BusyWith = "install" | "mount" | "umount" | "uninstall";
-
-/** What started a container instance. */
-export type StartedBy = "request" | "autostart" | "restart" | "reboot" | "adopted" | "restore";
-
-/** A start request's replacements for the manifest's init, arguments and environment. */
-export interface StartOverrides {
-  init: string | null;
-  arguments: string[];
-  environment: Record<string, string>;
-}
-
-export const NO_OVERRIDES: StartOverrides = { init: null, arguments: [], environment: {} };
 
 /** A running (or starting, or stopping) instance of a container. */
 export interface ProcessRecord {

@@ -9,7 +9,8 @@
 import { checkpointFailed, containerCheckpointed } from "./checkpoint.js";
 import type { ContainerId } from "../../protocol/container.js";
 import type { ContainerEvent, DaemonEvent, JobResult } from "../events/types.js";
-import { NO_OVERRIDES, type RuntimeState } from "./model.js";
+import { NO_OVERRIDES } from "../events/data.js";
+import type { RuntimeState } from "./model.js";
 import { installCommitted, mountsDone, uninstalled, uploadReceived } from "./packages.js";
 import {
   containerExited,
@@ -25,7 +26,7 @@ import { adopted, containerPrepared } from "./prepare.js";
 import { freezeDone, thawDone, wakeFired } from "./power.js";
 import { idleCheck, lockRelease, proxyMessages, proxyOpened, sessionClosed } from "./wake.js";
 import { handleRequest, type TokenContext } from "./requests.js";
-import type { Step, Transition } from "./steps.js";
+import type { Step, Transition } from "../events/steps.js";
 
 export type StepExecutor = (step: Step, event: DaemonEvent) => void;
 

@@ -10,7 +10,7 @@
 import type { ContainerId } from "../../protocol/container.js";
 import type { ContainerResult, Request, Response, WireError } from "../../protocol/messages.js";
 import type { JobResult, Reply } from "../events/types.js";
-import type { InstalledPackage } from "../repository/repository.js";
+import type { InstalledPackage } from "../events/data.js";
 import {
   repositoryUsage,
   withContainer,
@@ -19,7 +19,7 @@ import {
   type RuntimeState,
 } from "./model.js";
 import { allows, canDiscard, phaseOf } from "./lifecycle.js";
-import type { Step, Transition } from "./steps.js";
+import type { Step, Transition } from "../events/steps.js";
 
 type T = Transition<RuntimeState>;
 
@@ -119,7 +119,7 @@ export function uninstallRequest(
         uninstallAfterExit: { wipe: request.wipe, reply },
         process: { ...record.process, stopRequested: true },
       }),
-      steps: [{ type: "kill_container", container, signal: 9, thaw: false }],
+      steps: [{ type: "kill_container", container, signal: 9 }],
     };
   }
   if (record.busy || inUse(state, record)) return fail({ type: "umount_busy", container });

@@ -7,7 +7,7 @@ import type { Response, WireError } from "../../protocol/messages.js";
 import type { Reply } from "../events/types.js";
 import { withContainer, type ContainerRecord, type PowerRecord, type RuntimeState } from "./model.js";
 import { canPower } from "./lifecycle.js";
-import type { Step, Transition } from "./steps.js";
+import type { Step, Transition } from "../events/steps.js";
 
 export type T = Transition<RuntimeState>;
 

@@ -22,7 +22,7 @@ import {
 } from "../../protocol/messages.js";
 import type { Reply } from "../events/types.js";
 import type { ContainerRecord, PowerRecord, RuntimeState } from "./model.js";
-import type { Step } from "./steps.js";
+import type { Step } from "../events/steps.js";
 import { answer, notify, notRunning, running, simple, withPower, type T } from "./power-common.js";
 
 /** Resume reason of a suspend that returned at once because no wake source is registered. */
@@ -310,12 +310,12 @@ export function powerInfo(power: PowerRecord): PowerInfo {
   };
 }
 
-/** Ends whatever power work a container had when it exits. */
+/** Ends whatever power work a container had when it exits (or a checkpoint ended it). */
 export function powerEndedByExit(record: ContainerRecord, now: number): Step[] {
   const power = record.process?.power;
   if (!power) return [];
   const container = record.id;
-  const steps: Step[] = [];
+  const steps: Step[] = [{ type: "release_power", container }];
   for (const s of power.suspends) {
     steps.push(
       ...answer(

@@ -7,17 +7,11 @@
 import type { ContainerId } from "../../protocol/container.js";
 import type { ExitStatus, WireError } from "../../protocol/messages.js";
 import { livePhase } from "./lifecycle.js";
-import {
-  initialPower,
-  withContainer,
-  type ContainerRecord,
-  type RuntimeState,
-  type StartedBy,
-  type StartOverrides,
-} from "./model.js";
+import type { AdoptedInstance } from "../events/data.js";
+import { initialPower, withContainer, type ContainerRecord, type RuntimeState } from "./model.js";
 import { uninstallRequest } from "./packages.js";
 import { describeStatus } from "./status.js";
-import type { Step, Transition } from "./steps.js";
+import type { Step, Transition } from "../events/steps.js";
 
 type T = Transition<RuntimeState>;
 
@@ -88,17 +82,6 @@ export function preparedEnded(state: RuntimeState, record: ContainerRecord, stat
   return { state: uninstall.state, steps: [...steps, ...uninstall.steps] };
 }
 
-export interface AdoptedInstance {
-  container: ContainerId;
-  /** Set for a prepared instance (created, waiting for its start). */
-  prepared?: boolean;
-  pid?: number;
-  startedAt: number;
-  startedBy: StartedBy;
-  overrides: StartOverrides;
-  resources: ContainerId[];
-}
-
 /**
  * Instances a previous daemon left: each gets its process record back (running with its
  * original init pid). Those that ended meanwhile get their exit event later, which ends them
@@ -119,6 +102,8 @@ export function adopted(state: RuntimeState, instances: AdoptedInstance[]): T {
       steps.push({ type: "cleanup_container", container: i.container });
       continue;
     }
+    if (!i.prepared && i.pid !== undefined)
+      steps.push({ type: "attach_power", container: i.container, cgroupPath: i.cgroupPath, pid: i.pid });
     next = withContainer(next, {
       ...record,
       process: {

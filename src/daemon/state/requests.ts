@@ -12,7 +12,7 @@ import { checkpointRequest, restoreRequest } from "./checkpoint.js";
 import { pauseRequest, powerInfo, resumeRequest, suspendRequest } from "./power.js";
 import { lockAcquire, lockRelease, proxyHandled, sourceAdd, sourceRemove } from "./wake.js";
 import { mountRequest, uninstallRequest, visible } from "./packages.js";
-import type { Step, Transition } from "./steps.js";
+import type { Step, Transition } from "../events/steps.js";
 import { createToken, tokenIdentity, verifyToken, type TokenKey } from "../tokens.js";
 
 /** What token requests need besides the state: the daemon's key and `token_validity`. */

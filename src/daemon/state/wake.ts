@@ -10,7 +10,7 @@ import type { Reply } from "../events/types.js";
 import type { ContainerRecord, RuntimeState } from "./model.js";
 import { answer, notRunning, running, simple, withPower, type T } from "./power-common.js";
 import { suspendRequest, wakeFired } from "./power.js";
-import type { Step } from "./steps.js";
+import type { Step } from "../events/steps.js";
 
 // ---------------------------------------------------------------------------------------------
 // wake locks

@@ -14,7 +14,7 @@ import {
   restoreRequest,
 } from "../../../src/daemon/state/checkpoint.js";
 import { containerStarted, containerStartFailed } from "../../../src/daemon/state/containers.js";
-import type { Step } from "../../../src/daemon/state/steps.js";
+import type { Step } from "../../../src/daemon/events/steps.js";
 import { exitIsFinal } from "../../../src/daemon/state/lifecycle.js";
 import type { InstalledPackage } from "../../../src/daemon/repository/repository.js";
 import type { Npk } from "../../../src/npk/npk.js";
@@ -133,6 +133,7 @@ describe("checkpoint and restore transitions", () => {
       container: C,
       pid: 7,
       startedAt: 3,
+      cgroupPath: "/sys/fs/cgroup/x",
     });
     assert.equal(started.state.containers.get(C)!.checkpoint, undefined);
     assert.ok(started.steps.some((s) => s.type === "discard_checkpoint"));

@@ -41,7 +41,7 @@ import {
 } from "../../../src/daemon/state/checkpoint.js";
 import { pauseRequest } from "../../../src/daemon/state/power.js";
 import { mountsDone } from "../../../src/daemon/state/packages.js";
-import type { Step } from "../../../src/daemon/state/steps.js";
+import type { Step } from "../../../src/daemon/events/steps.js";
 import type { InstalledPackage } from "../../../src/daemon/repository/repository.js";
 import type { Manifest } from "../../../src/npk/manifest/index.js";
 import type { Npk } from "../../../src/npk/npk.js";
@@ -220,6 +220,7 @@ describe("transitions follow the table", () => {
         container: C,
         pid: 7,
         startedAt: 5,
+        cgroupPath: "/sys/fs/cgroup/x",
       });
       const to = nextPhase(from, "started");
       if (to === undefined) assert.deepEqual(t, { state: t.state, steps: [] });
@@ -275,6 +276,7 @@ describe("transitions follow the table", () => {
     const base = stateIn("none");
     const entry = {
       container: C,
+      cgroupPath: "/sys/fs/cgroup/x",
       startedAt: 3,
       startedBy: "request" as const,
       overrides: processIn("running").overrides,
@@ -423,6 +425,7 @@ describe("critical containers and reboot", () => {
       container: C,
       pid: 1,
       startedAt: 2,
+      cgroupPath: "/sys/fs/cgroup/x",
     });
     assert.ok(started.steps.some((s) => s.type === "notify" && s.notification.type === "restarted"));
   });
@@ -489,7 +492,13 @@ describe("stop", () => {
       NOW,
     ).state;
     s = stopRequest(s, { type: "stop", container: C }, (r) => got.push(r)).state;
-    const started = containerStarted(s, { type: "container_started", container: C, pid: 3, startedAt: NOW });
+    const started = containerStarted(s, {
+      type: "container_started",
+      container: C,
+      pid: 3,
+      startedAt: NOW,
+      cgroupPath: "/sys/fs/cgroup/x",
+    });
     assert.equal(phaseIn(started.state), "stopping");
     assert.ok(answers(started.steps).some((r) => r.type === "start"));
   });

@@ -23,7 +23,7 @@ import {
   sourceAdd,
   sourceRemove,
 } from "../../../src/daemon/state/wake.js";
-import type { Step } from "../../../src/daemon/state/steps.js";
+import type { Step } from "../../../src/daemon/events/steps.js";
 import type { InstalledPackage } from "../../../src/daemon/repository/repository.js";
 import type { Npk } from "../../../src/npk/npk.js";
 import type { Response } from "../../../src/protocol/messages.js";

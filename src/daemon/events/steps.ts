@@ -14,10 +14,9 @@ import type {
   Response,
   WakeSource,
 } from "../../protocol/messages.js";
-import type { PowerEvent, Reply } from "../events/types.js";
+import type { PowerEvent, Reply } from "./types.js";
 import type { MountHandle } from "../mount/index.js";
-import type { InstalledPackage } from "../repository/repository.js";
-import type { StartedBy, StartOverrides } from "./model.js";
+import type { InstalledPackage, StartedBy, StartOverrides } from "./data.js";
 
 /** Every step; a new one goes into exactly one of the groups below. */
 export type Step = RuntimeStep | RepositoryStep | ContainerStep | PowerStep;
@@ -82,8 +81,8 @@ export type ContainerStep =
   | { type: "checkpoint_container"; container: ContainerId; reply: Reply }
   /** Removes the container's checkpoint image (restored from, or uninstalled). */
   | { type: "discard_checkpoint"; container: ContainerId }
-  /** `thaw`: the freezer holds the container, so it is thawed after the signal (v1 needs it for SIGKILL). */
-  | { type: "kill_container"; container: ContainerId; signal: number; thaw: boolean; reply?: Reply }
+  /** Signals every process of the instance (a frozen one is thawed beside it: `thaw_killed`). */
+  | { type: "kill_container"; container: ContainerId; signal: number; reply?: Reply }
   /** SIGTERM now, SIGKILL after `graceMs` unless the container has ended. */
   | { type: "stop_container"; container: ContainerId; graceMs: number }
   /** After an exit: the monitor connection, the bundle and the cgroup go. */
@@ -96,6 +95,12 @@ export type ContainerStep =
 
 /** Carried out by the power executor (power/executor.ts). */
 export type PowerStep =
+  /** The instance runs: its cgroup and init pid are what freezes, thaws and proxies act on. */
+  | { type: "attach_power"; container: ContainerId; cgroupPath: string; pid: number }
+  /** The instance ended: its timers, watchers and channels go, a freeze in flight is aborted. */
+  | { type: "release_power"; container: ContainerId }
+  /** A kill of a frozen container: abort a freeze in flight and thaw (v1 needs it for SIGKILL). */
+  | { type: "thaw_killed"; container: ContainerId }
   | { type: "freeze"; container: ContainerId; purpose: "suspend" | "pause" }
   | { type: "thaw"; container: ContainerId; purpose: "wake" | "resume" | "abort" }
   /** Posts `event` for the container after `delayMs`; a timer with the same key is replaced. */
