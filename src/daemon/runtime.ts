@@ -41,7 +41,7 @@ import { DebugCommands } from "./containers/debug-commands.js";
  * How long after the console listens notifications stay held for a first subscriber (exits
  * found or seen at start-up among them) before they go to whoever is subscribed.
  */
-export const STARTUP_EXIT_GRACE_MS = 2000;
+const STARTUP_EXIT_GRACE_MS = 2000;
 
 export interface RuntimeOptions {
   /** Leave containers running under their monitors at shutdown (an upgrade restart re-adopts them). */

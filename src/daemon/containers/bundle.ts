@@ -23,7 +23,7 @@ export interface WrittenBundle {
   closeFds(): void;
 }
 
-export function ociOverrides(manifest: Manifest, o: StartOverrides): OciSpecInput["overrides"] {
+function ociOverrides(manifest: Manifest, o: StartOverrides): OciSpecInput["overrides"] {
   const out: NonNullable<OciSpecInput["overrides"]> = {};
   if (o.init !== null)
     out.init = manifest.init === undefined ? o.init : o.init.replaceAll("<INIT>", manifest.init);

@@ -115,7 +115,7 @@ interface Instance {
 const nameOf = (id: ContainerId): string => id.slice(0, id.lastIndexOf(":"));
 
 /** The monitor's exit record in the console's terms. */
-export function exitStatusOf(record: Pick<ExitRecord, "status" | "reason">, oom = false): ExitStatus {
+function exitStatusOf(record: Pick<ExitRecord, "status" | "reason">, oom = false): ExitStatus {
   const extra = { reason: record.reason, ...(oom ? { oom: true } : {}) };
   return "code" in record.status
     ? { type: "exit", code: record.status.code, ...extra }
@@ -126,7 +126,7 @@ export function exitStatusOf(record: Pick<ExitRecord, "status" | "reason">, oom 
  * The monitor's io per stream, as the manifest says. Without an `io` section both streams go to
  * the container's log (Northstar would discard them; a log is what a device integrator wants).
  */
-export function monitorIo(io: { stdout: MonitorIo; stderr: MonitorIo } | undefined): MonitorStreamsIo {
+function monitorIo(io: { stdout: MonitorIo; stderr: MonitorIo } | undefined): MonitorStreamsIo {
   return io ? { stdout: io.stdout, stderr: io.stderr } : { stdout: "pipe", stderr: "pipe" };
 }
 
@@ -425,21 +425,21 @@ export class ContainerExecutor {
         overrides: step.overrides,
       });
       for (const warning of [...bundle.warnings, ...attrWarnings]) this.o.log.warn({ container }, warning);
-      // What a crash in the middle of the predecessor's cleanup left must not pass for ours.
-      await removeInstanceFiles(instance.stateDir);
-      if (step.restore) await this.checkRestorable(instance.stateDir, bundle);
-      await writeInstanceRecord(instance.stateDir, {
-        instance: instance.id,
-        container,
-        startedBy: step.startedBy,
-        overrides: step.overrides,
-        resources: step.resources.map((r) => r.container),
-        cgroupPath,
-        createdAt: Date.now(),
-        ...(step.prepareOnly ? { prepared: true } : {}),
-      });
       let monitor: MonitorConnection;
       try {
+        // What a crash in the middle of the predecessor's cleanup left must not pass for ours.
+        await removeInstanceFiles(instance.stateDir);
+        if (step.restore) await this.checkRestorable(instance.stateDir, bundle);
+        await writeInstanceRecord(instance.stateDir, {
+          instance: instance.id,
+          container,
+          startedBy: step.startedBy,
+          overrides: step.overrides,
+          resources: step.resources.map((r) => r.container),
+          cgroupPath,
+          createdAt: Date.now(),
+          ...(step.prepareOnly ? { prepared: true } : {}),
+        });
         monitor = await spawnMonitor({
           id: nameOf(container),
           bundleDir: bundle.bundleDir,
@@ -456,7 +456,9 @@ export class ContainerExecutor {
           ...this.o.cgroups.monitorMemoryDirs(cgroupPath),
         });
       } finally {
-        // The monitor holds its own copies; a monitor that never came leaves none to hold.
+        // The listening sockets' fds are released whatever happened since the bundle was
+        // written: the monitor holds its own copies, and a start that failed before it (or a
+        // monitor that never came) leaves none to hold.
         bundle.closeFds();
       }
       this.attach(instance, monitor);
@@ -639,17 +641,13 @@ export class ContainerExecutor {
   }
 
   /** A restore needs the image, and the runtime's restore passes no extra fds (manifest sockets). */
-  private async checkRestorable(
-    stateDir: string,
-    bundle: { socketFds: readonly unknown[]; closeFds(): void },
-  ): Promise<void> {
-    let problem: string | undefined;
-    if (!(await hasCheckpointImage(stateDir))) problem = `no checkpoint image in ${checkpointDir(stateDir)}`;
-    else if (bundle.socketFds.length > 0)
-      problem = "a container with manifest sockets cannot be restored (the runtime passes no extra fds)";
-    if (problem === undefined) return;
-    bundle.closeFds();
-    throw new Error(problem);
+  private async checkRestorable(stateDir: string, bundle: { socketFds: readonly unknown[] }): Promise<void> {
+    if (!(await hasCheckpointImage(stateDir)))
+      throw new Error(`no checkpoint image in ${checkpointDir(stateDir)}`);
+    if (bundle.socketFds.length > 0)
+      throw new Error(
+        "a container with manifest sockets cannot be restored (the runtime passes no extra fds)",
+      );
   }
 
   private async stop(container: ContainerId, graceMs: number): Promise<void> {

@@ -42,6 +42,8 @@ export type PowerEvent =
   | { type: "wake"; source: string }
   | { type: "lock_expired"; name: string }
   | { type: "proxy_messages"; channel: string; count: number }
+  /** Counted messages a proxy channel could not hand to the container (its connection ended first). */
+  | { type: "proxy_dropped"; channel: string; count: number }
   /** A proxy channel opened (or failed to); `reply` answers its request. */
   | { type: "proxy_opened"; channel: string; error?: string; reply?: Reply }
   /** A connection on the container's own console closed: locks it held are released. */
@@ -111,5 +113,3 @@ export type DaemonEvent =
   | { kind: "shutdown"; reason: string }
   | { kind: "container"; container: ContainerId; event: ContainerEvent }
   | { kind: "job"; result: JobResult };
-
-export type DaemonEventKind = DaemonEvent["kind"];

@@ -198,6 +198,8 @@ export class PowerExecutor {
         },
         beforeForward: () => this.asleep.get(container)?.promise ?? Promise.resolve(),
         onMessages: (count) => void this.o.emit(container, { type: "proxy_messages", channel: name, count }),
+        // Counted but never handed over: taken off the counter, so they cannot block a suspend.
+        onDropped: (count) => void this.o.emit(container, { type: "proxy_dropped", channel: name, count }),
       });
       this.proxies.set(`${container}\0${name}`, channel);
       await done(undefined, step.reply);

@@ -287,7 +287,7 @@ export class PackageExecutor {
 }
 
 /** Maps an internal failure to the console's error variants. */
-export function wireError(e: unknown, container: ContainerId): WireError {
+function wireError(e: unknown, container: ContainerId): WireError {
   if (e instanceof NpkError)
     return { type: "invalid_arguments", cause: `${container}: ${e.kind}: ${e.message}` };
   return { type: "unexpected", error: `${container}: ${(e as Error).message}` };

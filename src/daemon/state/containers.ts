@@ -52,9 +52,9 @@ import type { Step, Transition } from "../events/steps.js";
 type T = Transition<RuntimeState>;
 
 /** Grace period of `stop` when neither the request nor the manifest gives one. */
-export const DEFAULT_STOP_TIMEOUT_MS = 5000;
+const DEFAULT_STOP_TIMEOUT_MS = 5000;
 /** Restart policy backoff defaults. */
-export const DEFAULT_BACKOFF = { initialMs: 100, maxMs: 30_000 };
+const DEFAULT_BACKOFF = { initialMs: 100, maxMs: 30_000 };
 
 const nameOf = (id: ContainerId): string => id.slice(0, id.lastIndexOf(":"));
 
@@ -71,7 +71,7 @@ function startErrorOf(
 }
 
 /** The highest installed version of `name` that satisfies `requirement` (Northstar picks the lowest). */
-export function resolveResource(
+function resolveResource(
   state: RuntimeState,
   name: string,
   requirement: string,

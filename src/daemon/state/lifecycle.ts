@@ -94,26 +94,25 @@ const every = <P extends InstancePhase>(to: (from: Phase) => P): Partial<Record<
  * The allowed moves: event → (from → to). A pair missing here is refused: a request answers its
  * documented error, an executor's late report (for an instance already ended) is ignored.
  */
-export const TRANSITIONS: { readonly [E in LifecycleEvent]: Partial<Record<InstancePhase, InstancePhase>> } =
-  {
-    prepare: { none: "preparing" },
-    // A start uses a prepared (or still preparing) instance of the same container.
-    start: { none: "starting", preparing: "starting", prepared: "starting" },
-    created: { preparing: "prepared" },
-    // A stop during the start keeps it stopping: the stop's SIGTERM waits for the start.
-    started: { starting: "running", stopping: "stopping" },
-    start_failed: { preparing: "none", starting: "none", stopping: "none" },
-    stop: every(() => "stopping"),
-    kill: every((p) => p),
-    exit: every(() => "none"),
-    checkpoint: { running: "checkpointing" },
-    // A stop that came during the dump is answered by it.
-    checkpointed: { checkpointing: "none", stopping: "none" },
-    checkpoint_failed: { checkpointing: "running", stopping: "stopping" },
-    discarded: { preparing: "none", prepared: "none", stopping: "none" },
-    adopt_running: { none: "running" },
-    adopt_prepared: { none: "prepared" },
-  };
+const TRANSITIONS: { readonly [E in LifecycleEvent]: Partial<Record<InstancePhase, InstancePhase>> } = {
+  prepare: { none: "preparing" },
+  // A start uses a prepared (or still preparing) instance of the same container.
+  start: { none: "starting", preparing: "starting", prepared: "starting" },
+  created: { preparing: "prepared" },
+  // A stop during the start keeps it stopping: the stop's SIGTERM waits for the start.
+  started: { starting: "running", stopping: "stopping" },
+  start_failed: { preparing: "none", starting: "none", stopping: "none" },
+  stop: every(() => "stopping"),
+  kill: every((p) => p),
+  exit: every(() => "none"),
+  checkpoint: { running: "checkpointing" },
+  // A stop that came during the dump is answered by it.
+  checkpointed: { checkpointing: "none", stopping: "none" },
+  checkpoint_failed: { checkpointing: "running", stopping: "stopping" },
+  discarded: { preparing: "none", prepared: "none", stopping: "none" },
+  adopt_running: { none: "running" },
+  adopt_prepared: { none: "prepared" },
+};
 
 export function phaseOf(process: Pick<ProcessRecord, "phase"> | undefined): InstancePhase {
   return process?.phase ?? "none";

@@ -140,7 +140,7 @@ export interface RuntimeState {
   readonly shuttingDown: boolean;
 }
 
-export const NO_LIMITS: ContainerLimits = { maxContainers: 16384, groups: [] };
+const NO_LIMITS: ContainerLimits = { maxContainers: 16384, groups: [] };
 
 export function initialState(
   repositories: readonly RepositoryInfo[],

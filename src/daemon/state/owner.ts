@@ -24,7 +24,7 @@ import {
 } from "./containers.js";
 import { adopted, containerPrepared } from "./prepare.js";
 import { freezeDone, thawDone, wakeFired } from "./power.js";
-import { idleCheck, lockRelease, proxyMessages, proxyOpened, sessionClosed } from "./wake.js";
+import { idleCheck, lockRelease, proxyDropped, proxyMessages, proxyOpened, sessionClosed } from "./wake.js";
 import { handleRequest, type TokenContext } from "./requests.js";
 import type { Step, Transition } from "../events/steps.js";
 
@@ -102,6 +102,8 @@ function containerEvent(
       return lockRelease(state, container, event.name, undefined, now);
     case "proxy_messages":
       return proxyMessages(state, container, event.channel, event.count, now);
+    case "proxy_dropped":
+      return proxyDropped(state, container, event.channel, event.count);
     case "proxy_opened":
       return proxyOpened(state, container, event.channel, event.reply, event.error);
     case "console_closed":
