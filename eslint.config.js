@@ -14,6 +14,40 @@ export default tseslint.config(
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
       "@typescript-eslint/no-floating-promises": "error",
       "@typescript-eslint/consistent-type-imports": "error",
+      // A switch over a union without `default:` names every member.
+      "@typescript-eslint/switch-exhaustiveness-check": [
+        "error",
+        {
+          allowDefaultCaseForExhaustiveSwitch: true,
+          considerDefaultExhaustiveForUnions: true,
+          requireDefaultForNonUnion: false,
+        },
+      ],
+    },
+  },
+  {
+    // The daemon: every switch over a union names every member, also when it has a `default:`
+    // (which then only holds an exhaustiveness check): a step, event or request that nobody
+    // routes is a lint error, not a silent drop (issue 13).
+    files: ["src/daemon/**/*.ts"],
+    rules: {
+      "@typescript-eslint/switch-exhaustiveness-check": [
+        "error",
+        {
+          allowDefaultCaseForExhaustiveSwitch: true,
+          considerDefaultExhaustiveForUnions: false,
+          requireDefaultForNonUnion: false,
+        },
+      ],
+    },
+  },
+  {
+    // Plain Node scripts (scripts/check-cycles.mjs): no type information.
+    files: ["scripts/**/*.mjs"],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      ...tseslint.configs.disableTypeChecked.languageOptions,
+      globals: { console: "readonly", process: "readonly", URL: "readonly" },
     },
   },
   {

@@ -33,7 +33,7 @@ import { receiveInstall } from "./repository/install.js";
 import { initialState, repositoryUsage, visibleContainers, type ContainerRecord } from "./state/model.js";
 import { StateOwner } from "./state/owner.js";
 import { containerIdOf } from "./state/packages.js";
-import type { Step } from "./state/steps.js";
+import type { Step } from "./events/steps.js";
 import { newTokenKey } from "./tokens.js";
 import { DebugCommands } from "./containers/debug-commands.js";
 import { ExecExecutor } from "./exec/executor.js";
@@ -42,7 +42,7 @@ import { ExecExecutor } from "./exec/executor.js";
  * How long after the console listens notifications stay held for a first subscriber (exits
  * found or seen at start-up among them) before they go to whoever is subscribed.
  */
-export const STARTUP_EXIT_GRACE_MS = 2000;
+const STARTUP_EXIT_GRACE_MS = 2000;
 
 export interface RuntimeOptions {
   /** Leave containers running under their monitors at shutdown (an upgrade restart re-adopts them). */
@@ -174,10 +174,6 @@ export class Runtime {
         socketDir: config.socketDir,
       }),
       health: this.health,
-      power: {
-        thawAfterKill: (container) => this.power.thawAfterKill(container),
-        release: (container) => this.power.release(container),
-      },
       report: (result) => this.report(result),
       emit: (container, event) =>
         this.loop.enqueue({ kind: "container", container, event }).catch(() => undefined),
@@ -188,7 +184,6 @@ export class Runtime {
     });
     this.power = new PowerExecutor({
       layout: host.layout,
-      instance: (container) => this.containers.instanceInfo(container),
       emit: (container, event) =>
         this.loop.enqueue({ kind: "container", container, event }).catch(() => undefined),
       freezeTimeoutMs: config.freezeTimeoutMs,
@@ -250,8 +245,8 @@ export class Runtime {
     await runtime.packages.removeStaleDevices(installed.flatMap((r) => (r.mount ? [r.mount] : [])));
     runtime.packages.watchCorruption();
     await runtime.mountOnStart(installed.filter((r) => !r.mount));
-    runtime.loop.subscribe("state", ["console_request", "shutdown", "container", "job"], (e) =>
-      runtime.owner.handle(e),
+    runtime.loop.subscribe("state", ["console_request", "shutdown", "container", "job"], (e, at) =>
+      runtime.owner.handle(e, at),
     );
     runtime.loopDone = runtime.loop.run();
     // Exits found or seen from here on are held (`held`) until a client subscribes.
@@ -389,7 +384,10 @@ export class Runtime {
     this.loop.enqueue({ kind: "shutdown", reason }).catch(() => undefined);
   }
 
-  // The executor map: each step type has exactly one executor.
+  /**
+   * The executor map: each step type has exactly one executor. The switch names every step (the
+   * lint and the `never` below make a step nobody routes a compile error).
+   */
   private execute(step: Step, event: DaemonEvent): void {
     switch (step.type) {
       case "reply":
@@ -412,17 +410,14 @@ export class Runtime {
         void this.shutdown(step.reason);
         return;
       case "commit_install":
-        void this.packages.commitInstall(step);
-        return;
       case "discard_upload":
-        void this.packages.discardUpload(step.tempPath);
-        return;
       case "mount_images":
-        void this.packages.mountImages(step);
-        return;
       case "uninstall_package":
-        void this.packages.uninstall(step);
+        this.packages.execute(step);
         return;
+      case "attach_power":
+      case "release_power":
+      case "thaw_killed":
       case "freeze":
       case "thaw":
       case "power_timer":
@@ -432,10 +427,24 @@ export class Runtime {
       case "open_proxy":
         this.power.execute(step);
         return;
-      default:
+      case "start_container":
+      case "checkpoint_container":
+      case "discard_checkpoint":
+      case "kill_container":
+      case "stop_container":
+      case "cleanup_container":
+      case "schedule_restart":
+      case "reply_inspect":
+      case "read_logs":
+      case "log":
         if (step.type === "start_container" && !step.prepareOnly)
           this.counters.startRequested(step.container, performance.now());
         this.containers.execute(step);
+        return;
+      default: {
+        const unrouted: never = step;
+        throw new Error(`unrouted step ${JSON.stringify(unrouted)}`);
+      }
     }
   }
 

@@ -49,8 +49,13 @@ async function inspect(stateDir: string, record: InstanceRecord): Promise<FoundI
       monitor.close();
       return { kind: "lost", stateDir, record };
     }
-    default:
+    case "creating":
+    case "created":
       return { kind: "created", stateDir, record, monitor };
+    default: {
+      const unknown: never = monitor.state;
+      throw new Error(`monitor in an unknown state ${String(unknown)}`);
+    }
   }
 }
 

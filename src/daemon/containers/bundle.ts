@@ -11,7 +11,7 @@ import { nativeBinary } from "../monitor/client.js";
 import { removeBundle, writeBundle, type BundleLayout } from "../oci/bundle.js";
 import type { HostFacts } from "../oci/host.js";
 import type { OciSpecInput } from "../oci/spec.js";
-import type { StartOverrides } from "../state/model.js";
+import type { StartOverrides } from "../events/data.js";
 
 export interface WrittenBundle {
   bundleDir: string;
@@ -23,7 +23,7 @@ export interface WrittenBundle {
   closeFds(): void;
 }
 
-export function ociOverrides(manifest: Manifest, o: StartOverrides): OciSpecInput["overrides"] {
+function ociOverrides(manifest: Manifest, o: StartOverrides): OciSpecInput["overrides"] {
   const out: NonNullable<OciSpecInput["overrides"]> = {};
   if (o.init !== null)
     out.init = manifest.init === undefined ? o.init : o.init.replaceAll("<INIT>", manifest.init);

@@ -21,7 +21,7 @@ const execFileAsync = promisify(execFile);
 /** `criu check` under QEMU TCG takes seconds; a healthy host answers far below this. */
 const PROBE_TIMEOUT_MS = 60_000;
 /** A dump of a small container takes ~1 s natively and ~10-20 s under TCG. */
-export const CHECKPOINT_TIMEOUT_MS = 120_000;
+const CHECKPOINT_TIMEOUT_MS = 120_000;
 /** How much of CRIU's log goes into an error message. */
 const MAX_LOG_LINES = 5;
 

@@ -15,9 +15,12 @@
  *   instance id); a crash after it, before the retirement, repeats it (the same instance id).
  * - An adopted instance's exit event is posted after the `adopted` job, which gives the state
  *   its process record: an exit seen before that would find no instance to end.
- * - Steps for an instance that is still starting (kill, stop) wait for the start to settle.
- * - A start uses the prepared instance only while the state has not ended it: once the cleanup
- *   step came, its exit was taken and a start on it would get no answer (no exit follows).
+ * - No phase is kept here: the state's lifecycle (state/lifecycle.ts) decides, and the steps
+ *   say what to do (a start step says whether it uses or replaces the prepared instance). An
+ *   Instance holds handles only: the monitor connection, timers, the start's promise, and the
+ *   report latches (`exitReported`, `exitPosted`) that make its exit reported exactly once.
+ * - Steps for an instance that is still starting (kill, stop) wait for the start to settle
+ *   (the kill rule in state/lifecycle.ts: the signal reaches the init the runtime created).
  * - No promise is left without a handler: work nobody awaits goes through `background`, and
  *   `started` and the `cleanups` never reject (`settled`). A monitor's answer may be a rejection
  *   at any moment (its container exited, its connection ended), so a request to it is awaited,
@@ -35,7 +38,7 @@ import { nameOf, type ContainerId } from "../../protocol/container.js";
 import type { ExitStatus, WireError } from "../../protocol/messages.js";
 import { toMemoryNotification, type CgroupSupervisor, type ProcessStatistics } from "../cgroups/index.js";
 import type { ContainerConsoles } from "../console/container-console.js";
-import type { ContainerEvent, JobResult, Reply } from "../events/types.js";
+import type { ContainerJob, InstanceEvent, Reply } from "../events/types.js";
 import type { MountHandle } from "../mount/index.js";
 import {
   readExitRecord,
@@ -46,8 +49,8 @@ import {
 } from "../monitor/client.js";
 import type { ExitRecord } from "../monitor/protocol.js";
 import type { PackageExecutor } from "../repository/executor.js";
-import type { AdoptedInstance } from "../state/prepare.js";
-import type { ContainerStep } from "../state/steps.js";
+import type { AdoptedInstance } from "../events/data.js";
+import type { ContainerStep } from "../events/steps.js";
 import { ToolchainDegradedError, type ToolchainHealth } from "../toolchain/health.js";
 import type { FoundInstance } from "./adopt.js";
 import { newInstanceId, removeInstanceFiles, writeInstanceRecord } from "./instance.js";
@@ -77,13 +80,8 @@ export interface ContainerExecutorOptions {
   bundles: BundleWriter;
   /** The toolchain's health: starts fail fast while the runtime, monitor or init is broken. */
   health: ToolchainHealth;
-  /** Power work of an instance: thawed after a kill, released at cleanup. */
-  power: {
-    thawAfterKill(container: ContainerId): Promise<void>;
-    release(container: ContainerId): Promise<void>;
-  };
-  report: (result: JobResult) => Promise<void>;
-  emit: (container: ContainerId, event: ContainerEvent) => Promise<void>;
+  report: (result: ContainerJob) => Promise<void>;
+  emit: (container: ContainerId, event: InstanceEvent) => Promise<void>;
   /**
    * Resolves once the notifications of the steps carried out so far have been handed to the
    * notification hub (at start-up they are held until a client subscribes; runtime.ts).
@@ -101,19 +99,14 @@ interface Instance {
   id: string;
   container: ContainerId;
   stateDir: string;
-  cgroupPath: string;
+  /** Absolute cgroup path; absent until the start has chosen it. */
+  cgroupPath?: string;
   monitor?: MonitorConnection;
-  /** Created and waiting for its start (a prepared instance). */
-  prepared?: boolean;
-  /**
-   * The state has ended it (its cleanup step came): until the cleanup removes it from
-   * `instances`, a start must not take it for the prepared instance it was.
-   */
-  cleanupScheduled?: boolean;
   /** Memory events become `c_group` notifications (manifest `oom_monitor`, or `oom_monitor_all`). */
   reportMemory: boolean;
   /** Settles when the start step has finished, successfully or not. */
   started: Promise<void>;
+  /** Report latch: its one exit event was decided (or the instance was discarded or detached). */
   exitReported: boolean;
   /** Its exit event was posted: the cleanup retires the exit record only once it was delivered. */
   exitPosted: boolean;
@@ -123,7 +116,7 @@ interface Instance {
 }
 
 /** The monitor's exit record in the console's terms. */
-export function exitStatusOf(record: Pick<ExitRecord, "status" | "reason">, oom = false): ExitStatus {
+function exitStatusOf(record: Pick<ExitRecord, "status" | "reason">, oom = false): ExitStatus {
   const extra = { reason: record.reason, ...(oom ? { oom: true } : {}) };
   return "code" in record.status
     ? { type: "exit", code: record.status.code, ...extra }
@@ -134,7 +127,7 @@ export function exitStatusOf(record: Pick<ExitRecord, "status" | "reason">, oom 
  * The monitor's io per stream, as the manifest says. Without an `io` section both streams go to
  * the container's log (Northstar would discard them; a log is what a device integrator wants).
  */
-export function monitorIo(io: { stdout: MonitorIo; stderr: MonitorIo } | undefined): MonitorStreamsIo {
+function monitorIo(io: { stdout: MonitorIo; stderr: MonitorIo } | undefined): MonitorStreamsIo {
   return io ? { stdout: io.stdout, stderr: io.stderr } : { stdout: "pipe", stderr: "pipe" };
 }
 
@@ -230,7 +223,7 @@ export class ContainerExecutor {
         this.background(
           step.container,
           "kill",
-          this.kill(step.container, step.signal, step.thaw).then(
+          this.kill(step.container, step.signal).then(
             () => step.reply?.({ type: "kill", result: { type: "ok", container: step.container } }),
             (e: unknown) =>
               step.reply?.({
@@ -287,26 +280,29 @@ export class ContainerExecutor {
           this.o.log.warn({ container: step.container, err: e }, "removing the checkpoint image failed"),
         );
         return;
+      default: {
+        const unrouted: never = step;
+        throw new Error(`unrouted container step ${JSON.stringify(unrouted)}`);
+      }
     }
   }
 
   private start(step: Extract<ContainerStep, { type: "start_container" }>): void {
     const container = step.container;
-    const existing = this.instances.get(container);
-    // An ended prepared instance that waits for its cleanup would never answer the start: the
-    // state has already taken its exit. The new instance waits for that cleanup (startInstance).
-    if (existing?.prepared && !existing.cleanupScheduled && !step.prepareOnly) {
-      if (step.cold) {
-        // Overrides cannot use the prepared process: discard it, then start cold.
-        this.o.log.info(
-          { container },
-          "start with overrides: discarding the prepared instance for a cold start",
-        );
-        this.cleanups.set(container, this.settled(container, "discard", this.discard(existing)));
-        this.startNew({ ...step, cold: false });
-        return;
-      }
-      existing.prepared = false;
+    // The state knows whether the container has a prepared instance (its lifecycle phase); an
+    // ended one waiting for its cleanup is no longer in the state, so no step names it.
+    const existing = step.prepared ? this.instances.get(container) : undefined;
+    if (existing && step.prepared === "replace") {
+      // Overrides (or a restore) cannot use the prepared process: discard it, then start cold.
+      this.o.log.info(
+        { container },
+        "start with overrides: discarding the prepared instance for a cold start",
+      );
+      this.cleanups.set(container, this.settled(container, "discard", this.discard(existing)));
+      this.startNew(step);
+      return;
+    }
+    if (existing) {
       existing.started = this.settled(container, "start", this.startPrepared(existing));
       return;
     }
@@ -327,6 +323,7 @@ export class ContainerExecutor {
         container,
         pid: instance.monitor.initPid ?? 0,
         startedAt: Date.now(),
+        cgroupPath: instance.cgroupPath ?? "",
       });
     } catch (e) {
       this.o.log.error({ container }, `start of the prepared instance failed: ${(e as Error).message}`);
@@ -351,10 +348,13 @@ export class ContainerExecutor {
     );
   }
 
-  /** Discards the container's prepared instance, if it has one (umount of its image). */
+  /**
+   * Discards the container's prepared instance (umount of its image: the state asks only for a
+   * container whose instance is prepared, and its `umount` busy mark keeps starts away).
+   */
   async discardPrepared(container: ContainerId): Promise<void> {
     const instance = this.instances.get(container);
-    if (instance?.prepared) await this.discard(instance);
+    if (instance) await this.discard(instance);
   }
 
   /** Ends a prepared instance without reporting an exit, and cleans it up. */
@@ -376,13 +376,10 @@ export class ContainerExecutor {
       id: newInstanceId(),
       container,
       stateDir: this.stateDir(container),
-      cgroupPath: "",
       started: Promise.resolve(),
       exitReported: false,
       exitPosted: false,
       reportMemory: false,
-      // Set at once: a start that arrives while this instance is still being prepared uses it.
-      prepared: step.prepareOnly,
     };
     this.instances.set(container, instance);
     instance.started = this.settled(container, "start", this.startInstance(instance, step));
@@ -398,7 +395,8 @@ export class ContainerExecutor {
     await this.cleanups.get(container);
     try {
       await this.o.health.ensureHealthy();
-      instance.cgroupPath = this.o.cgroups.containerPath(manifest);
+      const cgroupPath = this.o.cgroups.containerPath(manifest);
+      instance.cgroupPath = cgroupPath;
       instance.reportMemory = this.o.cgroups.monitorsMemory(manifest);
       const attrWarnings: string[] = [];
       const attrs = this.o.cgroups.attrFiles(manifest, attrWarnings);
@@ -423,26 +421,26 @@ export class ContainerExecutor {
         manifest,
         rootfsPath: root.target,
         resourceRoots,
-        cgroupsPath: instance.cgroupPath,
+        cgroupsPath: cgroupPath,
         consoleSocketHostPath: consoleSocket,
         overrides: step.overrides,
       });
       for (const warning of [...bundle.warnings, ...attrWarnings]) this.o.log.warn({ container }, warning);
-      // What a crash in the middle of the predecessor's cleanup left must not pass for ours.
-      await removeInstanceFiles(instance.stateDir);
-      if (step.restore) await this.checkRestorable(instance.stateDir, bundle);
-      await writeInstanceRecord(instance.stateDir, {
-        instance: instance.id,
-        container,
-        startedBy: step.startedBy,
-        overrides: step.overrides,
-        resources: step.resources.map((r) => r.container),
-        cgroupPath: instance.cgroupPath,
-        createdAt: Date.now(),
-        ...(step.prepareOnly ? { prepared: true } : {}),
-      });
       let monitor: MonitorConnection;
       try {
+        // What a crash in the middle of the predecessor's cleanup left must not pass for ours.
+        await removeInstanceFiles(instance.stateDir);
+        if (step.restore) await this.checkRestorable(instance.stateDir, bundle);
+        await writeInstanceRecord(instance.stateDir, {
+          instance: instance.id,
+          container,
+          startedBy: step.startedBy,
+          overrides: step.overrides,
+          resources: step.resources.map((r) => r.container),
+          cgroupPath,
+          createdAt: Date.now(),
+          ...(step.prepareOnly ? { prepared: true } : {}),
+        });
         monitor = await spawnMonitor({
           id: nameOf(container),
           bundleDir: bundle.bundleDir,
@@ -456,17 +454,19 @@ export class ContainerExecutor {
           lingerMs: EXIT_LINGER_MS,
           extraFds: bundle.socketFds,
           ...(bundle.monitorWrapper.length > 0 ? { wrapper: bundle.monitorWrapper } : {}),
-          ...this.o.cgroups.monitorMemoryDirs(instance.cgroupPath),
+          ...this.o.cgroups.monitorMemoryDirs(cgroupPath),
         });
       } finally {
-        // The monitor holds its own copies; a monitor that never came leaves none to hold.
+        // The listening sockets' fds are released whatever happened since the bundle was
+        // written: the monitor holds its own copies, and a start that failed before it (or a
+        // monitor that never came) leaves none to hold.
         bundle.closeFds();
       }
       this.attach(instance, monitor);
       // Manifest attrs go into the cgroup runc made, once `create` is done and before the app runs.
       if (attrs.length > 0) {
         await withDeadline(initPidOf(monitor), START_DEADLINE_MS, "the runtime's create");
-        await this.o.cgroups.writeAttrs(instance.cgroupPath, attrs);
+        await this.o.cgroups.writeAttrs(cgroupPath, attrs);
       }
       // `[debug] commands` get init's pid before the app runs (a restored app already runs).
       const debug = this.o.debugCommands;
@@ -484,7 +484,7 @@ export class ContainerExecutor {
       if (pid === undefined) throw new Error("the monitor reported no init pid");
       if (debug?.configured && step.restore) await debug.start(container, pid);
       this.o.health.recordStartSucceeded(container);
-      await this.o.report({ type: "container_started", container, pid, startedAt: Date.now() });
+      await this.o.report({ type: "container_started", container, pid, startedAt: Date.now(), cgroupPath });
     } catch (e) {
       const error = (e as Error).message;
       // Once a monitor exists its exit (or disappearance) ends the instance; otherwise we do.
@@ -548,7 +548,7 @@ export class ContainerExecutor {
       "monitor died without an exit record: killing what is left",
     );
     this.o.health.recordMonitorDeath(instance.container);
-    await this.o.cgroups.cleanup(instance.cgroupPath).catch(() => undefined);
+    if (instance.cgroupPath) await this.o.cgroups.cleanup(instance.cgroupPath).catch(() => undefined);
     await this.reportExit(instance, { status: { signal: 9 }, reason: "error" });
   }
 
@@ -590,17 +590,16 @@ export class ContainerExecutor {
     });
   }
 
-  private async kill(container: ContainerId, signal: number, thaw: boolean): Promise<void> {
+  /**
+   * Signals the instance once its start settled (the kill rule, state/lifecycle.ts). A frozen
+   * container is thawed beside the signal by the power executor (`thaw_killed`, same transition).
+   */
+  private async kill(container: ContainerId, signal: number): Promise<void> {
     const instance = this.instances.get(container);
     if (!instance) throw new Error(`${container} is not running`);
     await instance.started;
     if (!instance.monitor) throw new Error(`${container} did not start`);
-    if (!thaw) return instance.monitor.kill(signal, { all: true });
-    // A frozen (v1) cgroup receives the signal only once thawed, and the runtime's kill may
-    // wait for it: signal and thaw side by side.
-    // Both get their handlers at once: the kill's answer may be a rejection (the container
-    // exited meanwhile and its monitor's connection ended) while the thaw is still going on.
-    await Promise.all([instance.monitor.kill(signal, { all: true }), this.o.power.thawAfterKill(container)]);
+    return instance.monitor.kill(signal, { all: true });
   }
 
   // --- Checkpoint and restore (containers/checkpoint.ts, state/checkpoint.ts) ---------------
@@ -655,24 +654,13 @@ export class ContainerExecutor {
   }
 
   /** A restore needs the image, and the runtime's restore passes no extra fds (manifest sockets). */
-  private async checkRestorable(
-    stateDir: string,
-    bundle: { socketFds: readonly unknown[]; closeFds(): void },
-  ): Promise<void> {
-    let problem: string | undefined;
-    if (!(await hasCheckpointImage(stateDir))) problem = `no checkpoint image in ${checkpointDir(stateDir)}`;
-    else if (bundle.socketFds.length > 0)
-      problem = "a container with manifest sockets cannot be restored (the runtime passes no extra fds)";
-    if (problem === undefined) return;
-    bundle.closeFds();
-    throw new Error(problem);
-  }
-
-  /** The running instance's cgroup and init pid (for the power executor). */
-  instanceInfo(container: ContainerId): { cgroupPath: string; pid?: number } | undefined {
-    const instance = this.instances.get(container);
-    if (!instance?.cgroupPath || instance.exitReported) return undefined;
-    return { cgroupPath: instance.cgroupPath, pid: instance.monitor?.initPid };
+  private async checkRestorable(stateDir: string, bundle: { socketFds: readonly unknown[] }): Promise<void> {
+    if (!(await hasCheckpointImage(stateDir)))
+      throw new Error(`no checkpoint image in ${checkpointDir(stateDir)}`);
+    if (bundle.socketFds.length > 0)
+      throw new Error(
+        "a container with manifest sockets cannot be restored (the runtime passes no extra fds)",
+      );
   }
 
   private async stop(container: ContainerId, graceMs: number): Promise<void> {
@@ -692,7 +680,6 @@ export class ContainerExecutor {
   private cleanup(container: ContainerId): Promise<void> {
     // Taken now: by the time the cleanup runs, a new instance may already be registered.
     const instance = this.instances.get(container);
-    if (instance) instance.cleanupScheduled = true;
     const previous = this.cleanups.get(container) ?? Promise.resolve();
     const done = this.settled(
       container,
@@ -714,7 +701,6 @@ export class ContainerExecutor {
       if (instance.monitor) await monitorGone(instance.monitor);
     }
     await this.o.consoles.close(container).catch(() => undefined);
-    await this.o.power.release(container);
     if (cgroupPath) {
       const report = await this.o.cgroups
         .cleanup(cgroupPath)
@@ -780,6 +766,7 @@ export class ContainerExecutor {
       };
       const entry: AdoptedInstance = {
         container,
+        cgroupPath: f.record.cgroupPath,
         startedAt: f.record.createdAt,
         startedBy: f.record.startedBy,
         overrides: f.record.overrides,
@@ -796,7 +783,6 @@ export class ContainerExecutor {
         case "created":
           if (f.record.prepared) {
             // A prepared instance waits on: re-adopted as prepared, it starts on request.
-            instance.prepared = true;
             instance.reportMemory = this.reportsMemory(manifestOf(container));
             this.instances.set(container, instance);
             this.attach(instance, f.monitor);

@@ -12,7 +12,7 @@ import { createHash, randomUUID } from "node:crypto";
 import { open, readFile, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { ContainerId } from "../../protocol/container.js";
-import type { StartedBy, StartOverrides } from "../state/model.js";
+import type { StartedBy, StartOverrides } from "../events/data.js";
 
 export interface InstanceRecord {
   /**

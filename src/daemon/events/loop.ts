@@ -8,15 +8,17 @@
  *   next delivery, so the state owner sees every change serialized.
  * - A handler must never await `enqueue` (the loop would wait for itself when the queue is
  *   full). Work that takes time runs as a job outside the loop; its completion is enqueued by
- *   the job. Handlers use `post` for follow-up events, which bypasses the bound: they are few
- *   and come from the loop itself, so they cannot flood it.
+ *   the job.
+ * - Every event is stamped with the time it was enqueued (`clock`, epoch ms); handlers get the
+ *   stamp beside the event, so what they decide depends on the event, not on when it ran.
  * - Producers outside the loop `enqueue`, which waits while the queue is full (back-pressure)
  *   and never drops an event.
  * - A subscription removed while an event is being dispatched receives nothing more, not even
  *   the rest of that event's deliveries.
  */
 
-export type EventHandler<E> = (event: E) => void | Promise<void>;
+/** `at`: epoch ms when the event was enqueued. */
+export type EventHandler<E> = (event: E, at: number) => void | Promise<void>;
 
 export interface Subscription {
   readonly name: string;
@@ -43,10 +45,12 @@ export interface EventLoopOptions {
   capacity: number;
   /** Called when a handler throws; the loop keeps running. */
   onHandlerError?: (subscriber: string, event: unknown, error: unknown) => void;
+  /** The time stamped on each event as it is enqueued; `Date.now` unless a test sets it. */
+  clock?: () => number;
 }
 
 export class EventLoop<E extends { kind: string }> {
-  private readonly queue: E[] = [];
+  private readonly queue: { event: E; at: number }[] = [];
   private readonly spaceWaiters: (() => void)[] = [];
   private readonly subscribers: Subscriber<E>[] = [];
   private wakeLoop: (() => void) | undefined;
@@ -98,39 +102,34 @@ export class EventLoop<E extends { kind: string }> {
     this.push(event);
   }
 
-  /** Queues an event without waiting, even past capacity. Only for handlers inside the loop. */
-  post(event: E): void {
-    this.push(event);
-  }
-
   private push(event: E): void {
     if (this.closed) throw new EventLoopClosedError();
-    this.queue.push(event);
+    this.queue.push({ event, at: (this.options.clock ?? Date.now)() });
     this.wakeLoop?.();
   }
 
   /** Runs until `close()` and then drains what is queued. */
   async run(): Promise<void> {
     for (;;) {
-      const event = this.queue.shift();
-      if (event === undefined) {
+      const entry = this.queue.shift();
+      if (entry === undefined) {
         if (this.closed) return;
         await new Promise<void>((resolve) => (this.wakeLoop = resolve));
         this.wakeLoop = undefined;
         continue;
       }
       this.spaceWaiters.shift()?.();
-      await this.dispatch(event);
+      await this.dispatch(entry.event, entry.at);
       this.processed++;
     }
   }
 
-  private async dispatch(event: E): Promise<void> {
+  private async dispatch(event: E, at: number): Promise<void> {
     // Snapshot: subscribers added during dispatch see the next event, removed ones see nothing.
     for (const sub of [...this.subscribers]) {
       if (!sub.active || !sub.kinds.has(event.kind)) continue;
       try {
-        await sub.handler(event);
+        await sub.handler(event, at);
       } catch (error) {
         this.options.onHandlerError?.(sub.name, event, error);
       }

@@ -12,8 +12,7 @@ import type {
   WireError,
 } from "../../protocol/messages.js";
 import type { MountHandle } from "../mount/index.js";
-import type { InstalledPackage } from "../repository/repository.js";
-import type { AdoptedInstance } from "../state/prepare.js";
+import type { AdoptedInstance, InstalledPackage } from "./data.js";
 
 /** Who sent a console request: a host client, or a container through its own console. */
 export type Peer =
@@ -23,31 +22,41 @@ export type Peer =
 
 export type Reply = (response: Response) => void;
 
-/** What happened to a container, reported by executors, monitors and watchers. */
-export type ContainerEvent =
+/** What happened to a container: its instance (InstanceEvent) or its power work (PowerEvent). */
+export type ContainerEvent = InstanceEvent | PowerEvent;
+
+/** Reported by the container executor: from monitors, restart timers and cgroup watchers. */
+export type InstanceEvent =
   /** The instance ended (reported by its monitor, or by the daemon when the monitor died). */
   /** `runtimeError`: the runtime's own error text (bounded by the monitor) when its create failed. */
   | { type: "exit"; status: ExitStatus; instance?: string; runtimeError?: string }
   /** The restart policy's backoff has passed. */
   | { type: "restart_due" }
-  /** Power: the freezer answered a freeze (error: it did not complete and was undone). */
+  | { type: "cgroup_memory"; memory: MemoryNotification };
+
+/** Reported by the power executor (freezer, timers, wake sources, proxies) and console sessions. */
+export type PowerEvent =
+  /** The freezer answered a freeze (error: it did not complete and was undone). */
   | { type: "freeze_done"; error?: string }
   | { type: "thaw_done" }
-  /** Power: a wake source fired (or the maximum sleep passed: RESUME_REASON_TIMEOUT). */
+  /** A wake source fired (or the maximum sleep passed: RESUME_REASON_TIMEOUT). */
   | { type: "wake"; source: string }
   | { type: "lock_expired"; name: string }
   | { type: "proxy_messages"; channel: string; count: number }
-  /** Power: a proxy channel opened (or failed to); `reply` answers its request. */
+  /** Counted messages a proxy channel could not hand to the container (its connection ended first). */
+  | { type: "proxy_dropped"; channel: string; count: number }
+  /** A proxy channel opened (or failed to); `reply` answers its request. */
   | { type: "proxy_opened"; channel: string; error?: string; reply?: Reply }
   /** A connection on the container's own console closed: locks it held are released. */
   | { type: "console_closed"; holder: string }
-  /** Power: time to check whether an idle container should be suspended. */
-  | { type: "idle_check" }
-  | { type: "cgroup_memory"; memory: MemoryNotification }
-  | { type: "power"; state: "asleep" | "awake" };
+  /** Time to check whether an idle container should be suspended. */
+  | { type: "idle_check" };
 
 /** A finished job: the executor's report of a step that took time. */
-export type JobResult =
+export type JobResult = RepositoryJob | ContainerJob;
+
+/** Reported by the package executor and the install upload. */
+export type RepositoryJob =
   | { type: "upload_received"; pkg: InstalledPackage; tempPath: string; reply: Reply }
   | {
       type: "install_committed";
@@ -66,12 +75,17 @@ export type JobResult =
       immediate: (ContainerResult | undefined)[];
       reply: Reply;
     }
-  | { type: "uninstalled"; container: ContainerId; error?: string; reply: Reply }
+  | { type: "uninstalled"; container: ContainerId; error?: string; reply: Reply };
+
+/** Reported by the container executor, and by the runtime at daemon start (autostart, prepare). */
+export type ContainerJob =
   | {
       type: "container_started";
       container: ContainerId;
       pid: number;
       startedAt: number;
+      /** The instance's cgroup (the power executor freezes it). */
+      cgroupPath: string;
     }
   /** A start mounted images (its own, resources); they stay mounted whatever becomes of the start. */
   | { type: "images_mounted"; mounted: { container: ContainerId; handle: MountHandle }[] }
@@ -100,5 +114,3 @@ export type DaemonEvent =
   | { kind: "shutdown"; reason: string }
   | { kind: "container"; container: ContainerId; event: ContainerEvent }
   | { kind: "job"; result: JobResult };
-
-export type DaemonEventKind = DaemonEvent["kind"];

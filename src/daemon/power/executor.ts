@@ -7,12 +7,14 @@
  * - Per container, one freezer operation at a time (the state machine guarantees it).
  * - A proxy forwards to a container only while it is awake: `awake(container)` is pending from
  *   a completed suspend freeze until the next thaw.
- * - Everything a container had (timers, watchers, channels) goes in `release(container)`.
+ * - Everything a container had (timers, watchers, channels) goes at its `release_power` step.
+ * - What it acts on (an instance's cgroup and init pid) comes with the `attach_power` step when
+ *   the instance runs; it talks to the container executor only through steps and events.
  */
 import type { Logger } from "pino";
 import type { ContainerId } from "../../protocol/container.js";
-import type { ContainerEvent, Reply } from "../events/types.js";
-import type { ContainerStep } from "../state/steps.js";
+import type { PowerEvent, Reply } from "../events/types.js";
+import type { PowerStep } from "../events/steps.js";
 import { Freezer } from "./freezer.js";
 import { openProxyChannel, parseProxyTarget, type ProxyChannel } from "./proxy.js";
 import { watchWakeSource, type WakeSourceHandle } from "./wake-sources.js";
@@ -20,9 +22,7 @@ import type { CgroupLayout } from "../cgroups/index.js";
 
 export interface PowerExecutorOptions {
   layout: CgroupLayout;
-  /** The running instance's cgroup path and init pid. */
-  instance: (container: ContainerId) => { cgroupPath: string; pid?: number } | undefined;
-  emit: (container: ContainerId, event: ContainerEvent) => Promise<void>;
+  emit: (container: ContainerId, event: PowerEvent) => Promise<void>;
   /** A freeze must complete within this time, else the cgroup is thawed and the freeze fails. */
   freezeTimeoutMs: number;
   /** Test seams (config `debug.freeze_hold`, `debug.freeze_fail`): the freezer's intermediate state. */
@@ -44,6 +44,8 @@ function deferred(): Deferred {
 
 export class PowerExecutor {
   private readonly freezer: Freezer;
+  /** The running instances' cgroups and init pids (`attach_power` to `release_power`). */
+  private readonly instances = new Map<ContainerId, { cgroupPath: string; pid: number }>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private readonly sources = new Map<string, WakeSourceHandle>();
   private readonly proxies = new Map<string, ProxyChannel>();
@@ -56,9 +58,18 @@ export class PowerExecutor {
     this.freezer = new Freezer(o.layout);
   }
 
-  execute(step: ContainerStep): void {
+  execute(step: PowerStep): void {
     const key = (k: string): string => `${step.container}\0${k}`;
     switch (step.type) {
+      case "attach_power":
+        this.instances.set(step.container, { cgroupPath: step.cgroupPath, pid: step.pid });
+        return;
+      case "release_power":
+        void this.release(step.container);
+        return;
+      case "thaw_killed":
+        void this.thawAfterKill(step.container);
+        return;
       case "freeze":
         void this.freeze(step.container, step.purpose);
         return;
@@ -90,13 +101,15 @@ export class PowerExecutor {
       case "open_proxy":
         void this.openProxy(step);
         return;
-      default:
-        return;
+      default: {
+        const unrouted: never = step;
+        throw new Error(`unrouted power step ${JSON.stringify(unrouted)}`);
+      }
     }
   }
 
   private async freeze(container: ContainerId, purpose: "suspend" | "pause"): Promise<void> {
-    const instance = this.o.instance(container);
+    const instance = this.instances.get(container);
     if (!instance)
       return void this.o.emit(container, { type: "freeze_done", error: "the container is not running" });
     const abort = new AbortController();
@@ -123,7 +136,7 @@ export class PowerExecutor {
   }
 
   private async thaw(container: ContainerId): Promise<void> {
-    const instance = this.o.instance(container);
+    const instance = this.instances.get(container);
     try {
       if (instance) await this.freezer.thaw(instance.cgroupPath);
     } catch (e) {
@@ -139,10 +152,10 @@ export class PowerExecutor {
   }
 
   /** Thaws a container the freezer holds, e.g. after SIGKILL (v1 delivers it only when thawed). */
-  async thawAfterKill(container: ContainerId): Promise<void> {
+  private async thawAfterKill(container: ContainerId): Promise<void> {
     // INVARIANTS: a freeze still in flight would freeze the dying container again: abort it first.
     this.freezing.get(container)?.abort(new Error("the container is being killed"));
-    const instance = this.o.instance(container);
+    const instance = this.instances.get(container);
     if (instance) await this.freezer.thaw(instance.cgroupPath).catch(() => undefined);
     this.wake(container);
   }
@@ -150,7 +163,7 @@ export class PowerExecutor {
   private async watch(
     container: ContainerId,
     name: string,
-    step: Extract<ContainerStep, { type: "watch_wake_source" }>,
+    step: Extract<PowerStep, { type: "watch_wake_source" }>,
   ): Promise<void> {
     try {
       const handle = await watchWakeSource(
@@ -163,7 +176,7 @@ export class PowerExecutor {
     }
   }
 
-  private async openProxy(step: Extract<ContainerStep, { type: "open_proxy" }>): Promise<void> {
+  private async openProxy(step: Extract<PowerStep, { type: "open_proxy" }>): Promise<void> {
     const { container, name } = step;
     const done = (error?: string, reply?: Reply): Promise<void> =>
       this.o.emit(container, { type: "proxy_opened", channel: name, error, reply });
@@ -176,7 +189,7 @@ export class PowerExecutor {
         framing: step.framing,
         log: this.o.log.child({ container, proxy: name }),
         resolveTarget: () => {
-          const pid = this.o.instance(container)?.pid;
+          const pid = this.instances.get(container)?.pid;
           if (pid === undefined) return Promise.reject(new Error(`${container} is not running`));
           // A Unix socket inside the container is reached through its init's root.
           return Promise.resolve(
@@ -185,6 +198,8 @@ export class PowerExecutor {
         },
         beforeForward: () => this.asleep.get(container)?.promise ?? Promise.resolve(),
         onMessages: (count) => void this.o.emit(container, { type: "proxy_messages", channel: name, count }),
+        // Counted but never handed over: taken off the counter, so they cannot block a suspend.
+        onDropped: (count) => void this.o.emit(container, { type: "proxy_dropped", channel: name, count }),
       });
       this.proxies.set(`${container}\0${name}`, channel);
       await done(undefined, step.reply);
@@ -194,8 +209,9 @@ export class PowerExecutor {
   }
 
   /** Drops everything of a container that ended. */
-  async release(container: ContainerId): Promise<void> {
+  private async release(container: ContainerId): Promise<void> {
     this.freezing.get(container)?.abort(new Error("the container ended"));
+    this.instances.delete(container);
     const prefix = `${container}\0`;
     const mine = <V>(map: Map<string, V>): V[] =>
       [...map.keys()]

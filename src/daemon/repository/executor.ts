@@ -9,7 +9,7 @@ import { NpkError } from "../../npk/errors.js";
 import { verifyFsImage } from "../../npk/npk.js";
 import type { ContainerId } from "../../protocol/container.js";
 import type { WireError } from "../../protocol/messages.js";
-import type { JobResult } from "../events/types.js";
+import type { RepositoryJob } from "../events/types.js";
 import {
   dmNodeOf,
   findMount,
@@ -27,7 +27,7 @@ import {
   type MountHandle,
   type VerityCorruption,
 } from "../mount/index.js";
-import type { Step } from "../state/steps.js";
+import type { RepositoryStep } from "../events/steps.js";
 import type { InstalledPackage, Repository } from "./repository.js";
 
 export interface PackageExecutorOptions {
@@ -35,7 +35,7 @@ export interface PackageExecutorOptions {
   dataDir: string;
   repositories: ReadonlyMap<string, Repository>;
   /** Enqueues a job result (waits while the event queue is full). */
-  report: (result: JobResult) => Promise<void>;
+  report: (result: RepositoryJob) => Promise<void>;
   /** Ends a container's prepared instance (before its image is unmounted). */
   discardPrepared: (container: ContainerId) => Promise<void>;
   /** Kernel dm-verity is usable: keyed images are mounted through it (docs/npk.md). */
@@ -69,7 +69,29 @@ export class PackageExecutor {
     return resolveWithin(this.o.dataDir, name);
   }
 
-  async commitInstall(step: Extract<Step, { type: "commit_install" }>): Promise<void> {
+  /** Carries out a package step; each reports its end as a job (or needs no report). */
+  execute(step: RepositoryStep): void {
+    switch (step.type) {
+      case "commit_install":
+        void this.commitInstall(step);
+        return;
+      case "discard_upload":
+        void this.discardUpload(step.tempPath);
+        return;
+      case "mount_images":
+        void this.mountImages(step);
+        return;
+      case "uninstall_package":
+        void this.uninstall(step);
+        return;
+      default: {
+        const unrouted: never = step;
+        throw new Error(`unrouted package step ${JSON.stringify(unrouted)}`);
+      }
+    }
+  }
+
+  async commitInstall(step: Extract<RepositoryStep, { type: "commit_install" }>): Promise<void> {
     const repo = this.o.repositories.get(step.pkg.repository)!;
     const { name, version } = step.pkg.npk.manifest;
     const finalPath = repo.packagePath(name, version);
@@ -207,7 +229,7 @@ export class PackageExecutor {
     // Not one of this daemon's devices (another daemon's, or one just removed).
   }
 
-  async mountImages(step: Extract<Step, { type: "mount_images" }>): Promise<void> {
+  async mountImages(step: Extract<RepositoryStep, { type: "mount_images" }>): Promise<void> {
     const discarded: ContainerId[] = [];
     const results = await Promise.all(
       step.jobs.map(async (job) => {
@@ -243,7 +265,7 @@ export class PackageExecutor {
     });
   }
 
-  async uninstall(step: Extract<Step, { type: "uninstall_package" }>): Promise<void> {
+  async uninstall(step: Extract<RepositoryStep, { type: "uninstall_package" }>): Promise<void> {
     try {
       // Resolved first: a name that cannot be a directory under data_dir fails the uninstall
       // before anything is removed.
@@ -265,7 +287,7 @@ export class PackageExecutor {
 }
 
 /** Maps an internal failure to the console's error variants. */
-export function wireError(e: unknown, container: ContainerId): WireError {
+function wireError(e: unknown, container: ContainerId): WireError {
   if (e instanceof NpkError)
     return { type: "invalid_arguments", cause: `${container}: ${e.kind}: ${e.message}` };
   return { type: "unexpected", error: `${container}: ${(e as Error).message}` };

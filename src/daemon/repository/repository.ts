@@ -12,16 +12,13 @@ import { join } from "node:path";
 import type { Logger } from "pino";
 import { resolveWithin } from "../../common/paths.js";
 import { NpkError } from "../../npk/errors.js";
-import { openNpk, verifyFsImage, NPK_EXTENSION, type Npk } from "../../npk/npk.js";
+import { openNpk, verifyFsImage, NPK_EXTENSION } from "../../npk/npk.js";
 import { readPublicKey } from "../../npk/signature.js";
 import type { RepositoryConfig } from "../config/schema.js";
+import type { InstalledPackage } from "../events/data.js";
 
-export interface InstalledPackage {
-  repository: string;
-  npk: Npk;
-  /** File size in bytes, counted against `capacity_size`. */
-  size: number;
-}
+/** Declared in the daemon's vocabulary (events/data.ts), which the state speaks. */
+export type { InstalledPackage } from "../events/data.js";
 
 export class Repository {
   private constructor(

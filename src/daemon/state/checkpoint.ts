@@ -3,7 +3,7 @@
  * state machine:
  * - Only a running, awake instance that nobody asked to stop can be checkpointed. While the
  *   runtime dumps it the phase is `checkpointing`: it still counts as the container's instance,
- *   and `stopRequested` is set so that an exit during the dump is never restarted by the policy.
+ *   and an exit during the dump is final, never restarted by the policy (lifecycle.ts).
  * - A completed checkpoint stops the container, as `runc checkpoint` does by default: the process
  *   record goes, the container gets a `checkpoint` record (the instance's start overrides), and
  *   there is no `exit` notification: the process did not end, it lives on in the image.
@@ -21,9 +21,10 @@ import type { ContainerId } from "../../protocol/container.js";
 import type { WireError } from "../../protocol/messages.js";
 import type { Reply } from "../events/types.js";
 import { startContainer } from "./containers.js";
+import { canCheckpoint, livePhase } from "./lifecycle.js";
 import { withContainer, type RuntimeState } from "./model.js";
 import { powerEndedByExit } from "./power.js";
-import type { Step, Transition } from "./steps.js";
+import type { Step, Transition } from "../events/steps.js";
 
 type T = Transition<RuntimeState>;
 
@@ -50,7 +51,7 @@ export function checkpointRequest(state: RuntimeState, container: ContainerId, r
       type: "invalid_arguments",
       cause: `${container}: ${cause}`,
     });
-  if (process.phase !== "running" || process.stopRequested)
+  if (!canCheckpoint(process))
     return refuse(
       `only a running container can be checkpointed (it is ${process.stopRequested ? "stopping" : process.phase})`,
     );
@@ -69,7 +70,7 @@ export function checkpointRequest(state: RuntimeState, container: ContainerId, r
   return {
     state: withContainer(state, {
       ...record,
-      process: { ...process, phase: "checkpointing", stopRequested: true },
+      process: { ...process, phase: livePhase(process.phase, "checkpoint") },
     }),
     steps: [{ type: "checkpoint_container", container, reply }],
   };
@@ -89,7 +90,7 @@ export function containerCheckpointed(
       error: "the instance vanished",
     });
   const steps: Step[] = [
-    ...powerEndedByExit(record),
+    ...powerEndedByExit(record, now),
     { type: "cleanup_container", container },
     {
       type: "log",
@@ -131,7 +132,7 @@ export function checkpointFailed(
   return {
     state: withContainer(state, {
       ...record,
-      process: { ...process, phase: "running", stopRequested: false },
+      process: { ...process, phase: livePhase(process.phase, "checkpoint_failed") },
     }),
     steps: [
       { type: "log", level: "warn", container, message: `checkpoint failed: ${describe(error)}` },
@@ -149,16 +150,12 @@ export function restoreRequest(state: RuntimeState, container: ContainerId, repl
       type: "invalid_arguments",
       cause: `${container} has no checkpoint to restore`,
     });
-  return startContainer(state, container, record.checkpoint.overrides, "restore", reply, now, false, true);
+  const overrides = record.checkpoint.overrides;
+  return startContainer(state, container, { overrides, startedBy: "restore", reply, now, restore: true });
 }
 
 function describe(error: WireError): string {
-  switch (error.type) {
-    case "unsupported":
-      return `unsupported (${error.request})`;
-    case "unexpected":
-      return error.error;
-    default:
-      return error.type;
-  }
+  if (error.type === "unsupported") return `unsupported (${error.request})`;
+  if (error.type === "unexpected") return error.error;
+  return error.type;
 }

@@ -9,10 +9,12 @@
  *   the only thing that removes it, so an exit is reported exactly once per instance.
  * - An exit after a `kill` or `stop` request is never restarted by the restart policy.
  *
+ * Which moves are allowed in which phase, and the one rule for a kill, are in lifecycle.ts.
+ *
  * Race rules for kill, stop, pause, suspend and resume (docs/executor.md): requests reach the
  * state owner one at a time, so "concurrent" calls are applied in arrival order, each exactly
  * once, and each gets one answer.
- * - kill: signals at once, whatever else is pending (a frozen container is thawed beside the
+ * - kill: accepted at once, whatever else is pending (a frozen container is thawed beside the
  *   signal), so a kill always wins over a pending suspend: the container's exit ends every
  *   pending suspend with `suspend_failure`. A kill of a container that already ended is
  *   `stop_container_not_started`.
@@ -30,24 +32,29 @@ import { checkLimits, groupOfManifest, type LimitReached } from "../cgroups/grou
 import { isFrozen, powerEndedByExit } from "./power.js";
 import { idleTimerSteps } from "./wake.js";
 import type { JobResult, Reply } from "../events/types.js";
+import { NO_OVERRIDES, type StartedBy, type StartOverrides } from "../events/data.js";
+import { initialPower, withContainer, type ContainerRecord, type RuntimeState } from "./model.js";
 import {
-  initialPower,
-  NO_OVERRIDES,
-  withContainer,
-  type ContainerRecord,
-  type RuntimeState,
-  type StartedBy,
-  type StartOverrides,
-} from "./model.js";
-import { isPrepared, prepareContainer, preparedEnded } from "./prepare.js";
-import type { Step, Transition } from "./steps.js";
+  allows,
+  canKill,
+  canStart,
+  canStop,
+  exitIsFinal,
+  isPrepared,
+  livePhase,
+  nextPhase,
+  phaseOf,
+} from "./lifecycle.js";
+import { preparedEnded } from "./prepare.js";
+import { describeStatus, isSuccess } from "./status.js";
+import type { Step, Transition } from "../events/steps.js";
 
 type T = Transition<RuntimeState>;
 
 /** Grace period of `stop` when neither the request nor the manifest gives one. */
-export const DEFAULT_STOP_TIMEOUT_MS = 5000;
+const DEFAULT_STOP_TIMEOUT_MS = 5000;
 /** Restart policy backoff defaults. */
-export const DEFAULT_BACKOFF = { initialMs: 100, maxMs: 30_000 };
+const DEFAULT_BACKOFF = { initialMs: 100, maxMs: 30_000 };
 
 /** Answers a refused start (or prepare) with `error`; a refusal without a requester is silent. */
 function startErrorOf(
@@ -62,7 +69,7 @@ function startErrorOf(
 }
 
 /** The highest installed version of `name` that satisfies `requirement` (Northstar picks the lowest). */
-export function resolveResource(
+function resolveResource(
   state: RuntimeState,
   name: string,
   requirement: string,
@@ -77,17 +84,22 @@ export function resolveResource(
   return best;
 }
 
-export function startContainer(
-  state: RuntimeState,
-  container: ContainerId,
-  overrides: StartOverrides,
-  startedBy: StartedBy,
-  reply?: Reply,
-  now: number = Date.now(),
-  prepareOnly = false,
+/** What starts an instance, and how. */
+export interface StartInput {
+  overrides: StartOverrides;
+  startedBy: StartedBy;
+  /** The requester waiting for the answer (absent for restarts, reboots and autostart). */
+  reply?: Reply;
+  /** Epoch ms, from the event being handled. */
+  now: number;
+  /** `prepare`: create only, the instance waits on the exec fifo. */
+  prepareOnly?: boolean;
   /** `restore`: from the checkpoint image (state/checkpoint.ts); a prepared instance is discarded. */
-  restore = false,
-): T {
+  restore?: boolean;
+}
+
+export function startContainer(state: RuntimeState, container: ContainerId, input: StartInput): T {
+  const { overrides, startedBy, reply, now, prepareOnly = false, restore = false } = input;
   const startError = (state: RuntimeState, container: ContainerId, error: WireError, reply?: Reply): T =>
     startErrorOf(state, container, error, reply, prepareOnly ? "prepare" : restore ? "restore" : "start");
   const record = state.containers.get(container);
@@ -97,11 +109,12 @@ export function startContainer(
   if (manifest.init === undefined)
     return startError(state, container, { type: "start_container_resource", container }, reply);
   // A prepared (or preparing) instance of this very container is what a start uses.
-  const prepared = record.process && isPrepared(record.process) ? record.process : undefined;
-  const running = [...state.containers.values()].some(
-    (c) => c.process && nameOf(c.id) === manifest.name && !(c.id === container && prepared && !prepareOnly),
+  const prepared = isPrepared(record.process) ? record.process : undefined;
+  const otherInstance = [...state.containers.values()].some(
+    (c) => c.id !== container && c.process && nameOf(c.id) === manifest.name,
   );
-  if (running) return startError(state, container, { type: "start_container_started", container }, reply);
+  if (otherInstance || !canStart(record.process, prepareOnly))
+    return startError(state, container, { type: "start_container_started", container }, reply);
   const failed = (error: string): T =>
     startError(state, container, { type: "start_container_failed", container, error }, reply);
   if (state.shuttingDown) return failed("the daemon is shutting down");
@@ -141,7 +154,7 @@ export function startContainer(
     ...record,
     restarts: startedBy === "restart" ? record.restarts : 0,
     process: {
-      phase: prepareOnly ? "preparing" : "starting",
+      phase: livePhase(phaseOf(record.process), prepareOnly ? "prepare" : "start"),
       startedBy,
       overrides,
       resources: resources.map((r) => r.container),
@@ -177,7 +190,7 @@ export function startContainer(
         startedBy,
         prepareOnly,
         // A restore never uses the prepared process: its process comes from the image.
-        cold: prepared !== undefined && (cold || restore),
+        ...(prepared ? { prepared: cold || restore ? ("replace" as const) : ("use" as const) } : {}),
         ...(restore ? { restore: true } : {}),
       },
     ],
@@ -203,13 +216,31 @@ function limitCheck(state: RuntimeState, manifest: Manifest): LimitReached | str
   return checkLimits({ running, runningInGroup }, group, state.limits);
 }
 
+/** gate's prepared process: mount, bundle, monitor and `runtime create`, so a start costs a fifo read. */
+export function prepareContainer(
+  state: RuntimeState,
+  container: ContainerId,
+  reply: Reply | undefined,
+  now: number,
+): T {
+  return startContainer(state, container, {
+    overrides: NO_OVERRIDES,
+    startedBy: "request",
+    reply,
+    now,
+    prepareOnly: true,
+  });
+}
+
 export function startRequest(
   state: RuntimeState,
   request: Extract<Request, { type: "start" }>,
   reply: Reply,
+  now: number,
 ): T {
   const { init, arguments: args, environment } = request;
-  return startContainer(state, request.container, { init, arguments: args, environment }, "request", reply);
+  const overrides = { init, arguments: args, environment };
+  return startContainer(state, request.container, { overrides, startedBy: "request", reply, now });
 }
 
 /** Records the images a start mounted, whatever becomes of the start. */
@@ -231,12 +262,9 @@ export function containerStarted(
 ): T {
   const record = state.containers.get(r.container);
   if (!record?.process) return { state, steps: [] };
-  const process = {
-    ...record.process,
-    phase: record.process.phase === "stopping" ? "stopping" : "running",
-    pid: r.pid,
-    startedAt: r.startedAt,
-  } as const;
+  const phase = nextPhase(record.process.phase, "started");
+  if (phase === undefined || phase === "none") return { state, steps: [] };
+  const process = { ...record.process, phase, pid: r.pid, startedAt: r.startedAt };
   const steps: Step[] = [];
   if (process.startReply) {
     steps.push({
@@ -260,6 +288,7 @@ export function containerStarted(
     container: r.container,
     message: `started (pid ${r.pid}, by ${process.startedBy})`,
   });
+  steps.push({ type: "attach_power", container: r.container, cgroupPath: r.cgroupPath, pid: r.pid });
   // Manifest `power`: proxy channels to open and the idle suspend timer.
   for (const p of record.pkg.npk.manifest.power?.proxies ?? []) {
     const { name, listen, target } = p;
@@ -288,7 +317,7 @@ export function containerStartFailed(
   r: Extract<JobResult, { type: "container_start_failed" }>,
 ): T {
   const record = state.containers.get(r.container);
-  if (!record?.process) return { state, steps: [] };
+  if (!record?.process || !allows(record.process.phase, "start_failed")) return { state, steps: [] };
   const steps: Step[] = [
     { type: "log", level: "error", container: r.container, message: `start failed: ${r.error}` },
     { type: "cleanup_container", container: r.container },
@@ -332,15 +361,6 @@ export function containerStartFailed(
   return { state: withContainer(state, { ...record, process: undefined }), steps };
 }
 
-function isSuccess(status: ExitStatus): boolean {
-  return status.type === "exit" && status.code === 0;
-}
-
-export function describeStatus(status: ExitStatus): string {
-  const how = status.type === "exit" ? `exit code ${status.code}` : `signal ${status.signal}`;
-  return `${how}${status.reason ? `, reason ${status.reason}` : ""}${status.oom ? ", oom" : ""}`;
-}
-
 /** The restart policy's delay for the n-th consecutive restart (0-based), capped. */
 export function restartDelay(manifest: Manifest, attempt: number): number {
   const backoff = manifest.restart?.backoff;
@@ -353,7 +373,8 @@ export function containerExited(
   state: RuntimeState,
   container: ContainerId,
   status: ExitStatus,
-  instance?: string,
+  instance: string | undefined,
+  now: number,
   runtimeError?: string,
 ): T {
   const record = state.containers.get(container);
@@ -362,7 +383,7 @@ export function containerExited(
   const process = record.process;
   const manifest = record.pkg.npk.manifest;
   const steps: Step[] = [
-    ...powerEndedByExit(record),
+    ...powerEndedByExit(record, now),
     { type: "cleanup_container", container },
     {
       type: "notify",
@@ -408,13 +429,17 @@ export function containerExited(
   const prepareNext = (t: T): T => {
     // `prepare: true` keeps one instance ready: the next one is prepared once this one ended.
     if (!manifest.prepare || t.state.containers.get(container)?.process) return t;
-    const prepared = prepareContainer(t.state, container, undefined);
+    const prepared = prepareContainer(t.state, container, undefined, now);
     return { state: prepared.state, steps: [...t.steps, ...prepared.steps] };
   };
-  if (process.stopRequested) return prepareNext({ state: next, steps });
+  if (exitIsFinal(process)) return prepareNext({ state: next, steps });
 
   if (status.reason === "reboot") {
-    const restart = startContainer(next, container, process.overrides, "reboot");
+    const restart = startContainer(next, container, {
+      overrides: process.overrides,
+      startedBy: "reboot",
+      now,
+    });
     return { state: restart.state, steps: [...steps, ...restart.steps] };
   }
   if (manifest.autostart === "critical" && !isSuccess(status)) {
@@ -451,10 +476,10 @@ export function containerExited(
   return prepareNext({ state: next, steps });
 }
 
-export function restartDue(state: RuntimeState, container: ContainerId): T {
+export function restartDue(state: RuntimeState, container: ContainerId, now: number): T {
   const record = state.containers.get(container);
   if (!record || record.process || state.shuttingDown) return { state, steps: [] };
-  return startContainer(state, container, NO_OVERRIDES, "restart");
+  return startContainer(state, container, { overrides: NO_OVERRIDES, startedBy: "restart", now });
 }
 
 function notStarted(container: ContainerId): WireError {
@@ -472,7 +497,7 @@ export function killRequest(
   const { container, signal } = request;
   const record = state.containers.get(container);
   const badSignal = !Number.isInteger(signal) || signal < 1 || signal > MAX_SIGNAL;
-  if (badSignal || !record?.process) {
+  if (badSignal || !record?.process || !canKill(record.process)) {
     const error: WireError = badSignal
       ? { type: "invalid_arguments", cause: `invalid signal ${signal}: must be 1..${MAX_SIGNAL}` }
       : record
@@ -487,7 +512,10 @@ export function killRequest(
   }
   return {
     state: withContainer(state, { ...record, process: { ...record.process, stopRequested: true } }),
-    steps: [{ type: "kill_container", container, signal, thaw: isFrozen(record), reply }],
+    steps: [
+      { type: "kill_container", container, signal, reply },
+      ...(isFrozen(record) ? [{ type: "thaw_killed" as const, container }] : []),
+    ],
   };
 }
 
@@ -498,7 +526,7 @@ export function stopRequest(
 ): T {
   const { container } = request;
   const record = state.containers.get(container);
-  if (!record?.process) {
+  if (!record?.process || !canStop(record.process)) {
     const error = record ? notStarted(container) : { type: "invalid_container" as const, container };
     return {
       state,
@@ -522,7 +550,7 @@ export function stopRequest(
     ...record,
     process: {
       ...process,
-      phase: "stopping",
+      phase: livePhase(process.phase, "stop"),
       stopRequested: true,
       stopReplies: [...process.stopReplies, reply],
     },

@@ -6,31 +6,20 @@ import type { ContainerId } from "../../protocol/container.js";
 import type { PowerState, RepositoryId, WakeSource } from "../../protocol/messages.js";
 import type { MountHandle } from "../mount/index.js";
 import type { DaemonConfig } from "../config/schema.js";
+import type { InstalledPackage, StartedBy, StartOverrides } from "../events/data.js";
 import type { Reply } from "../events/types.js";
-import type { InstalledPackage } from "../repository/repository.js";
+import type { Phase } from "./lifecycle.js";
 
 /** An operation in flight on a container; others wait for it to finish (or are refused). */
 export type BusyWith = "install" | "mount" | "umount" | "uninstall";
 
-/** What started a container instance. */
-export type StartedBy = "request" | "autostart" | "restart" | "reboot" | "adopted" | "restore";
-
-/** A start request's replacements for the manifest's init, arguments and environment. */
-export interface StartOverrides {
-  init: string | null;
-  arguments: string[];
-  environment: Record<string, string>;
-}
-
-export const NO_OVERRIDES: StartOverrides = { init: null, arguments: [], environment: {} };
-
 /** A running (or starting, or stopping) instance of a container. */
 export interface ProcessRecord {
   /**
-   * `preparing`/`prepared`: created by the runtime, init waiting on the exec fifo (prepared
-   * instances, docs/executor.md); a start of a prepared instance only opens the fifo.
+   * Where the instance is in its lifecycle (state/lifecycle.ts: the allowed moves and guards).
+   * `preparing`/`prepared`: created by the runtime, init waiting on the exec fifo (docs/executor.md); a start of a prepared instance only opens the fifo.
    */
-  phase: "preparing" | "prepared" | "starting" | "running" | "stopping" | "checkpointing";
+  phase: Phase;
   /** Started by `restore` from the container's checkpoint image (state/checkpoint.ts). */
   restoring?: boolean;
   /** The container's init pid on the host, once known. */
@@ -45,7 +34,11 @@ export interface ProcessRecord {
   startReply?: Reply;
   /** `stop` requests waiting for the end. */
   stopReplies: Reply[];
-  /** A kill or stop was asked for: the exit is not restarted by the restart policy. */
+  /**
+   * A kill, stop or discard asked for the end: the exit is final (not restarted by the restart
+   * policy) and power requests are refused. Orthogonal to `phase` (state/lifecycle.ts: a kill
+   * does not change the phase).
+   */
   stopRequested: boolean;
   /** Freezer, wake locks, wake sources and proxy counters of this instance (state/power.ts). */
   power: PowerRecord;
@@ -146,7 +139,7 @@ export interface RuntimeState {
   readonly shuttingDown: boolean;
 }
 
-export const NO_LIMITS: ContainerLimits = { maxContainers: 16384, groups: [] };
+const NO_LIMITS: ContainerLimits = { maxContainers: 16384, groups: [] };
 
 export function initialState(
   repositories: readonly RepositoryInfo[],

@@ -7,8 +7,10 @@
  * state.
  */
 import { checkpointFailed, containerCheckpointed } from "./checkpoint.js";
-import type { DaemonEvent, JobResult } from "../events/types.js";
-import { NO_OVERRIDES, type RuntimeState } from "./model.js";
+import type { ContainerId } from "../../protocol/container.js";
+import type { ContainerEvent, DaemonEvent, JobResult } from "../events/types.js";
+import { NO_OVERRIDES } from "../events/data.js";
+import type { RuntimeState } from "./model.js";
 import { installCommitted, mountsDone, uninstalled, uploadReceived } from "./packages.js";
 import {
   containerExited,
@@ -16,14 +18,15 @@ import {
   containerStartFailed,
   imagesMounted,
   memoryEvent,
+  prepareContainer,
   restartDue,
   startContainer,
 } from "./containers.js";
-import { adopted, containerPrepared, prepareContainer } from "./prepare.js";
+import { adopted, containerPrepared } from "./prepare.js";
 import { freezeDone, thawDone, wakeFired } from "./power.js";
-import { idleCheck, lockRelease, proxyMessages, proxyOpened, sessionClosed } from "./wake.js";
+import { idleCheck, lockRelease, proxyDropped, proxyMessages, proxyOpened, sessionClosed } from "./wake.js";
 import { handleRequest, type TokenContext } from "./requests.js";
-import type { Step, Transition } from "./steps.js";
+import type { Step, Transition } from "../events/steps.js";
 
 export type StepExecutor = (step: Step, event: DaemonEvent) => void;
 
@@ -38,10 +41,11 @@ export class StateOwner {
     return this.current;
   }
 
-  handle(event: DaemonEvent): void {
+  /** `now`: when the event was enqueued (events/loop.ts); the transitions' only clock. */
+  handle(event: DaemonEvent, now: number): void {
     let transition: Transition<RuntimeState>;
     try {
-      transition = this.transition(event);
+      transition = this.transition(event, now);
     } catch (e) {
       // A bug in a transition must not leave a client without an answer; the state is unchanged.
       if (event.kind === "console_request") {
@@ -53,10 +57,10 @@ export class StateOwner {
     for (const step of transition.steps) this.execute(step, event);
   }
 
-  private transition(event: DaemonEvent): Transition<RuntimeState> {
+  private transition(event: DaemonEvent, now: number): Transition<RuntimeState> {
     switch (event.kind) {
       case "console_request":
-        return handleRequest(this.current, event.peer, event.request, event.reply, Date.now(), this.tokens);
+        return handleRequest(this.current, event.peer, event.request, event.reply, now, this.tokens);
       case "shutdown":
         if (this.current.shuttingDown) return { state: this.current, steps: [] };
         return {
@@ -64,58 +68,56 @@ export class StateOwner {
           steps: [{ type: "shutdown", reason: event.reason }],
         };
       case "job":
-        return jobDone(this.current, event.result);
+        return jobDone(this.current, event.result, now);
       case "container":
-        switch (event.event.type) {
-          case "exit":
-            return containerExited(
-              this.current,
-              event.container,
-              event.event.status,
-              event.event.instance,
-              event.event.runtimeError,
-            );
-          case "restart_due":
-            return restartDue(this.current, event.container);
-          case "cgroup_memory":
-            return memoryEvent(this.current, event.container, event.event.memory);
-          case "freeze_done":
-            return freezeDone(this.current, event.container, event.event.error, Date.now());
-          case "thaw_done":
-            return thawDone(this.current, event.container, Date.now());
-          case "wake":
-            return wakeFired(this.current, event.container, event.event.source);
-          case "lock_expired":
-            return lockRelease(this.current, event.container, event.event.name, undefined, Date.now());
-          case "proxy_messages":
-            return proxyMessages(
-              this.current,
-              event.container,
-              event.event.channel,
-              event.event.count,
-              Date.now(),
-            );
-          case "proxy_opened":
-            return proxyOpened(
-              this.current,
-              event.container,
-              event.event.channel,
-              event.event.reply,
-              event.event.error,
-            );
-          case "console_closed":
-            return sessionClosed(this.current, event.container, event.event.holder, Date.now());
-          case "idle_check":
-            return idleCheck(this.current, event.container, Date.now());
-          default:
-            // cgroup and power events are handled by the resources and power issues.
-            return { state: this.current, steps: [] };
-        }
+        return containerEvent(this.current, event.container, event.event, now);
+      default: {
+        const unrouted: never = event;
+        throw new Error(`unrouted event ${JSON.stringify(unrouted)}`);
+      }
     }
   }
 }
 
-function jobDone(state: RuntimeState, result: JobResult): Transition<RuntimeState> {
+function containerEvent(
+  state: RuntimeState,
+  container: ContainerId,
+  event: ContainerEvent,
+  now: number,
+): Transition<RuntimeState> {
+  switch (event.type) {
+    case "exit":
+      return containerExited(state, container, event.status, event.instance, now, event.runtimeError);
+    case "restart_due":
+      return restartDue(state, container, now);
+    case "cgroup_memory":
+      return memoryEvent(state, container, event.memory);
+    case "freeze_done":
+      return freezeDone(state, container, event.error, now);
+    case "thaw_done":
+      return thawDone(state, container, now);
+    case "wake":
+      return wakeFired(state, container, event.source);
+    case "lock_expired":
+      return lockRelease(state, container, event.name, undefined, now);
+    case "proxy_messages":
+      return proxyMessages(state, container, event.channel, event.count, now);
+    case "proxy_dropped":
+      return proxyDropped(state, container, event.channel, event.count);
+    case "proxy_opened":
+      return proxyOpened(state, container, event.channel, event.reply, event.error);
+    case "console_closed":
+      return sessionClosed(state, container, event.holder, now);
+    case "idle_check":
+      return idleCheck(state, container, now);
+    default: {
+      const unrouted: never = event;
+      throw new Error(`unrouted container event ${JSON.stringify(unrouted)}`);
+    }
+  }
+}
+
+function jobDone(state: RuntimeState, result: JobResult, now: number): Transition<RuntimeState> {
   switch (result.type) {
     case "upload_received":
       return uploadReceived(state, result.pkg, result.tempPath, result.reply);
@@ -134,14 +136,22 @@ function jobDone(state: RuntimeState, result: JobResult): Transition<RuntimeStat
     case "images_mounted":
       return imagesMounted(state, result.mounted);
     case "container_prepared":
-      return containerPrepared(state, result.container, result.pid);
+      return containerPrepared(state, result.container, result.pid, now);
     case "prepare_due":
-      return prepareContainer(state, result.container, undefined);
+      return prepareContainer(state, result.container, undefined, now);
     case "autostart":
-      return startContainer(state, result.container, NO_OVERRIDES, "autostart");
+      return startContainer(state, result.container, {
+        overrides: NO_OVERRIDES,
+        startedBy: "autostart",
+        now,
+      });
     case "container_checkpointed":
-      return containerCheckpointed(state, result.container, result.reply, Date.now());
+      return containerCheckpointed(state, result.container, result.reply, now);
     case "container_checkpoint_failed":
       return checkpointFailed(state, result.container, result.error, result.reply);
+    default: {
+      const unrouted: never = result;
+      throw new Error(`unrouted job result ${JSON.stringify(unrouted)}`);
+    }
   }
 }

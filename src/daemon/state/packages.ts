@@ -10,7 +10,7 @@
 import { formatContainerId, type ContainerId } from "../../protocol/container.js";
 import type { ContainerResult, Request, Response, WireError } from "../../protocol/messages.js";
 import type { JobResult, Reply } from "../events/types.js";
-import type { InstalledPackage } from "../repository/repository.js";
+import type { InstalledPackage } from "../events/data.js";
 import {
   repositoryUsage,
   withContainer,
@@ -18,7 +18,8 @@ import {
   type ContainerRecord,
   type RuntimeState,
 } from "./model.js";
-import type { Step, Transition } from "./steps.js";
+import { allows, canDiscard, phaseOf } from "./lifecycle.js";
+import type { Step, Transition } from "../events/steps.js";
 
 type T = Transition<RuntimeState>;
 
@@ -32,10 +33,6 @@ const replied = (state: RuntimeState, reply: Reply, response: Response, ...more:
 export function visible(state: RuntimeState, id: ContainerId): ContainerRecord | undefined {
   const record = state.containers.get(id);
   return record && record.busy !== "install" ? record : undefined;
-}
-
-function isPreparedPhase(phase: string): boolean {
-  return phase === "prepared" || phase === "preparing";
 }
 
 /** True while the container runs, or a running container uses it as a resource. */
@@ -115,18 +112,14 @@ export function uninstallRequest(
   const record = visible(state, container);
   if (!record) return fail({ type: "invalid_container", container });
   // A prepared instance is discarded first; the uninstall goes on once it has ended.
-  if (
-    !record.busy &&
-    record.process &&
-    (record.process.phase === "prepared" || record.process.phase === "preparing")
-  ) {
+  if (!record.busy && record.process && canDiscard(record.process)) {
     return {
       state: withContainer(state, {
         ...record,
         uninstallAfterExit: { wipe: request.wipe, reply },
         process: { ...record.process, stopRequested: true },
       }),
-      steps: [{ type: "kill_container", container, signal: 9, thaw: false }],
+      steps: [{ type: "kill_container", container, signal: 9 }],
     };
   }
   if (record.busy || inUse(state, record)) return fail({ type: "umount_busy", container });
@@ -184,8 +177,7 @@ export function mountRequest(
     if (!record) return error({ type: "invalid_container", container });
     if (record.busy) return error({ type: busyError, container });
     // A prepared instance (nothing ran yet) is discarded by the umount; a running one refuses it.
-    const discard =
-      kind === "umount" && record.process !== undefined && isPreparedPhase(record.process.phase);
+    const discard = kind === "umount" && canDiscard(record.process);
     if (kind === "umount" && !discard && inUse(next, record))
       return error({ type: "umount_busy", container });
     if (kind === "mount" && record.mount) return void (immediate[i] = { type: "ok", container });
@@ -216,7 +208,8 @@ export function mountsDone(state: RuntimeState, r: Extract<JobResult, { type: "m
           ? record.mount
           : undefined;
     // A discarded prepared instance is gone, whether the unmount worked or not.
-    const process = r.discarded?.includes(result.container) ? undefined : record.process;
+    const discarded = r.discarded?.includes(result.container) && allows(phaseOf(record.process), "discarded");
+    const process = discarded ? undefined : record.process;
     next = withContainer(next, { ...record, busy: undefined, mount: mounted, process });
   }
   const results = r.immediate.map((known): ContainerResult => {

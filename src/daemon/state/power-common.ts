@@ -6,20 +6,18 @@ import type { ContainerId } from "../../protocol/container.js";
 import type { Response, WireError } from "../../protocol/messages.js";
 import type { Reply } from "../events/types.js";
 import { withContainer, type ContainerRecord, type PowerRecord, type RuntimeState } from "./model.js";
-import type { Step, Transition } from "./steps.js";
+import { canPower } from "./lifecycle.js";
+import type { Step, Transition } from "../events/steps.js";
 
 export type T = Transition<RuntimeState>;
 
 export const answer = (reply: Reply | undefined, response: Response): Step[] =>
   reply ? [{ type: "reply_to", reply, response }] : [];
 
-/**
- * The container, if it runs and is not being killed or stopped: once a kill or stop was asked
- * for, power requests are refused, so no freeze can catch a dying container (a kill always wins).
- */
+/** The container, if power requests may act on it (lifecycle.ts `canPower`). */
 export function running(state: RuntimeState, container: ContainerId): ContainerRecord | undefined {
   const record = state.containers.get(container);
-  return record?.process?.phase === "running" && !record.process.stopRequested ? record : undefined;
+  return canPower(record?.process) ? record : undefined;
 }
 
 export function withPower(state: RuntimeState, record: ContainerRecord, power: PowerRecord): RuntimeState {

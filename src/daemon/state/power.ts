@@ -22,7 +22,7 @@ import {
 } from "../../protocol/messages.js";
 import type { Reply } from "../events/types.js";
 import type { ContainerRecord, PowerRecord, RuntimeState } from "./model.js";
-import type { Step } from "./steps.js";
+import type { Step } from "../events/steps.js";
 import { answer, notify, notRunning, running, simple, withPower, type T } from "./power-common.js";
 
 /** Resume reason of a suspend that returned at once because no wake source is registered. */
@@ -310,12 +310,12 @@ export function powerInfo(power: PowerRecord): PowerInfo {
   };
 }
 
-/** Ends whatever power work a container had when it exits. */
-export function powerEndedByExit(record: ContainerRecord): Step[] {
+/** Ends whatever power work a container had when it exits (or a checkpoint ended it). */
+export function powerEndedByExit(record: ContainerRecord, now: number): Step[] {
   const power = record.process?.power;
   if (!power) return [];
   const container = record.id;
-  const steps: Step[] = [];
+  const steps: Step[] = [{ type: "release_power", container }];
   for (const s of power.suspends) {
     steps.push(
       ...answer(
@@ -331,7 +331,7 @@ export function powerEndedByExit(record: ContainerRecord): Step[] {
         simple(power.busy === "resume-thaw" ? "resume" : "pause", container, notRunning(container)),
       ),
     );
-  if (power.state === "asleep") steps.push(notify(container, "awake", power.sequence + 1, Date.now()));
+  if (power.state === "asleep") steps.push(notify(container, "awake", power.sequence + 1, now));
   return steps;
 }
 

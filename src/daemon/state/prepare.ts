@@ -1,50 +1,30 @@
 /**
  * Prepared instances (docs/executor.md) and instances re-adopted after a daemon
  * restart, as pure transitions. A prepared instance is a process record in phase `preparing` or
- * `prepared`: it counts as the container's one instance and against the limits, and a start
- * uses it (state/containers.ts).
+ * `prepared` (lifecycle.ts): it counts as the container's one instance and against the limits,
+ * and a start uses it (state/containers.ts: `prepareContainer`, `startContainer`).
  */
 import type { ContainerId } from "../../protocol/container.js";
 import type { ExitStatus, WireError } from "../../protocol/messages.js";
-import type { Reply } from "../events/types.js";
-import { describeStatus, startContainer } from "./containers.js";
-import {
-  initialPower,
-  NO_OVERRIDES,
-  withContainer,
-  type ContainerRecord,
-  type ProcessRecord,
-  type RuntimeState,
-  type StartedBy,
-  type StartOverrides,
-} from "./model.js";
+import { livePhase } from "./lifecycle.js";
+import type { AdoptedInstance } from "../events/data.js";
+import { initialPower, withContainer, type ContainerRecord, type RuntimeState } from "./model.js";
 import { uninstallRequest } from "./packages.js";
-import type { Step, Transition } from "./steps.js";
+import { describeStatus } from "./status.js";
+import type { Step, Transition } from "../events/steps.js";
 
 type T = Transition<RuntimeState>;
 
-export function isPrepared(process: ProcessRecord): boolean {
-  return process.phase === "prepared" || process.phase === "preparing";
-}
-
-/** A prepared instance: mount, bundle, monitor and `runtime create`, so a start costs a fifo read. */
-export function prepareContainer(
-  state: RuntimeState,
-  container: ContainerId,
-  reply: Reply | undefined,
-  now = Date.now(),
-): T {
-  return startContainer(state, container, NO_OVERRIDES, "request", reply, now, true);
-}
-
-export function containerPrepared(state: RuntimeState, container: ContainerId, pid: number): T {
+/** The runtime created the prepared instance: its init waits for the start. */
+export function containerPrepared(state: RuntimeState, container: ContainerId, pid: number, now: number): T {
   const record = state.containers.get(container);
   if (record?.process?.phase !== "preparing") return { state, steps: [] };
   const reply = record.process.startReply;
+  const phase = livePhase(record.process.phase, "created");
   return {
     state: withContainer(state, {
       ...record,
-      process: { ...record.process, phase: "prepared", pid, startedAt: Date.now(), startReply: undefined },
+      process: { ...record.process, phase, pid, startedAt: now, startReply: undefined },
     }),
     steps: [
       { type: "log", level: "info", container, message: `prepared (init pid ${pid} waits for the start)` },
@@ -102,17 +82,6 @@ export function preparedEnded(state: RuntimeState, record: ContainerRecord, stat
   return { state: uninstall.state, steps: [...steps, ...uninstall.steps] };
 }
 
-export interface AdoptedInstance {
-  container: ContainerId;
-  /** Set for a prepared instance (created, waiting for its start). */
-  prepared?: boolean;
-  pid?: number;
-  startedAt: number;
-  startedBy: StartedBy;
-  overrides: StartOverrides;
-  resources: ContainerId[];
-}
-
 /**
  * Instances a previous daemon left: each gets its process record back (running with its
  * original init pid). Those that ended meanwhile get their exit event later, which ends them
@@ -133,10 +102,12 @@ export function adopted(state: RuntimeState, instances: AdoptedInstance[]): T {
       steps.push({ type: "cleanup_container", container: i.container });
       continue;
     }
+    if (!i.prepared && i.pid !== undefined)
+      steps.push({ type: "attach_power", container: i.container, cgroupPath: i.cgroupPath, pid: i.pid });
     next = withContainer(next, {
       ...record,
       process: {
-        phase: i.prepared ? "prepared" : "running",
+        phase: livePhase("none", i.prepared ? "adopt_prepared" : "adopt_running"),
         pid: i.pid,
         startedAt: i.startedAt,
         startedBy: i.startedBy,

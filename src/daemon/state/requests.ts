@@ -7,13 +7,12 @@
 import type { ProcessInfo, Request, Response } from "../../protocol/messages.js";
 import type { Peer, Reply } from "../events/types.js";
 import { initialPower, visibleContainers, type ContainerRecord, type RuntimeState } from "./model.js";
-import { killRequest, startRequest, stopRequest } from "./containers.js";
-import { prepareContainer } from "./prepare.js";
+import { killRequest, prepareContainer, startRequest, stopRequest } from "./containers.js";
 import { checkpointRequest, restoreRequest } from "./checkpoint.js";
 import { pauseRequest, powerInfo, resumeRequest, suspendRequest } from "./power.js";
 import { lockAcquire, lockRelease, proxyHandled, sourceAdd, sourceRemove } from "./wake.js";
 import { mountRequest, uninstallRequest, visible } from "./packages.js";
-import type { Step, Transition } from "./steps.js";
+import type { Step, Transition } from "../events/steps.js";
 import { createToken, tokenIdentity, verifyToken, type TokenKey } from "../tokens.js";
 
 /** What token requests need besides the state: the daemon's key and `token_validity`. */
@@ -55,7 +54,7 @@ export function handleRequest(
   peer: Peer,
   request: Request,
   answer: Reply,
-  now = Date.now(),
+  now: number,
   tokens?: TokenContext,
 ): Transition<RuntimeState> {
   switch (request.type) {
@@ -114,7 +113,7 @@ export function handleRequest(
     case "uninstall":
       return uninstallRequest(state, request, answer);
     case "start":
-      return startRequest(state, request, answer);
+      return startRequest(state, request, answer, now);
     case "prepare":
       return prepareContainer(state, request.container, answer, now);
     case "checkpoint":
@@ -222,8 +221,17 @@ export function handleRequest(
         { type: "shutdown" },
         { type: "shutdown", reason: "shutdown request" },
       );
-    default:
+    // Answered before the loop (runtime.ts): `install` streams its payload in a job first,
+    // `health` is the toolchain's, not the state's, and `exec` streams on its connection
+    // (exec/executor.ts). Should one reach here, it is unsupported.
+    case "install":
+    case "health":
+    case "exec":
       break;
+    default: {
+      const unrouted: never = request;
+      throw new Error(`unrouted request ${JSON.stringify(unrouted)}`);
+    }
   }
   return reply(state, { type: "error", error: { type: "unsupported", request: request.type } });
 }

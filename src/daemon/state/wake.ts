@@ -10,7 +10,7 @@ import type { Reply } from "../events/types.js";
 import type { ContainerRecord, RuntimeState } from "./model.js";
 import { answer, notRunning, running, simple, withPower, type T } from "./power-common.js";
 import { suspendRequest, wakeFired } from "./power.js";
-import type { Step } from "./steps.js";
+import type { Step } from "../events/steps.js";
 
 // ---------------------------------------------------------------------------------------------
 // wake locks
@@ -190,6 +190,18 @@ export function proxyHandled(
   };
 }
 
+/**
+ * Counted messages the proxy could never hand over (power/proxy.ts INVARIANTS): they are taken
+ * off the counter as if handled, so they cannot keep a suspend from sleeping.
+ */
+export function proxyDropped(state: RuntimeState, container: ContainerId, channel: string, count: number): T {
+  const record = running(state, container);
+  const power = record?.process?.power;
+  if (!record || !power || !(channel in power.counters)) return { state, steps: [] };
+  const counters = { ...power.counters, [channel]: Math.max(0, (power.counters[channel] ?? 0) - count) };
+  return { state: withPower(state, record, { ...power, counters }), steps: [] };
+}
+
 /** A proxy channel opened: its counter starts at 0 and a wake source of the same name watches it. */
 export function proxyOpened(
   state: RuntimeState,
@@ -221,7 +233,7 @@ export function proxyOpened(
 // idle suspend (Skiff): manifest `power.idle_suspend_after`
 
 /** The manifest's idle time in ms, if it asks for idle suspend. */
-export function idleAfterMs(record: ContainerRecord): number | undefined {
+function idleAfterMs(record: ContainerRecord): number | undefined {
   const text = record.pkg.npk.manifest.power?.idle_suspend_after;
   return text === undefined ? undefined : parseDuration(text);
 }

@@ -120,4 +120,22 @@ describe("EventLoop", () => {
     await assert.rejects(waiting, EventLoopClosedError);
     await assert.rejects(loop.enqueue({ kind: "a", n: 3 }), EventLoopClosedError);
   });
+
+  it("stamps each event with the clock at enqueue time, not at delivery", async () => {
+    let clock = 100;
+    const loop = new EventLoop<E>({ capacity: 16, clock: () => clock });
+    const seen: [number, number][] = [];
+    loop.subscribe("a", ["a"], (e, at) => void seen.push([e.n, at]));
+    await loop.enqueue({ kind: "a", n: 1 });
+    clock = 200;
+    await loop.enqueue({ kind: "a", n: 2 });
+    clock = 300;
+    const running = loop.run();
+    loop.close();
+    await running;
+    assert.deepEqual(seen, [
+      [1, 100],
+      [2, 200],
+    ]);
+  });
 });

@@ -14,7 +14,8 @@ import {
   restoreRequest,
 } from "../../../src/daemon/state/checkpoint.js";
 import { containerStarted, containerStartFailed } from "../../../src/daemon/state/containers.js";
-import type { Step } from "../../../src/daemon/state/steps.js";
+import type { Step } from "../../../src/daemon/events/steps.js";
+import { exitIsFinal } from "../../../src/daemon/state/lifecycle.js";
 import type { InstalledPackage } from "../../../src/daemon/repository/repository.js";
 import type { Npk } from "../../../src/npk/npk.js";
 import type { Response } from "../../../src/protocol/messages.js";
@@ -57,11 +58,11 @@ function answers(steps: Step[]): Response[] {
 const reply = (): void => undefined;
 
 describe("checkpoint and restore transitions", () => {
-  it("a running container goes to checkpointing; the step carries the reply; stopRequested guards the restart policy", () => {
+  it("a running container goes to checkpointing; the step carries the reply; its exit is final (no restart)", () => {
     const t = checkpointRequest(state(), C, reply);
     const process = t.state.containers.get(C)!.process!;
     assert.equal(process.phase, "checkpointing");
-    assert.equal(process.stopRequested, true);
+    assert.equal(exitIsFinal(process), true);
     assert.deepEqual(
       t.steps.map((s) => s.type),
       ["checkpoint_container"],
@@ -132,6 +133,7 @@ describe("checkpoint and restore transitions", () => {
       container: C,
       pid: 7,
       startedAt: 3,
+      cgroupPath: "/sys/fs/cgroup/x",
     });
     assert.equal(started.state.containers.get(C)!.checkpoint, undefined);
     assert.ok(started.steps.some((s) => s.type === "discard_checkpoint"));

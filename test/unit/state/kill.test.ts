@@ -14,6 +14,7 @@ function killAnswer(signal: number): Response {
     host,
     { type: "kill", container: "a:1.0.0", signal },
     () => {},
+    0,
   ).steps as { response?: Response }[];
   assert.equal(steps.length, 1);
   return steps[0]!.response!;

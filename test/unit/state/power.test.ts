@@ -18,12 +18,13 @@ import {
 } from "../../../src/daemon/state/power.js";
 import {
   lockAcquire,
+  proxyDropped,
   proxyMessages,
   proxyOpened,
   sourceAdd,
   sourceRemove,
 } from "../../../src/daemon/state/wake.js";
-import type { Step } from "../../../src/daemon/state/steps.js";
+import type { Step } from "../../../src/daemon/events/steps.js";
 import type { InstalledPackage } from "../../../src/daemon/repository/repository.js";
 import type { Npk } from "../../../src/npk/npk.js";
 import type { Response } from "../../../src/protocol/messages.js";
@@ -165,6 +166,16 @@ describe("power transitions", () => {
     run(again.steps);
     assert.deepEqual(types(again.steps), ["notify:asleep", "notify:awake", "reply_to"]);
     assert.match(JSON.stringify(r.got), /"resume_reason":"http"/);
+  });
+
+  it("dropped proxy messages come off the counter: they do not keep a suspend from sleeping", () => {
+    let s = proxyOpened(runningState(), C, "http", undefined).state;
+    s = proxyMessages(s, C, "http", 2, 1).state;
+    s = proxyDropped(s, C, "http", 2).state;
+    assert.equal(power(s).counters.http, 0);
+    const t = suspendRequest(s, C, 60_000, () => undefined, 2);
+    assert.deepEqual(types(t.steps), ["freeze"]);
+    assert.equal(proxyDropped(s, C, "http", 5).state.containers.get(C)!.process!.power.counters.http, 0);
   });
 
   it("suspends are served one at a time, in order, each with its own answer", () => {

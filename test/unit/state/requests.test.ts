@@ -10,7 +10,7 @@ const noReply = (): void => undefined;
 describe("request transitions", () => {
   it("ident answers the peer's identity", () => {
     const s = initialState([]);
-    assert.deepEqual(handleRequest(s, host, { type: "ident" }, noReply).steps, [
+    assert.deepEqual(handleRequest(s, host, { type: "ident" }, noReply, 0).steps, [
       { type: "reply", response: { type: "ident", container: EXTERN_IDENT } },
     ]);
     const fromContainer = handleRequest(
@@ -18,6 +18,7 @@ describe("request transitions", () => {
       { kind: "container", container: "a:1.0.0" },
       { type: "ident" },
       noReply,
+      0,
     );
     assert.deepEqual(fromContainer.steps[0], {
       type: "reply",
@@ -30,18 +31,18 @@ describe("request transitions", () => {
       { id: "mem", keyed: false },
       { id: "default", keyed: false },
     ]);
-    assert.deepEqual(handleRequest(s, host, { type: "repositories" }, noReply).steps[0], {
+    assert.deepEqual(handleRequest(s, host, { type: "repositories" }, noReply, 0).steps[0], {
       type: "reply",
       response: { type: "repositories", repositories: ["default", "mem"] },
     });
-    assert.deepEqual(handleRequest(s, host, { type: "list" }, noReply).steps[0], {
+    assert.deepEqual(handleRequest(s, host, { type: "list" }, noReply, 0).steps[0], {
       type: "reply",
       response: { type: "list", containers: [] },
     });
   });
 
   it("inspect of an unknown container is invalid_container", () => {
-    const t = handleRequest(initialState([]), host, { type: "inspect", container: "x:1.0.0" }, noReply);
+    const t = handleRequest(initialState([]), host, { type: "inspect", container: "x:1.0.0" }, noReply, 0);
     assert.deepEqual(t.steps[0], {
       type: "reply",
       response: {
@@ -56,13 +57,13 @@ describe("request transitions", () => {
   });
 
   it("shutdown replies, marks the state and asks for shutdown once", () => {
-    const first = handleRequest(initialState([]), host, { type: "shutdown" }, noReply);
+    const first = handleRequest(initialState([]), host, { type: "shutdown" }, noReply, 0);
     assert.equal(first.state.shuttingDown, true);
     assert.deepEqual(first.steps, [
       { type: "reply", response: { type: "shutdown" } },
       { type: "shutdown", reason: "shutdown request" },
     ]);
-    const again = handleRequest(first.state, host, { type: "shutdown" }, noReply);
+    const again = handleRequest(first.state, host, { type: "shutdown" }, noReply, 0);
     assert.deepEqual(again.steps, [{ type: "reply", response: { type: "shutdown" } }]);
   });
 });

@@ -1,6 +1,9 @@
 /**
- * Steps are what a transition asks the world to do. The state owner hands them to the
- * executor map (runtime.ts); executors report back through `job` events, never by touching
+ * Steps are what a transition asks the world to do, grouped by who carries them out: the
+ * runtime itself (replies, notifications, shutdown), the package executor
+ * (repository/executor.ts), the container executor (containers/executor.ts) and the power
+ * executor (power/executor.ts). The state owner hands them to runtime.ts, which routes each
+ * group with an exhaustive switch; executors report back through events, never by touching
  * the state.
  */
 import type { ContainerId } from "../../protocol/container.js";
@@ -11,18 +14,24 @@ import type {
   Response,
   WakeSource,
 } from "../../protocol/messages.js";
-import type { ContainerEvent, Reply } from "../events/types.js";
+import type { PowerEvent, Reply } from "./types.js";
 import type { MountHandle } from "../mount/index.js";
-import type { InstalledPackage } from "../repository/repository.js";
-import type { StartedBy, StartOverrides } from "./model.js";
+import type { InstalledPackage, StartedBy, StartOverrides } from "./data.js";
 
-export type Step =
+/** Every step; a new one goes into exactly one of the groups below. */
+export type Step = RuntimeStep | RepositoryStep | ContainerStep | PowerStep;
+
+/** Carried out by runtime.ts. */
+export type RuntimeStep =
   /** Answers the console request being handled. */
   | { type: "reply"; response: Response }
   /** Answers a request whose answer had to wait for a job. */
   | { type: "reply_to"; reply: Reply; response: Response }
   | { type: "notify"; notification: Notification }
-  | { type: "shutdown"; reason: string }
+  | { type: "shutdown"; reason: string };
+
+/** Carried out by the package executor (repository/executor.ts). */
+export type RepositoryStep =
   /** Moves a verified upload to its final name; reports `install_committed`. */
   | { type: "commit_install"; container: ContainerId; pkg: InstalledPackage; tempPath: string; reply: Reply }
   /** Deletes a refused upload. */
@@ -44,9 +53,9 @@ export type Step =
       mount?: MountHandle;
       wipe: boolean;
       reply: Reply;
-    }
-  | ContainerStep;
+    };
 
+/** Carried out by the container executor (containers/executor.ts). */
 export type ContainerStep =
   /** Mounts what is not mounted, writes the bundle, starts the monitor and the container. */
   | {
@@ -59,8 +68,12 @@ export type ContainerStep =
       startedBy: StartedBy;
       /** Create only: the instance waits on the exec fifo (`prepare`). */
       prepareOnly: boolean;
-      /** Overrides cannot use the prepared instance (its process is fixed at create): replace it. */
-      cold: boolean;
+      /**
+       * The container has a prepared instance (lifecycle phase `preparing`/`prepared`): this
+       * start `use`s it, or `replace`s it (overrides cannot use it, its process is fixed at
+       * create; a restore's process comes from the image). Absent: a new instance.
+       */
+      prepared?: "use" | "replace";
       /** `runtime restore` from the container's checkpoint image instead of create + start. */
       restore?: boolean;
     }
@@ -68,12 +81,30 @@ export type ContainerStep =
   | { type: "checkpoint_container"; container: ContainerId; reply: Reply }
   /** Removes the container's checkpoint image (restored from, or uninstalled). */
   | { type: "discard_checkpoint"; container: ContainerId }
-  /** `thaw`: the freezer holds the container, so it is thawed after the signal (v1 needs it for SIGKILL). */
-  | { type: "kill_container"; container: ContainerId; signal: number; thaw: boolean; reply?: Reply }
+  /** Signals every process of the instance (a frozen one is thawed beside it: `thaw_killed`). */
+  | { type: "kill_container"; container: ContainerId; signal: number; reply?: Reply }
+  /** SIGTERM now, SIGKILL after `graceMs` unless the container has ended. */
+  | { type: "stop_container"; container: ContainerId; graceMs: number }
+  /** After an exit: the monitor connection, the bundle and the cgroup go. */
+  | { type: "cleanup_container"; container: ContainerId }
+  | { type: "schedule_restart"; container: ContainerId; delayMs: number }
+  /** Answers an inspect of a running container after adding its cgroup statistics. */
+  | { type: "reply_inspect"; container: ContainerId; response: Response; reply: Reply }
+  | { type: "read_logs"; container: ContainerId; lines?: number; offset?: number; reply: Reply }
+  | { type: "log"; level: "info" | "warn" | "error"; container: ContainerId; message: string };
+
+/** Carried out by the power executor (power/executor.ts). */
+export type PowerStep =
+  /** The instance runs: its cgroup and init pid are what freezes, thaws and proxies act on. */
+  | { type: "attach_power"; container: ContainerId; cgroupPath: string; pid: number }
+  /** The instance ended: its timers, watchers and channels go, a freeze in flight is aborted. */
+  | { type: "release_power"; container: ContainerId }
+  /** A kill of a frozen container: abort a freeze in flight and thaw (v1 needs it for SIGKILL). */
+  | { type: "thaw_killed"; container: ContainerId }
   | { type: "freeze"; container: ContainerId; purpose: "suspend" | "pause" }
   | { type: "thaw"; container: ContainerId; purpose: "wake" | "resume" | "abort" }
   /** Posts `event` for the container after `delayMs`; a timer with the same key is replaced. */
-  | { type: "power_timer"; container: ContainerId; key: string; delayMs: number; event: ContainerEvent }
+  | { type: "power_timer"; container: ContainerId; key: string; delayMs: number; event: PowerEvent }
   | { type: "cancel_power_timer"; container: ContainerId; key: string }
   | { type: "watch_wake_source"; container: ContainerId; name: string; source: WakeSource }
   | { type: "unwatch_wake_source"; container: ContainerId; name: string }
@@ -85,16 +116,7 @@ export type ContainerStep =
       target: string;
       framing: ProxyFraming;
       reply?: Reply;
-    }
-  /** SIGTERM now, SIGKILL after `graceMs` unless the container has ended. */
-  | { type: "stop_container"; container: ContainerId; graceMs: number }
-  /** After an exit: the monitor connection, the bundle and the cgroup go. */
-  | { type: "cleanup_container"; container: ContainerId }
-  | { type: "schedule_restart"; container: ContainerId; delayMs: number }
-  /** Answers an inspect of a running container after adding its cgroup statistics. */
-  | { type: "reply_inspect"; container: ContainerId; response: Response; reply: Reply }
-  | { type: "read_logs"; container: ContainerId; lines?: number; offset?: number; reply: Reply }
-  | { type: "log"; level: "info" | "warn" | "error"; container: ContainerId; message: string };
+    };
 
 export interface Transition<S> {
   state: S;
