@@ -1,5 +1,6 @@
 /** Output helpers: docker-style tables and wire-JSON lines for `--json`. */
 import { encodeMessage } from "../protocol/codec.js";
+import { describeExitStatus } from "../protocol/exit-status.js";
 import type { Notification, Response } from "../protocol/messages.js";
 
 /** Left-aligned columns separated by three spaces, headers in capitals. */
@@ -32,10 +33,7 @@ export function describeNotification(n: Notification): string {
       return `c_group    ${n.container} memory ${counts}`;
     }
     case "exit": {
-      const s = n.status;
-      const how = s.type === "exit" ? `exit code ${s.code}` : `signal ${s.signal}`;
-      const extra = [s.reason && `reason ${s.reason}`, s.oom && "oom"].filter(Boolean).join(", ");
-      return `exit       ${n.container} ${how}${extra ? ` (${extra})` : ""}`;
+      return `exit       ${n.container} ${describeExitStatus(n.status, { details: "parenthesised" })}`;
     }
     case "shutdown":
       return "shutdown";

@@ -7,7 +7,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { Client } from "../../client/client.js";
 import { RuntimeError } from "../../client/errors.js";
 import type { ContainerId } from "../../protocol/container.js";
-import type { ContainerData, ExitStatus } from "../../protocol/messages.js";
+import { describeExitStatus, signalName } from "../../protocol/exit-status.js";
+import type { ContainerData } from "../../protocol/messages.js";
 import { EXIT_OK, UsageError, type Command, type ParsedCommand } from "../command.js";
 import { responseJson, table } from "../output.js";
 import { resolveContainer } from "../resolve.js";
@@ -32,22 +33,6 @@ export function parseSignal(text: string): number {
   const n = (constants.signals as Record<string, number | undefined>)[name];
   if (n === undefined) throw new UsageError(`unknown signal ${text}`);
   return n;
-}
-
-/** The conventional name of a signal number, e.g. SIGKILL for 9; undefined for real-time ones. */
-export function signalName(signal: number): string | undefined {
-  return Object.entries(constants.signals).find(([, n]) => n === signal)?.[0];
-}
-
-/** `exit code N` or `signal N (SIGNAME)`, plus how the daemon saw the end. */
-export function describeExitStatus(status: ExitStatus): string {
-  const name = status.type === "signalled" ? signalName(status.signal) : undefined;
-  const how =
-    status.type === "exit"
-      ? `exit code ${status.code}`
-      : `signal ${status.signal}${name ? ` (${name})` : ""}`;
-  const extra = [status.reason && `reason ${status.reason}`, status.oom && "oom"].filter(Boolean).join(", ");
-  return extra ? `${how}, ${extra}` : how;
 }
 
 /** `-e K=V` values as an environment; the value may contain `=`, the key may not be empty. */
@@ -221,7 +206,7 @@ const stop: Command = {
         ctx.out(
           ctx.global.json
             ? responseJson({ type: "stop", result: { type: "ok", container, status } })
-            : `stopped ${container}: ${describeExitStatus(status)}`,
+            : `stopped ${container}: ${describeExitStatus(status, { signalNames: true })}`,
         );
         return EXIT_OK;
       },

@@ -26,6 +26,7 @@ import type { ContainerId } from "../../protocol/container.js";
 import type { ExitStatus, MemoryNotification, Request, WireError } from "../../protocol/messages.js";
 import { RESERVED_ENV_VARIABLES, satisfiesRequirement, type Manifest } from "../../npk/manifest/index.js";
 import { parseDuration } from "../../common/units.js";
+import { describeExitStatus } from "../../protocol/exit-status.js";
 import { checkLimits, groupOfManifest, type LimitReached } from "../cgroups/groups.js";
 import { isFrozen, powerEndedByExit } from "./power.js";
 import { idleTimerSteps } from "./wake.js";
@@ -338,10 +339,7 @@ function isSuccess(status: ExitStatus): boolean {
   return status.type === "exit" && status.code === 0;
 }
 
-export function describeStatus(status: ExitStatus): string {
-  const how = status.type === "exit" ? `exit code ${status.code}` : `signal ${status.signal}`;
-  return `${how}${status.reason ? `, reason ${status.reason}` : ""}${status.oom ? ", oom" : ""}`;
-}
+export const describeStatus = (status: ExitStatus): string => describeExitStatus(status);
 
 /** The restart policy's delay for the n-th consecutive restart (0-based), capped. */
 export function restartDelay(manifest: Manifest, attempt: number): number {
