@@ -90,7 +90,7 @@ async function main(): Promise<number> {
   );
 
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
-    process.on(signal, () => runtime.requestShutdown(`received ${signal}`));
+    process.on(signal, () => runtime.requestShutdown({ kind: "host", cause: `received ${signal}` }));
   }
   await runtime.stopped;
   await lock.release();

@@ -17,6 +17,7 @@ import { allDirs } from "./paths.js";
 import { toProcessStatistics, type ProcessStatistics } from "./statistics.js";
 import { readStats } from "./stats.js";
 import { CgroupTree } from "./tree.js";
+import { bestEffort } from "../errors.js";
 
 export type SupervisorConfig = Pick<DaemonConfig, "cgroup" | "groups" | "oomMonitorAll">;
 
@@ -59,7 +60,7 @@ export class CgroupSupervisor {
         }
       }
     } catch (error) {
-      await this.stop().catch(() => undefined);
+      await bestEffort(this.log, "removing the cgroups after a failed start", this.stop());
       throw error;
     }
   }

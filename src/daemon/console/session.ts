@@ -43,6 +43,7 @@ import type { BudgetAccount, ConsoleBudget } from "./budget.js";
 import type { NotificationHub } from "./hub.js";
 import { Outbox } from "./outbox.js";
 import { RateLimiter } from "./rate.js";
+import { messageOf } from "../errors.js";
 
 /** What a session needs from the daemon: a way to have a request served by the state owner. */
 export type RequestDispatcher = (peer: Peer, request: Request, io: RequestIo) => Promise<Response>;
@@ -166,7 +167,7 @@ export class Session {
     try {
       message = decodeMessage(line);
     } catch (e) {
-      this.drop(`invalid connect message: ${(e as Error).message}`);
+      this.drop(`invalid connect message: ${messageOf(e)}`);
     }
     if (message.type !== "connect") this.drop(`expected connect, got ${message.type}`);
     const { version, subscribe_notifications } = message.connect;

@@ -14,6 +14,7 @@ import type {
 import type { MountHandle } from "../mount/index.js";
 import type { InstalledPackage } from "../repository/repository.js";
 import type { AdoptedInstance } from "../state/prepare.js";
+import type { ShutdownReason } from "../errors.js";
 
 /** Who sent a console request: a host client, or a container through its own console. */
 export type Peer =
@@ -96,7 +97,7 @@ export type JobResult =
 
 export type DaemonEvent =
   | { kind: "console_request"; peer: Peer; request: Request; reply: Reply }
-  | { kind: "shutdown"; reason: string }
+  | { kind: "shutdown"; reason: ShutdownReason }
   | { kind: "container"; container: ContainerId; event: ContainerEvent }
   | { kind: "job"; result: JobResult };
 

@@ -24,6 +24,7 @@ import { startContainer } from "./containers.js";
 import { withContainer, type RuntimeState } from "./model.js";
 import { powerEndedByExit } from "./power.js";
 import type { Step, Transition } from "./steps.js";
+import { failureToWire } from "../errors.js";
 
 type T = Transition<RuntimeState>;
 
@@ -62,10 +63,7 @@ export function checkpointRequest(state: RuntimeState, container: ContainerId, r
   if (process.power.state !== "awake" || process.power.busy !== undefined)
     return refuse(`the container is ${process.power.busy ?? process.power.state}: resume it first`);
   if (state.shuttingDown)
-    return answer(state, reply, "checkpoint", container, {
-      type: "unexpected",
-      error: "the daemon is shutting down",
-    });
+    return answer(state, reply, "checkpoint", container, failureToWire({ kind: "shutting_down" }));
   return {
     state: withContainer(state, {
       ...record,

@@ -330,7 +330,10 @@ export function containerStartFailed(
   }
   const manifest = record.pkg.npk.manifest;
   if (manifest.autostart === "critical" && record.process.startedBy === "autostart") {
-    steps.push({ type: "shutdown", reason: `critical container ${r.container} failed to start: ${r.error}` });
+    steps.push({
+      type: "shutdown",
+      reason: { kind: "critical_container", container: r.container, failure: `failed to start: ${r.error}` },
+    });
   }
   return { state: withContainer(state, { ...record, process: undefined }), steps };
 }
@@ -416,7 +419,7 @@ export function containerExited(
   if (manifest.autostart === "critical" && !isSuccess(status)) {
     steps.push({
       type: "shutdown",
-      reason: `critical container ${container} exited: ${describeStatus(status)}`,
+      reason: { kind: "critical_container", container, failure: `exited: ${describeStatus(status)}` },
     });
     return { state: next, steps };
   }

@@ -19,6 +19,7 @@ import {
   type RuntimeState,
 } from "./model.js";
 import type { Step, Transition } from "./steps.js";
+import { failureToWire } from "../errors.js";
 
 type T = Transition<RuntimeState>;
 
@@ -63,7 +64,7 @@ export function uploadReceived(
       { type: "reply_to", reply, response: { type: "install", result: { type: "error", error } } },
     ],
   });
-  if (state.shuttingDown) return refuse({ type: "unexpected", error: "the daemon is shutting down" });
+  if (state.shuttingDown) return refuse(failureToWire({ kind: "shutting_down" }));
   if (state.containers.has(container)) return refuse({ type: "install_duplicate", container });
   const repo = state.repositories.get(pkg.repository);
   if (!repo) return refuse({ type: "invalid_repository", repository: pkg.repository });
@@ -130,7 +131,7 @@ export function uninstallRequest(
     };
   }
   if (record.busy || inUse(state, record)) return fail({ type: "umount_busy", container });
-  if (state.shuttingDown) return fail({ type: "unexpected", error: "the daemon is shutting down" });
+  if (state.shuttingDown) return fail(failureToWire({ kind: "shutting_down" }));
   return {
     state: withContainer(state, { ...record, busy: "uninstall" }),
     steps: [
@@ -190,7 +191,7 @@ export function mountRequest(
       return error({ type: "umount_busy", container });
     if (kind === "mount" && record.mount) return void (immediate[i] = { type: "ok", container });
     if (kind === "umount" && !record.mount) return void (immediate[i] = { type: "ok", container });
-    if (state.shuttingDown) return error({ type: "unexpected", error: "the daemon is shutting down" });
+    if (state.shuttingDown) return error(failureToWire({ kind: "shutting_down" }));
     next = withContainer(next, { ...record, busy: kind });
     jobs.push({ container, pkg: record.pkg, handle: record.mount, ...(discard ? { discard } : {}) });
   });

@@ -220,7 +220,7 @@ export function handleRequest(
       return reply(
         { ...state, shuttingDown: true },
         { type: "shutdown" },
-        { type: "shutdown", reason: "shutdown request" },
+        { type: "shutdown", reason: { kind: "request" } },
       );
     default:
       break;

@@ -15,6 +15,7 @@ import type { ContainerEvent, Reply } from "../events/types.js";
 import type { MountHandle } from "../mount/index.js";
 import type { InstalledPackage } from "../repository/repository.js";
 import type { StartedBy, StartOverrides } from "./model.js";
+import type { ShutdownReason } from "../errors.js";
 
 export type Step =
   /** Answers the console request being handled. */
@@ -22,7 +23,7 @@ export type Step =
   /** Answers a request whose answer had to wait for a job. */
   | { type: "reply_to"; reply: Reply; response: Response }
   | { type: "notify"; notification: Notification }
-  | { type: "shutdown"; reason: string }
+  | { type: "shutdown"; reason: ShutdownReason }
   /** Moves a verified upload to its final name; reports `install_committed`. */
   | { type: "commit_install"; container: ContainerId; pkg: InstalledPackage; tempPath: string; reply: Reply }
   /** Deletes a refused upload. */
