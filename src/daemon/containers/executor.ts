@@ -64,6 +64,7 @@ import {
   type CheckpointSupport,
 } from "./checkpoint.js";
 import { bestEffort, DaemonError, messageOf, toWireError } from "../errors.js";
+import { containerError, containerResponse, inspectResponse, logsResponse } from "../responses.js";
 
 export interface ContainerExecutorOptions {
   runDir: string;
@@ -240,16 +241,8 @@ export class ContainerExecutor {
           step.container,
           "kill",
           this.kill(step.container, step.signal, step.thaw).then(
-            () => step.reply?.({ type: "kill", result: { type: "ok", container: step.container } }),
-            (e: unknown) =>
-              step.reply?.({
-                type: "kill",
-                result: {
-                  type: "error",
-                  container: step.container,
-                  error: toWireError(e),
-                },
-              }),
+            () => step.reply?.(containerResponse("kill", step.container)),
+            (e: unknown) => step.reply?.(containerResponse("kill", step.container, toWireError(e))),
           ),
         );
         return;
@@ -271,20 +264,9 @@ export class ContainerExecutor {
       case "read_logs":
         this.background(step.container, "logs", this.readLogs(step));
         return;
-      case "reply_inspect": {
-        const { response } = step;
-        const statistics = this.statistics(step.container);
-        if (
-          statistics &&
-          response.type === "inspect" &&
-          response.result.type === "ok" &&
-          response.result.data.process
-        ) {
-          response.result.data.process.statistics = statistics as unknown as Record<string, unknown>;
-        }
-        step.reply(response);
+      case "reply_inspect":
+        step.reply(inspectResponse(step.view, this.statistics(step.container)));
         return;
-      }
       case "log":
         this.o.log[step.level]({ container: step.container }, step.message);
         return;
@@ -743,15 +725,9 @@ export class ContainerExecutor {
         step.offset !== undefined
           ? await readLogSince(dir, step.offset)
           : await readLogTail(dir, step.lines ?? 100);
-      step.reply({
-        type: "logs",
-        result: { type: "ok", container, lines: result.lines, offset: result.offset },
-      });
+      step.reply(logsResponse(container, result.lines, result.offset));
     } catch (e) {
-      step.reply({
-        type: "logs",
-        result: { type: "error", container, error: toWireError(e) },
-      });
+      step.reply(containerError("logs", container, toWireError(e)));
     }
   }
 

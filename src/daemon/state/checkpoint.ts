@@ -25,6 +25,7 @@ import { withContainer, type RuntimeState } from "./model.js";
 import { powerEndedByExit } from "./power.js";
 import type { Step, Transition } from "./steps.js";
 import { failureToWire } from "../errors.js";
+import { containerResponse } from "../responses.js";
 
 type T = Transition<RuntimeState>;
 
@@ -35,8 +36,7 @@ function answer(
   container: ContainerId,
   error?: WireError,
 ): T {
-  const result = error ? { type: "error" as const, container, error } : { type: "ok" as const, container };
-  return { state, steps: [{ type: "reply_to", reply, response: { type: kind, result } }] };
+  return { state, steps: [{ type: "reply_to", reply, response: containerResponse(kind, container, error) }] };
 }
 
 export function checkpointRequest(state: RuntimeState, container: ContainerId, reply: Reply): T {

@@ -42,6 +42,7 @@ import {
 } from "./model.js";
 import { isPrepared, prepareContainer, preparedEnded } from "./prepare.js";
 import type { Step, Transition } from "./steps.js";
+import { containerResponse } from "../responses.js";
 
 type T = Transition<RuntimeState>;
 
@@ -60,7 +61,7 @@ function startErrorOf(
   reply: Reply | undefined,
   kind: "start" | "prepare" | "restore" = "start",
 ): T {
-  const response = { type: kind, result: { type: "error" as const, container, error } };
+  const response = containerResponse(kind, container, error);
   return { state, steps: reply ? [{ type: "reply_to", reply, response }] : [] };
 }
 

@@ -16,6 +16,7 @@ import type { MountHandle } from "../mount/index.js";
 import type { InstalledPackage } from "../repository/repository.js";
 import type { StartedBy, StartOverrides } from "./model.js";
 import type { ShutdownReason } from "../errors.js";
+import type { InspectView } from "../responses.js";
 
 export type Step =
   /** Answers the console request being handled. */
@@ -92,8 +93,8 @@ export type ContainerStep =
   /** After an exit: the monitor connection, the bundle and the cgroup go. */
   | { type: "cleanup_container"; container: ContainerId }
   | { type: "schedule_restart"; container: ContainerId; delayMs: number }
-  /** Answers an inspect of a running container after adding its cgroup statistics. */
-  | { type: "reply_inspect"; container: ContainerId; response: Response; reply: Reply }
+  /** Answers an inspect of a running container with its cgroup statistics (responses.ts). */
+  | { type: "reply_inspect"; container: ContainerId; view: InspectView; reply: Reply }
   | { type: "read_logs"; container: ContainerId; lines?: number; offset?: number; reply: Reply }
   | { type: "log"; level: "info" | "warn" | "error"; container: ContainerId; message: string };
 
