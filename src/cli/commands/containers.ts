@@ -10,9 +10,9 @@ import type { ContainerId } from "../../protocol/container.js";
 import { describeExitStatus, signalName } from "../../protocol/exit-status.js";
 import type { ContainerData } from "../../protocol/messages.js";
 import { EXIT_OK, UsageError, type Command, type ParsedCommand } from "../command.js";
-import { responseJson, table } from "../output.js";
+import { printResponse, printResult, table } from "../output.js";
 import { resolveContainer } from "../resolve.js";
-import { withClient } from "./session.js";
+import { onContainer, withClient } from "./session.js";
 
 const FOLLOW_INTERVAL_MS = 200;
 const SIGTERM = 15;
@@ -154,19 +154,13 @@ const start: Command = {
   options: { env: { type: "string", short: "e", multiple: true } },
   async run(ctx, parsed) {
     const args = parseStartArguments(parsed);
-    return withClient(ctx, async (client) => {
-      const container = await resolveContainer(client, args.name);
+    return onContainer(ctx, args.name, async (client, container) => {
       await client.start(container, {
         ...(args.init === undefined ? {} : { init: args.init }),
         arguments: args.arguments,
         environment: args.environment,
       });
-      ctx.out(
-        ctx.global.json
-          ? responseJson({ type: "start", result: { type: "ok", container } })
-          : `started ${container}`,
-      );
-      return EXIT_OK;
+      return `started ${container}`;
     });
   },
 };
@@ -177,16 +171,9 @@ const kill: Command = {
   usage: "skiff kill CONTAINER [SIGNAL]",
   async run(ctx, parsed) {
     const { name, signal } = parseKillArguments(parsed);
-    return withClient(ctx, async (client) => {
-      const container = await resolveContainer(client, name);
+    return onContainer(ctx, name, async (client, container) => {
       await client.kill(container, signal);
-      const described = signalName(signal) ?? `signal ${signal}`;
-      ctx.out(
-        ctx.global.json
-          ? responseJson({ type: "kill", result: { type: "ok", container } })
-          : `sent ${described} to ${container}`,
-      );
-      return EXIT_OK;
+      return `sent ${signalName(signal) ?? `signal ${signal}`} to ${container}`;
     });
   },
 };
@@ -198,17 +185,12 @@ const stop: Command = {
   async run(ctx, parsed) {
     const { name, timeoutSeconds } = parseStopArguments(parsed);
     // No request deadline: the daemon ends the wait itself with SIGKILL after the stop timeout.
-    return withClient(
+    return onContainer(
       ctx,
-      async (client) => {
-        const container = await resolveContainer(client, name);
+      name,
+      async (client, container) => {
         const status = await client.stop(container, timeoutSeconds);
-        ctx.out(
-          ctx.global.json
-            ? responseJson({ type: "stop", result: { type: "ok", container, status } })
-            : `stopped ${container}: ${describeExitStatus(status, { signalNames: true })}`,
-        );
-        return EXIT_OK;
+        return `stopped ${container}: ${describeExitStatus(status, { signalNames: true })}`;
       },
       { timeout: 0 },
     );
@@ -224,10 +206,8 @@ const logs: Command = {
     const args = parseLogsArguments(parsed);
     return withClient(ctx, async (client) => {
       const container = await resolveContainer(client, args.name);
-      const print = (answer: { lines: string[]; offset: number }): void => {
-        if (!ctx.global.json) answer.lines.forEach((line) => ctx.out(line));
-        else ctx.out(responseJson({ type: "logs", result: { type: "ok", container, ...answer } }));
-      };
+      const print = (answer: { lines: string[]; offset: number }): void =>
+        printResult(ctx, client, answer.lines);
       let answer = await client.logs(container, args.lines === undefined ? {} : { lines: args.lines });
       print(answer);
       while (args.follow && (await pause(ctx.signal))) {
@@ -261,8 +241,7 @@ const ps: Command = {
       for (const container of await client.list()) {
         const data = await inspectIfInstalled(client, container);
         if (!data?.process) continue;
-        if (ctx.global.json)
-          ctx.out(responseJson({ type: "inspect", result: { type: "ok", container, data } }));
+        if (ctx.global.json) printResponse(ctx, client);
         else rows.push(psRow(container, data)!);
       }
       if (!ctx.global.json)

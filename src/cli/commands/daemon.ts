@@ -1,7 +1,7 @@
 /** Daemon-wide requests: shutdown and the notification stream. */
 import { LaggedError } from "../../client/errors.js";
 import { EXIT_OK, UsageError, type Command } from "../command.js";
-import { describeNotification, notificationJson, responseJson } from "../output.js";
+import { describeNotification, notificationJson, printResult } from "../output.js";
 import { withClient } from "./session.js";
 
 const shutdown: Command = {
@@ -11,7 +11,7 @@ const shutdown: Command = {
   async run(ctx) {
     return withClient(ctx, async (client) => {
       await client.shutdown();
-      ctx.out(ctx.global.json ? responseJson({ type: "shutdown" }) : "shutdown requested");
+      printResult(ctx, client, "shutdown requested");
       return EXIT_OK;
     });
   },

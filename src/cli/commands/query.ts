@@ -1,9 +1,8 @@
 /** Read-only requests: list, inspect, repositories, ident. */
 import { EXIT_OK, UsageError, type Command } from "../command.js";
-import { responseJson, table } from "../output.js";
-import { resolveContainer } from "../resolve.js";
+import { printResponse, printResult, table } from "../output.js";
 import { inspectNpkCommand, isNpkArgument } from "./package.js";
-import { withClient } from "./session.js";
+import { onContainer, withClient } from "./session.js";
 import { RuntimeError } from "../../client/errors.js";
 
 const list: Command = {
@@ -14,8 +13,9 @@ const list: Command = {
   async run(ctx) {
     return withClient(ctx, async (client) => {
       const ids = await client.list();
+      // The human table takes an inspect per container; `--json` is the list response alone.
       if (ctx.global.json) {
-        ctx.out(responseJson({ type: "list", containers: ids }));
+        printResponse(ctx, client);
         return EXIT_OK;
       }
       const rows: string[][] = [];
@@ -54,13 +54,9 @@ const inspect: Command = {
     if (positionals.length !== 1) throw new UsageError("inspect takes one container");
     // A package file is inspected locally, without a daemon.
     if (await isNpkArgument(positionals[0]!)) return inspectNpkCommand.run(ctx, parsed);
-    return withClient(ctx, async (client) => {
-      const container = await resolveContainer(client, positionals[0]!);
+    return onContainer(ctx, positionals[0]!, async (client, container) => {
       const data = await client.inspect(container);
-      if (ctx.global.json)
-        ctx.out(responseJson({ type: "inspect", result: { type: "ok", container, data } }));
-      else ctx.out(JSON.stringify({ container, ...data }, null, 2));
-      return EXIT_OK;
+      return JSON.stringify({ container, ...data }, null, 2);
     });
   },
 };
@@ -73,12 +69,14 @@ const repositories: Command = {
   async run(ctx) {
     return withClient(ctx, async (client) => {
       const ids = await client.repositories();
-      if (ctx.global.json) ctx.out(responseJson({ type: "repositories", repositories: ids }));
-      else
+      printResult(
+        ctx,
+        client,
         table(
           ["REPOSITORY"],
           ids.map((id) => [id]),
-        ).forEach((l) => ctx.out(l));
+        ),
+      );
       return EXIT_OK;
     });
   },
@@ -90,8 +88,7 @@ const ident: Command = {
   usage: "skiff ident",
   async run(ctx) {
     return withClient(ctx, async (client) => {
-      const container = await client.ident();
-      ctx.out(ctx.global.json ? responseJson({ type: "ident", container }) : container);
+      printResult(ctx, client, await client.ident());
       return EXIT_OK;
     });
   },

@@ -11,7 +11,6 @@ import {
   describePower,
   describeWakeSource,
   formatSuspend,
-  parseContainerArgument,
   parseDurationOption,
   parseProxyArguments,
   parseSuspendArguments,
@@ -22,6 +21,7 @@ import { runCli } from "../../../src/cli/main.js";
 import { findCommand } from "../../../src/cli/registry.js";
 import { decodeMessage, encodeMessage } from "../../../src/protocol/codec.js";
 import type { PowerInfo, Request, Response } from "../../../src/protocol/messages.js";
+import { parseContainerArgument } from "../../../src/cli/commands/session.js";
 
 /** Parses a command's arguments the way main.ts does. */
 function parse(command: string, args: string[]): ParsedCommand {
