@@ -1,8 +1,8 @@
 /** Read-only requests: list, inspect, repositories, ident. */
 import { EXIT_OK, UsageError, type Command } from "../command.js";
-import { printResponse, printResult, table } from "../output.js";
+import { printResponse, table } from "../output.js";
 import { inspectNpkCommand, isNpkArgument } from "./package.js";
-import { onContainer, withClient } from "./session.js";
+import { daemonQuery, onContainer, withClient } from "./session.js";
 import { RuntimeError } from "../../client/errors.js";
 
 const list: Command = {
@@ -61,37 +61,17 @@ const inspect: Command = {
   },
 };
 
-const repositories: Command = {
-  name: "repositories",
-  aliases: ["repos"],
-  summary: "List repositories",
-  usage: "skiff repositories",
-  async run(ctx) {
-    return withClient(ctx, async (client) => {
-      const ids = await client.repositories();
-      printResult(
-        ctx,
-        client,
-        table(
-          ["REPOSITORY"],
-          ids.map((id) => [id]),
-        ),
-      );
-      return EXIT_OK;
-    });
-  },
-};
+const repositories = daemonQuery(
+  { name: "repositories", aliases: ["repos"], summary: "List repositories" },
+  async (client) =>
+    table(
+      ["REPOSITORY"],
+      (await client.repositories()).map((id) => [id]),
+    ),
+);
 
-const ident: Command = {
-  name: "ident",
-  summary: "Show this connection's identity",
-  usage: "skiff ident",
-  async run(ctx) {
-    return withClient(ctx, async (client) => {
-      printResult(ctx, client, await client.ident());
-      return EXIT_OK;
-    });
-  },
-};
+const ident = daemonQuery({ name: "ident", summary: "Show this connection's identity" }, (client) =>
+  client.ident(),
+);
 
 export const queryCommands: Command[] = [list, inspect, repositories, ident];

@@ -74,3 +74,19 @@ export function containerVerb(
       }),
   };
 }
+
+/** A command that asks the daemon one thing (no container) and prints the answer. */
+export function daemonQuery(
+  spec: Pick<Command, "name" | "aliases" | "summary">,
+  act: (client: Client) => Promise<Human>,
+): Command {
+  return {
+    ...spec,
+    usage: `skiff ${spec.name}`,
+    run: (ctx) =>
+      withClient(ctx, async (client) => {
+        printResult(ctx, client, await act(client));
+        return EXIT_OK;
+      }),
+  };
+}
