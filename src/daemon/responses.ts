@@ -8,6 +8,8 @@ import type { ContainerId } from "../protocol/container.js";
 import type {
   ContainerData,
   ContainerResult,
+  ExitStatus,
+  PowerInfo,
   ProcessInfo,
   Request,
   Response,
@@ -86,4 +88,36 @@ export function inspectResponse(view: InspectView, statistics?: ProcessStatistic
 
 export function logsResponse(container: ContainerId, lines: string[], offset: number): Response {
   return { type: "logs", result: { type: "ok", container, lines, offset } };
+}
+
+/** An install: the installed container, or why not (an install result names no container). */
+export function installResponse(outcome: { container: ContainerId } | { error: WireError }): Response {
+  return {
+    type: "install",
+    result:
+      "error" in outcome
+        ? { type: "error", error: outcome.error }
+        : { type: "ok", container: outcome.container },
+  };
+}
+
+/** A `stop` that ended the container with `status`. */
+export function stopResponse(container: ContainerId, status: ExitStatus): Response {
+  return { type: "stop", result: { type: "ok", container, status } };
+}
+
+/** A completed suspend: nanoseconds frozen and what woke the container. */
+export function suspendResponse(
+  container: ContainerId,
+  suspendTimeNs: number,
+  resumeReason: string,
+): Response {
+  return {
+    type: "suspend",
+    result: { type: "ok", container, suspend_time: suspendTimeNs, resume_reason: resumeReason },
+  };
+}
+
+export function powerResponse(container: ContainerId, power: PowerInfo): Response {
+  return { type: "power", result: { type: "ok", container, power } };
 }

@@ -25,7 +25,7 @@ import { withContainer, type RuntimeState } from "./model.js";
 import { powerEndedByExit } from "./power.js";
 import type { Step, Transition } from "./steps.js";
 import { failureToWire } from "../errors.js";
-import { containerResponse } from "../responses.js";
+import { containerResponse, stopResponse } from "../responses.js";
 
 type T = Transition<RuntimeState>;
 
@@ -95,14 +95,14 @@ export function containerCheckpointed(
       container,
       message: "checkpointed: stopped, its image waits for a restore",
     },
-    { type: "reply_to", reply, response: { type: "checkpoint", result: { type: "ok", container } } },
+    { type: "reply_to", reply, response: containerResponse("checkpoint", container) },
   ];
   // A stop that arrived during the dump is answered by it: the runtime SIGKILLed the dumped tree.
   for (const stopReply of process.stopReplies) {
     steps.push({
       type: "reply_to",
       reply: stopReply,
-      response: { type: "stop", result: { type: "ok", container, status: { type: "signalled", signal: 9 } } },
+      response: stopResponse(container, { type: "signalled", signal: 9 }),
     });
   }
   return {

@@ -42,7 +42,7 @@ import {
 } from "./model.js";
 import { isPrepared, prepareContainer, preparedEnded } from "./prepare.js";
 import type { Step, Transition } from "./steps.js";
-import { containerResponse } from "../responses.js";
+import { containerError, containerResponse, stopResponse } from "../responses.js";
 
 type T = Transition<RuntimeState>;
 
@@ -163,7 +163,7 @@ export function startContainer(
           {
             type: "reply_to",
             reply: prepared.startReply,
-            response: { type: "prepare", result: { type: "ok", container } },
+            response: containerResponse("prepare", container),
           },
         ]
       : [];
@@ -246,10 +246,7 @@ export function containerStarted(
     steps.push({
       type: "reply_to",
       reply: process.startReply,
-      response: {
-        type: process.restoring ? "restore" : "start",
-        result: { type: "ok", container: r.container },
-      },
+      response: containerResponse(process.restoring ? "restore" : "start", r.container),
     });
   }
   // A restore uses its checkpoint up (state/checkpoint.ts).
@@ -302,31 +299,23 @@ export function containerStartFailed(
     steps.push({
       type: "reply_to",
       reply,
-      response: {
-        type:
-          record.process.phase === "preparing" ? "prepare" : record.process.restoring ? "restore" : "start",
-        result: {
-          type: "error",
-          container: r.container,
-          error: r.problems
-            ? { type: "executor_degraded", problems: r.problems }
-            : { type: "start_container_failed", container: r.container, error: r.error },
-        },
-      },
+      response: containerResponse(
+        record.process.phase === "preparing" ? "prepare" : record.process.restoring ? "restore" : "start",
+        r.container,
+        r.problems
+          ? { type: "executor_degraded", problems: r.problems }
+          : { type: "start_container_failed", container: r.container, error: r.error },
+      ),
     });
   }
   for (const stopReply of record.process.stopReplies) {
     steps.push({
       type: "reply_to",
       reply: stopReply,
-      response: {
-        type: "stop",
-        result: {
-          type: "error",
-          container: r.container,
-          error: { type: "stop_container_not_started", container: r.container },
-        },
-      },
+      response: containerError("stop", r.container, {
+        type: "stop_container_not_started",
+        container: r.container,
+      }),
     });
   }
   const manifest = record.pkg.npk.manifest;
@@ -382,25 +371,18 @@ export function containerExited(
     steps.push({
       type: "reply_to",
       reply,
-      response: { type: "stop", result: { type: "ok", container, status } },
+      response: stopResponse(container, status),
     });
   }
   if (process.startReply) {
     steps.push({
       type: "reply_to",
       reply: process.startReply,
-      response: {
-        type: process.restoring ? "restore" : "start",
-        result: {
-          type: "error",
-          container,
-          error: {
-            type: "start_container_failed",
-            container,
-            error: `exited during start: ${describeStatus(status)}`,
-          },
-        },
-      },
+      response: containerResponse(process.restoring ? "restore" : "start", container, {
+        type: "start_container_failed",
+        container,
+        error: `exited during start: ${describeStatus(status)}`,
+      }),
     });
   }
   let next = withContainer(state, { ...record, process: undefined });
@@ -480,9 +462,7 @@ export function killRequest(
         : { type: "invalid_container", container };
     return {
       state,
-      steps: [
-        { type: "reply_to", reply, response: { type: "kill", result: { type: "error", container, error } } },
-      ],
+      steps: [{ type: "reply_to", reply, response: containerResponse("kill", container, error) }],
     };
   }
   return {
@@ -502,9 +482,7 @@ export function stopRequest(
     const error = record ? notStarted(container) : { type: "invalid_container" as const, container };
     return {
       state,
-      steps: [
-        { type: "reply_to", reply, response: { type: "stop", result: { type: "error", container, error } } },
-      ],
+      steps: [{ type: "reply_to", reply, response: containerError("stop", container, error) }],
     };
   }
   const process = record.process;

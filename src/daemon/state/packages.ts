@@ -20,6 +20,7 @@ import {
 } from "./model.js";
 import type { Step, Transition } from "./steps.js";
 import { failureToWire } from "../errors.js";
+import { containerResponse, installResponse } from "../responses.js";
 
 type T = Transition<RuntimeState>;
 
@@ -61,7 +62,7 @@ export function uploadReceived(
     state,
     steps: [
       { type: "discard_upload", tempPath },
-      { type: "reply_to", reply, response: { type: "install", result: { type: "error", error } } },
+      { type: "reply_to", reply, response: installResponse({ error }) },
     ],
   });
   if (state.shuttingDown) return refuse(failureToWire({ kind: "shutting_down" }));
@@ -92,15 +93,13 @@ export function installCommitted(
   r: Extract<JobResult, { type: "install_committed" }>,
 ): T {
   if (r.error !== undefined || r.pkg === undefined) {
-    return replied(withoutContainer(state, r.container), r.reply, {
-      type: "install",
-      result: { type: "error", error: { type: "unexpected", error: r.error ?? "install failed" } },
-    });
+    const error = { type: "unexpected" as const, error: r.error ?? "install failed" };
+    return replied(withoutContainer(state, r.container), r.reply, installResponse({ error }));
   }
   return replied(
     withContainer(state, { id: r.container, pkg: r.pkg }),
     r.reply,
-    { type: "install", result: { type: "ok", container: r.container } },
+    installResponse({ container: r.container }),
     { type: "notify", notification: { type: "install", container: r.container } },
   );
 }
@@ -112,7 +111,7 @@ export function uninstallRequest(
 ): T {
   const container = request.container;
   const fail = (error: WireError): T =>
-    replied(state, reply, { type: "uninstall", result: { type: "error", container, error } });
+    replied(state, reply, containerResponse("uninstall", container, error));
   const record = visible(state, container);
   if (!record) return fail({ type: "invalid_container", container });
   // A prepared instance is discarded first; the uninstall goes on once it has ended.
@@ -152,15 +151,16 @@ export function uninstalled(state: RuntimeState, r: Extract<JobResult, { type: "
   if (r.error !== undefined) {
     const record = state.containers.get(container);
     const next = record ? withContainer(state, { ...record, busy: undefined }) : state;
-    return replied(next, r.reply, {
-      type: "uninstall",
-      result: { type: "error", container, error: { type: "unexpected", error: r.error } },
-    });
+    return replied(
+      next,
+      r.reply,
+      containerResponse("uninstall", container, { type: "unexpected", error: r.error }),
+    );
   }
   return replied(
     withoutContainer(state, container),
     r.reply,
-    { type: "uninstall", result: { type: "ok", container } },
+    containerResponse("uninstall", container),
     { type: "notify", notification: { type: "uninstall", container } },
     // Checkpoint images are the container's (state/checkpoint.ts); one a previous daemon took too.
     { type: "discard_checkpoint", container },

@@ -20,6 +20,7 @@ import {
 } from "./model.js";
 import { uninstallRequest } from "./packages.js";
 import type { Step, Transition } from "./steps.js";
+import { containerResponse, stopResponse } from "../responses.js";
 
 type T = Transition<RuntimeState>;
 
@@ -53,7 +54,7 @@ export function containerPrepared(state: RuntimeState, container: ContainerId, p
             {
               type: "reply_to" as const,
               reply,
-              response: { type: "prepare" as const, result: { type: "ok" as const, container } },
+              response: containerResponse("prepare", container),
             },
           ]
         : []),
@@ -81,14 +82,14 @@ export function preparedEnded(state: RuntimeState, record: ContainerRecord, stat
     steps.push({
       type: "reply_to",
       reply: process.startReply,
-      response: { type: "prepare", result: { type: "error", container, error } },
+      response: containerResponse("prepare", container, error),
     });
   }
   for (const reply of process.stopReplies) {
     steps.push({
       type: "reply_to",
       reply,
-      response: { type: "stop", result: { type: "ok", container, status } },
+      response: stopResponse(container, status),
     });
   }
   const next = withContainer(state, { ...record, process: undefined, uninstallAfterExit: undefined });

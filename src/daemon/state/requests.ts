@@ -15,7 +15,13 @@ import { lockAcquire, lockRelease, proxyHandled, sourceAdd, sourceRemove } from 
 import { mountRequest, uninstallRequest, visible } from "./packages.js";
 import type { Step, Transition } from "./steps.js";
 import { createToken, tokenIdentity, verifyToken, type TokenKey } from "../tokens.js";
-import { containerError, inspectResponse, requestError, type InspectView } from "../responses.js";
+import {
+  containerError,
+  inspectResponse,
+  powerResponse,
+  requestError,
+  type InspectView,
+} from "../responses.js";
 
 /** What token requests need besides the state: the daemon's key and `token_validity`. */
 export interface TokenContext {
@@ -164,7 +170,7 @@ export function handleRequest(
       const info = record.process
         ? powerInfo(record.process.power)
         : { ...powerInfo(initialPower(now)), state: "awake" as const };
-      return reply(state, { type: "power", result: { type: "ok", container: record.id, power: info } });
+      return reply(state, powerResponse(record.id, info));
     }
     case "token_create":
       if (!tokens) break;
