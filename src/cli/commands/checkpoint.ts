@@ -7,12 +7,6 @@ export const checkpointCommands: Command[] = [
     "checkpoint",
     "Save a running container's processes with CRIU and stop it (see restore)",
     "checkpointed",
-    (client, container) => client.checkpoint(container),
   ),
-  containerVerb(
-    "restore",
-    "Start a checkpointed container from its image, where it left off",
-    "restored",
-    (client, container) => client.restore(container),
-  ),
+  containerVerb("restore", "Start a checkpointed container from its image, where it left off", "restored"),
 ];

@@ -24,7 +24,6 @@ const prepare = containerVerb(
   "prepare",
   "Mount a container and create it in the runtime so that its start is fast",
   "prepared",
-  (client, container) => client.prepare(container),
 );
 
 const health: Command = {

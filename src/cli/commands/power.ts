@@ -284,15 +284,8 @@ const power: Command = {
 };
 
 export const powerCommands: Command[] = [
-  containerVerb(
-    "pause",
-    "Freeze a container (pausing a paused one succeeds)",
-    "paused",
-    (client, container) => client.pause(container),
-  ),
-  containerVerb("resume", "Thaw a paused container", "resumed", (client, container) =>
-    client.resume(container),
-  ),
+  containerVerb("pause", "Freeze a container (pausing a paused one succeeds)", "paused"),
+  containerVerb("resume", "Thaw a paused container", "resumed"),
   suspend,
   wakelock,
   wakesource,

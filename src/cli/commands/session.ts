@@ -55,21 +55,21 @@ export function onContainer(
   );
 }
 
-/** A command that does one thing to one container and says it did: `skiff NAME CONTAINER`. */
-export function containerVerb(
-  name: string,
-  summary: string,
-  /** The past tense for the human line, e.g. `paused`. */
-  done: string,
-  act: (client: Client, container: ContainerId) => Promise<unknown>,
-): Command {
+/** The requests that do one thing to one container: command, client method and request share the name. */
+export type ContainerVerb = "pause" | "resume" | "prepare" | "checkpoint" | "restore";
+
+/**
+ * A command that does one thing to one container and says it did: `skiff NAME CONTAINER`.
+ * `done` is the past tense for the human line, e.g. `paused`.
+ */
+export function containerVerb(name: ContainerVerb, summary: string, done: string): Command {
   return {
     name,
     summary,
     usage: `skiff ${name} CONTAINER`,
     run: (ctx, parsed) =>
       onContainer(ctx, parseContainerArgument(parsed, name), async (client, container) => {
-        await act(client, container);
+        await client[name](container);
         return `${done} ${container}`;
       }),
   };
