@@ -22,7 +22,17 @@ import { PermissionDeniedError, RuntimeError, SkiffError } from "./errors.js";
 type ResponseOf<T extends ResponseType> = Extract<Response, { type: T }>;
 
 export class Client {
+  private latest: Response | undefined;
+
   private constructor(readonly connection: Connection) {}
+
+  /**
+   * The response to the latest request that was answered with its own variant (its result may
+   * still be an error): what `skiff --json` prints, as the daemon sent it.
+   */
+  get lastResponse(): Response | undefined {
+    return this.latest;
+  }
 
   static async connect(url: string, options?: ConnectOptions): Promise<Client> {
     return new Client(await openConnection(url, options));
@@ -36,7 +46,10 @@ export class Client {
     options: { timeoutMs?: number } = {},
   ): Promise<ResponseOf<T>> {
     const response = await this.connection.request(request, payload, options);
-    if (response.type === expect) return response as ResponseOf<T>;
+    if (response.type === expect) {
+      this.latest = response;
+      return response as ResponseOf<T>;
+    }
     if (response.type === "permission_denied") throw new PermissionDeniedError(response.request);
     if (response.type === "error") throw new RuntimeError(response.error);
     throw new SkiffError(`expected a ${expect} response to ${request.type}, got ${response.type}`);

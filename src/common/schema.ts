@@ -117,6 +117,26 @@ export interface FieldSpec<T> {
 
 export type Fields = Record<string, Codec<unknown> | FieldSpec<unknown>>;
 
+/**
+ * A codec of exactly `T`: `Codec` alone is covariant (its `encode` is a method, so bivariant),
+ * which would let a codec for a narrower type (a literal missing a member, a non-nullable codec
+ * for a nullable field) stand for a wider one. The function-typed `encode` makes it invariant.
+ */
+export type Exact<T> = Codec<T> & { encode: (value: T) => unknown };
+
+type OptionalKey<T, K extends keyof T> = object extends Pick<T, K> ? true : false;
+
+/**
+ * The field codecs of a struct whose decoded type is `T`: one per key of `T`, each decoding
+ * exactly that key's type (an optional key takes `optional(...)`); a key missing here or one
+ * `T` does not have is a compile error, so a model type and its codec cannot drift apart.
+ */
+export type FieldsOf<T> = {
+  [K in keyof T]-?: OptionalKey<T, K> extends true
+    ? FieldSpec<Exclude<T[K], undefined> | undefined>
+    : Exact<T[K]> | FieldSpec<T[K]>;
+};
+
 const fieldSpec = (f: Codec<unknown> | FieldSpec<unknown>): FieldSpec<unknown> =>
   "codec" in f ? f : { codec: f };
 
@@ -128,7 +148,8 @@ export function withDefault<T>(codec: Codec<T>, fallback: () => T): FieldSpec<T>
   return { codec, fallback };
 }
 
-export function struct<T extends object>(fields: Fields): Codec<T> {
+export function struct<T extends object>(typed: FieldsOf<T>): Codec<T> {
+  const fields = typed as Fields;
   const specs = Object.entries(fields).map(([k, f]) => [k, fieldSpec(f)] as const);
   const known = new Set(Object.keys(fields));
   return {
@@ -172,12 +193,22 @@ export type Variant =
   /** `{"name": [a, b]}`; the TypeScript value holds the elements in `fields`, in order. */
   | { kind: "tuple"; fields: [string, Codec<unknown>][] };
 
-export const unit: Variant = { kind: "unit" };
+export const unit = { kind: "unit" } as const;
 
-export function enumeration<T extends { type: string }>(
-  what: string,
-  variants: Record<string, Variant>,
-): Codec<T> {
+type Body<V> = Omit<V, "type">;
+
+/** How the variant `V` (one member of a `{type, ...}` union) may look on the wire, typed by `V`. */
+export type VariantOf<V> =
+  | ([keyof Body<V>] extends [never] ? typeof unit : never)
+  | { kind: "struct"; fields: FieldsOf<Body<V>> }
+  | { [F in keyof Body<V>]-?: { kind: "newtype"; field: F; codec: Exact<Body<V>[F]> } }[keyof Body<V>]
+  | { kind: "tuple"; fields: [keyof Body<V> & string, Codec<unknown>][] };
+
+/** One wire form per member of the union `T`, by its `type`: no more, no fewer. */
+export type VariantsOf<T extends { type: string }> = { [K in T["type"]]: VariantOf<Extract<T, { type: K }>> };
+
+export function enumeration<T extends { type: string }>(what: string, typed: VariantsOf<T>): Codec<T> {
+  const variants = typed as Record<string, Variant>;
   const structs = new Map<string, Codec<Record<string, unknown>>>();
   for (const [name, v] of Object.entries(variants)) {
     if (v.kind === "struct") structs.set(name, struct(v.fields));

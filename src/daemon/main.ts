@@ -123,7 +123,7 @@ async function main(): Promise<number> {
   void runtime.stopping.then(() => systemd?.stopping());
 
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
-    process.on(signal, () => runtime.requestShutdown(`received ${signal}`));
+    process.on(signal, () => runtime.requestShutdown({ kind: "host", cause: `received ${signal}` }));
   }
   await runtime.stopped;
   systemd?.close();

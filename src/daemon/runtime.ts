@@ -12,7 +12,7 @@ import type { DaemonConfig } from "./config/schema.js";
 import { NotificationHub } from "./console/hub.js";
 import { ConsoleServer } from "./console/server.js";
 import type { RequestIo } from "./console/session.js";
-import { EventLoop } from "./events/loop.js";
+import { EventLoop, EventLoopClosedError } from "./events/loop.js";
 import type { DaemonEvent, JobResult, Peer } from "./events/types.js";
 import { CgroupSupervisor, detectLayout, type CgroupLayout } from "./cgroups/index.js";
 import { ContainerConsoles } from "./console/container-console.js";
@@ -37,6 +37,7 @@ import type { Step } from "./events/steps.js";
 import { newTokenKey } from "./tokens.js";
 import { DebugCommands } from "./containers/debug-commands.js";
 import { ExecExecutor } from "./exec/executor.js";
+import { bestEffort, describeShutdown, shutdownExitCode, type ShutdownReason } from "./errors.js";
 
 /**
  * How long after the console listens notifications stay held for a first subscriber (exits
@@ -150,13 +151,11 @@ export class Runtime {
       dispatch: (peer, request, io, session) =>
         this.dispatch(peer.kind === "container" ? { ...peer, session } : peer, request, io),
       onSessionClosed: (container, session) =>
-        void this.loop
-          .enqueue({
-            kind: "container",
-            container,
-            event: { type: "console_closed", holder: `session:${session}` },
-          })
-          .catch(() => undefined),
+        void this.post({
+          kind: "container",
+          container,
+          event: { type: "console_closed", holder: `session:${session}` },
+        }),
       log: log.child({ room: "console" }),
     });
     this.containers = new ContainerExecutor({
@@ -175,8 +174,7 @@ export class Runtime {
       }),
       health: this.health,
       report: (result) => this.report(result),
-      emit: (container, event) =>
-        this.loop.enqueue({ kind: "container", container, event }).catch(() => undefined),
+      emit: (container, event) => this.post({ kind: "container", container, event }),
       notificationsDelivered: () => this.heldReleased,
       log: log.child({ room: "containers" }),
       checkpointSupport: host.checkpoint,
@@ -184,8 +182,7 @@ export class Runtime {
     });
     this.power = new PowerExecutor({
       layout: host.layout,
-      emit: (container, event) =>
-        this.loop.enqueue({ kind: "container", container, event }).catch(() => undefined),
+      emit: (container, event) => this.post({ kind: "container", container, event }),
       freezeTimeoutMs: config.freezeTimeoutMs,
       freezeHoldMs: config.debug.freezeHoldMs,
       freezeFail: config.debug.freezeFail,
@@ -380,8 +377,17 @@ export class Runtime {
   }
 
   /** Asks for an orderly shutdown (signals, critical failures). Safe to call repeatedly. */
-  requestShutdown(reason: string): void {
-    this.loop.enqueue({ kind: "shutdown", reason }).catch(() => undefined);
+  requestShutdown(reason: ShutdownReason): void {
+    void this.post({ kind: "shutdown", reason });
+  }
+
+  /**
+   * Posts an event from outside the loop (an executor, a session, a signal). Once the loop has
+   * closed the daemon is stopping and nobody is left to tell: that is logged, not thrown.
+   */
+  private post(event: DaemonEvent): Promise<void> {
+    const closed = (e: unknown): boolean => e instanceof EventLoopClosedError;
+    return bestEffort(this.log, `posting ${event.kind} event`, this.loop.enqueue(event), closed);
   }
 
   /**
@@ -472,14 +478,13 @@ export class Runtime {
     );
   }
 
-  private async shutdown(reason: string): Promise<void> {
+  private async shutdown(reason: ShutdownReason): Promise<void> {
     if (this.shutdownStarted) return;
     this.shutdownStarted = true;
     this.resolveStopping();
-    if (reason.startsWith("critical container")) {
-      this.exitCode = 1;
-      this.log.error(`shutting down: ${reason}`);
-    } else this.log.info(`shutting down: ${reason}`);
+    this.exitCode = shutdownExitCode(reason);
+    if (this.exitCode !== 0) this.log.error(`shutting down: ${describeShutdown(reason)}`);
+    else this.log.info(`shutting down: ${describeShutdown(reason)}`);
     // Let the reply to a `shutdown` request reach its session before the sessions close.
     await new Promise((resolve) => setImmediate(resolve));
     this.hub.broadcast({ type: "shutdown" });

@@ -6,14 +6,17 @@ import { containerIdProblem } from "./container.js";
 import type {
   Connect,
   ConnectNack,
+  ContainerData,
   ContainerResult,
   ExecResult,
   ExitStatus,
   InspectResult,
   InstallResult,
   LogsResult,
+  MemoryNotification,
   Message,
   Notification,
+  ProcessInfo,
   Request,
   Response,
   StopResult,
@@ -170,14 +173,14 @@ const installResult: Codec<InstallResult> = enumeration<InstallResult>("result",
   error: { kind: "struct", fields: { error: wireErrorCodec } },
 });
 
-const processInfo = struct({
+const processInfo = struct<ProcessInfo>({
   pid: unsigned,
   uptime: unsigned,
   statistics: anyObject,
   started_by: optional(string),
 });
 
-const containerData = struct({
+const containerData = struct<ContainerData>({
   manifest: anyObject,
   repository: string,
   mounted: boolean,
@@ -210,10 +213,14 @@ const suspendResult: Codec<SuspendResult> = enumeration<SuspendResult>("result",
 const powerInfo = struct<PowerInfo>({
   state: literal("awake", "asleep", "paused"),
   sequence: unsigned,
-  locks: array(struct({ name: string, holder: string, expires_at_ms: optional(unsigned) })),
-  sources: array(struct({ name: string, source: wakeSource })),
+  locks: array(
+    struct<PowerInfo["locks"][number]>({ name: string, holder: string, expires_at_ms: optional(unsigned) }),
+  ),
+  sources: array(struct<PowerInfo["sources"][number]>({ name: string, source: wakeSource })),
   counters: record(unsigned),
-  last_suspend: nullable(struct({ suspend_time: unsigned, resume_reason: string })),
+  last_suspend: nullable(
+    struct<NonNullable<PowerInfo["last_suspend"]>>({ suspend_time: unsigned, resume_reason: string }),
+  ),
 });
 
 const powerResult: Codec<PowerResult> = enumeration<PowerResult>("result", {
@@ -225,7 +232,9 @@ const healthInfo = struct<HealthInfo>({
   status: literal("ok", "degraded"),
   problems: array(string),
   verity: optional(literal("kernel", "userspace", "none")),
-  checkpoint: optional(struct({ supported: boolean, reason: optional(string) })),
+  checkpoint: optional(
+    struct<NonNullable<HealthInfo["checkpoint"]>>({ supported: boolean, reason: optional(string) }),
+  ),
 });
 
 export const responseCodec: Codec<Response> = enumeration<Response>("response", {
@@ -264,7 +273,7 @@ export const responseCodec: Codec<Response> = enumeration<Response>("response", 
   exec: { kind: "newtype", field: "result", codec: execResult },
 });
 
-const memoryNotification = struct({
+const memoryNotification = struct<MemoryNotification>({
   low: u64OrNull,
   high: u64OrNull,
   max: u64OrNull,
@@ -273,11 +282,14 @@ const memoryNotification = struct({
   oom_group_kill: optional(u64OrNull),
 });
 
-const cgroupNotification: Codec<{ type: "memory"; memory: unknown }> = enumeration("cgroup notification", {
-  memory: { kind: "newtype", field: "memory", codec: memoryNotification },
-});
+const cgroupNotification = enumeration<{ type: "memory"; memory: MemoryNotification }>(
+  "cgroup notification",
+  {
+    memory: { kind: "newtype", field: "memory", codec: memoryNotification },
+  },
+);
 
-const cgroupPayload: Codec<unknown> = {
+const cgroupPayload: Codec<MemoryNotification> = {
   decode: (v, p) => cgroupNotification.decode(v, p).memory,
   encode: (memory) => cgroupNotification.encode({ type: "memory", memory }),
 };
@@ -385,7 +397,10 @@ const connectAck: Codec<null> = {
   encode: () => null,
 };
 
-const messageCodec: Codec<Message> = enumeration<Message>("message", {
+/** On the wire, `connect_ack` carries serde's unit value in a newtype the model has no use for. */
+type WireMessage = Exclude<Message, { type: "connect_ack" }> | { type: "connect_ack"; ack: null };
+
+const messageCodec: Codec<WireMessage> = enumeration<WireMessage>("message", {
   connect: { kind: "newtype", field: "connect", codec: connect },
   connect_ack: { kind: "newtype", field: "ack", codec: connectAck },
   connect_nack: { kind: "newtype", field: "nack", codec: connectNack },
@@ -396,7 +411,9 @@ const messageCodec: Codec<Message> = enumeration<Message>("message", {
 
 /** Encodes a message as one JSON line, newline included. */
 export function encodeMessage(message: Message): string {
-  const wire = message.type === "connect_ack" ? { connect_ack: null } : messageCodec.encode(message);
+  const wire = messageCodec.encode(
+    message.type === "connect_ack" ? { type: "connect_ack", ack: null } : message,
+  );
   return JSON.stringify(wire) + "\n";
 }
 

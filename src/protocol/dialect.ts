@@ -7,8 +7,9 @@
  * variant or field would end its stream. `encodeFor` is the one place where the daemon turns an
  * outgoing message into a line, and for the Northstar dialect it first applies
  * `northstarMessage`: an allow-list written from Northstar 0.9.2's `api/model.rs` and
- * `npk/manifest`. Every switch below is exhaustive, so a variant Skiff adds later is a compile
- * error here until it is classified (mapped, or without a Northstar form).
+ * `npk/manifest`. Every variant is classified by an exhaustive switch or a table over its type,
+ * so a variant Skiff adds later is a compile error here until it is classified (mapped, or
+ * without a Northstar form).
  */
 import { encodeMessage } from "./codec.js";
 import { NORTHSTAR_MANIFEST_FIELDS } from "./manifest-fields.js";
@@ -24,6 +25,7 @@ import type {
   Notification,
   ProcessInfo,
   Request,
+  RequestType,
   Response,
   WireError,
 } from "./messages.js";
@@ -73,21 +75,47 @@ export function northstarMessage(message: Message, request?: Request): Message |
   }
 }
 
+/**
+ * Which requests Northstar 0.9.2 has. A table over every request type, so a request Skiff adds
+ * later is a compile error here until it is classified.
+ */
+const NORTHSTAR_REQUESTS: Record<RequestType, boolean> = {
+  ident: true,
+  inspect: true,
+  install: true,
+  kill: true,
+  list: true,
+  mount: true,
+  repositories: true,
+  shutdown: true,
+  start: true,
+  token_create: true,
+  token_verify: true,
+  umount: true,
+  uninstall: true,
+  stop: false,
+  logs: false,
+  pause: false,
+  resume: false,
+  suspend: false,
+  wake_lock_acquire: false,
+  wake_lock_release: false,
+  add_wake_source: false,
+  remove_wake_source: false,
+  proxy_wake_channel: false,
+  proxy_handled: false,
+  power: false,
+  prepare: false,
+  health: false,
+  checkpoint: false,
+  restore: false,
+  exec: false,
+};
+
 /** Pure: the request if Northstar 0.9.2 has it, else undefined. */
 export function northstarRequest(request: Request): Request | undefined {
+  if (!NORTHSTAR_REQUESTS[request.type]) return undefined;
   switch (request.type) {
-    case "ident":
-    case "inspect":
-    case "install":
-    case "kill":
-    case "list":
-    case "mount":
-    case "repositories":
-    case "shutdown":
-    case "token_create":
-    case "token_verify":
-    case "umount":
-      return request;
     case "start":
       return {
         type: "start",
@@ -98,24 +126,8 @@ export function northstarRequest(request: Request): Request | undefined {
       };
     case "uninstall":
       return { type: "uninstall", container: request.container, wipe: request.wipe };
-    case "stop":
-    case "logs":
-    case "pause":
-    case "resume":
-    case "suspend":
-    case "wake_lock_acquire":
-    case "wake_lock_release":
-    case "add_wake_source":
-    case "remove_wake_source":
-    case "proxy_wake_channel":
-    case "proxy_handled":
-    case "power":
-    case "prepare":
-    case "health":
-    case "checkpoint":
-    case "restore":
-    case "exec":
-      return undefined;
+    default:
+      return request;
   }
 }
 
@@ -250,7 +262,10 @@ export function northstarResponse(r: Response, request?: Request): Response | un
   }
 }
 
-/** The error result of `request` in Northstar's model, where it has one. */
+/**
+ * The error result of `request` in Northstar's model, where it has one (of Northstar's requests,
+ * only these answer with a result that can carry an error).
+ */
 function errorAs(request: Request, error: WireError): Response | undefined {
   switch (request.type) {
     case "inspect":
@@ -267,29 +282,7 @@ function errorAs(request: Request, error: WireError): Response | undefined {
         type: request.type,
         results: request.containers.map((container) => ({ type: "error", container, error })),
       };
-    case "ident":
-    case "list":
-    case "repositories":
-    case "shutdown":
-    case "token_create":
-    case "token_verify":
-    case "stop":
-    case "logs":
-    case "pause":
-    case "resume":
-    case "suspend":
-    case "wake_lock_acquire":
-    case "wake_lock_release":
-    case "add_wake_source":
-    case "remove_wake_source":
-    case "proxy_wake_channel":
-    case "proxy_handled":
-    case "power":
-    case "prepare":
-    case "health":
-    case "checkpoint":
-    case "restore":
-    case "exec":
+    default:
       return undefined;
   }
 }

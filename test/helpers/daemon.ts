@@ -46,7 +46,7 @@ export async function startInProcessDaemon(extra: ExtraConfig = ""): Promise<Tes
     url: `unix://${dir}/skiff.sock`,
     runtime,
     async stop() {
-      runtime.requestShutdown("test done");
+      runtime.requestShutdown({ kind: "host", cause: "test done" });
       await runtime.stopped;
       await rm(dir, { recursive: true, force: true });
     },

@@ -7,11 +7,12 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { Client } from "../../client/client.js";
 import { RuntimeError } from "../../client/errors.js";
 import { nameOf, versionOf, type ContainerId } from "../../protocol/container.js";
-import type { ContainerData, ExitStatus } from "../../protocol/messages.js";
+import { describeExitStatus, signalName } from "../../protocol/exit-status.js";
+import type { ContainerData } from "../../protocol/messages.js";
 import { EXIT_OK, UsageError, type Command, type ParsedCommand } from "../command.js";
-import { responseJson, table } from "../output.js";
+import { printResponse, printResult, table } from "../output.js";
 import { resolveContainer } from "../resolve.js";
-import { withClient } from "./session.js";
+import { onContainer, withClient } from "./session.js";
 
 const FOLLOW_INTERVAL_MS = 200;
 const SIGTERM = 15;
@@ -32,22 +33,6 @@ export function parseSignal(text: string): number {
   const n = (constants.signals as Record<string, number | undefined>)[name];
   if (n === undefined) throw new UsageError(`unknown signal ${text}`);
   return n;
-}
-
-/** The conventional name of a signal number, e.g. SIGKILL for 9; undefined for real-time ones. */
-export function signalName(signal: number): string | undefined {
-  return Object.entries(constants.signals).find(([, n]) => n === signal)?.[0];
-}
-
-/** `exit code N` or `signal N (SIGNAME)`, plus how the daemon saw the end. */
-export function describeExitStatus(status: ExitStatus): string {
-  const name = status.type === "signalled" ? signalName(status.signal) : undefined;
-  const how =
-    status.type === "exit"
-      ? `exit code ${status.code}`
-      : `signal ${status.signal}${name ? ` (${name})` : ""}`;
-  const extra = [status.reason && `reason ${status.reason}`, status.oom && "oom"].filter(Boolean).join(", ");
-  return extra ? `${how}, ${extra}` : how;
 }
 
 /** `-e K=V` values as an environment; the value may contain `=`, the key may not be empty. */
@@ -194,20 +179,14 @@ const start: Command = {
   },
   async run(ctx, parsed) {
     const args = parseStartArguments(parsed);
-    return withClient(ctx, async (client) => {
-      const container = await resolveContainer(client, args.name);
+    return onContainer(ctx, args.name, async (client, container) => {
       const manifest = args.debugHold ? (await client.inspect(container)).manifest : undefined;
       await client.start(container, {
         ...(args.init === undefined ? {} : { init: args.init }),
         arguments: args.arguments,
         environment: startEnvironment(args, manifest),
       });
-      ctx.out(
-        ctx.global.json
-          ? responseJson({ type: "start", result: { type: "ok", container } })
-          : `started ${container}`,
-      );
-      return EXIT_OK;
+      return `started ${container}`;
     });
   },
 };
@@ -218,16 +197,9 @@ const kill: Command = {
   usage: "skiff kill CONTAINER [SIGNAL]",
   async run(ctx, parsed) {
     const { name, signal } = parseKillArguments(parsed);
-    return withClient(ctx, async (client) => {
-      const container = await resolveContainer(client, name);
+    return onContainer(ctx, name, async (client, container) => {
       await client.kill(container, signal);
-      const described = signalName(signal) ?? `signal ${signal}`;
-      ctx.out(
-        ctx.global.json
-          ? responseJson({ type: "kill", result: { type: "ok", container } })
-          : `sent ${described} to ${container}`,
-      );
-      return EXIT_OK;
+      return `sent ${signalName(signal) ?? `signal ${signal}`} to ${container}`;
     });
   },
 };
@@ -239,17 +211,12 @@ const stop: Command = {
   async run(ctx, parsed) {
     const { name, timeoutSeconds } = parseStopArguments(parsed);
     // No request deadline: the daemon ends the wait itself with SIGKILL after the stop timeout.
-    return withClient(
+    return onContainer(
       ctx,
-      async (client) => {
-        const container = await resolveContainer(client, name);
+      name,
+      async (client, container) => {
         const status = await client.stop(container, timeoutSeconds);
-        ctx.out(
-          ctx.global.json
-            ? responseJson({ type: "stop", result: { type: "ok", container, status } })
-            : `stopped ${container}: ${describeExitStatus(status)}`,
-        );
-        return EXIT_OK;
+        return `stopped ${container}: ${describeExitStatus(status, { signalNames: true })}`;
       },
       { timeout: 0 },
     );
@@ -265,10 +232,8 @@ const logs: Command = {
     const args = parseLogsArguments(parsed);
     return withClient(ctx, async (client) => {
       const container = await resolveContainer(client, args.name);
-      const print = (answer: { lines: string[]; offset: number }): void => {
-        if (!ctx.global.json) answer.lines.forEach((line) => ctx.out(line));
-        else ctx.out(responseJson({ type: "logs", result: { type: "ok", container, ...answer } }));
-      };
+      const print = (answer: { lines: string[]; offset: number }): void =>
+        printResult(ctx, client, answer.lines);
       let answer = await client.logs(container, args.lines === undefined ? {} : { lines: args.lines });
       print(answer);
       while (args.follow && (await pause(ctx.signal))) {
@@ -302,8 +267,7 @@ const ps: Command = {
       for (const container of await client.list()) {
         const data = await inspectIfInstalled(client, container);
         if (!data?.process) continue;
-        if (ctx.global.json)
-          ctx.out(responseJson({ type: "inspect", result: { type: "ok", container, data } }));
+        if (ctx.global.json) printResponse(ctx, client);
         else rows.push(psRow(container, data)!);
       }
       if (!ctx.global.json)

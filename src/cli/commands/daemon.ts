@@ -1,21 +1,13 @@
 /** Daemon-wide requests: shutdown and the notification stream. */
 import { LaggedError } from "../../client/errors.js";
 import { EXIT_OK, UsageError, type Command } from "../command.js";
-import { describeNotification, notificationJson, responseJson } from "../output.js";
-import { withClient } from "./session.js";
+import { describeNotification, notificationJson } from "../output.js";
+import { daemonQuery, withClient } from "./session.js";
 
-const shutdown: Command = {
-  name: "shutdown",
-  summary: "Shut the daemon down",
-  usage: "skiff shutdown",
-  async run(ctx) {
-    return withClient(ctx, async (client) => {
-      await client.shutdown();
-      ctx.out(ctx.global.json ? responseJson({ type: "shutdown" }) : "shutdown requested");
-      return EXIT_OK;
-    });
-  },
-};
+const shutdown = daemonQuery({ name: "shutdown", summary: "Shut the daemon down" }, async (client) => {
+  await client.shutdown();
+  return "shutdown requested";
+});
 
 const notifications: Command = {
   name: "notifications",

@@ -12,6 +12,7 @@ import { pack, type PackProgress } from "../../npk/pack.js";
 import { genKey } from "../../npk/signature.js";
 import { inspectFull, inspectShort, unpack } from "../../npk/unpack.js";
 import { parseByteSize } from "../../common/units.js";
+import { printValue } from "../output.js";
 import {
   DEFAULT_MAX_IMAGE_SIZE,
   OciImageError,
@@ -132,8 +133,7 @@ async function packFromOci(
       : {}),
     signal: ctx.signal,
   });
-  if (ctx.global.json) ctx.out(JSON.stringify({ written: result.written }));
-  else for (const path of result.written) ctx.out(path);
+  printValue(ctx, { written: result.written }, result.written);
   return EXIT_OK;
 }
 
@@ -199,8 +199,7 @@ const packCommand: Command = {
         onProgress: progress?.onProgress,
         signal: ctx.signal,
       }).finally(() => progress?.stop());
-      if (ctx.global.json) ctx.out(JSON.stringify({ written }));
-      else for (const path of written) ctx.out(path);
+      printValue(ctx, { written }, written);
       return EXIT_OK;
     });
   },
@@ -232,8 +231,7 @@ const genKeyCommand: Command = {
       throw new UsageError("gen-key takes a name and a directory");
     return reportingNpkErrors(ctx, "gen-key", async () => {
       const paths = await genKey(dir ?? ".", name);
-      if (ctx.global.json) ctx.out(JSON.stringify(paths));
-      else ctx.out(`${paths.secretPath}\n${paths.publicPath}`);
+      printValue(ctx, paths, `${paths.secretPath}\n${paths.publicPath}`);
       return EXIT_OK;
     });
   },
@@ -250,11 +248,9 @@ export const inspectNpkCommand: Command = {
     return reportingNpkErrors(ctx, "inspect", async () => {
       if (values.short === true) {
         const s = await inspectShort(path);
-        ctx.out(
-          ctx.global.json
-            ? JSON.stringify(s)
-            : `name: ${s.name}, version: ${s.version}, NPK version: ${s.npkVersion}, resource container: ${s.resourceContainer ? "yes" : "no"}`,
-        );
+        const yes = s.resourceContainer ? "yes" : "no";
+        const human = `name: ${s.name}, version: ${s.version}, NPK version: ${s.npkVersion}, resource container: ${yes}`;
+        printValue(ctx, s, human);
         return EXIT_OK;
       }
       const full = await inspectFull(path, ctx.signal);

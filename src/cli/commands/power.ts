@@ -6,10 +6,8 @@
 import { parseDuration } from "../../common/units.js";
 import type { ContainerId } from "../../protocol/container.js";
 import type { PowerInfo, ProxyFraming, WakeSource } from "../../protocol/messages.js";
-import { EXIT_OK, UsageError, type Command, type ParsedCommand } from "../command.js";
-import { responseJson } from "../output.js";
-import { resolveContainer } from "../resolve.js";
-import { withClient } from "./session.js";
+import { UsageError, type Command, type ParsedCommand } from "../command.js";
+import { containerVerb, onContainer, parseContainerArgument } from "./session.js";
 
 const FRAMINGS: readonly ProxyFraming[] = ["newline", "length", "datagram"];
 
@@ -30,12 +28,6 @@ export function parseDurationOption(text: string | undefined, flag: string): num
   } catch (e) {
     throw new UsageError(`${flag}: ${(e as Error).message}`);
   }
-}
-
-/** The one positional of `skiff pause|resume|power|prepare NAME`. */
-export function parseContainerArgument({ positionals }: ParsedCommand, command: string): string {
-  if (positionals.length !== 1) throw new UsageError(`${command} takes one container`);
-  return positionals[0]!;
 }
 
 /** `skiff suspend NAME [--max-sleep DURATION]`. */
@@ -200,28 +192,6 @@ export function describePower(container: ContainerId, power: PowerInfo): string[
 // ---------------------------------------------------------------------------------------------
 // Commands.
 
-/** pause and resume: one container, an ok line. */
-function freezeCommand(name: "pause" | "resume", summary: string): Command {
-  return {
-    name,
-    summary,
-    usage: `skiff ${name} CONTAINER`,
-    async run(ctx, parsed) {
-      const arg = parseContainerArgument(parsed, name);
-      return withClient(ctx, async (client) => {
-        const container = await resolveContainer(client, arg);
-        await (name === "pause" ? client.pause(container) : client.resume(container));
-        ctx.out(
-          ctx.global.json
-            ? responseJson({ type: name, result: { type: "ok", container } })
-            : `${name === "pause" ? "paused" : "resumed"} ${container}`,
-        );
-        return EXIT_OK;
-      });
-    },
-  };
-}
-
 const suspend: Command = {
   name: "suspend",
   summary: "Suspend a container until a wake source fires (or --max-sleep passes)",
@@ -230,23 +200,15 @@ const suspend: Command = {
   async run(ctx, parsed) {
     const args = parseSuspendArguments(parsed);
     // No request deadline: the answer comes when the container wakes up.
-    return withClient(
+    return onContainer(
       ctx,
-      async (client) => {
-        const container = await resolveContainer(client, args.name);
+      args.name,
+      async (client, container) => {
         const { suspendTime, resumeReason } = await client.suspend(
           container,
           args.maxSleepMs === undefined ? {} : { maxSleepMs: args.maxSleepMs },
         );
-        ctx.out(
-          ctx.global.json
-            ? responseJson({
-                type: "suspend",
-                result: { type: "ok", container, suspend_time: suspendTime, resume_reason: resumeReason },
-              })
-            : formatSuspend(suspendTime, resumeReason),
-        );
-        return EXIT_OK;
+        return formatSuspend(suspendTime, resumeReason);
       },
       { timeout: 0 },
     );
@@ -261,23 +223,14 @@ const wakelock: Command = {
   options: { timeout: { type: "string", short: "t" } },
   async run(ctx, parsed) {
     const args = parseWakeLockArguments(parsed);
-    return withClient(ctx, async (client) => {
-      const container = await resolveContainer(client, args.name);
+    return onContainer(ctx, args.name, async (client, container) => {
       if (args.action === "acquire") {
-        await client.acquireWakeLock(
-          container,
-          args.lock,
-          args.timeoutMs === undefined ? {} : { timeoutMs: args.timeoutMs },
-        );
+        const options = args.timeoutMs === undefined ? {} : { timeoutMs: args.timeoutMs };
+        await client.acquireWakeLock(container, args.lock, options);
       } else {
         await client.releaseWakeLock(container, args.lock);
       }
-      ctx.out(
-        ctx.global.json
-          ? responseJson({ type: "wake_lock", result: { type: "ok", container } })
-          : `${args.action === "acquire" ? "acquired" : "released"} wake lock ${args.lock} of ${container}`,
-      );
-      return EXIT_OK;
+      return `${args.action === "acquire" ? "acquired" : "released"} wake lock ${args.lock} of ${container}`;
     });
   },
 };
@@ -295,18 +248,13 @@ const wakesource: Command = {
   },
   async run(ctx, parsed) {
     const args = parseWakeSourceArguments(parsed);
-    return withClient(ctx, async (client) => {
-      const container = await resolveContainer(client, args.name);
-      if (args.action === "add") await client.addWakeSource(container, args.sourceName, args.source);
-      else await client.removeWakeSource(container, args.sourceName);
-      ctx.out(
-        ctx.global.json
-          ? responseJson({ type: "wake_source", result: { type: "ok", container } })
-          : args.action === "add"
-            ? `added wake source ${args.sourceName} (${describeWakeSource(args.source)}) to ${container}`
-            : `removed wake source ${args.sourceName} from ${container}`,
-      );
-      return EXIT_OK;
+    return onContainer(ctx, args.name, async (client, container) => {
+      if (args.action === "remove") {
+        await client.removeWakeSource(container, args.sourceName);
+        return `removed wake source ${args.sourceName} from ${container}`;
+      }
+      await client.addWakeSource(container, args.sourceName, args.source);
+      return `added wake source ${args.sourceName} (${describeWakeSource(args.source)}) to ${container}`;
     });
   },
 };
@@ -318,15 +266,9 @@ const proxy: Command = {
   options: { listen: { type: "string" }, target: { type: "string" }, framing: { type: "string" } },
   async run(ctx, parsed) {
     const args = parseProxyArguments(parsed);
-    return withClient(ctx, async (client) => {
-      const container = await resolveContainer(client, args.name);
+    return onContainer(ctx, args.name, async (client, container) => {
       await client.proxyWakeChannel(container, args.channel, args.listen, args.target, args.framing);
-      ctx.out(
-        ctx.global.json
-          ? responseJson({ type: "proxy", result: { type: "ok", container } })
-          : `proxy ${args.channel} of ${container}: ${args.listen} -> ${args.target}`,
-      );
-      return EXIT_OK;
+      return `proxy ${args.channel} of ${container}: ${args.listen} -> ${args.target}`;
     });
   },
 };
@@ -335,22 +277,15 @@ const power: Command = {
   name: "power",
   summary: "Show a container's power state, wake locks, wake sources, counters and last suspend",
   usage: "skiff power CONTAINER",
-  async run(ctx, parsed) {
-    const arg = parseContainerArgument(parsed, "power");
-    return withClient(ctx, async (client) => {
-      const container = await resolveContainer(client, arg);
-      const info = await client.power(container);
-      if (ctx.global.json)
-        ctx.out(responseJson({ type: "power", result: { type: "ok", container, power: info } }));
-      else describePower(container, info).forEach((line) => ctx.out(line));
-      return EXIT_OK;
-    });
-  },
+  run: (ctx, parsed) =>
+    onContainer(ctx, parseContainerArgument(parsed, "power"), async (client, container) =>
+      describePower(container, await client.power(container)),
+    ),
 };
 
 export const powerCommands: Command[] = [
-  freezeCommand("pause", "Freeze a container (pausing a paused one succeeds)"),
-  freezeCommand("resume", "Thaw a paused container"),
+  containerVerb("pause", "Freeze a container (pausing a paused one succeeds)", "paused"),
+  containerVerb("resume", "Thaw a paused container", "resumed"),
   suspend,
   wakelock,
   wakesource,

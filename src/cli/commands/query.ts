@@ -1,9 +1,8 @@
 /** Read-only requests: list, inspect, repositories, ident. */
 import { EXIT_OK, UsageError, type Command } from "../command.js";
-import { responseJson, table } from "../output.js";
-import { resolveContainer } from "../resolve.js";
+import { printResponse, table } from "../output.js";
+import { daemonQuery, onContainer, withClient } from "./session.js";
 import { stat } from "node:fs/promises";
-import { withClient } from "./session.js";
 import { RuntimeError } from "../../client/errors.js";
 import { nameOf, versionOf } from "../../protocol/container.js";
 
@@ -15,8 +14,9 @@ const list: Command = {
   async run(ctx) {
     return withClient(ctx, async (client) => {
       const ids = await client.list();
+      // The human table takes an inspect per container; `--json` is the list response alone.
       if (ctx.global.json) {
-        ctx.out(responseJson({ type: "list", containers: ids }));
+        printResponse(ctx, client);
         return EXIT_OK;
       }
       const rows: string[][] = [];
@@ -65,47 +65,24 @@ const inspect: Command = {
       const { inspectNpkCommand } = await import("./package.js");
       return inspectNpkCommand.run(ctx, parsed);
     }
-    return withClient(ctx, async (client) => {
-      const container = await resolveContainer(client, positionals[0]!);
+    return onContainer(ctx, positionals[0]!, async (client, container) => {
       const data = await client.inspect(container);
-      if (ctx.global.json)
-        ctx.out(responseJson({ type: "inspect", result: { type: "ok", container, data } }));
-      else ctx.out(JSON.stringify({ container, ...data }, null, 2));
-      return EXIT_OK;
+      return JSON.stringify({ container, ...data }, null, 2);
     });
   },
 };
 
-const repositories: Command = {
-  name: "repositories",
-  aliases: ["repos"],
-  summary: "List repositories",
-  usage: "skiff repositories",
-  async run(ctx) {
-    return withClient(ctx, async (client) => {
-      const ids = await client.repositories();
-      if (ctx.global.json) ctx.out(responseJson({ type: "repositories", repositories: ids }));
-      else
-        table(
-          ["REPOSITORY"],
-          ids.map((id) => [id]),
-        ).forEach((l) => ctx.out(l));
-      return EXIT_OK;
-    });
-  },
-};
+const repositories = daemonQuery(
+  { name: "repositories", aliases: ["repos"], summary: "List repositories" },
+  async (client) =>
+    table(
+      ["REPOSITORY"],
+      (await client.repositories()).map((id) => [id]),
+    ),
+);
 
-const ident: Command = {
-  name: "ident",
-  summary: "Show this connection's identity",
-  usage: "skiff ident",
-  async run(ctx) {
-    return withClient(ctx, async (client) => {
-      const container = await client.ident();
-      ctx.out(ctx.global.json ? responseJson({ type: "ident", container }) : container);
-      return EXIT_OK;
-    });
-  },
-};
+const ident = daemonQuery({ name: "ident", summary: "Show this connection's identity" }, (client) =>
+  client.ident(),
+);
 
 export const queryCommands: Command[] = [list, inspect, repositories, ident];

@@ -3,9 +3,9 @@ import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import type { ContainerResult } from "../../protocol/messages.js";
 import { EXIT_OK, EXIT_RUNTIME_ERROR, UsageError, type Command, type CommandContext } from "../command.js";
-import { responseJson } from "../output.js";
+import { printResult } from "../output.js";
 import { resolveContainer } from "../resolve.js";
-import { withClient } from "./session.js";
+import { onContainer, withClient } from "./session.js";
 import { byteProgress } from "../progress.js";
 import { describeWireError } from "../../client/errors.js";
 
@@ -40,11 +40,7 @@ const install: Command = {
       ctx,
       async (client) => {
         const container = await client.install(repository, info.size, withProgress(path, info.size, ctx));
-        ctx.out(
-          ctx.global.json
-            ? responseJson({ type: "install", result: { type: "ok", container } })
-            : `installed ${container} into ${repository}`,
-        );
+        printResult(ctx, client, `installed ${container} into ${repository}`);
         return EXIT_OK;
       },
       { timeout: 0 },
@@ -59,15 +55,9 @@ const uninstall: Command = {
   options: { wipe: { type: "boolean" } },
   async run(ctx, { positionals, values }) {
     if (positionals.length !== 1) throw new UsageError("uninstall takes one container");
-    return withClient(ctx, async (client) => {
-      const container = await resolveContainer(client, positionals[0]!);
+    return onContainer(ctx, positionals[0]!, async (client, container) => {
       await client.uninstall(container, values.wipe === true);
-      ctx.out(
-        ctx.global.json
-          ? responseJson({ type: "uninstall", result: { type: "ok", container } })
-          : `uninstalled ${container}`,
-      );
-      return EXIT_OK;
+      return `uninstalled ${container}`;
     });
   },
 };
@@ -83,15 +73,12 @@ function mountCommand(kind: "mount" | "umount"): Command {
         const ids = await Promise.all(positionals.map((p) => resolveContainer(client, p)));
         const results: ContainerResult[] =
           kind === "mount" ? await client.mount(ids) : await client.umount(ids);
-        if (ctx.global.json) ctx.out(responseJson({ type: kind, results } as never));
-        else
-          for (const r of results) {
-            ctx.out(
-              r.type === "ok"
-                ? `${kind === "mount" ? "mounted" : "unmounted"} ${r.container}`
-                : `${r.container}: ${describeWireError(r.error)}`,
-            );
-          }
+        const described = results.map((r) =>
+          r.type === "ok"
+            ? `${kind === "mount" ? "mounted" : "unmounted"} ${r.container}`
+            : `${r.container}: ${describeWireError(r.error)}`,
+        );
+        printResult(ctx, client, described);
         return results.every((r) => r.type === "ok") ? EXIT_OK : EXIT_RUNTIME_ERROR;
       });
     },

@@ -5,7 +5,7 @@
  */
 import { nameProblem } from "../../protocol/container.js";
 import { EXIT_OK, EXIT_RUNTIME_ERROR, UsageError, type Command } from "../command.js";
-import { responseJson } from "../output.js";
+import { printResult } from "../output.js";
 import { withClient } from "./session.js";
 
 const TOKEN_BYTES = 40;
@@ -28,7 +28,7 @@ const token: Command = {
         { type: "token_create", target, shared: Buffer.from(shared).toString("base64") },
         "token",
       );
-      ctx.out(ctx.global.json ? responseJson(response) : response.token);
+      printResult(ctx, client, response.token);
       return EXIT_OK;
     });
   },
@@ -52,7 +52,7 @@ const verifyToken: Command = {
         { type: "token_verify", token: tokenText, user, shared: Buffer.from(shared).toString("base64") },
         "token_verification",
       );
-      ctx.out(ctx.global.json ? responseJson(response) : response.result);
+      printResult(ctx, client, response.result);
       return response.result === "Ok" ? EXIT_OK : EXIT_RUNTIME_ERROR;
     });
   },

@@ -18,6 +18,7 @@ import { allDirs } from "./paths.js";
 import { toProcessStatistics, type ProcessStatistics } from "./process-statistics.js";
 import { readStats } from "./cgroup-stats.js";
 import { CgroupTree } from "./tree.js";
+import { bestEffort } from "../errors.js";
 
 export type SupervisorConfig = Pick<DaemonConfig, "cgroup" | "groups" | "oomMonitorAll">;
 
@@ -60,7 +61,7 @@ export class CgroupSupervisor {
         }
       }
     } catch (error) {
-      await this.stop().catch(() => undefined);
+      await bestEffort(this.log, "removing the cgroups after a failed start", this.stop());
       throw error;
     }
   }

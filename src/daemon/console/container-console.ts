@@ -32,6 +32,7 @@ import { Session, type RequestIo } from "./session.js";
 import { MAX_UNIX_SOCKET_PATH } from "../../common/unix-socket.js";
 import { resolveWithin } from "../../common/paths.js";
 import { listen } from "../../common/listen.js";
+import { bestEffort } from "../errors.js";
 
 /**
  * Like a listener's dispatcher, plus the id of the session the request came on (so that
@@ -172,7 +173,8 @@ export class ContainerConsoles {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
     await chmod(this.dir, 0o700);
     const socketPath = containerConsolePath(this.dir, container);
-    await unlink(socketPath).catch(() => undefined); // left over by a daemon that crashed
+    // Left over by a daemon that crashed.
+    await bestEffort(this.o.log, `removing a stale socket ${socketPath}`, unlink(socketPath));
     const entry: OpenConsole = {
       container,
       socketPath,
@@ -187,7 +189,7 @@ export class ContainerConsoles {
       if (owner) await chown(socketPath, owner.uid, owner.gid);
     } catch (e) {
       await new Promise<void>((resolve) => entry.server.close(() => resolve()));
-      await unlink(socketPath).catch(() => undefined);
+      await bestEffort(this.o.log, `removing socket ${socketPath}`, unlink(socketPath));
       throw e;
     }
     this.consoles.set(container, entry);
@@ -229,7 +231,7 @@ export class ContainerConsoles {
     entry.closing = true;
     this.consoles.delete(container);
     const stopped = new Promise<void>((resolve) => entry.server.close(() => resolve()));
-    await unlink(entry.socketPath).catch(() => undefined);
+    await bestEffort(this.o.log, `removing socket ${entry.socketPath}`, unlink(entry.socketPath));
     for (const session of entry.sessions.keys()) session.close();
     await Promise.all([stopped, ...entry.sessions.values()]);
     this.o.log.info({ container }, "container console closed");

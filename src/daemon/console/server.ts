@@ -19,6 +19,7 @@ import type { ListenerConfig } from "../config/schema.js";
 import { ConsoleBudget } from "./budget.js";
 import type { NotificationHub } from "./hub.js";
 import { SESSION_LINGER_MS, Session, type RequestDispatcher } from "./session.js";
+import { bestEffort } from "../errors.js";
 
 /** Refused connections of a listener are logged at most this often. */
 const DROP_LOG_INTERVAL_MS = 10_000;
@@ -76,7 +77,7 @@ export class ConsoleServer {
     if (config.url.scheme === "unix") {
       const path = config.url.path;
       await mkdir(dirname(path), { recursive: true, mode: 0o755 });
-      await unlink(path).catch(() => undefined);
+      await bestEffort(this.o.log, `removing a stale socket ${path}`, unlink(path));
       // No umask games: they would leak into files other code creates meanwhile. A fresh socket
       // is 0755 at most under the default umask, which no other user can connect to (connect
       // needs write permission), and gets its configured mode before this returns.
@@ -149,7 +150,9 @@ export class ConsoleServer {
     for (const socket of this.sockets) socket.destroy();
     await Promise.all(closing);
     for (const { config } of this.servers) {
-      if (config.url.scheme === "unix") await unlink(config.url.path).catch(() => undefined);
+      if (config.url.scheme === "unix") {
+        await bestEffort(this.o.log, `removing socket ${config.url.path}`, unlink(config.url.path));
+      }
     }
     this.servers.length = 0;
   }

@@ -43,6 +43,8 @@ import type { BudgetAccount, ConsoleBudget } from "./budget.js";
 import type { NotificationHub } from "./hub.js";
 import { Outbox } from "./outbox.js";
 import { RateLimiter } from "./rate.js";
+import { messageOf } from "../errors.js";
+import { permissionDenied, requestError } from "../responses.js";
 
 /** What a session needs from the daemon: a way to have a request served by the state owner. */
 export type RequestDispatcher = (peer: Peer, request: Request, io: RequestIo) => Promise<Response>;
@@ -177,7 +179,7 @@ export class Session {
     try {
       message = decodeMessage(line);
     } catch (e) {
-      this.drop(`invalid connect message: ${(e as Error).message}`);
+      this.drop(`invalid connect message: ${messageOf(e)}`);
     }
     if (message.type !== "connect") this.drop(`expected connect, got ${message.type}`);
     const { version, subscribe_notifications } = message.connect;
@@ -275,12 +277,12 @@ export class Session {
       const cause = e instanceof DecodeError ? e.message : String(e);
       if (northstar) this.drop(`invalid request: ${cause}`);
       this.o.log.info(`invalid request: ${cause}`);
-      return { response: { type: "error", error: { type: "invalid_arguments", cause } } };
+      return { response: requestError({ type: "invalid_arguments", cause }) };
     }
     if (message.type !== "request") {
       const cause = `expected a request, got ${message.type}`;
       if (northstar) this.drop(cause);
-      return { response: { type: "error", error: { type: "invalid_arguments", cause } } };
+      return { response: requestError({ type: "invalid_arguments", cause }) };
     }
     const request = message.request;
     if (northstar && northstarRequest(request) === undefined) {
@@ -293,7 +295,7 @@ export class Session {
           await this.reader.skipBytes(request.size, this.abort.signal);
         } else this.closing = true;
       }
-      return { response: { type: "permission_denied", request }, request };
+      return { response: permissionDenied(request), request };
     }
     await limiter.take(this.abort.signal);
     const response = await this.o.dispatch(this.o.peer, request, {

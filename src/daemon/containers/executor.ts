@@ -35,7 +35,7 @@ import { join } from "node:path";
 import type { Logger } from "pino";
 import type { Manifest } from "../../npk/manifest/index.js";
 import { nameOf, type ContainerId } from "../../protocol/container.js";
-import type { ExitStatus, WireError } from "../../protocol/messages.js";
+import type { ExitStatus } from "../../protocol/messages.js";
 import { toMemoryNotification, type CgroupSupervisor, type ProcessStatistics } from "../cgroups/index.js";
 import type { ContainerConsoles } from "../console/container-console.js";
 import type { ContainerJob, InstanceEvent, Reply } from "../events/types.js";
@@ -67,6 +67,8 @@ import {
   statusPipeOf,
   type CheckpointSupport,
 } from "./checkpoint.js";
+import { bestEffort, DaemonError, messageOf, toWireError } from "../errors.js";
+import { containerError, containerResponse, inspectResponse, logsResponse } from "../responses.js";
 
 export interface ContainerExecutorOptions {
   runDir: string;
@@ -176,6 +178,15 @@ const MONITOR_GONE_MS = 5000;
  * file before it closes the connection: once it is gone, the next instance's monitor can bind
  * the same path without the old one unlinking it.
  */
+/**
+ * SIGKILLs every process of an instance as a cleanup: a failure is logged, and a monitor that
+ * has already ended (or gone) had nothing left to kill.
+ */
+function killAll(log: Logger, container: ContainerId, monitor: MonitorConnection | undefined): Promise<void> {
+  const ended = (): boolean => monitor?.exitRecord !== undefined || monitor?.isClosed === true;
+  return bestEffort(log, `SIGKILL of ${container}`, monitor?.kill("SIGKILL", { all: true }), ended);
+}
+
 async function monitorGone(monitor: MonitorConnection): Promise<void> {
   if (!monitor.isClosed) {
     let timer: NodeJS.Timeout | undefined;
@@ -224,16 +235,8 @@ export class ContainerExecutor {
           step.container,
           "kill",
           this.kill(step.container, step.signal).then(
-            () => step.reply?.({ type: "kill", result: { type: "ok", container: step.container } }),
-            (e: unknown) =>
-              step.reply?.({
-                type: "kill",
-                result: {
-                  type: "error",
-                  container: step.container,
-                  error: { type: "unexpected", error: (e as Error).message },
-                },
-              }),
+            () => step.reply?.(containerResponse("kill", step.container)),
+            (e: unknown) => step.reply?.(containerResponse("kill", step.container, toWireError(e))),
           ),
         );
         return;
@@ -255,20 +258,9 @@ export class ContainerExecutor {
       case "read_logs":
         this.background(step.container, "logs", this.readLogs(step));
         return;
-      case "reply_inspect": {
-        const { response } = step;
-        const statistics = this.statistics(step.container);
-        if (
-          statistics &&
-          response.type === "inspect" &&
-          response.result.type === "ok" &&
-          response.result.data.process
-        ) {
-          response.result.data.process.statistics = statistics as unknown as Record<string, unknown>;
-        }
-        step.reply(response);
+      case "reply_inspect":
+        step.reply(inspectResponse(step.view, this.statistics(step.container)));
         return;
-      }
       case "log":
         this.o.log[step.level]({ container: step.container }, step.message);
         return;
@@ -326,8 +318,8 @@ export class ContainerExecutor {
         cgroupPath: instance.cgroupPath ?? "",
       });
     } catch (e) {
-      this.o.log.error({ container }, `start of the prepared instance failed: ${(e as Error).message}`);
-      await instance.monitor?.kill("SIGKILL", { all: true }).catch(() => undefined);
+      this.o.log.error({ container }, `start of the prepared instance failed: ${messageOf(e)}`);
+      await killAll(this.o.log, container, instance.monitor);
     }
   }
 
@@ -364,7 +356,7 @@ export class ContainerExecutor {
     await instance.started.catch(() => undefined);
     if (instance.monitor) {
       const ended = instance.monitor.exited().catch(() => undefined);
-      await instance.monitor.kill("SIGKILL", { all: true }).catch(() => undefined);
+      await killAll(this.o.log, instance.container, instance.monitor);
       await ended;
     }
     await this.cleanupNow(instance.container, instance);
@@ -486,17 +478,17 @@ export class ContainerExecutor {
       this.o.health.recordStartSucceeded(container);
       await this.o.report({ type: "container_started", container, pid, startedAt: Date.now(), cgroupPath });
     } catch (e) {
-      const error = (e as Error).message;
+      const error = messageOf(e);
       // Once a monitor exists its exit (or disappearance) ends the instance; otherwise we do.
       if (instance.monitor) {
         this.o.log.error({ container }, `start failed, ending the instance: ${error}`);
-        await instance.monitor.kill("SIGKILL", { all: true }).catch(() => undefined);
+        await killAll(this.o.log, container, instance.monitor);
         return;
       }
       this.instances.delete(container);
       // No monitor runs for it (spawnMonitor ends one it could not reach): no later daemon may
       // take its record for an instance that was lost.
-      await removeInstanceFiles(instance.stateDir).catch(() => undefined);
+      await bestEffort(this.o.log, `removing ${instance.stateDir}`, removeInstanceFiles(instance.stateDir));
       const problems = e instanceof ToolchainDegradedError ? e.problems : undefined;
       // A start that failed for another reason may have met a binary that just vanished.
       if (!problems) this.background(container, "health check", this.o.health.check());
@@ -548,7 +540,12 @@ export class ContainerExecutor {
       "monitor died without an exit record: killing what is left",
     );
     this.o.health.recordMonitorDeath(instance.container);
-    if (instance.cgroupPath) await this.o.cgroups.cleanup(instance.cgroupPath).catch(() => undefined);
+    if (instance.cgroupPath)
+      await bestEffort(
+        this.o.log,
+        `removing cgroup ${instance.cgroupPath}`,
+        this.o.cgroups.cleanup(instance.cgroupPath),
+      );
     await this.reportExit(instance, { status: { signal: 9 }, reason: "error" });
   }
 
@@ -611,25 +608,26 @@ export class ContainerExecutor {
    * usual, after `container_checkpoint_failed`, so the state sees the failure first.
    */
   private async checkpoint(container: ContainerId, reply: Reply): Promise<void> {
-    const failed = (error: WireError): Promise<void> =>
-      this.o.report({ type: "container_checkpoint_failed", container, error, reply });
+    const failed = (e: unknown): Promise<void> =>
+      this.o.report({ type: "container_checkpoint_failed", container, error: toWireError(e), reply });
     const instance = this.instances.get(container);
-    if (!instance) return failed({ type: "unexpected", error: `${container} is not running` });
+    if (!instance) return failed(new DaemonError({ kind: "not_running", container }));
     await instance.started;
     const support = (await this.o.checkpointSupport) ?? { supported: false, reason: "not probed" };
     if (!support.supported)
-      return failed({
-        type: "unsupported",
-        request: `checkpoint: ${support.reason ?? "CRIU does not work here"}`,
-      });
+      return failed(
+        new DaemonError({
+          kind: "unsupported",
+          what: `checkpoint: ${support.reason ?? "CRIU does not work here"}`,
+        }),
+      );
     const monitor = instance.monitor;
-    if (!monitor || instance.exitReported)
-      return failed({ type: "unexpected", error: `${container} has ended` });
+    if (!monitor || instance.exitReported) return failed(new DaemonError({ kind: "ended", container }));
     let statusPipe: string;
     try {
       statusPipe = await statusPipeOf(monitor.initPid ?? 0);
     } catch (e) {
-      return failed({ type: "unexpected", error: (e as Error).message });
+      return failed(e);
     }
     const hold: NonNullable<Instance["checkpointing"]> = {};
     instance.checkpointing = hold;
@@ -638,14 +636,14 @@ export class ContainerExecutor {
       await runCheckpoint(this.o.runtime, nameOf(container), instance.stateDir, statusPipe);
     } catch (e) {
       instance.checkpointing = undefined;
-      this.o.log.error({ container }, (e as Error).message);
-      await failed({ type: "unexpected", error: (e as Error).message });
+      this.o.log.error({ container, err: e }, messageOf(e));
+      await failed(e);
       if (hold.exit) await this.reportExit(instance, hold.exit);
       return;
     }
     // The runtime ended the dumped tree: the monitor reaps init and reports that exit.
     await withDeadline(ended, START_DEADLINE_MS, "the checkpointed container's end").catch((e: unknown) =>
-      this.o.log.warn({ container }, (e as Error).message),
+      this.o.log.warn({ container }, messageOf(e)),
     );
     instance.exitReported = true;
     instance.checkpointing = undefined;
@@ -670,7 +668,7 @@ export class ContainerExecutor {
     if (!instance.monitor || instance.exitReported) return;
     instance.stopTimer = setTimeout(() => {
       this.o.log.warn({ container }, `did not stop within ${graceMs} ms: SIGKILL`);
-      void instance.monitor?.kill("SIGKILL", { all: true }).catch(() => undefined);
+      void killAll(this.o.log, container, instance.monitor);
     }, graceMs);
     await instance.monitor
       .kill("SIGTERM")
@@ -700,7 +698,7 @@ export class ContainerExecutor {
       clearTimeout(instance.stopTimer);
       if (instance.monitor) await monitorGone(instance.monitor);
     }
-    await this.o.consoles.close(container).catch(() => undefined);
+    await bestEffort(this.o.log, `closing the console of ${container}`, this.o.consoles.close(container));
     if (cgroupPath) {
       const report = await this.o.cgroups
         .cleanup(cgroupPath)
@@ -712,7 +710,7 @@ export class ContainerExecutor {
         );
       }
     }
-    await this.o.bundles.remove(container).catch(() => undefined);
+    await bestEffort(this.o.log, `removing the bundle of ${container}`, this.o.bundles.remove(container));
     // The exit record goes once the exit notification is out (the INVARIANTS above).
     if (instance?.exitPosted) await this.o.notificationsDelivered();
     await removeInstanceFiles(stateDir);
@@ -727,15 +725,9 @@ export class ContainerExecutor {
         step.offset !== undefined
           ? await readLogSince(dir, step.offset)
           : await readLogTail(dir, step.lines ?? 100);
-      step.reply({
-        type: "logs",
-        result: { type: "ok", container, lines: result.lines, offset: result.offset },
-      });
+      step.reply(logsResponse(container, result.lines, result.offset));
     } catch (e) {
-      step.reply({
-        type: "logs",
-        result: { type: "error", container, error: { type: "unexpected", error: (e as Error).message } },
-      });
+      step.reply(containerError("logs", container, toWireError(e)));
     }
   }
 
@@ -794,7 +786,7 @@ export class ContainerExecutor {
           // monitor left without a daemon would linger for one); cleanup removes the rest.
           {
             const ended = f.monitor.exited().catch(() => undefined);
-            await f.monitor.kill("SIGKILL", { all: true }).catch(() => undefined);
+            await killAll(this.o.log, container, f.monitor);
             await ended;
           }
           f.monitor.close();
@@ -815,7 +807,11 @@ export class ContainerExecutor {
           );
           break;
         case "lost":
-          await this.o.cgroups.cleanup(f.record.cgroupPath).catch(() => undefined);
+          await bestEffort(
+            this.o.log,
+            `removing cgroup ${f.record.cgroupPath}`,
+            this.o.cgroups.cleanup(f.record.cgroupPath),
+          );
           instance.exitReported = true;
           this.instances.set(container, instance);
           adopted.push(entry);

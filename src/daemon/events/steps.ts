@@ -17,6 +17,8 @@ import type {
 import type { PowerEvent, Reply } from "./types.js";
 import type { MountHandle } from "../mount/index.js";
 import type { InstalledPackage, StartedBy, StartOverrides } from "./data.js";
+import type { ShutdownReason } from "../errors.js";
+import type { InspectView } from "../responses.js";
 
 /** Every step; a new one goes into exactly one of the groups below. */
 export type Step = RuntimeStep | RepositoryStep | ContainerStep | PowerStep;
@@ -28,7 +30,7 @@ export type RuntimeStep =
   /** Answers a request whose answer had to wait for a job. */
   | { type: "reply_to"; reply: Reply; response: Response }
   | { type: "notify"; notification: Notification }
-  | { type: "shutdown"; reason: string };
+  | { type: "shutdown"; reason: ShutdownReason };
 
 /** Carried out by the package executor (repository/executor.ts). */
 export type RepositoryStep =
@@ -88,8 +90,8 @@ export type ContainerStep =
   /** After an exit: the monitor connection, the bundle and the cgroup go. */
   | { type: "cleanup_container"; container: ContainerId }
   | { type: "schedule_restart"; container: ContainerId; delayMs: number }
-  /** Answers an inspect of a running container after adding its cgroup statistics. */
-  | { type: "reply_inspect"; container: ContainerId; response: Response; reply: Reply }
+  /** Answers an inspect of a running container with its cgroup statistics (responses.ts). */
+  | { type: "reply_inspect"; container: ContainerId; view: InspectView; reply: Reply }
   | { type: "read_logs"; container: ContainerId; lines?: number; offset?: number; reply: Reply }
   | { type: "log"; level: "info" | "warn" | "error"; container: ContainerId; message: string };
 

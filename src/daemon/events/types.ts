@@ -13,6 +13,7 @@ import type {
 } from "../../protocol/messages.js";
 import type { MountHandle } from "../mount/index.js";
 import type { AdoptedInstance, InstalledPackage } from "./data.js";
+import type { ShutdownReason } from "../errors.js";
 
 /** Who sent a console request: a host client, or a container through its own console. */
 export type Peer =
@@ -111,6 +112,6 @@ export type ContainerJob =
 
 export type DaemonEvent =
   | { kind: "console_request"; peer: Peer; request: Request; reply: Reply }
-  | { kind: "shutdown"; reason: string }
+  | { kind: "shutdown"; reason: ShutdownReason }
   | { kind: "container"; container: ContainerId; event: ContainerEvent }
   | { kind: "job"; result: JobResult };

@@ -19,6 +19,7 @@ import { Freezer } from "./freezer.js";
 import { openProxyChannel, parseProxyTarget, type ProxyChannel } from "./proxy.js";
 import { watchWakeSource, type WakeSourceHandle } from "./wake-sources.js";
 import type { CgroupLayout } from "../cgroups/index.js";
+import { bestEffort, messageOf } from "../errors.js";
 
 export interface PowerExecutorOptions {
   layout: CgroupLayout;
@@ -124,7 +125,7 @@ export class PowerExecutor {
       await this.o.emit(container, { type: "freeze_done" });
     } catch (e) {
       this.wake(container);
-      await this.o.emit(container, { type: "freeze_done", error: (e as Error).message });
+      await this.o.emit(container, { type: "freeze_done", error: messageOf(e) });
     } finally {
       if (this.freezing.get(container) === abort) this.freezing.delete(container);
     }
@@ -156,7 +157,8 @@ export class PowerExecutor {
     // INVARIANTS: a freeze still in flight would freeze the dying container again: abort it first.
     this.freezing.get(container)?.abort(new Error("the container is being killed"));
     const instance = this.instances.get(container);
-    if (instance) await this.freezer.thaw(instance.cgroupPath).catch(() => undefined);
+    if (instance)
+      await bestEffort(this.o.log, `thawing ${container}`, this.freezer.thaw(instance.cgroupPath));
     this.wake(container);
   }
 
@@ -204,7 +206,7 @@ export class PowerExecutor {
       this.proxies.set(`${container}\0${name}`, channel);
       await done(undefined, step.reply);
     } catch (e) {
-      await done((e as Error).message, step.reply);
+      await done(messageOf(e), step.reply);
     }
   }
 

@@ -5,10 +5,8 @@
 import { mkdir, rename, rm, rmdir } from "node:fs/promises";
 import type { Logger } from "pino";
 import { resolveWithin } from "../../common/paths.js";
-import { NpkError } from "../../npk/errors.js";
 import { verifyFsImage } from "../../npk/npk.js";
 import type { ContainerId } from "../../protocol/container.js";
-import type { WireError } from "../../protocol/messages.js";
 import type { RepositoryJob } from "../events/types.js";
 import {
   dmNodeOf,
@@ -29,6 +27,7 @@ import {
 } from "../mount/index.js";
 import type { RepositoryStep } from "../events/steps.js";
 import type { InstalledPackage, Repository } from "./repository.js";
+import { bestEffort, messageOf, toWireError } from "../errors.js";
 
 export interface PackageExecutorOptions {
   runDir: string;
@@ -105,7 +104,7 @@ export class PackageExecutor {
       await this.o.report({
         type: "install_committed",
         container: step.container,
-        error: `cannot store the package: ${(e as Error).message}`,
+        error: `cannot store the package: ${messageOf(e)}`,
         reply: step.reply,
       });
     }
@@ -148,7 +147,7 @@ export class PackageExecutor {
       const handle = await mountImage(pkg.npk, target, { signal, ...selinux });
       return keyed ? { ...handle, verity: "userspace" } : handle;
     } catch (e) {
-      await rmdir(target).catch(() => undefined);
+      await bestEffort(this.o.log, `removing mount point ${target}`, rmdir(target));
       throw e;
     }
   }
@@ -195,7 +194,7 @@ export class PackageExecutor {
   async unmount(handle: MountHandle): Promise<void> {
     await umount(handle);
     if (handle.verityDevice !== undefined) this.verityContainers.delete(handle.verityDevice);
-    await rmdir(handle.target).catch(() => undefined);
+    await bestEffort(this.o.log, `removing mount point ${handle.target}`, rmdir(handle.target));
   }
 
   /**
@@ -251,7 +250,7 @@ export class PackageExecutor {
           return { container: job.container };
         } catch (e) {
           this.o.log.warn({ container: job.container, err: e }, `${step.kind} failed`);
-          return { container: job.container, error: wireError(e, job.container) };
+          return { container: job.container, error: toWireError(e, job.container) };
         }
       }),
     );
@@ -279,16 +278,9 @@ export class PackageExecutor {
       await this.o.report({
         type: "uninstalled",
         container: step.container,
-        error: (e as Error).message,
+        error: messageOf(e),
         reply: step.reply,
       });
     }
   }
-}
-
-/** Maps an internal failure to the console's error variants. */
-function wireError(e: unknown, container: ContainerId): WireError {
-  if (e instanceof NpkError)
-    return { type: "invalid_arguments", cause: `${container}: ${e.kind}: ${e.message}` };
-  return { type: "unexpected", error: `${container}: ${(e as Error).message}` };
 }

@@ -25,6 +25,8 @@ import { canCheckpoint, livePhase } from "./lifecycle.js";
 import { withContainer, type RuntimeState } from "./model.js";
 import { powerEndedByExit } from "./power.js";
 import type { Step, Transition } from "../events/steps.js";
+import { failureToWire } from "../errors.js";
+import { containerResponse, stopResponse } from "../responses.js";
 
 type T = Transition<RuntimeState>;
 
@@ -35,8 +37,7 @@ function answer(
   container: ContainerId,
   error?: WireError,
 ): T {
-  const result = error ? { type: "error" as const, container, error } : { type: "ok" as const, container };
-  return { state, steps: [{ type: "reply_to", reply, response: { type: kind, result } }] };
+  return { state, steps: [{ type: "reply_to", reply, response: containerResponse(kind, container, error) }] };
 }
 
 export function checkpointRequest(state: RuntimeState, container: ContainerId, reply: Reply): T {
@@ -63,10 +64,7 @@ export function checkpointRequest(state: RuntimeState, container: ContainerId, r
   if (process.power.state !== "awake" || process.power.busy !== undefined)
     return refuse(`the container is ${process.power.busy ?? process.power.state}: resume it first`);
   if (state.shuttingDown)
-    return answer(state, reply, "checkpoint", container, {
-      type: "unexpected",
-      error: "the daemon is shutting down",
-    });
+    return answer(state, reply, "checkpoint", container, failureToWire({ kind: "shutting_down" }));
   return {
     state: withContainer(state, {
       ...record,
@@ -98,14 +96,14 @@ export function containerCheckpointed(
       container,
       message: "checkpointed: stopped, its image waits for a restore",
     },
-    { type: "reply_to", reply, response: { type: "checkpoint", result: { type: "ok", container } } },
+    { type: "reply_to", reply, response: containerResponse("checkpoint", container) },
   ];
   // A stop that arrived during the dump is answered by it: the runtime SIGKILLed the dumped tree.
   for (const stopReply of process.stopReplies) {
     steps.push({
       type: "reply_to",
       reply: stopReply,
-      response: { type: "stop", result: { type: "ok", container, status: { type: "signalled", signal: 9 } } },
+      response: stopResponse(container, { type: "signalled", signal: 9 }),
     });
   }
   return {

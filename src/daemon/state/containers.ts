@@ -48,6 +48,7 @@ import {
 import { preparedEnded } from "./prepare.js";
 import { describeStatus, isSuccess } from "./status.js";
 import type { Step, Transition } from "../events/steps.js";
+import { containerError, containerResponse, stopResponse } from "../responses.js";
 
 type T = Transition<RuntimeState>;
 
@@ -64,7 +65,7 @@ function startErrorOf(
   reply: Reply | undefined,
   kind: "start" | "prepare" | "restore" = "start",
 ): T {
-  const response = { type: kind, result: { type: "error" as const, container, error } };
+  const response = containerResponse(kind, container, error);
   return { state, steps: reply ? [{ type: "reply_to", reply, response }] : [] };
 }
 
@@ -172,7 +173,7 @@ export function startContainer(state: RuntimeState, container: ContainerId, inpu
           {
             type: "reply_to",
             reply: prepared.startReply,
-            response: { type: "prepare", result: { type: "ok", container } },
+            response: containerResponse("prepare", container),
           },
         ]
       : [];
@@ -270,10 +271,7 @@ export function containerStarted(
     steps.push({
       type: "reply_to",
       reply: process.startReply,
-      response: {
-        type: process.restoring ? "restore" : "start",
-        result: { type: "ok", container: r.container },
-      },
+      response: containerResponse(process.restoring ? "restore" : "start", r.container),
     });
   }
   // A restore uses its checkpoint up (state/checkpoint.ts).
@@ -327,36 +325,31 @@ export function containerStartFailed(
     steps.push({
       type: "reply_to",
       reply,
-      response: {
-        type:
-          record.process.phase === "preparing" ? "prepare" : record.process.restoring ? "restore" : "start",
-        result: {
-          type: "error",
-          container: r.container,
-          error: r.problems
-            ? { type: "executor_degraded", problems: r.problems }
-            : { type: "start_container_failed", container: r.container, error: r.error },
-        },
-      },
+      response: containerResponse(
+        record.process.phase === "preparing" ? "prepare" : record.process.restoring ? "restore" : "start",
+        r.container,
+        r.problems
+          ? { type: "executor_degraded", problems: r.problems }
+          : { type: "start_container_failed", container: r.container, error: r.error },
+      ),
     });
   }
   for (const stopReply of record.process.stopReplies) {
     steps.push({
       type: "reply_to",
       reply: stopReply,
-      response: {
-        type: "stop",
-        result: {
-          type: "error",
-          container: r.container,
-          error: { type: "stop_container_not_started", container: r.container },
-        },
-      },
+      response: containerError("stop", r.container, {
+        type: "stop_container_not_started",
+        container: r.container,
+      }),
     });
   }
   const manifest = record.pkg.npk.manifest;
   if (manifest.autostart === "critical" && record.process.startedBy === "autostart") {
-    steps.push({ type: "shutdown", reason: `critical container ${r.container} failed to start: ${r.error}` });
+    steps.push({
+      type: "shutdown",
+      reason: { kind: "critical_container", container: r.container, failure: `failed to start: ${r.error}` },
+    });
   }
   return { state: withContainer(state, { ...record, process: undefined }), steps };
 }
@@ -400,28 +393,21 @@ export function containerExited(
     steps.push({
       type: "reply_to",
       reply,
-      response: { type: "stop", result: { type: "ok", container, status } },
+      response: stopResponse(container, status),
     });
   }
   if (process.startReply) {
     steps.push({
       type: "reply_to",
       reply: process.startReply,
-      response: {
-        type: process.restoring ? "restore" : "start",
-        result: {
-          type: "error",
-          container,
-          error: {
-            type: "start_container_failed",
-            container,
-            error:
-              runtimeError === undefined
-                ? `exited during start: ${describeStatus(status)}`
-                : `the runtime could not ${process.restoring ? "restore" : "create"} the container: ${runtimeError}`,
-          },
-        },
-      },
+      response: containerResponse(process.restoring ? "restore" : "start", container, {
+        type: "start_container_failed",
+        container,
+        error:
+          runtimeError === undefined
+            ? `exited during start: ${describeStatus(status)}`
+            : `the runtime could not ${process.restoring ? "restore" : "create"} the container: ${runtimeError}`,
+      }),
     });
   }
   let next = withContainer(state, { ...record, process: undefined });
@@ -445,7 +431,7 @@ export function containerExited(
   if (manifest.autostart === "critical" && !isSuccess(status)) {
     steps.push({
       type: "shutdown",
-      reason: `critical container ${container} exited: ${describeStatus(status)}`,
+      reason: { kind: "critical_container", container, failure: `exited: ${describeStatus(status)}` },
     });
     return { state: next, steps };
   }
@@ -505,9 +491,7 @@ export function killRequest(
         : { type: "invalid_container", container };
     return {
       state,
-      steps: [
-        { type: "reply_to", reply, response: { type: "kill", result: { type: "error", container, error } } },
-      ],
+      steps: [{ type: "reply_to", reply, response: containerResponse("kill", container, error) }],
     };
   }
   return {
@@ -530,9 +514,7 @@ export function stopRequest(
     const error = record ? notStarted(container) : { type: "invalid_container" as const, container };
     return {
       state,
-      steps: [
-        { type: "reply_to", reply, response: { type: "stop", result: { type: "error", container, error } } },
-      ],
+      steps: [{ type: "reply_to", reply, response: containerError("stop", container, error) }],
     };
   }
   const process = record.process;

@@ -27,6 +27,7 @@ import { freezeDone, thawDone, wakeFired } from "./power.js";
 import { idleCheck, lockRelease, proxyDropped, proxyMessages, proxyOpened, sessionClosed } from "./wake.js";
 import { handleRequest, type TokenContext } from "./requests.js";
 import type { Step, Transition } from "../events/steps.js";
+import { toWireError } from "../errors.js";
 
 export type StepExecutor = (step: Step, event: DaemonEvent) => void;
 
@@ -49,7 +50,7 @@ export class StateOwner {
     } catch (e) {
       // A bug in a transition must not leave a client without an answer; the state is unchanged.
       if (event.kind === "console_request") {
-        event.reply({ type: "error", error: { type: "unexpected", error: (e as Error).message } });
+        event.reply({ type: "error", error: toWireError(e) });
       }
       throw e;
     }

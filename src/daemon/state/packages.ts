@@ -20,6 +20,8 @@ import {
 } from "./model.js";
 import { allows, canDiscard, phaseOf } from "./lifecycle.js";
 import type { Step, Transition } from "../events/steps.js";
+import { failureToWire } from "../errors.js";
+import { containerResponse, installResponse } from "../responses.js";
 
 type T = Transition<RuntimeState>;
 
@@ -57,10 +59,10 @@ export function uploadReceived(
     state,
     steps: [
       { type: "discard_upload", tempPath },
-      { type: "reply_to", reply, response: { type: "install", result: { type: "error", error } } },
+      { type: "reply_to", reply, response: installResponse({ error }) },
     ],
   });
-  if (state.shuttingDown) return refuse({ type: "unexpected", error: "the daemon is shutting down" });
+  if (state.shuttingDown) return refuse(failureToWire({ kind: "shutting_down" }));
   if (state.containers.has(container)) return refuse({ type: "install_duplicate", container });
   const repo = state.repositories.get(pkg.repository);
   if (!repo) return refuse({ type: "invalid_repository", repository: pkg.repository });
@@ -88,15 +90,13 @@ export function installCommitted(
   r: Extract<JobResult, { type: "install_committed" }>,
 ): T {
   if (r.error !== undefined || r.pkg === undefined) {
-    return replied(withoutContainer(state, r.container), r.reply, {
-      type: "install",
-      result: { type: "error", error: { type: "unexpected", error: r.error ?? "install failed" } },
-    });
+    const error = { type: "unexpected" as const, error: r.error ?? "install failed" };
+    return replied(withoutContainer(state, r.container), r.reply, installResponse({ error }));
   }
   return replied(
     withContainer(state, { id: r.container, pkg: r.pkg }),
     r.reply,
-    { type: "install", result: { type: "ok", container: r.container } },
+    installResponse({ container: r.container }),
     { type: "notify", notification: { type: "install", container: r.container } },
   );
 }
@@ -108,7 +108,7 @@ export function uninstallRequest(
 ): T {
   const container = request.container;
   const fail = (error: WireError): T =>
-    replied(state, reply, { type: "uninstall", result: { type: "error", container, error } });
+    replied(state, reply, containerResponse("uninstall", container, error));
   const record = visible(state, container);
   if (!record) return fail({ type: "invalid_container", container });
   // A prepared instance is discarded first; the uninstall goes on once it has ended.
@@ -123,7 +123,7 @@ export function uninstallRequest(
     };
   }
   if (record.busy || inUse(state, record)) return fail({ type: "umount_busy", container });
-  if (state.shuttingDown) return fail({ type: "unexpected", error: "the daemon is shutting down" });
+  if (state.shuttingDown) return fail(failureToWire({ kind: "shutting_down" }));
   return {
     state: withContainer(state, { ...record, busy: "uninstall" }),
     steps: [
@@ -144,15 +144,16 @@ export function uninstalled(state: RuntimeState, r: Extract<JobResult, { type: "
   if (r.error !== undefined) {
     const record = state.containers.get(container);
     const next = record ? withContainer(state, { ...record, busy: undefined }) : state;
-    return replied(next, r.reply, {
-      type: "uninstall",
-      result: { type: "error", container, error: { type: "unexpected", error: r.error } },
-    });
+    return replied(
+      next,
+      r.reply,
+      containerResponse("uninstall", container, { type: "unexpected", error: r.error }),
+    );
   }
   return replied(
     withoutContainer(state, container),
     r.reply,
-    { type: "uninstall", result: { type: "ok", container } },
+    containerResponse("uninstall", container),
     { type: "notify", notification: { type: "uninstall", container } },
     // Checkpoint images are the container's (state/checkpoint.ts); one a previous daemon took too.
     { type: "discard_checkpoint", container },
@@ -182,7 +183,7 @@ export function mountRequest(
       return error({ type: "umount_busy", container });
     if (kind === "mount" && record.mount) return void (immediate[i] = { type: "ok", container });
     if (kind === "umount" && !record.mount) return void (immediate[i] = { type: "ok", container });
-    if (state.shuttingDown) return error({ type: "unexpected", error: "the daemon is shutting down" });
+    if (state.shuttingDown) return error(failureToWire({ kind: "shutting_down" }));
     next = withContainer(next, { ...record, busy: kind });
     jobs.push({ container, pkg: record.pkg, handle: record.mount, ...(discard ? { discard } : {}) });
   });

@@ -29,11 +29,8 @@ export const notRunning = (container: ContainerId): WireError => ({
   container,
 });
 
-export type SimpleKind = "pause" | "resume" | "wake_lock" | "wake_source" | "proxy";
-export function simple(kind: SimpleKind, container: ContainerId, error?: WireError): Response {
-  const result = error ? { type: "error" as const, container, error } : { type: "ok" as const, container };
-  return { type: kind, result };
-}
+/** The power requests' plain `ok`/`error` answer (responses.ts). */
+export { containerResponse as simple } from "../responses.js";
 
 export function notify(
   container: ContainerId,

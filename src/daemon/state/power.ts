@@ -24,6 +24,7 @@ import type { Reply } from "../events/types.js";
 import type { ContainerRecord, PowerRecord, RuntimeState } from "./model.js";
 import type { Step } from "../events/steps.js";
 import { answer, notify, notRunning, running, simple, withPower, type T } from "./power-common.js";
+import { containerError, suspendResponse } from "../responses.js";
 
 /** Resume reason of a suspend that returned at once because no wake source is registered. */
 export const RESUME_REASON_NO_SOURCES = "no_wake_sources";
@@ -88,16 +89,8 @@ export function suspendRequest(
   return beginSuspend(next, container, now);
 }
 
-function suspendError(container: ContainerId, error: WireError): Response {
-  return { type: "suspend", result: { type: "error", container, error } };
-}
-
-function suspendOk(container: ContainerId, suspendTimeNs: number, reason: string): Response {
-  return {
-    type: "suspend",
-    result: { type: "ok", container, suspend_time: suspendTimeNs, resume_reason: reason },
-  };
-}
+const suspendError = (container: ContainerId, error: WireError): Response =>
+  containerError("suspend", container, error);
 
 /** Ends the suspend being served with `response`, then begins the next one. */
 function finishSuspend(
@@ -153,10 +146,10 @@ function beginSuspend(state: RuntimeState, container: ContainerId, now: number):
       sequence: power.sequence + 2,
       lastSuspend: { suspend_time: 0, resume_reason: proxy },
     });
-    return finishSuspend(next, container, suspendOk(container, 0, proxy), now, [asleep, awake]);
+    return finishSuspend(next, container, suspendResponse(container, 0, proxy), now, [asleep, awake]);
   }
   if (power.sources.length === 0 && current.maxSleepMs === undefined) {
-    return finishSuspend(state, container, suspendOk(container, 0, RESUME_REASON_NO_SOURCES), now);
+    return finishSuspend(state, container, suspendResponse(container, 0, RESUME_REASON_NO_SOURCES), now);
   }
   return {
     state: withPower(state, record, { ...power, busy: "suspend-freeze", lockedDuringFreeze: false }),
@@ -281,7 +274,7 @@ export function thawDone(state: RuntimeState, container: ContainerId, now: numbe
     lastSuspend: { suspend_time: suspendTime, resume_reason: reason },
     lastActivity: now,
   });
-  return finishSuspend(next, container, suspendOk(container, suspendTime, reason), now, [
+  return finishSuspend(next, container, suspendResponse(container, suspendTime, reason), now, [
     notify(container, "awake", power.sequence + 1, now),
   ]);
 }

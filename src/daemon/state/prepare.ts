@@ -12,6 +12,7 @@ import { initialPower, withContainer, type ContainerRecord, type RuntimeState } 
 import { uninstallRequest } from "./packages.js";
 import { describeStatus } from "./status.js";
 import type { Step, Transition } from "../events/steps.js";
+import { containerResponse, stopResponse } from "../responses.js";
 
 type T = Transition<RuntimeState>;
 
@@ -33,7 +34,7 @@ export function containerPrepared(state: RuntimeState, container: ContainerId, p
             {
               type: "reply_to" as const,
               reply,
-              response: { type: "prepare" as const, result: { type: "ok" as const, container } },
+              response: containerResponse("prepare", container),
             },
           ]
         : []),
@@ -61,14 +62,14 @@ export function preparedEnded(state: RuntimeState, record: ContainerRecord, stat
     steps.push({
       type: "reply_to",
       reply: process.startReply,
-      response: { type: "prepare", result: { type: "error", container, error } },
+      response: containerResponse("prepare", container, error),
     });
   }
   for (const reply of process.stopReplies) {
     steps.push({
       type: "reply_to",
       reply,
-      response: { type: "stop", result: { type: "ok", container, status } },
+      response: stopResponse(container, status),
     });
   }
   const next = withContainer(state, { ...record, process: undefined, uninstallAfterExit: undefined });

@@ -4,7 +4,7 @@
  * `install` never reaches here: its payload is received by a job first (see upload.ts), and
  * the verified upload arrives as a `job` event.
  */
-import type { ProcessInfo, Request, Response } from "../../protocol/messages.js";
+import type { Request, Response } from "../../protocol/messages.js";
 import type { Peer, Reply } from "../events/types.js";
 import { initialPower, visibleContainers, type ContainerRecord, type RuntimeState } from "./model.js";
 import { killRequest, prepareContainer, startRequest, stopRequest } from "./containers.js";
@@ -14,6 +14,13 @@ import { lockAcquire, lockRelease, proxyHandled, sourceAdd, sourceRemove } from 
 import { mountRequest, uninstallRequest, visible } from "./packages.js";
 import type { Step, Transition } from "../events/steps.js";
 import { createToken, tokenIdentity, verifyToken, type TokenKey } from "../tokens.js";
+import {
+  containerError,
+  inspectResponse,
+  powerResponse,
+  requestError,
+  type InspectView,
+} from "../responses.js";
 
 /** What token requests need besides the state: the daemon's key and `token_validity`. */
 export interface TokenContext {
@@ -29,15 +36,10 @@ const reply = (state: RuntimeState, response: Response, ...more: Step[]): Transi
   steps: [{ type: "reply", response }, ...more],
 });
 
-function processInfo(record: ContainerRecord, now: number): ProcessInfo | null {
+function processView(record: ContainerRecord, now: number): InspectView["process"] {
   const p = record.process;
   if (p?.pid === undefined || p.startedAt === undefined) return null;
-  return {
-    pid: p.pid,
-    uptime: Math.max(0, now - p.startedAt) * 1_000_000,
-    statistics: {},
-    started_by: p.startedBy,
-  };
+  return { pid: p.pid, uptime: Math.max(0, now - p.startedAt) * 1_000_000, started_by: p.startedBy };
 }
 
 /** Who holds a wake lock taken by `peer`: its console session for containers, else the host. */
@@ -75,36 +77,25 @@ export function handleRequest(
     case "inspect": {
       const record = state.containers.get(request.container);
       if (!record || record.busy === "install") {
-        return reply(state, {
-          type: "inspect",
-          result: {
-            type: "error",
-            container: request.container,
-            error: { type: "invalid_container", container: request.container },
-          },
-        });
+        const error = { type: "invalid_container" as const, container: request.container };
+        return reply(state, containerError("inspect", request.container, error));
       }
-      const response: Response = {
-        type: "inspect",
-        result: {
-          type: "ok",
-          container: record.id,
-          data: {
-            manifest: record.pkg.npk.manifest as unknown as Record<string, unknown>,
-            repository: record.pkg.repository,
-            mounted: record.mount !== undefined,
-            process: processInfo(record, now),
-            state: record.process?.phase ?? (record.mount ? "mounted" : "installed"),
-            ...(record.process ? { power: powerInfo(record.process.power) } : {}),
-            ...(record.mount ? { verity: record.mount.verity ?? "none" } : {}),
-          },
+      const view: InspectView = {
+        container: record.id,
+        data: {
+          manifest: record.pkg.npk.manifest as unknown as Record<string, unknown>,
+          repository: record.pkg.repository,
+          mounted: record.mount !== undefined,
+          state: record.process?.phase ?? (record.mount ? "mounted" : "installed"),
+          ...(record.process ? { power: powerInfo(record.process.power) } : {}),
+          ...(record.mount ? { verity: record.mount.verity ?? "none" } : {}),
         },
+        process: processView(record, now),
       };
       // A running container's statistics are read from its cgroup by the executor.
-      if (record.process?.pid !== undefined) {
-        return { state, steps: [{ type: "reply_inspect", container: record.id, response, reply: answer }] };
-      }
-      return reply(state, response);
+      if (view.process)
+        return { state, steps: [{ type: "reply_inspect", container: record.id, view, reply: answer }] };
+      return reply(state, inspectResponse(view));
     }
     case "mount":
       return mountRequest(state, "mount", request.containers, answer);
@@ -127,7 +118,7 @@ export function handleRequest(
     case "logs": {
       if (!visible(state, request.container)) {
         const error = { type: "invalid_container" as const, container: request.container };
-        return reply(state, { type: "logs", result: { type: "error", container: request.container, error } });
+        return reply(state, containerError("logs", request.container, error));
       }
       const { container, lines, offset } = request;
       return { state, steps: [{ type: "read_logs", container, lines, offset, reply: answer }] };
@@ -151,10 +142,7 @@ export function handleRequest(
     case "proxy_wake_channel": {
       if (!state.containers.get(request.container)?.process) {
         const error = { type: "stop_container_not_started" as const, container: request.container };
-        return reply(state, {
-          type: "proxy",
-          result: { type: "error", container: request.container, error },
-        });
+        return reply(state, containerError("proxy", request.container, error));
       }
       const { container, name, listen, target } = request;
       return {
@@ -176,15 +164,12 @@ export function handleRequest(
       const record = visible(state, request.container);
       if (!record) {
         const error = { type: "invalid_container" as const, container: request.container };
-        return reply(state, {
-          type: "power",
-          result: { type: "error", container: request.container, error },
-        });
+        return reply(state, containerError("power", request.container, error));
       }
       const info = record.process
         ? powerInfo(record.process.power)
         : { ...powerInfo(initialPower(now)), state: "awake" as const };
-      return reply(state, { type: "power", result: { type: "ok", container: record.id, power: info } });
+      return reply(state, powerResponse(record.id, info));
     }
     case "token_create":
       if (!tokens) break;
@@ -219,7 +204,7 @@ export function handleRequest(
       return reply(
         { ...state, shuttingDown: true },
         { type: "shutdown" },
-        { type: "shutdown", reason: "shutdown request" },
+        { type: "shutdown", reason: { kind: "request" } },
       );
     // Answered before the loop (runtime.ts): `install` streams its payload in a job first,
     // `health` is the toolchain's, not the state's, and `exec` streams on its connection
@@ -233,5 +218,5 @@ export function handleRequest(
       throw new Error(`unrouted request ${JSON.stringify(unrouted)}`);
     }
   }
-  return reply(state, { type: "error", error: { type: "unsupported", request: request.type } });
+  return reply(state, requestError({ type: "unsupported", request: request.type }));
 }

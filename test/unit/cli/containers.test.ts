@@ -3,7 +3,6 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { UsageError, parseCommandArguments, type ParsedCommand } from "../../../src/cli/command.js";
 import {
-  describeExitStatus,
   formatBytes,
   formatUptime,
   parseEnvironment,
@@ -14,10 +13,10 @@ import {
   startEnvironment,
   parseStopArguments,
   psRow,
-  signalName,
 } from "../../../src/cli/commands/containers.js";
 import { runCli } from "../../../src/cli/main.js";
 import { describeNotification } from "../../../src/cli/output.js";
+import { describeExitStatus, signalName } from "../../../src/protocol/exit-status.js";
 import type { ContainerData } from "../../../src/protocol/messages.js";
 
 const COMMANDS = await allCommands();
@@ -49,12 +48,19 @@ describe("signals", () => {
   it("names signals, and exit statuses with them", () => {
     assert.equal(signalName(9), "SIGKILL");
     assert.equal(signalName(40), undefined);
-    assert.equal(describeExitStatus({ type: "exit", code: 0 }), "exit code 0");
-    assert.equal(describeExitStatus({ type: "signalled", signal: 9 }), "signal 9 (SIGKILL)");
-    assert.equal(describeExitStatus({ type: "signalled", signal: 40 }), "signal 40");
+    const cli = { signalNames: true };
+    assert.equal(describeExitStatus({ type: "exit", code: 0 }, cli), "exit code 0");
+    assert.equal(describeExitStatus({ type: "signalled", signal: 9 }, cli), "signal 9 (SIGKILL)");
+    assert.equal(describeExitStatus({ type: "signalled", signal: 40 }, cli), "signal 40");
     assert.equal(
-      describeExitStatus({ type: "signalled", signal: 9, reason: "shutdown", oom: true }),
+      describeExitStatus({ type: "signalled", signal: 9, reason: "shutdown", oom: true }, cli),
       "signal 9 (SIGKILL), reason shutdown, oom",
+    );
+    // The daemon's log lines: no names; notifications put the daemon's view in parentheses.
+    assert.equal(describeExitStatus({ type: "signalled", signal: 9, oom: true }), "signal 9, oom");
+    assert.equal(
+      describeExitStatus({ type: "exit", code: 3, reason: "error" }, { details: "parenthesised" }),
+      "exit code 3 (reason error)",
     );
   });
 });

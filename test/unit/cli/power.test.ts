@@ -11,7 +11,6 @@ import {
   describePower,
   describeWakeSource,
   formatSuspend,
-  parseContainerArgument,
   parseDurationOption,
   parseProxyArguments,
   parseSuspendArguments,
@@ -22,6 +21,7 @@ import { runCli } from "../../../src/cli/main.js";
 import { allCommands } from "../../../src/cli/registry.js";
 import { decodeMessage, encodeMessage } from "../../../src/protocol/codec.js";
 import type { PowerInfo, Request, Response } from "../../../src/protocol/messages.js";
+import { parseContainerArgument } from "../../../src/cli/commands/session.js";
 
 const COMMANDS = await allCommands();
 const findCommand = (name: string) => COMMANDS.find((c) => c.name === name || c.aliases?.includes(name));

@@ -392,7 +392,7 @@ describe("critical containers and reboot", () => {
       undefined,
       NOW,
     );
-    assert.ok(failed.steps.some((s) => s.type === "shutdown" && s.reason.startsWith("critical container")));
+    assert.ok(failed.steps.some((s) => s.type === "shutdown" && s.reason.kind === "critical_container"));
     const ok = containerExited(stateIn("running", critical), C, EXIT, undefined, NOW);
     assert.ok(!types(ok.steps).includes("shutdown"));
   });

@@ -61,7 +61,7 @@ describe("request transitions", () => {
     assert.equal(first.state.shuttingDown, true);
     assert.deepEqual(first.steps, [
       { type: "reply", response: { type: "shutdown" } },
-      { type: "shutdown", reason: "shutdown request" },
+      { type: "shutdown", reason: { kind: "request" } },
     ]);
     const again = handleRequest(first.state, host, { type: "shutdown" }, noReply, 0);
     assert.deepEqual(again.steps, [{ type: "reply", response: { type: "shutdown" } }]);
