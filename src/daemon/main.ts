@@ -78,7 +78,10 @@ async function main(): Promise<number> {
 
   let runtime: Runtime;
   try {
-    runtime = await Runtime.start(config, log, { keepContainers: args.values["keep-containers"] === true });
+    runtime = await Runtime.start(config, log, {
+      // Absent, the config's keep_containers decides (`false` here would override it).
+      ...(args.values["keep-containers"] === true ? { keepContainers: true } : {}),
+    });
   } catch (e) {
     log.fatal({ err: e }, "startup failed");
     await lock.release();

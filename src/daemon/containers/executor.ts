@@ -49,7 +49,7 @@ import type { PackageExecutor } from "../repository/executor.js";
 import type { AdoptedInstance } from "../state/prepare.js";
 import type { ContainerStep } from "../state/steps.js";
 import { ExecutorDegradedError, type ExecutorHealth } from "../executor/health.js";
-import type { FoundInstance } from "./adopt.js";
+import { deleteLostRuntimeState, type FoundInstance } from "./adopt.js";
 import { newInstanceId, removeInstanceFiles, writeInstanceRecord } from "./instance.js";
 import { readLogSince, readLogTail } from "./logs.js";
 import type { BundleWriter } from "./bundle.js";
@@ -817,6 +817,9 @@ export class ContainerExecutor {
           break;
         case "lost":
           await this.o.cgroups.cleanup(f.record.cgroupPath).catch(() => undefined);
+          await deleteLostRuntimeState(this.o.runtime, nameOf(container)).catch((e: unknown) =>
+            this.o.log.warn({ container, err: e }, "the runtime's state of a lost container was not deleted"),
+          );
           instance.exitReported = true;
           this.instances.set(container, instance);
           adopted.push(entry);
