@@ -10,11 +10,11 @@ import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, it } from "node:test";
 import { connect, type Client } from "../../../src/client/index.js";
 import { PACKAGE_ROOT, SKIFFD } from "../../helpers/daemon.js";
 import { EXAMPLE_PUB } from "../../helpers/npk.js";
+import { waitFor as waitForCondition } from "../../helpers/wait.js";
 
 const HELLO = join(PACKAGE_ROOT, "examples/build/hello-world-0.0.1.npk");
 
@@ -28,13 +28,7 @@ async function freePort(): Promise<number> {
 
 /** Polls `probe` until it returns a value, failing after `timeoutMs`. */
 async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
+  return waitForCondition(probe, { timeoutMs, what });
 }
 
 describe("Northstar's example northstar.toml", () => {

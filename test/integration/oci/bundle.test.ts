@@ -17,13 +17,13 @@ import {
 import { connect } from "node:net";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { setTimeout as sleep } from "node:timers/promises";
 import { detectLayout } from "../../../src/daemon/cgroups/layout.js";
 import { nativeBinary } from "../../../src/daemon/monitor/native.js";
 import { removeBundle, writeBundle, type BundleInput } from "../../../src/daemon/oci/bundle.js";
 import { readHostFacts } from "../../../src/daemon/oci/host.js";
 import { detectRuntime, OciRuntime, RuntimeError } from "../../../src/daemon/oci/runtime.js";
 import { parseManifest } from "../../../src/npk/manifest/index.js";
+import { waitFor as waitForCondition } from "../../helpers/wait.js";
 
 const tag = randomBytes(4).toString("hex");
 // Short: socket paths must fit in 107 bytes.
@@ -95,12 +95,7 @@ async function runDetached(
 }
 
 async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined): Promise<T> {
-  for (let attempt = 0; attempt < 500; attempt++) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    await sleep(10);
-  }
-  throw new Error(`gave up waiting for ${what}`);
+  return waitForCondition(probe, { timeoutMs: 20_000, what, intervalMs: 10 });
 }
 
 function removeCgroups(): void {
