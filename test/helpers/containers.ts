@@ -80,12 +80,15 @@ function testRuntime(value: string | undefined): "runc" | "crun" {
 
 /**
  * The config lines that select TEST_RUNTIME, unless `extraConfig` has its own `[runtime]`. Under
- * QEMU TCG a dynamically linked crun's `--version` can take over the health probe's default
- * 500 ms, which would refuse starts as "degraded": the probe gets 5 s there.
+ * QEMU TCG (the VM lane, `SKIFF_VM=1`) the runtime's `--version` can take over the health probe's
+ * default 500 ms, which would refuse starts as "degraded" (it happened to runc there too): the
+ * probe gets 5 s there and with crun.
  */
 export function runtimeConfigLine(extraConfig: string): string {
-  if (TEST_RUNTIME === "runc" || /^\s*\[runtime\]/m.test(extraConfig)) return "";
-  return `runtime.kind = "${TEST_RUNTIME}"\nruntime.probe_timeout = "5s"\n`;
+  if (/^\s*\[runtime\]/m.test(extraConfig)) return "";
+  const kind = TEST_RUNTIME === "runc" ? "" : `runtime.kind = "${TEST_RUNTIME}"\n`;
+  const slow = TEST_RUNTIME === "crun" || process.env.SKIFF_VM === "1";
+  return `${kind}${slow ? `runtime.probe_timeout = "5s"\n` : ""}`;
 }
 
 export class ContainerHarness {

@@ -23,7 +23,7 @@ import { removeBundle, writeBundle, type BundleInput } from "../../../src/daemon
 import { readHostFacts } from "../../../src/daemon/oci/host.js";
 import { detectRuntime, OciRuntime, RuntimeError } from "../../../src/daemon/oci/runtime.js";
 import { parseManifest } from "../../../src/npk/manifest/index.js";
-import { waitFor as waitForCondition } from "../../helpers/wait.js";
+import { waitFor as waitForCondition, within } from "../../helpers/wait.js";
 
 const tag = randomBytes(4).toString("hex");
 // Short: socket paths must fit in 107 bytes.
@@ -90,7 +90,10 @@ async function runDetached(
     ["--root", runtime.root, "run", "-d", "--preserve-fds", "2", "--bundle", bundleDir, id],
     { stdio: ["ignore", out, out, status, socketFd] },
   );
-  const code = await new Promise<number | null>((resolve) => runc.once("exit", resolve));
+  const code = await within(new Promise<number | null>((resolve) => runc.once("exit", resolve)), {
+    timeoutMs: 60_000,
+    what: `runc run -d ${id} to return`,
+  });
   assert.equal(code, 0, `runc run -d ${id}`);
 }
 
