@@ -102,7 +102,8 @@ async function main(): Promise<number> {
   let runtime: Runtime;
   try {
     runtime = await runtimeModule.Runtime.start(config, log, {
-      keepContainers: args.values["keep-containers"] === true,
+      // Absent, the config's keep_containers decides (`false` here would override it).
+      ...(args.values["keep-containers"] === true ? { keepContainers: true } : {}),
     });
   } catch (e) {
     log.fatal({ err: e }, "startup failed");

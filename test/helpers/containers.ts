@@ -2,29 +2,22 @@
  * A harness for container tests: busybox-static images packed as real NPKs, a real `skiffd`
  * process (so tests can kill -9 it and start it again on the same state), a client subscribed to
  * notifications, and helpers that wait for specific notifications. Each harness has its own
- * directory and its own cgroup name, removed by `close()`.
+ * directory and its own cgroup name (`skiff-test-<pid>-<n>`); `close()` stops the daemon
+ * (SIGTERM, then SIGKILL after a bound) and removes whatever it or its containers left, even when
+ * the daemon crashed or the test removed its directory, and fails naming what it could not remove.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import {
-  access,
-  chmod,
-  copyFile,
-  mkdir,
-  mkdtemp,
-  readdir,
-  rm,
-  rmdir,
-  symlink,
-  writeFile,
-} from "node:fs/promises";
+import { access, chmod, copyFile, mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { connect, type Client } from "../../src/client/index.js";
 import type { ExitStatus, Notification } from "../../src/protocol/messages.js";
 import { pack } from "../../src/npk/pack.js";
+import { cleanupDaemon, testCgroupName } from "./cleanup.js";
 import { SKIFFD } from "./daemon.js";
+import { waitFor as waitUntil, within } from "./wait.js";
 
 const APPLETS = [
   "sh",
@@ -68,6 +61,9 @@ mounts:
 // start (runc create and start) longer than the client's default 10 s request timeout.
 const DAEMON_START_TIMEOUT_MS = 90_000;
 const REQUEST_TIMEOUT_MS = 60_000;
+// A daemon stops its containers before it exits (a stubborn one gets the stop timeout): SIGTERM
+// gets this long, then the daemon is killed.
+const DAEMON_STOP_TIMEOUT_MS = 60_000;
 
 /**
  * The OCI runtime the suite runs on: `SKIFF_TEST_RUNTIME=crun` runs every harness daemon with
@@ -84,17 +80,20 @@ function testRuntime(value: string | undefined): "runc" | "crun" {
 
 /**
  * The config lines that select TEST_RUNTIME, unless `extraConfig` has its own `[runtime]`. Under
- * QEMU TCG a dynamically linked crun's `--version` can take over the health probe's default
- * 500 ms, which would refuse starts as "degraded": the probe gets 5 s there.
+ * QEMU TCG (the VM lane, `SKIFF_VM=1`) the runtime's `--version` can take over the health probe's
+ * default 500 ms, which would refuse starts as "degraded" (it happened to runc there too): the
+ * probe gets 5 s there and with crun.
  */
 export function runtimeConfigLine(extraConfig: string): string {
-  if (TEST_RUNTIME === "runc" || /^\s*\[runtime\]/m.test(extraConfig)) return "";
-  return `runtime.kind = "${TEST_RUNTIME}"\nruntime.probe_timeout = "5s"\n`;
+  if (/^\s*\[runtime\]/m.test(extraConfig)) return "";
+  const kind = TEST_RUNTIME === "runc" ? "" : `runtime.kind = "${TEST_RUNTIME}"\n`;
+  const slow = TEST_RUNTIME === "crun" || process.env.SKIFF_VM === "1";
+  return `${kind}${slow ? `runtime.probe_timeout = "5s"\n` : ""}`;
 }
 
 export class ContainerHarness {
   readonly id = randomBytes(3).toString("hex");
-  readonly cgroup = `skiff-test-${this.id}`;
+  readonly cgroup = testCgroupName();
   private daemon: ChildProcess | undefined;
   private daemonLog = "";
   client!: Client;
@@ -157,19 +156,23 @@ ${runtimeConfigLine(extraConfig)}${extraConfig}`;
     });
     this.daemon = child;
     child.stderr.on("data", (d: Buffer) => (this.daemonLog += d.toString()));
-    const deadline = Date.now() + DAEMON_START_TIMEOUT_MS;
-    for (;;) {
-      if (
-        await access(join(this.dir, "skiff.sock")).then(
+    await waitUntil(
+      async () => {
+        if (child.exitCode !== null || child.signalCode !== null)
+          throw new Error(
+            `skiffd exited (${child.exitCode ?? child.signalCode}) before it listened:\n${this.daemonLog}`,
+          );
+        return access(join(this.dir, "skiff.sock")).then(
           () => true,
           () => false,
-        )
-      )
-        break;
-      if (child.exitCode !== null || Date.now() > deadline)
-        throw new Error(`skiffd did not start:\n${this.daemonLog}`);
-      await sleep(25);
-    }
+        );
+      },
+      {
+        timeoutMs: DAEMON_START_TIMEOUT_MS,
+        what: "skiffd to create its socket",
+        detail: () => this.daemonLog,
+      },
+    );
     // The socket file exists from bind(2) on, a moment before listen(2): a connect in between is
     // refused. Under load the daemon can be preempted right there, so refusals are retried.
     const connectDeadline = Date.now() + 10_000;
@@ -256,62 +259,83 @@ ${runtimeConfigLine(extraConfig)}${extraConfig}`;
 
   /** Polls the container's log until a line ends with `text`. */
   async waitForLog(container: string, text: string, timeoutMs = 10_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!(await this.logLines(container)).some((l) => l.endsWith(text))) {
-      if (Date.now() > deadline)
-        throw new Error(`no log line ending with ${JSON.stringify(text)} from ${container}`);
-      await sleep(20);
-    }
+    await waitUntil(async () => (await this.logLines(container)).some((l) => l.endsWith(text)), {
+      timeoutMs,
+      what: `a log line ending with ${JSON.stringify(text)} from ${container}`,
+    });
   }
 
   /** Waits until the daemon's log matches `pattern`. */
   async waitForDaemonLog(pattern: RegExp, timeoutMs = 10_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!pattern.test(this.daemonLog)) {
-      if (Date.now() > deadline)
-        throw new Error(`the daemon never logged ${String(pattern)}:\n${this.daemonLog.slice(-3000)}`);
-      await sleep(20);
-    }
+    await waitUntil(() => pattern.test(this.daemonLog), {
+      timeoutMs,
+      what: `the daemon to log ${String(pattern)}`,
+      detail: () => this.daemonLog.slice(-3000),
+    });
   }
 
   /** kill -9 of the daemon, leaving containers and monitors behind. */
   async killDaemon(): Promise<void> {
     const child = this.daemon!;
-    const exited = new Promise((r) => child.once("exit", r));
     this.client.close();
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((r) => child.once("exit", r));
     child.kill("SIGKILL");
-    await exited;
+    await within(exited, { timeoutMs: DAEMON_STOP_TIMEOUT_MS, what: "skiffd to die of SIGKILL" });
   }
 
+  /**
+   * SIGTERM and the daemon's exit code. A daemon still running after the stop timeout is killed
+   * and the call fails (a shutdown that hangs is a bug the test must see).
+   */
   async stopDaemon(): Promise<number | null> {
     const child = this.daemon;
-    if (!child || child.exitCode !== null) return child?.exitCode ?? null;
+    if (!child) return null;
+    if (child.exitCode !== null || child.signalCode !== null) {
+      this.client?.close();
+      return child.exitCode;
+    }
     const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
     child.kill("SIGTERM");
-    const code = await exited;
-    this.client.close();
-    return code;
+    try {
+      return await within(exited, {
+        timeoutMs: DAEMON_STOP_TIMEOUT_MS,
+        what: "skiffd to exit after SIGTERM",
+        detail: () => this.daemonLog.slice(-3000),
+      });
+    } catch (e) {
+      child.kill("SIGKILL");
+      await within(exited, { timeoutMs: DAEMON_STOP_TIMEOUT_MS, what: "skiffd to die of SIGKILL" });
+      throw e;
+    } finally {
+      this.client?.close();
+    }
   }
 
   /** Waits for the daemon process to exit by itself (critical containers). */
   async daemonExited(timeoutMs = 20_000): Promise<number | null> {
     const child = this.daemon!;
     if (child.exitCode !== null) return child.exitCode;
-    return Promise.race([
-      new Promise<number | null>((r) => child.once("exit", (code) => r(code))),
-      sleep(timeoutMs).then(() => {
-        throw new Error("daemon did not exit");
-      }),
-    ]);
+    return within(new Promise<number | null>((r) => child.once("exit", (code) => r(code))), {
+      timeoutMs,
+      what: "skiffd to exit by itself",
+      detail: () => this.daemonLog.slice(-3000),
+    });
   }
 
-  /** Stops the daemon, then removes the directory and any cgroup left under this harness's name. */
+  /**
+   * Stops the daemon (SIGTERM, SIGKILL after the stop timeout), then removes what it and its
+   * containers left: monitors and containers, mounts and loop devices under the harness's
+   * directory, its cgroups in every hierarchy, and the directory. Fails naming what could not be
+   * stopped or removed, also when the daemon had already died.
+   */
   async close(): Promise<void> {
     for (const c of this.extraClients) c.close();
-    await this.stopDaemon().catch(() => undefined);
-    for (const controller of await readdir("/sys/fs/cgroup").catch(() => [] as string[])) {
-      await rmdir(join("/sys/fs/cgroup", controller, this.cgroup)).catch(() => undefined);
-    }
-    await rm(this.dir, { recursive: true, force: true }).catch(() => undefined);
+    let stopError: Error | undefined;
+    await this.stopDaemon().catch(
+      (e: unknown) => (stopError = e instanceof Error ? e : new Error(String(e))),
+    );
+    await cleanupDaemon({ dir: this.dir, cgroup: this.cgroup });
+    if (stopError !== undefined) throw stopError;
   }
 }

@@ -13,6 +13,10 @@
  */
 import { connect, type Socket } from "node:net";
 import { LineReader } from "../../src/protocol/framing.js";
+import { WaitTimeoutError, within } from "./wait.js";
+
+// A reply or the end of the connection: long enough for a loaded host, short of the test's own.
+const NEXT_TIMEOUT_MS = 30_000;
 
 type V = unknown;
 type Check = (v: V, path: string) => void;
@@ -342,8 +346,12 @@ export class StrictNorthstarPeer {
   async next(): Promise<Record<string, unknown> | null> {
     let line: string | null;
     try {
-      line = await this.reader.nextLine();
-    } catch {
+      line = await within(this.reader.nextLine(), {
+        timeoutMs: NEXT_TIMEOUT_MS,
+        what: "the next line from the daemon",
+      });
+    } catch (e) {
+      if (e instanceof WaitTimeoutError) throw e;
       return null;
     }
     if (line === null) return null;

@@ -1,6 +1,10 @@
 /** A raw NDJSON peer for protocol tests: send exact lines, read exact lines. */
 import { connect, type Socket } from "node:net";
 import { LineReader } from "../../src/protocol/framing.js";
+import { within } from "./wait.js";
+
+// A reply or the end of the connection: long enough for a loaded host, short of the test's own.
+const NEXT_TIMEOUT_MS = 30_000;
 
 export class RawPeer {
   readonly reader: LineReader;
@@ -26,9 +30,9 @@ export class RawPeer {
     this.socket.write(line + "\n");
   }
 
-  /** The next line parsed as JSON, or null at EOF. */
-  async next(): Promise<unknown> {
-    const line = await this.reader.nextLine();
+  /** The next line parsed as JSON, or null at EOF; fails when neither comes within the bound. */
+  async next(timeoutMs = NEXT_TIMEOUT_MS): Promise<unknown> {
+    const line = await within(this.reader.nextLine(), { timeoutMs, what: "the next line from the daemon" });
     return line === null ? null : JSON.parse(line);
   }
 

@@ -8,8 +8,10 @@
  * - no monitor and no exit record (the monitor died): reported as an `error` exit, and every
  *   process left in its cgroup is killed.
  */
+import { execFile } from "node:child_process";
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
+import { promisify } from "node:util";
 import { connectMonitor, readExitRecord, type MonitorConnection } from "../monitor/client.js";
 import type { ExitRecord } from "../monitor/protocol.js";
 import { readInstanceRecord, removeInstanceFiles, type InstanceRecord } from "./instance.js";
@@ -27,6 +29,23 @@ export type FoundInstance =
   | { kind: "lost"; stateDir: string; record: InstanceRecord };
 
 const CONNECT_TIMEOUT_MS = 2000;
+const DELETE_TIMEOUT_MS = 10_000;
+
+/**
+ * Removes the OCI runtime's state of a container whose monitor died without a daemon (the
+ * monitor runs `delete` after every exit; a lost one never did): without this, every later
+ * start of the container fails with "container with given ID already exists". Its processes
+ * were killed with its cgroup before.
+ */
+export async function deleteLostRuntimeState(
+  runtime: { path: string; root: string },
+  id: string,
+): Promise<void> {
+  await promisify(execFile)(runtime.path, ["--root", runtime.root, "delete", "--force", id], {
+    timeout: DELETE_TIMEOUT_MS,
+    killSignal: "SIGKILL",
+  });
+}
 
 async function inspect(stateDir: string, record: InstanceRecord): Promise<FoundInstance> {
   let monitor: MonitorConnection;

@@ -52,7 +52,7 @@ import type { PackageExecutor } from "../repository/executor.js";
 import type { AdoptedInstance } from "../events/data.js";
 import type { ContainerStep } from "../events/steps.js";
 import { ToolchainDegradedError, type ToolchainHealth } from "../toolchain/health.js";
-import type { FoundInstance } from "./adopt.js";
+import { deleteLostRuntimeState, type FoundInstance } from "./adopt.js";
 import { newInstanceId, removeInstanceFiles, writeInstanceRecord } from "./instance.js";
 import { readLogSince, readLogTail } from "./logs.js";
 import type { BundleWriter } from "./bundle.js";
@@ -811,6 +811,9 @@ export class ContainerExecutor {
             this.o.log,
             `removing cgroup ${f.record.cgroupPath}`,
             this.o.cgroups.cleanup(f.record.cgroupPath),
+          );
+          await deleteLostRuntimeState(this.o.runtime, nameOf(container)).catch((e: unknown) =>
+            this.o.log.warn({ container, err: e }, "the runtime's state of a lost container was not deleted"),
           );
           instance.exitReported = true;
           this.instances.set(container, instance);

@@ -269,8 +269,11 @@ export class PackageExecutor {
       // Resolved first: a name that cannot be a directory under data_dir fails the uninstall
       // before anything is removed.
       const persist = step.wipe ? this.persistDir(step.pkg.npk.manifest.name) : undefined;
-      if (step.mount) await this.unmount(step.mount);
+      // The package file goes before its image is unmounted: a removal the file system refuses
+      // then fails the uninstall with the container still mounted and usable (the state keeps
+      // its mount); unmounted first, the state would keep a mount that is gone.
       await rm(step.pkg.npk.path, { force: true });
+      if (step.mount) await this.unmount(step.mount);
       if (persist !== undefined) await rm(persist, { recursive: true, force: true });
       this.o.log.info({ container: step.container, wipe: step.wipe }, "uninstalled");
       await this.o.report({ type: "uninstalled", container: step.container, reply: step.reply });

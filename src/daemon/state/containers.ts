@@ -30,7 +30,7 @@ import { RESERVED_ENV_VARIABLES, satisfiesRequirement, type Manifest } from "../
 import { parseDuration } from "../../common/units.js";
 import { checkLimits, groupOfManifest, type LimitReached } from "../cgroups/groups.js";
 import { isFrozen, powerEndedByExit } from "./power.js";
-import { idleTimerSteps } from "./wake.js";
+import { manifestPowerSteps } from "./wake.js";
 import type { JobResult, Reply } from "../events/types.js";
 import { NO_OVERRIDES, type StartedBy, type StartOverrides } from "../events/data.js";
 import { initialPower, withContainer, type ContainerRecord, type RuntimeState } from "./model.js";
@@ -288,18 +288,7 @@ export function containerStarted(
   });
   steps.push({ type: "attach_power", container: r.container, cgroupPath: r.cgroupPath, pid: r.pid });
   // Manifest `power`: proxy channels to open and the idle suspend timer.
-  for (const p of record.pkg.npk.manifest.power?.proxies ?? []) {
-    const { name, listen, target } = p;
-    steps.push({
-      type: "open_proxy",
-      container: r.container,
-      name,
-      listen,
-      target,
-      framing: p.framing ?? "newline",
-    });
-  }
-  steps.push(...idleTimerSteps(record));
+  steps.push(...manifestPowerSteps(record));
   return {
     state: withContainer(state, {
       ...record,

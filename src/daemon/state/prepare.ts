@@ -13,6 +13,7 @@ import { uninstallRequest } from "./packages.js";
 import { describeStatus } from "./status.js";
 import type { Step, Transition } from "../events/steps.js";
 import { containerResponse, stopResponse } from "../responses.js";
+import { manifestPowerSteps } from "./wake.js";
 
 type T = Transition<RuntimeState>;
 
@@ -87,6 +88,11 @@ export function preparedEnded(state: RuntimeState, record: ContainerRecord, stat
  * Instances a previous daemon left: each gets its process record back (running with its
  * original init pid). Those that ended meanwhile get their exit event later, which ends them
  * exactly like a live exit.
+ *
+ * A running one starts `awake` (the dead daemon's wake sources, locks, pending suspends and
+ * timers are gone), so the freezer must agree: it is thawed (it may have been asleep or paused
+ * when the daemon died, and nothing would ever wake it), and its manifest proxies and idle timer
+ * start again as after a start.
  */
 export function adopted(state: RuntimeState, instances: AdoptedInstance[]): T {
   let next = state;
@@ -119,6 +125,11 @@ export function adopted(state: RuntimeState, instances: AdoptedInstance[]): T {
         power: initialPower(i.startedAt),
       },
     });
+    // `pid` is set for a live instance only; one that ended meanwhile gets its exit next.
+    if (!i.prepared && i.pid !== undefined) {
+      steps.push({ type: "thaw", container: i.container, purpose: "wake" });
+      steps.push(...manifestPowerSteps(record));
+    }
   }
   return { state: next, steps };
 }

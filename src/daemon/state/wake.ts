@@ -238,8 +238,28 @@ function idleAfterMs(record: ContainerRecord): number | undefined {
   return text === undefined ? undefined : parseDuration(text);
 }
 
+/**
+ * What the manifest's `power` asks of a running instance: its proxy channels opened and its first
+ * idle check armed. For a freshly started instance and for one a restarted daemon re-adopted.
+ */
+export function manifestPowerSteps(record: ContainerRecord): Step[] {
+  const steps: Step[] = [];
+  for (const p of record.pkg.npk.manifest.power?.proxies ?? []) {
+    const { name, listen, target } = p;
+    steps.push({
+      type: "open_proxy",
+      container: record.id,
+      name,
+      listen,
+      target,
+      framing: p.framing ?? "newline",
+    });
+  }
+  return [...steps, ...idleTimerSteps(record)];
+}
+
 /** Arms the first idle check of a freshly started container. */
-export function idleTimerSteps(record: ContainerRecord): Step[] {
+function idleTimerSteps(record: ContainerRecord): Step[] {
   const idle = idleAfterMs(record);
   return idle === undefined
     ? []

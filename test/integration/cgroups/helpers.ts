@@ -7,6 +7,7 @@ import { readdir } from "node:fs/promises";
 import { detectLayout, type CgroupLayout } from "../../../src/daemon/cgroups/layout.js";
 import { CgroupTree } from "../../../src/daemon/cgroups/tree.js";
 import { killCgroup } from "../../../src/daemon/cgroups/kill.js";
+import { within } from "../../helpers/wait.js";
 
 export interface TestCgroups {
   layout: CgroupLayout;
@@ -68,7 +69,10 @@ export async function setupTestCgroups(): Promise<TestCgroups> {
       for (const child of children) {
         if (child.exitCode === null && child.signalCode === null) {
           child.kill("SIGKILL");
-          await once(child, "exit");
+          await within(once(child, "exit"), {
+            timeoutMs: 20_000,
+            what: `the test's sh (pid ${child.pid}) to die`,
+          });
         }
       }
       for (const path of deepestFirst) await tree.remove(path);

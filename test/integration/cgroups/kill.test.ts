@@ -1,12 +1,17 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { setTimeout as sleep } from "node:timers/promises";
 import { setupTestCgroups } from "./helpers.js";
 import { killCgroup } from "../../../src/daemon/cgroups/kill.js";
 import { Freezer } from "../../../src/daemon/power/freezer.js";
+import { waitFor } from "../../helpers/wait.js";
 
 async function waitForProcs(read: () => Promise<number[]>, count: number): Promise<void> {
-  while ((await read()).length < count) await sleep(10);
+  let seen: number[] = [];
+  await waitFor(async () => (seen = await read()).length >= count, {
+    timeoutMs: 20_000,
+    what: `${count} processes in the cgroup`,
+    detail: () => `seen: ${seen.join(", ")}`,
+  });
 }
 
 void test("killing a cgroup ends all its processes, including ones forked inside it", async () => {

@@ -8,7 +8,7 @@ import { CgroupSupervisor, type SupervisorConfig } from "../../../src/daemon/cgr
 import { allDirs } from "../../../src/daemon/cgroups/paths.js";
 import type { CgroupLayout } from "../../../src/daemon/cgroups/layout.js";
 import { readFile } from "node:fs/promises";
-import { setTimeout as sleep } from "node:timers/promises";
+import { waitFor as waitForCondition } from "../../helpers/wait.js";
 
 const MiB = 1024 * 1024;
 
@@ -85,10 +85,13 @@ void test("supervisor: a group's memory limit holds for its containers together;
     await cgroups.tree.attach(growerPath, grows.pid);
     grows.release();
     let killed: number[] = [0, 0];
-    for (let i = 0; i < 250 && killed.every((n) => n === 0); i++) {
-      killed = await Promise.all([holderPath, growerPath].map((p) => oomKills(layout, p)));
-      await sleep(20);
-    }
+    await waitForCondition(
+      async () =>
+        (killed = await Promise.all([holderPath, growerPath].map((p) => oomKills(layout, p)))).some(
+          (n) => n > 0,
+        ),
+      { timeoutMs: 20_000, what: "an OOM kill in one of the two cgroups" },
+    ).catch(() => undefined);
     assert.ok(
       killed.some((n) => n > 0),
       "one of the two containers had a task OOM-killed",

@@ -3,6 +3,7 @@ import { execFile } from "node:child_process";
 import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
 import { SKIFF, startDaemonProcess, type DaemonProcess } from "../../helpers/daemon.js";
+import { waitFor } from "../../helpers/wait.js";
 
 const exec = promisify(execFile);
 
@@ -98,8 +99,11 @@ permissions = ["list"]
   it("notifications -n 1 receives the shutdown notification; shutdown stops the daemon", async () => {
     const events = skiff("-u", d.url, "events", "-n", "1", "--json");
     // The daemon logs each subscription; shut down only once this one is registered.
-    while (!d.log().includes("client subscribed to notifications"))
-      await new Promise((r) => setTimeout(r, 10));
+    await waitFor(() => d.log().includes("client subscribed to notifications"), {
+      timeoutMs: 30_000,
+      what: "the daemon to log the subscription",
+      detail: () => d.log().slice(-3000),
+    });
     const stop = await skiff("-u", d.url, "shutdown");
     assert.equal(stop.code, 0);
     const got = await events;

@@ -5,16 +5,16 @@
  */
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, mkdtemp, readdir, readFile, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, it } from "node:test";
 import { connect, type Client } from "../../../src/client/index.js";
 import { PACKAGE_ROOT, SKIFFD } from "../../helpers/daemon.js";
 import { EXAMPLE_PUB } from "../../helpers/npk.js";
+import { waitFor as waitForCondition, within } from "../../helpers/wait.js";
+import { cleanupDaemon, testCgroupName } from "../../helpers/cleanup.js";
 
 const HELLO = join(PACKAGE_ROOT, "examples/build/hello-world-0.0.1.npk");
 
@@ -28,13 +28,7 @@ async function freePort(): Promise<number> {
 
 /** Polls `probe` until it returns a value, failing after `timeoutMs`. */
 async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
+  return waitForCondition(probe, { timeoutMs, what });
 }
 
 describe("Northstar's example northstar.toml", () => {
@@ -44,6 +38,7 @@ describe("Northstar's example northstar.toml", () => {
   let client: Client;
   let exited: Promise<number | null>;
 
+  const cgroup = testCgroupName();
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), "skiff-test-ns-"));
     const port = await freePort();
@@ -53,7 +48,7 @@ describe("Northstar's example northstar.toml", () => {
       .replaceAll("target/northstar", dir)
       .replaceAll("examples/northstar.pub", EXAMPLE_PUB)
       .replace("tcp://localhost:4200", `tcp://127.0.0.1:${port}`)
-      .replace(`cgroup = "northstar"`, `cgroup = "skiff-test-ns-${randomBytes(3).toString("hex")}"`)
+      .replace(`cgroup = "northstar"`, `cgroup = "${cgroup}"`)
       .replace("commands = [", `commands = [\n    "${debugCommand}",`);
     await writeFile(join(dir, "northstar.toml"), config);
     await mkdir(join(dir, "repository")); // run_dir, data_dir and socket_dir are skiffd's to create
@@ -72,8 +67,12 @@ describe("Northstar's example northstar.toml", () => {
   after(async () => {
     client?.close();
     if (child?.exitCode === null) child.kill("SIGTERM");
-    await exited;
-    await rm(dir, { recursive: true, force: true });
+    try {
+      await within(exited, { timeoutMs: 60_000, what: "skiffd to exit after SIGTERM", detail: () => log });
+    } finally {
+      if (child?.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+      await cleanupDaemon({ dir, cgroup, runDir: join(dir, "run") });
+    }
   });
 
   it("starts skiffd, whose console answers list", async () => {

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { startInProcessDaemon, type TestDaemon } from "../../helpers/daemon.js";
 import { RawPeer } from "../../helpers/raw.js";
+import { within } from "../../helpers/wait.js";
 
 describe("console handshake", () => {
   let d: TestDaemon;
@@ -41,7 +42,7 @@ connect_timeout = "200ms"
 
   it("closes a connection that sends no connect within the timeout", async () => {
     const p = await RawPeer.open(limited());
-    await p.closed;
+    await within(p.closed, { timeoutMs: 20_000, what: "the daemon to close the silent connection" });
     assert.equal(await p.next(), null);
   });
 

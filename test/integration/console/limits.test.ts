@@ -50,18 +50,17 @@ permissions = "full"
     p.close();
   });
 
-  it("delays a burst over the rate and answers every request in order", async () => {
+  // How long the requests over the rate wait is not asserted here (no durations in tests): the
+  // burst is over the rate, and every request still gets its own answer, in order.
+  it("answers every request of a burst over the rate, in order", async () => {
     const p = await RawPeer.open(`unix://${d.dir}/skiff.sock`);
     await p.handshake();
     const count = 50;
-    const started = Date.now();
     for (let i = 0; i < count; i++) p.send(`{"request":{"inspect":{"container":"c${i}:1.0.0"}}}`);
     for (let i = 0; i < count; i++) {
       const r = (await p.next()) as { response: { inspect: { error: { container: string } } } };
       assert.equal(r.response.inspect.error.container, `c${i}:1.0.0`);
     }
-    // 20 tokens are available at once; the other 30 need at least 1.5 s at 20 per second.
-    assert.ok(Date.now() - started >= 1400, "requests over the rate must wait");
     p.close();
   });
 

@@ -10,6 +10,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { ContainerHarness } from "../../helpers/containers.js";
 import { PACKAGE_ROOT, startInProcessDaemon } from "../../helpers/daemon.js";
 import { StrictNorthstarPeer } from "../../helpers/northstar-strict.js";
+import { waitFor } from "../../helpers/wait.js";
 
 type Line = Record<string, unknown>;
 
@@ -244,7 +245,7 @@ describe("the Northstar dialect: Skiff-only notifications and lag", () => {
       peers.push(reader, slow);
       assert.deepEqual(await reader.connect(true), { connect_ack: null });
       assert.deepEqual(await slow.connect(true), { connect_ack: null });
-      while (d.runtime.hub.size < 2) await new Promise((r) => setImmediate(r));
+      await waitFor(() => d.runtime.hub.size >= 2, { timeoutMs: 20_000, what: "both subscriptions" });
       const hub = d.runtime.hub;
       hub.broadcast({ type: "health", health: { status: "degraded", problems: ["x"] } });
       hub.broadcast({ type: "power", container: "a:1.0.0", state: "asleep", sequence: 1, time_ms: 1 });
@@ -268,9 +269,15 @@ describe("the Northstar dialect: Skiff-only notifications and lag", () => {
       await readerDone;
       slow.socket.resume();
       // It reads what was sent before the cut (every line decodable), then the end, never `lagged`.
-      let read = 0;
-      while ((await slow.next()) !== null) read++;
-      assert.ok(read < 20_000, "the lagging subscriber was cut");
+      const got: unknown[] = [];
+      for (let m = await slow.next(); m !== null; m = await slow.next()) got.push(m);
+      assert.deepEqual(got[0], { notification: { started: "a:1.0.0" } });
+      const installs = got.slice(1);
+      assert.ok(
+        installs.length > 0 && installs.length < 20_000,
+        `the lagging subscriber was cut (${installs.length})`,
+      );
+      installs.forEach((m, i) => assert.deepEqual(m, { notification: { install: `n${i}:1.0.0` } }));
     } finally {
       for (const p of peers) {
         p.close();

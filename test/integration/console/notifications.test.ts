@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { connect, LaggedError } from "../../../src/client/index.js";
+import { connect } from "../../../src/client/index.js";
 import type { Notification } from "../../../src/protocol/messages.js";
 import { startInProcessDaemon, type TestDaemon } from "../../helpers/daemon.js";
 import { RawPeer } from "../../helpers/raw.js";
+import { waitFor, within } from "../../helpers/wait.js";
 
 describe("notifications", () => {
   let d: TestDaemon;
@@ -18,25 +19,39 @@ describe("notifications", () => {
     slow.socket.pause();
     const fast = await connect(d.url, { notifications: true });
     // Wait until both subscriptions are registered.
-    while (d.runtime.hub.size < 2) await new Promise((r) => setImmediate(r));
+    await waitFor(() => d.runtime.hub.size >= 2, { timeoutMs: 20_000, what: "both subscriptions" });
 
+    // The fast subscriber reads everything: broadcasts go in batches smaller than the buffer, each
+    // once the fast one has read the previous batch, so it never lags; the slow one (paused) does.
     const total = 20_000;
+    const batch = 8;
     const received: Notification[] = [];
+    let caughtUp: (() => void) | undefined;
+    let target = 0;
     const fastReader = (async () => {
-      try {
-        for await (const n of fast.notifications()) {
-          received.push(n);
-          if (received.length === total) return;
-        }
-      } catch (e) {
-        if (!(e instanceof LaggedError)) throw e;
-        return;
+      for await (const n of fast.notifications()) {
+        received.push(n);
+        if (received.length >= target) caughtUp?.();
+        if (received.length === total) return;
       }
     })();
-    for (let i = 0; i < total; i++) {
-      d.runtime.hub.broadcast({ type: "install", container: `n${i}:1.0.0` });
-      if (i % 500 === 0) await new Promise((r) => setImmediate(r));
+    for (let i = 0; i < total; i += batch) {
+      target = i + batch;
+      const read = new Promise<void>((resolve) => (caughtUp = resolve));
+      for (let j = i; j < target; j++) d.runtime.hub.broadcast({ type: "install", container: `n${j}:1.0.0` });
+      await within(Promise.race([read, fastReader.then(() => undefined)]), {
+        timeoutMs: 30_000,
+        what: `the fast subscriber to read notification ${target - 1}`,
+        detail: () => `it read ${received.length}`,
+      });
     }
+    await within(fastReader, { timeoutMs: 30_000, what: "the fast subscriber to read everything" });
+    // Everything, in order: no lag (a LaggedError would have failed fastReader).
+    assert.equal(received.length, total);
+    received.forEach((n, i) => {
+      if (n.type !== "install" || n.container !== `n${i}:1.0.0`)
+        assert.fail(`notification ${i} is ${JSON.stringify(n)}, not the install of n${i}:1.0.0`);
+    });
     // Another client's request is answered while the slow subscriber is stalled.
     const other = await connect(d.url);
     assert.deepEqual(await other.list(), []);
@@ -62,7 +77,6 @@ describe("notifications", () => {
     assert.ok(missed > 0, "the slow subscriber must have lagged");
     slow.close();
     fast.close();
-    await fastReader;
   });
 
   it("every subscriber gets the shutdown notification", async () => {

@@ -4,7 +4,7 @@
  */
 import { readdir, readFile } from "node:fs/promises";
 import { connect, type Socket } from "node:net";
-import { setTimeout as sleep } from "node:timers/promises";
+import { waitFor as waitForCondition } from "../../helpers/wait.js";
 
 /** Open file descriptors of `pid`. */
 export async function fdCount(pid: number): Promise<number> {
@@ -26,13 +26,16 @@ export async function waitUntil<T>(
   check: (value: T) => boolean,
   timeoutMs = 15_000,
 ): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (check(value)) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; last value: ${String(value)}`);
-    await sleep(25);
-  }
+  let last: T | undefined;
+  const found = await waitForCondition(
+    async () => {
+      const value = await probe();
+      last = value;
+      return check(value) ? { value } : undefined;
+    },
+    { timeoutMs, what, detail: () => `last value: ${String(last)}` },
+  );
+  return found.value;
 }
 
 /**

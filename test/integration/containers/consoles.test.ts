@@ -9,11 +9,11 @@ import { access, mkdir, stat, writeFile } from "node:fs/promises";
 import { connect as netConnect } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 import { PermissionDeniedError, connect } from "../../../src/client/index.js";
 import { containerConsolePath } from "../../../src/daemon/console/container-console.js";
 import { ContainerHarness } from "../../helpers/containers.js";
+import { waitFor as waitForCondition } from "../../helpers/wait.js";
 
 /**
  * Busybox has no Unix socket client or server, so the containers get this one (static, bind-mounted).
@@ -68,11 +68,7 @@ async function exists(path: string): Promise<boolean> {
 
 /** Polls until `path` is gone; cleanup after an exit runs after the exit notification. */
 async function waitGone(path: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (await exists(path)) {
-    if (Date.now() > deadline) throw new Error(`${path} is still there`);
-    await sleep(20);
-  }
+  await waitForCondition(async () => !(await exists(path)), { timeoutMs, what: `${path} to be removed` });
 }
 
 /** Connects from the host, sends one line and resolves with the first line of the answer. */

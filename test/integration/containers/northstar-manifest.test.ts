@@ -13,16 +13,13 @@ import { promisify } from "node:util";
 import type { ExitStatus } from "../../../src/protocol/messages.js";
 import { pack } from "../../../src/npk/pack.js";
 import { ContainerHarness } from "../../helpers/containers.js";
+import { waitFor as waitForCondition } from "../../helpers/wait.js";
 
 const MEMORY_V1 = "/sys/fs/cgroup/memory";
 const run_ = promisify(execFile);
 
 async function waitUntil(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+  await waitForCondition(condition, { timeoutMs, what: "the condition" });
 }
 
 describe("Northstar manifest rows in containers started by skiffd", () => {

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
 import type { Notification } from "../../../src/protocol/messages.js";
 import { ContainerHarness } from "../../helpers/containers.js";
+import { waitFor as waitForCondition } from "../../helpers/wait.js";
 
 describe("autostart, critical containers and the restart policy", () => {
   const harnesses: ContainerHarness[] = [];
@@ -22,8 +23,11 @@ describe("autostart, critical containers and the restart policy", () => {
     await h.client.start(id);
     // The first run and three restarts: four exits, then the policy gives up.
     // Four starts take seconds under QEMU TCG (the VM lane): wait on the count, bounded generously.
-    const deadline = Date.now() + 90_000;
-    while (Date.now() < deadline && h.exitsOf(id).length < 4) await new Promise((r) => setTimeout(r, 50));
+    await waitForCondition(() => h.exitsOf(id).length >= 4, {
+      timeoutMs: 90_000,
+      what: "four exits",
+      intervalMs: 50,
+    });
     assert.equal(h.exitsOf(id).length, 4);
     await h.waitForDaemonLog(/restart policy gives up after 3 restarts/);
     // Backoff doubles: 50, 100, 200 ms between exit and the next start.

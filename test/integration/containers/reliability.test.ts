@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { readdir, readFile } from "node:fs/promises";
+import { access, readdir, readFile } from "node:fs/promises";
 import { after, describe, it } from "node:test";
-import { setTimeout as sleep } from "node:timers/promises";
 import { ContainerHarness } from "../../helpers/containers.js";
+import { waitFor } from "../../helpers/wait.js";
 import { detectLayout } from "../../../src/daemon/cgroups/layout.js";
 import { controllerDir } from "../../../src/daemon/cgroups/paths.js";
 
@@ -17,12 +17,14 @@ async function cgroupPids(h: ContainerHarness, container: string): Promise<numbe
 
 /** Polls until `check` holds, failing after `timeoutMs`. */
 async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await sleep(20);
-  }
+  await waitFor(check, { timeoutMs, what });
 }
+
+const exists = (path: string): Promise<boolean> =>
+  access(path).then(
+    () => true,
+    () => false,
+  );
 
 /** The skiff-monitor process supervising the container whose state directory is `stateDir`. */
 async function findMonitor(stateDir: string): Promise<number> {
@@ -56,11 +58,12 @@ describe("daemon restarts lose nothing", () => {
       const p = (await h.client.inspect(id)).process;
       assert.equal(p?.pid, pids.get(id), `${id} keeps its init pid`);
     }
+    const from = h.notifications.length;
     for (const id of ids) {
       const status = await h.client.stop(id);
       assert.deepEqual(status, { type: "signalled", signal: 15, reason: "shutdown" });
     }
-    await sleep(200);
+    for (const id of ids) await h.waitForExit(id, from);
     for (const id of ids) assert.equal(h.exitsOf(id).length, 1, `${id}: one exit`);
   });
 
@@ -70,15 +73,21 @@ describe("daemon restarts lose nothing", () => {
     const id = await h.add(h.name("late"), "/bin/sh", ["-c", "sleep 0.5; exit 42"]);
     await h.startDaemon();
     await h.client.start(id);
+    const stateDir = `${h.dir}/state/log/containers/${id.slice(0, id.indexOf(":"))}`;
     await h.killDaemon();
-    await sleep(1000);
+    // The monitor records the exit while no daemon is there.
+    await waitUntil("the exit record", () => exists(`${stateDir}/exit.json`));
     await h.startDaemon();
     assert.deepEqual(await h.waitForExit(id), { type: "exit", code: 42, reason: "shutdown" });
     assert.equal((await h.client.inspect(id)).process, null);
-    // Restarting again finds nothing left to report.
+    // Once reported and retired, nothing is left to report: no instance record.
+    await waitUntil(
+      "the reported instance to be retired",
+      async () => !(await exists(`${stateDir}/instance.json`)),
+    );
     await h.stopDaemon();
     await h.startDaemon();
-    await sleep(500);
+    await h.client.inspect(id); // a round trip after the start-up, where a re-adopted exit is posted
     assert.equal(h.exitsOf(id).length, 1);
   });
 
@@ -97,8 +106,11 @@ describe("daemon restarts lose nothing", () => {
     // is far above those seconds and far below the default.
     const stillThere = async (): Promise<boolean> =>
       (await readFile(`/proc/${monitorPid}/cmdline`, "utf8").catch(() => "")).split("\0").includes(stateDir);
-    for (let i = 0; i < 600 && (await stillThere()); i++) await sleep(100);
-    assert.equal(await stillThere(), false, "the monitor of the exited container is gone");
+    await waitUntil(
+      "the monitor of the exited container to be gone",
+      async () => !(await stillThere()),
+      60_000,
+    );
     await h.startDaemon();
     assert.deepEqual(await h.waitForExit(id), { type: "signalled", signal: 9, reason: "shutdown" });
     // A start after it: the cleanup of the reported instance is complete before it.

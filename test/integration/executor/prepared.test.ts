@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { copyFile, readFile, rename } from "node:fs/promises";
 import { after, describe, it } from "node:test";
-import { setTimeout as sleep } from "node:timers/promises";
 import { connect, RuntimeError, type Client } from "../../../src/client/index.js";
 import { ContainerHarness } from "../../helpers/containers.js";
+import { waitFor as waitForCondition } from "../../helpers/wait.js";
 
 const settle = (p: Promise<unknown>): Promise<string> =>
   p.then(
@@ -23,14 +23,20 @@ describe("executor: prepared containers, race-safe operations, a loud dead execu
     const id = await h.add(h.name("quick"), "/bin/sh", ["-c", "echo prepared-run"], "prepare: true\n");
     await h.startDaemon();
     // prepare: true prepares it at daemon start.
-    for (let i = 0; i < 100 && (await h.client.inspect(id)).state !== "prepared"; i++) await sleep(20);
+    await waitForCondition(async () => (await h.client.inspect(id)).state === "prepared", {
+      timeoutMs: 20_000,
+      what: "the instance to be prepared",
+    }).catch(() => undefined);
     assert.equal((await h.client.inspect(id)).state, "prepared");
     assert.deepEqual(await h.client.list(), [id]);
     const from = h.notifications.length;
     await h.client.start(id);
     assert.deepEqual(await h.waitForExit(id, from), { type: "exit", code: 0, reason: "shutdown" });
     assert.ok((await h.logLines(id)).includes("stdout prepared-run"));
-    for (let i = 0; i < 100 && (await h.client.inspect(id)).state !== "prepared"; i++) await sleep(20);
+    await waitForCondition(async () => (await h.client.inspect(id)).state === "prepared", {
+      timeoutMs: 20_000,
+      what: "the next instance to be prepared",
+    }).catch(() => undefined);
     assert.equal((await h.client.inspect(id)).state, "prepared", "the next instance is prepared");
   });
 
@@ -61,7 +67,11 @@ describe("executor: prepared containers, race-safe operations, a loud dead execu
         process.kill(pid, "SIGKILL");
         // The state has taken the exit once it no longer shows the prepared instance; its
         // cleanup is what the start now meets.
-        for (let i = 0; i < 3000 && (await client.inspect(id)).state === "prepared"; i++) await sleep(1);
+        await waitForCondition(async () => (await client.inspect(id)).state !== "prepared", {
+          timeoutMs: 20_000,
+          what: "the state to take the prepared instance's exit",
+          intervalMs: 1,
+        }).catch(() => undefined);
         assert.notEqual((await client.inspect(id)).state, "prepared", `round ${round}`);
         await client.start(id);
         assert.equal((await client.inspect(id)).state, "running", `round ${round}`);

@@ -6,6 +6,7 @@ import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
 import { connectMonitor } from "../../../src/daemon/monitor/client.js";
 import { createTestEnv, type TestEnv } from "./env.js";
+import { within } from "../../helpers/wait.js";
 
 const fixture = fileURLToPath(new URL("./daemon-fixture.js", import.meta.url));
 
@@ -24,11 +25,14 @@ describe("monitor: the daemon process dies", () => {
       [fixture, id, env.bundle(name, ["sleep", "60"]), env.stateDir(name), env.runtimeRoot],
       { stdio: ["ignore", "pipe", "inherit"] },
     );
-    const [line] = (await once(daemon.stdout, "data")) as [Buffer];
+    const [line] = (await within(once(daemon.stdout, "data"), {
+      timeoutMs: 60_000,
+      what: "the daemon fixture to report its monitor",
+    })) as [Buffer];
     const { monitorPid, initPid } = JSON.parse(line.toString()) as { monitorPid: number; initPid: number };
     env.adopt(monitorPid);
     daemon.kill("SIGKILL");
-    await once(daemon, "exit");
+    await within(once(daemon, "exit"), { timeoutMs: 20_000, what: "the daemon fixture to die" });
 
     // Still alive, in its own session, no longer the dead daemon's child.
     const stat = readFileSync(`/proc/${monitorPid}/stat`, "utf8").split(") ")[1]!.split(" ");

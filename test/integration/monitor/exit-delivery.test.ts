@@ -11,7 +11,9 @@ describe("monitor: EXIT delivery", () => {
   });
   after(() => env.cleanup());
 
-  it(`delivers EXIT before EOF in ${ROUNDS} container lifecycles`, async () => {
+  // Hundreds of runc lifecycles: about a minute on a loaded host, more than the 120 s per-test
+  // default allows for in the VM lane or under heavier load.
+  it(`delivers EXIT before EOF in ${ROUNDS} container lifecycles`, { timeout: 600_000 }, async () => {
     for (let round = 0; round < ROUNDS; round++) {
       const name = `r${round}`;
       const conn = await env.launch(name, ["sh", "-c", `exit ${round % 256}`], {

@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, it } from "node:test";
 import { connectMonitor, readExitRecord } from "../../../src/daemon/monitor/client.js";
 import type { MonitorConnection } from "../../../src/daemon/monitor/connection.js";
 import type { ExitRecord, MemoryCounts } from "../../../src/daemon/monitor/protocol.js";
 import { createTestEnv, withMemoryLimit, type TestEnv } from "./env.js";
+import { waitFor as waitForCondition } from "../../helpers/wait.js";
 
 const MiB = 1 << 20;
 // Doubles a shell string until the memory limit stops it.
@@ -156,12 +156,11 @@ describe("monitor: memory events and OOM kills (v1 eventfd or v2 memory.events)"
     await first.start();
     first.close();
     writeFileSync(join(gate, "go"), "");
-    let recorded: ExitRecord | undefined;
-    for (let i = 0; i < 1000 && !recorded; i++) {
-      await sleep(10);
-      recorded = await readExitRecord(env.stateDir("offline"));
-    }
-    assert.equal(recorded?.oom, true);
+    const recorded: ExitRecord = await waitForCondition(() => readExitRecord(env.stateDir("offline")), {
+      timeoutMs: 20_000,
+      what: "the exit record",
+    });
+    assert.equal(recorded.oom, true);
     const second = await connectMonitor(env.stateDir("offline"));
     const { events, exit } = record(second);
     const result = await exit;

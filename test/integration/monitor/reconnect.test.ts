@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, it } from "node:test";
 import { connectMonitor, readExitRecord } from "../../../src/daemon/monitor/client.js";
 import { createTestEnv, type TestEnv } from "./env.js";
+import { waitFor as waitForCondition } from "../../helpers/wait.js";
 
 function alive(pid: number): boolean {
   try {
@@ -16,12 +16,7 @@ function alive(pid: number): boolean {
 }
 
 async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined): Promise<T> {
-  for (let i = 0; i < 1000; i++) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    await sleep(10);
-  }
-  throw new Error(`gave up waiting for ${what}`);
+  return waitForCondition(probe, { timeoutMs: 20_000, what, intervalMs: 10 });
 }
 
 describe("monitor: daemon disconnects and reconnects", () => {

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { after, before, describe, it } from "node:test";
 import { createTestEnv, withMemoryLimit, type TestEnv } from "./env.js";
+import { waitFor as waitForCondition } from "../../helpers/wait.js";
 
 describe("monitor under valgrind", () => {
   let env: TestEnv;
@@ -44,10 +44,10 @@ describe("monitor under valgrind", () => {
     const logFile = `${logPrefix}.${monitorPid}`;
     // valgrind writes its summary as the monitor exits, after EXIT was acknowledged.
     let report = "";
-    for (let i = 0; i < 1000 && !report.includes("ERROR SUMMARY"); i++) {
-      await sleep(10);
-      report = readFileSync(logFile, "utf8");
-    }
+    await waitForCondition(() => (report = readFileSync(logFile, "utf8")).includes("ERROR SUMMARY"), {
+      timeoutMs: 60_000,
+      what: "valgrind's summary",
+    });
     assert.match(report, /ERROR SUMMARY: 0 errors/, report);
     assert.match(report, /All heap blocks were freed -- no leaks are possible/, report);
     assert.match(report, /FILE DESCRIPTORS: 3 open \(3 std\) at exit/, report);

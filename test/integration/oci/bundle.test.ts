@@ -17,13 +17,13 @@ import {
 import { connect } from "node:net";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { setTimeout as sleep } from "node:timers/promises";
 import { detectLayout } from "../../../src/daemon/cgroups/layout.js";
 import { nativeBinary } from "../../../src/daemon/monitor/native.js";
 import { removeBundle, writeBundle, type BundleInput } from "../../../src/daemon/oci/bundle.js";
 import { readHostFacts } from "../../../src/daemon/oci/host.js";
 import { detectOciRuntime } from "../../../src/daemon/oci/runtime.js";
 import { parseManifest } from "../../../src/npk/manifest/index.js";
+import { waitFor as waitForCondition, within } from "../../helpers/wait.js";
 
 const tag = randomBytes(4).toString("hex");
 // Short: socket paths must fit in 107 bytes.
@@ -100,17 +100,15 @@ async function runDetached(id: string, bundleDir: string, socketFd: number, out:
     ["--root", runcRoot, "run", "-d", "--preserve-fds", "2", "--bundle", bundleDir, id],
     { stdio: ["ignore", out, out, status, socketFd] },
   );
-  const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+  const code = await within(new Promise<number | null>((resolve) => child.once("exit", resolve)), {
+    timeoutMs: 60_000,
+    what: `runc run -d ${id} to return`,
+  });
   assert.equal(code, 0, `runc run -d ${id}`);
 }
 
 async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T | undefined): Promise<T> {
-  for (let attempt = 0; attempt < 500; attempt++) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    await sleep(10);
-  }
-  throw new Error(`gave up waiting for ${what}`);
+  return waitForCondition(probe, { timeoutMs: 20_000, what, intervalMs: 10 });
 }
 
 function removeCgroups(): void {

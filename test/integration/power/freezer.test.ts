@@ -5,6 +5,7 @@ import { setupTestCgroups } from "../cgroups/helpers.js";
 import { readStats } from "../../../src/daemon/cgroups/cgroup-stats.js";
 import { killCgroup } from "../../../src/daemon/cgroups/kill.js";
 import { FreezeError, Freezer, freezerKind } from "../../../src/daemon/power/freezer.js";
+import { waitFor } from "../../helpers/wait.js";
 
 // The development host is hybrid (v1 freezer); the VM lane's guest (SKIFF_VM=1) is pure v2.
 const expectedFreezer = process.env.SKIFF_VM === "1" ? "v2" : "v1";
@@ -39,7 +40,10 @@ void test("a frozen busy loop uses no cpu; thawed it runs again", async () => {
 
     await freezer.thaw(path);
     assert.equal(await freezer.state(path), "thawed");
-    while (usage() === frozenUsage) await sleep(10);
+    await waitFor(() => usage() !== frozenUsage, {
+      timeoutMs: 20_000,
+      what: "the thawed busy loop to use CPU again",
+    });
     assert.equal(held.child.exitCode, null);
   } finally {
     await cgroups.cleanup();

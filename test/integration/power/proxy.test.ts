@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { pino } from "pino";
+import { waitFor } from "../../helpers/wait.js";
 import type { ProxyFraming } from "../../../src/protocol/messages.js";
 import { openProxyChannel, type ProxyChannel, type ProxyTarget } from "../../../src/daemon/power/proxy.js";
 
@@ -200,7 +201,10 @@ describe("stream proxy wake channels", () => {
       assert.equal((await readAll(client)).toString(), "hello\n");
       client.end("late\n");
       await once(client, "close");
-      while (!got.includes("<end>")) await sleep(5);
+      await waitFor(() => got.includes("<end>"), {
+        timeoutMs: 20_000,
+        what: "the target to see the end of the stream",
+      });
       assert.deepEqual(got, ["late\n", "<end>"]);
       assert.equal(state.messages, 1);
     } finally {
@@ -383,7 +387,11 @@ describe("datagram proxy wake channels", () => {
       const replies: string[] = [];
       client.on("message", (message) => replies.push(message.toString()));
       for (const text of ["one", "two", "three"]) client.send(text, port, "127.0.0.1");
-      while (replies.length < 3) await sleep(5);
+      await waitFor(() => replies.length >= 3, {
+        timeoutMs: 20_000,
+        what: "three UDP replies",
+        detail: () => JSON.stringify(replies),
+      });
       assert.deepEqual(replies, ["one", "two", "three"]);
       assert.equal(state.messages, 3);
       assert.ok(state.forwards >= 1);

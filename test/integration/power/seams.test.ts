@@ -2,10 +2,10 @@ import assert from "node:assert/strict";
 import { randomInt } from "node:crypto";
 import { request } from "node:http";
 import { after, describe, it } from "node:test";
-import { setTimeout as sleep } from "node:timers/promises";
 import { RuntimeError } from "../../../src/client/index.js";
 import { readFreezerState, type CgroupFreezerState } from "../../helpers/cgroupfs.js";
 import { ContainerHarness } from "../../helpers/containers.js";
+import { waitFor } from "../../helpers/wait.js";
 
 /** The container's freezer state from the kernel's files of this host's layout (freezer.state on v1,
  *  cgroup.events `frozen` on v2). */
@@ -35,7 +35,9 @@ describe("power: freezer seams and idle suspend", () => {
     const h = await ContainerHarness.create();
     harnesses.push(h);
     const id = await h.add(h.name("sleeper"), "/bin/sleep", ["1000"]);
-    await h.startDaemon(`[debug]\nfreeze_hold = "400ms"\n`);
+    // The hold is long enough to take the lock inside it on a loaded host; the freeze timeout
+    // covers the hold.
+    await h.startDaemon(`[debug]\nfreeze_hold = "5s"\n[power]\nfreeze_timeout = "30s"\n`);
     await h.client.start(id);
     await h.client.addWakeSource(id, "t", { type: "timer", after_ms: 60_000 });
     const from = h.notifications.length;
@@ -43,7 +45,13 @@ describe("power: freezer seams and idle suspend", () => {
       () => "ok",
       (e: unknown) => (e instanceof RuntimeError ? e.variant : String(e)),
     );
-    await sleep(100); // inside the 400 ms the freeze waits in its intermediate state
+    // The seam is reached once the kernel was asked to freeze (freezer.state FREEZING/FROZEN on
+    // v1, cgroup.freeze 1 on v2) and before the daemon reports the container asleep.
+    await waitFor(async () => (await freezerState(h, id)) !== "thawed", {
+      timeoutMs: 20_000,
+      what: "the freeze to be requested of the kernel",
+    });
+    assert.ok(!h.notifications.slice(from).some((n) => n.type === "power" && n.state === "asleep"));
     await h.client.acquireWakeLock(id, "late");
     assert.equal(await suspended, "wake_locks_exist");
     assert.equal(await freezerState(h, id), "thawed");
@@ -57,10 +65,12 @@ describe("power: freezer seams and idle suspend", () => {
     await h.startDaemon(`[debug]\nfreeze_fail = true\n`);
     await h.client.start(id);
     await h.client.addWakeSource(id, "t", { type: "timer", after_ms: 60_000 });
-    await assert.rejects(
-      h.client.suspend(id),
-      (e: unknown) => e instanceof RuntimeError && e.variant === "suspend_failure",
-    );
+    await assert.rejects(h.client.suspend(id), (e: unknown) => {
+      assert.ok(e instanceof RuntimeError && e.variant === "suspend_failure", String(e));
+      // The failure is the seam's, not another one: the answer says why the freeze failed.
+      assert.match(e.message, /debug\.freeze_fail/);
+      return true;
+    });
     assert.equal(await freezerState(h, id), "thawed");
     assert.equal((await h.client.power(id)).state, "awake");
   });

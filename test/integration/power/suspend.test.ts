@@ -3,11 +3,11 @@ import { randomInt } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { connect as netConnect, type Socket } from "node:net";
 import { after, before, describe, it } from "node:test";
-import { setTimeout as sleep } from "node:timers/promises";
 import { RuntimeError } from "../../../src/client/index.js";
 import type { Notification } from "../../../src/protocol/messages.js";
-import { readCpuUsageUs } from "../../helpers/cgroupfs.js";
+import { readCpuUsageUs, readFreezerState } from "../../helpers/cgroupfs.js";
 import { ContainerHarness } from "../../helpers/containers.js";
+import { waitFor } from "../../helpers/wait.js";
 
 type PowerNote = Extract<Notification, { type: "power" }>;
 
@@ -31,24 +31,26 @@ async function lineClient(
     socket,
     lines,
     async waitLines(n) {
-      for (let i = 0; i < 500 && lines.length < n; i++) await sleep(10);
-      assert.ok(lines.length >= n, `expected ${n} lines, got ${JSON.stringify(lines)}`);
+      await waitFor(() => lines.length >= n, {
+        timeoutMs: 20_000,
+        what: `${n} echoed lines`,
+        detail: () => `got ${JSON.stringify(lines)}`,
+      });
     },
   };
 }
 
 /** Waits until something accepts TCP connections on the port (the echo server is up). */
 async function waitForPort(port: number): Promise<void> {
-  for (let i = 0; i < 500; i++) {
-    const up = await new Promise<boolean>((resolve) => {
-      const s = netConnect({ host: "127.0.0.1", port });
-      s.once("connect", () => (s.destroy(), resolve(true)));
-      s.once("error", () => resolve(false));
-    });
-    if (up) return;
-    await sleep(10);
-  }
-  throw new Error(`nothing listens on port ${port}`);
+  await waitFor(
+    () =>
+      new Promise<boolean>((resolve) => {
+        const s = netConnect({ host: "127.0.0.1", port });
+        s.once("connect", () => (s.destroy(), resolve(true)));
+        s.once("error", () => resolve(false));
+      }),
+    { timeoutMs: 30_000, what: `something to listen on port ${port}` },
+  );
 }
 
 describe("suspend, wake locks, wake sources and proxy channels (real freezer, real sockets)", () => {
@@ -128,7 +130,10 @@ describe("suspend, wake locks, wake sources and proxy channels (real freezer, re
     const from = h.notifications.length;
     const { resumeReason } = await (await h.newClient()).suspend(echo);
     assert.equal(resumeReason, "rpc");
-    await sleep(50);
+    await waitFor(() => powerNotes(from).length >= 2, {
+      timeoutMs: 20_000,
+      what: "the asleep and awake notifications",
+    });
     assert.deepEqual(
       powerNotes(from).map((n) => n.state),
       ["asleep", "awake"],
@@ -157,24 +162,25 @@ describe("suspend, wake locks, wake sources and proxy channels (real freezer, re
     peer.socket.destroy();
   });
 
-  it("no wake sources returns at once; a maximum sleep of 300 ms ends with the timeout reason", async () => {
+  // The time slept is not asserted (no durations in tests): the reason says max_sleep ended it.
+  it("no wake sources returns at once; a maximum sleep ends with the timeout reason", async () => {
     const quiet = await h.add(h.name("quiet"), "/bin/sleep", ["1000"]);
     const data = await readFile(`${h.dir}/repo/${quiet.replace(":1.0.0", "")}-1.0.0.npk`);
     await h.client.install("default", data.length, data).catch(() => undefined);
     await h.client.start(quiet);
     try {
       assert.equal((await (await h.newClient()).suspend(quiet)).resumeReason, "no_wake_sources");
-      const started = Date.now();
       const r = await (await h.newClient()).suspend(quiet, { maxSleepMs: 300 });
       assert.equal(r.resumeReason, "max_sleep");
-      assert.ok(Date.now() - started >= 300 && r.suspendTime >= 300_000_000);
+      assert.ok(r.suspendTime > 0);
     } finally {
       await h.client.stop(quiet);
     }
   });
 
   it("a removed source does not wake the container", async () => {
-    // The timer would fire at 800 ms; removed as soon as the container sleeps, it must not wake it.
+    // The timer would fire at 800 ms; removed as soon as the container sleeps, it must not wake
+    // it: the sleep ends by max_sleep, not by "alarm".
     await h.client.addWakeSource(echo, "alarm", { type: "timer", after_ms: 800 });
     const from = h.notifications.length;
     const suspended = (await h.newClient()).suspend(echo, { maxSleepMs: 1600 });
@@ -182,7 +188,6 @@ describe("suspend, wake locks, wake sources and proxy channels (real freezer, re
     await h.client.removeWakeSource(echo, "alarm");
     const r = await suspended;
     assert.equal(r.resumeReason, "max_sleep");
-    assert.ok(r.suspendTime >= 1_400_000_000);
   });
 
   it("two concurrent suspends are served in order with separate answers", async () => {
@@ -195,18 +200,23 @@ describe("suspend, wake locks, wake sources and proxy channels (real freezer, re
     assert.equal(b.resumeReason, "max_sleep");
   });
 
-  it("pause twice is a no-op, resume of a running container is an error, a paused container uses no CPU", async () => {
+  it("pause twice is a no-op, resume of a running container is an error, a paused container is frozen", async () => {
     await h.client.start(busy);
     try {
       await h.client.pause(busy);
       await h.client.pause(busy);
-      const name = busy.slice(0, busy.indexOf(":"));
+      const cgroup = `/${h.cgroup}/${busy.slice(0, busy.indexOf(":"))}`;
+      // The kernel's word (freezer.state on v1, cgroup.events on v2) rather than a CPU window.
+      assert.equal(await readFreezerState(cgroup), "frozen");
       // cpuacct.usage on v1, cpu.stat usage_usec on v2.
-      const usage = (): Promise<number> => readCpuUsageUs(`/${h.cgroup}/${name}`);
+      const usage = (): Promise<number> => readCpuUsageUs(cgroup);
       const before = await usage();
-      await sleep(1000);
-      assert.equal(await usage(), before);
       await h.client.resume(busy);
+      assert.equal(await readFreezerState(cgroup), "thawed");
+      await waitFor(async () => (await usage()) > before, {
+        timeoutMs: 20_000,
+        what: "the resumed busy loop to use CPU again",
+      });
       await assert.rejects(h.client.resume(busy), (e: unknown) => e instanceof RuntimeError);
     } finally {
       await h.client.stop(busy);

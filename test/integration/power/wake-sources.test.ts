@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { watchWakeSource } from "../../../src/daemon/power/wake-sources.js";
+import { waitFor as waitForCondition, within } from "../../helpers/wait.js";
 
 /** Counts fires; `next()` resolves at the next one. */
 function fireCounter(): { onFire: () => void; readonly count: number; next: () => Promise<void> } {
@@ -22,7 +23,12 @@ function fireCounter(): { onFire: () => void; readonly count: number; next: () =
     get count() {
       return count;
     },
-    next: () => new Promise((resolve) => waiters.push(resolve)),
+    // Bounded: a source that never fires fails the test instead of hanging it.
+    next: () =>
+      within(new Promise<void>((resolve) => waiters.push(resolve)), {
+        timeoutMs: 20_000,
+        what: "the wake source to fire",
+      }),
   };
 }
 
@@ -57,15 +63,18 @@ describe("FIFO wake sources", () => {
       // The reader was reopened at end of file, so a new non-blocking writer finds it.
       const before = fires.count;
       fired = fires.next();
-      let again: number | undefined;
-      while (again === undefined) {
-        try {
-          again = openSync(path, constants.O_WRONLY | constants.O_NONBLOCK);
-        } catch (error) {
-          if ((error as NodeJS.ErrnoException).code !== "ENXIO") throw error;
-          await sleep(5); // between end of file and the reopen nobody reads
-        }
-      }
+      // Between end of file and the reopen nobody reads: ENXIO until the reader is back.
+      const again = await waitForCondition(
+        () => {
+          try {
+            return openSync(path, constants.O_WRONLY | constants.O_NONBLOCK);
+          } catch (error) {
+            if ((error as NodeJS.ErrnoException).code !== "ENXIO") throw error;
+            return undefined;
+          }
+        },
+        { timeoutMs: 20_000, what: "the FIFO's reader to be reopened", intervalMs: 5 },
+      );
       writeSync(again, "x");
       closeSync(again);
       await fired;

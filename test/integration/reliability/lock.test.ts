@@ -13,6 +13,7 @@ import { acquireInstanceLock, LockHeldError } from "../../../src/daemon/lock.js"
 import { ContainerHarness } from "../../helpers/containers.js";
 import { SKIFFD } from "../../helpers/daemon.js";
 import { Skiffd, waitUntil } from "./skiffd.js";
+import { within } from "../../helpers/wait.js";
 
 /** The state letter of /proc/<pid>/stat (R, S, Z, ...), or undefined once the pid is gone. */
 async function processState(pid: number): Promise<string | undefined> {
@@ -60,7 +61,14 @@ describe("instance lock", () => {
     });
     let log = "";
     second.stderr.on("data", (d: Buffer) => (log += d.toString()));
-    const code = await new Promise<number | null>((r) => second.once("exit", (c) => r(c)));
+    const code = await within(new Promise<number | null>((r) => second.once("exit", (c) => r(c))), {
+      timeoutMs: 60_000,
+      what: "the second skiffd to exit",
+      detail: () => log,
+    }).catch((e: unknown) => {
+      second.kill("SIGKILL");
+      throw e;
+    });
     assert.equal(code, 1, log);
     assert.match(log, new RegExp(`another skiffd \\(pid ${first.child!.pid}\\) holds .*skiffd\\.lock`));
     assert.equal(await first.stop(), 0, "the first one served on");

@@ -8,12 +8,15 @@
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { access, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 import { connect, SeenExits, type Client } from "../../../src/client/index.js";
 import type { Notification } from "../../../src/protocol/messages.js";
 import type { ContainerHarness } from "../../helpers/containers.js";
 import { SKIFFD } from "../../helpers/daemon.js";
+import { waitFor, within } from "../../helpers/wait.js";
+
+// How long a SIGTERM-ed daemon gets to stop its containers and exit, and a SIGKILL-ed one to die.
+const STOP_TIMEOUT_MS = 60_000;
 
 /** SeenExits that keeps the repeats it made the connection drop. */
 export class RecordingSeenExits extends SeenExits {
@@ -32,16 +35,13 @@ export interface Received {
   notification: Notification;
 }
 
+/** `waitFor` (test/helpers/wait.ts) in the argument order of this suite's tests. */
 export async function waitUntil(
   what: string,
   done: () => boolean | Promise<boolean>,
   timeoutMs = 20_000,
 ): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await done())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
+  await waitFor(done, { timeoutMs, what });
 }
 
 const alive = (pid: number): boolean => {
@@ -128,22 +128,35 @@ ${extra}`,
     const child = this.child!;
     const exited = new Promise((r) => child.once("exit", r));
     child.kill("SIGKILL");
-    await exited;
+    await within(exited, { timeoutMs: STOP_TIMEOUT_MS, what: "skiffd to die of SIGKILL" });
     const subscriber = this.subscriber!;
     await waitUntil("the subscriber to read to the end", () => subscriber.connection.closed, 10_000);
     // The iterator hands out what was queued before it ends.
     await new Promise((r) => setImmediate(r));
   }
 
-  /** SIGTERM (orderly shutdown); resolves with the exit code. */
+  /**
+   * SIGTERM (orderly shutdown); resolves with the exit code. A daemon still running after the
+   * stop timeout is killed and the call fails.
+   */
   async stop(): Promise<number | null> {
     const child = this.child;
     if (!child || child.exitCode !== null || child.signalCode !== null) return child?.exitCode ?? null;
     const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
     child.kill("SIGTERM");
-    const code = await exited;
-    this.subscriber?.close();
-    return code;
+    try {
+      return await within(exited, {
+        timeoutMs: STOP_TIMEOUT_MS,
+        what: "skiffd to exit after SIGTERM",
+        detail: () => this.log.slice(-3000),
+      });
+    } catch (e) {
+      child.kill("SIGKILL");
+      await within(exited, { timeoutMs: STOP_TIMEOUT_MS, what: "skiffd to die of SIGKILL" });
+      throw e;
+    } finally {
+      this.subscriber?.close();
+    }
   }
 
   /** Records the pids of the skiff-monitors whose command line names this harness's directory. */

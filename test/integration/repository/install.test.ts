@@ -8,6 +8,7 @@ import type { Notification } from "../../../src/protocol/messages.js";
 import { startInProcessDaemon, type TestDaemon } from "../../helpers/daemon.js";
 import { EXAMPLE_PUB, TestPackages, type PackedTestPackage } from "../../helpers/npk.js";
 import { RawPeer } from "../../helpers/raw.js";
+import { waitFor, within } from "../../helpers/wait.js";
 
 const unique = `t${randomBytes(3).toString("hex")}`;
 
@@ -157,14 +158,20 @@ read_only = true
     const data = await readFile(small.path);
     raw.send(`{"request":{"install":{"repository":"signed","size":${data.length}}}}`);
     raw.socket.write(data.subarray(0, 4096));
-    await new Promise((r) => setTimeout(r, 50));
+    const uploads = join(d.dir, "signed", ".uploads");
+    // The upload must have started (its partial file exists), or this test proves nothing.
+    await waitFor(async () => (await readdir(uploads).catch(() => [])).length > 0, {
+      timeoutMs: 20_000,
+      what: "the partial upload to appear in .uploads",
+    });
     raw.close();
-    await raw.closed;
+    await within(raw.closed, { timeoutMs: 20_000, what: "the connection to close" });
     // The daemon still serves, and the partial upload is gone once the session noticed.
-    for (let i = 0; i < 100 && (await readdir(join(d.dir, "signed", ".uploads"))).length > 0; i++) {
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    assert.deepEqual(await readdir(join(d.dir, "signed", ".uploads")), []);
+    await waitFor(async () => (await readdir(uploads)).length === 0, {
+      timeoutMs: 20_000,
+      what: "the partial upload to be removed",
+      detail: async () => (await readdir(uploads)).join(", "),
+    });
     assert.deepEqual(await client.list(), []);
   });
 

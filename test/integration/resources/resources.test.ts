@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import { access, readFile, writeFile } from "node:fs/promises";
 import { after, before, describe, it } from "node:test";
-import { setTimeout as sleep } from "node:timers/promises";
 import { RuntimeError } from "../../../src/client/index.js";
 import type { Notification } from "../../../src/protocol/messages.js";
 import { sharesToWeight } from "../../../src/daemon/cgroups/limits.js";
@@ -13,6 +12,7 @@ import {
   readMemoryLimit,
 } from "../../helpers/cgroupfs.js";
 import { ContainerHarness } from "../../helpers/containers.js";
+import { waitFor as waitForCondition } from "../../helpers/wait.js";
 
 const EATER = ["-c", 's=x; while true; do s="$s$s"; done'];
 const MiB = 1024 * 1024;
@@ -247,10 +247,11 @@ url = "tcp://127.0.0.1:0"
     await h.waitForExit(limited, h.notifications.length - 1).catch(() => undefined);
     const layout = await hostLayout();
     // The exit notification may precede the removal of the cgroup by a moment: wait for it, bounded.
-    const deadline = Date.now() + 5000;
     for (const mount of layout.hierarchies) {
-      while ((await exists(`${mount}/${h.cgroup}/${name}`)) && Date.now() < deadline) await sleep(20);
-      assert.equal(await exists(`${mount}/${h.cgroup}/${name}`), false, `the container's cgroup in ${mount}`);
+      await waitForCondition(async () => !(await exists(`${mount}/${h.cgroup}/${name}`)), {
+        timeoutMs: 20_000,
+        what: `the container's cgroup in ${mount} to be removed`,
+      });
     }
     assert.ok(
       !/processes outlived the container's init/.test(h.log),

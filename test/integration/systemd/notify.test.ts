@@ -13,6 +13,7 @@ import { createInterface } from "node:readline";
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { PACKAGE_ROOT, SKIFFD, testConfigText } from "../../helpers/daemon.js";
+import { cleanupDaemon, testCgroupName } from "../../helpers/cleanup.js";
 
 const WAIT_MS = 15_000;
 
@@ -93,7 +94,15 @@ async function withTimeout<T>(work: Promise<T>, what: string): Promise<T> {
 }
 
 const dirs: string[] = [];
+/** Each test daemon's dir and its own cgroup name: removed whatever the test left. */
+const daemons: { dir: string; cgroup: string }[] = [];
+function configFor(dir: string): string {
+  const cgroup = testCgroupName();
+  daemons.push({ dir, cgroup });
+  return testConfigText(dir, cgroup);
+}
 after(async () => {
+  for (const daemon of daemons) await cleanupDaemon(daemon);
   for (const dir of dirs) await rm(dir, { recursive: true, force: true });
 });
 
@@ -101,7 +110,7 @@ test("skiffd sends READY=1 once the console listens, WATCHDOG=1 keep-alives and 
   const dir = await mkdtemp(join(tmpdir(), "skiff-systemd-"));
   dirs.push(dir);
   const fake = await FakeSystemd.bind(join(dir, "notify.sock"));
-  await writeFile(join(dir, "skiffd.toml"), testConfigText(dir));
+  await writeFile(join(dir, "skiffd.toml"), configFor(dir));
   // stderr on a file that JOURNAL_STREAM names: skiffd must take it for journald's stream.
   const logPath = join(dir, "skiffd.log");
   const logFd = openSync(logPath, "w");
@@ -151,7 +160,7 @@ test("skiffd sends READY=1 once the console listens, WATCHDOG=1 keep-alives and 
 test("without NOTIFY_SOCKET or JOURNAL_STREAM skiffd logs plain JSON lines", async () => {
   const dir = await mkdtemp(join(tmpdir(), "skiff-systemd-"));
   dirs.push(dir);
-  await writeFile(join(dir, "skiffd.toml"), testConfigText(dir));
+  await writeFile(join(dir, "skiffd.toml"), configFor(dir));
   const env = { ...process.env };
   delete env.NOTIFY_SOCKET;
   delete env.JOURNAL_STREAM;
@@ -220,7 +229,7 @@ test(
     const unit = `skiff-test-${process.pid}`;
     const dir = await mkdtemp(join(tmpdir(), "skiff-systemd-unit-"));
     dirs.push(dir);
-    await writeFile(join(dir, "skiffd.toml"), testConfigText(dir));
+    await writeFile(join(dir, "skiffd.toml"), configFor(dir));
     const run = spawnSync(
       "systemd-run",
       [
