@@ -13,6 +13,7 @@ import { benchPower } from "./power.js";
 import { benchResources } from "./resources.js";
 import { benchVerity } from "./verity.js";
 import { benchRuntimes } from "./runtimes.js";
+import { benchScale } from "./scale.js";
 
 const SUITES: Record<string, () => Promise<string[]>> = {
   console: benchConsole,
@@ -26,6 +27,7 @@ const SUITES: Record<string, () => Promise<string[]>> = {
   executor: benchExecutor,
   verity: benchVerity,
   runtimes: benchRuntimes,
+  scale: benchScale,
 };
 
 const wanted = process.argv.slice(2);
