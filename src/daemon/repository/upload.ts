@@ -66,7 +66,7 @@ export async function receiveUpload(o: UploadOptions): Promise<ReceivedUpload> {
     } finally {
       await file.close();
     }
-    const pkg = await o.repository.load(tempPath, o.signal);
+    const pkg = await o.repository.load(tempPath, { verifyImage: true, signal: o.signal });
     // The package's file name (and so every path derived from its name and version) must be
     // one safe file name: refused here, before the install is committed (PathEscapeError).
     o.repository.packagePath(pkg.npk.manifest.name, pkg.npk.manifest.version);
