@@ -138,6 +138,7 @@ export const requestCodec: Codec<Request> = enumeration<Request>("request", {
   health: unit,
   checkpoint: { kind: "struct", fields: { container } },
   restore: { kind: "struct", fields: { container } },
+  statistics: { kind: "struct", fields: { containers: optional(array(container)) } },
 });
 
 const containerResult: Codec<ContainerResult> = enumeration<ContainerResult>("result", {
@@ -241,6 +242,11 @@ export const responseCodec: Codec<Response> = enumeration<Response>("response", 
   health: { kind: "newtype", field: "health", codec: healthInfo },
   checkpoint: { kind: "newtype", field: "result", codec: containerResult },
   restore: { kind: "newtype", field: "result", codec: containerResult },
+  statistics: {
+    kind: "newtype",
+    field: "containers",
+    codec: array(struct({ container, statistics: anyObject })),
+  },
 });
 
 const memoryNotification = struct({

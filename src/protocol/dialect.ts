@@ -114,6 +114,7 @@ export function northstarRequest(request: Request): Request | undefined {
     case "health":
     case "checkpoint":
     case "restore":
+    case "statistics":
       return undefined;
   }
 }
@@ -242,6 +243,7 @@ export function northstarResponse(r: Response, request?: Request): Response | un
     case "health":
     case "checkpoint":
     case "restore":
+    case "statistics":
       return undefined;
   }
 }
@@ -285,6 +287,7 @@ function errorAs(request: Request, error: WireError): Response | undefined {
     case "health":
     case "checkpoint":
     case "restore":
+    case "statistics":
       return undefined;
   }
 }

@@ -143,7 +143,12 @@ export type Request =
    */
   | { type: "checkpoint"; container: ContainerId }
   /** Skiff: starts a checkpointed container from its image; it continues where it was. */
-  | { type: "restore"; container: ContainerId };
+  | { type: "restore"; container: ContainerId }
+  /**
+   * Skiff: the cgroup statistics (as `inspect` shows them in `process.statistics`) of many
+   * containers in one request: the running ones among `containers`, or all running ones.
+   */
+  | { type: "statistics"; containers?: ContainerId[] };
 
 /** Skiff: what wakes a suspended container. */
 export type WakeSource =
@@ -275,7 +280,14 @@ export type Response =
   | { type: "prepare"; result: ContainerResult }
   | { type: "health"; health: HealthInfo }
   | { type: "checkpoint"; result: ContainerResult }
-  | { type: "restore"; result: ContainerResult };
+  | { type: "restore"; result: ContainerResult }
+  | { type: "statistics"; containers: ContainerStatistics[] };
+
+/** One running container's entry of a `statistics` answer. */
+export interface ContainerStatistics {
+  container: ContainerId;
+  statistics: Record<string, unknown>;
+}
 
 export type ResponseType = Response["type"];
 

@@ -38,6 +38,7 @@ export const PERMISSIONS = [
   "health",
   "checkpoint",
   "restore",
+  "statistics",
 ] as const;
 
 export type Permission = (typeof PERMISSIONS)[number];

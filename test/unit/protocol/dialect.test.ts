@@ -185,6 +185,11 @@ const RESPONSES: Record<ResponseType, [Response, Request, boolean]> = {
   health: [{ type: "health", health }, { type: "health" }, false],
   checkpoint: [{ type: "checkpoint", result }, { type: "checkpoint", container: C }, false],
   restore: [{ type: "restore", result }, { type: "restore", container: C }, false],
+  statistics: [
+    { type: "statistics", containers: [{ container: C, statistics }] },
+    { type: "statistics", containers: [C] },
+    false,
+  ],
 };
 
 describe("the Northstar dialect", () => {
