@@ -10,9 +10,9 @@
 //   the device, and with it its loop device.
 // The mounted range is the file system data only (fs.img without the verity hash area).
 // INVARIANTS: one handle per mount; umount() is called once per handle. util-linux (the
-// fallback without perl) may give
-// two mounts of the same NPK range one shared loop device; detaching it while the other mount
-// still holds it only marks it autoclear, so each umount() can release "its" device safely.
+// fallback without perl) may give two mounts of the same NPK range one shared loop device;
+// detaching it while the other mount still holds it only marks it autoclear, so each umount()
+// can release "its" device safely.
 import { readFile, stat } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import { existsSync } from "node:fs";
