@@ -108,13 +108,17 @@ export async function mountImage(
 ): Promise<MountHandle> {
   // The device of the directory changes when something is mounted on it: one stat(2) instead
   // of reading the mount table, which grows with every image mounted (O(mounts) per start).
-  const before = (await stat(target)).dev;
+  // A target that does not exist makes the mount itself fail, with the tool's message.
+  const before = await stat(target).then(
+    (s) => s.dev,
+    () => undefined,
+  );
   try {
     return await mountOnce(npk, target, opts);
   } catch (e) {
     // An abort can kill the mount tool after the mount(2) call succeeded: undo such a mount.
     const after = await stat(target).catch(() => undefined);
-    if (after !== undefined && after.dev !== before) {
+    if (before !== undefined && after !== undefined && after.dev !== before) {
       await runTool("umount", [target]).catch(() => undefined);
     }
     throw e;
