@@ -14,6 +14,7 @@ import { benchFreeze, benchPower } from "./power.js";
 import { benchResources } from "./resources.js";
 import { benchVerity } from "./verity.js";
 import { benchRuntimes } from "./runtimes.js";
+import { benchScale } from "./scale.js";
 
 const SUITES: Record<string, () => Promise<string[]>> = {
   console: benchConsole,
@@ -29,6 +30,7 @@ const SUITES: Record<string, () => Promise<string[]>> = {
   verity: benchVerity,
   runtimes: benchRuntimes,
   cli: benchCli,
+  scale: benchScale,
 };
 
 const wanted = process.argv.slice(2);

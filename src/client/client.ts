@@ -4,6 +4,7 @@
  */
 import type { ContainerId } from "../protocol/container.js";
 import type {
+  ContainerStatistics,
   ContainerData,
   ContainerResult,
   ExitStatus,
@@ -273,6 +274,15 @@ export class Client {
   /** Skiff (executor): whether the OCI runtime and the monitor work, and what is wrong if not. */
   async health(): Promise<HealthInfo> {
     return (await this.call({ type: "health" }, "health")).health;
+  }
+
+  /**
+   * Skiff: the cgroup statistics of the running containers among `containers` (default: all
+   * running ones) in one request.
+   */
+  async statistics(containers?: ContainerId[]): Promise<ContainerStatistics[]> {
+    const request = containers === undefined ? {} : { containers };
+    return (await this.call({ type: "statistics", ...request }, "statistics")).containers;
   }
 
   /** Notifications as they arrive (connect with `notifications: true`). */

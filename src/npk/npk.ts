@@ -5,9 +5,10 @@ import { createHash } from "node:crypto";
 import type { KeyObject } from "node:crypto";
 import { open } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
+import { isDeepStrictEqual } from "node:util";
 import { NpkError, asNpkError } from "./errors.js";
 import { MANIFEST_LIMITS } from "./manifest/reader.js";
-import { ManifestError } from "./manifest/index.js";
+import { ManifestError, parseManifest } from "./manifest/index.js";
 import type { Manifest } from "./manifest/index.js";
 import { parseManifestOffLoop } from "./manifest/worker.js";
 import { parseMeta } from "./meta.js";
@@ -63,7 +64,28 @@ export interface Npk {
 export interface OpenNpkOptions {
   /** Ed25519 public key (KeyObject or raw 32 bytes). With it, the package must be signed. */
   key?: KeyObject | Buffer;
+  /** Parsed manifests by the sha256 of their bytes: skips the YAML parse of a known manifest. */
+  manifestCache?: ManifestCache;
 }
+
+/**
+ * Manifests parsed before, as the JSON of the parsed Manifest, by the sha256 of the manifest
+ * bytes. The daemon keeps one per repository under its run directory (daemon-owned, like the
+ * bundles it hands to runc), so that start-up with many packages does not parse each YAML again
+ * (2.5 ms each on the 2-core dev machine, JSON 0.1 ms). An entry is only a shortcut: the bytes
+ * are still read from the package and hashed (and checked against the signature), and the JSON
+ * goes through the same validation as any manifest.
+ */
+export interface ManifestCache {
+  get(sha256: string): string | undefined;
+  set(sha256: string, json: string): void;
+}
+
+/**
+ * Only small manifests are cached: their JSON is parsed on the event loop (well under a
+ * millisecond at this size); bigger ones keep going to the worker.
+ */
+export const MAX_CACHED_MANIFEST_JSON = 4096;
 
 export function detectFsType(head: Buffer): FsType | undefined {
   if (head.length >= 4 && head.readUInt32LE(0) === SQUASHFS_MAGIC) return "squashfs";
@@ -111,6 +133,34 @@ async function parseManifestText(text: string): Promise<Manifest> {
     }
     throw asNpkError("manifest", `invalid ${MANIFEST_NAME}`, e);
   }
+}
+
+async function parseManifestCached(
+  text: string,
+  bytes: Buffer,
+  cache: ManifestCache | undefined,
+): Promise<Manifest> {
+  if (cache === undefined) return parseManifestText(text);
+  const digest = sha256Hex(bytes);
+  const known = cache.get(digest);
+  if (known !== undefined && known.length <= MAX_CACHED_MANIFEST_JSON) {
+    try {
+      return parseManifest(known, "json");
+    } catch {
+      // A stale or damaged entry: the YAML decides.
+    }
+  }
+  const manifest = await parseManifestText(text);
+  const json = JSON.stringify(manifest);
+  // Cached only when the JSON gives back exactly this manifest.
+  if (json.length <= MAX_CACHED_MANIFEST_JSON) {
+    try {
+      if (isDeepStrictEqual(parseManifest(json, "json"), manifest)) cache.set(digest, json);
+    } catch {
+      // Not representable as JSON input: parsed from YAML every time.
+    }
+  }
+  return manifest;
 }
 
 async function locateFsImage(file: FileHandle, zip: ZipArchive): Promise<NpkFsImage> {
@@ -176,7 +226,7 @@ export async function openNpk(path: string, opts: OpenNpkOptions = {}): Promise<
       checkHash("manifest", signature.hashes.manifestHash, manifestBytes);
     }
     const manifestText = manifestBytes.toString("utf8");
-    const manifest = await parseManifestText(manifestText);
+    const manifest = await parseManifestCached(manifestText, manifestBytes, opts.manifestCache);
     const fsImage = await locateFsImage(file, zip);
     let verity: NpkVerity | undefined;
     if (signature !== undefined) {

@@ -156,6 +156,7 @@ export const requestCodec: Codec<Request> = enumeration<Request>("request", {
       stdin: withDefault(boolean, () => false),
     },
   },
+  statistics: { kind: "struct", fields: { containers: optional(array(container)) } },
 });
 
 const containerResult: Codec<ContainerResult> = enumeration<ContainerResult>("result", {
@@ -271,6 +272,11 @@ export const responseCodec: Codec<Response> = enumeration<Response>("response", 
   checkpoint: { kind: "newtype", field: "result", codec: containerResult },
   restore: { kind: "newtype", field: "result", codec: containerResult },
   exec: { kind: "newtype", field: "result", codec: execResult },
+  statistics: {
+    kind: "newtype",
+    field: "containers",
+    codec: array(struct({ container, statistics: anyObject })),
+  },
 });
 
 const memoryNotification = struct<MemoryNotification>({

@@ -110,6 +110,7 @@ const NORTHSTAR_REQUESTS: Record<RequestType, boolean> = {
   checkpoint: false,
   restore: false,
   exec: false,
+  statistics: false,
 };
 
 /** Pure: the request if Northstar 0.9.2 has it, else undefined. */
@@ -258,6 +259,7 @@ export function northstarResponse(r: Response, request?: Request): Response | un
     case "checkpoint":
     case "restore":
     case "exec":
+    case "statistics":
       return undefined;
   }
 }

@@ -150,7 +150,12 @@ export type Request =
    * Skiff: runs `command` inside the running container (its namespaces and cgroup). An `ok`
    * answer turns the connection into an exec stream (protocol/exec.ts, docs/console.md).
    */
-  | ExecRequest;
+  | ExecRequest
+  /**
+   * Skiff: the cgroup statistics (as `inspect` shows them in `process.statistics`) of many
+   * containers in one request: the running ones among `containers`, or all running ones.
+   */
+  | { type: "statistics"; containers?: ContainerId[] };
 
 /** Skiff: the `exec` request; limits and checks in protocol/exec.ts. */
 export interface ExecRequest {
@@ -307,7 +312,14 @@ export type Response =
   | { type: "health"; health: HealthInfo }
   | { type: "checkpoint"; result: ContainerResult }
   | { type: "restore"; result: ContainerResult }
-  | { type: "exec"; result: ExecResult };
+  | { type: "exec"; result: ExecResult }
+  | { type: "statistics"; containers: ContainerStatistics[] };
+
+/** One running container's entry of a `statistics` answer. */
+export interface ContainerStatistics {
+  container: ContainerId;
+  statistics: Record<string, unknown>;
+}
 
 export type ResponseType = Response["type"];
 

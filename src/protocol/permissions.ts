@@ -39,6 +39,7 @@ export const PERMISSIONS = [
   "checkpoint",
   "restore",
   "exec",
+  "statistics",
 ] as const;
 
 export type Permission = (typeof PERMISSIONS)[number];

@@ -1,25 +1,26 @@
 // Mounts an NPK's fs.img read-only, nosuid, nodev straight from the NPK file.
-// - squashfs: `mount -o loop,offset=,sizelimit=` (util-linux). We let mount own the loop
-//   device rather than calling losetup ourselves: it sets LO_FLAGS_AUTOCLEAR, so the device
-//   is released by the kernel on umount, when mount fails, and even if Skiff dies between
-//   attaching and mounting. umount() still checks and detaches a device left attached.
+// - squashfs: a loop device over the fs.img range with LO_FLAGS_AUTOCLEAR, then mount(2)
+//   (./file-mount.ts mountLoop, O(1) in the number of loop devices, unlike `mount -o loop`), so
+//   the device is released by the kernel on umount, when the mount fails, and even if Skiff dies
+//   between attaching and mounting. umount() still checks and detaches a device left attached.
 // - erofs: a file-backed mount at `fsoffset=` (no loop device); if the kernel or helper
 //   cannot do that, the same loop path as squashfs.
 // - "dm-verity" (signed images, asked for explicitly): the image is mounted from a kernel
 //   verity device (./dm-verity.ts) that checks every block when it is read; umount() removes
 //   the device, and with it its loop device.
 // The mounted range is the file system data only (fs.img without the verity hash area).
-// INVARIANTS: one handle per mount; umount() is called once per handle. util-linux may give
-// two mounts of the same NPK range one shared loop device; detaching it while the other mount
-// still holds it only marks it autoclear, so each umount() can release "its" device safely.
-import { readFile } from "node:fs/promises";
+// INVARIANTS: one handle per mount; umount() is called once per handle. util-linux (the
+// fallback without perl) may give two mounts of the same NPK range one shared loop device;
+// detaching it while the other mount still holds it only marks it autoclear, so each umount()
+// can release "its" device safely.
+import { readFile, stat } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import { existsSync } from "node:fs";
 import { NpkError } from "../../npk/errors.js";
 import { runTool } from "../../npk/exec.js";
 import type { Npk } from "../../npk/npk.js";
 import { closeVerityDevice, isVerityMountSource, openVerityDevice, type VerityNpk } from "./dm-verity.js";
-import { MS_NODEV, MS_NOSUID, MS_RDONLY, mountFile } from "./file-mount.js";
+import { MS_NODEV, MS_NOSUID, MS_RDONLY, mountFile, mountLoop } from "./file-mount.js";
 import type { VerityProtection } from "../../protocol/messages.js";
 import { findMount, loopBackingFile, parseMountInfo } from "./mountinfo.js";
 
@@ -77,6 +78,22 @@ async function mountViaLoop(
   selinuxContext: string | undefined,
   signal?: AbortSignal,
 ): Promise<string | undefined> {
+  const context = selinuxContext === undefined ? "" : `context=${selinuxContext}`;
+  const range = { offset: npk.fsImage.offset, size: dataSize(npk) };
+  try {
+    return await mountLoop(
+      npk.path,
+      range,
+      target,
+      npk.fsImage.type,
+      MS_RDONLY | MS_NOSUID | MS_NODEV,
+      context,
+      signal,
+    );
+  } catch (e) {
+    // Only a host without perl takes util-linux's way (O(loop devices) per mount, see file-mount.ts).
+    if (((e as Error).cause as NodeJS.ErrnoException | undefined)?.code !== "ENOENT") throw e;
+  }
   const options = loopMountOptions(npk, selinuxContext);
   await runTool("mount", ["-t", npk.fsImage.type, "-o", options, npk.path, target], { signal });
   const mounted = await findMount(target);
@@ -89,13 +106,19 @@ export async function mountImage(
   target: string,
   opts: MountImageOptions = {},
 ): Promise<MountHandle> {
-  const before = await findMount(target);
+  // The device of the directory changes when something is mounted on it: one stat(2) instead
+  // of reading the mount table, which grows with every image mounted (O(mounts) per start).
+  // A target that does not exist makes the mount itself fail, with the tool's message.
+  const before = await stat(target).then(
+    (s) => s.dev,
+    () => undefined,
+  );
   try {
     return await mountOnce(npk, target, opts);
   } catch (e) {
     // An abort can kill the mount tool after the mount(2) call succeeded: undo such a mount.
-    const after = await findMount(target);
-    if (after !== undefined && after.id !== before?.id) {
+    const after = await stat(target).catch(() => undefined);
+    if (before !== undefined && after !== undefined && after.dev !== before) {
       await runTool("umount", [target]).catch(() => undefined);
     }
     throw e;

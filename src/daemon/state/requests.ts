@@ -207,11 +207,13 @@ export function handleRequest(
         { type: "shutdown", reason: { kind: "request" } },
       );
     // Answered before the loop (runtime.ts): `install` streams its payload in a job first,
-    // `health` is the toolchain's, not the state's, and `exec` streams on its connection
-    // (exec/executor.ts). Should one reach here, it is unsupported.
+    // `health` is the toolchain's, not the state's, `exec` streams on its connection
+    // (exec/executor.ts) and `statistics` reads cgroups in slices between loop turns.
+    // Should one reach here, it is unsupported.
     case "install":
     case "health":
     case "exec":
+    case "statistics":
       break;
     default: {
       const unrouted: never = request;

@@ -201,6 +201,11 @@ const RESPONSES: Record<ResponseType, [Response, Request, boolean]> = {
     },
     false,
   ],
+  statistics: [
+    { type: "statistics", containers: [{ container: C, statistics }] },
+    { type: "statistics", containers: [C] },
+    false,
+  ],
 };
 
 describe("the Northstar dialect", () => {
