@@ -19,6 +19,7 @@ import {
   SkiffError,
   TimeoutError,
 } from "./errors.js";
+import { messageOf } from "../common/errors.js";
 
 export interface ConnectOptions {
   /** Subscribe to notifications (needs the `notifications` permission). */
@@ -72,7 +73,7 @@ export class Connection {
         this.deliver(decodeMessage(line));
       }
     } catch (e) {
-      error = new ConnectionClosedError(`connection failed: ${(e as Error).message}`);
+      error = new ConnectionClosedError(`connection failed: ${messageOf(e)}`);
     }
     this.fail(error);
   }
@@ -139,7 +140,7 @@ export class Connection {
         if (!this.socket.write(chunk)) await new Promise((r) => this.socket.once("drain", r));
       }
     } catch (e) {
-      this.fail(new ConnectionClosedError(`payload failed: ${(e as Error).message}`));
+      this.fail(new ConnectionClosedError(`payload failed: ${messageOf(e)}`));
     }
   }
 
@@ -221,7 +222,7 @@ export async function openConnection(url: string, options: ConnectOptions = {}):
     socket.destroy();
     options.signal?.removeEventListener("abort", onAbort);
     if (e instanceof SkiffError) throw e;
-    throw new ConnectionClosedError(`cannot connect to ${url}: ${(e as Error).message}`);
+    throw new ConnectionClosedError(`cannot connect to ${url}: ${messageOf(e)}`);
   } finally {
     clearTimeout(timer);
   }

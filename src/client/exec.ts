@@ -25,6 +25,7 @@ import {
   SkiffError,
   TimeoutError,
 } from "./errors.js";
+import { handledElsewhere, messageOf, settled } from "../common/errors.js";
 
 export interface ExecOptions {
   /** Added to (replacing) the container's environment. */
@@ -135,16 +136,14 @@ export async function exec(
     socket.destroy();
     options.signal?.removeEventListener("abort", onAbort);
     if (e instanceof SkiffError) throw e;
-    throw new ConnectionClosedError(`exec in ${container}: ${(e as Error).message}`);
+    throw new ConnectionClosedError(`exec in ${container}: ${messageOf(e)}`);
   } finally {
     clearTimeout(timer);
   }
   socket.on("error", () => undefined); // reported through `status`
   const stream = new Stream(socket, reader, pid);
   // `signal` closes the stream until it ends.
-  void stream.status
-    .catch(() => undefined)
-    .finally(() => options.signal?.removeEventListener("abort", onAbort));
+  void settled(stream.status).finally(() => options.signal?.removeEventListener("abort", onAbort));
   return stream;
 }
 
@@ -170,7 +169,7 @@ class Stream implements ExecSession {
     // stderr right after `await exec(...)` is flowing before the first frame, so `status`
     // settles only after that output has been delivered to it.
     this.status = new Promise((resolve) => setImmediate(resolve)).then(() => this.read(reader));
-    this.status.catch(() => undefined);
+    handledElsewhere(this.status);
   }
 
   private async read(reader: LineReader): Promise<ExitStatus> {

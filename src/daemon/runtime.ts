@@ -167,6 +167,7 @@ export class Runtime {
       packages: this.packages,
       consoles: this.containerConsoles,
       bundles: new BundleWriter({
+        log,
         runDir: config.runDir,
         dataDir: config.dataDir,
         host: host.facts,
@@ -248,7 +249,7 @@ export class Runtime {
     runtime.loopDone = runtime.loop.run();
     // Exits found or seen from here on are held (`held`) until a client subscribes.
     await runtime.containers.adopt(
-      await findInstances(`${config.logDir}/containers`),
+      await findInstances(`${config.logDir}/containers`, log),
       (id) => runtime.owner.state.containers.get(id)?.pkg.npk.manifest,
     );
     const health = await runtime.health.check();

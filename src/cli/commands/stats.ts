@@ -7,6 +7,7 @@ import { table } from "../output.js";
 import { resolveContainer } from "../resolve.js";
 import { formatBytes } from "./containers.js";
 import { withClient } from "./session.js";
+import { settled } from "../../common/errors.js";
 
 /** The wire shape of `process.statistics` (docs/cgroups.md), as far as this command reads it. */
 interface Statistics {
@@ -43,6 +44,7 @@ async function sample(client: Client, names: string[]): Promise<StatsSample[]> {
     names.length > 0 ? await Promise.all(names.map((n) => resolveContainer(client, n))) : await client.list();
   const out: StatsSample[] = [];
   for (const container of ids) {
+    // A container that stopped (or was removed) since the list has no statistics to show.
     const data = await client.inspect(container).catch(() => undefined);
     if (!data?.process) continue;
     out.push({ container, statistics: data.process.statistics as Statistics, at: performance.now() });
@@ -74,7 +76,7 @@ export const statsCommand: Command = {
           }
           if (values.follow !== true) return EXIT_OK;
           previous = new Map(samples.map((s) => [s.container, s]));
-          await sleep(1000, undefined, { signal: ctx.signal }).catch(() => undefined);
+          await settled(sleep(1000, undefined, { signal: ctx.signal })); // the second, or an abort
           if (ctx.signal.aborted) return EXIT_OK;
           ctx.out("");
         }

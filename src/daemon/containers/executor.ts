@@ -67,7 +67,8 @@ import {
   statusPipeOf,
   type CheckpointSupport,
 } from "./checkpoint.js";
-import { bestEffort, DaemonError, messageOf, toWireError } from "../errors.js";
+import { bestEffort, bestEffortValue, DaemonError, messageOf, toWireError } from "../errors.js";
+import { ifExists, settled } from "../../common/errors.js";
 import { containerError, containerResponse, inspectResponse, logsResponse } from "../responses.js";
 
 export interface ContainerExecutorOptions {
@@ -353,9 +354,9 @@ export class ContainerExecutor {
   private async discard(instance: Instance): Promise<void> {
     instance.exitReported = true;
     this.instances.delete(instance.container);
-    await instance.started.catch(() => undefined);
+    await settled(instance.started);
     if (instance.monitor) {
-      const ended = instance.monitor.exited().catch(() => undefined);
+      const ended = settled(instance.monitor.exited());
       await killAll(this.o.log, instance.container, instance.monitor);
       await ended;
     }
@@ -533,7 +534,11 @@ export class ContainerExecutor {
 
   private async monitorClosed(instance: Instance): Promise<void> {
     if (instance.exitReported) return;
-    const record = await readExitRecord(instance.stateDir).catch(() => undefined);
+    const record = await bestEffortValue(
+      this.o.log,
+      `${instance.container}: reading the exit record`,
+      readExitRecord(instance.stateDir),
+    );
     if (record) return this.reportExit(instance, record);
     this.o.log.error(
       { container: instance.container },
@@ -631,7 +636,7 @@ export class ContainerExecutor {
     }
     const hold: NonNullable<Instance["checkpointing"]> = {};
     instance.checkpointing = hold;
-    const ended = monitor.exited().catch(() => undefined);
+    const ended = settled(monitor.exited());
     try {
       await runCheckpoint(this.o.runtime, nameOf(container), instance.stateDir, statusPipe);
     } catch (e) {
@@ -785,7 +790,7 @@ export class ContainerExecutor {
           // Never started: nothing to report. Its monitor ends it and hands over its exit (a
           // monitor left without a daemon would linger for one); cleanup removes the rest.
           {
-            const ended = f.monitor.exited().catch(() => undefined);
+            const ended = settled(f.monitor.exited());
             await killAll(this.o.log, container, f.monitor);
             await ended;
           }
@@ -836,7 +841,7 @@ export class ContainerExecutor {
    * record, left them. Removed at start-up, before anything new starts.
    */
   private async removeOrphanBundles(): Promise<void> {
-    for (const container of await readdir(join(this.o.runDir, "bundles")).catch(() => [] as string[])) {
+    for (const container of (await ifExists(readdir(join(this.o.runDir, "bundles")))) ?? []) {
       if (this.instances.has(container)) continue;
       await this.o.bundles
         .remove(container)
