@@ -127,7 +127,6 @@ export class Runtime {
       dataDir: config.dataDir,
       repositories,
       report: (result) => this.report(result),
-      discardPrepared: (container) => this.containers.discardPrepared(container),
       kernelVerity: host.verity.available,
       log: log.child({ room: "repository" }),
     });
@@ -435,6 +434,7 @@ export class Runtime {
         this.power.execute(step);
         return;
       case "start_container":
+      case "discard_prepared":
       case "checkpoint_container":
       case "discard_checkpoint":
       case "kill_container":

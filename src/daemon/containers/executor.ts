@@ -268,6 +268,9 @@ export class ContainerExecutor {
       case "checkpoint_container":
         void this.checkpoint(step.container, step.reply);
         return;
+      case "discard_prepared":
+        void bestEffort(this.o.log, "discarding prepared instances", this.discardPrepared(step));
+        return;
       case "discard_checkpoint":
         void removeCheckpointImage(this.stateDir(step.container)).catch((e: unknown) =>
           this.o.log.warn({ container: step.container, err: e }, "removing the checkpoint image failed"),
@@ -336,18 +339,29 @@ export class ContainerExecutor {
   private settled(container: ContainerId, what: string, work: Promise<unknown>): Promise<void> {
     return work.then(
       () => undefined,
-      (e: unknown) =>
-        void this.o.log.error({ container, err: e }, `${what} failed: ${(e as Error)?.message ?? String(e)}`),
+      (e: unknown) => void this.o.log.error({ container, err: e }, `${what} failed: ${messageOf(e)}`),
     );
   }
 
   /**
-   * Discards the container's prepared instance (umount of its image: the state asks only for a
-   * container whose instance is prepared, and its `umount` busy mark keeps starts away).
+   * Discards prepared instances before an umount of their images (the state asks only for
+   * containers whose instance is prepared, and their `umount` busy mark keeps starts away),
+   * then hands the umount back to the state (`prepared_discarded`).
    */
-  async discardPrepared(container: ContainerId): Promise<void> {
-    const instance = this.instances.get(container);
-    if (instance) await this.discard(instance);
+  private async discardPrepared(step: Extract<ContainerStep, { type: "discard_prepared" }>): Promise<void> {
+    const results = await Promise.all(
+      step.containers.map(async (container) => {
+        const instance = this.instances.get(container);
+        try {
+          if (instance) await this.discard(instance);
+          return { container };
+        } catch (e) {
+          this.o.log.warn({ container, err: e }, "umount failed");
+          return { container, error: toWireError(e, container) };
+        }
+      }),
+    );
+    await this.o.report({ type: "prepared_discarded", results, umount: step.umount });
   }
 
   /** Ends a prepared instance without reporting an exit, and cleans it up. */
