@@ -38,7 +38,7 @@ async function inspect(stateDir: string, record: InstanceRecord, log: CleanupLog
     const exit = await bestEffortValue(log, `${stateDir}: reading the exit record`, readExitRecord(stateDir));
     return exit ? { kind: "exited", stateDir, record, exit } : { kind: "lost", stateDir, record };
   }
-  switch (monitor.state) {
+  switch (monitor.monitorPhase) {
     case "running":
       return { kind: "running", stateDir, record, monitor, pid: monitor.initPid ?? 0 };
     case "exited": {
@@ -59,8 +59,8 @@ async function inspect(stateDir: string, record: InstanceRecord, log: CleanupLog
     case "created":
       return { kind: "created", stateDir, record, monitor };
     default: {
-      const unknown: never = monitor.state;
-      throw new Error(`monitor in an unknown state ${String(unknown)}`);
+      const unknown: never = monitor.monitorPhase;
+      throw new Error(`monitor in an unknown phase ${String(unknown)}`);
     }
   }
 }

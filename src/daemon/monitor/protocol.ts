@@ -12,7 +12,12 @@ export class MonitorProtocolError extends Error {
 
 export type ExitStatus = { code: number } | { signal: number };
 export type ExitReason = "shutdown" | "reboot" | "error";
-export type MonitorState = "creating" | "created" | "running" | "exited";
+/**
+ * The monitor's phase as its STATE frame reports it: a projection of the C monitor's
+ * `enum phase` (native/monitor/session.c, `phase_names`), mapped onto the daemon's lifecycle in
+ * state/lifecycle.ts's header. Not a phase of the daemon's own.
+ */
+export type MonitorPhase = "creating" | "created" | "running" | "exited";
 export type LogStream = "stdout" | "stderr";
 
 export interface ExitRecord {
@@ -37,7 +42,7 @@ export type MemoryCounts = Record<(typeof MEMORY_FIELDS)[number], number>;
 
 export type MonitorMessage =
   | { type: "hello"; version: number; pid: number }
-  | { type: "state"; state: MonitorState; pid?: number }
+  | { type: "state"; state: MonitorPhase; pid?: number }
   | { type: "init"; pid: number }
   | { type: "started" }
   | { type: "killed"; signal: number }
