@@ -2,6 +2,8 @@
 // frame is a 4-byte big-endian payload length followed by one UTF-8 JSON
 // object with a string member "type". Pure code: no I/O.
 
+import { messageOf } from "../../common/errors.js";
+
 export const PROTOCOL_VERSION = 1;
 export const MAX_FRAME_PAYLOAD = 65536;
 const HEADER = 4;
@@ -87,7 +89,7 @@ export class FrameDecoder {
       try {
         out.push(JSON.parse(text));
       } catch (err) {
-        throw new MonitorProtocolError(`frame is not JSON: ${(err as Error).message}`);
+        throw new MonitorProtocolError(`frame is not JSON: ${messageOf(err)}`);
       }
     }
     this.pending = this.pending.subarray(offset);

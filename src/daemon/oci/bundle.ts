@@ -270,7 +270,7 @@ async function checkResourceDirs(manifest: Manifest, roots: Readonly<Record<stri
       if ((error as NodeJS.ErrnoException).code === "ENOENT") {
         throw new Error(`mounts.${target}: ${mount.dir} does not exist in resource ${mount.name}`);
       }
-      throw new Error(`mounts.${target}: ${(error as Error).message}`);
+      throw new Error(`mounts.${target}: ${messageOf(error)}`);
     });
   }
 }
