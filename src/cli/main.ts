@@ -21,6 +21,7 @@ import {
   type Command,
 } from "./command.js";
 import { allCommands, findCommand } from "./registry.js";
+import { messageOf } from "../common/errors.js";
 
 async function usage(): Promise<string> {
   const commands = await allCommands();
@@ -103,7 +104,7 @@ export async function runCli(
     return await command.run(ctx, parsed);
   } catch (e) {
     if (e instanceof UsageError || (e as NodeJS.ErrnoException).code?.startsWith("ERR_PARSE_ARGS")) {
-      io.err(`skiff ${command.name}: ${(e as Error).message}\nusage: ${command.usage}`);
+      io.err(`skiff ${command.name}: ${messageOf(e)}\nusage: ${command.usage}`);
       return EXIT_USAGE;
     }
     if (e instanceof SkiffError) {

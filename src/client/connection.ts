@@ -19,6 +19,7 @@ import {
   SkiffError,
   TimeoutError,
 } from "./errors.js";
+import { messageOf } from "../common/errors.js";
 
 export interface ConnectOptions {
   /** Subscribe to notifications (needs the `notifications` permission). */
@@ -72,7 +73,7 @@ export class Connection {
         this.deliver(decodeMessage(line));
       }
     } catch (e) {
-      error = new ConnectionClosedError(`connection failed: ${(e as Error).message}`);
+      error = new ConnectionClosedError(`connection failed: ${messageOf(e)}`);
     }
     this.fail(error);
   }
@@ -139,7 +140,7 @@ export class Connection {
         if (!this.socket.write(chunk)) await new Promise((r) => this.socket.once("drain", r));
       }
     } catch (e) {
-      this.fail(new ConnectionClosedError(`payload failed: ${(e as Error).message}`));
+      this.fail(new ConnectionClosedError(`payload failed: ${messageOf(e)}`));
     }
   }
 
@@ -171,48 +172,82 @@ export class Connection {
   }
 }
 
-/** Connects and performs the handshake. */
-export async function openConnection(url: string, options: ConnectOptions = {}): Promise<Connection> {
+/** A socket to a console being connected (`dialConsole`). */
+export interface Dial {
+  socket: Socket;
+  /** Resolves once the socket is connected; rejects with its error. */
+  connected: Promise<void>;
+  /** Destroys the socket on the caller's abort; the caller removes it when it is done. */
+  onAbort: () => void;
+  /** Destroys the socket after `timeout` ms; the caller clears it when it is done. */
+  timer: NodeJS.Timeout | undefined;
+}
+
+/**
+ * Opens a socket to the console at `url` (unix: or tcp:), destroyed when `signal` aborts or,
+ * `timeout` ms (0: never) from now, with a `TimeoutError` saying `timedOut`.
+ */
+export function dialConsole(
+  url: string,
+  timeout: number,
+  signal: AbortSignal | undefined,
+  timedOut: string,
+): Dial {
   const target = parseConsoleUrl(url);
   if (typeof target === "string") throw new SkiffError(target);
-  const timeout = options.timeout ?? 10_000;
   const socket =
     target.scheme === "unix"
       ? netConnect({ path: target.path })
       : netConnect({ host: target.host, port: target.port });
   const onAbort = (): void => void socket.destroy(new SkiffError("aborted"));
-  options.signal?.addEventListener("abort", onAbort, { once: true });
+  signal?.addEventListener("abort", onAbort, { once: true });
   const timer =
-    timeout > 0
-      ? setTimeout(() => socket.destroy(new TimeoutError(`connect to ${url} timed out`)), timeout)
-      : undefined;
+    timeout > 0 ? setTimeout(() => socket.destroy(new TimeoutError(timedOut)), timeout) : undefined;
+  const connected = new Promise<void>((resolve, reject) => {
+    socket.once("connect", resolve);
+    socket.once("error", reject);
+  });
+  return { socket, connected, onAbort, timer };
+}
+
+/** The console handshake in Skiff's dialect: `connect`, then `connect_ack` or a typed refusal. */
+export async function consoleHandshake(
+  socket: Socket,
+  reader: LineReader,
+  notifications: boolean,
+): Promise<void> {
+  socket.write(
+    encodeMessage({
+      type: "connect",
+      // Skiff's dialect: everything Skiff has. A Northstar daemon ignores the member (its
+      // `Connect` does not deny unknown fields), so this client still connects to one.
+      connect: { version: PROTOCOL_VERSION, subscribe_notifications: notifications, dialect: SKIFF_DIALECT },
+    }),
+  );
+  const line = await reader.nextLine();
+  if (line === null) throw new ConnectionClosedError("daemon closed the connection during the handshake");
+  const reply = decodeMessage(line);
+  if (reply.type === "connect_nack") {
+    socket.destroy();
+    if (reply.nack.type === "permission_denied") throw new PermissionDeniedError();
+    throw new ProtocolVersionError(reply.nack.version);
+  }
+  if (reply.type !== "connect_ack") throw new SkiffError(`unexpected ${reply.type} during the handshake`);
+}
+
+/** Connects and performs the handshake. */
+export async function openConnection(url: string, options: ConnectOptions = {}): Promise<Connection> {
+  const timeout = options.timeout ?? 10_000;
+  const { socket, connected, onAbort, timer } = dialConsole(
+    url,
+    timeout,
+    options.signal,
+    `connect to ${url} timed out`,
+  );
   try {
-    await new Promise<void>((resolve, reject) => {
-      socket.once("connect", resolve);
-      socket.once("error", reject);
-    });
+    await connected;
     const reader = new LineReader(socket, options.maxLineBytes ?? 16 * 1024 * 1024);
-    socket.write(
-      encodeMessage({
-        type: "connect",
-        // Skiff's dialect: everything Skiff has. A Northstar daemon ignores the member (its
-        // `Connect` does not deny unknown fields), so this client still connects to one.
-        connect: {
-          version: PROTOCOL_VERSION,
-          subscribe_notifications: options.notifications ?? false,
-          dialect: SKIFF_DIALECT,
-        },
-      }),
-    );
-    const line = await reader.nextLine();
-    if (line === null) throw new ConnectionClosedError("daemon closed the connection during the handshake");
-    const reply = decodeMessage(line);
-    if (reply.type === "connect_nack") {
-      socket.destroy();
-      if (reply.nack.type === "permission_denied") throw new PermissionDeniedError();
-      throw new ProtocolVersionError(reply.nack.version);
-    }
-    if (reply.type !== "connect_ack") throw new SkiffError(`unexpected ${reply.type} during the handshake`);
+    await consoleHandshake(socket, reader, options.notifications ?? false);
     const connection = new Connection(socket, reader, timeout, options.seenExits ?? new SeenExits());
     options.signal?.removeEventListener("abort", onAbort);
     options.signal?.addEventListener("abort", () => connection.close(), { once: true });
@@ -221,7 +256,7 @@ export async function openConnection(url: string, options: ConnectOptions = {}):
     socket.destroy();
     options.signal?.removeEventListener("abort", onAbort);
     if (e instanceof SkiffError) throw e;
-    throw new ConnectionClosedError(`cannot connect to ${url}: ${(e as Error).message}`);
+    throw new ConnectionClosedError(`cannot connect to ${url}: ${messageOf(e)}`);
   } finally {
     clearTimeout(timer);
   }

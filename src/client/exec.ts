@@ -7,24 +7,16 @@
  *   e.stdout.pipe(process.stdout);
  *   const status = await e.status; // {type: "exit", code: 0} or {type: "signalled", signal: 9}
  */
-import { connect as netConnect, type Socket } from "node:net";
+import type { Socket } from "node:net";
 import { PassThrough, type Readable } from "node:stream";
 import { decodeMessage, encodeMessage } from "../protocol/codec.js";
 import type { ContainerId } from "../protocol/container.js";
-import { SKIFF_DIALECT } from "../protocol/dialect.js";
 import { FrameDecoder, MAX_FRAME_PAYLOAD, encodeClientFrame, type ClientFrame } from "../protocol/exec.js";
 import { LineReader } from "../protocol/framing.js";
 import type { ExecRequest, ExitStatus } from "../protocol/messages.js";
-import { parseConsoleUrl } from "../protocol/url.js";
-import { PROTOCOL_VERSION } from "../protocol/version.js";
-import {
-  ConnectionClosedError,
-  PermissionDeniedError,
-  ProtocolVersionError,
-  RuntimeError,
-  SkiffError,
-  TimeoutError,
-} from "./errors.js";
+import { ConnectionClosedError, PermissionDeniedError, RuntimeError, SkiffError } from "./errors.js";
+import { handledElsewhere, messageOf, settled } from "../common/errors.js";
+import { consoleHandshake, dialConsole } from "./connection.js";
 
 export interface ExecOptions {
   /** Added to (replacing) the container's environment. */
@@ -73,22 +65,13 @@ export async function exec(
   command: string[],
   options: ExecOptions = {},
 ): Promise<ExecSession> {
-  const target = parseConsoleUrl(url);
-  if (typeof target === "string") throw new SkiffError(target);
   const timeout = options.timeout ?? 10_000;
-  const socket =
-    target.scheme === "unix"
-      ? netConnect({ path: target.path })
-      : netConnect({ host: target.host, port: target.port });
-  const onAbort = (): void => void socket.destroy(new SkiffError("aborted"));
-  options.signal?.addEventListener("abort", onAbort, { once: true });
-  const timer =
-    timeout > 0
-      ? setTimeout(
-          () => socket.destroy(new TimeoutError(`exec in ${container}: no answer within ${timeout} ms`)),
-          timeout,
-        )
-      : undefined;
+  const { socket, connected, onAbort, timer } = dialConsole(
+    url,
+    timeout,
+    options.signal,
+    `exec in ${container}: no answer within ${timeout} ms`,
+  );
   const request: ExecRequest = {
     type: "exec",
     container,
@@ -103,23 +86,9 @@ export async function exec(
   let reader: LineReader;
   let pid: number;
   try {
-    await new Promise<void>((resolve, reject) => {
-      socket.once("connect", resolve);
-      socket.once("error", reject);
-    });
+    await connected;
     reader = new LineReader(socket, 16 * 1024 * 1024);
-    socket.write(
-      encodeMessage({
-        type: "connect",
-        connect: { version: PROTOCOL_VERSION, subscribe_notifications: false, dialect: SKIFF_DIALECT },
-      }),
-    );
-    const ack = await nextMessage(reader);
-    if (ack.type === "connect_nack") {
-      if (ack.nack.type === "permission_denied") throw new PermissionDeniedError();
-      throw new ProtocolVersionError(ack.nack.version);
-    }
-    if (ack.type !== "connect_ack") throw new SkiffError(`unexpected ${ack.type} during the handshake`);
+    await consoleHandshake(socket, reader, false);
     socket.write(encodeMessage({ type: "request", request }));
     let answer;
     do answer = await nextMessage(reader);
@@ -135,16 +104,14 @@ export async function exec(
     socket.destroy();
     options.signal?.removeEventListener("abort", onAbort);
     if (e instanceof SkiffError) throw e;
-    throw new ConnectionClosedError(`exec in ${container}: ${(e as Error).message}`);
+    throw new ConnectionClosedError(`exec in ${container}: ${messageOf(e)}`);
   } finally {
     clearTimeout(timer);
   }
   socket.on("error", () => undefined); // reported through `status`
   const stream = new Stream(socket, reader, pid);
   // `signal` closes the stream until it ends.
-  void stream.status
-    .catch(() => undefined)
-    .finally(() => options.signal?.removeEventListener("abort", onAbort));
+  void settled(stream.status).finally(() => options.signal?.removeEventListener("abort", onAbort));
   return stream;
 }
 
@@ -170,7 +137,7 @@ class Stream implements ExecSession {
     // stderr right after `await exec(...)` is flowing before the first frame, so `status`
     // settles only after that output has been delivered to it.
     this.status = new Promise((resolve) => setImmediate(resolve)).then(() => this.read(reader));
-    this.status.catch(() => undefined);
+    handledElsewhere(this.status);
   }
 
   private async read(reader: LineReader): Promise<ExitStatus> {

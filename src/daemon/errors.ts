@@ -13,6 +13,7 @@
 import type { ContainerId } from "../protocol/container.js";
 import type { WireError } from "../protocol/messages.js";
 import { NpkError } from "../npk/errors.js";
+import { messageOf } from "../common/errors.js";
 
 /** What went wrong, in the daemon's words. Each has exactly one wire form (`failureToWire`). */
 export type DaemonFailure =
@@ -61,10 +62,7 @@ export function failureToWire(f: DaemonFailure): WireError {
   }
 }
 
-/** The text of anything thrown (an Error's message, else its string form). */
-export function messageOf(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
+export { messageOf } from "../common/errors.js";
 
 /**
  * The one conversion of a thrown value into a wire error. `context` (e.g. the container) goes
@@ -109,6 +107,28 @@ export async function bestEffort(
     if (expected(e)) log.debug({ err: e }, `${what}: ${messageOf(e)}`);
     else log.warn({ err: e }, `${what} failed (ignored): ${messageOf(e)}`);
   }
+}
+
+/**
+ * `bestEffort` for work whose value the caller uses when there is one: the value, or
+ * `undefined` after a failure, which is logged as `bestEffort` logs it. Never rejects.
+ */
+export async function bestEffortValue<T>(
+  log: CleanupLog,
+  what: string,
+  work: Promise<T>,
+  expected: (e: unknown) => boolean = nothingToClean,
+): Promise<T | undefined> {
+  let value: T | undefined;
+  await bestEffort(
+    log,
+    what,
+    work.then((v) => {
+      value = v;
+    }),
+    expected,
+  );
+  return value;
 }
 
 /** Why skiffd stops; its exit code follows from the kind (`shutdownExitCode`). */

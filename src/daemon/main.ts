@@ -9,6 +9,7 @@ import { setFlagsFromString } from "node:v8";
 import { PROTOCOL_VERSION } from "../protocol/version.js";
 import { SKIFF_VERSION } from "../common/version.js";
 import type { Runtime } from "./runtime.js";
+import { messageOf } from "../common/errors.js";
 
 // V8 grows the young generation (two semi-spaces) from 1 MiB up to 16 MiB each while allocation runs
 // high, and keeps the pages once the daemon idles again: after a burst of console requests that was about
@@ -42,7 +43,7 @@ async function main(): Promise<number> {
       strict: true,
     });
   } catch (e) {
-    process.stderr.write(`skiffd: ${(e as Error).message}\n${USAGE}\n`);
+    process.stderr.write(`skiffd: ${messageOf(e)}\n${USAGE}\n`);
     return 2;
   }
   if (args.values.help) {

@@ -133,7 +133,6 @@ export class Runtime {
       dataDir: config.dataDir,
       repositories,
       report: (result) => this.report(result),
-      discardPrepared: (container) => this.containers.discardPrepared(container),
       kernelVerity: host.verity.available,
       log: log.child({ room: "repository" }),
     });
@@ -173,6 +172,7 @@ export class Runtime {
       packages: this.packages,
       consoles: this.containerConsoles,
       bundles: new BundleWriter({
+        log,
         runDir: config.runDir,
         dataDir: config.dataDir,
         host: host.facts,
@@ -254,7 +254,7 @@ export class Runtime {
     runtime.loopDone = runtime.loop.run();
     // Exits found or seen from here on are held (`held`) until a client subscribes.
     await runtime.containers.adopt(
-      await findInstances(`${config.logDir}/containers`),
+      await findInstances(`${config.logDir}/containers`, log),
       (id) => runtime.owner.state.containers.get(id)?.pkg.npk.manifest,
     );
     const health = await runtime.health.check();
@@ -477,6 +477,7 @@ export class Runtime {
         this.power.execute(step);
         return;
       case "start_container":
+      case "discard_prepared":
       case "checkpoint_container":
       case "discard_checkpoint":
       case "kill_container":

@@ -8,6 +8,7 @@ import { NpkError } from "./errors.js";
 import { runTool } from "./exec.js";
 import type { Manifest } from "./manifest/index.js";
 import { VERITY_BLOCK_SIZE } from "./verity.js";
+import { ifExists } from "../common/errors.js";
 
 export type FsKind = "squashfs" | "erofs";
 export type Compression = "none" | "gzip" | "lzo" | "xz" | "zstd" | "lz4" | "lz4hc";
@@ -128,7 +129,7 @@ export async function buildFsImage(
   if (opts.blockSize !== undefined && opts.fs !== "squashfs") {
     throw new NpkError("usage", "a block size can only be given for squashfs");
   }
-  const rootStat = await stat(root).catch(() => undefined);
+  const rootStat = await ifExists(stat(root));
   if (rootStat === undefined || !rootStat.isDirectory()) {
     throw new NpkError("io", `root directory ${root} does not exist or is not a directory`);
   }

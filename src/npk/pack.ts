@@ -17,6 +17,7 @@ import { readPrivateKey, signHashes } from "./signature.js";
 import { appendVerity } from "./verity.js";
 import { writeZip } from "./zip.js";
 import type { ZipWriteEntry } from "./zip.js";
+import { ifExists } from "../common/errors.js";
 
 export interface PackProgress {
   phase: "mkfs" | "verity" | "write";
@@ -72,7 +73,7 @@ export function cloneManifests(manifest: Manifest, clones: number | undefined): 
 }
 
 async function isDirectory(path: string): Promise<boolean> {
-  return (await stat(path).catch(() => undefined))?.isDirectory() ?? false;
+  return (await ifExists(stat(path)))?.isDirectory() ?? false;
 }
 
 function sha256Hex(data: Buffer | string): string {

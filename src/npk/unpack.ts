@@ -13,6 +13,7 @@ import { FS_IMG_NAME, detectFsType, openNpk } from "./npk.js";
 import type { Npk } from "./npk.js";
 import { readZip } from "./zip.js";
 import type { ZipEntry } from "./zip.js";
+import { ifExists } from "../common/errors.js";
 
 export interface UnpackOptions {
   /** Keep OUT/fs.img next to OUT/root. */
@@ -63,7 +64,7 @@ async function extractFsImage(image: string, root: string, signal?: AbortSignal)
 
 /** Extracts `npkPath` into `outDir`, which must not exist or be empty. */
 export async function unpack(npkPath: string, outDir: string, opts: UnpackOptions = {}): Promise<void> {
-  const existing = await readdir(outDir).catch(() => undefined);
+  const existing = await ifExists(readdir(outDir));
   if (existing !== undefined && existing.length > 0) {
     throw new NpkError("usage", `output directory ${outDir} is not empty`);
   }

@@ -15,6 +15,7 @@ import { OciImageError } from "./errors.js";
 import { readMember, type FileSet } from "./files.js";
 import { checkConfigPlatform } from "./platform.js";
 import type { ResolvedImage } from "./resolve.js";
+import { messageOf } from "../common/errors.js";
 
 interface ArchiveEntry {
   config: string;
@@ -27,7 +28,7 @@ function parseArchiveManifest(bytes: Buffer, what: string): ArchiveEntry[] {
   try {
     doc = JSON.parse(bytes.toString("utf8"));
   } catch (e) {
-    throw new OciImageError("format", `${what}: manifest.json is not JSON (${(e as Error).message})`);
+    throw new OciImageError("format", `${what}: manifest.json is not JSON (${messageOf(e)})`);
   }
   if (!Array.isArray(doc) || doc.length === 0)
     throw new OciImageError("format", `${what}: manifest.json must be a non-empty list`);

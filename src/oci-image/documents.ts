@@ -3,6 +3,7 @@
 // OCI image spec requires. Size limits apply before parsing (see MAX_*).
 import { OciImageError } from "./errors.js";
 import { parseDigest, type Digest } from "./digest.js";
+import { messageOf } from "../common/errors.js";
 
 export const MEDIA_TYPES = {
   ociIndex: "application/vnd.oci.image.index.v1+json",
@@ -101,7 +102,7 @@ function parseJson(bytes: Buffer, what: string, max: number): Json {
   try {
     value = JSON.parse(bytes.toString("utf8"));
   } catch (e) {
-    throw new OciImageError("format", `${what}: not JSON (${(e as Error).message})`);
+    throw new OciImageError("format", `${what}: not JSON (${messageOf(e)})`);
   }
   if (!isObject(value)) throw new OciImageError("format", `${what}: not a JSON object`);
   return value;

@@ -10,6 +10,7 @@ import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import * as tar from "tar-stream";
 import { OciImageError, asOciImageError } from "./errors.js";
+import { ifExists } from "../common/errors.js";
 
 const MAX_ARCHIVE_MEMBERS = 100_000;
 const MAX_MEMBER_NAME_BYTES = 4096;
@@ -43,7 +44,7 @@ export class DirectoryFiles implements FileSet {
   ) {}
 
   async size(name: string): Promise<number | undefined> {
-    const s = await stat(join(this.dir, name)).catch(() => undefined);
+    const s = await ifExists(stat(join(this.dir, name)));
     return s?.isFile() === true ? s.size : undefined;
   }
 

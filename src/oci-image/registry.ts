@@ -12,6 +12,7 @@ import { OciImageError, asOciImageError } from "./errors.js";
 import { isLoopbackHost, type RegistryRef } from "./reference.js";
 import type { ManifestStore, RootDocument } from "./resolve.js";
 import { parseWwwAuthenticate } from "./www-authenticate.js";
+import { settled } from "../common/errors.js";
 
 const MAX_TOKEN_RESPONSE_BYTES = 64 * 1024;
 const MAX_ERROR_BODY_BYTES = 4096;
@@ -54,7 +55,7 @@ async function readBody(res: Response, max: number, what: string): Promise<Buffe
   for await (const chunk of res.body) {
     length += (chunk as Uint8Array).length;
     if (length > max) {
-      await res.body.cancel().catch(() => undefined);
+      await settled(res.body.cancel()); // the size error below is what the caller needs
       throw new OciImageError("size", `${what}: more than ${max} bytes`);
     }
     chunks.push(Buffer.from(chunk as Uint8Array));

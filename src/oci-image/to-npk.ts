@@ -20,6 +20,7 @@ import { OciImageError, asOciImageError } from "./errors.js";
 import { unpackImage, type UnpackOptions } from "./image.js";
 import type { ImageSourceRef } from "./reference.js";
 import type { ResolvedImage } from "./resolve.js";
+import { ifExists, messageOf } from "../common/errors.js";
 
 const MAX_FRAGMENT_BYTES = 1024 * 1024;
 const MAX_ACCOUNT_FILE_BYTES = 1024 * 1024;
@@ -57,7 +58,7 @@ async function readFragment(path: string): Promise<Record<string, unknown>> {
   try {
     doc = parseYaml(text);
   } catch (e) {
-    throw new OciImageError("usage", `${path}: not YAML: ${(e as Error).message}`);
+    throw new OciImageError("usage", `${path}: not YAML: ${messageOf(e)}`);
   }
   if (doc === null || doc === undefined) return {};
   if (typeof doc !== "object" || Array.isArray(doc))
@@ -70,7 +71,7 @@ async function readFragment(path: string): Promise<Record<string, unknown>> {
  * (a symlinked /etc/passwd would be read from the host); otherwise "".
  */
 async function readAccountFile(root: string, name: string, warn: (m: string) => void): Promise<string> {
-  const etc = await lstat(join(root, "etc")).catch(() => undefined);
+  const etc = await ifExists(lstat(join(root, "etc")));
   if (etc === undefined) return "";
   if (!etc.isDirectory()) {
     warn(`/etc is not a directory in the image; /etc/${name} not read`);
@@ -83,7 +84,7 @@ async function readAccountFile(root: string, name: string, warn: (m: string) => 
     const code = (e as NodeJS.ErrnoException).code;
     if (code === "ENOENT") return "";
     if (code === "ELOOP") warn(`/etc/${name} is a symlink in the image; not read`);
-    else warn(`/etc/${name} not read: ${(e as Error).message}`);
+    else warn(`/etc/${name} not read: ${messageOf(e)}`);
     return "";
   }
   try {

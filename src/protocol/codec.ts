@@ -47,6 +47,7 @@ import {
   withDefault,
   type Codec,
 } from "../common/schema.js";
+import { messageOf } from "../common/errors.js";
 
 export { DecodeError };
 
@@ -432,7 +433,7 @@ export function decodeMessage(line: string): Message {
   try {
     value = JSON.parse(line);
   } catch (e) {
-    throw new DecodeError("", `malformed JSON: ${(e as Error).message}`);
+    throw new DecodeError("", `malformed JSON: ${messageOf(e)}`);
   }
   if (typeof value === "string") {
     throw new DecodeError("", `expected an object with one message key, got a string`);

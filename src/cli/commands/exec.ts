@@ -12,7 +12,7 @@
  */
 import { exec, type ExecSession } from "../../client/exec.js";
 import { execRequestProblem } from "../../protocol/exec.js";
-import type { ExitStatus } from "../../protocol/messages.js";
+import type { ExecRequest, ExitStatus } from "../../protocol/messages.js";
 import { UsageError, type Command, type CommandContext, type ParsedCommand } from "../command.js";
 import { resolveContainer } from "../resolve.js";
 import { parseEnvironment } from "./containers.js";
@@ -26,16 +26,8 @@ const SIGNAL_NUMBERS: Record<(typeof FORWARDED_SIGNALS)[number], number> = {
   SIGHUP: 1,
 };
 
-export interface ExecArguments {
-  container: string;
-  command: string[];
-  environment: Record<string, string>;
-  cwd: string | null;
-  uid: number | null;
-  gid: number | null;
-  tty: boolean;
-  stdin: boolean;
-}
+/** The exec request's fields, as the command line gives them (the container as named there). */
+export type ExecArguments = Omit<ExecRequest, "type">;
 
 /** `UID` or `UID:GID`, numbers only (names are not looked up in the container). */
 export function parseUser(text: string): { uid: number; gid: number | null } {

@@ -21,6 +21,7 @@ import {
   parsePlatform,
   type RegistryCredentials,
 } from "../../oci-image/index.js";
+import { messageOf } from "../../common/errors.js";
 
 /** NpkErrors are runtime errors of the command, reported in one line. */
 async function reportingNpkErrors(
@@ -106,7 +107,7 @@ async function packFromOci(
     try {
       maxImageSize = parseByteSize(maxText, "binary");
     } catch (e) {
-      throw new UsageError(`--max-image-size: ${(e as Error).message}`);
+      throw new UsageError(`--max-image-size: ${messageOf(e)}`);
     }
   }
   const platformText = optionalString(values.platform);

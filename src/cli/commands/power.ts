@@ -8,6 +8,7 @@ import type { ContainerId } from "../../protocol/container.js";
 import type { PowerInfo, ProxyFraming, WakeSource } from "../../protocol/messages.js";
 import { UsageError, type Command, type ParsedCommand } from "../command.js";
 import { containerVerb, onContainer, parseContainerArgument } from "./session.js";
+import { messageOf } from "../../common/errors.js";
 
 const FRAMINGS: readonly ProxyFraming[] = ["newline", "length", "datagram"];
 
@@ -26,7 +27,7 @@ export function parseDurationOption(text: string | undefined, flag: string): num
   try {
     return parseDuration(text, { bareSeconds: true });
   } catch (e) {
-    throw new UsageError(`${flag}: ${(e as Error).message}`);
+    throw new UsageError(`${flag}: ${messageOf(e)}`);
   }
 }
 

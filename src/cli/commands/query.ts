@@ -5,6 +5,7 @@ import { daemonQuery, onContainer, withClient } from "./session.js";
 import { stat } from "node:fs/promises";
 import { RuntimeError } from "../../client/errors.js";
 import { nameOf, versionOf } from "../../protocol/container.js";
+import { ifExists } from "../../common/errors.js";
 
 const list: Command = {
   name: "list",
@@ -47,7 +48,7 @@ const list: Command = {
 /** True when `arg` names an NPK file (ends in .npk, or is an existing regular file). */
 export async function isNpkArgument(arg: string): Promise<boolean> {
   if (arg.endsWith(".npk")) return true;
-  return (await stat(arg).catch(() => undefined))?.isFile() ?? false;
+  return (await ifExists(stat(arg)))?.isFile() ?? false;
 }
 
 const inspect: Command = {

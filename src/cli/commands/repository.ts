@@ -8,6 +8,7 @@ import { resolveContainer } from "../resolve.js";
 import { onContainer, withClient } from "./session.js";
 import { byteProgress } from "../progress.js";
 import { describeWireError } from "../../client/errors.js";
+import { ifExists } from "../../common/errors.js";
 
 /** Yields the file's chunks; a progress bar on stderr when it is a terminal (cli/progress.ts). */
 async function* withProgress(path: string, size: number, ctx: CommandContext): AsyncGenerator<Buffer> {
@@ -33,7 +34,7 @@ const install: Command = {
     if (path === undefined || repository === undefined || positionals.length !== 2) {
       throw new UsageError("install takes an NPK file and a repository");
     }
-    const info = await stat(path).catch(() => undefined);
+    const info = await ifExists(stat(path));
     if (!info?.isFile()) throw new UsageError(`${path} is not a file`);
     // Uploads take as long as they take: no request deadline.
     return withClient(

@@ -3,6 +3,7 @@ import { createReadStream } from "node:fs";
 import { compileSeccomp } from "../../daemon/oci/seccomp.js";
 import { EXIT_OK, EXIT_RUNTIME_ERROR, UsageError, type Command } from "../command.js";
 import { scanStrace, seccompYaml } from "./strace.js";
+import { messageOf } from "../../common/errors.js";
 
 /** What Northstar's default profile already allows on `arch` (x64, arm64), without capabilities. */
 export function defaultProfileSyscalls(arch: string): ReadonlySet<string> {
@@ -35,7 +36,7 @@ export const seccompCommand: Command = {
     try {
       summary = await scanStrace(source);
     } catch (e) {
-      ctx.err(`skiff: cannot read ${file ?? "stdin"}: ${(e as Error).message}`);
+      ctx.err(`skiff: cannot read ${file ?? "stdin"}: ${messageOf(e)}`);
       return EXIT_RUNTIME_ERROR;
     }
     if (summary.unknown.length > 0) {

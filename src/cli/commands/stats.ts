@@ -7,6 +7,7 @@ import { table } from "../output.js";
 import { resolveContainer } from "../resolve.js";
 import { formatBytes } from "./containers.js";
 import { withClient } from "./session.js";
+import { settled } from "../../common/errors.js";
 
 /** The wire shape of `process.statistics` (docs/cgroups.md), as far as this command reads it. */
 interface Statistics {
@@ -73,7 +74,7 @@ export const statsCommand: Command = {
           }
           if (values.follow !== true) return EXIT_OK;
           previous = new Map(samples.map((s) => [s.container, s]));
-          await sleep(1000, undefined, { signal: ctx.signal }).catch(() => undefined);
+          await settled(sleep(1000, undefined, { signal: ctx.signal })); // the second, or an abort
           if (ctx.signal.aborted) return EXIT_OK;
           ctx.out("");
         }

@@ -3,6 +3,7 @@ import { parse as parseToml, TomlError } from "smol-toml";
 import { DecodeError } from "../../common/schema.js";
 import { translateNorthstar } from "./northstar.js";
 import { configFromToml, type DaemonConfig } from "./schema.js";
+import { messageOf } from "../../common/errors.js";
 
 export class ConfigError extends Error {
   override name = "ConfigError";
@@ -49,7 +50,7 @@ export async function loadConfig(path?: string): Promise<DaemonConfig> {
   try {
     text = await readFile(path, "utf8");
   } catch (e) {
-    throw new ConfigError(`cannot read ${path}: ${(e as Error).message}`);
+    throw new ConfigError(`cannot read ${path}: ${messageOf(e)}`);
   }
   return parseConfig(text, path);
 }

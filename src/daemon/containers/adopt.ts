@@ -14,6 +14,8 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { connectMonitor, readExitRecord, type MonitorConnection } from "../monitor/client.js";
 import type { ExitRecord } from "../monitor/protocol.js";
+import { ifExists } from "../../common/errors.js";
+import { bestEffortValue, type CleanupLog } from "../errors.js";
 import { readInstanceRecord, removeInstanceFiles, type InstanceRecord } from "./instance.js";
 
 export type FoundInstance =
@@ -47,15 +49,15 @@ export async function deleteLostRuntimeState(
   });
 }
 
-async function inspect(stateDir: string, record: InstanceRecord): Promise<FoundInstance> {
+async function inspect(stateDir: string, record: InstanceRecord, log: CleanupLog): Promise<FoundInstance> {
   let monitor: MonitorConnection;
   try {
     monitor = await connectMonitor(stateDir, AbortSignal.timeout(CONNECT_TIMEOUT_MS));
   } catch {
-    const exit = await readExitRecord(stateDir).catch(() => undefined);
+    const exit = await bestEffortValue(log, `${stateDir}: reading the exit record`, readExitRecord(stateDir));
     return exit ? { kind: "exited", stateDir, record, exit } : { kind: "lost", stateDir, record };
   }
-  switch (monitor.state) {
+  switch (monitor.monitorPhase) {
     case "running":
       return { kind: "running", stateDir, record, monitor, pid: monitor.initPid ?? 0 };
     case "exited": {
@@ -63,7 +65,11 @@ async function inspect(stateDir: string, record: InstanceRecord): Promise<FoundI
       // must not fail the daemon's start-up (findInstances would reject).
       const exit =
         monitor.exitRecord ??
-        (await monitor.exited().catch(() => readExitRecord(stateDir).catch(() => undefined)));
+        (await monitor
+          .exited()
+          .catch(() =>
+            bestEffortValue(log, `${stateDir}: reading the exit record`, readExitRecord(stateDir)),
+          ));
       if (exit) return { kind: "exited", stateDir, record, exit, monitor };
       monitor.close();
       return { kind: "lost", stateDir, record };
@@ -72,8 +78,8 @@ async function inspect(stateDir: string, record: InstanceRecord): Promise<FoundI
     case "created":
       return { kind: "created", stateDir, record, monitor };
     default: {
-      const unknown: never = monitor.state;
-      throw new Error(`monitor in an unknown state ${String(unknown)}`);
+      const unknown: never = monitor.monitorPhase;
+      throw new Error(`monitor in an unknown phase ${String(unknown)}`);
     }
   }
 }
@@ -84,13 +90,13 @@ async function inspect(stateDir: string, record: InstanceRecord): Promise<FoundI
  * starts and removed after it has gone): what a daemon that died in the middle of a start or a
  * cleanup left in it is removed.
  */
-export async function findInstances(dir: string): Promise<FoundInstance[]> {
-  const names = await readdir(dir).catch(() => [] as string[]);
+export async function findInstances(dir: string, log: CleanupLog): Promise<FoundInstance[]> {
+  const names = (await ifExists(readdir(dir))) ?? [];
   const found = await Promise.all(
     names.map(async (name) => {
       const stateDir = join(dir, name);
       const record = await readInstanceRecord(stateDir);
-      if (record) return inspect(stateDir, record);
+      if (record) return inspect(stateDir, record, log);
       await removeInstanceFiles(stateDir);
       return undefined;
     }),

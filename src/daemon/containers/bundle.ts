@@ -5,6 +5,7 @@
  * arguments given, or any init override, replace the manifest's arguments; an environment given
  * replaces the manifest's).
  */
+import type { CleanupLog } from "../errors.js";
 import type { Manifest } from "../../npk/manifest/index.js";
 import type { ContainerId } from "../../protocol/container.js";
 import { nativeBinary } from "../monitor/client.js";
@@ -35,7 +36,15 @@ function ociOverrides(manifest: Manifest, o: StartOverrides): OciSpecInput["over
 export class BundleWriter {
   private readonly layout: BundleLayout;
 
-  constructor(private readonly o: { runDir: string; dataDir: string; host: HostFacts; socketDir?: string }) {
+  constructor(
+    private readonly o: {
+      log: CleanupLog;
+      runDir: string;
+      dataDir: string;
+      host: HostFacts;
+      socketDir?: string;
+    },
+  ) {
     this.layout = { runDir: o.runDir, socketDir: o.socketDir };
   }
 
@@ -49,6 +58,7 @@ export class BundleWriter {
     overrides: StartOverrides;
   }): Promise<WrittenBundle> {
     const bundle = await writeBundle({
+      log: this.o.log,
       layout: this.layout,
       manifest: input.manifest,
       containerId: input.container,

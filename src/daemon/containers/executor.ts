@@ -5,7 +5,7 @@
  *
  * INVARIANTS:
  * - At most one Instance per container name; it lives from the start step to the cleanup step.
- * - Exactly one exit event per instance: `exitReported` guards the monitor's EXIT, a monitor
+ * - Exactly one exit event per instance: its `ExitReport` guards the monitor's EXIT, a monitor
  *   that vanished, and a start that failed after the monitor existed. It carries the instance's
  *   identity (instance.json), so an exit a crashed daemon repeats is recognisably the same.
  * - No exit is lost across daemon restarts: the exit record (exit.json, or instance.json for a
@@ -17,8 +17,8 @@
  *   its process record: an exit seen before that would find no instance to end.
  * - No phase is kept here: the state's lifecycle (state/lifecycle.ts) decides, and the steps
  *   say what to do (a start step says whether it uses or replaces the prepared instance). An
- *   Instance holds handles only: the monitor connection, timers, the start's promise, and the
- *   report latches (`exitReported`, `exitPosted`) that make its exit reported exactly once.
+ *   Instance holds handles only: the monitor connection, timers, the start's promise, and
+ *   where the report of its exit stands (`ExitReport`), which makes it reported exactly once.
  * - Steps for an instance that is still starting (kill, stop) wait for the start to settle
  *   (the kill rule in state/lifecycle.ts: the signal reaches the init the runtime created).
  * - No promise is left without a handler: work nobody awaits goes through `background`, and
@@ -67,7 +67,8 @@ import {
   statusPipeOf,
   type CheckpointSupport,
 } from "./checkpoint.js";
-import { bestEffort, DaemonError, messageOf, toWireError } from "../errors.js";
+import { bestEffort, bestEffortValue, DaemonError, messageOf, toWireError } from "../errors.js";
+import { ifExists, settled } from "../../common/errors.js";
 import { containerError, containerResponse, inspectResponse, logsResponse } from "../responses.js";
 
 export interface ContainerExecutorOptions {
@@ -96,6 +97,17 @@ export interface ContainerExecutorOptions {
   debugCommands?: Pick<DebugCommands, "configured" | "start">;
 }
 
+/**
+ * The report of an instance's exit, not a phase of the instance (that is the state's,
+ * state/lifecycle.ts): it makes the exit reported exactly once and moves forward only.
+ * - `owed`: nothing decided yet; the monitor's EXIT (or its loss) will be reported;
+ * - `decided`: the one exit event is decided: it is being reported, or it never will be (the
+ *   instance was discarded, checkpointed or detached);
+ * - `posted`: the exit event was posted; the cleanup retires the exit record once it was
+ *   delivered (`notificationsDelivered`).
+ */
+type ExitReport = "owed" | "decided" | "posted";
+
 interface Instance {
   /** The instance's identity (instance.json), carried on its exit notification. */
   id: string;
@@ -108,10 +120,8 @@ interface Instance {
   reportMemory: boolean;
   /** Settles when the start step has finished, successfully or not. */
   started: Promise<void>;
-  /** Report latch: its one exit event was decided (or the instance was discarded or detached). */
-  exitReported: boolean;
-  /** Its exit event was posted: the cleanup retires the exit record only once it was delivered. */
-  exitPosted: boolean;
+  /** Where its one exit event stands (`ExitReport`); moves forward only. */
+  exitReport: ExitReport;
   stopTimer?: NodeJS.Timeout;
   /** A checkpoint is dumping it: the exit that ends the dump is held here, not reported. */
   checkpointing?: { exit?: Pick<ExitRecord, "status" | "reason" | "oom"> };
@@ -183,12 +193,12 @@ const MONITOR_GONE_MS = 5000;
  * has already ended (or gone) had nothing left to kill.
  */
 function killAll(log: Logger, container: ContainerId, monitor: MonitorConnection | undefined): Promise<void> {
-  const ended = (): boolean => monitor?.exitRecord !== undefined || monitor?.isClosed === true;
+  const ended = (): boolean => monitor?.exitRecord !== undefined || monitor?.connection === "closed";
   return bestEffort(log, `SIGKILL of ${container}`, monitor?.kill("SIGKILL", { all: true }), ended);
 }
 
 async function monitorGone(monitor: MonitorConnection): Promise<void> {
-  if (!monitor.isClosed) {
+  if (monitor.connection !== "closed") {
     let timer: NodeJS.Timeout | undefined;
     await new Promise<void>((resolve) => {
       timer = setTimeout(resolve, MONITOR_GONE_MS);
@@ -267,6 +277,9 @@ export class ContainerExecutor {
       case "checkpoint_container":
         void this.checkpoint(step.container, step.reply);
         return;
+      case "discard_prepared":
+        void bestEffort(this.o.log, "discarding prepared instances", this.discardPrepared(step));
+        return;
       case "discard_checkpoint":
         void removeCheckpointImage(this.stateDir(step.container)).catch((e: unknown) =>
           this.o.log.warn({ container: step.container, err: e }, "removing the checkpoint image failed"),
@@ -335,27 +348,38 @@ export class ContainerExecutor {
   private settled(container: ContainerId, what: string, work: Promise<unknown>): Promise<void> {
     return work.then(
       () => undefined,
-      (e: unknown) =>
-        void this.o.log.error({ container, err: e }, `${what} failed: ${(e as Error)?.message ?? String(e)}`),
+      (e: unknown) => void this.o.log.error({ container, err: e }, `${what} failed: ${messageOf(e)}`),
     );
   }
 
   /**
-   * Discards the container's prepared instance (umount of its image: the state asks only for a
-   * container whose instance is prepared, and its `umount` busy mark keeps starts away).
+   * Discards prepared instances before an umount of their images (the state asks only for
+   * containers whose instance is prepared, and their `umount` busy mark keeps starts away),
+   * then hands the umount back to the state (`prepared_discarded`).
    */
-  async discardPrepared(container: ContainerId): Promise<void> {
-    const instance = this.instances.get(container);
-    if (instance) await this.discard(instance);
+  private async discardPrepared(step: Extract<ContainerStep, { type: "discard_prepared" }>): Promise<void> {
+    const results = await Promise.all(
+      step.containers.map(async (container) => {
+        const instance = this.instances.get(container);
+        try {
+          if (instance) await this.discard(instance);
+          return { container };
+        } catch (e) {
+          this.o.log.warn({ container, err: e }, "umount failed");
+          return { container, error: toWireError(e, container) };
+        }
+      }),
+    );
+    await this.o.report({ type: "prepared_discarded", results, umount: step.umount });
   }
 
   /** Ends a prepared instance without reporting an exit, and cleans it up. */
   private async discard(instance: Instance): Promise<void> {
-    instance.exitReported = true;
+    instance.exitReport = "decided";
     this.instances.delete(instance.container);
-    await instance.started.catch(() => undefined);
+    await settled(instance.started);
     if (instance.monitor) {
-      const ended = instance.monitor.exited().catch(() => undefined);
+      const ended = settled(instance.monitor.exited());
       await killAll(this.o.log, instance.container, instance.monitor);
       await ended;
     }
@@ -369,8 +393,7 @@ export class ContainerExecutor {
       container,
       stateDir: this.stateDir(container),
       started: Promise.resolve(),
-      exitReported: false,
-      exitPosted: false,
+      exitReport: "owed",
       reportMemory: false,
     };
     this.instances.set(container, instance);
@@ -528,12 +551,17 @@ export class ContainerExecutor {
     // An adopted monitor's connection was made earlier: what it said meanwhile counts too.
     if (monitor.exitRecord)
       this.background(container, "exit report", this.reportExit(instance, monitor.exitRecord));
-    else if (monitor.isClosed) this.background(container, "exit report", this.monitorClosed(instance));
+    else if (monitor.connection === "closed")
+      this.background(container, "exit report", this.monitorClosed(instance));
   }
 
   private async monitorClosed(instance: Instance): Promise<void> {
-    if (instance.exitReported) return;
-    const record = await readExitRecord(instance.stateDir).catch(() => undefined);
+    if (instance.exitReport !== "owed") return;
+    const record = await bestEffortValue(
+      this.o.log,
+      `${instance.container}: reading the exit record`,
+      readExitRecord(instance.stateDir),
+    );
     if (record) return this.reportExit(instance, record);
     this.o.log.error(
       { container: instance.container },
@@ -564,12 +592,12 @@ export class ContainerExecutor {
     instance: Instance,
     record: Pick<ExitRecord, "status" | "reason" | "oom" | "error">,
   ): Promise<void> {
-    if (instance.exitReported) return;
+    if (instance.exitReport !== "owed") return;
     if (instance.checkpointing) {
       instance.checkpointing.exit ??= record;
       return;
     }
-    instance.exitReported = true;
+    instance.exitReport = "decided";
     // The start's own report (started, or failed) goes first, so the state sees them in order.
     await instance.started;
     clearTimeout(instance.stopTimer);
@@ -578,7 +606,7 @@ export class ContainerExecutor {
   }
 
   private postExit(instance: Instance, status: ExitStatus, runtimeError?: string): Promise<void> {
-    instance.exitPosted = true;
+    instance.exitReport = "posted";
     return this.o.emit(instance.container, {
       type: "exit",
       status,
@@ -622,7 +650,8 @@ export class ContainerExecutor {
         }),
       );
     const monitor = instance.monitor;
-    if (!monitor || instance.exitReported) return failed(new DaemonError({ kind: "ended", container }));
+    if (!monitor || instance.exitReport !== "owed")
+      return failed(new DaemonError({ kind: "ended", container }));
     let statusPipe: string;
     try {
       statusPipe = await statusPipeOf(monitor.initPid ?? 0);
@@ -631,7 +660,7 @@ export class ContainerExecutor {
     }
     const hold: NonNullable<Instance["checkpointing"]> = {};
     instance.checkpointing = hold;
-    const ended = monitor.exited().catch(() => undefined);
+    const ended = settled(monitor.exited());
     try {
       await runCheckpoint(this.o.runtime, nameOf(container), instance.stateDir, statusPipe);
     } catch (e) {
@@ -645,7 +674,7 @@ export class ContainerExecutor {
     await withDeadline(ended, START_DEADLINE_MS, "the checkpointed container's end").catch((e: unknown) =>
       this.o.log.warn({ container }, messageOf(e)),
     );
-    instance.exitReported = true;
+    instance.exitReport = "decided";
     instance.checkpointing = undefined;
     this.o.log.info({ container, image: checkpointDir(instance.stateDir) }, "checkpoint written");
     await this.o.report({ type: "container_checkpointed", container, reply });
@@ -665,7 +694,7 @@ export class ContainerExecutor {
     const instance = this.instances.get(container);
     if (!instance) return;
     await instance.started;
-    if (!instance.monitor || instance.exitReported) return;
+    if (!instance.monitor || instance.exitReport !== "owed") return;
     instance.stopTimer = setTimeout(() => {
       this.o.log.warn({ container }, `did not stop within ${graceMs} ms: SIGKILL`);
       void killAll(this.o.log, container, instance.monitor);
@@ -712,7 +741,7 @@ export class ContainerExecutor {
     }
     await bestEffort(this.o.log, `removing the bundle of ${container}`, this.o.bundles.remove(container));
     // The exit record goes once the exit notification is out (the INVARIANTS above).
-    if (instance?.exitPosted) await this.o.notificationsDelivered();
+    if (instance?.exitReport === "posted") await this.o.notificationsDelivered();
     await removeInstanceFiles(stateDir);
     if (this.instances.get(container) === instance) this.instances.delete(container);
   }
@@ -752,8 +781,7 @@ export class ContainerExecutor {
         stateDir: f.stateDir,
         cgroupPath: f.record.cgroupPath,
         started: adoptionRecorded,
-        exitReported: false,
-        exitPosted: false,
+        exitReport: "owed",
         reportMemory: false,
       };
       const entry: AdoptedInstance = {
@@ -785,7 +813,7 @@ export class ContainerExecutor {
           // Never started: nothing to report. Its monitor ends it and hands over its exit (a
           // monitor left without a daemon would linger for one); cleanup removes the rest.
           {
-            const ended = f.monitor.exited().catch(() => undefined);
+            const ended = settled(f.monitor.exited());
             await killAll(this.o.log, container, f.monitor);
             await ended;
           }
@@ -797,7 +825,7 @@ export class ContainerExecutor {
           // Its monitor (if it lingered) goes once it has handed over the exit: the cleanup
           // waits for that, as the next instance's monitor binds the same socket path.
           if (f.monitor) instance.monitor = f.monitor;
-          instance.exitReported = true;
+          instance.exitReport = "decided";
           this.instances.set(container, instance);
           adopted.push(entry);
           exits.push({ instance, status: exitStatusOf(f.exit, f.exit.oom === true) });
@@ -815,7 +843,7 @@ export class ContainerExecutor {
           await deleteLostRuntimeState(this.o.runtime, nameOf(container)).catch((e: unknown) =>
             this.o.log.warn({ container, err: e }, "the runtime's state of a lost container was not deleted"),
           );
-          instance.exitReported = true;
+          instance.exitReport = "decided";
           this.instances.set(container, instance);
           adopted.push(entry);
           exits.push({ instance, status: { type: "signalled", signal: 9, reason: "error" } });
@@ -839,7 +867,7 @@ export class ContainerExecutor {
    * record, left them. Removed at start-up, before anything new starts.
    */
   private async removeOrphanBundles(): Promise<void> {
-    for (const container of await readdir(join(this.o.runDir, "bundles")).catch(() => [] as string[])) {
+    for (const container of (await ifExists(readdir(join(this.o.runDir, "bundles")))) ?? []) {
       if (this.instances.has(container)) continue;
       await this.o.bundles
         .remove(container)
@@ -852,7 +880,7 @@ export class ContainerExecutor {
     this.cancelRestarts();
     for (const instance of this.instances.values()) {
       clearTimeout(instance.stopTimer);
-      instance.exitReported = true;
+      instance.exitReport = "decided";
       instance.monitor?.close();
     }
     this.instances.clear();

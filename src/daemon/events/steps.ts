@@ -7,14 +7,8 @@
  * the state.
  */
 import type { ContainerId } from "../../protocol/container.js";
-import type {
-  ContainerResult,
-  Notification,
-  ProxyFraming,
-  Response,
-  WakeSource,
-} from "../../protocol/messages.js";
-import type { PowerEvent, Reply } from "./types.js";
+import type { Notification, ProxyFraming, Response, WakeSource } from "../../protocol/messages.js";
+import type { MountImagesStep, PowerEvent, Reply } from "./types.js";
 import type { MountHandle } from "../mount/index.js";
 import type { InstalledPackage, StartedBy, StartOverrides } from "./data.js";
 import type { ShutdownReason } from "../errors.js";
@@ -39,14 +33,7 @@ export type RepositoryStep =
   /** Deletes a refused upload. */
   | { type: "discard_upload"; tempPath: string }
   /** Mounts (or unmounts) images in parallel; reports `mounted` with results in request order. */
-  | {
-      type: "mount_images";
-      kind: "mount" | "umount";
-      /** `discard`: end the container's prepared instance first (umount). */
-      jobs: { container: ContainerId; pkg: InstalledPackage; handle?: MountHandle; discard?: boolean }[];
-      immediate: (ContainerResult | undefined)[];
-      reply: Reply;
-    }
+  | MountImagesStep
   /** Unmounts if needed, deletes the package file and, with `wipe`, its persistent data. */
   | {
       type: "uninstall_package";
@@ -59,6 +46,12 @@ export type RepositoryStep =
 
 /** Carried out by the container executor (containers/executor.ts). */
 export type ContainerStep =
+  /**
+   * Ends the prepared instances of `containers` without an exit (nothing of the app ran) and
+   * cleans them up, then reports `prepared_discarded`, which carries `umount` on: the state
+   * issues the umount of their images once they are gone.
+   */
+  | { type: "discard_prepared"; containers: ContainerId[]; umount: MountImagesStep }
   /** Mounts what is not mounted, writes the bundle, starts the monitor and the container. */
   | {
       type: "start_container";

@@ -53,6 +53,20 @@ export type PowerEvent =
   /** Time to check whether an idle container should be suspended. */
   | { type: "idle_check" };
 
+/**
+ * The step that mounts or unmounts images (a `RepositoryStep`, declared here because
+ * `prepared_discarded` carries it on). Mounts or unmounts images. An umount of an image whose container has a prepared instance runs
+ * after `discard_prepared` ended that instance; a job whose discard failed carries the failure
+ * (`refused`) and is answered with it, its image left mounted.
+ */
+export interface MountImagesStep {
+  type: "mount_images";
+  kind: "mount" | "umount";
+  jobs: { container: ContainerId; pkg: InstalledPackage; handle?: MountHandle; refused?: WireError }[];
+  immediate: (ContainerResult | undefined)[];
+  reply: Reply;
+}
+
 /** A finished job: the executor's report of a step that took time. */
 export type JobResult = RepositoryJob | ContainerJob;
 
@@ -70,8 +84,6 @@ export type RepositoryJob =
       type: "mounted";
       kind: "mount" | "umount";
       results: { container: ContainerId; handle?: MountHandle; error?: WireError }[];
-      /** Containers whose prepared instance the umount discarded. */
-      discarded?: ContainerId[];
       /** Results for containers that needed no job (unknown, already in that state), by position. */
       immediate: (ContainerResult | undefined)[];
       reply: Reply;
@@ -90,6 +102,15 @@ export type ContainerJob =
     }
   /** A start mounted images (its own, resources); they stay mounted whatever becomes of the start. */
   | { type: "images_mounted"; mounted: { container: ContainerId; handle: MountHandle }[] }
+  /**
+   * `discard_prepared` ended these prepared instances (`error`: this one could not be); `umount`
+   * is the step to issue next.
+   */
+  | {
+      type: "prepared_discarded";
+      results: { container: ContainerId; error?: WireError }[];
+      umount: MountImagesStep;
+    }
   /** Daemon start: instances a previous daemon left (containers/adopt.ts). */
   | { type: "adopted"; instances: AdoptedInstance[] }
   /** The runtime created the container; its init waits for the start. */

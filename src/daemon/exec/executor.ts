@@ -48,6 +48,7 @@ import {
   type ExecTarget,
   type SpecProcess,
 } from "./process.js";
+import { messageOf } from "../../common/errors.js";
 
 export const MAX_EXEC_SESSIONS = 64;
 /** Output waiting for a slow client before the process's output is no longer read. */
@@ -118,7 +119,7 @@ export class ExecExecutor {
       return { type: "exec", result: { type: "ok", container, pid } };
     } catch (e) {
       release();
-      const error = e instanceof ExecStartError ? runtimeErrorText(e.message) : (e as Error).message;
+      const error = e instanceof ExecStartError ? runtimeErrorText(e.message) : messageOf(e);
       this.o.log.info({ container, err: error }, "exec refused by the runtime");
       return fail({ type: "exec_failed", container, error });
     }
@@ -136,7 +137,7 @@ export class ExecExecutor {
     try {
       spec = parseJsonExact(await readFile(config, "utf8")) as { process?: SpecProcess };
     } catch (e) {
-      throw new Error(`cannot read the container's OCI config: ${(e as Error).message}`);
+      throw new Error(`cannot read the container's OCI config: ${messageOf(e)}`);
     }
     if (spec.process === undefined) throw new Error(`${config} has no process`);
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
@@ -248,7 +249,7 @@ export class ExecExecutor {
           send({ type: "error", message: e.message });
           helper.signal(SIGKILL);
           socket.end();
-        } else hangup((e as Error).message);
+        } else hangup(messageOf(e));
       },
     );
 
@@ -259,7 +260,7 @@ export class ExecExecutor {
       send({ type: "exit", status });
     } catch (e) {
       log.error({ err: e }, "exec supervision failed");
-      send({ type: "error", message: `exec supervision failed: ${(e as Error).message}` });
+      send({ type: "error", message: `exec supervision failed: ${messageOf(e)}` });
     } finally {
       finished = true;
       clearTimeout(hangupTimer);

@@ -12,6 +12,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import type { Readable, Writable, Duplex } from "node:stream";
 import type { ExitStatus } from "../../protocol/messages.js";
+import { handledElsewhere } from "../../common/errors.js";
 
 /** The runtime refused or failed to start the process; the message is its stderr. */
 export class ExecStartError extends Error {
@@ -104,8 +105,8 @@ export class ExecHelper {
       });
     });
     // Whoever awaits only one of them must not see the other's rejection as unhandled.
-    this.started.catch(() => undefined);
-    this.ended.catch(() => undefined);
+    handledElsewhere(this.started);
+    handledElsewhere(this.ended);
   }
 
   /** Sends `signal` to the process (before it started: ends the runtime). */

@@ -11,6 +11,7 @@
  * manifest's capabilities in all five sets.
  */
 import type { ExecRequest, PowerState, WireError } from "../../protocol/messages.js";
+import { sameInEverySet } from "../oci/spec.js";
 
 /** PATH of an exec whose container and request set none (runc's and Docker's default). */
 export const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -69,7 +70,6 @@ export function execProcess(
   // The command is looked up in PATH: an app started by absolute path may have none.
   if (!env.some((entry) => entry.startsWith("PATH="))) env.push(`PATH=${DEFAULT_PATH}`);
   const user = request.uid === null ? spec.user : { uid: request.uid, gid: request.gid ?? request.uid };
-  const caps = [...capabilities];
   return {
     ...spec,
     terminal: request.tty,
@@ -77,13 +77,7 @@ export function execProcess(
     args: [...request.command],
     env,
     cwd: request.cwd ?? spec.cwd,
-    capabilities: {
-      bounding: caps,
-      effective: [...caps],
-      inheritable: [...caps],
-      permitted: [...caps],
-      ambient: [...caps],
-    },
+    capabilities: sameInEverySet(capabilities),
   };
 }
 

@@ -12,11 +12,11 @@ import {
   type LogStream,
   type MemoryCounts,
   type MonitorMessage,
-  type MonitorState,
+  type MonitorPhase,
 } from "./protocol.js";
 
 export interface MonitorConnectionEvents {
-  state: [state: MonitorState, pid: number | undefined];
+  state: [phase: MonitorPhase, pid: number | undefined];
   init: [pid: number];
   started: [];
   log: [stream: LogStream, line: string];
@@ -26,6 +26,12 @@ export interface MonitorConnectionEvents {
   /** The connection ended; error is set for protocol or socket failures. */
   close: [error: Error | undefined];
 }
+
+/**
+ * The connection's state, about the socket only: `connecting` until the HELLO/STATE handshake
+ * is done, `connected`, then `closed` (the monitor, and the container, may live on).
+ */
+export type ConnectionState = "connecting" | "connected" | "closed";
 
 interface PendingRequest {
   op: "start" | "kill";
@@ -44,7 +50,11 @@ interface PendingRequest {
 // pending request of the same op. EXIT is the monitor's last frame.
 export class MonitorConnection extends EventEmitter<MonitorConnectionEvents> {
   monitorPid = 0;
-  state: MonitorState = "creating";
+  /**
+   * What the monitor last reported of its phase (STATE, INIT, STARTED, EXIT): its own view,
+   * read at adoption (containers/adopt.ts); the daemon's phase of the instance is the state's.
+   */
+  monitorPhase: MonitorPhase = "creating";
   initPid: number | undefined;
   exitRecord: ExitRecord | undefined;
   private readonly decoder = new FrameDecoder();
@@ -105,11 +115,13 @@ export class MonitorConnection extends EventEmitter<MonitorConnectionEvents> {
   }
 
   /**
-   * The connection has ended (its `close` event was emitted). A listener attached late checks
-   * this and `exitRecord`, so an exit or a close that happened before it is not missed.
+   * Where the connection (the socket, not the instance) stands. `closed`: its `close` event was
+   * emitted; a listener attached late checks this and `exitRecord`, so an exit or a close that
+   * happened before it is not missed.
    */
-  get isClosed(): boolean {
-    return this.closed !== undefined;
+  get connection(): ConnectionState {
+    if (this.closed !== undefined) return "closed";
+    return this.handshake === "done" ? "connected" : "connecting";
   }
 
   /** Resolves with the exit record; rejects if the connection ends without one. */
@@ -179,8 +191,8 @@ export class MonitorConnection extends EventEmitter<MonitorConnectionEvents> {
     }
   }
 
-  private applyState(state: MonitorState, pid: number | undefined): void {
-    this.state = state;
+  private applyState(phase: MonitorPhase, pid: number | undefined): void {
+    this.monitorPhase = phase;
     if (pid !== undefined) this.initPid = pid;
   }
 
@@ -195,7 +207,7 @@ export class MonitorConnection extends EventEmitter<MonitorConnectionEvents> {
         this.emit("init", message.pid);
         break;
       case "started":
-        this.state = "running";
+        this.monitorPhase = "running";
         this.settle("start");
         this.emit("started");
         break;
@@ -216,7 +228,7 @@ export class MonitorConnection extends EventEmitter<MonitorConnectionEvents> {
       case "exit": {
         const { type: _type, ...record } = message;
         this.exitRecord = record;
-        this.state = "exited";
+        this.monitorPhase = "exited";
         this.send({ type: "ack" });
         this.socket.end();
         for (const w of this.exitWaiters.splice(0)) w.resolve(record);

@@ -9,7 +9,6 @@ export type NativeBinaryName =
   | "skiff-notify"
   | "skiff-exec";
 
-
 let packageRoot: string | undefined;
 
 // Walks up from this module (src/ or dist/src/) to the package.json of Skiff,

@@ -2,6 +2,8 @@
 // frame is a 4-byte big-endian payload length followed by one UTF-8 JSON
 // object with a string member "type". Pure code: no I/O.
 
+import { messageOf } from "../../common/errors.js";
+
 export const PROTOCOL_VERSION = 1;
 export const MAX_FRAME_PAYLOAD = 65536;
 const HEADER = 4;
@@ -12,7 +14,12 @@ export class MonitorProtocolError extends Error {
 
 export type ExitStatus = { code: number } | { signal: number };
 export type ExitReason = "shutdown" | "reboot" | "error";
-export type MonitorState = "creating" | "created" | "running" | "exited";
+/**
+ * The monitor's phase as its STATE frame reports it: a projection of the C monitor's
+ * `enum phase` (native/monitor/session.c, `phase_names`), mapped onto the daemon's lifecycle in
+ * state/lifecycle.ts's header. Not a phase of the daemon's own.
+ */
+export type MonitorPhase = "creating" | "created" | "running" | "exited";
 export type LogStream = "stdout" | "stderr";
 
 export interface ExitRecord {
@@ -37,7 +44,7 @@ export type MemoryCounts = Record<(typeof MEMORY_FIELDS)[number], number>;
 
 export type MonitorMessage =
   | { type: "hello"; version: number; pid: number }
-  | { type: "state"; state: MonitorState; pid?: number }
+  | { type: "state"; state: MonitorPhase; pid?: number }
   | { type: "init"; pid: number }
   | { type: "started" }
   | { type: "killed"; signal: number }
@@ -82,7 +89,7 @@ export class FrameDecoder {
       try {
         out.push(JSON.parse(text));
       } catch (err) {
-        throw new MonitorProtocolError(`frame is not JSON: ${(err as Error).message}`);
+        throw new MonitorProtocolError(`frame is not JSON: ${messageOf(err)}`);
       }
     }
     this.pending = this.pending.subarray(offset);

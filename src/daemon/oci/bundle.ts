@@ -41,6 +41,7 @@ import { resolveGroupIds, resolveNetwork, type HostFacts } from "./host.js";
 import { buildOciSpec, serializeOciSpec, socketNamesOf, type OciSpecInput } from "./spec.js";
 import { MAX_UNIX_SOCKET_PATH } from "../../common/unix-socket.js";
 import { listen } from "../../common/listen.js";
+import { bestEffort, messageOf, type CleanupLog } from "../errors.js";
 
 export interface BundleLayout {
   /** Bundles live in `<runDir>/bundles`. */
@@ -50,6 +51,8 @@ export interface BundleLayout {
 }
 
 export interface BundleInput {
+  /** Where cleanups after a failure log what they could not remove. */
+  log: CleanupLog;
   layout: BundleLayout;
   manifest: Manifest;
   /** "name:version"; also the bundle directory's name and runc's container id. */
@@ -186,7 +189,7 @@ export async function writeBundle(input: BundleInput): Promise<Bundle> {
       checkSocketPath(path, `sockets.${name}`);
       if (socket.type === "stream") {
         // passcred is set by skiff-init on the fd it is passed (spec.ts, initOptions).
-        const server = await createSocket(path, socket, `sockets.${name}`);
+        const server = await createSocket(path, socket, `sockets.${name}`, input.log);
         servers.push(server);
         socketFds.push(serverFd(server));
         continue;
@@ -267,7 +270,7 @@ async function checkResourceDirs(manifest: Manifest, roots: Readonly<Record<stri
       if ((error as NodeJS.ErrnoException).code === "ENOENT") {
         throw new Error(`mounts.${target}: ${mount.dir} does not exist in resource ${mount.name}`);
       }
-      throw new Error(`mounts.${target}: ${(error as Error).message}`);
+      throw new Error(`mounts.${target}: ${messageOf(error)}`);
     });
   }
 }
@@ -289,7 +292,7 @@ function checkSocketPath(path: string, field: string): void {
   }
 }
 
-async function createSocket(path: string, socket: Socket, field: string): Promise<Server> {
+async function createSocket(path: string, socket: Socket, field: string, log: CleanupLog): Promise<Server> {
   const temporary = resolveWithin(dirname(path), `.new-${randomBytes(6).toString("hex")}`);
   const server = createServer();
   server.maxConnections = 0;
@@ -303,8 +306,8 @@ async function createSocket(path: string, socket: Socket, field: string): Promis
     return server;
   } catch (error) {
     server.close();
-    await unlink(temporary).catch(() => undefined);
-    throw new Error(`${field}: cannot create ${path}: ${(error as Error).message}`);
+    await bestEffort(log, `removing ${temporary}`, unlink(temporary));
+    throw new Error(`${field}: cannot create ${path}: ${messageOf(error)}`);
   }
 }
 

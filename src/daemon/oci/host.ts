@@ -9,6 +9,7 @@ import { checkRealPathWithin, PathEscapeError, resolveWithin } from "../../commo
 import type { Manifest, RLimitResource } from "../../npk/manifest/index.js";
 import type { NetworkChoice } from "./spec.js";
 import { RLIM_INFINITY } from "./spec.js";
+import { messageOf } from "../../common/errors.js";
 
 export interface HostFacts {
   /**
@@ -98,7 +99,7 @@ export async function resolveNetwork(manifest: Manifest, netnsDir: string): Prom
     if (code === "ENOENT") {
       throw new Error(`network.namespace: ${path} does not exist (create it with "ip netns add ${name}")`);
     }
-    throw new Error(`network.namespace: cannot stat ${path}: ${(error as Error).message}`);
+    throw new Error(`network.namespace: cannot stat ${path}: ${messageOf(error)}`);
   }
   if (type !== NSFS_MAGIC) throw new Error(`network.namespace: ${path} is not a namespace file`);
   return { kind: "path", path };

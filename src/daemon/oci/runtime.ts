@@ -12,6 +12,7 @@ import { access, constants } from "node:fs/promises";
 import { delimiter, join } from "node:path";
 import { promisify } from "node:util";
 import type { CgroupLayout } from "../cgroups/layout.js";
+import { messageOf } from "../../common/errors.js";
 
 export type OciRuntimeKind = "runc" | "crun";
 
@@ -67,7 +68,7 @@ export async function detectOciRuntime(
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === "ENOENT") throw new Error(`OCI runtime ${config.kind}: ${path} not found`);
-    throw new Error(`OCI runtime ${config.kind}: "${path} --version" failed: ${(error as Error).message}`);
+    throw new Error(`OCI runtime ${config.kind}: "${path} --version" failed: ${messageOf(error)}`);
   }
   const version = new RegExp(`^${config.kind} version (\\S+)`, "m").exec(stdout)?.[1];
   if (version === undefined) {

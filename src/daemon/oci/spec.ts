@@ -8,7 +8,7 @@ import {
 } from "./mounts.js";
 import { buildResources } from "./resources.js";
 import { compileSeccomp } from "./seccomp.js";
-import type { OciNamespace, OciProcess, OciRlimit, OciSpec } from "./types.js";
+import type { OciCapabilities, OciNamespace, OciProcess, OciRlimit, OciSpec } from "./types.js";
 
 export { SKIFF_INIT_PATH_IN_CONTAINER } from "./mounts.js";
 export { serializeOciSpec } from "./serialize.js";
@@ -177,13 +177,7 @@ function buildProcess(input: OciSpecInput, socketNames: string[], warnings: stri
     args: [SKIFF_INIT_PATH_IN_CONTAINER, ...initOptions(manifest, socketNames), "--", init, ...args],
     env: buildEnv(input, socketNames, warnings),
     cwd: "/",
-    capabilities: {
-      bounding: caps,
-      effective: [...caps],
-      inheritable: [...caps],
-      permitted: [...caps],
-      ambient: [...caps],
-    },
+    capabilities: sameInEverySet(caps),
     rlimits: buildRlimits(input, warnings),
     noNewPrivileges: true,
   };
@@ -295,6 +289,20 @@ const UNMOUNT_CAPABILITIES: readonly [Capability, number][] = [
   ["CAP_SYS_ADMIN", 21],
   ["CAP_SETPCAP", 8],
 ];
+
+/**
+ * A process's capability sets, all five the same (Northstar's model: a container's process has
+ * exactly its manifest's capabilities; an exec process has its container's).
+ */
+export function sameInEverySet(caps: readonly string[]): OciCapabilities {
+  return {
+    bounding: [...caps],
+    effective: [...caps],
+    inheritable: [...caps],
+    permitted: [...caps],
+    ambient: [...caps],
+  };
+}
 
 /** The capabilities runc grants skiff-init beyond the manifest's, for unmounting /proc. */
 function initOnlyCapabilities(manifest: Pick<Manifest, "mounts" | "capabilities">): [Capability, number][] {

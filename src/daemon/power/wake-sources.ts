@@ -13,6 +13,7 @@ import { createConnection, createServer, Socket, type Server } from "node:net";
 import { promisify } from "node:util";
 import type { WakeSource } from "../../protocol/messages.js";
 import { listen } from "../../common/listen.js";
+import { ifExists } from "../../common/errors.js";
 
 export interface WakeSourceHandle {
   /** Stops watching; idempotent. Removes the socket the daemon created for a missing path. */
@@ -219,8 +220,9 @@ export async function listenUnixSocket(server: Server, path: string): Promise<()
   }
   const created = await lstat(path);
   return async () => {
-    const now = await lstat(path).catch(() => undefined);
-    if (now?.ino === created.ino && now.dev === created.dev) await unlink(path).catch(() => undefined);
+    // Removes the socket unless it is gone or another one took its path meanwhile.
+    const now = await ifExists(lstat(path));
+    if (now?.ino === created.ino && now.dev === created.dev) await ifExists(unlink(path));
   };
 }
 

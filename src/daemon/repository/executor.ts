@@ -36,7 +36,6 @@ export interface PackageExecutorOptions {
   /** Enqueues a job result (waits while the event queue is full). */
   report: (result: RepositoryJob) => Promise<void>;
   /** Ends a container's prepared instance (before its image is unmounted). */
-  discardPrepared: (container: ContainerId) => Promise<void>;
   /** Kernel dm-verity is usable: keyed images are mounted through it (docs/npk.md). */
   kernelVerity: boolean;
   log: Logger;
@@ -229,14 +228,11 @@ export class PackageExecutor {
   }
 
   async mountImages(step: Extract<RepositoryStep, { type: "mount_images" }>): Promise<void> {
-    const discarded: ContainerId[] = [];
     const results = await Promise.all(
       step.jobs.map(async (job) => {
         try {
-          if (job.discard) {
-            await this.o.discardPrepared(job.container);
-            discarded.push(job.container);
-          }
+          // Its prepared instance could not be discarded (discard_prepared): not unmounted.
+          if (job.refused) return { container: job.container, error: job.refused };
           if (step.kind === "mount") {
             const handle = await this.mount(job.container, job.pkg);
             this.o.log.info(
@@ -258,7 +254,6 @@ export class PackageExecutor {
       type: "mounted",
       kind: step.kind,
       results,
-      discarded,
       immediate: step.immediate,
       reply: step.reply,
     });

@@ -12,6 +12,7 @@ import { mkdir, open, rm, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import type { LineReader } from "../../protocol/framing.js";
 import type { InstalledPackage, Repository } from "./repository.js";
+import { handledElsewhere } from "../../common/errors.js";
 
 export class UploadRejected extends Error {
   override name = "UploadRejected";
@@ -155,7 +156,7 @@ async function readPayload(o: UploadOptions, sink: (chunk: Buffer) => Promise<vo
   const stalled = new Promise<never>((_, reject) => {
     stall.signal.addEventListener("abort", () => reject(stall.signal.reason as Error), { once: true });
   });
-  stalled.catch(() => undefined);
+  handledElsewhere(stalled);
   const arm = (): void => {
     clearTimeout(timer);
     timer = setTimeout(() => {
@@ -178,7 +179,7 @@ async function readPayload(o: UploadOptions, sink: (chunk: Buffer) => Promise<vo
     },
     signal,
   );
-  reading.catch(() => undefined);
+  handledElsewhere(reading);
   try {
     await Promise.race([reading, stalled]);
   } finally {

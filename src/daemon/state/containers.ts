@@ -49,6 +49,7 @@ import { preparedEnded } from "./prepare.js";
 import { describeStatus, isSuccess } from "./status.js";
 import type { Step, Transition } from "../events/steps.js";
 import { containerError, containerResponse, stopResponse } from "../responses.js";
+import { messageOf } from "../../common/errors.js";
 
 type T = Transition<RuntimeState>;
 
@@ -204,7 +205,7 @@ function limitCheck(state: RuntimeState, manifest: Manifest): LimitReached | str
   try {
     group = groupOfManifest(manifest, state.limits.groups)?.name;
   } catch (e) {
-    return (e as Error).message;
+    return messageOf(e);
   }
   let running = 0;
   const runningInGroup = new Map<string, number>();

@@ -23,6 +23,28 @@
  * `stopRequested` is a fact beside the phase, not a phase: a kill keeps an instance in whatever
  * phase it is in (a killed `starting` instance still reports its start and becomes `running`),
  * so "is the end final" is orthogonal to "what is the process doing".
+ *
+ * One model, and its projections. The phase here is the daemon's only phase of an instance.
+ * Three other views exist and are named for what they are, never consulted by a guard:
+ * - the C monitor's `enum phase` (native/monitor/monitor.h): what one monitor process is doing;
+ * - its projection on the wire, `MonitorPhase` (monitor/protocol.ts, STATE frames), read once,
+ *   at adoption (containers/adopt.ts), to give an adopted instance its phase here;
+ * - in the container executor, `ExitReport` (owed, decided, posted): where the report of an
+ *   instance's one exit stands, not what the instance does; and `MonitorConnection.connection`
+ *   (connecting, connected, closed): the socket to the monitor, not the instance.
+ *
+ *   C monitor `enum phase`   wire `MonitorPhase`   daemon `Phase` (this file)
+ *   PH_CREATING              creating              preparing (prepare) or starting (start)
+ *   PH_RESTORING             creating              starting (restore)
+ *   PH_CREATED               created               prepared (prepare) or starting (its START sent)
+ *   PH_STARTING              running               starting
+ *   PH_RUNNING               running               running, stopping or checkpointing
+ *   PH_EXITING               running               as PH_RUNNING: the exit is not reported yet
+ *   PH_EXITED                exited                none, once the `exit` event is handled
+ *
+ * At adoption: `running` is `adopt_running`; `creating` and `created` are `adopt_prepared` when
+ * the instance record says it was prepared, else the instance is ended without a report;
+ * `exited` reports the exit found.
  */
 import type { ProcessRecord } from "./model.js";
 

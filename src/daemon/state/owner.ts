@@ -11,7 +11,7 @@ import type { ContainerId } from "../../protocol/container.js";
 import type { ContainerEvent, DaemonEvent, JobResult } from "../events/types.js";
 import { NO_OVERRIDES } from "../events/data.js";
 import type { RuntimeState } from "./model.js";
-import { installCommitted, mountsDone, uninstalled, uploadReceived } from "./packages.js";
+import { installCommitted, mountsDone, preparedDiscarded, uninstalled, uploadReceived } from "./packages.js";
 import {
   containerExited,
   containerStarted,
@@ -126,6 +126,8 @@ function jobDone(state: RuntimeState, result: JobResult, now: number): Transitio
       return installCommitted(state, result);
     case "mounted":
       return mountsDone(state, result);
+    case "prepared_discarded":
+      return preparedDiscarded(state, result);
     case "uninstalled":
       return uninstalled(state, result);
     case "container_started":

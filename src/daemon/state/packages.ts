@@ -9,7 +9,7 @@
  */
 import { formatContainerId, type ContainerId } from "../../protocol/container.js";
 import type { ContainerResult, Request, Response, WireError } from "../../protocol/messages.js";
-import type { JobResult, Reply } from "../events/types.js";
+import type { JobResult, MountImagesStep, Reply } from "../events/types.js";
 import type { InstalledPackage } from "../events/data.js";
 import {
   repositoryUsage,
@@ -169,7 +169,9 @@ export function mountRequest(
 ): T {
   // One slot per requested container; a slot left undefined is filled by a job result.
   const immediate: (ContainerResult | undefined)[] = containers.map(() => undefined);
-  const jobs: Extract<Step, { type: "mount_images" }>["jobs"] = [];
+  const jobs: MountImagesStep["jobs"] = [];
+  /** Containers whose prepared instance goes before their image (umount). */
+  const discards: ContainerId[] = [];
   let next = state;
   const busyError = kind === "mount" ? "mount_busy" : "umount_busy";
   containers.forEach((container, i) => {
@@ -185,13 +187,45 @@ export function mountRequest(
     if (kind === "umount" && !record.mount) return void (immediate[i] = { type: "ok", container });
     if (state.shuttingDown) return error(failureToWire({ kind: "shutting_down" }));
     next = withContainer(next, { ...record, busy: kind });
-    jobs.push({ container, pkg: record.pkg, handle: record.mount, ...(discard ? { discard } : {}) });
+    if (discard) discards.push(container);
+    jobs.push({ container, pkg: record.pkg, handle: record.mount });
   });
   if (jobs.length === 0) {
     const results = immediate.map((r) => r!);
     return replied(next, reply, kind === "mount" ? { type: "mount", results } : { type: "umount", results });
   }
-  return { state: next, steps: [{ type: "mount_images", kind, jobs, immediate, reply }] };
+  const step: MountImagesStep = { type: "mount_images", kind, jobs, immediate, reply };
+  // Prepared instances are discarded first (container executor); their umount follows
+  // (`preparedDiscarded`).
+  if (discards.length > 0)
+    return { state: next, steps: [{ type: "discard_prepared", containers: discards, umount: step }] };
+  return { state: next, steps: [step] };
+}
+
+/**
+ * The prepared instances an umount discards have ended (or one could not be ended: its job is
+ * answered with that error and its image stays mounted); now their images are unmounted.
+ */
+export function preparedDiscarded(
+  state: RuntimeState,
+  r: Extract<JobResult, { type: "prepared_discarded" }>,
+): T {
+  let next = state;
+  const refused = new Map<ContainerId, WireError>();
+  for (const { container, error } of r.results) {
+    if (error) {
+      refused.set(container, error);
+      continue;
+    }
+    const record = next.containers.get(container);
+    if (record?.process && allows(phaseOf(record.process), "discarded"))
+      next = withContainer(next, { ...record, process: undefined });
+  }
+  const jobs = r.umount.jobs.map((job) => {
+    const error = refused.get(job.container);
+    return error ? { ...job, refused: error } : job;
+  });
+  return { state: next, steps: [{ ...r.umount, jobs }] };
 }
 
 export function mountsDone(state: RuntimeState, r: Extract<JobResult, { type: "mounted" }>): T {
@@ -208,10 +242,7 @@ export function mountsDone(state: RuntimeState, r: Extract<JobResult, { type: "m
         : result.error
           ? record.mount
           : undefined;
-    // A discarded prepared instance is gone, whether the unmount worked or not.
-    const discarded = r.discarded?.includes(result.container) && allows(phaseOf(record.process), "discarded");
-    const process = discarded ? undefined : record.process;
-    next = withContainer(next, { ...record, busy: undefined, mount: mounted, process });
+    next = withContainer(next, { ...record, busy: undefined, mount: mounted });
   }
   const results = r.immediate.map((known): ContainerResult => {
     if (known) return known;

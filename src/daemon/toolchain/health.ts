@@ -33,6 +33,7 @@ import { stat } from "node:fs/promises";
 import type { Logger } from "pino";
 import type { ContainerId } from "../../protocol/container.js";
 import type { HealthInfo, VerityProtection } from "../../protocol/messages.js";
+import { messageOf } from "../../common/errors.js";
 
 /** `--version` of a healthy runtime answers in milliseconds; a hung one must not hold a start. */
 const DEFAULT_PROBE_TIMEOUT_MS = 500;
@@ -232,6 +233,6 @@ async function binaryProblem(label: string, path: string): Promise<string | unde
     return undefined;
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    return code === "ENOENT" ? `${label} ${path}: not found` : `${label} ${path}: ${(e as Error).message}`;
+    return code === "ENOENT" ? `${label} ${path}: not found` : `${label} ${path}: ${messageOf(e)}`;
   }
 }

@@ -40,7 +40,7 @@ describe("monitor: the daemon process dies", () => {
     assert.equal(Number(stat[3]), monitorPid, "monitor leads its own session");
 
     const conn = await connectMonitor(env.stateDir(name));
-    assert.equal(conn.state, "running");
+    assert.equal(conn.monitorPhase, "running");
     assert.equal(conn.initPid, initPid);
     await conn.kill("SIGTERM");
     const record = await conn.exited();

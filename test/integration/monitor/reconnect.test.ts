@@ -33,13 +33,13 @@ describe("monitor: daemon disconnects and reconnects", () => {
     assert.ok(alive(first.monitorPid), "monitor survives the closed connection");
 
     const second = await connectMonitor(env.stateDir("state"));
-    assert.equal(second.state, "created");
+    assert.equal(second.monitorPhase, "created");
     assert.equal(second.initPid, initPid);
     await second.start();
     second.close();
 
     const third = await connectMonitor(env.stateDir("state"));
-    assert.equal(third.state, "running");
+    assert.equal(third.monitorPhase, "running");
     assert.equal(third.initPid, initPid);
     await third.kill("SIGKILL");
     assert.deepEqual((await third.exited()).status, { signal: 9 });
@@ -61,7 +61,7 @@ describe("monitor: daemon disconnects and reconnects", () => {
     assert.ok(alive(monitorPid), "monitor lingers until a daemon takes the exit");
 
     const again = await connectMonitor(env.stateDir("offline"));
-    assert.equal(again.state, "exited");
+    assert.equal(again.monitorPhase, "exited");
     assert.deepEqual(await again.exited(), onDisk);
     await until("monitor exit", () => (alive(monitorPid) ? undefined : true));
   });

@@ -4,6 +4,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
+import { pino } from "pino";
 import { promisify } from "node:util";
 import { writeBundle, type BundleInput } from "../../../src/daemon/oci/bundle.js";
 import { readHostFacts, resolveNetwork } from "../../../src/daemon/oci/host.js";
@@ -18,6 +19,7 @@ const BASE = "name: broken\nversion: 0.0.1\ninit: /bin/true\nuid: 1000\ngid: 100
 
 async function input(manifest: string): Promise<BundleInput> {
   return {
+    log: pino({ level: "silent" }),
     layout: { runDir },
     manifest: parseManifest(manifest),
     containerId: "broken:0.0.1",

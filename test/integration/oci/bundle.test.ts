@@ -17,6 +17,7 @@ import {
 import { connect } from "node:net";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
+import { pino } from "pino";
 import { detectLayout } from "../../../src/daemon/cgroups/layout.js";
 import { nativeBinary } from "../../../src/daemon/monitor/native.js";
 import { removeBundle, writeBundle, type BundleInput } from "../../../src/daemon/oci/bundle.js";
@@ -79,6 +80,7 @@ function runcState(id: string): { status: string; pid: number; bundle: string } 
 
 async function bundleInput(containerId: string): Promise<BundleInput> {
   return {
+    log: pino({ level: "silent" }),
     layout,
     manifest: parseManifest(MANIFEST),
     containerId,

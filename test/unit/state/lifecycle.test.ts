@@ -40,7 +40,7 @@ import {
   containerCheckpointed,
 } from "../../../src/daemon/state/checkpoint.js";
 import { pauseRequest } from "../../../src/daemon/state/power.js";
-import { mountsDone } from "../../../src/daemon/state/packages.js";
+import { mountRequest, mountsDone, preparedDiscarded } from "../../../src/daemon/state/packages.js";
 import type { Step } from "../../../src/daemon/events/steps.js";
 import type { InstalledPackage } from "../../../src/daemon/repository/repository.js";
 import type { Manifest } from "../../../src/npk/manifest/index.js";
@@ -259,18 +259,50 @@ describe("transitions follow the table", () => {
 
     it(`discarded from ${from}`, () => {
       const s = stateIn(from);
-      const t = mountsDone(s, {
-        type: "mounted",
-        kind: "umount",
+      const t = preparedDiscarded(s, {
+        type: "prepared_discarded",
         results: [{ container: C }],
-        discarded: [C],
-        immediate: [undefined],
-        reply: noReply,
+        umount: { type: "mount_images", kind: "umount", jobs: [], immediate: [], reply: noReply },
       });
       const to = nextPhase(from, "discarded");
       assert.equal(phaseIn(t.state), to ?? from);
     });
   }
+
+  it("umount of a prepared container: discard_prepared first, then the umount; a refused discard answers its job", () => {
+    const handle = { target: "/t", fsType: "squashfs" as const, method: "loop" as const };
+    const s = withContainer(stateIn("prepared"), {
+      ...stateIn("prepared").containers.get(C)!,
+      mount: handle,
+    });
+    const t = mountRequest(s, "umount", [C], noReply);
+    assert.deepEqual(types(t.steps), ["discard_prepared"]);
+    const discard = t.steps[0] as Extract<Step, { type: "discard_prepared" }>;
+    assert.deepEqual(discard.containers, [C]);
+    assert.equal(phaseIn(t.state), "prepared");
+    assert.equal(t.state.containers.get(C)!.busy, "umount");
+
+    const gone = preparedDiscarded(t.state, {
+      type: "prepared_discarded",
+      results: [{ container: C }],
+      umount: discard.umount,
+    });
+    assert.equal(phaseIn(gone.state), "none");
+    assert.deepEqual(gone.steps, [discard.umount]);
+    const done = mountsDone(gone.state, { ...discard.umount, type: "mounted", results: [{ container: C }] });
+    assert.equal(done.state.containers.get(C)!.mount, undefined);
+    assert.equal(done.state.containers.get(C)!.busy, undefined);
+
+    const error = { type: "unexpected" as const, error: "x" };
+    const kept = preparedDiscarded(t.state, {
+      type: "prepared_discarded",
+      results: [{ container: C, error }],
+      umount: discard.umount,
+    });
+    assert.equal(phaseIn(kept.state), "prepared");
+    const step = kept.steps[0] as Extract<Step, { type: "mount_images" }>;
+    assert.deepEqual(step.jobs[0]!.refused, error);
+  });
 
   it("adopt: running and prepared instances get their phase back", () => {
     const base = stateIn("none");
