@@ -5,7 +5,8 @@
  * - `ifExists`: a file-system lookup whose "there is nothing there" is an answer, not a failure;
  * - `settled`: wait for work to end whatever its outcome, when the outcome is reported elsewhere;
  * - `handledElsewhere`: a promise whose rejection its awaiting owner handles, so Node must not
- *   report it as unhandled before (or if never) awaited.
+ *   report it as unhandled before (or if never) awaited;
+ * - `undoAfter`: an undo on a failure path, whose own failure is added to the failure thrown.
  */
 
 /** The text of anything thrown (an Error's message, else its string form). */
@@ -53,4 +54,17 @@ export async function settled(work: Promise<unknown>): Promise<void> {
  */
 export function handledElsewhere(promise: Promise<unknown>): void {
   promise.catch(() => undefined);
+}
+
+/**
+ * Runs `work`, the undo of a half-done operation, while `failure` (what the caller is about to
+ * throw) unwinds. A failed undo is not swallowed: its text is added to `failure`'s message, so
+ * whoever reports the failure also reports what was left behind.
+ */
+export async function undoAfter(failure: unknown, what: string, work: Promise<unknown>): Promise<void> {
+  try {
+    await work;
+  } catch (e) {
+    if (failure instanceof Error) failure.message += `; and ${what} failed too: ${messageOf(e)}`;
+  }
 }

@@ -29,6 +29,7 @@ import { runTool } from "../../npk/exec.js";
 import { VERITY_ALGORITHM, VERITY_BLOCK_SIZE } from "../../npk/verity.js";
 import type { Npk } from "../../npk/npk.js";
 import { loopBackingFile, parseMountInfo } from "./mountinfo.js";
+import { ifExists, settled, undoAfter } from "../../common/errors.js";
 
 export type { VerityProtection } from "../../protocol/messages.js";
 
@@ -61,7 +62,8 @@ export async function probeKernelVerity(signal?: AbortSignal): Promise<KernelVer
   }
   try {
     if (await verityTargetListed(signal)) return { available: true };
-    await runTool("modprobe", ["dm-verity"], { signal }).catch(() => undefined);
+    // The module may be built in, or absent: the listing that follows is the answer either way.
+    await settled(runTool("modprobe", ["dm-verity"], { signal }));
     if (await verityTargetListed(signal)) return { available: true };
     return { available: false, reason: "no dm-verity: the verity target is not listed by dmsetup targets" };
   } catch (e) {
@@ -148,7 +150,7 @@ export async function listDmDevices(): Promise<VerityDevice[]> {
   const blocks = (await readdir("/sys/block").catch(() => [] as string[])).filter((b) => /^dm-\d+$/.test(b));
   const found = await Promise.all(
     blocks.map(async (block) => {
-      const name = await readFile(`/sys/block/${block}/dm/name`, "utf8").catch(() => undefined);
+      const name = await ifExists(readFile(`/sys/block/${block}/dm/name`, "utf8"));
       return name === undefined ? [] : [{ name: name.trim(), device: `/dev/${block}` }];
     }),
   );
@@ -163,7 +165,7 @@ export async function verityDeviceNumbers(device: string): Promise<string[]> {
   const base = device.slice(device.lastIndexOf("/") + 1);
   const slaves = await readdir(`/sys/block/${base}/slaves`).catch(() => [] as string[]);
   const numbers = await Promise.all(
-    [base, ...slaves].map((b) => readFile(`/sys/block/${b}/dev`, "utf8").catch(() => undefined)),
+    [base, ...slaves].map((b) => ifExists(readFile(`/sys/block/${b}/dev`, "utf8"))),
   );
   return numbers.flatMap((n) => (n === undefined ? [] : [n.trim()]));
 }
@@ -181,7 +183,7 @@ export async function openVerityDevice(
   const dataBlocks = npk.verity.offset / VERITY_BLOCK_SIZE;
   // A device of this name that no mount of ours uses is a leftover (the state owner mounts a
   // package once); it goes first, or the create below would fail.
-  await closeVerityDevice(name, signal).catch(() => undefined);
+  await settled(closeVerityDevice(name, signal)); // the create below reports a device that stayed
   const { stdout } = await runTool(
     "losetup",
     [
@@ -221,7 +223,7 @@ export async function openVerityDevice(
     // The caller mounts meanwhile: one process less on the mount's critical path.
     return { name, device, loopReleased: releaseLoop() };
   } catch (e) {
-    if (created) await closeVerityDevice(name).catch(() => undefined);
+    if (created) await undoAfter(e, `closing ${name}`, closeVerityDevice(name));
     await releaseLoop();
     throw e;
   }

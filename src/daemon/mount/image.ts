@@ -23,6 +23,7 @@ import { closeVerityDevice, isVerityMountSource, openVerityDevice, type VerityNp
 import { MS_NODEV, MS_NOSUID, MS_RDONLY, mountFile, mountLoop } from "./file-mount.js";
 import type { VerityProtection } from "../../protocol/messages.js";
 import { findMount, loopBackingFile, parseMountInfo } from "./mountinfo.js";
+import { ifExists, undoAfter } from "../../common/errors.js";
 
 export type MountMethod = "loop" | "file" | "dm-verity";
 
@@ -117,9 +118,9 @@ export async function mountImage(
     return await mountOnce(npk, target, opts);
   } catch (e) {
     // An abort can kill the mount tool after the mount(2) call succeeded: undo such a mount.
-    const after = await stat(target).catch(() => undefined);
+    const after = await ifExists(stat(target));
     if (before !== undefined && after !== undefined && after.dev !== before) {
-      await runTool("umount", [target]).catch(() => undefined);
+      await undoAfter(e, `umount ${target}`, runTool("umount", [target]));
     }
     throw e;
   }
@@ -178,9 +179,9 @@ async function mountViaVerity(
     // An abort can kill mount after mount(2) succeeded; the device cannot go while mounted.
     const mounted = await findMount(target);
     if (mounted !== undefined && isVerityMountSource(mounted.source, device)) {
-      await runTool("umount", [target]).catch(() => undefined);
+      await undoAfter(e, `umount ${target}`, runTool("umount", [target]));
     }
-    await closeVerityDevice(device.name).catch(() => undefined);
+    await undoAfter(e, `closing ${device.name}`, closeVerityDevice(device.name));
     throw e;
   }
   return { target, fsType, method: "dm-verity", verityDevice: device.name, verity: "kernel" };

@@ -2,6 +2,7 @@
 // util-linux picked for an image), and the loop device's backing file from sysfs.
 import { readFile, stat } from "node:fs/promises";
 import { basename, dirname, resolve } from "node:path";
+import { ifExists } from "../../common/errors.js";
 
 export interface MountInfoEntry {
   /** Unique mount ID (first field). */
@@ -45,10 +46,7 @@ export function parseMountInfo(text: string): MountInfoEntry[] {
  */
 export async function findMount(dir: string): Promise<MountInfoEntry | undefined> {
   const target = resolve(dir);
-  const [own, parent] = await Promise.all([
-    stat(target).catch(() => undefined),
-    stat(dirname(target)).catch(() => undefined),
-  ]);
+  const [own, parent] = await Promise.all([ifExists(stat(target)), ifExists(stat(dirname(target)))]);
   if (own === undefined) return undefined;
   if (parent !== undefined && own.dev === parent.dev && target !== "/") return undefined;
   const entries = parseMountInfo(await readFile("/proc/self/mountinfo", "utf8"));

@@ -70,7 +70,7 @@ export async function receiveUpload(o: UploadOptions): Promise<ReceivedUpload> {
       // (CPU) and fsync (disk) overlap instead of following each other. The install commits
       // only after both.
       const synced = file.sync();
-      synced.catch(() => undefined);
+      handledElsewhere(synced);
       pkg = await o.repository.load(tempPath, { verifyImage: true, signal: o.signal });
       await synced;
     } finally {
@@ -126,7 +126,7 @@ class BlockWriter {
     await this.inFlight;
     if (this.fill === 0) return;
     const written = writeAll(this.file, this.buffers[this.current]!, this.fill, this.position);
-    written.catch(() => undefined);
+    handledElsewhere(written);
     this.inFlight = written;
     this.position += this.fill;
     this.current ^= 1;
