@@ -102,7 +102,8 @@ async function pidsInCgroupTree(root: string): Promise<number[]> {
   return pids;
 }
 
-function alive(pid: number): boolean {
+/** Whether a process with this pid exists (signal 0). */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -14,6 +14,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { connect, type Client } from "../../src/client/index.js";
 import type { ExitStatus, Notification } from "../../src/protocol/messages.js";
+import type { ContainerId } from "../../src/protocol/container.js";
 import { pack } from "../../src/npk/pack.js";
 import { cleanupDaemon, testCgroupName } from "./cleanup.js";
 import { SKIFFD } from "./daemon.js";
@@ -338,4 +339,24 @@ ${runtimeConfigLine(extraConfig)}${extraConfig}`;
     await cleanupDaemon({ dir: this.dir, cgroup: this.cgroup });
     if (stopError !== undefined) throw stopError;
   }
+}
+
+/**
+ * Adds busybox httpd on 127.0.0.1:`port` (host network) that suspends after 1 s idle, with a
+ * proxy wake channel `http` on `port + 1`: the power tests' sleeper that a request wakes.
+ */
+export function addIdleHttpd(h: ContainerHarness, port: number): Promise<ContainerId> {
+  return h.add(
+    h.name("web"),
+    "/bin/httpd",
+    ["-f", "-p", String(port), "-h", "/"],
+    `network: host
+power:
+  idle_suspend_after: 1s
+  proxies:
+    - name: http
+      listen: tcp://127.0.0.1:${port + 1}
+      target: tcp://127.0.0.1:${port}
+`,
+  );
 }

@@ -9,16 +9,8 @@ import type { Socket } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { ContainerHarness } from "../../helpers/containers.js";
 import { RawPeer } from "../../helpers/raw.js";
+import { alive } from "../../helpers/cleanup.js";
 import { CONNECT, rawSocket, waitUntil } from "./proc.js";
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe("console: shutdown with hostile clients", () => {
   let h: ContainerHarness;

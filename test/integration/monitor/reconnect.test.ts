@@ -5,15 +5,7 @@ import { after, before, describe, it } from "node:test";
 import { connectMonitor, readExitRecord } from "../../../src/daemon/monitor/client.js";
 import { createTestEnv, type TestEnv } from "./env.js";
 import { waitFor as waitForCondition } from "../../helpers/wait.js";
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { alive } from "../../helpers/cleanup.js";
 
 async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined): Promise<T> {
   return waitForCondition(probe, { timeoutMs: 20_000, what, intervalMs: 10 });

@@ -9,7 +9,7 @@ import { randomInt } from "node:crypto";
 import { request } from "node:http";
 import { after, describe, it } from "node:test";
 import { readFreezerState, type CgroupFreezerState } from "../../helpers/cgroupfs.js";
-import { ContainerHarness } from "../../helpers/containers.js";
+import { addIdleHttpd, ContainerHarness } from "../../helpers/containers.js";
 import { waitFor } from "../../helpers/wait.js";
 
 const freezerState = (h: ContainerHarness, id: string): Promise<CgroupFreezerState> =>
@@ -40,19 +40,7 @@ describe("power state across a daemon restart", () => {
     harnesses.push(h);
     const port = randomInt(30000, 40000);
     const proxy = port + 1;
-    const id = await h.add(
-      h.name("web"),
-      "/bin/httpd",
-      ["-f", "-p", String(port), "-h", "/"],
-      `network: host
-power:
-  idle_suspend_after: 1s
-  proxies:
-    - name: http
-      listen: tcp://127.0.0.1:${proxy}
-      target: tcp://127.0.0.1:${port}
-`,
-    );
+    const id = await addIdleHttpd(h, port);
     await h.startDaemon();
     await h.client.start(id);
     await h.waitFor((n) => n.type === "power" && n.container === id && n.state === "asleep", 20_000);

@@ -4,7 +4,7 @@ import { request } from "node:http";
 import { after, describe, it } from "node:test";
 import { RuntimeError } from "../../../src/client/index.js";
 import { readFreezerState, type CgroupFreezerState } from "../../helpers/cgroupfs.js";
-import { ContainerHarness } from "../../helpers/containers.js";
+import { addIdleHttpd, ContainerHarness } from "../../helpers/containers.js";
 import { waitFor } from "../../helpers/wait.js";
 
 /** The container's freezer state from the kernel's files of this host's layout (freezer.state on v1,
@@ -80,19 +80,7 @@ describe("power: freezer seams and idle suspend", () => {
     harnesses.push(h);
     const port = randomInt(30000, 40000);
     const proxy = port + 1;
-    const id = await h.add(
-      h.name("web"),
-      "/bin/httpd",
-      ["-f", "-p", String(port), "-h", "/"],
-      `network: host
-power:
-  idle_suspend_after: 1s
-  proxies:
-    - name: http
-      listen: tcp://127.0.0.1:${proxy}
-      target: tcp://127.0.0.1:${port}
-`,
-    );
+    const id = await addIdleHttpd(h, port);
     await h.startDaemon();
     await h.client.start(id);
     const asleep = (from: number): Promise<unknown> =>
