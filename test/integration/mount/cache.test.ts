@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
-import { readdir, readFile } from "node:fs/promises";
+import { copyFile, readdir, readFile } from "node:fs/promises";
 import { after, before, describe, it } from "node:test";
 import { ContainerHarness } from "../../helpers/containers.js";
+import { TestPackages } from "../../helpers/npk.js";
 import { waitFor } from "../../helpers/wait.js";
 
 /** Loop devices whose backing file is under `dir`. */
@@ -105,5 +106,55 @@ describe("mount cache (mount_cache_size = 1): images a start mounted are release
     // b was mounted by a request: a's exit does not release it.
     assert.equal((await h.client.inspect(b)).mounted, true);
     assert.equal((await h.client.inspect(kept)).mounted, true);
+  });
+});
+
+describe("mount cache (mount_cache_size = 0): a resource stays while any instance uses it", () => {
+  let h: ContainerHarness;
+  let packages: TestPackages;
+  let res: string;
+  let holder: string;
+  let user: string;
+  before(async () => {
+    h = await ContainerHarness.create();
+    packages = await TestPackages.create();
+    const built = await packages.build(h.name("res"), "1.0.0", { signed: false });
+    await copyFile(built.path, `${h.dir}/repo/${h.name("res")}-1.0.0.npk`);
+    res = built.id;
+    const mounts = `  /res:\n    type: resource\n    name: ${h.name("res")}\n    version: ">=1.0.0"\n    dir: /\n`;
+    holder = await h.add(h.name("holder"), "/bin/sleep", ["1000"], "", mounts);
+    user = await h.add(h.name("user"), "/bin/ls", ["/res"], "", mounts);
+    await h.startDaemon("mount_cache_size = 0\n");
+  });
+  after(async () => {
+    await h.close();
+    await packages.remove();
+  });
+
+  const mounted = async (id: string): Promise<boolean> => (await h.client.inspect(id)).mounted;
+
+  it("releases an ended instance's image at once, and the resource once its last user ended", async () => {
+    await h.client.start(holder);
+    const from = h.notifications.length;
+    await h.client.start(user);
+    await h.waitForExit(user, from);
+    await waitFor(async () => !(await mounted(user)), { timeoutMs: 20_000, what: "user's image released" });
+    assert.equal(await mounted(res), true, "the running holder still uses the resource");
+    assert.equal(await mounted(holder), true);
+    await h.client.stop(holder);
+    await waitFor(async () => !(await mounted(res)) && !(await mounted(holder)), {
+      timeoutMs: 20_000,
+      what: "the resource and the holder's image released",
+    });
+    await waitFor(async () => (await loopsUnder(`${h.dir}/repo`)).length === 0, {
+      timeoutMs: 20_000,
+      what: "every loop device over the repository detached",
+      detail: async () => JSON.stringify(await loopsUnder(`${h.dir}/repo`)),
+    });
+    // And a start mounts both again.
+    const again = h.notifications.length;
+    await h.client.start(user);
+    const status = await h.waitForExit(user, again);
+    assert.ok(status.type === "exit" && status.code === 0, JSON.stringify(status));
   });
 });
