@@ -11,6 +11,7 @@ import {
 import { imagesReleased, trimMountCache } from "../../../src/daemon/state/mount-cache.js";
 import { mountRequest, mountsDone } from "../../../src/daemon/state/packages.js";
 import { imagesMounted, startContainer } from "../../../src/daemon/state/containers.js";
+import { adopted } from "../../../src/daemon/state/prepare.js";
 import type { InstalledPackage } from "../../../src/daemon/repository/repository.js";
 import type { MountHandle } from "../../../src/daemon/mount/index.js";
 import type { Step, Transition } from "../../../src/daemon/events/steps.js";
@@ -172,5 +173,26 @@ describe("mount cache", () => {
       reply,
     });
     assert.equal(done.state.containers.get(id("b"))!.mountedBy, "request");
+  });
+
+  it("re-adoption: the images of adopted instances join the cache, other mounts a previous daemon left stay", () => {
+    const left = (name: string): ContainerRecord => record(name, { mount: handle(name) });
+    const s = state([left("app"), left("res"), left("other")], 0);
+    const t = adopted(s, [
+      {
+        container: id("app"),
+        pid: 42,
+        cgroupPath: "/sys/fs/cgroup/x",
+        startedAt: 0,
+        startedBy: "request",
+        overrides: NO_OVERRIDES,
+        resources: [id("res")],
+      },
+    ]);
+    assert.equal(t.state.containers.get(id("app"))!.mountedBy, "start");
+    assert.equal(t.state.containers.get(id("res"))!.mountedBy, "start");
+    assert.equal(t.state.containers.get(id("other"))!.mountedBy, undefined);
+    const ended = trimMountCache(t.state, exits(t.state, "app"), 5);
+    assert.deepEqual(released(ended).sort(), [id("app"), id("res")]);
   });
 });
