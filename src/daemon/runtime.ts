@@ -124,7 +124,7 @@ export class Runtime {
       capacitySize: r.config.capacitySize,
     }));
     this.owner = new StateOwner(
-      initialState(infos, installed, config),
+      initialState(infos, installed, config, config.mountCacheSize),
       (step, event) => this.execute(step, event),
       { key: newTokenKey(Date.now()), validityMs: config.tokenValidityMs },
     );
@@ -133,6 +133,8 @@ export class Runtime {
       dataDir: config.dataDir,
       repositories,
       report: (result) => this.report(result),
+      // The container executor is built below; a release runs long after both exist.
+      cleanupsSettled: () => this.containers.cleanupsSettled(),
       kernelVerity: host.verity.available,
       log: log.child({ room: "repository" }),
     });
@@ -462,6 +464,7 @@ export class Runtime {
       case "discard_upload":
       case "mount_images":
       case "uninstall_package":
+      case "release_images":
         this.packages.execute(step);
         return;
       case "attach_power":
@@ -540,6 +543,8 @@ export class Runtime {
     this.debugCommands.stopAll();
     this.loop.close();
     await this.loopDone;
+    // Releases of the mount cache end before the rest is unmounted (their reports are not needed).
+    await this.packages.releasesSettled();
     const inUse = new Set(
       [...this.owner.state.containers.values()].flatMap((c) =>
         c.process ? [c.id, ...c.process.resources] : [],

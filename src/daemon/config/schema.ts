@@ -34,6 +34,8 @@ import {
 
 /** The most containers one daemon runs (prepared ones count); also the default of `max_containers`. */
 export const MAX_CONTAINERS = 16384;
+/** Unused images a start mounted that stay mounted (`mount_cache_size`; state/mount-cache.ts). */
+export const DEFAULT_MOUNT_CACHE_SIZE = 16;
 
 export type LogLevel = "trace" | "debug" | "info" | "warn" | "error" | "fatal";
 
@@ -329,6 +331,11 @@ export const CONFIG_KEYS = {
   ),
   /** Containers running at once, daemon-wide (at most MAX_CONTAINERS). */
   maxContainers: key("max_containers", maxContainers, () => MAX_CONTAINERS),
+  /**
+   * Images a start mounted that stay mounted while no instance uses them, least recently used
+   * released first; 0 releases them at once. Images mounted by `mount` stay until `umount`.
+   */
+  mountCacheSize: key("mount_cache_size", ranged(0, MAX_CONTAINERS), () => DEFAULT_MOUNT_CACHE_SIZE),
   /** Send memory events for every container, not only those whose manifest sets `oom_monitor`. */
   oomMonitorAll: key("oom_monitor_all", boolean, () => false),
   /** Process groups: parent cgroups whose limits hold for all their containers together. */

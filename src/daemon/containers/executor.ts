@@ -704,6 +704,11 @@ export class ContainerExecutor {
       .catch((e: unknown) => this.o.log.warn({ container, err: e }, "SIGTERM failed"));
   }
 
+  /** Settles once the cleanups in flight now have ended (they never reject): the mount cache's wait. */
+  async cleanupsSettled(): Promise<void> {
+    await Promise.all(this.cleanups.values());
+  }
+
   private cleanup(container: ContainerId): Promise<void> {
     // Taken now: by the time the cleanup runs, a new instance may already be registered.
     const instance = this.instances.get(container);

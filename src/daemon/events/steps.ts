@@ -34,6 +34,11 @@ export type RepositoryStep =
   | { type: "discard_upload"; tempPath: string }
   /** Mounts (or unmounts) images in parallel; reports `mounted` with results in request order. */
   | MountImagesStep
+  /**
+   * The mount cache releases these unused images (state/mount-cache.ts): once the container
+   * cleanups in flight are done, unmounts each; reports `images_released`. Answers no one.
+   */
+  | { type: "release_images"; images: { container: ContainerId; handle: MountHandle }[] }
   /** Unmounts if needed, deletes the package file and, with `wipe`, its persistent data. */
   | {
       type: "uninstall_package";

@@ -88,7 +88,12 @@ export type RepositoryJob =
       immediate: (ContainerResult | undefined)[];
       reply: Reply;
     }
-  | { type: "uninstalled"; container: ContainerId; error?: string; reply: Reply };
+  | { type: "uninstalled"; container: ContainerId; error?: string; reply: Reply }
+  /** `release_images` ended: each image unmounted, or `error` (then it is still mounted). */
+  | {
+      type: "images_released";
+      results: { container: ContainerId; handle: MountHandle; error?: string }[];
+    };
 
 /** Reported by the container executor, and by the runtime at daemon start (autostart, prepare). */
 export type ContainerJob =

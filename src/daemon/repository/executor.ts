@@ -35,7 +35,8 @@ export interface PackageExecutorOptions {
   repositories: ReadonlyMap<string, Repository>;
   /** Enqueues a job result (waits while the event queue is full). */
   report: (result: RepositoryJob) => Promise<void>;
-  /** Ends a container's prepared instance (before its image is unmounted). */
+  /** Settles once the container cleanups in flight have ended (a release waits for them). */
+  cleanupsSettled: () => Promise<void>;
   /** Kernel dm-verity is usable: keyed images are mounted through it (docs/npk.md). */
   kernelVerity: boolean;
   log: Logger;
@@ -47,6 +48,11 @@ export class PackageExecutor {
   /** Verity devices of this daemon's mounts, by device-mapper name: whose image each one is. */
   private readonly verityContainers = new Map<string, ContainerId>();
   private corruptionWatch: { stop(): void } | undefined;
+  /**
+   * Releases by the mount cache in flight, by container: a mount of the same image waits for
+   * its release first (state/mount-cache.ts INVARIANTS). Never rejects.
+   */
+  private readonly releases = new Map<ContainerId, Promise<void>>();
 
   constructor(private readonly o: PackageExecutorOptions) {
     this.verityPrefix = verityNamePrefix(o.runDir);
@@ -81,6 +87,9 @@ export class PackageExecutor {
         return;
       case "uninstall_package":
         void this.uninstall(step);
+        return;
+      case "release_images":
+        this.release(step);
         return;
       default: {
         const unrouted: never = step;
@@ -118,6 +127,8 @@ export class PackageExecutor {
    * checked when read), else after the userspace check of the whole image (once, at mount).
    */
   async mount(container: ContainerId, pkg: InstalledPackage, signal?: AbortSignal): Promise<MountHandle> {
+    // The mount cache may still be releasing this image: the mount point must be free first.
+    await this.releases.get(container);
     const keyed = this.o.repositories.get(pkg.repository)?.key !== undefined;
     const kernel = keyed && this.o.kernelVerity && pkg.npk.verity !== undefined;
     if (keyed && !kernel) await verifyFsImage(pkg.npk, signal);
@@ -227,6 +238,41 @@ export class PackageExecutor {
     // Not one of this daemon's devices (another daemon's, or one just removed).
   }
 
+  /**
+   * The mount cache's release of unused images: after the container cleanups in flight (an
+   * instance's image goes after its instance), each image is unmounted (loop device released,
+   * verity device closed); reports `images_released`. The promise of each release is kept until
+   * it ends, so that a mount of the same image waits for it.
+   */
+  private release(step: Extract<RepositoryStep, { type: "release_images" }>): void {
+    const cleanups = this.o.cleanupsSettled();
+    const results = step.images.map(({ container, handle }) => {
+      const previous = this.releases.get(container) ?? Promise.resolve();
+      const result = previous.then(async () => {
+        await cleanups;
+        try {
+          await this.unmount(handle);
+          this.o.log.info({ container }, "unused image released");
+          return { container, handle };
+        } catch (e) {
+          return { container, handle, error: messageOf(e) };
+        }
+      });
+      const done = result.then(() => undefined);
+      this.releases.set(container, done);
+      void done.finally(() => {
+        if (this.releases.get(container) === done) this.releases.delete(container);
+      });
+      return result;
+    });
+    void Promise.all(results).then((r) => this.o.report({ type: "images_released", results: r }));
+  }
+
+  /** Settles once every release in flight has ended (daemon shutdown). */
+  async releasesSettled(): Promise<void> {
+    await Promise.all(this.releases.values());
+  }
+
   async mountImages(step: Extract<RepositoryStep, { type: "mount_images" }>): Promise<void> {
     const results = await Promise.all(
       step.jobs.map(async (job) => {
@@ -269,6 +315,8 @@ export class PackageExecutor {
       // its mount); unmounted first, the state would keep a mount that is gone.
       await rm(step.pkg.npk.path, { force: true });
       if (step.mount) await this.unmount(step.mount);
+      // An image the mount cache is releasing is gone once the uninstall is answered.
+      await this.releases.get(step.container);
       if (persist !== undefined) await rm(persist, { recursive: true, force: true });
       this.o.log.info({ container: step.container, wipe: step.wipe }, "uninstalled");
       await this.o.report({ type: "uninstalled", container: step.container, reply: step.reply });

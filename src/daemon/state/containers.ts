@@ -245,7 +245,7 @@ export function startRequest(
   return startContainer(state, request.container, { overrides, startedBy: "request", reply, now });
 }
 
-/** Records the images a start mounted, whatever becomes of the start. */
+/** Records the images a start mounted, whatever becomes of the start (the mount cache's). */
 export function imagesMounted(
   state: RuntimeState,
   mounted: Extract<JobResult, { type: "images_mounted" }>["mounted"],
@@ -253,7 +253,8 @@ export function imagesMounted(
   let next = state;
   for (const { container, handle } of mounted) {
     const r = next.containers.get(container);
-    if (r) next = withContainer(next, { ...r, mount: handle });
+    // The mount cache may release it once no instance uses it (state/mount-cache.ts).
+    if (r) next = withContainer(next, { ...r, mount: handle, mountedBy: "start" });
   }
   return { state: next, steps: [] };
 }

@@ -5,7 +5,7 @@
 import type { ContainerId } from "../../protocol/container.js";
 import type { PowerState, RepositoryId, WakeSource } from "../../protocol/messages.js";
 import type { MountHandle } from "../mount/index.js";
-import type { DaemonConfig } from "../config/schema.js";
+import { DEFAULT_MOUNT_CACHE_SIZE, type DaemonConfig } from "../config/schema.js";
 import type { InstalledPackage, StartedBy, StartOverrides } from "../events/data.js";
 import type { Reply } from "../events/types.js";
 import type { Phase } from "./lifecycle.js";
@@ -101,8 +101,18 @@ export function initialPower(now: number): PowerRecord {
 export interface ContainerRecord {
   id: ContainerId;
   pkg: InstalledPackage;
-  /** Present while the package's image is mounted. */
+  /** Present while the package's image is mounted (and not being released). */
   mount?: MountHandle;
+  /**
+   * Who mounted the image: a start (`"start"`, the mount cache may release it once unused,
+   * state/mount-cache.ts) or a `mount` request (`"request"`, kept until `umount`). Absent with
+   * `mount`: mounted at daemon start (`mount_on_start`, or left by a previous daemon), kept.
+   */
+  mountedBy?: "start" | "request";
+  /** Epoch ms the last instance that used the image ended (the mount cache's LRU order). */
+  idleSince?: number;
+  /** The mount cache is unmounting this image; `mount` is already absent (state/mount-cache.ts). */
+  releasing?: MountHandle;
   busy?: BusyWith;
   process?: ProcessRecord;
   /** An uninstall waiting for the prepared instance it discards to end. */
@@ -137,6 +147,8 @@ export interface RuntimeState {
   readonly containers: ReadonlyMap<ContainerId, ContainerRecord>;
   /** Set once shutdown has begun; requests that change things are refused from then on. */
   readonly shuttingDown: boolean;
+  /** Images a start mounted that stay mounted while unused (`mount_cache_size`). */
+  readonly mountCacheSize: number;
 }
 
 const NO_LIMITS: ContainerLimits = { maxContainers: 16384, groups: [] };
@@ -145,8 +157,10 @@ export function initialState(
   repositories: readonly RepositoryInfo[],
   installed: readonly ContainerRecord[] = [],
   limits: ContainerLimits = NO_LIMITS,
+  mountCacheSize: number = DEFAULT_MOUNT_CACHE_SIZE,
 ): RuntimeState {
   return {
+    mountCacheSize,
     limits,
     repositories: new Map([...repositories].sort((a, b) => a.id.localeCompare(b.id)).map((r) => [r.id, r])),
     containers: new Map(installed.map((c) => [c.id, c])),

@@ -23,6 +23,7 @@ import {
   startContainer,
 } from "./containers.js";
 import { adopted, containerPrepared } from "./prepare.js";
+import { imagesReleased, trimMountCache } from "./mount-cache.js";
 import { freezeDone, thawDone, wakeFired } from "./power.js";
 import { idleCheck, lockRelease, proxyDropped, proxyMessages, proxyOpened, sessionClosed } from "./wake.js";
 import { handleRequest, type TokenContext } from "./requests.js";
@@ -46,7 +47,8 @@ export class StateOwner {
   handle(event: DaemonEvent, now: number): void {
     let transition: Transition<RuntimeState>;
     try {
-      transition = this.transition(event, now);
+      // Instances that ended leave their images to the mount cache (state/mount-cache.ts).
+      transition = trimMountCache(this.current, this.transition(event, now), now);
     } catch (e) {
       // A bug in a transition must not leave a client without an answer; the state is unchanged.
       if (event.kind === "console_request") {
@@ -130,6 +132,8 @@ function jobDone(state: RuntimeState, result: JobResult, now: number): Transitio
       return preparedDiscarded(state, result);
     case "uninstalled":
       return uninstalled(state, result);
+    case "images_released":
+      return imagesReleased(state, result);
     case "container_started":
       return containerStarted(state, result);
     case "container_start_failed":

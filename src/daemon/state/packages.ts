@@ -183,7 +183,11 @@ export function mountRequest(
     const discard = kind === "umount" && canDiscard(record.process);
     if (kind === "umount" && !discard && inUse(next, record))
       return error({ type: "umount_busy", container });
-    if (kind === "mount" && record.mount) return void (immediate[i] = { type: "ok", container });
+    if (kind === "mount" && record.mount) {
+      // Asked for by name: the mount cache no longer releases it (state/mount-cache.ts).
+      next = withContainer(next, { ...record, mountedBy: "request" });
+      return void (immediate[i] = { type: "ok", container });
+    }
     if (kind === "umount" && !record.mount) return void (immediate[i] = { type: "ok", container });
     if (state.shuttingDown) return error(failureToWire({ kind: "shutting_down" }));
     next = withContainer(next, { ...record, busy: kind });
@@ -242,7 +246,10 @@ export function mountsDone(state: RuntimeState, r: Extract<JobResult, { type: "m
         : result.error
           ? record.mount
           : undefined;
-    next = withContainer(next, { ...record, busy: undefined, mount: mounted });
+    // A mount request's image stays until `umount`; the mount cache never releases it.
+    const mountedBy =
+      r.kind === "mount" ? (mounted ? "request" : undefined) : mounted ? record.mountedBy : undefined;
+    next = withContainer(next, { ...record, busy: undefined, mount: mounted, mountedBy });
   }
   const results = r.immediate.map((known): ContainerResult => {
     if (known) return known;

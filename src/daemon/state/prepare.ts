@@ -125,6 +125,14 @@ export function adopted(state: RuntimeState, instances: AdoptedInstance[]): T {
         power: initialPower(i.startedAt),
       },
     });
+    // Its images were most likely mounted by its start: the mount cache may release them once
+    // unused (state/mount-cache.ts). Other mounts a previous daemon left stay, as it cannot be
+    // known whether a `mount` request made them.
+    for (const id of [i.container, ...i.resources]) {
+      const image = next.containers.get(id);
+      if (image?.mount && image.mountedBy === undefined)
+        next = withContainer(next, { ...image, mountedBy: "start" });
+    }
     // `pid` is set for a live instance only; one that ended meanwhile gets its exit next.
     if (!i.prepared && i.pid !== undefined) {
       steps.push({ type: "thaw", container: i.container, purpose: "wake" });
