@@ -543,6 +543,11 @@ export class Runtime {
     this.debugCommands.stopAll();
     this.loop.close();
     await this.loopDone;
+    // INVARIANTS: an exit handled just before the shutdown has its cleanup (monitor, bundle,
+    // instance files, cgroup) still in flight; the daemon must not end before it does, or the
+    // next daemon finds the instance's exit record again. No new cleanup starts once the loop
+    // is done, so this wait is final.
+    await this.containers.cleanupsSettled();
     // Releases of the mount cache end before the rest is unmounted (their reports are not needed).
     await this.packages.releasesSettled();
     const inUse = new Set(
