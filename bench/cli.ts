@@ -32,10 +32,16 @@ export async function benchCli(): Promise<string[]> {
     }
     const [s, b] = [percentile(skiff, 50), percentile(bare, 50)];
     return [
-      versusTarget(`skiff ls, p50 of ${ROUNDS}`, ms(s), `node -e 0 ${ms(b)}`, s / b, {
-        text: `<= ${TARGET_RATIO}x`,
-        met: s / b <= TARGET_RATIO,
-      }),
+      versusTarget(
+        `skiff ls, p50 of ${ROUNDS} (node ${process.version})`,
+        ms(s),
+        `node -e 0 ${ms(b)}`,
+        s / b,
+        {
+          text: `<= ${TARGET_RATIO}x`,
+          met: s / b <= TARGET_RATIO,
+        },
+      ),
     ];
   } finally {
     await d.stop();

@@ -151,7 +151,7 @@ export async function benchConsole(): Promise<string[]> {
     bare.kill();
     lines.push(
       versusTarget(
-        "idle daemon RSS (after the load above)",
+        `idle daemon RSS (after the load above; node ${process.version})`,
         `${(daemonRss / 2 ** 20).toFixed(1)} MiB`,
         `bare node ${(bareRss / 2 ** 20).toFixed(1)} MiB`,
         daemonRss / bareRss,

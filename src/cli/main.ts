@@ -4,13 +4,11 @@
  * Exit codes: 0 success, 1 runtime error (the daemon said no, or could not be reached),
  * 2 usage error.
  */
-import { realpathSync } from "node:fs";
 import * as nodeModule from "node:module";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { SkiffError } from "../client/errors.js";
-import { SKIFF_VERSION } from "../common/version.js";
 import { DEFAULT_CONSOLE_URL } from "../protocol/url.js";
 import { PROTOCOL_VERSION } from "../protocol/version.js";
 import {
@@ -64,6 +62,8 @@ export async function runCli(
   if (!command) {
     // Only before a command word: `skiff pack --version X` is the package's version.
     if (name === undefined && (argv.includes("-V") || argv.includes("--version"))) {
+      // Read from package.json only when asked (not on every command's start).
+      const { SKIFF_VERSION } = await import("../common/version.js");
       io.out(`skiff ${SKIFF_VERSION} (console protocol ${PROTOCOL_VERSION})`);
       return 0;
     }
@@ -131,8 +131,22 @@ function enableCompileCache(): void {
   }
 }
 
-// Run when executed directly (not when imported by tests).
-if (process.argv[1] && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href) {
+/**
+ * True when this module is the program (not imported by tests). Node >= 22.18 / 24.2 says so itself
+ * (`import.meta.main`); only older ones compare the real path of argv[1], which loads node:fs and its
+ * ~30 internal modules into every command (docs/footprint.md).
+ */
+function isProgram(): boolean {
+  const main = (import.meta as { main?: boolean }).main;
+  if (main !== undefined) return main;
+  const script = process.argv[1];
+  return (
+    script !== undefined &&
+    import.meta.url === pathToFileURL(process.getBuiltinModule("node:fs").realpathSync(script)).href
+  );
+}
+
+if (isProgram()) {
   enableCompileCache();
   runCli(process.argv.slice(2)).then(
     (code) => (process.exitCode = code),

@@ -18,11 +18,9 @@ import { VERITY_BLOCK_SIZE, decodeSuperblock, hashAreaSize, verifyVerity } from 
 import type { VeritySuperblock } from "./verity.js";
 import { findEntry, readEntry, readZip } from "./zip.js";
 import type { ZipArchive } from "./zip.js";
+import { FS_IMG_NAME, MANIFEST_NAME, SIGNATURE_NAME } from "./names.js";
 
-export const MANIFEST_NAME = "manifest.yaml";
-export const SIGNATURE_NAME = "signature.yaml";
-export const FS_IMG_NAME = "fs.img";
-export const NPK_EXTENSION = ".npk";
+export { MANIFEST_NAME, SIGNATURE_NAME, FS_IMG_NAME, NPK_EXTENSION } from "./names.js";
 export const FS_IMG_ALIGNMENT = 4096;
 
 export type FsType = "squashfs" | "erofs";

@@ -8,8 +8,27 @@
  * `.` or `..`, which Northstar's rule lets through. Paths built from it still go through
  * common/paths.ts, which also refuses components longer than NAME_MAX.
  */
-// Only the one function: the whole of semver costs every `skiff` command ~15 ms of start-up.
-import validVersion from "semver/functions/valid.js";
+
+// semver's own `valid` (strict, not loose), as one expression: even `semver/functions/valid` loads
+// eight CommonJS modules into every `skiff` command (docs/footprint.md). The same rule:
+// at most 256 characters, surrounding white space and a leading `v` ignored, MAJOR.MINOR.PATCH
+// without leading zeros, dot-separated pre-release identifiers (numeric ones without leading
+// zeros) and build identifiers; each of MAJOR, MINOR, PATCH at most Number.MAX_SAFE_INTEGER.
+// test/unit/protocol/version-rule.test.ts checks it against semver.valid.
+const VERSION_MAX = 256;
+const NUMERIC = "0|[1-9]\\d*";
+const PRERELEASE_ID = `(?:${NUMERIC}|\\d*[a-zA-Z-][a-zA-Z0-9-]*)`;
+const VERSION_RE = new RegExp(
+  `^v?(${NUMERIC})\\.(${NUMERIC})\\.(${NUMERIC})` +
+    `(?:-${PRERELEASE_ID}(?:\\.${PRERELEASE_ID})*)?(?:\\+[a-zA-Z0-9-]+(?:\\.[a-zA-Z0-9-]+)*)?$`,
+);
+
+/** True when `version` is a version as semver's `valid` accepts it. */
+export function isValidVersion(version: string): boolean {
+  if (version.length > VERSION_MAX) return false;
+  const m = VERSION_RE.exec(version.trim());
+  return m !== null && m.slice(1, 4).every((n) => Number(n) <= Number.MAX_SAFE_INTEGER);
+}
 
 export type ContainerId = string;
 
@@ -46,7 +65,7 @@ export function containerIdProblem(id: string): string | undefined {
   const problem = nameProblem(id.slice(0, colon));
   if (problem) return problem;
   const version = id.slice(colon + 1);
-  if (validVersion(version) === null) return `invalid version ${JSON.stringify(version)}`;
+  if (!isValidVersion(version)) return `invalid version ${JSON.stringify(version)}`;
   return undefined;
 }
 

@@ -2,7 +2,6 @@
 import { EXIT_OK, UsageError, type Command } from "../command.js";
 import { printResponse, table } from "../output.js";
 import { daemonQuery, onContainer, withClient } from "./session.js";
-import { stat } from "node:fs/promises";
 import { RuntimeError } from "../../client/errors.js";
 import { nameOf, versionOf } from "../../protocol/container.js";
 import { ifExists } from "../../common/errors.js";
@@ -48,6 +47,8 @@ const list: Command = {
 /** True when `arg` names an NPK file (ends in .npk, or is an existing regular file). */
 export async function isNpkArgument(arg: string): Promise<boolean> {
   if (arg.endsWith(".npk")) return true;
+  // node:fs/promises loads ~15 of node's internal modules: not for `skiff ls` (docs/footprint.md).
+  const { stat } = await import("node:fs/promises");
   return (await ifExists(stat(arg)))?.isFile() ?? false;
 }
 

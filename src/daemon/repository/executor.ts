@@ -5,7 +5,6 @@
 import { mkdir, rename, rm, rmdir } from "node:fs/promises";
 import type { Logger } from "pino";
 import { resolveWithin } from "../../common/paths.js";
-import { verifyFsImage } from "../../npk/npk.js";
 import type { ContainerId } from "../../protocol/container.js";
 import type { RepositoryJob } from "../events/types.js";
 import {
@@ -131,7 +130,7 @@ export class PackageExecutor {
     await this.releases.get(container);
     const keyed = this.o.repositories.get(pkg.repository)?.key !== undefined;
     const kernel = keyed && this.o.kernelVerity && pkg.npk.verity !== undefined;
-    if (keyed && !kernel) await verifyFsImage(pkg.npk, signal);
+    if (keyed && !kernel) await (await import("../../npk/npk.js")).verifyFsImage(pkg.npk, signal);
     const target = this.mountPoint(container);
     await mkdir(target, { recursive: true, mode: 0o755 });
     try {

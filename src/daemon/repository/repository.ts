@@ -19,8 +19,8 @@ import { dirname, join } from "node:path";
 import type { Logger } from "pino";
 import { resolveWithin } from "../../common/paths.js";
 import { NpkError } from "../../npk/errors.js";
-import { openNpk, verifyFsImage, NPK_EXTENSION, type ManifestCache } from "../../npk/npk.js";
-import { readPublicKey } from "../../npk/signature.js";
+import type { ManifestCache } from "../../npk/npk.js";
+import { NPK_EXTENSION } from "../../npk/names.js";
 import type { RepositoryConfig } from "../config/schema.js";
 import type { InstalledPackage } from "../events/data.js";
 
@@ -47,7 +47,12 @@ export class Repository {
   }
 
   static async open(config: RepositoryConfig, runDir: string): Promise<Repository> {
-    const key = config.key === undefined ? undefined : await readPublicKey(config.key);
+    // The NPK reader (zip, YAML, signatures) loads when a repository has a key or a package, not
+    // in a daemon that serves none (docs/footprint.md); the checks are the same whenever it loads.
+    const key =
+      config.key === undefined
+        ? undefined
+        : await (await import("../../npk/signature.js")).readPublicKey(config.key);
     const dir = config.type === "fs" ? config.dir! : resolveWithin(runDir, "repositories", config.id);
     if (config.type === "mem") await rm(dir, { recursive: true, force: true });
     await mkdir(dir, { recursive: true, mode: 0o700 });
@@ -75,6 +80,7 @@ export class Repository {
     path: string,
     opts: { verifyImage: boolean; manifestCache?: ManifestCache; signal?: AbortSignal },
   ): Promise<InstalledPackage> {
+    const { openNpk, verifyFsImage } = await import("../../npk/npk.js");
     const npk = await openNpk(path, {
       ...(this.key ? { key: this.key } : {}),
       ...(opts.manifestCache ? { manifestCache: opts.manifestCache } : {}),

@@ -23,10 +23,12 @@
  *   served in order; a pause of a paused container is a no-op success; anything that would need
  *   a second freezer operation at once is refused with a definite error (state/power.ts).
  */
-import semver from "semver";
 import { nameOf, type ContainerId } from "../../protocol/container.js";
 import type { ExitStatus, MemoryNotification, Request, WireError } from "../../protocol/messages.js";
-import { RESERVED_ENV_VARIABLES, satisfiesRequirement, type Manifest } from "../../npk/manifest/index.js";
+import type { Manifest } from "../../npk/manifest/types.js";
+import { RESERVED_ENV_VARIABLES } from "../../npk/manifest/validate.js";
+import { satisfiesRequirement } from "../../npk/manifest/version-req.js";
+import { semverLib } from "../../npk/manifest/semver.js";
 import { parseDuration } from "../../common/units.js";
 import { checkLimits, groupOfManifest, type LimitReached } from "../cgroups/groups.js";
 import { isFrozen, powerEndedByExit } from "./power.js";
@@ -81,7 +83,7 @@ function resolveResource(
     const m = c.pkg.npk.manifest;
     if (c.busy === "install" || m.name !== name || m.init !== undefined) continue;
     if (!satisfiesRequirement(m.version, requirement)) continue;
-    if (!best || semver.gt(m.version, best.pkg.npk.manifest.version)) best = c;
+    if (!best || semverLib().gt(m.version, best.pkg.npk.manifest.version)) best = c;
   }
   return best;
 }

@@ -1,4 +1,4 @@
-import semver from "semver";
+import { semverLib } from "./semver.js";
 
 /**
  * Resource mounts name a version requirement in Rust semver syntax (what Northstar parses):
@@ -13,7 +13,7 @@ export function toSemverRange(requirement: string): string | undefined {
     return /^[0-9]/.test(compact) ? `^${compact}` : compact;
   });
   const range = converted.join(" ");
-  return semver.validRange(range) === null ? undefined : range;
+  return semverLib().validRange(range) === null ? undefined : range;
 }
 
 export function isValidVersionRequirement(requirement: string): boolean {
@@ -23,5 +23,5 @@ export function isValidVersionRequirement(requirement: string): boolean {
 /** True when `version` (x.y.z) satisfies the requirement of a resource mount. */
 export function satisfiesRequirement(version: string, requirement: string): boolean {
   const range = toSemverRange(requirement);
-  return range !== undefined && semver.satisfies(version, range);
+  return range !== undefined && semverLib().satisfies(version, range);
 }

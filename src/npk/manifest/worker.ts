@@ -10,7 +10,10 @@
 // ready, and was (re)started when the oldest pending job became the one the worker is on (or
 // when the worker became ready: starting a thread and loading the parser is not parsing, and
 // takes seconds on a slow machine, e.g. under emulation); the worker is ref'd only while
-// `pending` is non-empty, so an idle parser never keeps a process alive.
+// `pending` is non-empty, so an idle parser never keeps a process alive; `idleExit` runs exactly
+// while a worker exists and `pending` is empty, and ends that worker when it fires (a thread with
+// its own V8 isolate and the parser loaded holds several MiB of the daemon's RSS; the next parse
+// starts a fresh one).
 import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
 import { ManifestError, type ManifestIssue } from "./errors.js";
 import { parseManifest, type ManifestFormat } from "./parse.js";
@@ -25,6 +28,8 @@ export const PARSE_TIMEOUT_MS = 5_000;
 /** A worker that has not loaded the parser by then is broken (not slow): its jobs fail. */
 const STARTUP_TIMEOUT_MS = 120_000;
 const WORKER_HEAP_MB = 64;
+/** An idle worker ends after this long: a daemon parses at start-up and install, rarely between. */
+const IDLE_EXIT_MS = 10_000;
 /** Marks the thread this module serves in (other workers may import it as a library). */
 const ROLE = "skiff-manifest-parser";
 
@@ -48,6 +53,7 @@ let worker: Worker | undefined;
 let workerReady = false;
 const pending = new Map<number, Pending>();
 let watchdog: NodeJS.Timeout | undefined;
+let idleExit: NodeJS.Timeout | undefined;
 let nextId = 0;
 
 function failAll(reason: string): void {
@@ -57,6 +63,8 @@ function failAll(reason: string): void {
   workerReady = false;
   clearTimeout(watchdog);
   watchdog = undefined;
+  clearTimeout(idleExit);
+  idleExit = undefined;
   for (const job of jobs) job.reject(new ManifestError([{ path: "", reason }]));
 }
 
@@ -96,7 +104,10 @@ function startWorker(): Worker {
     if (job === undefined) return;
     pending.delete(answer.id);
     armWatchdog(w);
-    if (pending.size === 0) w.unref();
+    if (pending.size === 0) {
+      w.unref();
+      armIdleExit(w);
+    }
     if (answer.ok) job.resolve(answer.manifest);
     else job.reject(answer.issues ? new ManifestError(answer.issues) : new Error(answer.message));
   });
@@ -109,6 +120,19 @@ function startWorker(): Worker {
   return w;
 }
 
+/** Ends `w` once it has been idle for IDLE_EXIT_MS; the next parse starts a new worker. */
+function armIdleExit(w: Worker): void {
+  clearTimeout(idleExit);
+  idleExit = setTimeout(() => {
+    idleExit = undefined;
+    if (worker !== w || pending.size !== 0) return;
+    worker = undefined; // before terminate: its exit is then no failure of anyone's job
+    workerReady = false;
+    void w.terminate();
+  }, IDLE_EXIT_MS);
+  idleExit.unref();
+}
+
 /** Parses, decodes and validates a manifest in the shared worker thread. Rejects with ManifestError. */
 export function parseManifestOffLoop(text: string, format: ManifestFormat = "yaml"): Promise<Manifest> {
   return new Promise((resolve, reject) => {
@@ -117,6 +141,8 @@ export function parseManifestOffLoop(text: string, format: ManifestFormat = "yam
       workerReady = false;
     }
     const w = worker;
+    clearTimeout(idleExit);
+    idleExit = undefined;
     const id = nextId++;
     pending.set(id, { resolve, reject });
     if (pending.size === 1 && workerReady) armWatchdog(w);
