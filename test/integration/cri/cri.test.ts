@@ -5,8 +5,8 @@
  * oci-image fixtures).
  */
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { copyFileSync, existsSync } from "node:fs";
+import { readFile, rename } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { credentials, status, type Client, type ServiceError } from "@grpc/grpc-js";
@@ -17,6 +17,7 @@ import { startInProcessDaemon, type TestDaemon } from "../../helpers/daemon.js";
 import { buildImages, push, startRegistry, type Images, type Registry } from "../oci-image/fixtures.js";
 
 const CALL_TIMEOUT_MS = 60_000;
+const HOST_RUNC = "/usr/sbin/runc";
 
 type Message = Record<string, unknown>;
 type Method = (request: Message, options: { deadline: number }, ...rest: unknown[]) => unknown;
@@ -116,6 +117,34 @@ void describe("CRI RuntimeService", () => {
     });
     assert.equal(streamError.code, status.UNIMPLEMENTED);
     assert.equal(streamError.details, UNIMPLEMENTED["RuntimeService/GetContainerEvents"]);
+  });
+});
+
+void describe("CRI Status on a broken toolchain", () => {
+  void it("answers RuntimeReady false with ToolchainDegraded and the problem, true once it is back", async () => {
+    // The daemon runs a copy of runc, which the test renames away and back.
+    const broken = await startInProcessDaemon((dir) => {
+      copyFileSync(HOST_RUNC, join(dir, "runc"));
+      return `[cri]\nsocket = "${dir}/cri.sock"\n[runtime]\npath = "${dir}/runc"\n`;
+    });
+    const runc = join(broken.dir, "runc");
+    const services = loadCriServices();
+    const client = new services.RuntimeService(`unix:${broken.dir}/cri.sock`, credentials.createInsecure());
+    const runtimeReady = async () =>
+      ((await call(client, "Status", {})).status as { conditions: Message[] }).conditions[0]!;
+    try {
+      await rename(runc, `${runc}.away`);
+      const ready = await runtimeReady();
+      assert.equal(ready.type, "RuntimeReady");
+      assert.equal(ready.status, false);
+      assert.equal(ready.reason, "ToolchainDegraded");
+      assert.match(ready.message as string, /runc: not found/);
+      await rename(`${runc}.away`, runc);
+      assert.equal((await runtimeReady()).status, true);
+    } finally {
+      client.close();
+      await broken.stop();
+    }
   });
 });
 
