@@ -216,7 +216,6 @@ function toServiceError(e: unknown): ServerErrorResponse {
   if (e instanceof CriError) return answer(e.code, e.message);
   if (e instanceof ImageNameError) return answer(GrpcStatus.INVALID_ARGUMENT, e.message);
   if (e instanceof OciImageError) return answer(OCI_CODES[e.kind], e.message);
-  if (e instanceof Error && e.name === "AbortError") return answer(GrpcStatus.CANCELLED, "cancelled");
   return answer(GrpcStatus.INTERNAL, e instanceof Error ? e.message : String(e));
 }
 
@@ -289,11 +288,20 @@ function criHandlers(options: CriServerOptions, shutdown: AbortSignal): Record<s
       }
       const cancelled = new AbortController();
       call.on("cancelled", () => cancelled.abort());
-      const record = await images.pull(reference, {
-        signal: AbortSignal.any([cancelled.signal, shutdown]),
-        ...(username === "" && password === "" ? {} : { credentials: { username, password } }),
-      });
-      return { image_ref: record.id };
+      const signal = AbortSignal.any([cancelled.signal, shutdown]);
+      try {
+        const record = await images.pull(reference, {
+          signal,
+          ...(username === "" && password === "" ? {} : { credentials: { username, password } }),
+        });
+        return { image_ref: record.id };
+      } catch (e) {
+        // An abort surfaces from oci-image as whatever its reader was doing (often a source
+        // error); the signal says what really happened.
+        if (!signal.aborted) throw e;
+        const why = shutdown.aborted ? "the daemon is shutting down" : "cancelled by the client";
+        throw new CriError(GrpcStatus.CANCELLED, `pull of ${reference}: ${why}`);
+      }
     },
     "ImageService/ListImages": (call) => {
       const wanted = text((call.request.filter as Record<string, unknown> | null)?.image, "image");

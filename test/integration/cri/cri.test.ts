@@ -6,7 +6,9 @@
  */
 import assert from "node:assert/strict";
 import { copyFileSync, existsSync } from "node:fs";
-import { readFile, rename } from "node:fs/promises";
+import { readdir, readFile, rename } from "node:fs/promises";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { credentials, status, type Client, type ServiceError } from "@grpc/grpc-js";
@@ -14,6 +16,8 @@ import { loadCriServices } from "../../../src/cri/proto.js";
 import { UNIMPLEMENTED } from "../../../src/cri/server.js";
 import { SKIFF_VERSION } from "../../../src/common/version.js";
 import { startInProcessDaemon, type TestDaemon } from "../../helpers/daemon.js";
+import { waitFor, within } from "../../helpers/wait.js";
+import { listen } from "../../../src/common/listen.js";
 import { buildImages, push, startRegistry, type Images, type Registry } from "../oci-image/fixtures.js";
 
 const CALL_TIMEOUT_MS = 60_000;
@@ -200,6 +204,43 @@ void describe("CRI ImageService", () => {
     assert.equal(existsSync(rootfs), false);
     // Removing what is not there succeeds, as CRI asks.
     await call(imageClient, "RemoveImage", { image: { image: tag } });
+  });
+
+  void it("stops reading from the registry when the client cancels a pull", async () => {
+    // A registry that accepts the manifest request and never answers it.
+    let stalled!: () => void;
+    const requested = new Promise<void>((resolve) => (stalled = resolve));
+    let closed!: () => void;
+    const abandoned = new Promise<void>((resolve) => (closed = resolve));
+    const stall = createServer((request, response) => {
+      if (request.url === "/v2/") return void response.writeHead(200).end("{}");
+      request.socket.once("close", closed);
+      stalled();
+    });
+    await listen(stall, { port: 0, host: "127.0.0.1" });
+    try {
+      const port = (stall.address() as AddressInfo).port;
+      const pull = method(imageClient, "PullImage")(
+        { image: { image: `127.0.0.1:${port}/stalls:1` } },
+        { deadline: Date.now() + CALL_TIMEOUT_MS },
+        () => undefined,
+      ) as { cancel(): void };
+      await within(requested, { timeoutMs: CALL_TIMEOUT_MS, what: "the pull to ask for the manifest" });
+      pull.cancel();
+      await within(abandoned, {
+        timeoutMs: CALL_TIMEOUT_MS,
+        what: "the pull to drop its registry connection",
+      });
+      // The pull's own directory goes once its failure has unwound.
+      const tmp = join(daemon.dir, "state", "data", "cri", "tmp");
+      await waitFor(async () => (await readdir(tmp)).length === 0 || undefined, {
+        timeoutMs: CALL_TIMEOUT_MS,
+        what: "the cancelled pull's directory to be removed",
+      });
+    } finally {
+      stall.closeAllConnections();
+      await new Promise((resolve) => stall.close(resolve));
+    }
   });
 
   void it("refuses bad references and missing images with a status, and keeps serving", async () => {
