@@ -75,7 +75,6 @@ export const UNIMPLEMENTED: Readonly<Record<string, string>> = {
   "RuntimeService/CheckpointContainer": "checkpointing containers (CRIU) is not supported by Skiff",
   "RuntimeService/UpdateRuntimeConfig":
     "the only runtime config CRI sends is the pod CIDR, and Skiff has no pod network yet",
-  "RuntimeService/RuntimeConfig": "the cgroup driver and runtime features come with pods",
   "ImageService/StreamImages": "ListImages answers the same; the streaming variant is not implemented yet",
 };
 
@@ -274,6 +273,9 @@ function criHandlers(options: CriServerOptions, shutdown: AbortSignal): Record<s
         info: verbose ? { toolchain: JSON.stringify(health) } : {},
       };
     },
+    // Skiff writes cgroup files itself and hands runc cgroupfs paths (docs/cgroups.md); it
+    // never asks systemd for a scope, so the kubelet must use the cgroupfs driver.
+    "RuntimeService/RuntimeConfig": () => Promise.resolve({ linux: { cgroup_driver: "CGROUPFS" } }),
     "ImageService/PullImage": async (call) => {
       const reference = text(call.request.image, "image");
       const auth = call.request.auth as Record<string, unknown> | null | undefined;

@@ -92,6 +92,12 @@ void describe("CRI RuntimeService", () => {
     });
   });
 
+  void it("answers RuntimeConfig with the cgroupfs driver Skiff uses", async () => {
+    assert.deepEqual(await call(runtimeClient, "RuntimeConfig", {}), {
+      linux: { cgroup_driver: "CGROUPFS" },
+    });
+  });
+
   void it("answers Status: the runtime ready (healthy toolchain), the network not ready with a reason", async () => {
     const answer = await call(runtimeClient, "Status", { verbose: true });
     const conditions = (answer.status as { conditions: Message[] }).conditions;
