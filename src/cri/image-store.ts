@@ -26,11 +26,18 @@ import { OciImageError } from "../oci-image/errors.js";
 import { DEFAULT_MAX_IMAGE_SIZE, unpackImage } from "../oci-image/image.js";
 import type { RegistryCredentials } from "../oci-image/registry.js";
 import type { ResolvedImage } from "../oci-image/resolve.js";
+import type { RegistryRef } from "../oci-image/reference.js";
 import { namesOf, parsePullReference, type ImageLookup } from "./image-names.js";
 
 /** Our own files, but read as input all the same. */
 const MAX_RECORD_BYTES = 1024 * 1024;
 const RECORD_VERSION = 1;
+/**
+ * Pulls that download at once; later ones wait their turn (a kubelet pulls one at a time by
+ * default, a few with maxParallelImagePulls). Bounds the sockets, memory and disk bandwidth that
+ * any number of PullImage calls can take.
+ */
+export const MAX_CONCURRENT_PULLS = 3;
 
 /** One image as CRI describes it (`runtime.v1.Image`, in our names). */
 export interface ImageRecord {
@@ -64,6 +71,9 @@ class AlreadyStored extends Error {
 export class ImageStore {
   private readonly records = new Map<Digest, ImageRecord>();
   private chain: Promise<unknown> = Promise.resolve();
+  private pulling = 0;
+  /** Pulls waiting for a slot, first come first served. */
+  private readonly queue: (() => void)[] = [];
 
   private constructor(
     private readonly dir: string,
@@ -137,6 +147,38 @@ export class ImageStore {
    */
   async pull(reference: string, options: PullOptions = {}): Promise<ImageRecord> {
     const ref = parsePullReference(reference);
+    await this.pullSlot(options.signal);
+    try {
+      return await this.pullNow(reference, ref, options);
+    } finally {
+      this.pulling -= 1;
+      this.queue.shift()?.();
+    }
+  }
+
+  /** Waits for one of MAX_CONCURRENT_PULLS slots (taken on return); rejects when `signal` aborts first. */
+  private async pullSlot(signal: AbortSignal | undefined): Promise<void> {
+    signal?.throwIfAborted();
+    if (this.pulling < MAX_CONCURRENT_PULLS) {
+      this.pulling += 1;
+      return;
+    }
+    await new Promise<void>((resolve, reject) => {
+      const turn = (): void => {
+        signal?.removeEventListener("abort", abandon);
+        this.pulling += 1;
+        resolve();
+      };
+      const abandon = (): void => {
+        this.queue.splice(this.queue.indexOf(turn), 1);
+        reject(signal!.reason as Error);
+      };
+      this.queue.push(turn);
+      signal?.addEventListener("abort", abandon, { once: true });
+    });
+  }
+
+  private async pullNow(reference: string, ref: RegistryRef, options: PullOptions): Promise<ImageRecord> {
     const work = join(this.tmpDir, `pull-${randomBytes(8).toString("hex")}`);
     const root = join(work, "rootfs");
     await mkdir(root, { recursive: true });

@@ -6,14 +6,18 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { after, before, describe, it } from "node:test";
 import pino from "pino";
 import { parseImageLookup } from "../../../src/cri/image-names.js";
-import { ImageStore } from "../../../src/cri/image-store.js";
+import { ImageStore, MAX_CONCURRENT_PULLS } from "../../../src/cri/image-store.js";
 import { OciImageError } from "../../../src/oci-image/errors.js";
+import { listen } from "../../../src/common/listen.js";
+import { waitFor } from "../../helpers/wait.js";
 import { HOST_ARCH, makeTar, startRegistry, writeLayout, type Registry } from "../oci-image/fixtures.js";
 
 const run = promisify(execFile);
@@ -105,5 +109,51 @@ void describe("the CRI image store", () => {
     assert.deepEqual(small.list(), []);
     assert.deepEqual(await readdir(join(storeDir, "tmp")), []);
     assert.deepEqual(await readdir(join(storeDir, "images")), []);
+  });
+
+  void it(`downloads at most ${MAX_CONCURRENT_PULLS} images at once; later pulls wait their turn`, async () => {
+    // A registry that never answers a manifest request: every pull that starts stays started.
+    const asked: string[] = [];
+    const stall = createServer((request, response) => {
+      if (request.url === "/v2/") return void response.writeHead(200).end("{}");
+      asked.push(request.url ?? "");
+    });
+    await listen(stall, { port: 0, host: "127.0.0.1" });
+    const store = await ImageStore.open(join(dir, "store-queue"), log);
+    const port = (stall.address() as AddressInfo).port;
+    const pulls = Array.from({ length: MAX_CONCURRENT_PULLS + 1 }, (_, i) => {
+      const controller = new AbortController();
+      const result = store.pull(`127.0.0.1:${port}/stalls:${i}`, { signal: controller.signal });
+      result.catch(() => undefined); // each is awaited below
+      return { controller, result };
+    });
+    const nextController = new AbortController();
+    try {
+      await waitFor(() => asked.length === MAX_CONCURRENT_PULLS || undefined, {
+        timeoutMs: 60_000,
+        what: `${MAX_CONCURRENT_PULLS} pulls to ask for their manifests`,
+      });
+      // The last one waits for a slot: cancelled there, it fails with the abort's own reason
+      // (a pull that had started would fail with the registry reader's error instead).
+      const waiting = pulls.at(-1)!;
+      const reason = new Error("cancelled while waiting");
+      waiting.controller.abort(reason);
+      await assert.rejects(waiting.result, (e: unknown) => e === reason);
+      // A slot freed by a cancelled download goes to the next pull in line.
+      const next = store.pull(`127.0.0.1:${port}/stalls:next`, { signal: nextController.signal });
+      next.catch(() => undefined);
+      pulls[0]!.controller.abort();
+      await assert.rejects(pulls[0]!.result);
+      await waitFor(() => asked.some((url) => url.includes("/stalls/manifests/next")) || undefined, {
+        timeoutMs: 60_000,
+        what: "the queued pull to start once a slot is free",
+      });
+      assert.equal(asked.length, MAX_CONCURRENT_PULLS + 1);
+    } finally {
+      for (const pull of pulls) pull.controller.abort();
+      nextController.abort();
+      stall.closeAllConnections();
+      await new Promise((resolve) => stall.close(resolve));
+    }
   });
 });
