@@ -25,6 +25,7 @@ import { detectOciRuntime } from "./oci/runtime.js";
 import { readHostFacts, type HostFacts } from "./oci/host.js";
 import { DaemonCounters, type MetricsServer, type MetricsSnapshot } from "./metrics/index.js";
 import { ToolchainHealth } from "./toolchain/health.js";
+import type { CriServer } from "../cri/server.js";
 import { probeCheckpointSupport, type CheckpointSupport } from "./containers/checkpoint.js";
 import { nativeBinary } from "./monitor/client.js";
 import { probeKernelVerity, type KernelVerityProbe } from "./mount/index.js";
@@ -96,6 +97,7 @@ export class Runtime {
   exitCode = 0;
   private keepContainers = false;
   private metrics: MetricsServer | undefined;
+  private cri: CriServer | undefined;
   /** OOM kills, suspends, wakes and start latency for the Prometheus endpoint. */
   private readonly counters = new DaemonCounters();
   private resolveStopped!: () => void;
@@ -270,6 +272,17 @@ export class Runtime {
         log: log.child({ room: "metrics" }),
       });
       log.info(`metrics on http://${config.metrics.host}:${runtime.metrics.address.port}/metrics`);
+    }
+    if (config.cri.socket !== undefined) {
+      // gRPC and the proto are loaded only when the endpoint is configured.
+      const { startCri } = await import("../cri/index.js");
+      runtime.cri = await startCri({
+        socket: config.cri.socket,
+        dataDir: config.dataDir,
+        runtimeHealth: () => runtime.health.check(),
+        log: log.child({ room: "cri" }),
+      });
+      log.info(`CRI on unix://${config.cri.socket}`);
     }
     void runtime.hub.waitForSubscriber(STARTUP_EXIT_GRACE_MS).then(() => runtime.releaseNotifications());
     await runtime.autostart(installed);
@@ -536,6 +549,7 @@ export class Runtime {
     await new Promise((resolve) => setImmediate(resolve));
     this.hub.broadcast({ type: "shutdown" });
     await this.metrics?.close();
+    await this.cri?.close();
     await this.console.close();
     if (this.keepContainers) this.containers.detachAll();
     else await this.stopContainers();

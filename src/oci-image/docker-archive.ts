@@ -4,6 +4,7 @@
 // config against its file name, which docker and skopeo make its sha256.
 import { createHash } from "node:crypto";
 import type { ImageLayer } from "./apply.js";
+import { sha256Digest } from "./digest.js";
 import {
   MAX_CONFIG_BYTES,
   MAX_MANIFEST_BYTES,
@@ -140,5 +141,6 @@ export async function resolveDockerArchive(
     ...(chosenTag === undefined ? {} : { tag: chosenTag }),
     ...(repository === undefined ? {} : { repository }),
     blobBytes,
+    configDigest: sha256Digest(configBytes),
   };
 }

@@ -2,7 +2,7 @@
 // manifest, its verified config, and its layers ready to apply.
 import type { Readable } from "node:stream";
 import type { ImageLayer } from "./apply.js";
-import { digestHex, readVerified, type Digest } from "./digest.js";
+import { digestHex, readVerified, sha256Digest, type Digest } from "./digest.js";
 import {
   MAX_CONFIG_BYTES,
   MAX_MANIFEST_BYTES,
@@ -34,6 +34,13 @@ export interface ResolvedImage {
   repository?: string;
   /** The compressed size of config and layers (what is read from the source). */
   blobBytes: number;
+  /** The sha256 of the config as read (the image's ID, as container runtimes name images). */
+  configDigest: Digest;
+  /**
+   * The sha256 of the root document (for a registry: the manifest or index the reference names,
+   * i.e. the repository digest); absent for docker-archive, which has none.
+   */
+  rootDigest?: Digest;
 }
 
 export interface RootDocument {
@@ -117,6 +124,8 @@ export async function resolveFromStore(
     ...(root.tag === undefined ? {} : { tag: root.tag }),
     ...(root.repository === undefined ? {} : { repository: root.repository }),
     blobBytes,
+    configDigest: doc.config.digest,
+    rootDigest: sha256Digest(root.bytes),
   };
 }
 

@@ -361,6 +361,10 @@ export const CONFIG_KEYS = {
     path: optionalKey("path", absolutePath),
     probeTimeoutMs: optionalKey("probe_timeout", duration),
   }),
+  /** The Kubernetes CRI v1 endpoint (docs/cri.md): its Unix socket; absent = off. */
+  cri: table("cri", {
+    socket: optionalKey("socket", absolutePath),
+  }),
   /** At shutdown, leave containers running under their monitors (see `skiffd --keep-containers`). */
   keepContainers: key("keep_containers", boolean, () => false),
   /** Prepare every autostart container at daemon start, so its start only opens the exec fifo. */

@@ -1,0 +1,342 @@
+/**
+ * Skiff's Kubernetes CRI v1 endpoint (docs/cri.md): `runtime.v1.RuntimeService` and
+ * `runtime.v1.ImageService` over gRPC on a Unix socket, started by the daemon only when
+ * `[cri] socket` is configured. Like the console, it is an edge: it reads requests, asks the
+ * parts that own the answers (the toolchain's health, the image store) and writes responses.
+ *
+ * Every method of the vendored proto is registered: the implemented ones below, every other one
+ * answering `UNIMPLEMENTED` with the reason in `UNIMPLEMENTED` (the table docs/cri.md lists).
+ * `startCriServer` refuses to start when a method of the proto is in neither, or the table names
+ * a method the proto lacks, so a newer api.proto cannot leave a method silently unanswered.
+ */
+import { lstat, rm } from "node:fs/promises";
+import {
+  Server,
+  ServerCredentials,
+  status as GrpcStatus,
+  type MethodDefinition,
+  type ServiceClientConstructor,
+  type ServerErrorResponse,
+  type ServerUnaryCall,
+  type ServerWritableStream,
+  type UntypedHandleCall,
+  type sendUnaryData,
+} from "@grpc/grpc-js";
+import type { Logger } from "pino";
+import { SKIFF_VERSION } from "../common/version.js";
+import { MAX_UNIX_SOCKET_PATH } from "../common/unix-socket.js";
+import { OciImageError, type OciImageErrorKind } from "../oci-image/errors.js";
+import { ImageNameError, parseImageLookup } from "./image-names.js";
+import type { ImageRecord, ImageStore } from "./image-store.js";
+import { loadCriServices } from "./proto.js";
+
+/** What `Version` answers: the CRI API this endpoint speaks, and who it is. */
+export const CRI_API_VERSION = "v1";
+export const CRI_RUNTIME_NAME = "skiff";
+/** `VersionResponse.version`: the version of the kubelet runtime API, "0.1.0" for every v1 runtime. */
+const KUBELET_API_VERSION = "0.1.0";
+
+const PODS_NEXT = "pod sandboxes are not implemented yet (docs/cri.md, Plan)";
+const CONTAINERS_NEXT = "containers in pods are not implemented yet (docs/cri.md, Plan)";
+const STREAMING_NEXT = "the streaming server (exec, attach, port-forward) is not implemented yet";
+
+/** Every method Skiff does not implement, with the reason its UNIMPLEMENTED answer carries. */
+export const UNIMPLEMENTED: Readonly<Record<string, string>> = {
+  "RuntimeService/RunPodSandbox": PODS_NEXT,
+  "RuntimeService/StopPodSandbox": PODS_NEXT,
+  "RuntimeService/RemovePodSandbox": PODS_NEXT,
+  "RuntimeService/PodSandboxStatus": PODS_NEXT,
+  "RuntimeService/ListPodSandbox": PODS_NEXT,
+  "RuntimeService/StreamPodSandboxes": PODS_NEXT,
+  "RuntimeService/UpdatePodSandboxResources": PODS_NEXT,
+  "RuntimeService/PodSandboxStats": PODS_NEXT,
+  "RuntimeService/ListPodSandboxStats": PODS_NEXT,
+  "RuntimeService/StreamPodSandboxStats": PODS_NEXT,
+  "RuntimeService/ListPodSandboxMetrics": PODS_NEXT,
+  "RuntimeService/StreamPodSandboxMetrics": PODS_NEXT,
+  "RuntimeService/ListMetricDescriptors": "pod metrics are not implemented yet (they come with pods)",
+  "RuntimeService/CreateContainer": CONTAINERS_NEXT,
+  "RuntimeService/StartContainer": CONTAINERS_NEXT,
+  "RuntimeService/StopContainer": CONTAINERS_NEXT,
+  "RuntimeService/RemoveContainer": CONTAINERS_NEXT,
+  "RuntimeService/ListContainers": CONTAINERS_NEXT,
+  "RuntimeService/StreamContainers": CONTAINERS_NEXT,
+  "RuntimeService/ContainerStatus": CONTAINERS_NEXT,
+  "RuntimeService/UpdateContainerResources": CONTAINERS_NEXT,
+  "RuntimeService/ReopenContainerLog": CONTAINERS_NEXT,
+  "RuntimeService/ContainerStats": CONTAINERS_NEXT,
+  "RuntimeService/ListContainerStats": CONTAINERS_NEXT,
+  "RuntimeService/StreamContainerStats": CONTAINERS_NEXT,
+  "RuntimeService/GetContainerEvents": CONTAINERS_NEXT,
+  "RuntimeService/ExecSync": STREAMING_NEXT,
+  "RuntimeService/Exec": STREAMING_NEXT,
+  "RuntimeService/Attach": STREAMING_NEXT,
+  "RuntimeService/PortForward": STREAMING_NEXT,
+  "RuntimeService/CheckpointContainer": "checkpointing containers (CRIU) is not supported by Skiff",
+  "RuntimeService/UpdateRuntimeConfig":
+    "the only runtime config CRI sends is the pod CIDR, and Skiff has no pod network yet",
+  "ImageService/StreamImages": "ListImages answers the same; the streaming variant is not implemented yet",
+};
+
+/** What the endpoint needs from the daemon. */
+export interface CriServerOptions {
+  /** Absolute path of the Unix socket; a stale socket file there is replaced. */
+  socket: string;
+  images: ImageStore;
+  /** The toolchain's health (runtime, monitor, init), checked fresh for each `Status`. */
+  runtimeHealth: () => Promise<{ status: "ok" | "degraded"; problems: string[] }>;
+  log: Logger;
+}
+
+export interface CriServer {
+  readonly socket: string;
+  /** Stops accepting, cancels calls in progress (pulls are aborted) and removes the socket. */
+  close(): Promise<void>;
+}
+
+type Handler = (call: ServerUnaryCall<Record<string, unknown>, unknown>) => Promise<unknown>;
+
+/** A refusal with its gRPC status, thrown by handlers and answered as it is. */
+class CriError extends Error {
+  constructor(
+    readonly code: GrpcStatus,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export async function startCriServer(options: CriServerOptions): Promise<CriServer> {
+  const { socket, log } = options;
+  if (!socket.startsWith("/") || Buffer.byteLength(socket) > MAX_UNIX_SOCKET_PATH) {
+    throw new Error(
+      `cri.socket: ${socket}: expected an absolute path of at most ${MAX_UNIX_SOCKET_PATH} bytes`,
+    );
+  }
+  const services = loadCriServices();
+  const pulls = new AbortController();
+  const handlers = criHandlers(options, pulls.signal);
+  const server = new Server({ "grpc.max_receive_message_length": 4 * 1024 * 1024 });
+  const unknown = new Set(Object.keys(UNIMPLEMENTED));
+  const both: [string, ServiceClientConstructor][] = [
+    ["RuntimeService", services.RuntimeService],
+    ["ImageService", services.ImageService],
+  ];
+  for (const [serviceName, service] of both) {
+    const implementation: Record<string, UntypedHandleCall> = {};
+    for (const [method, definition] of Object.entries(service.service)) {
+      const key = `${serviceName}/${method}`;
+      unknown.delete(key);
+      const handler = handlers[key];
+      const reason = UNIMPLEMENTED[key];
+      if (handler !== undefined) implementation[method] = unary(key, handler, log);
+      else if (reason !== undefined)
+        implementation[method] = unimplemented(definition as MethodDefinition<unknown, unknown>, reason);
+      else throw new Error(`CRI: ${key} has neither a handler nor a reason in UNIMPLEMENTED`);
+    }
+    server.addService(service.service, implementation);
+  }
+  if (unknown.size > 0)
+    throw new Error(`CRI: UNIMPLEMENTED names methods the proto lacks: ${[...unknown].join(", ")}`);
+  await removeStaleSocket(socket);
+  await new Promise<void>((resolve, reject) =>
+    server.bindAsync(`unix:${socket}`, ServerCredentials.createInsecure(), (error) =>
+      error ? reject(new Error(`cri: cannot listen on unix://${socket}: ${error.message}`)) : resolve(),
+    ),
+  );
+  return {
+    socket,
+    async close() {
+      pulls.abort();
+      // tryShutdown lets calls finish; after a grace period whatever is left is cancelled.
+      await new Promise<void>((resolve) => {
+        const force = setTimeout(() => server.forceShutdown(), 2000);
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
+      });
+      await rm(socket, { force: true });
+    },
+  };
+}
+
+/** A socket file left by a daemon that did not shut down; anything else at the path is refused. */
+async function removeStaleSocket(socket: string): Promise<void> {
+  const st = await lstat(socket).catch((e: NodeJS.ErrnoException) => {
+    if (e.code === "ENOENT") return undefined;
+    throw e;
+  });
+  if (st === undefined) return;
+  if (!st.isSocket()) throw new Error(`cri: ${socket} exists and is not a socket`);
+  await rm(socket);
+}
+
+function unary(key: string, handler: Handler, log: Logger): UntypedHandleCall {
+  return (call: ServerUnaryCall<Record<string, unknown>, unknown>, callback: sendUnaryData<unknown>) => {
+    // Through a promise, so a handler that throws before its first await is answered the same way.
+    Promise.resolve(call)
+      .then(handler)
+      .then(
+        (response) => callback(null, response),
+        (e: unknown) => {
+          const error = toServiceError(e);
+          if (error.code === GrpcStatus.INTERNAL) log.error({ err: e, method: key }, "CRI call failed");
+          else log.debug({ method: key, code: error.code, details: error.details }, "CRI call refused");
+          callback(error);
+        },
+      );
+  };
+}
+
+function unimplemented(definition: MethodDefinition<unknown, unknown>, reason: string): UntypedHandleCall {
+  const error = { code: GrpcStatus.UNIMPLEMENTED, details: reason } as ServerErrorResponse;
+  if (definition.responseStream) {
+    return (call: ServerWritableStream<unknown, unknown>) => call.emit("error", error);
+  }
+  return (_call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => callback(error);
+}
+
+const OCI_CODES: Record<OciImageErrorKind, GrpcStatus> = {
+  usage: GrpcStatus.INVALID_ARGUMENT,
+  source: GrpcStatus.UNAVAILABLE,
+  registry: GrpcStatus.UNAVAILABLE,
+  format: GrpcStatus.FAILED_PRECONDITION,
+  digest: GrpcStatus.DATA_LOSS,
+  size: GrpcStatus.RESOURCE_EXHAUSTED,
+  platform: GrpcStatus.FAILED_PRECONDITION,
+  layer: GrpcStatus.FAILED_PRECONDITION,
+  config: GrpcStatus.FAILED_PRECONDITION,
+};
+
+/** The one internal → gRPC error mapping of the endpoint. */
+function toServiceError(e: unknown): ServerErrorResponse {
+  const answer = (code: GrpcStatus, details: string) => ({ code, details }) as ServerErrorResponse;
+  if (e instanceof CriError) return answer(e.code, e.message);
+  if (e instanceof ImageNameError) return answer(GrpcStatus.INVALID_ARGUMENT, e.message);
+  if (e instanceof OciImageError) return answer(OCI_CODES[e.kind], e.message);
+  return answer(GrpcStatus.INTERNAL, e instanceof Error ? e.message : String(e));
+}
+
+/** A string field of a request message (proto3 strings default to ""). */
+function text(message: unknown, field: string): string {
+  const value = (message as Record<string, unknown> | null | undefined)?.[field];
+  return typeof value === "string" ? value : "";
+}
+
+function imageMessage(record: ImageRecord): Record<string, unknown> {
+  // CRI: uid when the image's user is numeric, username otherwise (empty: root, uid 0).
+  const user = record.user.split(":")[0] ?? "";
+  const uid = user === "" ? 0 : /^\d+$/.test(user) ? Number(user) : undefined;
+  return {
+    id: record.id,
+    repo_tags: record.repoTags,
+    repo_digests: record.repoDigests,
+    size: String(record.size),
+    ...(uid === undefined ? { username: user } : { uid: { value: String(uid) } }),
+    spec: { image: record.id, annotations: record.annotations },
+    pinned: false,
+  };
+}
+
+/** The implemented methods, by `Service/Method`. */
+function criHandlers(options: CriServerOptions, shutdown: AbortSignal): Record<string, Handler> {
+  const { images } = options;
+  return {
+    "RuntimeService/Version": () =>
+      Promise.resolve({
+        version: KUBELET_API_VERSION,
+        runtime_name: CRI_RUNTIME_NAME,
+        runtime_version: SKIFF_VERSION,
+        runtime_api_version: CRI_API_VERSION,
+      }),
+    "RuntimeService/Status": async (call) => {
+      const health = await options.runtimeHealth();
+      const ready = health.status === "ok";
+      const conditions = [
+        {
+          type: "RuntimeReady",
+          status: ready,
+          reason: ready ? "" : "ToolchainDegraded",
+          message: ready ? "" : health.problems.join("; "),
+        },
+        {
+          type: "NetworkReady",
+          status: false,
+          reason: "NetworkNotImplemented",
+          message: "Skiff does not set up pod networks yet",
+        },
+      ];
+      const verbose = (call.request as { verbose?: boolean }).verbose === true;
+      return {
+        status: { conditions },
+        info: verbose ? { toolchain: JSON.stringify(health) } : {},
+      };
+    },
+    // Skiff writes cgroup files itself and hands runc cgroupfs paths (docs/cgroups.md); it
+    // never asks systemd for a scope, so the kubelet must use the cgroupfs driver.
+    "RuntimeService/RuntimeConfig": () => Promise.resolve({ linux: { cgroup_driver: "CGROUPFS" } }),
+    "ImageService/PullImage": async (call) => {
+      const reference = text(call.request.image, "image");
+      const auth = call.request.auth as Record<string, unknown> | null | undefined;
+      const username = text(auth, "username");
+      const password = text(auth, "password");
+      if (
+        text(auth, "auth") !== "" ||
+        text(auth, "identity_token") !== "" ||
+        text(auth, "registry_token") !== ""
+      ) {
+        throw new CriError(GrpcStatus.INVALID_ARGUMENT, "only username/password registry auth is supported");
+      }
+      const cancelled = new AbortController();
+      call.on("cancelled", () => cancelled.abort());
+      const signal = AbortSignal.any([cancelled.signal, shutdown]);
+      try {
+        const record = await images.pull(reference, {
+          signal,
+          ...(username === "" && password === "" ? {} : { credentials: { username, password } }),
+        });
+        return { image_ref: record.id };
+      } catch (e) {
+        // An abort surfaces from oci-image as whatever its reader was doing (often a source
+        // error); the signal says what really happened.
+        if (!signal.aborted) throw e;
+        const why = shutdown.aborted ? "the daemon is shutting down" : "cancelled by the client";
+        throw new CriError(GrpcStatus.CANCELLED, `pull of ${reference}: ${why}`);
+      }
+    },
+    "ImageService/ListImages": (call) => {
+      const wanted = text((call.request.filter as Record<string, unknown> | null)?.image, "image");
+      const list =
+        wanted === ""
+          ? images.list()
+          : [images.find(parseImageLookup(wanted))].filter((r): r is ImageRecord => r !== undefined);
+      return Promise.resolve({ images: list.map(imageMessage) });
+    },
+    "ImageService/ImageStatus": (call) => {
+      const record = images.find(parseImageLookup(text(call.request.image, "image")));
+      // CRI: an image that is not stored is answered with no image, not with an error.
+      if (record === undefined) return Promise.resolve({ info: {} });
+      const verbose = (call.request as { verbose?: boolean }).verbose === true;
+      return Promise.resolve({
+        image: imageMessage(record),
+        info: verbose ? { rootfs: images.rootfsOf(record.id) } : {},
+      });
+    },
+    "ImageService/RemoveImage": async (call) => {
+      // CRI: removing an image that is not there succeeds.
+      await images.remove(parseImageLookup(text(call.request.image, "image")));
+      return {};
+    },
+    "ImageService/ImageFsInfo": () => {
+      const list = images.list();
+      const usage = {
+        timestamp: String(BigInt(Date.now()) * 1_000_000n),
+        fs_id: { mountpoint: images.directory },
+        used_bytes: { value: String(list.reduce((sum, r) => sum + r.unpackedBytes, 0)) },
+        inodes_used: { value: String(list.reduce((sum, r) => sum + r.inodes, 0)) },
+      };
+      return Promise.resolve({ image_filesystems: [usage], container_filesystems: [] });
+    },
+  };
+}
