@@ -423,39 +423,37 @@ export class ContainerExecutor {
       }
       if (mounted.length > 0) await this.o.report({ type: "images_mounted", mounted });
       await mkdir(instance.stateDir, { recursive: true, mode: 0o700 });
-      const consoleSocket = manifest.console
-        ? (
-            await this.o.consoles.open(container, manifest.console.permissions, {
-              uid: manifest.uid,
-              gid: manifest.gid,
-            })
-          ).socketPath
-        : undefined;
-      const bundle = await this.o.bundles.write({
-        container,
-        manifest,
-        rootfsPath: root.target,
-        resourceRoots,
-        cgroupsPath: cgroupPath,
-        consoleSocketHostPath: consoleSocket,
-        overrides: step.overrides,
-      });
+      // The instance record (written and fsync'd) and the bundle do not read each other: they are
+      // written at the same time, and both are complete before a monitor exists (a failure of
+      // either removes the instance's files below, as no monitor runs).
+      const recorded = this.recordInstance(instance, step, cgroupPath);
+      const written = (async () => {
+        const consoleSocket = manifest.console
+          ? (
+              await this.o.consoles.open(container, manifest.console.permissions, {
+                uid: manifest.uid,
+                gid: manifest.gid,
+              })
+            ).socketPath
+          : undefined;
+        return this.o.bundles.write({
+          container,
+          manifest,
+          rootfsPath: root.target,
+          resourceRoots,
+          cgroupsPath: cgroupPath,
+          consoleSocketHostPath: consoleSocket,
+          overrides: step.overrides,
+        });
+      })();
+      const [recordResult, bundleResult] = await Promise.allSettled([recorded, written]);
+      if (bundleResult.status === "rejected") throw bundleResult.reason;
+      const bundle = bundleResult.value;
       for (const warning of [...bundle.warnings, ...attrWarnings]) this.o.log.warn({ container }, warning);
       let monitor: MonitorConnection;
       try {
-        // What a crash in the middle of the predecessor's cleanup left must not pass for ours.
-        await removeInstanceFiles(instance.stateDir);
+        if (recordResult.status === "rejected") throw recordResult.reason;
         if (step.restore) await this.checkRestorable(instance.stateDir, bundle);
-        await writeInstanceRecord(instance.stateDir, {
-          instance: instance.id,
-          container,
-          startedBy: step.startedBy,
-          overrides: step.overrides,
-          resources: step.resources.map((r) => r.container),
-          cgroupPath,
-          createdAt: Date.now(),
-          ...(step.prepareOnly ? { prepared: true } : {}),
-        });
         monitor = await spawnMonitor({
           id: nameOf(container),
           bundleDir: bundle.bundleDir,
@@ -522,6 +520,26 @@ export class ContainerExecutor {
         ...(problems ? { problems } : {}),
       });
     }
+  }
+
+  /** The instance's record, instance.json, in place of whatever a predecessor left. */
+  private async recordInstance(
+    instance: Instance,
+    step: Extract<ContainerStep, { type: "start_container" }>,
+    cgroupPath: string,
+  ): Promise<void> {
+    // What a crash in the middle of the predecessor's cleanup left must not pass for ours.
+    await removeInstanceFiles(instance.stateDir);
+    await writeInstanceRecord(instance.stateDir, {
+      instance: instance.id,
+      container: instance.container,
+      startedBy: step.startedBy,
+      overrides: step.overrides,
+      resources: step.resources.map((r) => r.container),
+      cgroupPath,
+      createdAt: Date.now(),
+      ...(step.prepareOnly ? { prepared: true } : {}),
+    });
   }
 
   private async mountFor(

@@ -164,12 +164,18 @@ export async function writeBundle(input: BundleInput): Promise<Bundle> {
     await Promise.all(servers.splice(0).map((server) => new Promise((resolve) => server.close(resolve))));
   };
   try {
-    await mkdir(resolveWithin(layout.runDir, "bundles"), { recursive: true, mode: 0o700 });
+    // One call creates `<runDir>/bundles` too, with the same mode.
     await mkdir(bundleDir, { recursive: true, mode: 0o700 });
-    await copyInit(input.initHostPath, initCopy);
     const config = resolveWithin(bundleDir, "config.json");
-    await writeFile(`${config}.tmp`, serializeOciSpec(spec), { mode: 0o600 });
-    await rename(`${config}.tmp`, config);
+    // Two files that do not depend on each other, written at the same time; both settle before
+    // a failure removes the bundle (no write may land after the removal).
+    const written = await Promise.allSettled([
+      copyInit(input.initHostPath, initCopy),
+      writeFile(`${config}.tmp`, serializeOciSpec(spec), { mode: 0o600 }).then(() =>
+        rename(`${config}.tmp`, config),
+      ),
+    ]);
+    for (const result of written) if (result.status === "rejected") throw result.reason;
 
     const mountTypes = new Set(Object.values(manifest.mounts ?? {}).map((mount) => mount.type));
     if (mountTypes.has("persist")) {

@@ -23,7 +23,7 @@
  *   served in order; a pause of a paused container is a no-op success; anything that would need
  *   a second freezer operation at once is refused with a definite error (state/power.ts).
  */
-import { nameOf, type ContainerId } from "../../protocol/container.js";
+import type { ContainerId } from "../../protocol/container.js";
 import type { ExitStatus, MemoryNotification, Request, WireError } from "../../protocol/messages.js";
 import type { Manifest } from "../../npk/manifest/types.js";
 import { RESERVED_ENV_VARIABLES } from "../../npk/manifest/validate.js";
@@ -35,7 +35,13 @@ import { isFrozen, powerEndedByExit } from "./power.js";
 import { manifestPowerSteps } from "./wake.js";
 import type { JobResult, Reply } from "../events/types.js";
 import { NO_OVERRIDES, type StartedBy, type StartOverrides } from "../events/data.js";
-import { initialPower, withContainer, type ContainerRecord, type RuntimeState } from "./model.js";
+import {
+  initialPower,
+  otherInstancesOfName,
+  withContainer,
+  type ContainerRecord,
+  type RuntimeState,
+} from "./model.js";
 import {
   allows,
   canKill,
@@ -114,10 +120,7 @@ export function startContainer(state: RuntimeState, container: ContainerId, inpu
     return startError(state, container, { type: "start_container_resource", container }, reply);
   // A prepared (or preparing) instance of this very container is what a start uses.
   const prepared = isPrepared(record.process) ? record.process : undefined;
-  const otherInstance = [...state.containers.values()].some(
-    (c) => c.id !== container && c.process && nameOf(c.id) === manifest.name,
-  );
-  if (otherInstance || !canStart(record.process, prepareOnly))
+  if (otherInstancesOfName(state, record) > 0 || !canStart(record.process, prepareOnly))
     return startError(state, container, { type: "start_container_started", container }, reply);
   const failed = (error: string): T =>
     startError(state, container, { type: "start_container_failed", container, error }, reply);
@@ -209,14 +212,7 @@ function limitCheck(state: RuntimeState, manifest: Manifest): LimitReached | str
   } catch (e) {
     return messageOf(e);
   }
-  let running = 0;
-  const runningInGroup = new Map<string, number>();
-  for (const c of state.containers.values()) {
-    if (!c.process) continue;
-    running++;
-    const g = groupOfManifest(c.pkg.npk.manifest, state.limits.groups)?.name;
-    if (g !== undefined) runningInGroup.set(g, (runningInGroup.get(g) ?? 0) + 1);
-  }
+  const { total: running, byGroup: runningInGroup } = state.instances;
   return checkLimits({ running, runningInGroup }, group, state.limits);
 }
 

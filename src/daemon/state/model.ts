@@ -9,6 +9,9 @@ import { DEFAULT_MOUNT_CACHE_SIZE, type DaemonConfig } from "../config/schema.js
 import type { InstalledPackage, StartedBy, StartOverrides } from "../events/data.js";
 import type { Reply } from "../events/types.js";
 import type { Phase } from "./lifecycle.js";
+import { nameOf } from "../../protocol/container.js";
+import { groupOfManifest } from "../cgroups/groups.js";
+import { PersistentMap } from "./persistent-map.js";
 
 /** An operation in flight on a container; others wait for it to finish (or are refused). */
 export type BusyWith = "install" | "mount" | "umount" | "uninstall";
@@ -143,12 +146,90 @@ export type ContainerLimits = Pick<DaemonConfig, "maxContainers" | "groups">;
 export interface RuntimeState {
   readonly limits: ContainerLimits;
   readonly repositories: ReadonlyMap<RepositoryId, RepositoryInfo>;
-  /** Installed containers; a record busy with "install" is reserved, not yet visible. */
-  readonly containers: ReadonlyMap<ContainerId, ContainerRecord>;
+  /**
+   * Installed containers; a record busy with "install" is reserved, not yet visible. Persistent:
+   * a transition's update copies a path, not the map (state/persistent-map.ts).
+   */
+  readonly containers: PersistentMap<ContainerId, ContainerRecord>;
+  /** Derived from `containers`; only withContainer and withoutContainer change it. */
+  readonly instances: InstanceCounts;
   /** Set once shutdown has begun; requests that change things are refused from then on. */
   readonly shuttingDown: boolean;
   /** Images a start mounted that stay mounted while unused (`mount_cache_size`). */
   readonly mountCacheSize: number;
+}
+
+/**
+ * The instances (records with a process: starting, running, prepared, stopping...) counted
+ * daemon-wide, per container name and per process group: what a start checks (one instance per
+ * name, the limits), answered in O(1) instead of a scan of every container (state/containers.ts).
+ *
+ * INVARIANTS: equal at all times to the counts over `containers`; withContainer and
+ * withoutContainer, the only functions that change `containers`, keep it so
+ * (test/unit/state/persistent-map.test.ts compares it with a recount).
+ */
+export interface InstanceCounts {
+  readonly total: number;
+  readonly byName: PersistentMap<string, number>;
+  /** Configured groups are few: this map is copied on a change. */
+  readonly byGroup: ReadonlyMap<string, number>;
+}
+
+const NO_INSTANCES: InstanceCounts = { total: 0, byName: PersistentMap.empty(), byGroup: new Map() };
+
+/**
+ * The configured group an instance of `record` counts in. A manifest naming an unknown group
+ * cannot start (the start refuses it, state/containers.ts); should one run anyway (adopted after
+ * a configuration change), it counts daemon-wide only.
+ */
+function groupOf(record: ContainerRecord, limits: ContainerLimits): string | undefined {
+  try {
+    return groupOfManifest(record.pkg.npk.manifest, limits.groups)?.name;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `counts` with one instance of `record` added (`by` 1) or removed (`by` -1). */
+function counted(
+  counts: InstanceCounts,
+  record: ContainerRecord,
+  by: 1 | -1,
+  limits: ContainerLimits,
+): InstanceCounts {
+  const name = nameOf(record.id);
+  const perName = (counts.byName.get(name) ?? 0) + by;
+  const group = groupOf(record, limits);
+  let byGroup = counts.byGroup;
+  if (group !== undefined) {
+    const copy = new Map(byGroup);
+    const inGroup = (copy.get(group) ?? 0) + by;
+    if (inGroup > 0) copy.set(group, inGroup);
+    else copy.delete(group);
+    byGroup = copy;
+  }
+  return {
+    total: counts.total + by,
+    byName: perName > 0 ? counts.byName.set(name, perName) : counts.byName.delete(name),
+    byGroup,
+  };
+}
+
+/** `counts` after `before` (absent: a new record) became `after` (absent: removed). */
+function recount(
+  counts: InstanceCounts,
+  before: ContainerRecord | undefined,
+  after: ContainerRecord | undefined,
+  limits: ContainerLimits,
+): InstanceCounts {
+  // The counts depend on the process's presence and the package (name, group) only.
+  const wasCounted = before?.process !== undefined;
+  const isCounted = after?.process !== undefined;
+  if (wasCounted === isCounted && (!isCounted || before?.pkg === after?.pkg)) return counts;
+  let next = counts;
+  if (before?.process) next = counted(next, before, -1, limits);
+  if (after?.process) next = counted(next, after, 1, limits);
+  return next;
 }
 
 const NO_LIMITS: ContainerLimits = { maxContainers: 16384, groups: [] };
@@ -159,13 +240,16 @@ export function initialState(
   limits: ContainerLimits = NO_LIMITS,
   mountCacheSize: number = DEFAULT_MOUNT_CACHE_SIZE,
 ): RuntimeState {
-  return {
+  let state: RuntimeState = {
     mountCacheSize,
     limits,
     repositories: new Map([...repositories].sort((a, b) => a.id.localeCompare(b.id)).map((r) => [r.id, r])),
-    containers: new Map(installed.map((c) => [c.id, c])),
+    containers: PersistentMap.empty(),
+    instances: NO_INSTANCES,
     shuttingDown: false,
   };
+  for (const record of installed) state = withContainer(state, record);
+  return state;
 }
 
 /** Containers visible to clients (installed, not merely reserved). */
@@ -174,15 +258,27 @@ export function visibleContainers(state: RuntimeState): ContainerRecord[] {
 }
 
 export function withContainer(state: RuntimeState, record: ContainerRecord): RuntimeState {
-  const containers = new Map(state.containers);
-  containers.set(record.id, record);
-  return { ...state, containers };
+  const before = state.containers.get(record.id);
+  return {
+    ...state,
+    containers: state.containers.set(record.id, record),
+    instances: recount(state.instances, before, record, state.limits),
+  };
 }
 
 export function withoutContainer(state: RuntimeState, id: ContainerId): RuntimeState {
-  const containers = new Map(state.containers);
-  containers.delete(id);
-  return { ...state, containers };
+  const before = state.containers.get(id);
+  if (!before) return state;
+  return {
+    ...state,
+    containers: state.containers.delete(id),
+    instances: recount(state.instances, before, undefined, state.limits),
+  };
+}
+
+/** Instances of other containers with `record`'s name (Northstar: one instance per name). */
+export function otherInstancesOfName(state: RuntimeState, record: ContainerRecord): number {
+  return (state.instances.byName.get(nameOf(record.id)) ?? 0) - (record.process ? 1 : 0);
 }
 
 export function repositoryUsage(

@@ -26,7 +26,7 @@
 import type { ContainerId } from "../../protocol/container.js";
 import type { JobResult } from "../events/types.js";
 import type { Step, Transition } from "../events/steps.js";
-import type { ContainerRecord, RuntimeState } from "./model.js";
+import { withContainer, type ContainerRecord, type RuntimeState } from "./model.js";
 
 type T = Transition<RuntimeState>;
 
@@ -87,9 +87,8 @@ export function trimMountCache(before: RuntimeState, t: T, now: number): T {
     }
   }
   if (changed.size === 0) return t;
-  const containers = new Map(t.state.containers);
-  for (const [id, r] of changed) containers.set(id, r);
-  const state = { ...t.state, containers };
+  let state = t.state;
+  for (const r of changed.values()) state = withContainer(state, r);
   return {
     state,
     steps: images.length > 0 ? [...t.steps, { type: "release_images", images }] : t.steps,
@@ -98,13 +97,13 @@ export function trimMountCache(before: RuntimeState, t: T, now: number): T {
 
 /** `release_images` ended. */
 export function imagesReleased(state: RuntimeState, r: Extract<JobResult, { type: "images_released" }>): T {
-  const containers = new Map(state.containers);
+  let next = state;
   const steps: Step[] = [];
   for (const { container, handle, error } of r.results) {
-    const record = containers.get(container);
+    const record = next.containers.get(container);
     if (!record || record.releasing !== handle) continue;
     if (error === undefined) {
-      containers.set(container, { ...record, releasing: undefined });
+      next = withContainer(next, { ...record, releasing: undefined });
       continue;
     }
     steps.push({
@@ -113,12 +112,12 @@ export function imagesReleased(state: RuntimeState, r: Extract<JobResult, { type
       container,
       message: `releasing the unused image failed (it stays mounted): ${error}`,
     });
-    containers.set(
-      container,
+    next = withContainer(
+      next,
       record.mount
         ? { ...record, releasing: undefined }
         : { ...record, releasing: undefined, mount: handle, mountedBy: "start" },
     );
   }
-  return { state: { ...state, containers }, steps };
+  return { state: next, steps };
 }
