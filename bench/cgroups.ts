@@ -15,18 +15,12 @@ import { CgroupTree } from "../src/daemon/cgroups/tree.js";
 import { readStats } from "../src/daemon/cgroups/cgroup-stats.js";
 import { killCgroup } from "../src/daemon/cgroups/kill.js";
 import { Freezer } from "../src/daemon/power/freezer.js";
-import { ms, percentile, versus } from "./stats.js";
+import { ms, percentile, timed, versus } from "./stats.js";
 
 const run = promisify(execFile);
 const CGROUPS = 100;
 const STATS_ROUNDS = 30;
 const FREEZE_ROUNDS = 30;
-
-async function timed(action: () => Promise<unknown>): Promise<number> {
-  const start = performance.now();
-  await action();
-  return performance.now() - start;
-}
 
 // The files readStats reads per cgroup, for the baseline that reads them through fs/promises.
 export const STATS_FILES: Record<1 | 2, [string, string][]> = {

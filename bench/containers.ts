@@ -19,7 +19,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { connect, type Client } from "../src/client/index.js";
 import { ContainerHarness } from "../test/helpers/containers.js";
 import { RuncBaseline } from "./runc-baseline.js";
-import { ms, percentile, versus } from "./stats.js";
+import { inWorkers, ms, percentile, timed, versus } from "./stats.js";
 
 const RUNS = 30;
 const LOOP_MS = 10_000;
@@ -110,21 +110,6 @@ async function monitorOf(
 
 const p50p99 = (samples: number[]): string =>
   `p50 ${ms(percentile(samples, 50))} p99 ${ms(percentile(samples, 99))}`;
-
-async function timed(body: () => Promise<unknown>): Promise<number> {
-  const start = performance.now();
-  await body();
-  return performance.now() - start;
-}
-
-/** Runs `work(i)` for i in [0, count) on `workers` sequential workers. */
-async function inWorkers(count: number, workers: number, work: (i: number, worker: number) => Promise<void>) {
-  await Promise.all(
-    Array.from({ length: workers }, async (_, w) => {
-      for (let i = w; i < count; i += workers) await work(i, w);
-    }),
-  );
-}
 
 interface Setup {
   h: ContainerHarness;

@@ -11,14 +11,13 @@ import { createReadStream } from "node:fs";
 import { mkdir, mkdtemp, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { performance } from "node:perf_hooks";
 import { promisify } from "node:util";
 import { connect, type Client } from "../src/client/index.js";
 import { openNpk } from "../src/npk/npk.js";
 import { pack } from "../src/npk/pack.js";
 import { startDaemonProcess } from "../test/helpers/daemon.js";
 import { EXAMPLE_KEY, EXAMPLE_PUB } from "../test/helpers/npk.js";
-import { versus } from "./stats.js";
+import { timed, versus } from "./stats.js";
 
 const run = promisify(execFile);
 const DATA_BYTES = 50 * 2 ** 20;
@@ -29,12 +28,6 @@ const CONTAINER = `${NAME}:1.0.0`;
 function median(samples: number[]): number {
   const sorted = [...samples].sort((a, b) => a - b);
   return sorted[Math.floor(sorted.length / 2)] ?? NaN;
-}
-
-async function timed(body: () => Promise<unknown>): Promise<number> {
-  const start = performance.now();
-  await body();
-  return performance.now() - start;
 }
 
 const mbPerSec = (bytes: number, ms: number): number => bytes / 1e6 / (ms / 1000);

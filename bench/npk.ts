@@ -19,6 +19,7 @@ import { genKey } from "../src/npk/signature.js";
 import { openNpk } from "../src/npk/npk.js";
 import { pack } from "../src/npk/pack.js";
 import { verifyVerity } from "../src/npk/verity.js";
+import { timed } from "./stats.js";
 
 const run = promisify(execFile);
 const IMAGE_MIB = 32;
@@ -29,12 +30,6 @@ const PARSE_RUNS = 20;
 function median(samples: number[]): number {
   const sorted = [...samples].sort((a, b) => a - b);
   return sorted[Math.floor(sorted.length / 2)] ?? NaN;
-}
-
-async function timed(body: () => Promise<unknown>): Promise<number> {
-  const start = performance.now();
-  await body();
-  return performance.now() - start;
 }
 
 async function samples(runs: number, body: () => Promise<number>): Promise<number[]> {

@@ -24,7 +24,7 @@ import { DEFAULT_MOUNT_CACHE_SIZE } from "../src/daemon/config/schema.js";
 import { pack } from "../src/npk/pack.js";
 import { ContainerHarness } from "../test/helpers/containers.js";
 import { RuncBaseline } from "./runc-baseline.js";
-import { ms, percentile, versus } from "./stats.js";
+import { inWorkers, ms, percentile, timed, versus } from "./stats.js";
 
 const run = promisify(execFile);
 const CLIENTS = 8;
@@ -37,21 +37,6 @@ function fleetSize(): number {
   if (!Number.isInteger(n) || n < 10)
     throw new Error(`SKIFF_BENCH_SCALE must be an integer >= 10, not ${text}`);
   return n;
-}
-
-async function timed(body: () => Promise<unknown>): Promise<number> {
-  const start = performance.now();
-  await body();
-  return performance.now() - start;
-}
-
-/** Runs `work(i)` for i in [0, count) on `workers` sequential workers. */
-async function inWorkers(count: number, workers: number, work: (i: number, worker: number) => Promise<void>) {
-  await Promise.all(
-    Array.from({ length: workers }, async (_, w) => {
-      for (let i = w; i < count; i += workers) await work(i, w);
-    }),
-  );
 }
 
 const mean = (s: number[]): number => s.reduce((a, b) => a + b, 0) / s.length;

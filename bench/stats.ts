@@ -23,3 +23,23 @@ export function versusTarget(
 ): string {
   return `${versus(label, figure, baseline, ratio)}  | target ${target.text}: ${target.met ? "met" : "NOT met"}`;
 }
+
+/** Wall time of one awaited action, in ms. */
+export async function timed(body: () => Promise<unknown>): Promise<number> {
+  const start = performance.now();
+  await body();
+  return performance.now() - start;
+}
+
+/** Runs `work(i)` for i in [0, count) on `workers` sequential workers. */
+export async function inWorkers(
+  count: number,
+  workers: number,
+  work: (i: number, worker: number) => Promise<void>,
+): Promise<void> {
+  await Promise.all(
+    Array.from({ length: workers }, async (_, w) => {
+      for (let i = w; i < count; i += workers) await work(i, w);
+    }),
+  );
+}

@@ -28,6 +28,7 @@ import type { RegistryCredentials } from "../oci-image/registry.js";
 import type { ResolvedImage } from "../oci-image/resolve.js";
 import type { RegistryRef } from "../oci-image/reference.js";
 import { namesOf, parsePullReference, type ImageLookup } from "./image-names.js";
+import { resolveWithin } from "../common/paths.js";
 
 /** Our own files, but read as input all the same. */
 const MAX_RECORD_BYTES = 1024 * 1024;
@@ -94,7 +95,7 @@ export class ImageStore {
         // A directory without a readable record is not an image (a crash between rename and
         // record cannot happen: the record is written before the directory is renamed in).
         log.warn({ entry: name }, "CRI image store: removing an entry that is not an image");
-        await store.discard(join(store.imagesDir, name));
+        await store.discard(resolveWithin(store.imagesDir, name));
         continue;
       }
       store.records.set(record.id, record);
@@ -116,7 +117,7 @@ export class ImageStore {
   }
 
   private imageDir(id: Digest): string {
-    return join(this.imagesDir, digestHex(id));
+    return resolveWithin(this.imagesDir, digestHex(id));
   }
 
   /** The root file system of a stored image (read-only by convention: shared by its users). */
@@ -233,7 +234,10 @@ export class ImageStore {
       const record = this.find(lookup);
       if (record === undefined) return false;
       // Renamed out first, so a crash leaves either the whole image or garbage in tmp/.
-      const doomed = join(this.tmpDir, `remove-${digestHex(record.id)}-${randomBytes(4).toString("hex")}`);
+      const doomed = resolveWithin(
+        this.tmpDir,
+        `remove-${digestHex(record.id)}-${randomBytes(4).toString("hex")}`,
+      );
       await rename(this.imageDir(record.id), doomed);
       this.records.delete(record.id);
       await this.discard(doomed);

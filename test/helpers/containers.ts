@@ -14,7 +14,9 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { connect, type Client } from "../../src/client/index.js";
 import type { ExitStatus, Notification } from "../../src/protocol/messages.js";
-import type { ContainerId } from "../../src/protocol/container.js";
+import { nameOf, type ContainerId } from "../../src/protocol/container.js";
+import { request } from "node:http";
+import { readFreezerState, type CgroupFreezerState } from "./cgroupfs.js";
 import { pack } from "../../src/npk/pack.js";
 import { cleanupDaemon, testCgroupName } from "./cleanup.js";
 import { SKIFFD } from "./daemon.js";
@@ -359,4 +361,23 @@ power:
       target: tcp://127.0.0.1:${port}
 `,
   );
+}
+
+/** GET http://127.0.0.1:`port`/ and the body; fails after `timeoutMs` without an answer. */
+export function httpGet(port: number, timeoutMs = 20_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: "127.0.0.1", port, path: "/", timeout: timeoutMs }, (res) => {
+      let body = "";
+      res.on("data", (d: Buffer) => (body += d.toString()));
+      res.on("end", () => resolve(body));
+    });
+    req.on("timeout", () => req.destroy(new Error(`GET :${port} got no answer`)));
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+/** The container's freezer state from the kernel's files (freezer.state on v1, cgroup.events on v2). */
+export function freezerStateOf(h: ContainerHarness, id: ContainerId): Promise<CgroupFreezerState> {
+  return readFreezerState(`/${h.cgroup}/${nameOf(id)}`);
 }

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { ExitStatus } from "../../../src/protocol/messages.js";
 import { ContainerHarness } from "../../helpers/containers.js";
+import { nameOf } from "../../../src/protocol/container.js";
 
 /** Capability numbers (linux/capability.h) of the ones granted below. */
 const CAP_KILL = 5;
@@ -253,7 +254,7 @@ describe("isolation inside containers started by skiffd", () => {
 
   it("gets the runtime variables and the manifest's env; a start's overrides replace init, args and env", async () => {
     const id = ids.env!;
-    const name = id.slice(0, id.indexOf(":"));
+    const name = nameOf(id);
     const runtimeVars = [`NAME=${name}`, "VERSION=1.0.0", `CONTAINER=${id}`].flatMap((v) => [
       `NORTHSTAR_${v}`,
       `SKIFF_${v}`,

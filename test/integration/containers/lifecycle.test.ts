@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { RuntimeError } from "../../../src/client/index.js";
 import { ContainerHarness } from "../../helpers/containers.js";
+import { nameOf } from "../../../src/protocol/container.js";
 
 describe("container lifecycle against real runc", () => {
   let h: ContainerHarness;
@@ -91,7 +92,7 @@ describe("container lifecycle against real runc", () => {
     const poweroff = await h.add(h.name("poweroff"), "/bin/sh", ["-c", "sleep 0.2; poweroff -f"], caps);
     // The daemon finds new packages at start only: install them over the console.
     for (const id of [rebooter, poweroff]) {
-      const name = id.slice(0, id.indexOf(":"));
+      const name = nameOf(id);
       const { readFile } = await import("node:fs/promises");
       const data = await readFile(`${h.dir}/repo/${name}-1.0.0.npk`);
       await h.client.uninstall(id).catch(() => undefined);

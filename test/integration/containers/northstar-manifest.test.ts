@@ -14,6 +14,7 @@ import type { ExitStatus } from "../../../src/protocol/messages.js";
 import { pack } from "../../../src/npk/pack.js";
 import { ContainerHarness } from "../../helpers/containers.js";
 import { waitFor as waitForCondition } from "../../helpers/wait.js";
+import { nameOf } from "../../../src/protocol/container.js";
 
 const MEMORY_V1 = "/sys/fs/cgroup/memory";
 const run_ = promisify(execFile);
@@ -117,7 +118,7 @@ describe("Northstar manifest rows in containers started by skiffd", () => {
       const from = h.notifications.length;
       await h.client.start(id);
       await h.waitForLog(id, "up");
-      const name = id.slice(0, id.indexOf(":"));
+      const name = nameOf(id);
       const swappiness = await readFile(join(MEMORY_V1, h.cgroup, name, "memory.swappiness"), "utf8");
       await h.client.kill(id, 15);
       await h.waitForExit(id, from);
@@ -130,7 +131,7 @@ describe("Northstar manifest rows in containers started by skiffd", () => {
     const from = h.notifications.length;
     await h.client.start(id);
     await h.waitForLog(id, "up");
-    const name = id.slice(0, id.indexOf(":"));
+    const name = nameOf(id);
     const hierarchy = existsSync(MEMORY_V1) ? MEMORY_V1 : "/sys/fs/cgroup";
     const procs = await readFile(join(hierarchy, h.cgroup, "north", "star", name, "cgroup.procs"), "utf8");
     await h.client.kill(id, 15);
@@ -181,7 +182,7 @@ describe("Northstar manifest rows in containers started by skiffd", () => {
     const from = h.notifications.length;
     await h.client.start(id);
     await h.waitForLog(id, "up");
-    const name = id.slice(0, id.indexOf(":"));
+    const name = nameOf(id);
     const hierarchy = existsSync(MEMORY_V1) ? MEMORY_V1 : "/sys/fs/cgroup";
     const pids = (await readFile(join(hierarchy, h.cgroup, name, "cgroup.procs"), "utf8")).trim().split("\n");
     const caps = await Promise.all(

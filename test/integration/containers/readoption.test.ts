@@ -12,8 +12,8 @@ import { detectLayout } from "../../../src/daemon/cgroups/layout.js";
 import { controllerDir } from "../../../src/daemon/cgroups/paths.js";
 import { ContainerHarness } from "../../helpers/containers.js";
 import { waitFor } from "../../helpers/wait.js";
+import { nameOf } from "../../../src/protocol/container.js";
 
-const nameOf = (id: string): string => id.slice(0, id.indexOf(":"));
 const stateDirOf = (h: ContainerHarness, id: string): string =>
   join(h.dir, "state", "log", "containers", nameOf(id));
 

@@ -5,10 +5,11 @@ import { ContainerHarness } from "../../helpers/containers.js";
 import { waitFor } from "../../helpers/wait.js";
 import { detectLayout } from "../../../src/daemon/cgroups/layout.js";
 import { controllerDir } from "../../../src/daemon/cgroups/paths.js";
+import { nameOf } from "../../../src/protocol/container.js";
 
 /** Pids of every process in a container's cgroup (pids controller, v1 or v2), or [] once it is gone. */
 async function cgroupPids(h: ContainerHarness, container: string): Promise<number[]> {
-  const name = container.slice(0, container.indexOf(":"));
+  const name = nameOf(container);
   const dir = controllerDir(await detectLayout(), "pids", `/${h.cgroup}/${name}`);
   if (dir === undefined) throw new Error("this host has no pids controller");
   const text = await readFile(`${dir}/cgroup.procs`, "utf8").catch(() => "");
@@ -73,7 +74,7 @@ describe("daemon restarts lose nothing", () => {
     const id = await h.add(h.name("late"), "/bin/sh", ["-c", "sleep 0.5; exit 42"]);
     await h.startDaemon();
     await h.client.start(id);
-    const stateDir = `${h.dir}/state/log/containers/${id.slice(0, id.indexOf(":"))}`;
+    const stateDir = `${h.dir}/state/log/containers/${nameOf(id)}`;
     await h.killDaemon();
     // The monitor records the exit while no daemon is there.
     await waitUntil("the exit record", () => exists(`${stateDir}/exit.json`));
@@ -98,7 +99,7 @@ describe("daemon restarts lose nothing", () => {
     await h.startDaemon();
     await h.client.start(id);
     const initPid = (await h.client.inspect(id)).process!.pid;
-    const stateDir = `${h.dir}/state/log/containers/${id.slice(0, id.indexOf(":"))}`;
+    const stateDir = `${h.dir}/state/log/containers/${nameOf(id)}`;
     const monitorPid = await findMonitor(stateDir);
     await h.killDaemon();
     process.kill(initPid, "SIGKILL");
@@ -125,7 +126,7 @@ describe("daemon restarts lose nothing", () => {
     const id = await h.add(h.name("orphan"), "/bin/sh", ["-c", "sleep 1000 & sleep 1000"]);
     await h.startDaemon();
     await h.client.start(id);
-    const name = id.slice(0, id.indexOf(":"));
+    const name = nameOf(id);
     // init, sh and its two sleeps: at least the two sleeps must be there before the monitor dies.
     await waitUntil("the container's processes run", async () => (await cgroupPids(h, id)).length >= 3);
     const monitorPid = await findMonitor(`${h.dir}/state/log/containers/${name}`);

@@ -4,6 +4,7 @@ import { after, describe, it } from "node:test";
 import { connect, RuntimeError, type Client } from "../../../src/client/index.js";
 import { ContainerHarness } from "../../helpers/containers.js";
 import { waitFor as waitForCondition } from "../../helpers/wait.js";
+import { nameOf } from "../../../src/protocol/container.js";
 
 const settle = (p: Promise<unknown>): Promise<string> =>
   p.then(
@@ -125,7 +126,7 @@ describe("executor: prepared containers, race-safe operations, a loud dead execu
     const id = await h.add(h.name("gone"), "/bin/sleep", ["1000"]);
     await h.startDaemon();
     await h.client.prepare(id);
-    const name = id.slice(0, id.indexOf(":"));
+    const name = nameOf(id);
     assert.ok((await readFile("/proc/self/mountinfo", "utf8")).includes(`${name}-1.0.0`));
     await h.client.uninstall(id);
     assert.deepEqual(await h.client.list(), []);

@@ -6,28 +6,9 @@
  */
 import assert from "node:assert/strict";
 import { randomInt } from "node:crypto";
-import { request } from "node:http";
 import { after, describe, it } from "node:test";
-import { readFreezerState, type CgroupFreezerState } from "../../helpers/cgroupfs.js";
-import { addIdleHttpd, ContainerHarness } from "../../helpers/containers.js";
+import { addIdleHttpd, ContainerHarness, freezerStateOf, httpGet } from "../../helpers/containers.js";
 import { waitFor } from "../../helpers/wait.js";
-
-const freezerState = (h: ContainerHarness, id: string): Promise<CgroupFreezerState> =>
-  readFreezerState(`/${h.cgroup}/${id.slice(0, id.indexOf(":"))}`);
-
-/** GET http://127.0.0.1:port/ and the body. */
-function get(port: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: "127.0.0.1", port, path: "/", timeout: 20_000 }, (res) => {
-      let body = "";
-      res.on("data", (d: Buffer) => (body += d.toString()));
-      res.on("end", () => resolve(body));
-    });
-    req.on("timeout", () => req.destroy(new Error(`GET :${port} got no answer`)));
-    req.on("error", reject);
-    req.end();
-  });
-}
 
 describe("power state across a daemon restart", () => {
   const harnesses: ContainerHarness[] = [];
@@ -44,25 +25,25 @@ describe("power state across a daemon restart", () => {
     await h.startDaemon();
     await h.client.start(id);
     await h.waitFor((n) => n.type === "power" && n.container === id && n.state === "asleep", 20_000);
-    assert.equal(await freezerState(h, id), "frozen");
+    assert.equal(await freezerStateOf(h, id), "frozen");
 
     await h.killDaemon();
     const from = h.notifications.length;
     await h.startDaemon();
     assert.equal((await h.client.inspect(id)).process !== null, true, "re-adopted");
     const power = await h.client.power(id);
-    const kernel = await freezerState(h, id);
+    const kernel = await freezerStateOf(h, id);
     assert.equal(
       power.state === "awake" ? "thawed" : "frozen",
       kernel,
       `the daemon says ${power.state}, the kernel's freezer says ${kernel}`,
     );
     // The proxy is open again and wakes it (or it runs): a request is answered.
-    assert.ok((await get(proxy)).length > 0);
+    assert.ok((await httpGet(proxy)).length > 0);
     // Idle again, it falls asleep again: the idle timer runs for the re-adopted instance.
     await h.waitFor((n) => n.type === "power" && n.container === id && n.state === "asleep", 20_000, from);
-    assert.equal(await freezerState(h, id), "frozen");
-    assert.ok((await get(proxy)).length > 0);
+    assert.equal(await freezerStateOf(h, id), "frozen");
+    assert.ok((await httpGet(proxy)).length > 0);
   });
 
   it("suspended with a pending suspend, kill -9 of skiffd: the re-adopted container is thawed and awake", async () => {
@@ -77,13 +58,13 @@ describe("power state across a daemon restart", () => {
     await h.client.addWakeSource(id, "later", { type: "timer", after_ms: 600_000 });
     const pending = (await h.newClient()).suspend(id).catch((e: unknown) => e);
     await h.waitFor((n) => n.type === "power" && n.container === id && n.state === "asleep", 20_000);
-    assert.equal(await freezerState(h, id), "frozen");
+    assert.equal(await freezerStateOf(h, id), "frozen");
 
     await h.killDaemon();
     await pending;
     await h.startDaemon();
     assert.equal((await h.client.power(id)).state, "awake");
-    await waitFor(async () => (await freezerState(h, id)) === "thawed", {
+    await waitFor(async () => (await freezerStateOf(h, id)) === "thawed", {
       timeoutMs: 20_000,
       what: "the re-adopted container to be thawed",
     });
@@ -109,11 +90,11 @@ describe("power state across a daemon restart", () => {
     await h.startDaemon();
     await h.client.start(id);
     await h.client.pause(id);
-    assert.equal(await freezerState(h, id), "frozen");
+    assert.equal(await freezerStateOf(h, id), "frozen");
     await h.killDaemon();
     await h.startDaemon();
     assert.equal((await h.client.power(id)).state, "awake");
-    assert.equal(await freezerState(h, id), "thawed");
+    assert.equal(await freezerStateOf(h, id), "thawed");
     assert.deepEqual(await h.client.stop(id), { type: "signalled", signal: 15, reason: "shutdown" });
   });
 });

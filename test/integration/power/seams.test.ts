@@ -1,29 +1,9 @@
 import assert from "node:assert/strict";
 import { randomInt } from "node:crypto";
-import { request } from "node:http";
 import { after, describe, it } from "node:test";
 import { RuntimeError } from "../../../src/client/index.js";
-import { readFreezerState, type CgroupFreezerState } from "../../helpers/cgroupfs.js";
-import { addIdleHttpd, ContainerHarness } from "../../helpers/containers.js";
+import { addIdleHttpd, ContainerHarness, freezerStateOf, httpGet } from "../../helpers/containers.js";
 import { waitFor } from "../../helpers/wait.js";
-
-/** The container's freezer state from the kernel's files of this host's layout (freezer.state on v1,
- *  cgroup.events `frozen` on v2). */
-const freezerState = (h: ContainerHarness, id: string): Promise<CgroupFreezerState> =>
-  readFreezerState(`/${h.cgroup}/${id.slice(0, id.indexOf(":"))}`);
-
-/** GET http://127.0.0.1:port/ and the body. */
-function get(port: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: "127.0.0.1", port, path: "/", timeout: 10_000 }, (res) => {
-      let body = "";
-      res.on("data", (d: Buffer) => (body += d.toString()));
-      res.on("end", () => resolve(body));
-    });
-    req.on("error", reject);
-    req.end();
-  });
-}
 
 describe("power: freezer seams and idle suspend", () => {
   const harnesses: ContainerHarness[] = [];
@@ -47,14 +27,14 @@ describe("power: freezer seams and idle suspend", () => {
     );
     // The seam is reached once the kernel was asked to freeze (freezer.state FREEZING/FROZEN on
     // v1, cgroup.freeze 1 on v2) and before the daemon reports the container asleep.
-    await waitFor(async () => (await freezerState(h, id)) !== "thawed", {
+    await waitFor(async () => (await freezerStateOf(h, id)) !== "thawed", {
       timeoutMs: 20_000,
       what: "the freeze to be requested of the kernel",
     });
     assert.ok(!h.notifications.slice(from).some((n) => n.type === "power" && n.state === "asleep"));
     await h.client.acquireWakeLock(id, "late");
     assert.equal(await suspended, "wake_locks_exist");
-    assert.equal(await freezerState(h, id), "thawed");
+    assert.equal(await freezerStateOf(h, id), "thawed");
     assert.ok(!h.notifications.slice(from).some((n) => n.type === "power" && n.state === "asleep"));
   });
 
@@ -71,7 +51,7 @@ describe("power: freezer seams and idle suspend", () => {
       assert.match(e.message, /debug\.freeze_fail/);
       return true;
     });
-    assert.equal(await freezerState(h, id), "thawed");
+    assert.equal(await freezerStateOf(h, id), "thawed");
     assert.equal((await h.client.power(id)).state, "awake");
   });
 
@@ -86,11 +66,11 @@ describe("power: freezer seams and idle suspend", () => {
     const asleep = (from: number): Promise<unknown> =>
       h.waitFor((n) => n.type === "power" && n.container === id && n.state === "asleep", 10_000, from);
     await asleep(0);
-    assert.equal(await freezerState(h, id), "frozen");
-    const body = await get(proxy);
+    assert.equal(await freezerStateOf(h, id), "frozen");
+    const body = await httpGet(proxy);
     assert.ok(body.length > 0);
     // Without traffic for its idle time it sleeps again (httpd never calls proxy_handled).
     await asleep(h.notifications.length);
-    assert.equal(await freezerState(h, id), "frozen");
+    assert.equal(await freezerStateOf(h, id), "frozen");
   });
 });
