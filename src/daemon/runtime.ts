@@ -280,6 +280,11 @@ export class Runtime {
         socket: config.cri.socket,
         dataDir: config.dataDir,
         runtimeHealth: () => runtime.health.check(),
+        layout,
+        cgroupRoot: config.cgroup,
+        podCidr: config.cri.podCidr,
+        podBridge: config.cri.podBridge,
+        sandboxPool: config.cri.sandboxPool,
         log: log.child({ room: "cri" }),
       });
       log.info(`CRI on unix://${config.cri.socket}`);
