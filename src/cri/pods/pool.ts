@@ -34,11 +34,12 @@ export class SandboxPool {
     return this.ready.length;
   }
 
-  /** A prepared sandbox, or undefined when none is ready; starts a refill either way. */
+  /**
+   * A prepared sandbox, or undefined when none is ready. The caller calls `refill` once its
+   * request is answered, so the refill's processes do not compete with the request they replace.
+   */
   take(): PreparedSandbox | undefined {
-    const sandbox = this.ready.shift();
-    this.refill();
-    return sandbox;
+    return this.ready.shift();
   }
 
   /** Starts filling up to the capacity in the background, unless a fill is running. */

@@ -199,6 +199,15 @@ export class PodStore implements PodSandboxLookup {
   // --- the CRI operations -------------------------------------------------------------
 
   async run(spec: PodSpec): Promise<PodRecord> {
+    try {
+      return await this.runPod(spec);
+    } finally {
+      // After the answer is ready: the refill must not slow down the request it replenishes for.
+      setImmediate(() => this.pool?.refill());
+    }
+  }
+
+  private async runPod(spec: PodSpec): Promise<PodRecord> {
     const all = spec.holds.network && spec.holds.ipc && spec.holds.uts;
     const prepared = all ? this.pool?.take() : undefined;
     this.lastSource = prepared === undefined ? "cold" : "pool";
