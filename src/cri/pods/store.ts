@@ -14,6 +14,8 @@
  * - `records` holds exactly the pods whose pod.json is in place, each as last written.
  * - Changes to one pod (stop, remove, update) run one at a time (`exclusive(id)`); a new pod is
  *   invisible until its pod.json is written, so nothing else can reach it before.
+ * - No two pods, existing or starting, have the same metadata (`starting` covers the window
+ *   between the check and the record).
  * - An address is in `addresses` from its allocation until its veth is deleted: no two pods or
  *   prepared sandboxes of this daemon share one.
  * - A directory under pods/ without pod.json (a crash during RunPodSandbox or a prepared sandbox
@@ -108,6 +110,8 @@ export class PodStore implements PodSandboxLookup {
   private readonly proxies = new Map<string, PortProxies>();
   private readonly locks = new Map<string, Promise<unknown>>();
   private readonly addresses = new Set<string>();
+  /** The metadata (as JSON) of the pods whose RunPodSandbox is under way. */
+  private readonly starting = new Set<string>();
   private readonly stopHooks: PodHook[] = [];
   private readonly removeHooks: PodHook[] = [];
   private readonly cgroups: PodCgroups;
@@ -199,9 +203,17 @@ export class PodStore implements PodSandboxLookup {
   // --- the CRI operations -------------------------------------------------------------
 
   async run(spec: PodSpec): Promise<PodRecord> {
+    // CRI: one pod per (name, namespace, uid, attempt); the kubelet raises the attempt to retry.
+    const name = JSON.stringify(spec.metadata);
+    const taken = [...this.records.values()].some((r) => JSON.stringify(r.metadata) === name);
+    if (taken || this.starting.has(name)) {
+      throw new PodError(GrpcStatus.ALREADY_EXISTS, `a pod sandbox with metadata ${name} exists already`);
+    }
+    this.starting.add(name);
     try {
       return await this.runPod(spec);
     } finally {
+      this.starting.delete(name);
       // After the answer is ready: the refill must not slow down the request it replenishes for.
       setImmediate(() => this.pool?.refill());
     }

@@ -339,6 +339,8 @@ void describe("CRI pod sandboxes", () => {
     const two = await runPod(client, podConfig("two", { labels: { app: "web", tier: "back" } }));
     const three = await runPod(client, podConfig("three", { labels: { app: "db" } }));
     await call(client, "StopPodSandbox", { pod_sandbox_id: three });
+    const again = await refusal(runPod(client, podConfig("one", { labels: { app: "web", tier: "front" } })));
+    assert.equal(again.code, status.ALREADY_EXISTS);
     assert.deepEqual(await listIds(client), [one, two, three].sort());
     assert.deepEqual(await listIds(client, { label_selector: { app: "web" } }), [one, two].sort());
     assert.deepEqual(await listIds(client, { label_selector: { app: "web", tier: "back" } }), [two]);
