@@ -252,7 +252,7 @@ function criHandlers(options: CriServerOptions, shutdown: AbortSignal): Record<s
     "RuntimeService/Status": async (call) => {
       const health = await options.runtimeHealth();
       const ready = health.status === "ok";
-      const network = options.pods.network();
+      const network = await options.pods.network();
       const conditions = [
         {
           type: "RuntimeReady",

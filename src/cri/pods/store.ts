@@ -47,7 +47,15 @@ import {
   setHostname,
   type NamespaceKind,
 } from "./namespaces.js";
-import { attachPod, detachPod, ensureBridge, vethName, type PodNetworkConfig } from "./network.js";
+import {
+  attachPod,
+  bridgeUp,
+  detachPod,
+  ensureBridge,
+  reattachPod,
+  vethName,
+  type PodNetworkConfig,
+} from "./network.js";
 import { openPortProxies, type PortProxies } from "./ports.js";
 import type { DnsSpec, NamespaceModeName, PodResources, PodSpec, PortMappingSpec } from "./spec.js";
 import { SandboxPool, type PreparedSandbox } from "./pool.js";
@@ -118,6 +126,8 @@ export class PodStore implements PodSandboxLookup {
   private readonly net: PodNetworkConfig;
   private networkCondition: NetworkCondition = { ready: false, reason: "NetworkNotSetUp", message: "" };
   private pool: SandboxPool | undefined;
+  /** A bridge setup under way (one at a time). */
+  private networkSetup: Promise<void> | undefined;
   /** How the last RunPodSandbox got its namespaces (bench, tests). */
   lastSource: SandboxSource | undefined;
 
@@ -182,7 +192,15 @@ export class PodStore implements PodSandboxLookup {
       .sort((a, b) => (BigInt(a.createdAt) < BigInt(b.createdAt) ? -1 : 1));
   }
 
-  network(): NetworkCondition {
+  /**
+   * The pod network's condition, checked afresh (sysfs reads): a bridge that went away or down
+   * since is set up again, and reported not ready with the reason when that fails.
+   */
+  async network(): Promise<NetworkCondition> {
+    if (!(await bridgeUp(this.net.bridge))) {
+      this.networkSetup ??= this.setUpNetwork().finally(() => (this.networkSetup = undefined));
+      await this.networkSetup;
+    }
     return this.networkCondition;
   }
 
@@ -224,6 +242,13 @@ export class PodStore implements PodSandboxLookup {
     const prepared = all ? this.pool?.take() : undefined;
     this.lastSource = prepared === undefined ? "cold" : "pool";
     const sandbox = prepared ?? (await this.createSandbox(spec.holds));
+    if (prepared !== undefined && prepared.ip === undefined) {
+      // Prepared while the network was not ready: attach it now if it is.
+      await this.attachNetwork(prepared).catch(async (e: unknown) => {
+        await this.discard(prepared).catch((u: unknown) => this.warn(prepared.id, "sandbox", u));
+        throw e;
+      });
+    }
     const record: PodRecord = {
       id: sandbox.id,
       metadata: spec.metadata,
@@ -353,6 +378,13 @@ export class PodStore implements PodSandboxLookup {
   private async setUpNetwork(): Promise<void> {
     try {
       await ensureBridge(this.net);
+      // A bridge deleted and made again has lost its ports: the veths of pods and prepared
+      // sandboxes go back on it (none at start; a veth that is gone is skipped).
+      const ids = [
+        ...[...this.records.values()].filter((r) => r.ip !== undefined).map((r) => r.id),
+        ...(this.pool?.prepared() ?? []).filter((p) => p.ip !== undefined).map((p) => p.id),
+      ];
+      for (const id of ids) await reattachPod(this.net, vethName(id));
       this.networkCondition = { ready: true, reason: "", message: "" };
     } catch (e) {
       this.networkCondition = {
@@ -377,20 +409,24 @@ export class PodStore implements PodSandboxLookup {
       if (holds.ipc) files.ipc = this.nsFile(id, "ipc");
       if (holds.uts) files.uts = this.nsFile(id, "uts");
       await createNamespaces(files);
-      if (holds.network && this.networkCondition.ready) {
-        const ip = allocateAddress(this.net.cidr, this.addresses);
-        if (ip === undefined) {
-          throw new PodError(GrpcStatus.RESOURCE_EXHAUSTED, "every address of the pod CIDR is in use");
-        }
-        this.addresses.add(ip);
-        sandbox.ip = ip;
-        await attachPod(this.net, this.nsFile(id, "net"), vethName(id), ip);
-      }
+      if (holds.network) await this.attachNetwork(sandbox);
     } catch (e) {
       await this.discard(sandbox).catch((u: unknown) => this.warn(id, "sandbox", u));
       throw e;
     }
     return sandbox;
+  }
+
+  /** When the pod network is ready: an address and the veth for the sandbox's network namespace. */
+  private async attachNetwork(sandbox: PreparedSandbox): Promise<void> {
+    if (!this.networkCondition.ready) return;
+    const ip = allocateAddress(this.net.cidr, this.addresses);
+    if (ip === undefined) {
+      throw new PodError(GrpcStatus.RESOURCE_EXHAUSTED, "every address of the pod CIDR is in use");
+    }
+    this.addresses.add(ip);
+    sandbox.ip = ip;
+    await attachPod(this.net, this.nsFile(sandbox.id, "net"), vethName(sandbox.id), ip);
   }
 
   /** A pool entry: all three namespaces, and the network when it works. */
