@@ -377,8 +377,21 @@ void describe("CRI pod sandboxes", () => {
     const id = await runPod(client, podConfig("gone"));
     const ref = await refOf(client, id);
     const veth = `sk${id.slice(0, 13)}`;
+    const cgroup = `/sys/fs/cgroup/pids/${daemon.cgroup}/cri/${id}`;
     assert.ok(await linkExists(veth));
+    // The containers side's hooks: awaited before the network (stop) and the cgroup (remove) go.
+    const hooks: string[] = [];
+    pods.onStop(async (podId) => {
+      if (podId !== id) return;
+      assert.equal(pods.sandbox(id)?.ready, false, "not ready before the containers stop");
+      hooks.push(`stop veth:${await linkExists(veth)}`);
+    });
+    pods.onRemove((podId) => {
+      if (podId === id) hooks.push(`remove cgroup:${existsSync(cgroup)}`);
+      return Promise.resolve();
+    });
     await call(client, "StopPodSandbox", { pod_sandbox_id: id });
+    assert.deepEqual(hooks, ["stop veth:true"]);
     const stopped = (await podStatus(client, id)).status as Message;
     assert.equal(stopped.state, "SANDBOX_NOTREADY");
     assert.equal((stopped.network as Message).ip, "");
@@ -386,9 +399,9 @@ void describe("CRI pod sandboxes", () => {
     await call(client, "StopPodSandbox", { pod_sandbox_id: id });
     await call(client, "StopPodSandbox", { pod_sandbox_id: "0".repeat(64) });
 
-    const cgroup = `/sys/fs/cgroup/pids/${daemon.cgroup}/cri/${id}`;
     assert.ok(existsSync(cgroup));
     await call(client, "RemovePodSandbox", { pod_sandbox_id: id });
+    assert.deepEqual(hooks.slice(-1), ["remove cgroup:true"]);
     for (const file of Object.values(ref.namespaces))
       assert.equal(await mounted(file), false, `${file} unmounted`);
     assert.equal(existsSync(join(pods.directory, id)), false);
