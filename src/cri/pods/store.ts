@@ -26,7 +26,17 @@
  */
 import { randomBytes } from "node:crypto";
 import { hostname as hostHostname } from "node:os";
-import { mkdir, open as openFile, readdir, readFile, rename, rm, unlink, writeFile } from "node:fs/promises";
+import {
+  mkdir,
+  open as openFile,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  stat,
+  unlink,
+  writeFile,
+} from "node:fs/promises";
 import { status as GrpcStatus } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import { ifExists, messageOf } from "../../common/errors.js";
@@ -38,7 +48,7 @@ import { allocateAddress, type Ipv4Cidr } from "./cidr.js";
 import { PodCgroups } from "./cgroup.js";
 import { PodError } from "./errors.js";
 import { renderHostname, renderHosts, renderResolvConf } from "./etc-files.js";
-import { matchesFilter, type PodFilter, type PodState } from "./filter.js";
+import { matchesFilter, type PodFilter } from "./filter.js";
 import {
   createNamespaces,
   ensurePrivateMount,
@@ -57,39 +67,18 @@ import {
   type PodNetworkConfig,
 } from "./network.js";
 import { openPortProxies, type PortProxies } from "./ports.js";
-import type { DnsSpec, NamespaceModeName, PodResources, PodSpec, PortMappingSpec } from "./spec.js";
+import type { PodResources, PodSpec } from "./spec.js";
+import { MAX_RECORD_BYTES, parseRecord, serializeRecord, type PodRecord } from "./record.js";
 import { SandboxPool, type PreparedSandbox } from "./pool.js";
 
-const RECORD_VERSION = 1;
-/** Our own file, but read as input all the same. */
-const MAX_RECORD_BYTES = 1024 * 1024;
 /** The host's resolv.conf / hosts copied for pods without their own. */
 const MAX_HOST_FILE_BYTES = 64 * 1024;
 const ID = /^[0-9a-f]{64}$/;
 
+export type { PodRecord } from "./record.js";
+
 /** Called with a pod's id when it stops or is removed: the containers side stops/removes its containers. */
 export type PodHook = (podId: string) => Promise<void>;
-
-export interface PodRecord {
-  id: string;
-  metadata: PodSandboxRef["metadata"];
-  /** Nanoseconds since the epoch, as a decimal string (CRI's int64). */
-  createdAt: string;
-  state: PodState;
-  labels: Record<string, string>;
-  annotations: Record<string, string>;
-  runtimeHandler: string;
-  /** "" when the pod is in the node's UTS namespace. */
-  hostname: string;
-  logDirectory: string;
-  dns: DnsSpec | undefined;
-  portMappings: PortMappingSpec[];
-  holds: PodSpec["holds"];
-  modes: { network: NamespaceModeName; pid: NamespaceModeName; ipc: NamespaceModeName };
-  resources: PodResources;
-  /** The pod's address while its network is attached. */
-  ip: string | undefined;
-}
 
 export interface PodStoreOptions {
   /** `<data_dir>/cri`; pods go to `pods/` below it. */
@@ -238,6 +227,12 @@ export class PodStore implements PodSandboxLookup {
   }
 
   private async runPod(spec: PodSpec): Promise<PodRecord> {
+    if (spec.portMappings.length > 0 && !this.networkCondition.ready) {
+      throw new PodError(
+        GrpcStatus.FAILED_PRECONDITION,
+        `port mappings need a pod address, and the pod network is not ready: ${this.networkCondition.message}`,
+      );
+    }
     const all = spec.holds.network && spec.holds.ipc && spec.holds.uts;
     const prepared = all ? this.pool?.take() : undefined;
     this.lastSource = prepared === undefined ? "cold" : "pool";
@@ -314,7 +309,8 @@ export class PodStore implements PodSandboxLookup {
       await this.cgroups.remove(record.id);
       await unlink(this.recordPath(record.id));
       this.records.delete(record.id);
-      await this.removeSandboxFiles(record.id);
+      // The pod is gone from here; what cannot be released now is garbage the next start removes.
+      await this.removeSandboxFiles(record.id).catch((e: unknown) => this.warn(record.id, "namespaces", e));
       this.options.log.info({ pod: record.id }, "pod sandbox removed");
     });
   }
@@ -466,7 +462,7 @@ export class PodStore implements PodSandboxLookup {
     const tmp = `${path}.tmp`;
     const file = await openFile(tmp, "w");
     try {
-      await file.writeFile(JSON.stringify({ version: RECORD_VERSION, ...record }));
+      await file.writeFile(serializeRecord(record));
       await file.sync();
     } finally {
       await file.close();
@@ -484,6 +480,8 @@ export class PodStore implements PodSandboxLookup {
       }
       const record = await this.readRecord(name);
       if (record === undefined) {
+        // A RunPodSandbox cut short may have made the cgroup too (empty: nothing ran in it).
+        await this.cgroups.remove(name).catch((e: unknown) => this.warn(name, "garbage cgroup", e));
         await this.discard({ id: name, ip: undefined }).catch((e: unknown) => this.warn(name, "garbage", e));
         continue;
       }
@@ -508,19 +506,21 @@ export class PodStore implements PodSandboxLookup {
   }
 
   private async readRecord(id: string): Promise<PodRecord | undefined> {
-    const text = await ifExists(readFile(this.recordPath(id), "utf8"));
-    if (text === undefined) return undefined;
-    try {
-      if (text.length > MAX_RECORD_BYTES) throw new Error("too large");
-      const parsed = JSON.parse(text) as { version?: unknown } & PodRecord;
-      if (parsed.version !== RECORD_VERSION || parsed.id !== id)
-        throw new Error("not a pod record of this version");
-      const { version: _version, ...record } = parsed;
-      return record;
-    } catch (e) {
-      this.options.log.error({ pod: id, err: e }, "unreadable pod record: the pod is removed");
+    const path = this.recordPath(id);
+    const size = (await ifExists(stat(path)))?.size;
+    if (size === undefined) return undefined;
+    const parsed =
+      size > MAX_RECORD_BYTES
+        ? `larger than ${MAX_RECORD_BYTES} bytes`
+        : parseRecord(await readFile(path, "utf8"), id);
+    if (typeof parsed === "string") {
+      this.options.log.error(
+        { pod: id, problem: parsed },
+        "unreadable pod record: the pod's leftovers are removed",
+      );
       return undefined;
     }
+    return parsed;
   }
 
   private refOf(record: PodRecord): PodSandboxRef {

@@ -581,25 +581,29 @@ void describe("CRI pod sandboxes across a kill -9 of skiffd", () => {
     await net.remove();
   });
 
-  void it("finds its pods whole after a kill -9: same ids, states, namespaces; crash garbage removed", async () => {
+  void it("finds its pods whole after a kill -9: same ids, states, namespaces; a prepared sandbox and a pod with a broken record removed", async () => {
     await startSkiffd();
     const c1 = client!;
     const ready = await runPod(c1, podConfig("survivor", { labels: { keep: "yes" } }));
     const stopped = await runPod(c1, podConfig("sleeper"));
     await call(c1, "StopPodSandbox", { pod_sandbox_id: stopped });
+    const broken = await runPod(c1, podConfig("broken"));
+    const brokenRef = await refOf(c1, broken);
     const refBefore = await refOf(c1, ready);
     const ipBefore = ((await podStatus(c1, ready)).status as Message).network as Message;
     const podsDir = join(dir, "state", "data", "cri", "pods");
     // The pool's prepared sandbox of the first daemon: garbage for the second.
-    await waitFor(async () => (await readdir(podsDir)).length === 3, {
+    await waitFor(async () => (await readdir(podsDir)).length === 4, {
       timeoutMs: WAIT_MS,
       what: "the pool to fill",
     });
-    const prepared = (await readdir(podsDir)).filter((d) => d !== ready && d !== stopped);
+    const prepared = (await readdir(podsDir)).filter((d) => d !== ready && d !== stopped && d !== broken);
     assert.equal(prepared.length, 1);
 
     await killSkiffd("SIGKILL");
     assert.ok(await mounted(refBefore.namespaces.network!), "the namespaces outlive the daemon");
+    // A record that no longer reads: the pod's leftovers go at the next start.
+    await writeFile(join(podsDir, broken, "pod.json"), '{"version": 1, "id": "');
     await startSkiffd();
     const c2 = client!;
 
@@ -614,6 +618,10 @@ void describe("CRI pod sandboxes across a kill -9 of skiffd", () => {
     assert.equal(stdout.trim(), "survivor");
     assert.equal(existsSync(join(podsDir, prepared[0]!)), false, "the old pool's sandbox is removed");
     assert.equal(await linkExists(`sk${prepared[0]!.slice(0, 13)}`), false);
+    assert.equal(existsSync(join(podsDir, broken)), false, "the pod with a broken record is removed");
+    assert.equal(await mounted(brokenRef.namespaces.network!), false);
+    assert.equal(await linkExists(`sk${broken.slice(0, 13)}`), false);
+    assert.equal(existsSync(`/sys/fs/cgroup/pids/${cgroup}/cri/${broken}`), false);
 
     for (const id of [ready, stopped]) await call(c2, "RemovePodSandbox", { pod_sandbox_id: id });
     assert.equal(await mounted(refBefore.namespaces.network!), false);
