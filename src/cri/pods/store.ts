@@ -2,7 +2,7 @@
  * The pod store: the one owner of CRI pod sandboxes (docs/cri.md, "Pod sandboxes"), as the image
  * store owns images. A pod is a directory `<data_dir>/cri/pods/<id>/` holding
  *
- *   pod.json         the record, written via tmp + rename (its presence is the pod's existence)
+ *   pod.json         the record, written via tmp + fsync + rename (its presence is the pod's existence)
  *   ns/net ns/ipc ns/uts   bind-mounted namespace files (only the kinds the pod holds)
  *   etc/hosts etc/resolv.conf etc/hostname   bind-mounted into each container by the containers side
  *
@@ -18,9 +18,9 @@
  *   between the check and the record).
  * - An address is in `addresses` from its allocation until its veth is deleted: no two pods or
  *   prepared sandboxes of this daemon share one.
- * - A directory under pods/ without pod.json (a crash during RunPodSandbox or a prepared sandbox
- *   of a previous run) is garbage: `open` unmounts its namespace files, deletes its veth (named
- *   from its id) and removes it.
+ * - A directory under pods/ without a readable pod.json (a crash during RunPodSandbox, a prepared
+ *   sandbox of a previous run, a broken record) is garbage: `open` removes its cgroup, unmounts
+ *   its namespace files, deletes its veth (named from its id) and removes it.
  * - Removal unlinks pod.json after the pod's containers and cgroup are gone and before the
  *   namespaces are released, so a crash in between leaves garbage for `open`, never a half pod.
  */
@@ -131,15 +131,16 @@ export class PodStore implements PodSandboxLookup {
   /**
    * Opens the store: the pods directory (a private mount), the records of the pods that survived
    * the last daemon (a pod whose namespaces are gone, after a reboot, becomes not ready), garbage
-   * removed, the bridge, the port proxies of ready pods, and the pool filling in the background.
+   * removed, the port proxies of ready pods, the bridge (the pods' veths put back on it if it had
+   * to be made again), and the pool filling in the background.
    */
   static async open(options: PodStoreOptions): Promise<PodStore> {
     const directory = resolveWithin(options.criDir, "pods");
     await mkdir(directory, { recursive: true });
     await ensurePrivateMount(directory);
     const store = new PodStore(directory, options);
-    await store.setUpNetwork();
     await store.load();
+    await store.setUpNetwork();
     store.pool = new SandboxPool(
       options.poolSize,
       () => store.prepare(),
@@ -348,15 +349,13 @@ export class PodStore implements PodSandboxLookup {
     await this.proxies.get(record.id)?.close();
     this.proxies.delete(record.id);
     const current = this.records.get(record.id) ?? record;
-    if (current.ip !== undefined || current.holds.network) {
-      await detachPod(vethName(record.id));
-      if (current.ip !== undefined) this.addresses.delete(current.ip);
-      if (current.ip !== undefined) {
-        const released = { ...current, ip: undefined };
-        await this.writeRecord(released);
-        this.records.set(record.id, released);
-      }
-    }
+    if (!current.holds.network) return;
+    await detachPod(vethName(record.id));
+    if (current.ip === undefined) return;
+    this.addresses.delete(current.ip);
+    const released = { ...current, ip: undefined };
+    await this.writeRecord(released);
+    this.records.set(record.id, released);
   }
 
   private async exclusive<T>(id: string, work: () => Promise<T>): Promise<T> {
@@ -375,7 +374,7 @@ export class PodStore implements PodSandboxLookup {
     try {
       await ensureBridge(this.net);
       // A bridge deleted and made again has lost its ports: the veths of pods and prepared
-      // sandboxes go back on it (none at start; a veth that is gone is skipped).
+      // sandboxes go back on it (a veth that is gone is skipped; one on it already stays).
       const ids = [
         ...[...this.records.values()].filter((r) => r.ip !== undefined).map((r) => r.id),
         ...(this.pool?.prepared() ?? []).filter((p) => p.ip !== undefined).map((p) => p.id),
