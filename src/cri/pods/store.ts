@@ -264,9 +264,14 @@ export class PodStore implements PodSandboxLookup {
     };
     const dir = this.podDir(record.id);
     try {
-      if (record.holds.uts) await setHostname(this.nsFile(record.id, "uts"), record.hostname);
-      await this.writeEtcFiles(record);
-      await this.cgroups.create(record.id, record.resources);
+      // Independent of each other: side by side (all settle before a failure is undone).
+      const steps = await Promise.allSettled([
+        record.holds.uts ? setHostname(this.nsFile(record.id, "uts"), record.hostname) : undefined,
+        this.writeEtcFiles(record),
+        this.cgroups.create(record.id, record.resources),
+      ]);
+      const failed = steps.find((step) => step.status === "rejected");
+      if (failed !== undefined) throw failed.reason;
       if (record.portMappings.length > 0) {
         if (record.ip === undefined) {
           throw new PodError(
