@@ -130,6 +130,18 @@ export function podHandlers(pods: PodStore): Record<string, PodHandler> {
       const record = found(request);
       return Promise.resolve({ stats: statsMessage(record, pods.stats(record.id)) });
     },
+    "RuntimeService/UpdateRuntimeConfig": ({ request }) => {
+      // The kubelet tells the runtime the node's pod CIDR and retries (and logs) on every node
+      // sync while a runtime refuses. Skiff's pod network is its own `[cri] pod_cidr`: the
+      // kubelet's is accepted and noted, not applied.
+      const network = (request.runtime_config as Message | null)?.network_config as Message | null;
+      const cidr = network?.pod_cidr;
+      if (cidr !== undefined && cidr !== null && (typeof cidr !== "string" || cidr.length > 256)) {
+        throw new PodError(GrpcStatus.INVALID_ARGUMENT, "runtime_config.network_config.pod_cidr: not a CIDR");
+      }
+      pods.noteKubeletCidr(typeof cidr === "string" ? cidr : "");
+      return Promise.resolve({});
+    },
     "RuntimeService/ListPodSandboxStats": ({ request }) => {
       const filter = readFilter(request.filter as Message | null);
       return Promise.resolve({

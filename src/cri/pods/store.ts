@@ -44,7 +44,7 @@ import { resolveWithin } from "../../common/paths.js";
 import type { CgroupLayout } from "../../daemon/cgroups/layout.js";
 import type { CgroupStats } from "../../daemon/cgroups/cgroup-stats.js";
 import type { PodSandboxLookup, PodSandboxRef } from "../sandbox.js";
-import { allocateAddress, type Ipv4Cidr } from "./cidr.js";
+import { allocateAddress, formatIpv4, type Ipv4Cidr } from "./cidr.js";
 import { PodCgroups } from "./cgroup.js";
 import { PodError } from "./errors.js";
 import { renderHostname, renderHosts, renderResolvConf } from "./etc-files.js";
@@ -115,6 +115,8 @@ export class PodStore implements PodSandboxLookup {
   private readonly net: PodNetworkConfig;
   private networkCondition: NetworkCondition = { ready: false, reason: "NetworkNotSetUp", message: "" };
   private pool: SandboxPool | undefined;
+  /** The last pod CIDR the kubelet sent. */
+  private kubeletCidr = "";
   /** A bridge setup under way (one at a time). */
   private networkSetup: Promise<void> | undefined;
   /** How the last RunPodSandbox got its namespaces (bench, tests). */
@@ -192,6 +194,22 @@ export class PodStore implements PodSandboxLookup {
       await this.networkSetup;
     }
     return this.networkCondition;
+  }
+
+  /**
+   * The pod CIDR the kubelet sent (UpdateRuntimeConfig), logged once per change when it is not
+   * `[cri] pod_cidr`: pods keep getting addresses from Skiff's own.
+   */
+  noteKubeletCidr(cidr: string): void {
+    if (cidr === "" || cidr === this.kubeletCidr) return;
+    this.kubeletCidr = cidr;
+    const own = `${formatIpv4(this.net.cidr.network)}/${this.net.cidr.prefix}`;
+    if (cidr !== own) {
+      this.options.log.warn(
+        { kubelet: cidr, skiff: own },
+        "the kubelet's pod CIDR is not [cri] pod_cidr; pods get addresses from [cri] pod_cidr",
+      );
+    }
   }
 
   /** Prepared sandboxes ready now (tests, bench). */

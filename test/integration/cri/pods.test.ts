@@ -181,13 +181,20 @@ void describe("CRI pod sandboxes", () => {
     await net.remove();
   });
 
-  void it("reports NetworkReady once the bridge is up", async () => {
+  void it("reports NetworkReady once the bridge is up, and accepts the kubelet's pod CIDR", async () => {
     const answer = await call(client, "Status", {});
     const conditions = (answer.status as { conditions: Message[] }).conditions;
     assert.deepEqual(conditions[1], { type: "NetworkReady", status: true, reason: "", message: "" });
     const { stdout } = await run("ip", ["-j", "addr", "show", "dev", net.bridge]);
     const addresses = (JSON.parse(stdout) as { addr_info: { local: string }[] }[])[0]!.addr_info;
     assert.ok(addresses.some((a) => a.local === `${net.prefix}1`));
+    // The kubelet's pod CIDR is accepted (Skiff's own is used).
+    assert.deepEqual(
+      await call(client, "UpdateRuntimeConfig", {
+        runtime_config: { network_config: { pod_cidr: "10.244.0.0/24" } },
+      }),
+      {},
+    );
   });
 
   void it("runs a pod from the pool: hostname, files, loopback, address, cgroup; the pool refills", async () => {
