@@ -70,10 +70,13 @@ import { openPortProxies, type PortProxies } from "./ports.js";
 import type { PodResources, PodSpec } from "./spec.js";
 import { MAX_RECORD_BYTES, parseRecord, serializeRecord, type PodRecord } from "./record.js";
 import { SandboxPool, type PreparedSandbox } from "./pool.js";
+import { Slots } from "./slots.js";
 
 /** The host's resolv.conf / hosts copied for pods without their own. */
 const MAX_HOST_FILE_BYTES = 64 * 1024;
 const ID = /^[0-9a-f]{64}$/;
+/** Pods made at once: a burst of RunPodSandbox calls spawns a bounded number of processes. */
+const MAX_RUNS_AT_ONCE = 4;
 
 export type { PodRecord } from "./record.js";
 
@@ -107,6 +110,8 @@ export class PodStore implements PodSandboxLookup {
   private readonly proxies = new Map<string, PortProxies>();
   private readonly locks = new Map<string, Promise<unknown>>();
   private readonly addresses = new Set<string>();
+  /** RunPodSandbox calls at work at once (each spawns a few processes); the others wait. */
+  private readonly making = new Slots(MAX_RUNS_AT_ONCE);
   /** The metadata (as JSON) of the pods whose RunPodSandbox is under way. */
   private readonly starting = new Set<string>();
   private readonly stopHooks: PodHook[] = [];
@@ -237,7 +242,7 @@ export class PodStore implements PodSandboxLookup {
     }
     this.starting.add(name);
     try {
-      return await this.runPod(spec);
+      return await this.making.run(() => this.runPod(spec));
     } finally {
       this.starting.delete(name);
       // After the answer is ready: the refill must not slow down the request it replenishes for.

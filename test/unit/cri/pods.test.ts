@@ -19,6 +19,7 @@ import { PodError } from "../../../src/cri/pods/errors.js";
 import { renderHostname, renderHosts, renderResolvConf } from "../../../src/cri/pods/etc-files.js";
 import { matchesFilter, readFilter } from "../../../src/cri/pods/filter.js";
 import { SandboxPool, type PreparedSandbox } from "../../../src/cri/pods/pool.js";
+import { Slots } from "../../../src/cri/pods/slots.js";
 import {
   MAX_RECORD_BYTES,
   parseRecord,
@@ -344,5 +345,38 @@ void describe("pod records on disk", () => {
     assert.match(broken({ portMappings: [{ protocol: "UDP" }] }), /protocol/);
     assert.match(parseRecord("{", id) as string, /JSON/);
     assert.match(parseRecord(" ".repeat(MAX_RECORD_BYTES + 1), id) as string, /larger/);
+  });
+});
+
+void describe("slots", () => {
+  void it("let at most their size run at once, the others in arrival order", async () => {
+    const slots = new Slots(2);
+    const order: string[] = [];
+    let running = 0;
+    let most = 0;
+    const gates = new Map<string, () => void>();
+    const job = (name: string): Promise<void> =>
+      slots.run(async () => {
+        order.push(name);
+        most = Math.max(most, ++running);
+        await new Promise<void>((resolve) => gates.set(name, resolve));
+        running -= 1;
+      });
+    const all = ["a", "b", "c", "d"].map(job);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(order, ["a", "b"]);
+    gates.get("b")!();
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(order, ["a", "b", "c"]);
+    gates.get("a")!();
+    await new Promise((resolve) => setImmediate(resolve));
+    gates.get("c")!();
+    await new Promise((resolve) => setImmediate(resolve));
+    gates.get("d")!();
+    await Promise.all(all);
+    assert.deepEqual(order, ["a", "b", "c", "d"]);
+    assert.equal(most, 2);
+    await slots.run(() => Promise.reject(new Error("x"))).catch(() => undefined);
+    await slots.run(() => Promise.resolve());
   });
 });
