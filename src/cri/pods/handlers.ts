@@ -5,6 +5,7 @@
 import { status as GrpcStatus } from "@grpc/grpc-js";
 import type { CgroupStats } from "../../daemon/cgroups/cgroup-stats.js";
 import { PodError } from "./errors.js";
+import type { PodInterfaceCounters } from "./network.js";
 import { readFilter } from "./filter.js";
 import { podResources, readPodSpec } from "./spec.js";
 import type { PodRecord, PodStore } from "./store.js";
@@ -54,7 +55,11 @@ const now = (): string => String(BigInt(Date.now()) * 1_000_000n);
 const u64 = (value: number | undefined): Message | null =>
   value === undefined ? null : { value: String(Math.max(0, Math.round(value))) };
 
-function statsMessage(record: PodRecord, stats: CgroupStats | undefined): Message {
+function statsMessage(
+  record: PodRecord,
+  stats: CgroupStats | undefined,
+  eth0: PodInterfaceCounters | undefined,
+): Message {
   const timestamp = now();
   const memory = stats?.memory;
   // The kubelet's working set: usage less the inactive page cache (cAdvisor's rule).
@@ -82,6 +87,19 @@ function statsMessage(record: PodRecord, stats: CgroupStats | undefined): Messag
           }
         : null,
       process: stats?.pids ? { timestamp, process_count: u64(stats.pids.current) } : null,
+      network: eth0
+        ? {
+            timestamp,
+            default_interface: {
+              name: "eth0",
+              rx_bytes: u64(eth0.rxBytes),
+              rx_errors: u64(eth0.rxErrors),
+              tx_bytes: u64(eth0.txBytes),
+              tx_errors: u64(eth0.txErrors),
+            },
+            interfaces: [],
+          }
+        : null,
       containers: [],
     },
   };
@@ -95,6 +113,8 @@ export function podHandlers(pods: PodStore): Record<string, PodHandler> {
       throw new PodError(GrpcStatus.NOT_FOUND, `pod sandbox ${podId(request)} not found`);
     return record;
   };
+  const podStats = async (record: PodRecord): Promise<Message> =>
+    statsMessage(record, pods.stats(record.id), await pods.interfaceCounters(record.id));
   return {
     "RuntimeService/RunPodSandbox": async ({ request }) => {
       const record = await pods.run(readPodSpec(request));
@@ -126,9 +146,9 @@ export function podHandlers(pods: PodStore): Record<string, PodHandler> {
       await pods.update(found(request).id, podResources(request));
       return {};
     },
-    "RuntimeService/PodSandboxStats": ({ request }) => {
+    "RuntimeService/PodSandboxStats": async ({ request }) => {
       const record = found(request);
-      return Promise.resolve({ stats: statsMessage(record, pods.stats(record.id)) });
+      return { stats: await podStats(record) };
     },
     "RuntimeService/UpdateRuntimeConfig": ({ request }) => {
       // The kubelet tells the runtime the node's pod CIDR and retries (and logs) on every node
@@ -142,11 +162,9 @@ export function podHandlers(pods: PodStore): Record<string, PodHandler> {
       pods.noteKubeletCidr(typeof cidr === "string" ? cidr : "");
       return Promise.resolve({});
     },
-    "RuntimeService/ListPodSandboxStats": ({ request }) => {
+    "RuntimeService/ListPodSandboxStats": async ({ request }) => {
       const filter = readFilter(request.filter as Message | null);
-      return Promise.resolve({
-        stats: pods.list(filter).map((record) => statsMessage(record, pods.stats(record.id))),
-      });
+      return { stats: await Promise.all(pods.list(filter).map(podStats)) };
     },
   };
 }

@@ -96,3 +96,28 @@ export async function detachPod(veth: string): Promise<void> {
     if (!/Cannot find device|does not exist/.test(toolStderr(e))) throw e;
   });
 }
+
+/** The pod's `eth0` counters, as seen from the host end of its veth (received there = sent by the pod). */
+export interface PodInterfaceCounters {
+  rxBytes: number;
+  rxErrors: number;
+  txBytes: number;
+  txErrors: number;
+}
+
+/** Reads the host end's sysfs counters and turns them round; undefined when the veth is gone. */
+export async function podInterfaceCounters(veth: string): Promise<PodInterfaceCounters | undefined> {
+  const read = (name: string): Promise<number> =>
+    readFile(`/sys/class/net/${veth}/statistics/${name}`, "utf8").then((text) => Number(text.trim()));
+  try {
+    const [rxBytes, rxErrors, txBytes, txErrors] = await Promise.all([
+      read("tx_bytes"),
+      read("tx_errors"),
+      read("rx_bytes"),
+      read("rx_errors"),
+    ]);
+    return { rxBytes, rxErrors, txBytes, txErrors };
+  } catch {
+    return undefined;
+  }
+}

@@ -62,8 +62,10 @@ import {
   bridgeUp,
   detachPod,
   ensureBridge,
+  podInterfaceCounters,
   reattachPod,
   vethName,
+  type PodInterfaceCounters,
   type PodNetworkConfig,
 } from "./network.js";
 import { openPortProxies, type PortProxies } from "./ports.js";
@@ -229,6 +231,11 @@ export class PodStore implements PodSandboxLookup {
 
   stats(id: string): CgroupStats | undefined {
     return this.records.has(id) ? this.cgroups.stats(id) : undefined;
+  }
+
+  /** The counters of the pod's `eth0`, while its network is attached. */
+  async interfaceCounters(id: string): Promise<PodInterfaceCounters | undefined> {
+    return this.records.get(id)?.ip === undefined ? undefined : podInterfaceCounters(vethName(id));
   }
 
   // --- the CRI operations -------------------------------------------------------------

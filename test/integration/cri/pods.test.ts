@@ -270,6 +270,11 @@ void describe("CRI pod sandboxes", () => {
     // The pod's address answers from the host.
     await echoServerIn(ref.namespaces.network!, "0.0.0.0", 7000);
     assert.equal(await echo(ip, 7000, "hello pod"), "hello pod");
+    const after = (await call(client, "PodSandboxStats", { pod_sandbox_id: id })).stats as Message;
+    const eth0 = ((after.linux as Message).network as Message).default_interface as Message;
+    assert.equal(eth0.name, "eth0");
+    assert.ok(Number((eth0.rx_bytes as Message).value) >= "hello pod".length, "the pod received bytes");
+    assert.ok(Number((eth0.tx_bytes as Message).value) >= "hello pod".length, "the pod sent bytes");
 
     await call(client, "RemovePodSandbox", { pod_sandbox_id: id });
   });
