@@ -164,7 +164,14 @@ export function podHandlers(pods: PodStore): Record<string, PodHandler> {
     },
     "RuntimeService/ListPodSandboxStats": async ({ request }) => {
       const filter = readFilter(request.filter as Message | null);
-      return { stats: await Promise.all(pods.list(filter).map(podStats)) };
+      const stats: Message[] = [];
+      for (const record of pods.list(filter)) {
+        // One pod's synchronous cgroup reads (about 0.15 ms) per turn of the event loop, so a
+        // node full of pods does not hold it for the whole list.
+        await new Promise((resolve) => setImmediate(resolve));
+        stats.push(await podStats(record));
+      }
+      return { stats };
     },
   };
 }
