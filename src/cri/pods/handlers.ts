@@ -2,9 +2,8 @@
  * The pod sandbox methods of the CRI RuntimeService: requests read (spec.ts, filter.ts), the pod
  * store asked, its records written back as CRI messages. Registered by server.ts.
  */
-import { status as GrpcStatus } from "@grpc/grpc-js";
 import type { CgroupStats } from "../../daemon/cgroups/cgroup-stats.js";
-import { PodError } from "./errors.js";
+import { invalid, notFound } from "./errors.js";
 import type { PodInterfaceCounters } from "./network.js";
 import { readFilter } from "./filter.js";
 import { podResources, readPodSpec } from "./spec.js";
@@ -16,7 +15,7 @@ type PodHandler = (call: { request: Message }) => Promise<unknown>;
 function podId(request: Message): string {
   const id = request.pod_sandbox_id;
   if (typeof id !== "string" || id === "" || id.length > 64) {
-    throw new PodError(GrpcStatus.INVALID_ARGUMENT, "pod_sandbox_id: expected a pod sandbox id");
+    throw invalid("pod_sandbox_id: expected a pod sandbox id");
   }
   return id;
 }
@@ -109,8 +108,7 @@ function statsMessage(
 export function podHandlers(pods: PodStore): Record<string, PodHandler> {
   const found = (request: Message): PodRecord => {
     const record = pods.find(podId(request));
-    if (record === undefined)
-      throw new PodError(GrpcStatus.NOT_FOUND, `pod sandbox ${podId(request)} not found`);
+    if (record === undefined) throw notFound(`pod sandbox ${podId(request)} not found`);
     return record;
   };
   const podStats = async (record: PodRecord): Promise<Message> =>
@@ -157,7 +155,7 @@ export function podHandlers(pods: PodStore): Record<string, PodHandler> {
       const network = (request.runtime_config as Message | null)?.network_config as Message | null;
       const cidr = network?.pod_cidr;
       if (cidr !== undefined && cidr !== null && (typeof cidr !== "string" || cidr.length > 256)) {
-        throw new PodError(GrpcStatus.INVALID_ARGUMENT, "runtime_config.network_config.pod_cidr: not a CIDR");
+        throw invalid("runtime_config.network_config.pod_cidr: not a CIDR");
       }
       pods.noteKubeletCidr(typeof cidr === "string" ? cidr : "");
       return Promise.resolve({});

@@ -46,7 +46,7 @@ import type { CgroupStats } from "../../daemon/cgroups/cgroup-stats.js";
 import type { PodSandboxLookup, PodSandboxRef } from "../sandbox.js";
 import { allocateAddress, formatIpv4, type Ipv4Cidr } from "./cidr.js";
 import { PodCgroups } from "./cgroup.js";
-import { PodError } from "./errors.js";
+import { notFound, PodError, precondition } from "./errors.js";
 import { renderHostname, renderHosts, renderResolvConf } from "./etc-files.js";
 import { matchesFilter, type PodFilter } from "./filter.js";
 import {
@@ -259,8 +259,7 @@ export class PodStore implements PodSandboxLookup {
 
   private async runPod(spec: PodSpec): Promise<PodRecord> {
     if (spec.portMappings.length > 0 && !this.networkCondition.ready) {
-      throw new PodError(
-        GrpcStatus.FAILED_PRECONDITION,
+      throw precondition(
         `port mappings need a pod address, and the pod network is not ready: ${this.networkCondition.message}`,
       );
     }
@@ -304,8 +303,7 @@ export class PodStore implements PodSandboxLookup {
       if (failed !== undefined) throw failed.reason;
       if (record.portMappings.length > 0) {
         if (record.ip === undefined) {
-          throw new PodError(
-            GrpcStatus.FAILED_PRECONDITION,
+          throw precondition(
             `port mappings need a pod address, and the pod network is not ready: ${this.networkCondition.message}`,
           );
         }
@@ -353,10 +351,10 @@ export class PodStore implements PodSandboxLookup {
 
   async update(id: string, resources: PodResources): Promise<void> {
     const known = this.find(id);
-    if (known === undefined) throw new PodError(GrpcStatus.NOT_FOUND, `pod sandbox ${id} not found`);
+    if (known === undefined) throw notFound(`pod sandbox ${id} not found`);
     await this.exclusive(known.id, async () => {
       const record = this.records.get(known.id);
-      if (record === undefined) throw new PodError(GrpcStatus.NOT_FOUND, `pod sandbox ${id} not found`);
+      if (record === undefined) throw notFound(`pod sandbox ${id} not found`);
       await this.cgroups.update(record.id, resources);
       const next = { ...record, resources };
       await this.writeRecord(next);
@@ -583,11 +581,11 @@ export class PodStore implements PodSandboxLookup {
     return resolveWithin(this.directory, id, "pod.json");
   }
 
-  nsFile(id: string, kind: NamespaceKind): string {
+  private nsFile(id: string, kind: NamespaceKind): string {
     return resolveWithin(this.directory, id, "ns", kind);
   }
 
-  etcFiles(id: string): PodSandboxRef["etcFiles"] {
+  private etcFiles(id: string): PodSandboxRef["etcFiles"] {
     return {
       hosts: resolveWithin(this.directory, id, "etc", "hosts"),
       resolvConf: resolveWithin(this.directory, id, "etc", "resolv.conf"),
