@@ -7,23 +7,17 @@
 #   scripts/build-crictl.sh /path/to/cri-tools-v1.26.1
 #
 # The source tree is the caller's (e.g. `git archive v1.26.1` of kubernetes-sigs/cri-tools into
-# /tmp/cri-tools); nothing of it is part of this repository, and it is not modified: the build
-# runs on a copy. Nothing is fetched: GOPROXY=off and -mod=vendor make a missing module an error
-# instead of a download.
+# /tmp/cri-tools); nothing of it is part of this repository, and the build writes nothing into it.
+# Nothing is fetched: GOPROXY=off and -mod=vendor make a missing module an error, not a download.
 #
-# The one change to the copy (unless CRICTL_UNIX_AUTHORITY=path): crictl v1.26's gRPC client
-# (k8s.io/kubernetes' vendored pkg/kubelet/cri/remote) dials the socket path as its target, so
-# grpc-go sends that path ("/run/skiff/cri.sock") as the HTTP/2 `:authority`. nghttp2, and so
-# Node's http2 under skiffd's gRPC server, refuses an authority with a "/" in it (RFC 3986) and
-# resets every stream with PROTOCOL_ERROR. Later cri-tools and kubelets send "localhost" for a Unix
-# socket; the copy is given the same `grpc.WithAuthority("localhost")` (docs/cri.md, crictl).
+# The binary is upstream's, unmodified. (crictl v1.26 sends the socket's path as HTTP/2
+# `:authority`, which Node's http2 refuses; skiffd's CRI socket rewrites it: src/cri/authority.ts.)
 set -eu
 
 src=${1:?usage: build-crictl.sh CRI_TOOLS_V1.26.1_DIR}
 version=${CRICTL_VERSION:-1.26.1}
 install_to=${CRICTL_INSTALL:-/usr/local/bin/crictl}
 go=${GO:-/usr/lib/go-1.19/bin/go}
-authority=${CRICTL_UNIX_AUTHORITY:-localhost}
 
 [ -x "$go" ] || { echo "build-crictl: no Go at $go (apt-get install golang-1.19, or set GO=)" >&2; exit 1; }
 [ -f "$src/go.mod" ] && [ -d "$src/vendor" ] && [ -d "$src/cmd/crictl" ] ||
@@ -31,24 +25,13 @@ authority=${CRICTL_UNIX_AUTHORITY:-localhost}
 grep -q '^module github.com/kubernetes-sigs/cri-tools$' "$src/go.mod" ||
   { echo "build-crictl: $src/go.mod is not cri-tools'" >&2; exit 1; }
 
-# The copy and the Go caches go to a scratch directory, so the build leaves nothing behind.
+# The Go caches go to a scratch directory, so the build leaves nothing behind.
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
-tree="$scratch/cri-tools"
-cp -a "$src" "$tree"
-
-if [ "$authority" = localhost ]; then
-  remote="$tree/vendor/k8s.io/kubernetes/pkg/kubelet/cri/remote"
-  for file in "$remote/remote_runtime.go" "$remote/remote_image.go"; do
-    grep -q 'grpc.WithContextDialer(dialer),$' "$file" ||
-      { echo "build-crictl: $file: no WithContextDialer line to extend (not v1.26.1?)" >&2; exit 1; }
-    sed -i 's/^\(\t*\)grpc.WithContextDialer(dialer),$/&\n\1grpc.WithAuthority("localhost"),/' "$file"
-  done
-fi
 
 out="$scratch/crictl"
 (
-  cd "$tree"
+  cd "$src"
   env GOFLAGS=-mod=vendor GOPROXY=off GOTOOLCHAIN=local GO111MODULE=on CGO_ENABLED=0 \
     GOCACHE="$scratch/cache" GOPATH="$scratch/gopath" \
     "$go" build -trimpath \

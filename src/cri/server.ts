@@ -10,6 +10,7 @@
  * a method the proto lacks, so a newer api.proto cannot leave a method silently unanswered.
  */
 import { lstat, rm } from "node:fs/promises";
+import { createServer } from "node:net";
 import {
   Server,
   ServerCredentials,
@@ -26,6 +27,8 @@ import type { Logger } from "pino";
 import { SKIFF_VERSION } from "../common/version.js";
 import { MAX_UNIX_SOCKET_PATH } from "../common/unix-socket.js";
 import { OciImageError, type OciImageErrorKind } from "../oci-image/errors.js";
+import { listen } from "../common/listen.js";
+import { AuthorityFront } from "./authority.js";
 import { RuntimeHandlerError, type RuntimeHandlerErrorKind, type RuntimeHandlers } from "./handlers.js";
 import { ImageNameError, parseImageLookup, parsePullReference } from "./image-names.js";
 import type { ImageRecord, ImageStore } from "./image-store.js";
@@ -145,15 +148,19 @@ export async function startCriServer(options: CriServerOptions): Promise<CriServ
   if (unknown.size > 0)
     throw new Error(`CRI: UNIMPLEMENTED names methods the proto lacks: ${[...unknown].join(", ")}`);
   await removeStaleSocket(socket);
-  await new Promise<void>((resolve, reject) =>
-    server.bindAsync(`unix:${socket}`, ServerCredentials.createInsecure(), (error) =>
-      error ? reject(new Error(`cri: cannot listen on unix://${socket}: ${error.message}`)) : resolve(),
-    ),
-  );
+  // Every connection reaches the gRPC server through the :authority fix-up (authority.ts), which
+  // lets grpc-go clients that send the socket's path as authority in (old kubelets, crictl 1.26).
+  const injector = server.createConnectionInjector(ServerCredentials.createInsecure());
+  const listener = createServer((connection) => injector.injectConnection(new AuthorityFront(connection)));
+  await listen(listener, { path: socket }).catch((error: Error) => {
+    throw new Error(`cri: cannot listen on unix://${socket}: ${error.message}`);
+  });
+  listener.on("error", (error) => log.error({ err: error }, "CRI socket: accept failed"));
   return {
     socket,
     async close() {
       pulls.abort();
+      listener.close();
       // tryShutdown lets calls finish; after a grace period whatever is left is cancelled.
       await new Promise<void>((resolve) => {
         const force = setTimeout(() => server.forceShutdown(), 2000);

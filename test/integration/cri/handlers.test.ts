@@ -10,7 +10,8 @@
 import assert from "node:assert/strict";
 import { copyFileSync, existsSync } from "node:fs";
 import { mkdtemp, rename, rm } from "node:fs/promises";
-import { createServer, type AddressInfo } from "node:net";
+import http2 from "node:http2";
+import { connect, createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -241,6 +242,45 @@ void describe("CRI runtime handlers", () => {
       assert.match(none.message, /^no runtime handler is alive: runc: .*runc not found; spare: .*; gone: .*/);
     } finally {
       await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+void describe("CRI socket", () => {
+  void it("answers a client that sends the socket's path as :authority (grpc-go dialing a path: crictl 1.26, older kubelets)", async () => {
+    const cri = await criDaemon();
+    const socket = `${cri.daemon.dir}/cri.sock`;
+    const session = http2.connect("http://localhost", { createConnection: () => connect(socket) });
+    try {
+      // Three calls on one connection, so header blocks after the first are read with the
+      // (emptied) dynamic table too.
+      for (let i = 0; i < 3; i++) {
+        const request = session.request({
+          ":method": "POST",
+          ":path": "/runtime.v1.RuntimeService/Version",
+          ":authority": socket,
+          "content-type": "application/grpc",
+          te: "trailers",
+        });
+        const answer = await new Promise<{ status: string | undefined; body: Buffer }>((resolve, reject) => {
+          const body: Buffer[] = [];
+          let grpcStatus: string | undefined;
+          request.on("response", (headers) => (grpcStatus ??= headers["grpc-status"] as string | undefined));
+          request.on(
+            "trailers",
+            (trailers) => (grpcStatus ??= trailers["grpc-status"] as string | undefined),
+          );
+          request.on("data", (chunk: Buffer) => body.push(chunk));
+          request.on("end", () => resolve({ status: grpcStatus, body: Buffer.concat(body) }));
+          request.on("error", reject);
+          request.end(Buffer.from([0, 0, 0, 0, 0])); // an empty VersionRequest
+        });
+        assert.equal(answer.status, "0");
+        assert.ok(answer.body.includes(Buffer.from("skiff")), answer.body.toString("latin1"));
+      }
+    } finally {
+      session.close();
+      await cri.stop();
     }
   });
 });
