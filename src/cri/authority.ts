@@ -19,9 +19,10 @@
  * without decoding their strings (no Huffman): the authority is recognised by its name's static
  * index (1) or its literal name, and its value replaced whatever it was.
  *
- * Limits: a header block (HEADERS plus CONTINUATIONs) over MAX_HEADER_BLOCK bytes, or any frame
- * over MAX_FRAME bytes, ends the connection; a block that does not parse as HPACK is forwarded
- * unchanged, for the server's HTTP/2 layer to refuse.
+ * Limits: a header block (HEADERS plus CONTINUATIONs) over MAX_HEADER_BLOCK bytes, or one
+ * interrupted by another frame (RFC 7540 forbids it), ends the connection; a block that does not
+ * parse as HPACK is forwarded unchanged, for the server's HTTP/2 layer to refuse. Other frames
+ * stream through as they arrive, whatever their size (the server's HTTP/2 layer bounds them).
  */
 import { Duplex } from "node:stream";
 import type { Socket } from "node:net";
@@ -39,8 +40,6 @@ const FLAG_PRIORITY = 0x20;
 const SETTINGS_HEADER_TABLE_SIZE = 0x1;
 /** HTTP/2's default SETTINGS_MAX_FRAME_SIZE, which grpc-js does not raise: frames we emit fit it. */
 const DEFAULT_MAX_FRAME = 16_384;
-/** Larger frames than any CRI client sends (messages are DATA; grpc-js caps them at 4 MiB). */
-const MAX_FRAME = 4 * 1024 * 1024 + FRAME_HEADER;
 const MAX_HEADER_BLOCK = 256 * 1024;
 /** HPACK's static index of `:authority`. */
 const AUTHORITY_INDEX = 1;
@@ -172,31 +171,143 @@ function headerFrames(
   return frames;
 }
 
-/** Reads whole frames from a byte stream (after `skip` bytes passed through as they are). */
+/**
+ * Client → server: request header blocks with `:authority` rewritten, everything else as it is.
+ * A streaming state machine: the preface and every frame but HEADERS and CONTINUATION pass through
+ * as their bytes arrive, so nothing but a header block (at most MAX_HEADER_BLOCK) and a frame
+ * header (9 bytes) is ever held, and bytes are copied once however a client chunks them.
+ */
+export class RequestRewriter {
+  private prefaceLeft = PREFACE.length;
+  /** The frame header being read (up to 9 bytes). */
+  private header: Buffer[] = [];
+  private headerBytes = 0;
+  /** The frame whose payload is being read: passed through, or kept for its header block. */
+  private frame:
+    | { keep: boolean; type: number; flags: number; stream: number; left: number; parts: Buffer[] }
+    | undefined;
+  /** A header block waiting for its END_HEADERS. */
+  private block:
+    | { stream: number; endStream: boolean; priority?: Buffer; parts: Buffer[]; size: number }
+    | undefined;
+
+  /** The bytes to hand on for `chunk`; throws AuthorityFrontError for a connection to end. */
+  push(chunk: Buffer): Buffer {
+    const out: Buffer[] = [];
+    let at = 0;
+    if (this.prefaceLeft > 0) {
+      const n = Math.min(this.prefaceLeft, chunk.length);
+      out.push(chunk.subarray(0, n));
+      this.prefaceLeft -= n;
+      at = n;
+    }
+    while (at < chunk.length) {
+      if (this.frame === undefined) {
+        const n = Math.min(FRAME_HEADER - this.headerBytes, chunk.length - at);
+        this.header.push(chunk.subarray(at, at + n));
+        this.headerBytes += n;
+        at += n;
+        if (this.headerBytes < FRAME_HEADER) break;
+        const header = Buffer.concat(this.header);
+        this.header = [];
+        this.headerBytes = 0;
+        this.begin(header, out);
+        if (this.frame === undefined) continue; // an empty frame, done
+      }
+      const frame = this.frame;
+      const n = Math.min(frame.left, chunk.length - at);
+      const piece = chunk.subarray(at, at + n);
+      at += n;
+      frame.left -= n;
+      if (frame.keep) frame.parts.push(piece);
+      else out.push(piece);
+      if (frame.left === 0) {
+        this.frame = undefined;
+        if (frame.keep) this.end(frame.type, frame.flags, frame.stream, Buffer.concat(frame.parts), out);
+      }
+    }
+    return Buffer.concat(out);
+  }
+
+  /** A frame header read: a frame to pass through (its header goes out now) or one to keep. */
+  private begin(header: Buffer, out: Buffer[]): void {
+    const length = header.readUIntBE(0, 3);
+    const type = header[3]!;
+    const flags = header[4]!;
+    const stream = header.readUInt32BE(5) & 0x7fffffff;
+    const keep = type === TYPE_HEADERS || (type === TYPE_CONTINUATION && this.block?.stream === stream);
+    if (this.block !== undefined && !keep) {
+      throw new AuthorityFrontError("a header block interrupted by another frame");
+    }
+    if (keep && (this.block?.size ?? 0) + length > MAX_HEADER_BLOCK) {
+      throw new AuthorityFrontError(`header block over ${MAX_HEADER_BLOCK} bytes`);
+    }
+    if (!keep) out.push(header);
+    if (length === 0 && !keep) return;
+    this.frame = { keep, type, flags, stream, left: length, parts: [] };
+    if (length === 0) {
+      this.frame = undefined;
+      this.end(type, flags, stream, Buffer.alloc(0), out);
+    }
+  }
+
+  /** A HEADERS or CONTINUATION payload read whole: the block grows, or is rewritten and framed. */
+  private end(type: number, flags: number, stream: number, payload: Buffer, out: Buffer[]): void {
+    if (type === TYPE_HEADERS) {
+      let fragment = payload;
+      if ((flags & FLAG_PADDED) !== 0) {
+        const pad = fragment[0] ?? 0;
+        if (1 + pad > fragment.length) throw new AuthorityFrontError("padding longer than the frame");
+        fragment = fragment.subarray(1, fragment.length - pad);
+      }
+      let priority: Buffer | undefined;
+      if ((flags & FLAG_PRIORITY) !== 0) {
+        if (fragment.length < 5) throw new AuthorityFrontError("HEADERS too short for its priority");
+        priority = fragment.subarray(0, 5);
+        fragment = fragment.subarray(5);
+      }
+      this.block = {
+        stream,
+        endStream: (flags & FLAG_END_STREAM) !== 0,
+        ...(priority === undefined ? {} : { priority }),
+        parts: [fragment],
+        size: fragment.length,
+      };
+    } else {
+      this.block!.parts.push(payload);
+      this.block!.size += payload.length;
+    }
+    if ((flags & FLAG_END_HEADERS) === 0) return;
+    const block = this.block!;
+    this.block = undefined;
+    const whole = Buffer.concat(block.parts);
+    let rewritten: Buffer;
+    try {
+      rewritten = rewriteAuthority(whole);
+    } catch (e) {
+      if (!(e instanceof AuthorityFrontError)) throw e;
+      rewritten = whole; // not HPACK: the server's HTTP/2 layer answers it
+    }
+    out.push(...headerFrames(rewritten, block.stream, block.endStream, block.priority));
+  }
+}
+
+/** Reads whole frames from the server's byte stream (its first SETTINGS is small and comes first). */
 class FrameReader {
   private pending: Buffer = Buffer.alloc(0);
-  constructor(private skip: number) {}
 
-  /** The passed-through prefix bytes and whole frames in `chunk` (plus what was pending). */
-  feed(chunk: Buffer): { raw: Buffer; frames: Buffer[] } {
+  /** The whole frames in `chunk` (plus what was pending). */
+  feed(chunk: Buffer): Buffer[] {
     let data = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
-    let raw: Buffer = Buffer.alloc(0);
-    if (this.skip > 0) {
-      const n = Math.min(this.skip, data.length);
-      raw = data.subarray(0, n);
-      data = data.subarray(n);
-      this.skip -= n;
-    }
     const frames: Buffer[] = [];
     while (data.length >= FRAME_HEADER) {
       const size = FRAME_HEADER + data.readUIntBE(0, 3);
-      if (size > MAX_FRAME) throw new AuthorityFrontError(`frame of ${size} bytes`);
       if (data.length < size) break;
       frames.push(data.subarray(0, size));
       data = data.subarray(size);
     }
     this.pending = Buffer.from(data);
-    return { raw, frames };
+    return frames;
   }
 
   /** The bytes read that do not make a whole frame yet; the reader forgets them. */
@@ -207,74 +318,14 @@ class FrameReader {
   }
 }
 
-/** Client → server: request header blocks with `:authority` rewritten, everything else as it is. */
-export class RequestRewriter {
-  private readonly reader = new FrameReader(PREFACE.length);
-  private block:
-    | { stream: number; endStream: boolean; priority?: Buffer; parts: Buffer[]; size: number }
-    | undefined;
-
-  push(chunk: Buffer): Buffer {
-    const { raw, frames } = this.reader.feed(chunk);
-    const out: Buffer[] = [raw];
-    for (const frame of frames) out.push(...this.frame(frame));
-    return Buffer.concat(out);
-  }
-
-  private frame(frame: Buffer): Buffer[] {
-    const type = frame[3]!;
-    const flags = frame[4]!;
-    const stream = frame.readUInt32BE(5) & 0x7fffffff;
-    let payload = frame.subarray(FRAME_HEADER);
-    if (type === TYPE_HEADERS) {
-      if ((flags & FLAG_PADDED) !== 0) {
-        const pad = payload[0] ?? 0;
-        if (1 + pad > payload.length) return [frame]; // malformed: the server refuses it
-        payload = payload.subarray(1, payload.length - pad);
-      }
-      let priority: Buffer | undefined;
-      if ((flags & FLAG_PRIORITY) !== 0) {
-        if (payload.length < 5) return [frame];
-        priority = payload.subarray(0, 5);
-        payload = payload.subarray(5);
-      }
-      this.block = {
-        stream,
-        endStream: (flags & FLAG_END_STREAM) !== 0,
-        ...(priority === undefined ? {} : { priority }),
-        parts: [],
-        size: 0,
-      };
-    } else if (type !== TYPE_CONTINUATION || this.block === undefined || this.block.stream !== stream) {
-      return [frame];
-    }
-    const block = this.block;
-    block.parts.push(payload);
-    block.size += payload.length;
-    if (block.size > MAX_HEADER_BLOCK)
-      throw new AuthorityFrontError(`header block over ${MAX_HEADER_BLOCK} bytes`);
-    if ((flags & FLAG_END_HEADERS) === 0) return [];
-    this.block = undefined;
-    const whole = Buffer.concat(block.parts);
-    let rewritten: Buffer;
-    try {
-      rewritten = rewriteAuthority(whole);
-    } catch (e) {
-      if (!(e instanceof AuthorityFrontError)) throw e;
-      rewritten = whole; // not HPACK: the server's HTTP/2 layer answers it
-    }
-    return headerFrames(rewritten, block.stream, block.endStream, block.priority);
-  }
-}
-
 /** Server → client: the first SETTINGS frame gets HEADER_TABLE_SIZE 0, then everything passes. */
 export class SettingsRewriter {
-  private readonly reader = new FrameReader(0);
+  private readonly reader = new FrameReader();
   private done = false;
 
   push(chunk: Buffer): Buffer {
     if (this.done) return chunk;
-    const { frames } = this.reader.feed(chunk);
+    const frames = this.reader.feed(chunk);
     const out: Buffer[] = [];
     for (const frame of frames) {
       if (this.done || frame[3] !== TYPE_SETTINGS || (frame[4]! & FLAG_ACK) !== 0) {

@@ -136,14 +136,31 @@ void describe("the request side of a connection", () => {
       new RequestRewriter().push(Buffer.concat([PREFACE, bad])),
       Buffer.concat([PREFACE, bad]),
     );
-    const huge = Buffer.alloc(9);
-    huge.writeUIntBE(0xffffff, 0, 3);
-    assert.throws(() => new RequestRewriter().push(Buffer.concat([PREFACE, huge])), /frame of/);
     const rewriter = new RequestRewriter();
     rewriter.push(Buffer.concat([PREFACE, frame(0x1, 0, 1, Buffer.alloc(16_000))]));
     assert.throws(() => {
       for (let i = 0; i < 20; i++) rewriter.push(frame(0x9, 0, 1, Buffer.alloc(16_000)));
     }, /header block over/);
+    const interrupted = new RequestRewriter();
+    interrupted.push(Buffer.concat([PREFACE, frame(0x1, 0, 1, PATH_AUTHORITY)]));
+    assert.throws(() => interrupted.push(frame(0x0, 0, 1, Buffer.alloc(5))), /interrupted by another frame/);
+    const padding = Buffer.concat([PREFACE, frame(0x1, 0x4 | 0x8, 1, Buffer.from([9, 0x82]))]);
+    assert.throws(() => new RequestRewriter().push(padding), /padding longer than the frame/);
+  });
+
+  void it("streams other frames through as they arrive, of any size, byte by byte", () => {
+    const big = frame(0x0, 0, 1, Buffer.alloc(100_000, 7));
+    const empty = frame(0x4, 0x1, 0, Buffer.alloc(0));
+    const input = Buffer.concat([PREFACE, big, empty, frame(0x1, 0x4, 1, PATH_AUTHORITY)]);
+    const rewriter = new RequestRewriter();
+    const out: Buffer[] = [];
+    for (let at = 0; at < input.length; at++) out.push(rewriter.push(input.subarray(at, at + 1)));
+    // Each byte of the DATA frame goes out in the push that brought it.
+    assert.equal(out[PREFACE.length + 9 + 500]!.length, 1);
+    assert.deepEqual(
+      Buffer.concat(out),
+      Buffer.concat([PREFACE, big, empty, frame(0x1, 0x4, 1, LOCALHOST_AUTHORITY)]),
+    );
   });
 });
 
