@@ -28,8 +28,8 @@ import {
 } from "../daemon/oci/runtime.js";
 import { messageOf } from "../common/errors.js";
 
-/** `--version` of a live runtime answers in milliseconds; Status must not hang on a stuck one. */
-export const DEFAULT_HANDLER_PROBE_TIMEOUT_MS = 2000;
+/** `--version` answers in milliseconds, in over a second under QEMU TCG; a stuck one must not hang Status. */
+export const DEFAULT_HANDLER_PROBE_TIMEOUT_MS = 5000;
 
 /** One `[cri.runtime_handlers.<name>]`: the handler's name, its runtime, and the binary. */
 export interface RuntimeHandlerConfig {
