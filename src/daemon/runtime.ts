@@ -278,6 +278,9 @@ export class Runtime {
       const { startCri } = await import("../cri/index.js");
       runtime.cri = await startCri({
         socket: config.cri.socket,
+        cri: config.cri,
+        runtime: config.runtime,
+        layout: host.layout,
         dataDir: config.dataDir,
         runtimeHealth: () => runtime.health.check(),
         log: log.child({ room: "cri" }),
