@@ -278,13 +278,12 @@ export class Runtime {
       const { startCri } = await import("../cri/index.js");
       runtime.cri = await startCri({
         socket: config.cri.socket,
+        cri: config.cri,
+        runtime: config.runtime,
+        layout: host.layout,
         dataDir: config.dataDir,
         runtimeHealth: () => runtime.health.check(),
-        layout,
         cgroupRoot: config.cgroup,
-        podCidr: config.cri.podCidr,
-        podBridge: config.cri.podBridge,
-        sandboxPool: config.cri.sandboxPool,
         log: log.child({ room: "cri" }),
       });
       log.info(`CRI on unix://${config.cri.socket}`);
