@@ -61,8 +61,9 @@ export async function receiveUpload(o: UploadOptions): Promise<ReceivedUpload> {
   const tempPath = join(o.repository.uploadDir, `upload-${randomBytes(8).toString("hex")}.npk`);
   try {
     const file = await open(tempPath, "wx", 0o600);
-    // A keyed repository hashes the whole image once it is here: the hashing threads start
-    // while the payload arrives, not after it.
+    // The threads that check the package once it is here (the manifest parser; the image's
+    // hashing in a keyed repository) start while the payload arrives, not after it.
+    (await import("../../npk/manifest/worker.js")).prepareManifestParser();
     if (o.repository.key !== undefined) (await import("../../npk/verity-pool.js")).prepareVerityThreads();
     let pkg: InstalledPackage;
     try {
