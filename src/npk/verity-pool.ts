@@ -1,6 +1,7 @@
 // dm-verity hashing off the event loop, on all cores. Hashing a 50 MiB image is ~12800 sha256
-// calls (~40 ms of CPU on the dev machine): held on the daemon's loop it blocked every request
-// for that long, and it is the longest part of an install into a keyed repository. The data
+// calls (~40 ms of CPU on the dev machine): on the daemon's loop it took that long from every
+// other request (in slices of one 1 MiB read), its 12800 hash objects were the loop's largest
+// garbage, and it ran on one core after the upload. The data
 // blocks are split among up to MAX_THREADS worker threads (verity-worker.ts), each reading its
 // part with one reused buffer and writing the digests into one shared level-0 buffer; the small
 // levels above are built by one thread afterwards.
