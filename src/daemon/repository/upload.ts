@@ -92,6 +92,11 @@ export async function receiveUpload(o: UploadOptions): Promise<ReceivedUpload> {
 
 /** Bytes per writev(2) of an upload: socket reads (about 64 KiB each) are gathered into these. */
 const WRITE_BLOCK = 2 ** 20;
+/**
+ * Chunks per writev(2) at most: a peer that trickles its payload a byte at a time makes one chunk
+ * per byte, and a block of those would hold a million buffer objects.
+ */
+const WRITE_CHUNKS = 64;
 
 /**
  * Writes a stream of chunks to a file in writes of about WRITE_BLOCK, one in flight while the next
@@ -100,9 +105,9 @@ const WRITE_BLOCK = 2 ** 20;
  * as received (the socket hands out a fresh buffer per read), not copied into a block first.
  *
  * INVARIANTS: `inFlight` is the only write in progress; `gathered` holds chunks not handed to a
- * write yet, `gatheredBytes` bytes in all (< WRITE_BLOCK between calls), so at most two blocks
- * and one chunk are held; a failed write rejects `inFlight`, so the next flush or finish()
- * throws it.
+ * write yet, `gatheredBytes` bytes in all (< WRITE_BLOCK bytes and < WRITE_CHUNKS chunks between
+ * calls), so at most two blocks of at most WRITE_CHUNKS chunks each are held; a failed write
+ * rejects `inFlight`, so the next flush or finish() throws it.
  */
 class BlockWriter {
   private gathered: Buffer[] = [];
@@ -115,7 +120,7 @@ class BlockWriter {
   async write(chunk: Buffer): Promise<void> {
     this.gathered.push(chunk);
     this.gatheredBytes += chunk.length;
-    if (this.gatheredBytes >= WRITE_BLOCK) await this.flush();
+    if (this.gatheredBytes >= WRITE_BLOCK || this.gathered.length >= WRITE_CHUNKS) await this.flush();
   }
 
   /** Writes everything written so far; resolves when it is in the file. */
