@@ -36,10 +36,16 @@ interface Pending {
 }
 
 /** A part stopped because another failed or the caller aborted; never the answer itself. */
-class Cancelled extends NpkError {
-  constructor() {
-    super("verity", "verity hashing cancelled");
-  }
+class Cancelled extends Error {
+  override name = "Cancelled";
+}
+
+/**
+ * The hashing itself failed (a thread died, a read failed): the daemon's trouble, not the
+ * package's, so not an NpkError (which would refuse the package as invalid).
+ */
+export class VerityHashingError extends Error {
+  override name = "VerityHashingError";
 }
 
 const threads: Worker[] = [];
@@ -59,7 +65,7 @@ function retire(thread: Worker, reason: string): void {
   for (const [id, p] of pending) {
     if (p.thread !== thread) continue;
     pending.delete(id);
-    p.reject(new NpkError("verity", `verity hashing thread ${reason}`));
+    p.reject(new VerityHashingError(`verity hashing thread ${reason}`));
   }
   if (pending.size === 0) armIdleExit();
 }
@@ -75,9 +81,9 @@ function startThread(): Worker {
     if (pendingOn(thread) === 0) thread.unref();
     if (pending.size === 0) armIdleExit();
     if (answer.ok) job.resolve(answer);
-    else if (answer.reason === "cancelled") job.reject(new Cancelled());
+    else if (answer.reason === "cancelled") job.reject(new Cancelled("cancelled"));
     else if (answer.reason === "truncated") job.reject(new NpkError("verity", answer.message));
-    else job.reject(new NpkError("verity", `verity hashing failed: ${answer.message}`));
+    else job.reject(new VerityHashingError(`verity hashing failed: ${answer.message}`));
   });
   thread.on("error", (error) => retire(thread, `failed: ${error.message}`));
   thread.on("exit", (code) => retire(thread, `exited (code ${code})`));
@@ -127,7 +133,8 @@ function post(thread: Worker, body: JobBody): Promise<Extract<VerityAnswer, { ok
 
 /**
  * The level-0 hashes of `blocks` data blocks of `path` from byte `offset`, zero-padded to whole
- * hash blocks. Rejects with NpkError("verity") when the file ends early; with the signal's
+ * hash blocks. Rejects with NpkError("verity") when the file ends early (the package's fault),
+ * with VerityHashingError when the hashing failed otherwise; with the signal's
  * reason when aborted (the threads stop within one read).
  */
 export async function hashDataBlocks(
