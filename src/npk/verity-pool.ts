@@ -109,14 +109,21 @@ function threadCount(): number {
   return Math.max(1, Math.min(MAX_THREADS, availableParallelism()));
 }
 
+/** Threads for `blocks` data blocks: one per core, but none with fewer than MIN_BLOCKS_PER_THREAD. */
+function partsFor(blocks: number): number {
+  return Math.max(1, Math.min(threadCount(), Math.floor(blocks / MIN_BLOCKS_PER_THREAD)));
+}
+
 /**
- * Starts the hashing threads ahead of a hash that is coming (an upload being received), so that
- * their start-up (a V8 isolate each) overlaps the upload instead of following it.
+ * Starts the hashing threads ahead of a hash that is coming (an upload of `bytes` being
+ * received), so that their start-up (a V8 isolate each) overlaps the upload instead of following
+ * it; as many as an image of that size will use.
  */
-export function prepareVerityThreads(): void {
+export function prepareVerityThreads(bytes: number): void {
   clearTimeout(idleExit);
   idleExit = undefined;
-  while (threads.length < threadCount()) startThread();
+  const wanted = partsFor(Math.floor(bytes / BLOCK));
+  while (threads.length < wanted) startThread();
   if (pending.size === 0) armIdleExit();
 }
 
@@ -147,7 +154,7 @@ export async function hashDataBlocks(
   signal?.throwIfAborted();
   const perBlock = BLOCK / DIGEST;
   const level0 = new SharedArrayBuffer(Math.ceil(blocks / perBlock) * BLOCK);
-  const parts = Math.max(1, Math.min(threadCount(), Math.floor(blocks / MIN_BLOCKS_PER_THREAD)));
+  const parts = partsFor(blocks);
   while (threads.length < parts) startThread();
   const cancel = new Int32Array(new SharedArrayBuffer(4));
   const onAbort = (): void => void Atomics.store(cancel, 0, 1);

@@ -64,7 +64,8 @@ export async function receiveUpload(o: UploadOptions): Promise<ReceivedUpload> {
     // The threads that check the package once it is here (the manifest parser; the image's
     // hashing in a keyed repository) start while the payload arrives, not after it.
     (await import("../../npk/manifest/worker.js")).prepareManifestParser();
-    if (o.repository.key !== undefined) (await import("../../npk/verity-pool.js")).prepareVerityThreads();
+    if (o.repository.key !== undefined)
+      (await import("../../npk/verity-pool.js")).prepareVerityThreads(o.size);
     let pkg: InstalledPackage;
     try {
       const writer = new BlockWriter(file);
