@@ -10,14 +10,17 @@
  *   is printed too).
  * - statistics of 100 running containers through `inspect` (one client, sequential requests), vs
  *   reading the same cgroup files directly (readFileSync, as the daemon does).
- * - a `skiff stats`-like refresh, `list` + `inspect` of each of the 100, ms per refresh, vs the
- *   same direct reads.
+ * - a `skiff stats` refresh of the 100: what the command does each time (one `statistics` request
+ *   for all of them), ms per refresh, vs the same direct reads (target <= 1.5x, docs/footprint.md);
+ *   and `skiff stats` as a command, vs `node -e 0` plus the same direct reads.
  */
+import { execFile } from "node:child_process";
 import { closeSync, constants, openSync, readFileSync, readSync, writeSync } from "node:fs";
+import { promisify } from "node:util";
 import { connect, type Client } from "../src/client/index.js";
 import { ContainerHarness } from "../test/helpers/containers.js";
 import { NotificationClock, p50p99, ratio50, timed } from "./power.js";
-import { ms, versus } from "./stats.js";
+import { ms, percentile, versus, versusTarget } from "./stats.js";
 import { STATS_FILES as CGROUP_STATS_FILES } from "./cgroups.js";
 
 const OOM_ROUNDS = 15;
@@ -25,6 +28,10 @@ const FLEET = 100;
 const CLIENTS = 10;
 const STATS_ROUNDS = 20;
 const MiB = 1024 * 1024;
+/** `skiff stats` as a command: a process each time, beside `node -e 0` + the direct reads. */
+const CLI_ROUNDS = 7;
+const CLI = new URL("../src/cli/main.js", import.meta.url).pathname;
+const run = promisify(execFile);
 
 /** What `inspect` reads per running container on this hybrid (v1 controllers) host. */
 const STATS_FILES = CGROUP_STATS_FILES[1];
@@ -152,7 +159,7 @@ async function statsLines(h: ContainerHarness, fleet: string[]): Promise<string[
         }
       });
       const refresh = await timed(async () => {
-        for (const c of await h.client.list()) await h.client.inspect(c);
+        if ((await h.client.statistics()).length !== fleet.length) throw new Error("bench: not all running");
       });
       const files = await timed(async () => readDirectly(groups));
       if (round === 0) continue;
@@ -160,6 +167,17 @@ async function statsLines(h: ContainerHarness, fleet: string[]): Promise<string[
       refreshes.push(refresh);
       direct.push(files);
     }
+    // The command, interleaved with a bare node start and the direct reads.
+    const commands: number[] = [];
+    const bare: number[] = [];
+    const directForCommand: number[] = [];
+    for (let round = 0; round < CLI_ROUNDS; round++) {
+      commands.push(await timed(() => run(process.execPath, [CLI, "--url", h.url, "stats"])));
+      bare.push(await timed(() => run(process.execPath, ["-e", "0"])));
+      directForCommand.push(await timed(async () => readDirectly(groups)));
+    }
+    const command = percentile(commands, 50);
+    const commandBaseline = percentile(bare, 50) + percentile(directForCommand, 50);
     const baseline = `the same ${STATS_FILES.length} cgroup files of each read directly ${p50p99(direct)}`;
     return [
       versus(
@@ -168,11 +186,19 @@ async function statsLines(h: ContainerHarness, fleet: string[]): Promise<string[
         baseline,
         ratio50(inspects, direct),
       ),
-      versus(
-        `skiff stats-like refresh, list + inspect of ${FLEET} (${STATS_ROUNDS} runs), ms per refresh`,
+      versusTarget(
+        `skiff stats refresh of ${FLEET}, one statistics request (${STATS_ROUNDS} runs), ms per refresh`,
         p50p99(refreshes),
         baseline,
         ratio50(refreshes, direct),
+        { text: "<= 1.5x", met: ratio50(refreshes, direct) <= 1.5 },
+      ),
+      versusTarget(
+        `skiff stats of ${FLEET} as a command (process wall time, p50 of ${CLI_ROUNDS})`,
+        ms(command),
+        `node -e 0 ${ms(percentile(bare, 50))} + the same files read directly ${ms(percentile(directForCommand, 50))}`,
+        command / commandBaseline,
+        { text: "<= 1.5x", met: command / commandBaseline <= 1.5 },
       ),
     ];
   } finally {

@@ -4,7 +4,7 @@
 // semver, keeps only major.minor.patch (pre-release and build metadata are dropped) and matches
 // that against `>=0.9`. So 0.9.0, 0.9.3-pre, 0.10.0 and 1.2.0 are read; 0.8.9 is not.
 import semver from "semver";
-import { parse as parseYaml } from "yaml";
+import { yamlLib } from "./yaml-lib.js";
 import { NpkError, asNpkError } from "./errors.js";
 
 /** The format version Skiff writes: what Northstar 0.9.2, whose NPKs we produce, writes. */
@@ -19,6 +19,13 @@ export function encodeMeta(version = NPK_FORMAT_VERSION): Buffer {
 /** Northstar writes `version: 0.9.x`; the YAML parser never sees more than this. */
 export const MAX_META_SIZE = 256;
 
+/**
+ * `version: X` and a newline, where X is a plain YAML scalar that YAML reads as this very string:
+ * a semantic version (digits, dots, a pre-release or build part). What semver.parse refuses is
+ * refused below either way.
+ */
+const EXACT_META = /^version: ([0-9]+\.[0-9]+\.[0-9]+(?:[-+][0-9A-Za-z.+-]*)?)\n?$/;
+
 /** Parses the comment and returns the format version; throws NpkError("meta") if unsupported. */
 export function parseMeta(comment: Buffer): string {
   if (comment.length > MAX_META_SIZE) {
@@ -27,14 +34,21 @@ export function parseMeta(comment: Buffer): string {
       `ZIP comment (NPK meta) is ${comment.length} bytes, more than ${MAX_META_SIZE}`,
     );
   }
-  let doc: unknown;
-  try {
-    doc = parseYaml(comment.toString("utf8"), { maxAliasCount: 0 });
-  } catch (e) {
-    throw asNpkError("meta", "ZIP comment (NPK meta) is not valid YAML", e);
+  const text = comment.toString("utf8");
+  // The form Northstar and Skiff write, `version: <semver>` on one line, is read without the YAML
+  // parser (the start-up scan reads one meta per installed package); any other text is YAML's.
+  const exact = EXACT_META.exec(text)?.[1];
+  let version: unknown = exact;
+  if (exact === undefined) {
+    let doc: unknown;
+    try {
+      doc = yamlLib().parse(text, { maxAliasCount: 0 });
+    } catch (e) {
+      throw asNpkError("meta", "ZIP comment (NPK meta) is not valid YAML", e);
+    }
+    version =
+      typeof doc === "object" && doc !== null ? (doc as Record<string, unknown>)["version"] : undefined;
   }
-  const version =
-    typeof doc === "object" && doc !== null ? (doc as Record<string, unknown>)["version"] : undefined;
   // Rust's semver takes no leading "v" or "=", which node-semver would strip.
   const parsed = typeof version === "string" && /^[0-9]/.test(version) ? semver.parse(version) : null;
   if (typeof version !== "string" || parsed === null) {

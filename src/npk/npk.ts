@@ -4,7 +4,6 @@
 import { createHash } from "node:crypto";
 import type { KeyObject } from "node:crypto";
 import { open } from "node:fs/promises";
-import type { FileHandle } from "node:fs/promises";
 import { isDeepStrictEqual } from "node:util";
 import { NpkError, asNpkError } from "./errors.js";
 import { MANIFEST_LIMITS } from "./manifest/reader.js";
@@ -16,8 +15,8 @@ import { decodeSignature, verifySignature } from "./signature.js";
 import type { DecodedSignature } from "./signature.js";
 import { VERITY_BLOCK_SIZE, decodeSuperblock, hashAreaSize, verifyVerity } from "./verity.js";
 import type { VeritySuperblock } from "./verity.js";
-import { findEntry, readEntry, readZip } from "./zip.js";
-import type { ZipArchive } from "./zip.js";
+import { WindowedFile, findEntry, readEntry, readZip } from "./zip.js";
+import type { ArchiveFile, ZipArchive } from "./zip.js";
 import { FS_IMG_NAME, MANIFEST_NAME, SIGNATURE_NAME } from "./names.js";
 
 export { MANIFEST_NAME, SIGNATURE_NAME, FS_IMG_NAME, NPK_EXTENSION } from "./names.js";
@@ -108,7 +107,7 @@ function checkHash(what: string, expected: string, data: Buffer): void {
 
 /** Reads an entry of at most `maxSize` bytes (checked before anything is allocated). */
 async function readText(
-  file: FileHandle,
+  file: ArchiveFile,
   zip: ZipArchive,
   name: string,
   maxSize: number,
@@ -161,7 +160,7 @@ async function parseManifestCached(
   return manifest;
 }
 
-async function locateFsImage(file: FileHandle, zip: ZipArchive): Promise<NpkFsImage> {
+async function locateFsImage(file: ArchiveFile, zip: ZipArchive): Promise<NpkFsImage> {
   const entry = findEntry(zip, FS_IMG_NAME);
   if (entry === undefined) throw new NpkError("fs", `${FS_IMG_NAME} is missing`);
   if (entry.dataOffset % FS_IMG_ALIGNMENT !== 0) {
@@ -177,7 +176,7 @@ async function locateFsImage(file: FileHandle, zip: ZipArchive): Promise<NpkFsIm
   return { offset: entry.dataOffset, size: entry.size, type };
 }
 
-async function locateVerity(file: FileHandle, fs: NpkFsImage, sig: DecodedSignature): Promise<NpkVerity> {
+async function locateVerity(file: ArchiveFile, fs: NpkFsImage, sig: DecodedSignature): Promise<NpkVerity> {
   const offset = sig.hashes.verityOffset;
   if (offset % VERITY_BLOCK_SIZE !== 0 || offset === 0 || offset + hashAreaSize(offset) > fs.size) {
     throw new NpkError("verity", `verity-offset ${offset} does not fit ${FS_IMG_NAME} of ${fs.size} bytes`);
@@ -200,54 +199,58 @@ export async function openNpk(path: string, opts: OpenNpkOptions = {}): Promise<
     throw asNpkError("io", `cannot open ${path}`, e);
   });
   try {
-    const zip = await readZip(file);
-    const signatureBytes = await readText(file, zip, SIGNATURE_NAME, MAX_SIGNATURE_SIZE);
-    let signature: Npk["signature"];
-    if (signatureBytes !== undefined) {
-      const text = signatureBytes.toString("utf8");
-      try {
-        signature = { ...decodeSignature(text), text };
-      } catch (e) {
-        // Without a key an unreadable signature is only informational, as in Northstar.
-        if (opts.key !== undefined) throw e;
-      }
-    }
-    if (opts.key !== undefined) {
-      if (signature === undefined) throw new NpkError("signature", `${SIGNATURE_NAME} is missing`);
-      verifySignature(signature, opts.key);
-      checkHash("meta", signature.hashes.metaHash, zip.comment);
-    }
-    const version = parseMeta(zip.comment);
-    const manifestBytes = await readText(file, zip, MANIFEST_NAME, MANIFEST_LIMITS.maxBytes);
-    if (manifestBytes === undefined) throw new NpkError("manifest", `${MANIFEST_NAME} is missing`);
-    if (opts.key !== undefined && signature !== undefined) {
-      checkHash("manifest", signature.hashes.manifestHash, manifestBytes);
-    }
-    const manifestText = manifestBytes.toString("utf8");
-    const manifest = await parseManifestCached(manifestText, manifestBytes, opts.manifestCache);
-    const fsImage = await locateFsImage(file, zip);
-    let verity: NpkVerity | undefined;
-    if (signature !== undefined) {
-      verity = await locateVerity(file, fsImage, signature).catch((e: unknown) => {
-        if (opts.key !== undefined) throw e;
-        return undefined;
-      });
-    }
-    const npk: Npk = {
-      path,
-      version,
-      entries: zip.entries.map((e) => e.name),
-      manifestText,
-      manifest,
-      verified: opts.key !== undefined,
-      fsImage,
-    };
-    if (signature !== undefined) npk.signature = signature;
-    if (verity !== undefined) npk.verity = verity;
-    return npk;
+    return await readNpk(path, await WindowedFile.open(file), opts);
   } finally {
     await file.close();
   }
+}
+
+async function readNpk(path: string, file: ArchiveFile, opts: OpenNpkOptions): Promise<Npk> {
+  const zip = await readZip(file);
+  const signatureBytes = await readText(file, zip, SIGNATURE_NAME, MAX_SIGNATURE_SIZE);
+  let signature: Npk["signature"];
+  if (signatureBytes !== undefined) {
+    const text = signatureBytes.toString("utf8");
+    try {
+      signature = { ...decodeSignature(text), text };
+    } catch (e) {
+      // Without a key an unreadable signature is only informational, as in Northstar.
+      if (opts.key !== undefined) throw e;
+    }
+  }
+  if (opts.key !== undefined) {
+    if (signature === undefined) throw new NpkError("signature", `${SIGNATURE_NAME} is missing`);
+    verifySignature(signature, opts.key);
+    checkHash("meta", signature.hashes.metaHash, zip.comment);
+  }
+  const version = parseMeta(zip.comment);
+  const manifestBytes = await readText(file, zip, MANIFEST_NAME, MANIFEST_LIMITS.maxBytes);
+  if (manifestBytes === undefined) throw new NpkError("manifest", `${MANIFEST_NAME} is missing`);
+  if (opts.key !== undefined && signature !== undefined) {
+    checkHash("manifest", signature.hashes.manifestHash, manifestBytes);
+  }
+  const manifestText = manifestBytes.toString("utf8");
+  const manifest = await parseManifestCached(manifestText, manifestBytes, opts.manifestCache);
+  const fsImage = await locateFsImage(file, zip);
+  let verity: NpkVerity | undefined;
+  if (signature !== undefined) {
+    verity = await locateVerity(file, fsImage, signature).catch((e: unknown) => {
+      if (opts.key !== undefined) throw e;
+      return undefined;
+    });
+  }
+  const npk: Npk = {
+    path,
+    version,
+    entries: zip.entries.map((e) => e.name),
+    manifestText,
+    manifest,
+    verified: opts.key !== undefined,
+    fsImage,
+  };
+  if (signature !== undefined) npk.signature = signature;
+  if (verity !== undefined) npk.verity = verity;
+  return npk;
 }
 
 /** Userspace dm-verity check of the whole fs.img against the signed root hash. */

@@ -6,9 +6,9 @@ import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify } 
 import type { KeyObject } from "node:crypto";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { parse as parseYaml } from "yaml";
 import { NpkError, asNpkError } from "./errors.js";
 import { yamlNestingBound } from "./manifest/parse.js";
+import { yamlLib } from "./yaml-lib.js";
 
 export const ED25519_KEY_SIZE = 32;
 export const ED25519_SIGNATURE_SIZE = 64;
@@ -135,20 +135,54 @@ function hexField(doc: unknown, path: string[]): string {
 /** Both documents of signature.yaml are two levels deep; the YAML parser recurses per level. */
 const MAX_SIGNATURE_NESTING = 4;
 
+/**
+ * signature.yaml exactly as encodeHashes and signHashes write it (Northstar's form): read without
+ * the YAML parser, since the start-up scan reads one per installed package. Any other form (other
+ * spacing, quotes, order, comments) goes to the YAML parser and its checks.
+ */
+const EXACT_HASHES = new RegExp(
+  "^meta:\n  hash: ([0-9a-f]{64})\nmanifest\\.yaml:\n  hash: ([0-9a-f]{64})\n" +
+    "fs\\.img:\n  verity-hash: ([0-9a-f]{64})\n  verity-offset: (0|[1-9][0-9]{0,14})\n$",
+);
+const EXACT_SIGNATURE = /^\nsignature: ([A-Za-z0-9+/]+={0,2})\n?$/;
+
+function decodeExact(signedText: string, signatureText: string): DecodedSignature | undefined {
+  const hashes = EXACT_HASHES.exec(signedText);
+  const encoded = EXACT_SIGNATURE.exec(signatureText)?.[1];
+  if (hashes === null || encoded === undefined) return undefined;
+  const signature = Buffer.from(encoded, "base64");
+  if (signature.length !== ED25519_SIGNATURE_SIZE) return undefined; // the general path names it
+  return {
+    hashes: {
+      metaHash: hashes[1]!,
+      manifestHash: hashes[2]!,
+      verityHash: hashes[3]!,
+      verityOffset: Number(hashes[4]),
+    },
+    signedText,
+    signature,
+  };
+}
+
 /** Parses signature.yaml without checking the signature. The caller bounds its size (MAX_SIGNATURE_SIZE). */
 export function decodeSignature(text: string): DecodedSignature {
+  const split = text.indexOf("---");
+  if (split >= 0) {
+    const exact = decodeExact(text.slice(0, split), text.slice(split + 3));
+    if (exact !== undefined) return exact;
+  }
   if (yamlNestingBound(text) > MAX_SIGNATURE_NESTING) {
     throw new NpkError("signature", `signature.yaml is nested deeper than ${MAX_SIGNATURE_NESTING} levels`);
   }
-  const split = text.indexOf("---");
   if (split < 0)
     throw new NpkError("signature", "signature.yaml: missing '---' between hashes and signature");
   const signedText = text.slice(0, split);
   let hashesDoc: unknown;
   let signatureDoc: unknown;
   try {
-    hashesDoc = parseYaml(signedText, { maxAliasCount: 0 });
-    signatureDoc = parseYaml(text.slice(split + 3), { maxAliasCount: 0 });
+    const { parse } = yamlLib();
+    hashesDoc = parse(signedText, { maxAliasCount: 0 });
+    signatureDoc = parse(text.slice(split + 3), { maxAliasCount: 0 });
   } catch (e) {
     throw asNpkError("signature", "signature.yaml is not valid YAML", e);
   }

@@ -4,9 +4,9 @@
 // top level first, each zero-padded to whole hash blocks. `veritysetup verify
 // --hash-offset=<data size> img img <root>` accepts the result.
 import { createHash, randomBytes, randomUUID } from "node:crypto";
-import { createReadStream } from "node:fs";
 import { open } from "node:fs/promises";
 import { NpkError } from "./errors.js";
+import { hashDataBlocks, hashUpperLevels } from "./verity-pool.js";
 
 export const VERITY_BLOCK_SIZE = 4096;
 export const VERITY_DIGEST_SIZE = 32;
@@ -17,7 +17,6 @@ export const VERITY_SIGNATURE = "verity";
 export const VERITY_VERSION = 1;
 export const VERITY_HASH_TYPE = 1;
 const HASHES_PER_BLOCK = VERITY_BLOCK_SIZE / VERITY_DIGEST_SIZE;
-const READ_CHUNK = 256 * VERITY_BLOCK_SIZE;
 
 export interface VeritySuperblock {
   version: number;
@@ -114,34 +113,6 @@ function saltedDigest(salt: Buffer, block: Buffer): Buffer {
   return createHash(VERITY_ALGORITHM).update(salt).update(block).digest();
 }
 
-/** Hashes every data block of `range` (streaming) into the zero-padded level-0 buffer. */
-async function hashData(range: DataRange, salt: Buffer, signal?: AbortSignal): Promise<Buffer> {
-  const dataBlocks = range.size / VERITY_BLOCK_SIZE;
-  const level = Buffer.alloc(Math.ceil(dataBlocks / HASHES_PER_BLOCK) * VERITY_BLOCK_SIZE);
-  if (range.size === 0) return level;
-  let block = 0;
-  const stream = createReadStream(range.path, {
-    start: range.offset,
-    end: range.offset + range.size - 1,
-    highWaterMark: READ_CHUNK,
-    signal,
-  });
-  let carry = Buffer.alloc(0);
-  for await (const chunk of stream) {
-    const data = carry.length > 0 ? Buffer.concat([carry, chunk as Buffer]) : (chunk as Buffer);
-    let at = 0;
-    for (; at + VERITY_BLOCK_SIZE <= data.length; at += VERITY_BLOCK_SIZE) {
-      saltedDigest(salt, data.subarray(at, at + VERITY_BLOCK_SIZE)).copy(level, block * VERITY_DIGEST_SIZE);
-      block++;
-    }
-    carry = Buffer.from(data.subarray(at));
-  }
-  if (block !== dataBlocks) {
-    throw new NpkError("verity", `data is truncated: hashed ${block} of ${dataBlocks} blocks`);
-  }
-  return level;
-}
-
 /** Builds the whole tree for `range`. Without `salt`/`uuid`, random ones are chosen. */
 export async function buildVerityTree(
   range: DataRange,
@@ -169,20 +140,11 @@ export async function buildVerityTree(
     }
     rootHash = saltedDigest(salt, block);
   } else {
-    let level = await hashData(range, salt, opts.signal);
-    levels.push(level);
-    while (level.length > VERITY_BLOCK_SIZE) {
-      opts.signal?.throwIfAborted();
-      const below = level;
-      const blocks = below.length / VERITY_BLOCK_SIZE;
-      level = Buffer.alloc(Math.ceil(blocks / HASHES_PER_BLOCK) * VERITY_BLOCK_SIZE);
-      for (let b = 0; b < blocks; b++) {
-        const digest = saltedDigest(salt, below.subarray(b * VERITY_BLOCK_SIZE, (b + 1) * VERITY_BLOCK_SIZE));
-        digest.copy(level, b * VERITY_DIGEST_SIZE);
-      }
-      levels.push(level);
-    }
-    rootHash = saltedDigest(salt, level);
+    // Off the event loop, on all cores (verity-pool.ts).
+    const level0 = await hashDataBlocks(range.path, range.offset, dataBlocks, salt, opts.signal);
+    const upper = await hashUpperLevels(level0, salt);
+    levels.push(Buffer.from(level0), ...upper.levels);
+    rootHash = upper.root;
   }
   const superblock: VeritySuperblock = {
     version: VERITY_VERSION,

@@ -61,8 +61,82 @@ export function checkEntryName(name: string): void {
   }
 }
 
-async function readAt(file: FileHandle, offset: number, length: number): Promise<Buffer> {
-  const buffer = Buffer.alloc(length);
+/** What the reader needs of an open archive: a FileHandle, or a WindowedFile in front of one. */
+export interface ArchiveFile {
+  read<T extends NodeJS.ArrayBufferView>(
+    buffer: T,
+    offset: number,
+    length: number,
+    position: number,
+  ): Promise<{ bytesRead: number; buffer: T }>;
+  stat(): Promise<{ size: number }>;
+}
+
+/** Bytes of an archive's head kept by WindowedFile: an NPK's small entries and fs.img's start. */
+const HEAD_WINDOW = 8 * 1024;
+/** Bytes of an archive's tail kept by WindowedFile: the end record with the longest comment. */
+const TAIL_WINDOW = END_OF_CENTRAL_DIRECTORY_SIZE + MAX_COMMENT_SIZE;
+
+/**
+ * An open archive read in two reads where one archive is parsed in a dozen small ones: its head
+ * (local headers, manifest.yaml and signature.yaml, fs.img's superblock: an NPK puts its small
+ * entries first) and its tail (end record, comment, central directory) are read once each, and
+ * reads inside them are served from memory; others go to the file. The daemon's start-up scan
+ * opens every installed package: each of those reads was a round trip through the thread pool.
+ *
+ * INVARIANTS: `head` holds the file's bytes [0, head.length) and `tail` its bytes
+ * [tailStart, size) as they were when opened (an NPK file is not written once installed; an
+ * upload is complete and synced before it is opened).
+ */
+export class WindowedFile implements ArchiveFile {
+  private constructor(
+    private readonly file: FileHandle,
+    private readonly size: number,
+    private readonly head: Buffer,
+    private readonly tail: Buffer,
+    private readonly tailStart: number,
+  ) {}
+
+  static async open(file: FileHandle): Promise<WindowedFile> {
+    const { size } = await file.stat();
+    if (size <= HEAD_WINDOW + TAIL_WINDOW) {
+      const all = await readAt(file, 0, size);
+      return new WindowedFile(file, size, all, all, 0);
+    }
+    const [head, tail] = await Promise.all([
+      readAt(file, 0, HEAD_WINDOW),
+      readAt(file, size - TAIL_WINDOW, TAIL_WINDOW),
+    ]);
+    return new WindowedFile(file, size, head, tail, size - TAIL_WINDOW);
+  }
+
+  stat(): Promise<{ size: number }> {
+    return Promise.resolve({ size: this.size });
+  }
+
+  read<T extends NodeJS.ArrayBufferView>(
+    buffer: T,
+    offset: number,
+    length: number,
+    position: number,
+  ): Promise<{ bytesRead: number; buffer: T }> {
+    const end = position + length;
+    const from =
+      end <= this.head.length
+        ? { window: this.head, start: 0 }
+        : position >= this.tailStart && end <= this.size
+          ? { window: this.tail, start: this.tailStart }
+          : undefined;
+    if (from === undefined) return this.file.read(buffer, offset, length, position);
+    const target = new Uint8Array(buffer.buffer, buffer.byteOffset + offset, length);
+    target.set(from.window.subarray(position - from.start, end - from.start));
+    return Promise.resolve({ bytesRead: length, buffer });
+  }
+}
+
+async function readAt(file: ArchiveFile, offset: number, length: number): Promise<Buffer> {
+  // Unsafe is safe here: anything but a complete read throws below.
+  const buffer = Buffer.allocUnsafe(length);
   const { bytesRead } = await file.read(buffer, 0, length, offset);
   if (bytesRead !== length) {
     throw new NpkError(
@@ -73,7 +147,7 @@ async function readAt(file: FileHandle, offset: number, length: number): Promise
   return buffer;
 }
 
-async function findEndOfCentralDirectory(file: FileHandle, fileSize: number): Promise<number> {
+async function findEndOfCentralDirectory(file: ArchiveFile, fileSize: number): Promise<number> {
   if (fileSize < END_OF_CENTRAL_DIRECTORY_SIZE) {
     throw new NpkError("zip", `truncated archive: ${fileSize} bytes is smaller than an empty ZIP`);
   }
@@ -129,7 +203,7 @@ function parseCentralEntry(cd: Buffer, at: number, index: number): { entry: ZipE
 }
 
 /** Reads the local header of `entry`, checks it agrees with the central directory, sets dataOffset. */
-async function resolveLocalHeader(file: FileHandle, entry: ZipEntry): Promise<void> {
+async function resolveLocalHeader(file: ArchiveFile, entry: ZipEntry): Promise<void> {
   const named = `entry ${JSON.stringify(entry.name)}`;
   const header = await readAt(file, entry.headerOffset, LOCAL_HEADER_SIZE).catch(() => {
     throw new NpkError("zip", `${named}: local header at ${entry.headerOffset} is truncated`);
@@ -158,7 +232,7 @@ async function resolveLocalHeader(file: FileHandle, entry: ZipEntry): Promise<vo
 }
 
 /** Parses the archive structure of an open file. Entry data is not read. */
-export async function readZip(file: FileHandle): Promise<ZipArchive> {
+export async function readZip(file: ArchiveFile): Promise<ZipArchive> {
   const fileSize = (await file.stat()).size;
   const eocdOffset = await findEndOfCentralDirectory(file, fileSize);
   const eocd = await readAt(file, eocdOffset, END_OF_CENTRAL_DIRECTORY_SIZE);
@@ -240,7 +314,7 @@ export function findEntry(archive: ZipArchive, name: string): ZipEntry | undefin
 
 /** Reads a small entry into memory and checks its CRC. */
 export async function readEntry(
-  file: FileHandle,
+  file: ArchiveFile,
   entry: ZipEntry,
   maxSize = 16 * 1024 * 1024,
 ): Promise<Buffer> {

@@ -39,8 +39,7 @@ export function statsRow(sample: StatsSample, previous: StatsSample | undefined)
   return [sample.container, cpu, memory, pids, io, s.cpu ? String(s.cpu.throttled_periods) : "-"];
 }
 
-async function sample(client: Client, names: string[]): Promise<StatsSample[]> {
-  const ids = names.length > 0 ? await Promise.all(names.map((n) => resolveContainer(client, n))) : undefined;
+async function sample(client: Client, ids: ContainerId[] | undefined): Promise<StatsSample[]> {
   // One request for all containers (Skiff's `statistics`), not an `inspect` each.
   const at = performance.now();
   return (await client.statistics(ids)).map((s) => ({
@@ -59,9 +58,14 @@ export const statsCommand: Command = {
     return withClient(
       ctx,
       async (client) => {
+        // Names are resolved once, not again on every refresh of `-f`.
+        const ids =
+          positionals.length > 0
+            ? await Promise.all(positionals.map((n) => resolveContainer(client, n)))
+            : undefined;
         let previous = new Map<ContainerId, StatsSample>();
         for (;;) {
-          const samples = await sample(client, positionals);
+          const samples = await sample(client, ids);
           if (ctx.global.json) {
             for (const s of samples)
               ctx.out(JSON.stringify({ container: s.container, statistics: s.statistics }));

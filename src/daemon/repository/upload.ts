@@ -61,6 +61,11 @@ export async function receiveUpload(o: UploadOptions): Promise<ReceivedUpload> {
   const tempPath = join(o.repository.uploadDir, `upload-${randomBytes(8).toString("hex")}.npk`);
   try {
     const file = await open(tempPath, "wx", 0o600);
+    // The threads that check the package once it is here (the manifest parser; the image's
+    // hashing in a keyed repository) start while the payload arrives, not after it.
+    (await import("../../npk/manifest/worker.js")).prepareManifestParser();
+    if (o.repository.key !== undefined)
+      (await import("../../npk/verity-pool.js")).prepareVerityThreads(o.size);
     let pkg: InstalledPackage;
     try {
       const writer = new BlockWriter(file);
@@ -86,34 +91,37 @@ export async function receiveUpload(o: UploadOptions): Promise<ReceivedUpload> {
   }
 }
 
-/** Bytes per write(2) of an upload: socket reads (about 64 KiB each) are gathered into these. */
+/** Bytes per writev(2) of an upload: socket reads (about 64 KiB each) are gathered into these. */
 const WRITE_BLOCK = 2 ** 20;
+/**
+ * Chunks per writev(2) at most: a peer that trickles its payload a byte at a time makes one chunk
+ * per byte, and a block of those would hold a million buffer objects.
+ */
+const WRITE_CHUNKS = 64;
 
 /**
- * Writes a stream of chunks to a file in WRITE_BLOCK writes, one in flight while the next block
- * fills: the socket keeps being read while the disk writes, and an upload takes a few dozen
- * writes per 50 MiB instead of one awaited write per socket read.
+ * Writes a stream of chunks to a file in writes of about WRITE_BLOCK, one in flight while the next
+ * gathers: the socket keeps being read while the disk writes, and an upload takes a few dozen
+ * writev(2) calls per 50 MiB instead of one awaited write per socket read. The chunks are written
+ * as received (the socket hands out a fresh buffer per read), not copied into a block first.
  *
- * INVARIANTS: `inFlight` is the only write in progress and writes the buffer not being filled;
- * a buffer is refilled only after the write from it settled (flush awaits `inFlight` first);
- * a failed write rejects `inFlight`, so the next flush or finish() throws it.
+ * INVARIANTS: `inFlight` is the only write in progress; `gathered` holds chunks not handed to a
+ * write yet, `gatheredBytes` bytes in all (< WRITE_BLOCK bytes and < WRITE_CHUNKS chunks between
+ * calls), so at most two blocks of at most WRITE_CHUNKS chunks each are held; a failed write
+ * rejects `inFlight`, so the next flush or finish() throws it.
  */
 class BlockWriter {
-  private readonly buffers = [Buffer.allocUnsafe(WRITE_BLOCK), Buffer.allocUnsafe(WRITE_BLOCK)];
-  private current = 0;
-  private fill = 0;
+  private gathered: Buffer[] = [];
+  private gatheredBytes = 0;
   private position = 0;
   private inFlight: Promise<void> = Promise.resolve();
 
   constructor(private readonly file: FileHandle) {}
 
   async write(chunk: Buffer): Promise<void> {
-    for (let at = 0; at < chunk.length; ) {
-      const copied = chunk.copy(this.buffers[this.current]!, this.fill, at);
-      this.fill += copied;
-      at += copied;
-      if (this.fill === WRITE_BLOCK) await this.flush();
-    }
+    this.gathered.push(chunk);
+    this.gatheredBytes += chunk.length;
+    if (this.gatheredBytes >= WRITE_BLOCK || this.gathered.length >= WRITE_CHUNKS) await this.flush();
   }
 
   /** Writes everything written so far; resolves when it is in the file. */
@@ -124,20 +132,29 @@ class BlockWriter {
 
   private async flush(): Promise<void> {
     await this.inFlight;
-    if (this.fill === 0) return;
-    const written = writeAll(this.file, this.buffers[this.current]!, this.fill, this.position);
+    if (this.gatheredBytes === 0) return;
+    const written = writeAll(this.file, this.gathered, this.position);
     handledElsewhere(written);
     this.inFlight = written;
-    this.position += this.fill;
-    this.current ^= 1;
-    this.fill = 0;
+    this.position += this.gatheredBytes;
+    this.gathered = [];
+    this.gatheredBytes = 0;
   }
 }
 
-async function writeAll(file: FileHandle, buffer: Buffer, length: number, position: number): Promise<void> {
-  for (let done = 0; done < length; ) {
-    const { bytesWritten } = await file.write(buffer, done, length - done, position + done);
-    done += bytesWritten;
+async function writeAll(file: FileHandle, buffers: Buffer[], position: number): Promise<void> {
+  let { bytesWritten } = await file.writev(buffers, position);
+  // A short write (rare for a regular file): the rest, from where it stopped.
+  for (let i = 0; i < buffers.length; i++) {
+    const buffer = buffers[i]!;
+    if (bytesWritten >= buffer.length) {
+      bytesWritten -= buffer.length;
+      position += buffer.length;
+      continue;
+    }
+    const rest = buffers.slice(i + 1);
+    rest.unshift(buffer.subarray(bytesWritten));
+    return writeAll(file, rest, position + bytesWritten);
   }
 }
 
@@ -152,30 +169,41 @@ async function writeAll(file: FileHandle, buffer: Buffer, length: number, positi
 async function readPayload(o: UploadOptions, sink: (chunk: Buffer) => Promise<void>): Promise<void> {
   const stall = new AbortController();
   const signal = AbortSignal.any([o.signal, stall.signal]);
-  let timer: NodeJS.Timeout | undefined;
   const stalled = new Promise<never>((_, reject) => {
     stall.signal.addEventListener("abort", () => reject(stall.signal.reason as Error), { once: true });
   });
   handledElsewhere(stalled);
-  const arm = (): void => {
-    clearTimeout(timer);
-    timer = setTimeout(() => {
-      stall.abort(
-        new UploadRejected(
-          `install aborted: the package stream sent nothing for ${o.streamTimeoutMs} ms (npk_stream_timeout)`,
-          true,
-        ),
-      );
-    }, o.streamTimeoutMs);
+  // One timer for the whole payload, not one per chunk: when it fires it looks at when the last
+  // chunk was done with and sleeps again for the rest. The sink's own time (a disk write) is not
+  // the peer's pause.
+  let lastDone = performance.now();
+  let inSink = false;
+  let timer: NodeJS.Timeout | undefined;
+  const check = (): void => {
+    const idle = performance.now() - lastDone;
+    if (inSink || idle < o.streamTimeoutMs) {
+      timer = setTimeout(check, inSink ? o.streamTimeoutMs : o.streamTimeoutMs - idle);
+      return;
+    }
+    stall.abort(
+      new UploadRejected(
+        `install aborted: the package stream sent nothing for ${o.streamTimeoutMs} ms (npk_stream_timeout)`,
+        true,
+      ),
+    );
   };
-  arm();
+  timer = setTimeout(check, o.streamTimeoutMs);
   const reading = o.reader.readBytes(
     o.size,
     async (chunk) => {
       if (stall.signal.aborted) return;
-      clearTimeout(timer);
-      await sink(chunk);
-      arm();
+      inSink = true;
+      try {
+        await sink(chunk);
+      } finally {
+        inSink = false;
+        lastDone = performance.now();
+      }
     },
     signal,
   );

@@ -1,5 +1,6 @@
 import { parse as parseToml, TomlDate } from "smol-toml";
-import YAML, { isAlias, isMap, isScalar, isSeq, type Node as YamlNode } from "yaml";
+import type { Node as YamlNode } from "yaml";
+import { yamlLib } from "../yaml-lib.js";
 import { decodeManifest } from "./decode.js";
 import { ManifestError } from "./errors.js";
 import { checkTreeLimits, MANIFEST_LIMITS, PlainScalar, type Raw, ValueBudget } from "./reader.js";
@@ -162,9 +163,9 @@ function fromYaml(text: string): Raw {
   }
   // No `uniqueKeys`: the package checks it by comparing every key with every earlier one
   // (quadratic: 16k keys took seconds); fromYamlNode checks duplicates with a hash lookup.
-  let doc: ReturnType<typeof YAML.parseDocument>;
+  let doc: ReturnType<ReturnType<typeof yamlLib>["parseDocument"]>;
   try {
-    doc = YAML.parseDocument(text, { uniqueKeys: false, prettyErrors: true });
+    doc = yamlLib().parseDocument(text, { uniqueKeys: false, prettyErrors: true });
   } catch (error) {
     // Only if the pre-scan under-counted: the parser's recursion ran out of stack.
     if (error instanceof RangeError) throw limitError(`nested too deeply: ${error.message}`);
@@ -202,6 +203,7 @@ interface YamlWalk {
 function fromYamlNode(node: unknown, walk: YamlWalk, depth: number): Raw {
   walk.budget.take(depth);
   if (node === null || node === undefined) return null;
+  const { isAlias, isMap, isScalar, isSeq } = yamlLib();
   if (isAlias(node)) {
     // Expanded where it is used; the budget counts every expansion, so a bomb stops early.
     const target = walk.anchors.get(node.source);
@@ -259,7 +261,7 @@ function fromYamlNode(node: unknown, walk: YamlWalk, depth: number): Raw {
 
 /** Writes a manifest as YAML in the form Northstar reads back (enum variants as `!tags`). */
 export function manifestToYaml(manifest: Manifest): string {
-  const doc = new YAML.Document(manifest);
+  const doc = new (yamlLib().Document)(manifest);
   const tagAt = (path: string[], variant: string, content: unknown) => {
     const node = doc.createNode(content);
     node.tag = `!${variant}`;

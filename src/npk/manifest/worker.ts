@@ -133,6 +133,19 @@ function armIdleExit(w: Worker): void {
   idleExit.unref();
 }
 
+/**
+ * Starts the worker ahead of a parse that is coming (an upload being received), so that its
+ * start-up (a thread, an isolate, the parser loaded: tens of ms) overlaps the upload. An unused
+ * worker ends after IDLE_EXIT_MS like any idle one.
+ */
+export function prepareManifestParser(): void {
+  if (worker !== undefined) return;
+  worker = startWorker();
+  workerReady = false;
+  worker.unref();
+  armIdleExit(worker);
+}
+
 /** Parses, decodes and validates a manifest in the shared worker thread. Rejects with ManifestError. */
 export function parseManifestOffLoop(text: string, format: ManifestFormat = "yaml"): Promise<Manifest> {
   return new Promise((resolve, reject) => {

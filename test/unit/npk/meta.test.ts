@@ -20,6 +20,16 @@ void describe("NPK meta (ZIP comment)", () => {
     assert.equal(parseMeta(Buffer.from("version: 1.0.0+build\n")), "1.0.0+build");
   });
 
+  void it("reads the written form and any other YAML form alike", () => {
+    for (const v of ["0.9.2", "0.9.3-pre", "1.0.0+build"]) {
+      // The first is read without the YAML parser, the others through it.
+      assert.equal(parseMeta(Buffer.from(`version: ${v}\n`)), v);
+      assert.equal(parseMeta(Buffer.from(`version: "${v}"\n`)), v);
+      assert.equal(parseMeta(Buffer.from(`# meta\nversion:   ${v}\n`)), v);
+    }
+    assert.throws(() => parseMeta(Buffer.from("version: 0.9.2\nversion: 0.9.3\n")), /not valid YAML/);
+  });
+
   void it("rejects other format versions and malformed comments", () => {
     assert.throws(() => parseMeta(Buffer.from("version: 0.8.3\n")), /0\.8\.3 is not supported/);
     assert.throws(() => parseMeta(Buffer.from("version: 0.8.99-rc\n")), /not supported/);

@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
 import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -17,6 +19,8 @@ import {
   verifySignature,
 } from "../../../src/npk/signature.js";
 
+const run = promisify(execFile);
+
 const hashes = {
   metaHash: "a".repeat(64),
   manifestHash: "b".repeat(64),
@@ -33,6 +37,38 @@ after(async () => {
 });
 
 void describe("signature.yaml", () => {
+  void it("decodes the written form and the same document in another YAML form alike", () => {
+    const { secret } = generateRawKeyPair();
+    const written = signHashes(hashes, privateKeyFromRaw(secret));
+    const fast = decodeSignature(written); // the exact form: no YAML parser
+    const [signedText, signatureDoc] = written.split("---") as [string, string];
+    // Quoted values and a comment: the same document for YAML, read by the parser.
+    const quoted =
+      signedText.replace(/hash: ([0-9a-f]{64})/g, 'hash: "$1"') + "---" + signatureDoc + "\n# end\n";
+    const general = decodeSignature(quoted);
+    assert.deepEqual(fast.hashes, hashes);
+    assert.deepEqual(general.hashes, fast.hashes);
+    assert.ok(general.signature.equals(fast.signature));
+    // Northstar may end the file with a newline.
+    assert.deepEqual(decodeSignature(`${written}\n`).hashes, hashes);
+  });
+
+  void it("loads no YAML parser for the forms Skiff and Northstar write", async () => {
+    const signature = new URL("../../../src/npk/signature.js", import.meta.url).href;
+    const meta = new URL("../../../src/npk/meta.js", import.meta.url).href;
+    const script = `
+      const s = await import(${JSON.stringify(signature)});
+      const m = await import(${JSON.stringify(meta)});
+      const { secret } = s.generateRawKeyPair();
+      s.decodeSignature(s.signHashes(${JSON.stringify(hashes)}, s.privateKeyFromRaw(secret)));
+      m.parseMeta(m.encodeMeta());
+      const { createRequire } = await import("node:module");
+      const cache = createRequire(import.meta.url).cache;
+      console.log(Object.keys(cache).some((k) => k.includes("/node_modules/yaml/")));`;
+    const { stdout } = await run(process.execPath, ["--input-type=module", "-e", script]);
+    assert.equal(stdout.trim(), "false");
+  });
+
   void it("formats the hashes document like Northstar", () => {
     assert.equal(
       encodeHashes(hashes),

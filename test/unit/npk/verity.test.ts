@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { NpkError } from "../../../src/npk/errors.js";
 import {
   VERITY_BLOCK_SIZE,
   appendVerity,
@@ -90,6 +91,54 @@ void describe("dm-verity", () => {
     bytes[lastTreeByte] = (bytes[lastTreeByte] ?? 0) ^ 0xff;
     await writeFile(path, bytes);
     await assert.rejects(verifyVerity({ path, offset: 0, size }, size, rootHash), /hash tree does not match/);
+  });
+
+  void it("hashes a large image on several threads exactly as block by block", async () => {
+    // 5000 data blocks (about 20 MiB): split among the threads on a machine with 2 or more cores.
+    const blocks = 5000;
+    const offset = 3 * VERITY_BLOCK_SIZE;
+    const path = join(dir, "large.img");
+    const data = randomBytes(blocks * VERITY_BLOCK_SIZE);
+    await writeFile(path, Buffer.concat([randomBytes(offset), data]));
+    const salt = randomBytes(32);
+    const tree = await buildVerityTree({ path, offset, size: data.length }, { salt, uuid: randomBytes(16) });
+    // The reference, level by level on this thread.
+    const digest = (block: Buffer): Buffer => createHash("sha256").update(salt).update(block).digest();
+    const levels: Buffer[] = [];
+    let below = data;
+    while (below.length > VERITY_BLOCK_SIZE) {
+      const count = below.length / VERITY_BLOCK_SIZE;
+      const level = Buffer.alloc(Math.ceil((count * 32) / VERITY_BLOCK_SIZE) * VERITY_BLOCK_SIZE);
+      for (let b = 0; b < count; b++)
+        digest(below.subarray(b * VERITY_BLOCK_SIZE, (b + 1) * VERITY_BLOCK_SIZE)).copy(level, b * 32);
+      levels.push(level);
+      below = level;
+    }
+    assert.ok(tree.rootHash.equals(digest(below)));
+    assert.ok(tree.hashArea.subarray(VERITY_BLOCK_SIZE).equals(Buffer.concat([...levels].reverse())));
+    await writeFile(path, tree.hashArea, { flag: "a" });
+    await verifyVerity({ path, offset, size: data.length }, offset + data.length, tree.rootHash);
+  });
+
+  void it("refuses data that ends early", async () => {
+    const path = join(dir, "short.img");
+    await writeFile(path, randomBytes(3000 * VERITY_BLOCK_SIZE));
+    await assert.rejects(
+      buildVerityTree({ path, offset: 0, size: 5000 * VERITY_BLOCK_SIZE }),
+      (e: unknown) => e instanceof NpkError && e.kind === "verity" && /truncated/.test(e.message),
+    );
+  });
+
+  void it("stops when the signal is aborted while hashing", async () => {
+    const path = join(dir, "abort-late.img");
+    await writeFile(path, randomBytes(5000 * VERITY_BLOCK_SIZE));
+    const controller = new AbortController();
+    const tree = buildVerityTree(
+      { path, offset: 0, size: 5000 * VERITY_BLOCK_SIZE },
+      { signal: controller.signal },
+    );
+    controller.abort();
+    await assert.rejects(tree, { name: "AbortError" });
   });
 
   void it("honours an aborted signal", async () => {

@@ -1,10 +1,18 @@
 import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
 import { mkdtemp, open, readFile, rm, truncate, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { NpkError } from "../../../src/npk/errors.js";
-import { checkEntryName, findEntry, readEntry, readZip, writeZip } from "../../../src/npk/zip.js";
+import {
+  WindowedFile,
+  checkEntryName,
+  findEntry,
+  readEntry,
+  readZip,
+  writeZip,
+} from "../../../src/npk/zip.js";
 import type { ZipArchive } from "../../../src/npk/zip.js";
 
 let dir: string;
@@ -170,5 +178,42 @@ void describe("zip writer and reader", () => {
   void it("accepts ordinary relative names", () => {
     checkEntryName("manifest.yaml");
     checkEntryName("dir/file.txt");
+  });
+});
+
+void describe("WindowedFile", () => {
+  void it("reads what the file holds, from its windows or from the file", async () => {
+    for (const size of [0, 100, 80 * 1024, 300 * 1024]) {
+      const path = join(dir, `windowed-${size}.bin`);
+      const bytes = randomBytes(size);
+      await writeFile(path, bytes);
+      const handle = await open(path, "r");
+      try {
+        const file = await WindowedFile.open(handle);
+        assert.equal((await file.stat()).size, size);
+        const spans: [number, number][] = [
+          [0, 0],
+          [0, Math.min(size, 30)],
+          [Math.max(0, size - 22), Math.min(size, 22)],
+          [4096, 1028], // fs.img's head
+          [8 * 1024 - 10, 20], // across the head window's end
+          [Math.max(0, size - 70_000), 1000], // before the tail window
+          [Math.floor(size / 2), 4096],
+          [Math.max(0, size - 5), 10], // past the end: a short read, as from the file
+        ];
+        for (const [position, length] of spans) {
+          const got = Buffer.alloc(length + 4);
+          const { bytesRead } = await file.read(got, 2, length, position);
+          const want = bytes.subarray(position, Math.min(size, position + length));
+          assert.equal(bytesRead, want.length, `read of ${length} at ${position} in ${size}`);
+          assert.ok(
+            got.subarray(2, 2 + bytesRead).equals(want),
+            `bytes of ${length} at ${position} in ${size}`,
+          );
+        }
+      } finally {
+        await handle.close();
+      }
+    }
   });
 });
