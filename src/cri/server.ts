@@ -29,6 +29,7 @@ import { OciImageError, type OciImageErrorKind } from "../oci-image/errors.js";
 import { ImageNameError, parseImageLookup } from "./image-names.js";
 import type { ImageRecord, ImageStore } from "./image-store.js";
 import { loadCriServices } from "./proto.js";
+import { StreamingError, streamingHandlers, type StreamingBackend } from "./streaming/cri.js";
 
 /** What `Version` answers: the CRI API this endpoint speaks, and who it is. */
 export const CRI_API_VERSION = "v1";
@@ -38,7 +39,8 @@ const KUBELET_API_VERSION = "0.1.0";
 
 const PODS_NEXT = "pod sandboxes are not implemented yet (docs/cri.md, Plan)";
 const CONTAINERS_NEXT = "containers in pods are not implemented yet (docs/cri.md, Plan)";
-const STREAMING_NEXT = "the streaming server (exec, attach, port-forward) is not implemented yet";
+const ATTACH_NEXT =
+  "attach needs the container's live stdio, which the monitor writes to its log; not implemented yet (use Exec)";
 
 /** Every method Skiff does not implement, with the reason its UNIMPLEMENTED answer carries. */
 export const UNIMPLEMENTED: Readonly<Record<string, string>> = {
@@ -68,10 +70,7 @@ export const UNIMPLEMENTED: Readonly<Record<string, string>> = {
   "RuntimeService/ListContainerStats": CONTAINERS_NEXT,
   "RuntimeService/StreamContainerStats": CONTAINERS_NEXT,
   "RuntimeService/GetContainerEvents": CONTAINERS_NEXT,
-  "RuntimeService/ExecSync": STREAMING_NEXT,
-  "RuntimeService/Exec": STREAMING_NEXT,
-  "RuntimeService/Attach": STREAMING_NEXT,
-  "RuntimeService/PortForward": STREAMING_NEXT,
+  "RuntimeService/Attach": ATTACH_NEXT,
   "RuntimeService/CheckpointContainer": "checkpointing containers (CRIU) is not supported by Skiff",
   "RuntimeService/UpdateRuntimeConfig":
     "the only runtime config CRI sends is the pod CIDR, and Skiff has no pod network yet",
@@ -85,6 +84,8 @@ export interface CriServerOptions {
   images: ImageStore;
   /** The toolchain's health (runtime, monitor, init), checked fresh for each `Status`. */
   runtimeHealth: () => Promise<{ status: "ok" | "degraded"; problems: string[] }>;
+  /** ExecSync, Exec and PortForward (docs/cri.md, "Streaming"); absent: they answer UNIMPLEMENTED. */
+  streaming?: StreamingBackend;
   log: Logger;
 }
 
@@ -148,6 +149,7 @@ export async function startCriServer(options: CriServerOptions): Promise<CriServ
     socket,
     async close() {
       pulls.abort();
+      await options.streaming?.server.close();
       // tryShutdown lets calls finish; after a grace period whatever is left is cancelled.
       await new Promise<void>((resolve) => {
         const force = setTimeout(() => server.forceShutdown(), 2000);
@@ -213,6 +215,7 @@ const OCI_CODES: Record<OciImageErrorKind, GrpcStatus> = {
 function toServiceError(e: unknown): ServerErrorResponse {
   const answer = (code: GrpcStatus, details: string) => ({ code, details }) as ServerErrorResponse;
   if (e instanceof CriError) return answer(e.code, e.message);
+  if (e instanceof StreamingError) return answer(e.code, e.message);
   if (e instanceof ImageNameError) return answer(GrpcStatus.INVALID_ARGUMENT, e.message);
   if (e instanceof OciImageError) return answer(OCI_CODES[e.kind], e.message);
   return answer(GrpcStatus.INTERNAL, e instanceof Error ? e.message : String(e));
@@ -243,6 +246,7 @@ function imageMessage(record: ImageRecord): Record<string, unknown> {
 function criHandlers(options: CriServerOptions, shutdown: AbortSignal): Record<string, Handler> {
   const { images } = options;
   return {
+    ...streamingHandlers(options.streaming),
     "RuntimeService/Version": () =>
       Promise.resolve({
         version: KUBELET_API_VERSION,

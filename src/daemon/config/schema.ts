@@ -364,6 +364,8 @@ export const CONFIG_KEYS = {
   /** The Kubernetes CRI v1 endpoint (docs/cri.md): its Unix socket; absent = off. */
   cri: table("cri", {
     socket: optionalKey("socket", absolutePath),
+    /** The CRI streaming server (exec, port-forward): `tcp://host:port`, port 0 = ephemeral. */
+    streamingAddress: key("streaming_address", metricsUrl(), () => ({ host: "127.0.0.1", port: 0 })),
   }),
   /** At shutdown, leave containers running under their monitors (see `skiffd --keep-containers`). */
   keepContainers: key("keep_containers", boolean, () => false),

@@ -73,6 +73,14 @@ export interface ExecExecutorOptions {
 
 type ExecResponse = Extract<Response, { type: "exec" }>;
 
+/** `open` refused the exec; `error` is the console's answer for it. */
+export class ExecOpenError extends Error {
+  override name = "ExecOpenError";
+  constructor(readonly error: WireError) {
+    super("cause" in error ? String(error.cause) : "error" in error ? String(error.error) : error.type);
+  }
+}
+
 export class ExecExecutor {
   private sessions = 0;
   private readonly dir: string;
@@ -122,6 +130,42 @@ export class ExecExecutor {
       const error = e instanceof ExecStartError ? runtimeErrorText(e.message) : messageOf(e);
       this.o.log.info({ container, err: error }, "exec refused by the runtime");
       return fail({ type: "exec_failed", container, error });
+    }
+  }
+
+  /**
+   * Starts an exec for an edge other than the console (the CRI streaming server): the same
+   * checks, limit and process as `serve`, handed over as the running helper. The caller owns
+   * it: `release()` (after `helper.abandon()`) frees its slot among MAX_EXEC_SESSIONS.
+   * Rejects with ExecOpenError, whose `error` is what `serve` would have answered.
+   */
+  async open(request: ExecRequest): Promise<{ helper: ExecHelper; pid: number; release: () => void }> {
+    const { container } = request;
+    const problem = execRequestProblem(request);
+    if (problem !== undefined) throw new ExecOpenError({ type: "invalid_arguments", cause: problem });
+    const target = this.o.target(container);
+    const refusal = execRefusal(container, target);
+    if (refusal !== undefined) throw new ExecOpenError(refusal);
+    if (this.sessions >= MAX_EXEC_SESSIONS)
+      throw new ExecOpenError({
+        type: "exec_failed",
+        container,
+        error: `${MAX_EXEC_SESSIONS} exec sessions run already`,
+      });
+    this.sessions++;
+    let released = false;
+    const release = (): void => {
+      if (!released) this.sessions--;
+      released = true;
+    };
+    try {
+      const { helper, pid } = await this.start(request, target!.capabilities);
+      this.o.log.info({ container, pid, command: request.command[0] }, "exec started");
+      return { helper, pid, release };
+    } catch (e) {
+      release();
+      const error = e instanceof ExecStartError ? runtimeErrorText(e.message) : messageOf(e);
+      throw new ExecOpenError({ type: "exec_failed", container, error });
     }
   }
 
