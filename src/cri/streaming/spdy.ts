@@ -24,8 +24,8 @@
  * Header blocks are compressed with one zlib stream per direction per connection, primed with
  * the SPDY/3 dictionary, each block ending on a sync flush. Inflating needs that state, so it
  * is done by the session (HeaderInflater below); deflating is done here, synchronously, with
- * "stored" deflate blocks: a valid zlib stream that any inflater reads, whose output is the
- * input plus 5 bytes per block. Skiff only ever sends one empty header block per stream (the
+ * "stored" deflate blocks, each block followed by the empty stored block a sync flush ends with:
+ * a valid zlib stream that any inflater reads, whose output is the input plus 10 bytes. Skiff only ever sends one empty header block per stream (the
  * SYN_REPLY), so compressing it would buy nothing, and no state can go wrong.
  *
  * Flow control (WINDOW_UPDATE) is SPDY/3.1's, but moby/spdystream, the Go side of every
@@ -475,17 +475,21 @@ export class HeaderDeflater {
       // CMF 0x78 (deflate, 32 KiB window), FLG 0xbb (FDICT, check bits: 0x78bb % 31 == 0).
       parts.push(Buffer.from([0x78, 0xbb]), u32s(adler32(SPDY3_DICTIONARY)));
     }
-    for (let at = 0; at < block.length || at === 0; at += 0xffff) {
-      const piece = block.subarray(at, at + 0xffff);
-      const head = Buffer.alloc(5);
-      head[0] = 0x00; // BFINAL=0, BTYPE=00 (stored), then padding to the byte boundary
-      head.writeUInt16LE(piece.length, 1);
-      head.writeUInt16LE(~piece.length & 0xffff, 3);
-      parts.push(head, piece);
-      if (block.length === 0) break;
-    }
+    for (let at = 0; at < block.length; at += 0xffff)
+      parts.push(storedBlock(block.subarray(at, at + 0xffff)));
+    // The empty stored block that ends a sync flush: inflaters (Go's flate among them) hand out
+    // a stored block's bytes only when the next block begins.
+    parts.push(storedBlock(Buffer.alloc(0)));
     return Buffer.concat(parts);
   }
+}
+
+/** A non-final stored deflate block: BFINAL=0, BTYPE=00, padding to the byte, LEN, NLEN, data. */
+function storedBlock(piece: Buffer): Buffer {
+  const head = Buffer.alloc(5);
+  head.writeUInt16LE(piece.length, 1);
+  head.writeUInt16LE(~piece.length & 0xffff, 3);
+  return Buffer.concat([head, piece]);
 }
 
 /**
