@@ -39,8 +39,7 @@ const KUBELET_API_VERSION = "0.1.0";
 
 const PODS_NEXT = "pod sandboxes are not implemented yet (docs/cri.md, Plan)";
 const CONTAINERS_NEXT = "containers in pods are not implemented yet (docs/cri.md, Plan)";
-const ATTACH_NEXT =
-  "attach needs the container's live stdio, which the monitor writes to its log; not implemented yet (use Exec)";
+const ATTACH_NEXT = "attach is not implemented yet: container output goes to its log (use Exec)";
 
 /** Every method Skiff does not implement, with the reason its UNIMPLEMENTED answer carries. */
 export const UNIMPLEMENTED: Readonly<Record<string, string>> = {
