@@ -103,41 +103,25 @@ export class ExecExecutor {
         type: "invalid_arguments",
         cause: "exec: the connection is subscribed to notifications; exec needs a connection of its own",
       });
-    const target = this.o.target(container);
-    const refusal = execRefusal(container, target);
-    if (refusal !== undefined) return fail(refusal);
-    if (this.sessions >= MAX_EXEC_SESSIONS)
-      return fail({
-        type: "exec_failed",
-        container,
-        error: `${MAX_EXEC_SESSIONS} exec sessions run already`,
-      });
-    this.sessions++;
-    let released = false;
-    const release = (): void => {
-      if (!released) this.sessions--;
-      released = true;
-    };
+    let opened: Awaited<ReturnType<ExecExecutor["open"]>>;
     try {
-      const { helper, pid } = await this.start(request, target!.capabilities);
-      this.o.log.info({ container, pid, command: request.command[0] }, "exec started");
-      io.upgrade((socket, reader, signal) =>
-        this.stream(request, helper, socket, reader, signal).finally(release),
-      );
-      return { type: "exec", result: { type: "ok", container, pid } };
+      opened = await this.open(request);
     } catch (e) {
-      release();
-      const error = e instanceof ExecStartError ? runtimeErrorText(e.message) : messageOf(e);
-      this.o.log.info({ container, err: error }, "exec refused by the runtime");
-      return fail({ type: "exec_failed", container, error });
+      if (e instanceof ExecOpenError) return fail(e.error);
+      throw e;
     }
+    const { helper, pid, release } = opened;
+    io.upgrade((socket, reader, signal) =>
+      this.stream(request, helper, socket, reader, signal).finally(release),
+    );
+    return { type: "exec", result: { type: "ok", container, pid } };
   }
 
   /**
-   * Starts an exec for an edge other than the console (the CRI streaming server): the same
-   * checks, limit and process as `serve`, handed over as the running helper. The caller owns
-   * it: `release()` (after `helper.abandon()`) frees its slot among MAX_EXEC_SESSIONS.
-   * Rejects with ExecOpenError, whose `error` is what `serve` would have answered.
+   * Starts an exec: the checks, the limit and the process, handed over as the running helper
+   * (`serve` for the console; the CRI streaming server directly). The caller owns it:
+   * `release()` (once the helper ended or was abandoned) frees its slot among MAX_EXEC_SESSIONS.
+   * Rejects with ExecOpenError, whose `error` is the console's answer.
    */
   async open(request: ExecRequest): Promise<{ helper: ExecHelper; pid: number; release: () => void }> {
     const { container } = request;
@@ -165,6 +149,7 @@ export class ExecExecutor {
     } catch (e) {
       release();
       const error = e instanceof ExecStartError ? runtimeErrorText(e.message) : messageOf(e);
+      this.o.log.info({ container, err: error }, "exec refused by the runtime");
       throw new ExecOpenError({ type: "exec_failed", container, error });
     }
   }
