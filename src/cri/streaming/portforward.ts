@@ -108,6 +108,9 @@ export async function servePortForward(o: {
     });
     child.once("close", (code) => {
       session.off("end", killer);
+      // What the client still sends has nowhere to go: read and drop it.
+      data.readable.unpipe(child.stdin);
+      data.readable.resume();
       if (code !== 0) {
         const why = stderr.trim() || `skiff-nsconnect exited with ${code}`;
         const message = `error forwarding port ${port} to pod ${target.podSandboxId}: ${why}`;

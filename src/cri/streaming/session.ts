@@ -127,6 +127,8 @@ export class SpdySession extends EventEmitter {
   private running = false;
   private ended = false;
   private goneAway = false;
+  /** Writers waiting for the socket to drain (one list, not a listener per stream). */
+  private drainWaiters: (() => void)[] = [];
   readonly closed: Promise<void>;
 
   constructor(
@@ -146,6 +148,7 @@ export class SpdySession extends EventEmitter {
       this.pump();
     });
     socket.on("error", () => undefined);
+    socket.on("drain", () => this.drained());
     socket.once("close", () => this.finish(new Error("the connection closed")));
   }
 
@@ -199,7 +202,7 @@ export class SpdySession extends EventEmitter {
       this.maybeDone(stream);
     }
     if (ok) callback();
-    else this.socket.once("drain", () => callback());
+    else this.drainWaiters.push(() => callback());
   }
 
   resetStream(stream: SpdyStream, status: number, send: boolean): void {
@@ -227,6 +230,12 @@ export class SpdySession extends EventEmitter {
     if (stream.localFin && stream.remoteFin) this.streams.delete(stream.id);
   }
 
+  private drained(): void {
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const waiter of waiters) waiter();
+  }
+
   private fail(error: Error): void {
     if (this.ended) return;
     const status = error instanceof FrameError && error.status === GoAwayStatus.INTERNAL_ERROR ? 2 : 1;
@@ -245,6 +254,7 @@ export class SpdySession extends EventEmitter {
     if (this.ended) return;
     this.ended = true;
     this.inflater.close();
+    this.drained(); // their writes fail from now on (sendData), none waits forever
     for (const stream of this.streams.values()) stream.onGone(error);
     this.streams.clear();
     this.emit("end", error);

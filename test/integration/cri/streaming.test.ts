@@ -12,7 +12,7 @@ import { spawn, execFileSync, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { after, before, describe, it } from "node:test";
+import { after, before, describe, it, type TestContext } from "node:test";
 import { credentials, status, type Client, type ServiceError } from "@grpc/grpc-js";
 import { pino } from "pino";
 import { connect } from "../../../src/client/index.js";
@@ -425,7 +425,19 @@ void describe(
       );
     }
 
-    void it("crictl exec relays stdin and output and reports the command's exit code", async () => {
+    /**
+     * Whether this crictl talks to the endpoint at all (`crictl version`): a crictl build whose
+     * gRPC the endpoint refuses says nothing about streaming, so the test is skipped with its error.
+     */
+    async function reachable(t: TestContext): Promise<boolean> {
+      const probe = await crictl(["version"]);
+      if (probe.code === 0) return true;
+      t.skip(`crictl cannot reach the CRI endpoint: ${probe.stderr.trim().split("\n").pop()}`);
+      return false;
+    }
+
+    void it("crictl exec relays stdin and output and reports the command's exit code", async (t) => {
+      if (!(await reachable(t))) return;
       const ok = await crictl(["exec", "-i", "cri-httpd", "sh", "-c", "cat; echo done"], "from crictl\n");
       assert.equal(ok.stdout, "from crictl\ndone\n", ok.stderr);
       assert.equal(ok.code, 0);
@@ -439,7 +451,8 @@ void describe(
       assert.equal(sync.code, 0);
     });
 
-    void it("crictl port-forward carries a connection into the pod's namespace", async () => {
+    void it("crictl port-forward carries a connection into the pod's namespace", async (t) => {
+      if (!(await reachable(t))) return;
       const child = spawn(
         CRICTL!,
         ["--runtime-endpoint", `unix://${cri.socket}`, "port-forward", POD, `0:${ECHO_PORT}`],
