@@ -14,6 +14,7 @@
  * A process killed by a signal has no exit code; it is reported as code 128+N, as a shell (and
  * runc without -d) would.
  */
+import type { Writable } from "node:stream";
 import type { Logger } from "pino";
 import type { ExitStatus } from "../../protocol/messages.js";
 import type { SpdySession, SpdyStream } from "./session.js";
@@ -186,13 +187,21 @@ export async function serveExec(o: {
  * Copies `from` to `to` and ends it (FIN) after the last byte, or discards `from` without a
  * stream; resolves when `from` ended.
  */
-function relay(from: NodeJS.ReadableStream, to: NodeJS.WritableStream | undefined): Promise<void> {
+function relay(from: NodeJS.ReadableStream, to: Writable | undefined): Promise<void> {
   return new Promise((resolve) => {
     from.on("end", resolve);
     from.on("close", resolve);
     from.on("error", resolve);
     if (to === undefined) from.resume();
-    else from.pipe(to);
+    else {
+      from.pipe(to);
+      // A stream the client reset takes nothing more: the output is dropped, never left to
+      // block the process on a full pipe.
+      to.on("close", () => {
+        from.unpipe(to);
+        from.resume();
+      });
+    }
   });
 }
 

@@ -149,6 +149,12 @@ export class SpdySession extends EventEmitter {
     });
     socket.on("error", () => undefined);
     socket.on("drain", () => this.drained());
+    // The peer's EOF ends the session (as spdystream's read loop does): the HTTP server's
+    // sockets allow half-open connections, so without this a gone client would hold it open.
+    socket.once("end", () => {
+      this.finish(new Error("the peer closed the connection"));
+      socket.end();
+    });
     socket.once("close", () => this.finish(new Error("the connection closed")));
   }
 

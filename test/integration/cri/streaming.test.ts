@@ -10,7 +10,7 @@
 import assert from "node:assert/strict";
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
-import { readFile, rm, stat, writeFile } from "node:fs/promises";
+import { readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, it, type TestContext } from "node:test";
 import { credentials, status, type Client, type ServiceError } from "@grpc/grpc-js";
@@ -211,6 +211,29 @@ void describe("CRI streaming: exec", () => {
     assert.deepEqual(JSON.parse(result.error), { metadata: {}, status: "Success" });
   });
 
+  void it("kills the process when the client goes away", async () => {
+    const marker = "31337";
+    const url = await execUrl({ cmd: ["sleep", marker], stdout: true });
+    const up = (await upgrade(url, ["v4.channel.k8s.io"])) as Session;
+    up.session.openStream(headers({ streamtype: "error" }));
+    up.session.openStream(headers({ streamtype: "stdout" }));
+    const sleepers = async (): Promise<number> => {
+      let n = 0;
+      for (const pid of await readdir("/proc").catch(() => [])) {
+        if (!/^\d+$/.test(pid)) continue;
+        const cmdline = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
+        if (cmdline === `sleep\0${marker}\0`) n++;
+      }
+      return n;
+    };
+    await waitFor(async () => (await sleepers()) === 1, { timeoutMs: WAIT_MS, what: "the process to run" });
+    up.socket.destroy();
+    await waitFor(async () => (await sleepers()) === 0, {
+      timeoutMs: WAIT_MS,
+      what: "the process to be killed",
+    });
+  });
+
   void it("reports a command the runtime cannot start as an InternalError status", async () => {
     const result = await execSession(await execUrl({ cmd: ["no-such-command"], stdout: true }));
     const st = JSON.parse(result.error) as Message;
@@ -319,7 +342,7 @@ void describe("CRI streaming: tokens and hostile clients", () => {
       exec: execStarterOf(executor),
       nsconnect: nativeBinary("skiff-nsconnect"),
       log: pino({ level: "silent" }),
-      limits: { tokenTtlMs: 200, maxTokens: 4, maxStreams: 4 },
+      limits: { tokenTtlMs: 200, maxTokens: 4, maxStreams: 4, maxSessions: 2, streamTimeoutMs: 60_000 },
     });
   });
   after(async () => {
@@ -360,6 +383,36 @@ void describe("CRI streaming: tokens and hostile clients", () => {
         assert.equal((await execSession(url)).stdout, "ok\n", "the token was not taken by the refusals");
       },
     );
+  });
+
+  void it("bounds sessions at once: one more is answered 503 and keeps its token", async () => {
+    const open: Session[] = [];
+    for (let i = 0; i < 2; i++) {
+      const url = await waitFor(() => server.execUrl(target), {
+        timeoutMs: WAIT_MS,
+        what: "a free token slot",
+      });
+      const up = await upgrade(url, ["v4.channel.k8s.io"]);
+      assert.equal(up.status, 101);
+      open.push(up as Session);
+    }
+    const url = await waitFor(() => server.execUrl(target), {
+      timeoutMs: WAIT_MS,
+      what: "a free token slot",
+    });
+    assert.equal((await upgrade(url, ["v4.channel.k8s.io"])).status, 503);
+    for (const s of open) s.socket.destroy();
+    await Promise.all(open.map((s) => s.session.closed));
+    const result = await waitFor(
+      async () => {
+        const up = await upgrade(url, ["v4.channel.k8s.io"]);
+        if (up.status === 503) return undefined; // the server has not seen the closes yet
+        return up;
+      },
+      { timeoutMs: WAIT_MS, what: "a session slot" },
+    );
+    assert.equal(result.status, 101, "the token survived the 503");
+    (result as Session).socket.destroy();
   });
 
   /** Opens a session and sends `bytes`; resolves when the server has closed it. */
