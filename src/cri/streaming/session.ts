@@ -61,6 +61,7 @@ export class SpdyStream extends EventEmitter {
   localFin = false;
   resetDone = false;
   sentReply = false;
+  private full = false;
 
   constructor(
     private readonly session: SpdySession,
@@ -68,9 +69,13 @@ export class SpdyStream extends EventEmitter {
     readonly headers: Headers,
   ) {
     super();
+    // Node calls read() when the consumer wants more: the stream stops holding the connection.
     this.readable = new Readable({
       highWaterMark: STREAM_BUFFER,
-      read: () => session.flowChanged(),
+      read: () => {
+        this.full = false;
+        session.flowChanged();
+      },
     });
     this.writable = new Writable({
       write: (chunk: Buffer, _encoding, callback) => session.sendData(this, chunk, false, callback),
@@ -97,9 +102,17 @@ export class SpdyStream extends EventEmitter {
     this.session.resetStream(this, status, true);
   }
 
-  /** Whether its unread data holds the connection. */
+  /**
+   * Whether its unread data holds the connection: the last push found the buffer full, and
+   * the consumer has not asked for more since (push's false and read() are Node's pair).
+   */
   get blocked(): boolean {
-    return this.readable.readableLength >= STREAM_BUFFER;
+    return this.full;
+  }
+
+  /** Incoming data for the reader. */
+  deliver(data: Buffer): void {
+    this.full = !this.readable.push(data);
   }
 
   onReply(headers: Headers): void {
@@ -348,7 +361,7 @@ export class SpdySession extends EventEmitter {
           this.resetStream(stream, RstStatus.STREAM_ALREADY_CLOSED, true);
           return;
         }
-        if (frame.data.length > 0) stream.readable.push(frame.data);
+        if (frame.data.length > 0) stream.deliver(frame.data);
         if (frame.fin) this.remoteEnd(stream);
         this.flowChanged();
         return;
@@ -359,8 +372,10 @@ export class SpdySession extends EventEmitter {
         return;
       }
       case "ping":
-        // Answer the peer's pings (ids of the other parity); ours are never sent.
+        // Answer the peer's pings (client ids are odd, server ids even); a ping of our own
+        // parity is the answer to one we sent.
         if (frame.id % 2 === (this.o.role === "server" ? 1 : 0)) this.write(encode.ping(frame.id));
+        else this.emit("pong", frame.id);
         return;
       case "goaway":
         // The peer opens no more streams; those open run to their end.
