@@ -9,6 +9,7 @@
  */
 import assert from "node:assert/strict";
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -181,6 +182,16 @@ void describe("CRI streaming: exec", () => {
     assert.equal(st.status, "Failure");
     assert.equal(st.reason, "NonZeroExitCode");
     assert.deepEqual((st.details as Message).causes, [{ reason: "ExitCode", message: "3" }]);
+  });
+
+  void it("carries megabytes through stdin and stdout", async () => {
+    const input = randomBytes(768 * 1024).toString("base64"); // 1 MiB of text
+    const result = await execSession(await execUrl({ cmd: ["cat"], stdin: true, stdout: true }), {
+      stdin: input,
+    });
+    assert.equal(result.stdout.length, input.length);
+    assert.ok(result.stdout === input, "the output is the input");
+    assert.deepEqual(JSON.parse(result.error), { metadata: {}, status: "Success" });
   });
 
   void it("reports success as a Success status", async () => {
