@@ -39,7 +39,6 @@ const KUBELET_API_VERSION = "0.1.0";
 
 const PODS_NEXT = "pod sandboxes are not implemented yet (docs/cri.md, Plan)";
 const CONTAINERS_NEXT = "containers in pods are not implemented yet (docs/cri.md, Plan)";
-const ATTACH_NEXT = "attach is not implemented yet: container output goes to its log (use Exec)";
 
 /** Every method Skiff does not implement, with the reason its UNIMPLEMENTED answer carries. */
 export const UNIMPLEMENTED: Readonly<Record<string, string>> = {
@@ -69,7 +68,6 @@ export const UNIMPLEMENTED: Readonly<Record<string, string>> = {
   "RuntimeService/ListContainerStats": CONTAINERS_NEXT,
   "RuntimeService/StreamContainerStats": CONTAINERS_NEXT,
   "RuntimeService/GetContainerEvents": CONTAINERS_NEXT,
-  "RuntimeService/Attach": ATTACH_NEXT,
   "RuntimeService/CheckpointContainer": "checkpointing containers (CRIU) is not supported by Skiff",
   "RuntimeService/UpdateRuntimeConfig":
     "the only runtime config CRI sends is the pod CIDR, and Skiff has no pod network yet",
@@ -83,7 +81,7 @@ export interface CriServerOptions {
   images: ImageStore;
   /** The toolchain's health (runtime, monitor, init), checked fresh for each `Status`. */
   runtimeHealth: () => Promise<{ status: "ok" | "degraded"; problems: string[] }>;
-  /** ExecSync, Exec and PortForward (docs/cri.md, "Streaming"); absent: they answer UNIMPLEMENTED. */
+  /** ExecSync, Exec, Attach, PortForward (docs/cri.md, "Streaming"); absent: they answer UNIMPLEMENTED. */
   streaming?: StreamingBackend;
   log: Logger;
 }

@@ -6,11 +6,18 @@
 import type { Readable, Writable } from "node:stream";
 import type { ContainerId } from "../../protocol/container.js";
 import type { ExecRequest, ExitStatus } from "../../protocol/messages.js";
+import type { LogFormat } from "./attach.js";
 
 /** The lookups the CRI containers and pod store provide (wired by the daemon). */
 export interface StreamingLookup {
-  /** A CRI container id: its Skiff container and whether it runs now; undefined: unknown id. */
-  container(criContainerId: string): { skiffId: ContainerId; running: boolean } | undefined;
+  /**
+   * A CRI container id: its Skiff container, whether it runs now, and the log file its output
+   * goes to (for Attach: the monitor's `container.log`, or a log in CRI's format); undefined:
+   * unknown id.
+   */
+  container(
+    criContainerId: string,
+  ): { skiffId: ContainerId; running: boolean; log?: { path: string; format: LogFormat } } | undefined;
   /**
    * A pod sandbox id: the file that holds its network namespace open (a bind mount of
    * /proc/PID/ns/net, as `unshare --net=FILE` makes); undefined: unknown pod, or no network

@@ -1,6 +1,6 @@
 /**
- * The CRI methods of streaming: `ExecSync` (runs to the end and answers the output), `Exec` and
- * `PortForward` (answer a one-time URL of the streaming server). Requests are checked as the
+ * The CRI methods of streaming: `ExecSync` (runs to the end and answers the output), `Exec`,
+ * `Attach` and `PortForward` (answer a one-time URL of the streaming server). Requests are checked as the
  * kubelet's streaming server checks them; containers and pods are found through the
  * StreamingLookup the daemon provides.
  */
@@ -164,6 +164,41 @@ export function streamingHandlers(backend: StreamingBackend | undefined): Record
         stdout: stdout!,
         stderr: stderr!,
         tty: tty!,
+      });
+      if (url === undefined)
+        throw new StreamingError(GrpcStatus.RESOURCE_EXHAUSTED, "too many streaming URLs are outstanding");
+      return Promise.resolve({ url });
+    },
+    "RuntimeService/Attach": ({ request }) => {
+      const { lookup, server } = need();
+      const criId = text(request, "container_id");
+      const skiffId = runningContainer(lookup, request);
+      const log = lookup.container(criId)?.log;
+      const [stdin, stdout, stderr, tty] = ["stdin", "stdout", "stderr", "tty"].map((f) => flag(request, f));
+      // A Skiff container's stdin is /dev/null and it has no terminal (docs/cri.md, Streaming).
+      if (stdin)
+        throw new StreamingError(
+          GrpcStatus.INVALID_ARGUMENT,
+          "attach with stdin: Skiff containers have no open stdin",
+        );
+      if (tty)
+        throw new StreamingError(
+          GrpcStatus.INVALID_ARGUMENT,
+          "attach with a tty: Skiff containers have none",
+        );
+      if (!stdout && !stderr)
+        throw new StreamingError(GrpcStatus.INVALID_ARGUMENT, "one of stdout or stderr must be set");
+      if (log === undefined)
+        throw new StreamingError(
+          GrpcStatus.FAILED_PRECONDITION,
+          `container ${criId} has no output log to attach to`,
+        );
+      const url = server.attachUrl({
+        skiffId,
+        log,
+        stdout: stdout!,
+        stderr: stderr!,
+        running: () => lookup.container(criId)?.running === true,
       });
       if (url === undefined)
         throw new StreamingError(GrpcStatus.RESOURCE_EXHAUSTED, "too many streaming URLs are outstanding");

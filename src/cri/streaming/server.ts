@@ -26,6 +26,7 @@ import {
 } from "./remotecommand.js";
 import { PORTFORWARD_PROTOCOLS, servePortForward, type PortForwardTarget } from "./portforward.js";
 import type { ExecStarter } from "./backend.js";
+import { serveAttach, type AttachTarget } from "./attach.js";
 
 export interface StreamingLimits {
   tokenTtlMs: number;
@@ -58,7 +59,10 @@ export interface StreamingServerOptions {
   limits?: Partial<StreamingLimits>;
 }
 
-type Pending = { kind: "exec"; target: ExecTarget } | { kind: "portforward"; target: PortForwardTarget };
+type Pending =
+  | { kind: "exec"; target: ExecTarget }
+  | { kind: "attach"; target: AttachTarget }
+  | { kind: "portforward"; target: PortForwardTarget };
 
 export class StreamingServer {
   readonly limits: StreamingLimits;
@@ -107,6 +111,11 @@ export class StreamingServer {
     return token === undefined ? undefined : `${this.baseUrl}/exec/${token}`;
   }
 
+  attachUrl(target: AttachTarget): string | undefined {
+    const token = this.tokens.insert({ kind: "attach", target });
+    return token === undefined ? undefined : `${this.baseUrl}/attach/${token}`;
+  }
+
   portForwardUrl(target: PortForwardTarget): string | undefined {
     const token = this.tokens.insert({ kind: "portforward", target });
     return token === undefined ? undefined : `${this.baseUrl}/portforward/${token}`;
@@ -120,6 +129,37 @@ export class StreamingServer {
     });
   }
 
+  private serve(pending: Pending, session: SpdySession, protocol: string, log: Logger): Promise<void> {
+    const streamTimeoutMs = this.limits.streamTimeoutMs;
+    switch (pending.kind) {
+      case "exec":
+        return serveExec({
+          session,
+          protocol: protocol as RemoteCommandProtocol,
+          target: pending.target,
+          start: this.o.exec,
+          streamTimeoutMs,
+          log,
+        });
+      case "attach":
+        return serveAttach({
+          session,
+          protocol: protocol as RemoteCommandProtocol,
+          target: pending.target,
+          streamTimeoutMs,
+          log,
+        });
+      case "portforward":
+        return servePortForward({
+          session,
+          target: pending.target,
+          nsconnect: this.o.nsconnect,
+          streamTimeoutMs,
+          log,
+        });
+    }
+  }
+
   private upgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
     const refuse = (code: number, reason: string, text: string): void => {
       socket.end(
@@ -127,7 +167,7 @@ export class StreamingServer {
       );
       socket.destroySoon();
     };
-    const match = /^\/(exec|portforward)\/([A-Za-z0-9_-]{1,64})(?:\?.*)?$/.exec(req.url ?? "");
+    const match = /^\/(exec|attach|portforward)\/([A-Za-z0-9_-]{1,64})(?:\?.*)?$/.exec(req.url ?? "");
     if (match === null) return refuse(404, "Not Found", "unknown streaming URL");
     if (req.method !== "POST" && req.method !== "GET")
       return refuse(405, "Method Not Allowed", "POST or GET");
@@ -135,9 +175,10 @@ export class StreamingServer {
     const connection = (req.headers.connection ?? "").toLowerCase();
     if (upgrade !== "spdy/3.1" || !connection.split(",").some((t) => t.trim() === "upgrade"))
       return refuse(400, "Bad Request", "unable to upgrade: missing upgrade headers in request");
-    const kind = match[1] as "exec" | "portforward";
+    const kind = match[1] as Pending["kind"];
     const offered = protocolsOf(req);
-    const supported: readonly string[] = kind === "exec" ? REMOTECOMMAND_PROTOCOLS : PORTFORWARD_PROTOCOLS;
+    const supported: readonly string[] =
+      kind === "portforward" ? PORTFORWARD_PROTOCOLS : REMOTECOMMAND_PROTOCOLS;
     const protocol = offered.find((p) => supported.includes(p));
     if (protocol === undefined)
       return refuse(
@@ -168,23 +209,7 @@ export class StreamingServer {
       this.sessions--;
       this.sockets.delete(socket);
     });
-    const served =
-      pending.kind === "exec"
-        ? serveExec({
-            session,
-            protocol: protocol as RemoteCommandProtocol,
-            target: pending.target,
-            start: this.o.exec,
-            streamTimeoutMs: this.limits.streamTimeoutMs,
-            log,
-          })
-        : servePortForward({
-            session,
-            target: pending.target,
-            nsconnect: this.o.nsconnect,
-            streamTimeoutMs: this.limits.streamTimeoutMs,
-            log,
-          });
+    const served = this.serve(pending, session, protocol, log);
     served.catch((e: unknown) => {
       log.error({ err: e }, "streaming session failed");
       socket.destroy();

@@ -70,7 +70,8 @@ const lookup: StreamingLookup = {
   container: (id) => {
     if (id === "cri-httpd") {
       const phase = daemon.runtime.owner.state.containers.get(CONTAINER)?.process?.phase;
-      return { skiffId: CONTAINER, running: phase === "running" };
+      const path = join(daemon.runtime.config.logDir, "containers", "httpd", "container.log");
+      return { skiffId: CONTAINER, running: phase === "running", log: { path, format: "monitor" as const } };
     }
     if (id === "cri-stopped") return { skiffId: "nothing:1.0.0", running: false };
     return undefined;
@@ -263,6 +264,58 @@ void describe("CRI streaming: exec", () => {
     for (const [request, code] of cases) {
       const e = await refusal(call("Exec", request));
       assert.equal(e.code, code, `${JSON.stringify(request)}: ${e.details}`);
+    }
+  });
+});
+
+void describe("CRI streaming: attach", () => {
+  void it("follows the container's stdout and stderr as its monitor logs them", async () => {
+    const { url } = (await call("Attach", { container_id: "cri-httpd", stdout: true, stderr: true })) as {
+      url: string;
+    };
+    assert.match(url, /\/attach\//);
+    const up = (await upgrade(url, ["v4.channel.k8s.io"])) as Session;
+    assert.equal(up.status, 101);
+    const error = up.session.openStream(headers({ streamtype: "error" }));
+    error.writable.end();
+    let out = "";
+    let err = "";
+    up.session
+      .openStream(headers({ streamtype: "stdout" }))
+      .readable.on("data", (d: Buffer) => (out += d.toString()));
+    up.session
+      .openStream(headers({ streamtype: "stderr" }))
+      .readable.on("data", (d: Buffer) => (err += d.toString()));
+    // Write to httpd's own stdout and stderr until the attach shows it (it starts following the
+    // log once its streams are open).
+    const write =
+      'for p in /proc/[0-9]*; do if [ "$(cat $p/comm 2>/dev/null)" = httpd ]; then ' +
+      "echo attached-out > $p/fd/1; echo attached-err > $p/fd/2; fi; done";
+    await waitFor(
+      async () => {
+        await call("ExecSync", { container_id: "cri-httpd", cmd: ["sh", "-c", write] });
+        return out.includes("attached-out\n") && err.includes("attached-err\n");
+      },
+      {
+        timeoutMs: WAIT_MS,
+        intervalMs: 200,
+        what: "the attach to show httpd's output",
+        detail: () => `${out}|${err}`,
+      },
+    );
+    assert.doesNotMatch(out, /attached-err/);
+    up.socket.destroy();
+    await within(up.session.closed, { timeoutMs: WAIT_MS, what: "the session to close" });
+  });
+
+  void it("refuses stdin and a tty (a Skiff container has neither)", async () => {
+    for (const request of [
+      { container_id: "cri-httpd", stdin: true, stdout: true },
+      { container_id: "cri-httpd", tty: true, stdout: true },
+      { container_id: "cri-httpd" },
+    ]) {
+      const e = await refusal(call("Attach", request));
+      assert.equal(e.code, status.INVALID_ARGUMENT, e.details);
     }
   });
 });

@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { constants, createDeflate } from "node:zlib";
+import { parseLogLine } from "../../../src/cri/streaming/attach.js";
 import { statusDocument, exitCodeOf } from "../../../src/cri/streaming/remotecommand.js";
 import {
   FrameDecoder,
@@ -183,5 +184,31 @@ void describe("remote command status", () => {
     assert.equal(statusDocument({ error: "boom" }).reason, "InternalError");
     assert.equal(exitCodeOf({ type: "signalled", signal: 9 }), 137);
     assert.equal(exitCodeOf({ type: "exit", code: 1 }), 1);
+  });
+});
+
+void describe("attach log lines", () => {
+  void it("reads the monitor's format and CRI's, each only as itself", () => {
+    const at = "2026-12-07T04:00:00.000Z";
+    assert.deepEqual(parseLogLine(`${at} stdout hello world`, "monitor"), {
+      stream: "stdout",
+      text: "hello world",
+      newline: true,
+    });
+    assert.deepEqual(parseLogLine(`${at} stdout F oo`, "monitor"), {
+      stream: "stdout",
+      text: "F oo",
+      newline: true,
+    });
+    assert.deepEqual(parseLogLine(`${at} stderr`, "monitor"), { stream: "stderr", text: "", newline: true });
+    assert.deepEqual(parseLogLine(`${at} stdout P part`, "cri"), {
+      stream: "stdout",
+      text: "part",
+      newline: false,
+    });
+    assert.deepEqual(parseLogLine(`${at} stderr F`, "cri"), { stream: "stderr", text: "", newline: true });
+    assert.equal(parseLogLine(`${at} stdout no tag`, "cri"), undefined);
+    assert.equal(parseLogLine(`${at} other text`, "monitor"), undefined);
+    assert.equal(parseLogLine("garbage", "monitor"), undefined);
   });
 });
