@@ -29,7 +29,7 @@ export const REMOTECOMMAND_PROTOCOLS = [
 ] as const;
 export type RemoteCommandProtocol = (typeof REMOTECOMMAND_PROTOCOLS)[number];
 
-export interface ExecTarget {
+export interface RemoteCommandTarget {
   skiffId: string;
   command: string[];
   stdin: boolean;
@@ -75,7 +75,7 @@ export function statusDocument(outcome: { code: number } | { error: string }): R
 export async function serveExec(o: {
   session: SpdySession;
   protocol: RemoteCommandProtocol;
-  target: ExecTarget;
+  target: RemoteCommandTarget;
   start: ExecStarter;
   streamTimeoutMs: number;
   log: Logger;

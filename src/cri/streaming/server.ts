@@ -21,7 +21,7 @@ import { TokenCache } from "./tokens.js";
 import {
   REMOTECOMMAND_PROTOCOLS,
   serveExec,
-  type ExecTarget,
+  type RemoteCommandTarget,
   type RemoteCommandProtocol,
 } from "./remotecommand.js";
 import { PORTFORWARD_PROTOCOLS, servePortForward, type PortForwardTarget } from "./portforward.js";
@@ -60,7 +60,7 @@ export interface StreamingServerOptions {
 }
 
 type Pending =
-  | { kind: "exec"; target: ExecTarget }
+  | { kind: "exec"; target: RemoteCommandTarget }
   | { kind: "attach"; target: AttachTarget }
   | { kind: "portforward"; target: PortForwardTarget };
 
@@ -106,7 +106,7 @@ export class StreamingServer {
   }
 
   /** The URL of a new exec session, or undefined when too many tokens are outstanding. */
-  execUrl(target: ExecTarget): string | undefined {
+  execUrl(target: RemoteCommandTarget): string | undefined {
     const token = this.tokens.insert({ kind: "exec", target });
     return token === undefined ? undefined : `${this.baseUrl}/exec/${token}`;
   }
