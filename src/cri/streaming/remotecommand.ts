@@ -157,7 +157,9 @@ export async function serveExec(o: {
   }
   log.info({ pid: exec.pid, container: target.skiffId }, "exec started (CRI)");
   const gone = (): void => exec.close(); // the client left: the process is killed
-  session.once("end", gone);
+  // The client may have left while the runtime was starting the process.
+  if (session.isEnded) gone();
+  else session.once("end", gone);
   try {
     const stdin = streams.get("stdin");
     if (stdin !== undefined) {

@@ -171,6 +171,11 @@ export class SpdySession extends EventEmitter {
     socket.once("close", () => this.finish(new Error("the connection closed")));
   }
 
+  /** Whether the session is over (the "end" event was emitted). */
+  get isEnded(): boolean {
+    return this.ended;
+  }
+
   /** Streams open now. */
   get openStreams(): number {
     return this.streams.size;

@@ -238,11 +238,18 @@ void describe("CRI streaming: exec", () => {
       }
       return n;
     };
-    await waitFor(async () => (await sleepers()) === 1, { timeoutMs: WAIT_MS, what: "the process to run" });
+    let seen = -1;
+    const detail = (): string => `sleep ${marker} processes: ${seen}`;
+    await waitFor(async () => (seen = await sleepers()) === 1, {
+      timeoutMs: WAIT_MS,
+      what: "the process to run",
+      detail,
+    });
     up.socket.destroy();
-    await waitFor(async () => (await sleepers()) === 0, {
+    await waitFor(async () => (seen = await sleepers()) === 0, {
       timeoutMs: WAIT_MS,
       what: "the process to be killed",
+      detail,
     });
   });
 
