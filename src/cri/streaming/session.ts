@@ -176,11 +176,6 @@ export class SpdySession extends EventEmitter {
     return this.ended;
   }
 
-  /** Streams open now. */
-  get openStreams(): number {
-    return this.streams.size;
-  }
-
   /** Client side: opens a stream with `headers`. */
   openStream(headers: Headers, fin = false): SpdyStream {
     const id = this.nextStream;
