@@ -35,6 +35,7 @@ import type { ImageRecord, ImageStore } from "./image-store.js";
 import { ImagePolicyError, type ImagePolicy } from "./policy.js";
 import { loadCriServices } from "./proto.js";
 import { PodError, podHandlers, type PodStore } from "./pods/index.js";
+import { StreamingError, streamingHandlers, type StreamingBackend } from "./streaming/cri.js";
 
 /** What `Version` answers: the CRI API this endpoint speaks, and who it is. */
 export const CRI_API_VERSION = "v1";
@@ -46,7 +47,6 @@ const PODS_STREAMING =
   "the streaming variants of the pod methods are not implemented (the unary ones answer the same)";
 const POD_METRICS = "pod metrics are not implemented (PodSandboxStats answers the cgroup statistics)";
 const CONTAINERS_NEXT = "containers in pods are not implemented yet (docs/cri.md, Plan)";
-const STREAMING_NEXT = "the streaming server (exec, attach, port-forward) is not implemented yet";
 
 /** Every method Skiff does not implement, with the reason its UNIMPLEMENTED answer carries. */
 export const UNIMPLEMENTED: Readonly<Record<string, string>> = {
@@ -68,10 +68,6 @@ export const UNIMPLEMENTED: Readonly<Record<string, string>> = {
   "RuntimeService/ListContainerStats": CONTAINERS_NEXT,
   "RuntimeService/StreamContainerStats": CONTAINERS_NEXT,
   "RuntimeService/GetContainerEvents": CONTAINERS_NEXT,
-  "RuntimeService/ExecSync": STREAMING_NEXT,
-  "RuntimeService/Exec": STREAMING_NEXT,
-  "RuntimeService/Attach": STREAMING_NEXT,
-  "RuntimeService/PortForward": STREAMING_NEXT,
   "RuntimeService/CheckpointContainer": "checkpointing containers (CRIU) is not supported by Skiff",
   "ImageService/StreamImages": "ListImages answers the same; the streaming variant is not implemented yet",
 };
@@ -89,6 +85,8 @@ export interface CriServerOptions {
   policy: ImagePolicy;
   /** The toolchain's health (runtime, monitor, init), checked fresh for each `Status`. */
   runtimeHealth: () => Promise<{ status: "ok" | "degraded"; problems: string[] }>;
+  /** ExecSync, Exec, Attach, PortForward (docs/cri.md, "Streaming"); absent: they answer UNIMPLEMENTED. */
+  streaming?: StreamingBackend;
   log: Logger;
 }
 
@@ -156,6 +154,7 @@ export async function startCriServer(options: CriServerOptions): Promise<CriServ
     async close() {
       pulls.abort();
       listener.close();
+      await options.streaming?.server.close();
       // tryShutdown lets calls finish; after a grace period whatever is left is cancelled.
       await new Promise<void>((resolve) => {
         const force = setTimeout(() => server.forceShutdown(), 2000);
@@ -228,6 +227,7 @@ function toServiceError(e: unknown): ServerErrorResponse {
   const answer = (code: GrpcStatus, details: string) => ({ code, details }) as ServerErrorResponse;
   if (e instanceof CriError) return answer(e.code, e.message);
   if (e instanceof PodError) return answer(e.code, e.message);
+  if (e instanceof StreamingError) return answer(e.code, e.message);
   if (e instanceof ImageNameError) return answer(GrpcStatus.INVALID_ARGUMENT, e.message);
   if (e instanceof OciImageError) return answer(OCI_CODES[e.kind], e.message);
   if (e instanceof RuntimeHandlerError) return answer(HANDLER_CODES[e.kind], e.message);
@@ -261,6 +261,7 @@ function criHandlers(options: CriServerOptions, shutdown: AbortSignal): Record<s
   const { images, handlers, policy } = options;
   return {
     ...podHandlers(options.pods),
+    ...streamingHandlers(options.streaming),
     "RuntimeService/Version": () =>
       Promise.resolve({
         version: KUBELET_API_VERSION,

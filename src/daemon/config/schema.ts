@@ -437,6 +437,8 @@ export const CONFIG_KEYS = {
       RUNTIME_HANDLER_KEYS,
       true,
     ),
+    /** The CRI streaming server (exec, port-forward): `tcp://host:port`, port 0 = ephemeral. */
+    streamingAddress: key("streaming_address", metricsUrl(), () => ({ host: "127.0.0.1", port: 0 })),
   }),
   /** At shutdown, leave containers running under their monitors (see `skiffd --keep-containers`). */
   keepContainers: key("keep_containers", boolean, () => false),

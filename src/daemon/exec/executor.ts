@@ -73,6 +73,14 @@ export interface ExecExecutorOptions {
 
 type ExecResponse = Extract<Response, { type: "exec" }>;
 
+/** `open` refused the exec; `error` is the console's answer for it. */
+export class ExecOpenError extends Error {
+  override name = "ExecOpenError";
+  constructor(readonly error: WireError) {
+    super("cause" in error ? String(error.cause) : "error" in error ? String(error.error) : error.type);
+  }
+}
+
 export class ExecExecutor {
   private sessions = 0;
   private readonly dir: string;
@@ -95,11 +103,35 @@ export class ExecExecutor {
         type: "invalid_arguments",
         cause: "exec: the connection is subscribed to notifications; exec needs a connection of its own",
       });
+    let opened: Awaited<ReturnType<ExecExecutor["open"]>>;
+    try {
+      opened = await this.open(request);
+    } catch (e) {
+      if (e instanceof ExecOpenError) return fail(e.error);
+      throw e;
+    }
+    const { helper, pid, release } = opened;
+    io.upgrade((socket, reader, signal) =>
+      this.stream(request, helper, socket, reader, signal).finally(release),
+    );
+    return { type: "exec", result: { type: "ok", container, pid } };
+  }
+
+  /**
+   * Starts an exec: the checks, the limit and the process, handed over as the running helper
+   * (`serve` for the console; the CRI streaming server directly). The caller owns it:
+   * `release()` (once the helper ended or was abandoned) frees its slot among MAX_EXEC_SESSIONS.
+   * Rejects with ExecOpenError, whose `error` is the console's answer.
+   */
+  async open(request: ExecRequest): Promise<{ helper: ExecHelper; pid: number; release: () => void }> {
+    const { container } = request;
+    const problem = execRequestProblem(request);
+    if (problem !== undefined) throw new ExecOpenError({ type: "invalid_arguments", cause: problem });
     const target = this.o.target(container);
     const refusal = execRefusal(container, target);
-    if (refusal !== undefined) return fail(refusal);
+    if (refusal !== undefined) throw new ExecOpenError(refusal);
     if (this.sessions >= MAX_EXEC_SESSIONS)
-      return fail({
+      throw new ExecOpenError({
         type: "exec_failed",
         container,
         error: `${MAX_EXEC_SESSIONS} exec sessions run already`,
@@ -113,15 +145,12 @@ export class ExecExecutor {
     try {
       const { helper, pid } = await this.start(request, target!.capabilities);
       this.o.log.info({ container, pid, command: request.command[0] }, "exec started");
-      io.upgrade((socket, reader, signal) =>
-        this.stream(request, helper, socket, reader, signal).finally(release),
-      );
-      return { type: "exec", result: { type: "ok", container, pid } };
+      return { helper, pid, release };
     } catch (e) {
       release();
       const error = e instanceof ExecStartError ? runtimeErrorText(e.message) : messageOf(e);
       this.o.log.info({ container, err: error }, "exec refused by the runtime");
-      return fail({ type: "exec_failed", container, error });
+      throw new ExecOpenError({ type: "exec_failed", container, error });
     }
   }
 

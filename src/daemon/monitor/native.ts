@@ -7,7 +7,8 @@ export type NativeBinaryName =
   | "skiff-init"
   | "skiff-mksock"
   | "skiff-notify"
-  | "skiff-exec";
+  | "skiff-exec"
+  | "skiff-nsconnect";
 
 let packageRoot: string | undefined;
 
