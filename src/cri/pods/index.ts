@@ -14,4 +14,4 @@ export {
 } from "./store.js";
 export { podHandlers } from "./handlers.js";
 export { PodError } from "./errors.js";
-export { parseCidr, type Ipv4Cidr } from "./cidr.js";
+export { parseCidr, type Ipv4Cidr } from "../../common/ipv4.js";

@@ -9,7 +9,7 @@
  * them; outbound traffic needs forwarding and masquerading, which Skiff does not configure.
  */
 import { access, readFile } from "node:fs/promises";
-import { gatewayOf, type Ipv4Cidr } from "./cidr.js";
+import { gatewayOf, type Ipv4Cidr } from "../../common/ipv4.js";
 import { runTool, toolStderr } from "./tools.js";
 
 export interface PodNetworkConfig {

@@ -4,7 +4,7 @@
  * `parseRecord` checks every field's shape and refuses what does not fit. Pure.
  */
 import type { PodSandboxRef } from "../sandbox.js";
-import { parseIpv4 } from "./cidr.js";
+import { parseIpv4 } from "../../common/ipv4.js";
 import type { PodState } from "./filter.js";
 import {
   hostnameProblem,

@@ -44,7 +44,7 @@ import { resolveWithin } from "../../common/paths.js";
 import type { CgroupLayout } from "../../daemon/cgroups/layout.js";
 import type { CgroupStats } from "../../daemon/cgroups/cgroup-stats.js";
 import type { PodSandboxLookup, PodSandboxRef } from "../sandbox.js";
-import { allocateAddress, formatIpv4, type Ipv4Cidr } from "./cidr.js";
+import { allocateAddress, formatIpv4, type Ipv4Cidr } from "../../common/ipv4.js";
 import { PodCgroups } from "./cgroup.js";
 import { notFound, PodError, precondition } from "./errors.js";
 import { renderHostname, renderHosts, renderResolvConf } from "./etc-files.js";

@@ -21,7 +21,7 @@ import { parseConfigDuration as parseDuration, parseConfigSize as parseSize } fr
 import { DEFAULT_CONSOLE_URL, parseConsoleUrl, type ConsoleUrl } from "../../protocol/url.js";
 import { FULL_PERMISSIONS, isPermission, type Permission } from "../../protocol/permissions.js";
 import { cgroupNameProblem } from "../../common/cgroup-name.js";
-import { interfaceNameProblem, parseCidr } from "../../cri/pods/cidr.js";
+import { interfaceNameProblem, parseCidr } from "../../common/ipv4.js";
 import {
   defaultsOf,
   holding,

@@ -13,7 +13,7 @@ import {
   parseIpv4,
   podAddressCount,
   type Ipv4Cidr,
-} from "../../../src/cri/pods/cidr.js";
+} from "../../../src/common/ipv4.js";
 import { podLimits } from "../../../src/cri/pods/cgroup.js";
 import { PodError } from "../../../src/cri/pods/errors.js";
 import { renderHostname, renderHosts, renderResolvConf } from "../../../src/cri/pods/etc-files.js";

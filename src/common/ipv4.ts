@@ -1,7 +1,7 @@
 /**
  * The pod network's IPv4 CIDR (`[cri] pod_cidr`), the allocation of pod addresses in it and the
- * rule for interface names (`[cri] pod_bridge`). Pure, and free of imports: the daemon's config
- * schema checks its keys with it.
+ * rule for interface names (`[cri] pod_bridge`). Pure, and free of imports: it lives in common/
+ * because both the daemon's config schema (which checks the keys) and the pod store use it.
  * The first host address is the bridge's (the pods' gateway); pods get the others, never the
  * network or broadcast address.
  */
