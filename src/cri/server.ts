@@ -29,6 +29,8 @@ import { OciImageError, type OciImageErrorKind } from "../oci-image/errors.js";
 import { ImageNameError, parseImageLookup } from "./image-names.js";
 import type { ImageRecord, ImageStore } from "./image-store.js";
 import { loadCriServices } from "./proto.js";
+import { CriContainerError, type CriContainers } from "./containers/index.js";
+import { containerHandlers } from "./containers/handlers.js";
 
 /** What `Version` answers: the CRI API this endpoint speaks, and who it is. */
 export const CRI_API_VERSION = "v1";
@@ -37,7 +39,7 @@ export const CRI_RUNTIME_NAME = "skiff";
 const KUBELET_API_VERSION = "0.1.0";
 
 const PODS_NEXT = "pod sandboxes are not implemented yet (docs/cri.md, Plan)";
-const CONTAINERS_NEXT = "containers in pods are not implemented yet (docs/cri.md, Plan)";
+const CONTAINERS_NEXT = "container streams and events are not implemented yet (docs/cri.md, Plan)";
 const STREAMING_NEXT = "the streaming server (exec, attach, port-forward) is not implemented yet";
 
 /** Every method Skiff does not implement, with the reason its UNIMPLEMENTED answer carries. */
@@ -55,17 +57,7 @@ export const UNIMPLEMENTED: Readonly<Record<string, string>> = {
   "RuntimeService/ListPodSandboxMetrics": PODS_NEXT,
   "RuntimeService/StreamPodSandboxMetrics": PODS_NEXT,
   "RuntimeService/ListMetricDescriptors": "pod metrics are not implemented yet (they come with pods)",
-  "RuntimeService/CreateContainer": CONTAINERS_NEXT,
-  "RuntimeService/StartContainer": CONTAINERS_NEXT,
-  "RuntimeService/StopContainer": CONTAINERS_NEXT,
-  "RuntimeService/RemoveContainer": CONTAINERS_NEXT,
-  "RuntimeService/ListContainers": CONTAINERS_NEXT,
   "RuntimeService/StreamContainers": CONTAINERS_NEXT,
-  "RuntimeService/ContainerStatus": CONTAINERS_NEXT,
-  "RuntimeService/UpdateContainerResources": CONTAINERS_NEXT,
-  "RuntimeService/ReopenContainerLog": CONTAINERS_NEXT,
-  "RuntimeService/ContainerStats": CONTAINERS_NEXT,
-  "RuntimeService/ListContainerStats": CONTAINERS_NEXT,
   "RuntimeService/StreamContainerStats": CONTAINERS_NEXT,
   "RuntimeService/GetContainerEvents": CONTAINERS_NEXT,
   "RuntimeService/ExecSync": STREAMING_NEXT,
@@ -83,6 +75,8 @@ export interface CriServerOptions {
   /** Absolute path of the Unix socket; a stale socket file there is replaced. */
   socket: string;
   images: ImageStore;
+  /** Containers in pods (src/cri/containers/); absent: their methods answer UNAVAILABLE. */
+  containers?: CriContainers;
   /** The toolchain's health (runtime, monitor, init), checked fresh for each `Status`. */
   runtimeHealth: () => Promise<{ status: "ok" | "degraded"; problems: string[] }>;
   log: Logger;
@@ -213,6 +207,7 @@ const OCI_CODES: Record<OciImageErrorKind, GrpcStatus> = {
 function toServiceError(e: unknown): ServerErrorResponse {
   const answer = (code: GrpcStatus, details: string) => ({ code, details }) as ServerErrorResponse;
   if (e instanceof CriError) return answer(e.code, e.message);
+  if (e instanceof CriContainerError) return answer(GrpcStatus[e.code], e.message);
   if (e instanceof ImageNameError) return answer(GrpcStatus.INVALID_ARGUMENT, e.message);
   if (e instanceof OciImageError) return answer(OCI_CODES[e.kind], e.message);
   return answer(GrpcStatus.INTERNAL, e instanceof Error ? e.message : String(e));
@@ -243,6 +238,10 @@ function imageMessage(record: ImageRecord): Record<string, unknown> {
 function criHandlers(options: CriServerOptions, shutdown: AbortSignal): Record<string, Handler> {
   const { images } = options;
   return {
+    ...containerHandlers(() => {
+      if (!options.containers) throw new CriError(GrpcStatus.UNAVAILABLE, "containers are not available");
+      return options.containers;
+    }),
     "RuntimeService/Version": () =>
       Promise.resolve({
         version: KUBELET_API_VERSION,

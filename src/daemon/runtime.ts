@@ -26,6 +26,10 @@ import { readHostFacts, type HostFacts } from "./oci/host.js";
 import { DaemonCounters, type MetricsServer, type MetricsSnapshot } from "./metrics/index.js";
 import { ToolchainHealth } from "./toolchain/health.js";
 import type { CriServer } from "../cri/server.js";
+import type { CriDaemon } from "../cri/containers/index.js";
+import type { PodSandboxLookup } from "../cri/sandbox.js";
+import { readCriExit, unmountCriRoot } from "./containers/cri-root.js";
+import { join } from "node:path";
 import { probeCheckpointSupport, type CheckpointSupport } from "./containers/checkpoint.js";
 import { nativeBinary } from "./monitor/client.js";
 import { probeKernelVerity, type KernelVerityProbe } from "./mount/index.js";
@@ -55,6 +59,8 @@ const STARTUP_EXIT_GRACE_MS = 2000;
 export interface RuntimeOptions {
   /** Leave containers running under their monitors at shutdown (an upgrade restart re-adopts them). */
   keepContainers?: boolean;
+  /** The pods CRI containers are created in (until the pod store is wired in: tests give their own). */
+  criPods?: PodSandboxLookup;
 }
 
 /** Host facts discovered once at startup. */
@@ -246,9 +252,24 @@ export class Runtime {
     const repositories = new Map<string, Repository>();
     for (const rc of config.repositories) repositories.set(rc.id, await Repository.open(rc, config.runDir));
     const installed = await scanRepositories(repositories, log);
+    // CRI containers are in the initial state, so the adoption below re-attaches running ones.
+    const criLoaded =
+      config.cri.socket === undefined
+        ? []
+        : await (await import("../cri/containers/records.js")).readRecords(join(config.dataDir, "cri"), log);
+    if (criLoaded.length > 0) {
+      const { skiffIdOf, syntheticPackage } = await import("../cri/containers/records.js");
+      const taken = new Set(installed.map((r) => r.id));
+      for (const record of criLoaded) {
+        const id = skiffIdOf(record.manifest);
+        if (taken.has(id)) log.error({ container: id }, "CRI container ignored: a package has its id");
+        else installed.push({ id, pkg: syntheticPackage(record) });
+      }
+    }
     const runtime = new Runtime(config, log, repositories, installed, host);
     runtime.keepContainers = options.keepContainers ?? config.keepContainers;
-    for (const record of installed) record.mount = await runtime.packages.adoptMount(record.id, record.pkg);
+    for (const record of installed)
+      if (!record.pkg.cri) record.mount = await runtime.packages.adoptMount(record.id, record.pkg);
     await runtime.packages.removeStaleDevices(installed.flatMap((r) => (r.mount ? [r.mount] : [])));
     runtime.packages.watchCorruption();
     await runtime.mountOnStart(installed.filter((r) => !r.mount));
@@ -259,7 +280,7 @@ export class Runtime {
     // Exits found or seen from here on are held (`held`) until a client subscribes.
     await runtime.containers.adopt(
       await findInstances(`${config.logDir}/containers`, log),
-      (id) => runtime.owner.state.containers.get(id)?.pkg.npk.manifest,
+      (id) => runtime.owner.state.containers.get(id)?.pkg,
     );
     const health = await runtime.health.check();
     if (health.status !== "ok") log.error({ problems: health.problems }, "toolchain degraded at startup");
@@ -276,17 +297,59 @@ export class Runtime {
     if (config.cri.socket !== undefined) {
       // gRPC and the proto are loaded only when the endpoint is configured.
       const { startCri } = await import("../cri/index.js");
-      runtime.cri = await startCri({
-        socket: config.cri.socket,
-        dataDir: config.dataDir,
-        runtimeHealth: () => runtime.health.check(),
-        log: log.child({ room: "cri" }),
-      });
+      runtime.cri = (
+        await startCri({
+          socket: config.cri.socket,
+          dataDir: config.dataDir,
+          runtimeHealth: () => runtime.health.check(),
+          containers: { loaded: criLoaded, daemon: runtime.criDaemon(), pods: options.criPods ?? NO_PODS },
+          log: log.child({ room: "cri" }),
+        })
+      ).server;
       log.info(`CRI on unix://${config.cri.socket}`);
     }
     void runtime.hub.waitForSubscriber(STARTUP_EXIT_GRACE_MS).then(() => runtime.releaseNotifications());
     await runtime.autostart(installed);
     return runtime;
+  }
+
+  /**
+   * What the CRI containers need of the daemon (src/cri/containers/): their records join and
+   * leave the state through the loop, starts and stops are console requests of the peer `cri`,
+   * and the rest reads the state or asks the container executor for a handle's work.
+   */
+  private criDaemon(): CriDaemon {
+    const job = (make: (reply: (r: Response) => void) => JobResult): Promise<Response> =>
+      new Promise((resolve, reject) => {
+        this.loop
+          .enqueue({ kind: "job", result: make(resolve) })
+          .catch(() => reject(new Error("daemon is shutting down")));
+      });
+    return {
+      add: (container, pkg) => job((reply) => ({ type: "cri_container_added", container, pkg, reply })),
+      remove: (container) => job((reply) => ({ type: "cri_container_removed", container, reply })),
+      request: (request) =>
+        new Promise<Response>((resolve, reject) => {
+          this.loop
+            .enqueue({
+              kind: "console_request",
+              peer: { kind: "extern", address: "cri" },
+              request,
+              reply: resolve,
+            })
+            .catch(() => reject(new Error("daemon is shutting down")));
+        }),
+      process: (container) => {
+        const p = this.owner.state.containers.get(container)?.process;
+        return p ? { phase: p.phase, pid: p.pid, startedAt: p.startedAt } : undefined;
+      },
+      statistics: (container) => this.containers.statistics(container),
+      reopenLog: (container) => this.containers.reopenLog(container),
+      updateResources: (container, resources) => this.containers.updateResources(container, resources),
+      cleanupsSettled: () => this.containers.cleanupsSettled(),
+      exitOf: (cri) => readCriExit(cri.dir),
+      unmountRoot: (cri) => unmountCriRoot(cri),
+    };
   }
 
   /** Hands the notifications held since start-up to the hub, in order; later ones go directly. */
@@ -585,6 +648,9 @@ export class Runtime {
     this.resolveStopped();
   }
 }
+
+/** No pod store: every CreateContainer is refused (its pod is not found). */
+const NO_PODS: PodSandboxLookup = { sandbox: () => undefined };
 
 /** Scans all repositories in parallel; a container found twice keeps its first copy. */
 async function scanRepositories(

@@ -1,0 +1,449 @@
+/**
+ * CRI containers in pods end to end: a real skiffd (in process) with `[cri] socket`, a gRPC
+ * client generated from the vendored api.proto over the real Unix socket, an image with a full
+ * busybox pushed to Debian's docker-registry on 127.0.0.1, and containers that run through
+ * Skiff's own path (state owner, executor, monitor, skiff-init, runc, cgroups, overlayfs).
+ */
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { credentials, status, type Client, type ServiceError } from "@grpc/grpc-js";
+import pino from "pino";
+import { loadCriServices } from "../../../src/cri/proto.js";
+import { parseConfig } from "../../../src/daemon/config/load.js";
+import { Runtime } from "../../../src/daemon/runtime.js";
+import type { PodSandboxRef } from "../../../src/cri/sandbox.js";
+import { cleanupDaemon, testCgroupName } from "../../helpers/cleanup.js";
+import { testConfigText } from "../../helpers/daemon.js";
+import { waitFor, within } from "../../helpers/wait.js";
+import { makeTar, startRegistry, writeLayout, type Registry } from "../oci-image/fixtures.js";
+import { Client as SkiffClient } from "../../../src/client/index.js";
+
+const run = promisify(execFile);
+const CALL_TIMEOUT_MS = 60_000;
+const WAIT_MS = 60_000;
+
+type Message = Record<string, unknown>;
+type Method = (request: Message, options: { deadline: number }, ...rest: unknown[]) => unknown;
+
+function call(client: Client, name: string, request: Message = {}): Promise<Message> {
+  const fn = (client as unknown as Record<string, Method | undefined>)[name];
+  if (fn === undefined) throw new Error(`no method ${name}`);
+  return new Promise((resolve, reject) => {
+    fn.call(
+      client,
+      request,
+      { deadline: Date.now() + CALL_TIMEOUT_MS },
+      (error: ServiceError | null, response: Message) => (error ? reject(error) : resolve(response)),
+    );
+  });
+}
+
+async function refusal(promise: Promise<unknown>): Promise<ServiceError> {
+  try {
+    await promise;
+  } catch (e) {
+    return e as ServiceError;
+  }
+  assert.fail("the call succeeded");
+}
+
+const APPLETS = [
+  "sh",
+  "echo",
+  "sleep",
+  "cat",
+  "dd",
+  "nc",
+  "head",
+  "tr",
+  "printf",
+  "ls",
+  "id",
+  "true",
+  "false",
+];
+
+/** An OCI layout with a full static busybox, pushed as `test/box:1`. */
+async function pushBusyboxImage(dir: string, registry: Registry): Promise<string> {
+  const busybox = await readFile("/bin/busybox");
+  const layer = await makeTar([
+    { name: "bin", type: "directory" },
+    { name: "bin/busybox", content: busybox, mode: 0o755 },
+    ...APPLETS.map((a) => ({ name: `bin/${a}`, type: "symlink" as const, linkname: "busybox" })),
+    { name: "etc", type: "directory" },
+    { name: "tmp", type: "directory", mode: 0o1777 },
+  ]);
+  const layout = join(dir, "box-layout");
+  await writeLayout(layout, [{ tar: layer }], { tag: "1", config: { Entrypoint: ["/bin/sh"] } });
+  const reference = `${registry.host}/test/box:1`;
+  await run("skopeo", ["copy", "-q", "--dest-tls-verify=false", `oci:${layout}:1`, `docker://${reference}`], {
+    timeout: CALL_TIMEOUT_MS,
+  });
+  return reference;
+}
+
+let work: string;
+let registry: Registry;
+let image: string;
+let dir: string;
+let cgroup: string;
+let runtime: Runtime;
+let client: Client;
+const pods = new Map<string, PodSandboxRef>();
+
+/** A pod of the test's own making (the pod store comes from another room): host namespaces. */
+async function testPod(name: string): Promise<PodSandboxRef> {
+  const id = `${Buffer.from(name).toString("hex").padEnd(64, "0")}`.slice(0, 64);
+  const podDir = join(dir, "pods", id);
+  await mkdir(podDir, { recursive: true });
+  const etc = {
+    hosts: join(podDir, "hosts"),
+    resolvConf: join(podDir, "resolv.conf"),
+    hostname: join(podDir, "hostname"),
+  };
+  await writeFile(etc.hosts, "127.0.0.1 localhost\n");
+  await writeFile(etc.resolvConf, "nameserver 127.0.0.1\n");
+  await writeFile(etc.hostname, `${name}\n`);
+  const pod: PodSandboxRef = {
+    id,
+    metadata: { name, namespace: "default", uid: `uid-${name}`, attempt: 0 },
+    namespaces: {},
+    cgroupParent: `cri/${id.slice(0, 16)}`,
+    hostname: name,
+    etcFiles: etc,
+    logDirectory: join(podDir, "logs"),
+    runtimeHandler: "",
+    ready: true,
+  };
+  pods.set(id, pod);
+  return pod;
+}
+
+function containerConfig(name: string, script: string, more: Message = {}): Message {
+  return {
+    metadata: { name, attempt: 0 },
+    image: { image },
+    command: ["/bin/sh", "-c", script],
+    log_path: `${name}/0.log`,
+    labels: { app: name, tier: "test" },
+    annotations: { "skiff.test/note": `container ${name}` },
+    ...more,
+  };
+}
+
+async function create(pod: PodSandboxRef, config: Message): Promise<string> {
+  const answer = await call(client, "CreateContainer", {
+    pod_sandbox_id: pod.id,
+    config,
+    sandbox_config: {},
+  });
+  return answer.container_id as string;
+}
+
+async function statusOf(id: string): Promise<Message> {
+  return (await call(client, "ContainerStatus", { container_id: id, verbose: true })).status as Message;
+}
+
+async function waitState(id: string, state: string): Promise<Message> {
+  return waitFor(
+    async () => {
+      const s = await statusOf(id);
+      return s.state === state ? s : undefined;
+    },
+    { timeoutMs: WAIT_MS, what: `container ${id} to be ${state}` },
+  );
+}
+
+/** The CRI log lines of a file: `<RFC3339Nano> <stream> <F|P> <text>`. */
+function logLines(text: string): { time: string; stream: string; tag: string; content: string }[] {
+  return text
+    .split("\n")
+    .filter((l) => l !== "")
+    .map((line) => {
+      const m = /^(\S+) (stdout|stderr) ([FP]) (.*)$/.exec(line);
+      assert.ok(m, `not a CRI log line: ${JSON.stringify(line)}`);
+      return { time: m[1]!, stream: m[2]!, tag: m[3]!, content: m[4]! };
+    });
+}
+
+before(async () => {
+  work = await mkdtemp(join(tmpdir(), "skiff-cri-ctrs-"));
+  registry = await startRegistry(work);
+  image = await pushBusyboxImage(work, registry);
+  dir = await mkdtemp(join(tmpdir(), "skiff-test-"));
+  cgroup = testCgroupName();
+  runtime = await Runtime.start(
+    parseConfig(testConfigText(dir, cgroup, `[cri]\nsocket = "${dir}/cri.sock"\n`)),
+    pino({ level: "silent" }),
+    { criPods: { sandbox: (id) => pods.get(id) } },
+  );
+  const services = loadCriServices();
+  client = new services.RuntimeService(`unix:${dir}/cri.sock`, credentials.createInsecure());
+  const imageClient = new services.ImageService(`unix:${dir}/cri.sock`, credentials.createInsecure());
+  await call(imageClient, "PullImage", { image: { image } });
+  imageClient.close();
+});
+
+after(async () => {
+  client?.close();
+  if (runtime) {
+    runtime.requestShutdown({ kind: "host", cause: "test done" });
+    await within(runtime.stopped, { timeoutMs: WAIT_MS, what: "the daemon to stop" });
+  }
+  if (dir) await cleanupDaemon({ dir, cgroup });
+  await registry?.stop();
+  if (work) await rm(work, { recursive: true, force: true });
+});
+
+void describe("CRI containers in pods", () => {
+  void it("creates, starts, reports and removes a container that exits with its exact code, logging in CRI's format", async () => {
+    const pod = await testPod("exits");
+    const id = await create(pod, containerConfig("exiter", "echo out-line; echo err-line >&2; exit 7"));
+    assert.match(id, /^[0-9a-f]{64}$/);
+    const created = await statusOf(id);
+    assert.equal(created.state, "CONTAINER_CREATED");
+    assert.deepEqual(created.labels, { app: "exiter", tier: "test" });
+    assert.match(created.image_ref as string, /^sha256:[0-9a-f]{64}$/);
+    await call(client, "StartContainer", { container_id: id });
+    const exited = await waitState(id, "CONTAINER_EXITED");
+    assert.equal(exited.exit_code, 7);
+    assert.equal(exited.reason, "Error");
+    assert.ok(BigInt(exited.started_at as string) > 0n);
+    assert.ok(BigInt(exited.finished_at as string) >= BigInt(exited.started_at as string));
+    assert.equal(exited.log_path, join(pod.logDirectory, "exiter", "0.log"));
+    const lines = logLines(await readFile(exited.log_path, "utf8"));
+    assert.deepEqual(lines.map((l) => [l.stream, l.tag, l.content]).sort(), [
+      ["stderr", "F", "err-line"],
+      ["stdout", "F", "out-line"],
+    ]);
+    for (const l of lines) assert.match(l.time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$/);
+    await refusal(call(client, "StartContainer", { container_id: id })).then((e) =>
+      assert.equal(e.code, status.FAILED_PRECONDITION),
+    );
+    await call(client, "RemoveContainer", { container_id: id });
+    const gone = await refusal(call(client, "ContainerStatus", { container_id: id }));
+    assert.equal(gone.code, status.NOT_FOUND);
+    await call(client, "RemoveContainer", { container_id: id }); // again: not an error
+  });
+
+  void it("reports Completed for exit 0 and splits a long line into P pieces and an F end", async () => {
+    const pod = await testPod("completes");
+    const id = await create(pod, containerConfig("long", "head -c 20000 /dev/zero | tr '\\0' x; echo"));
+    await call(client, "StartContainer", { container_id: id });
+    const exited = await waitState(id, "CONTAINER_EXITED");
+    assert.equal(exited.exit_code, 0);
+    assert.equal(exited.reason, "Completed");
+    const lines = logLines(await readFile(exited.log_path as string, "utf8"));
+    assert.deepEqual(
+      lines.map((l) => l.tag),
+      ["P", "P", "F"],
+    );
+    assert.equal(lines.map((l) => l.content).join(""), "x".repeat(20000));
+    await call(client, "RemoveContainer", { container_id: id });
+  });
+
+  void it("stops a container that ignores SIGTERM with SIGKILL after the timeout, and one that obeys at once", async () => {
+    const pod = await testPod("stops");
+    const stubborn = await create(
+      pod,
+      containerConfig("stubborn", "trap '' TERM; echo ready; while true; do sleep 1; done"),
+    );
+    const polite = await create(
+      pod,
+      containerConfig("polite", "trap 'exit 3' TERM; while true; do sleep 0.1; done"),
+    );
+    await call(client, "StartContainer", { container_id: stubborn });
+    await call(client, "StartContainer", { container_id: polite });
+    const running = await waitState(stubborn, "CONTAINER_RUNNING");
+    assert.equal(running.reason, "");
+    await call(client, "StopContainer", { container_id: polite, timeout: 30 });
+    const p = await statusOf(polite);
+    assert.equal(p.state, "CONTAINER_EXITED");
+    assert.equal(p.exit_code, 3);
+    await call(client, "StopContainer", { container_id: stubborn, timeout: 1 });
+    const s = await statusOf(stubborn);
+    assert.equal(s.state, "CONTAINER_EXITED");
+    assert.equal(s.exit_code, 137);
+    assert.equal(s.reason, "Error");
+    await call(client, "StopContainer", { container_id: stubborn, timeout: 1 }); // stopped: fine
+    for (const id of [stubborn, polite]) await call(client, "RemoveContainer", { container_id: id });
+  });
+
+  void it("reports OOMKilled for a container that allocates past its memory limit", async () => {
+    const pod = await testPod("oom");
+    const id = await create(
+      pod,
+      containerConfig("hog", "dd if=/dev/zero of=/dev/null bs=200M count=1", {
+        linux: { resources: { memory_limit_in_bytes: String(32 * 1024 * 1024) } },
+      }),
+    );
+    await call(client, "StartContainer", { container_id: id });
+    const exited = await waitState(id, "CONTAINER_EXITED");
+    assert.equal(exited.reason, "OOMKilled");
+    assert.equal(exited.exit_code, 137);
+    await call(client, "RemoveContainer", { container_id: id });
+  });
+
+  void it("lists containers by id, state, pod and labels, shows them in the console's list, and reports stats", async () => {
+    const pod = await testPod("lists");
+    const other = await testPod("lists-other");
+    const a = await create(
+      pod,
+      containerConfig("a", "while true; do sleep 1; done", { labels: { app: "a", tier: "x" } }),
+    );
+    const b = await create(other, containerConfig("b", "exit 0", { labels: { app: "b", tier: "x" } }));
+    await call(client, "StartContainer", { container_id: a });
+    await waitState(a, "CONTAINER_RUNNING");
+    const ids = async (filter: Message): Promise<string[]> =>
+      ((await call(client, "ListContainers", { filter })).containers as Message[])
+        .map((c) => c.id as string)
+        .sort();
+    assert.deepEqual(await ids({ id: a }), [a]);
+    assert.deepEqual(await ids({ id: a.slice(0, 10) }), [a]);
+    assert.deepEqual(await ids({ pod_sandbox_id: other.id }), [b]);
+    assert.deepEqual(await ids({ state: { state: "CONTAINER_RUNNING" } }), [a]);
+    assert.deepEqual(await ids({ state: { state: "CONTAINER_CREATED" } }), [b]);
+    assert.deepEqual(await ids({ label_selector: { tier: "x" } }), [a, b].sort());
+    assert.deepEqual(await ids({ label_selector: { app: "b", tier: "x" } }), [b]);
+    assert.deepEqual(await ids({ label_selector: { app: "c" } }), []);
+
+    const console = await SkiffClient.connect(`unix://${dir}/skiff.sock`);
+    try {
+      const listed = await console.list();
+      const skiffId = JSON.parse(
+        (
+          (await call(client, "ContainerStatus", { container_id: a, verbose: true })).info as Record<
+            string,
+            string
+          >
+        ).info!,
+      ) as {
+        skiffContainer: string;
+      };
+      assert.ok(listed.includes(skiffId.skiffContainer), `${skiffId.skiffContainer} in ${listed.join(", ")}`);
+      assert.match(skiffId.skiffContainer, /^cri_lists_a_[0-9a-f]{12}:0\.0\.0$/);
+    } finally {
+      console.close();
+    }
+
+    const stats = (await call(client, "ContainerStats", { container_id: a })).stats as Message;
+    assert.ok(BigInt(((stats.cpu as Message).usage_core_nano_seconds as Message).value as string) > 0n);
+    assert.ok(BigInt(((stats.memory as Message).working_set_bytes as Message).value as string) > 0n);
+    assert.ok((stats.writable_layer as Message).used_bytes);
+    const listStats = (await call(client, "ListContainerStats", { filter: { pod_sandbox_id: pod.id } }))
+      .stats as Message[];
+    assert.deepEqual(
+      listStats.map((s) => (s.attributes as Message).id),
+      [a],
+    );
+
+    // Resources: visible in the cgroup (v1 memory hierarchy or v2 unified).
+    await call(client, "UpdateContainerResources", {
+      container_id: a,
+      linux: { memory_limit_in_bytes: String(48 * 1024 * 1024), cpu_shares: "512" },
+    });
+    const skiffName = (
+      JSON.parse(
+        (
+          (await call(client, "ContainerStatus", { container_id: a, verbose: true })).info as Record<
+            string,
+            string
+          >
+        ).info!,
+      ) as { skiffContainer: string }
+    ).skiffContainer.split(":")[0]!;
+    const v1 = `/sys/fs/cgroup/memory/${cgroup}/${pod.cgroupParent}/${skiffName}/memory.limit_in_bytes`;
+    const v2 = `/sys/fs/cgroup/${cgroup}/${pod.cgroupParent}/${skiffName}/memory.max`;
+    const limitFile = existsSync(v1) ? v1 : v2;
+    assert.equal((await readFile(limitFile, "utf8")).trim(), String(48 * 1024 * 1024));
+    const updated = (await statusOf(a)).resources as { linux: Message };
+    assert.equal(updated.linux.memory_limit_in_bytes, String(48 * 1024 * 1024));
+
+    for (const id of [a, b]) await call(client, "RemoveContainer", { container_id: id });
+    assert.deepEqual(await ids({}), []);
+  });
+
+  void it("reopens the log after the kubelet renamed it", async () => {
+    const pod = await testPod("reopens");
+    const id = await create(
+      pod,
+      containerConfig("talker", "i=0; while true; do echo line-$i; i=$((i+1)); sleep 0.05; done"),
+    );
+    await call(client, "StartContainer", { container_id: id });
+    const s = await waitState(id, "CONTAINER_RUNNING");
+    const path = s.log_path as string;
+    await waitFor(
+      async () => (existsSync(path) && (await readFile(path, "utf8")).includes("line-1") ? true : undefined),
+      {
+        timeoutMs: WAIT_MS,
+        what: "the first lines",
+      },
+    );
+    await rename(path, `${path}.1`);
+    await call(client, "ReopenContainerLog", { container_id: id });
+    await waitFor(
+      async () => (existsSync(path) && logLines(await readFile(path, "utf8")).length > 0 ? true : undefined),
+      {
+        timeoutMs: WAIT_MS,
+        what: "lines in the reopened log",
+      },
+    );
+    await call(client, "StopContainer", { container_id: id, timeout: 5 });
+    await refusal(call(client, "ReopenContainerLog", { container_id: id })).then((e) =>
+      assert.equal(e.code, status.FAILED_PRECONDITION),
+    );
+    await call(client, "RemoveContainer", { container_id: id });
+  });
+
+  void it("refuses hostile or unsupported configs and keeps serving", async () => {
+    const pod = await testPod("refuses");
+    const cases: [string, Message][] = [
+      ["log path escape", containerConfig("x1", "true", { log_path: "../../escape.log" })],
+      ["privileged", containerConfig("x2", "true", { linux: { security_context: { privileged: true } } })],
+      [
+        "relative mount",
+        containerConfig("x3", "true", { mounts: [{ container_path: "data", host_path: "/tmp" }] }),
+      ],
+      [
+        "missing host path",
+        containerConfig("x4", "true", { mounts: [{ container_path: "/data", host_path: "/no/such/dir" }] }),
+      ],
+      [
+        "propagation",
+        containerConfig("x5", "true", {
+          mounts: [{ container_path: "/d", host_path: "/tmp", propagation: "PROPAGATION_BIDIRECTIONAL" }],
+        }),
+      ],
+      [
+        "too many env",
+        containerConfig("x6", "true", {
+          envs: Array.from({ length: 2000 }, (_, i) => ({ key: `K${i}`, value: Buffer.from("v") })),
+        }),
+      ],
+      ["no command", { metadata: { name: "x7" }, image: { image } }],
+    ];
+    for (const [what, config] of cases) {
+      const error = await refusal(create(pod, config));
+      assert.equal(error.code, status.INVALID_ARGUMENT, `${what}: ${error.details}`);
+    }
+    const unknownPod = await refusal(
+      call(client, "CreateContainer", {
+        pod_sandbox_id: "0".repeat(64),
+        config: containerConfig("x", "true"),
+      }),
+    );
+    assert.equal(unknownPod.code, status.NOT_FOUND);
+    const unknownImage = await refusal(
+      create(pod, { ...containerConfig("x8", "true"), image: { image: "127.0.0.1:1/none:1" } }),
+    );
+    assert.equal(unknownImage.code, status.NOT_FOUND);
+    assert.equal(existsSync(join(dir, "escape.log")), false);
+    assert.deepEqual((await call(client, "ListContainers", {})).containers, []);
+  });
+});
