@@ -5,7 +5,7 @@ import { join } from "node:path";
 import type { Logger } from "pino";
 import { ImageStore } from "./image-store.js";
 import { parseImageLookup } from "./image-names.js";
-import { CriContainers, type CriDaemon } from "./containers/index.js";
+import { CriContainers, type CriContainersOptions, type CriDaemon } from "./containers/index.js";
 import type { CriContainerRecord } from "./containers/records.js";
 import type { PodSandboxLookup } from "./sandbox.js";
 import { startCriServer, type CriServer, type CriServerOptions } from "./server.js";
@@ -16,7 +16,12 @@ export interface StartCriOptions {
   dataDir: string;
   runtimeHealth: CriServerOptions["runtimeHealth"];
   /** The CRI containers read at daemon start (already in the state), and the daemon they run in. */
-  containers: { loaded: CriContainerRecord[]; daemon: CriDaemon; pods: PodSandboxLookup };
+  containers: {
+    loaded: CriContainerRecord[];
+    daemon: CriDaemon;
+    pods: PodSandboxLookup;
+    runtimeFor?: CriContainersOptions["runtimeFor"];
+  };
   log: Logger;
 }
 
@@ -33,6 +38,7 @@ export async function startCri(options: StartCriOptions): Promise<StartedCri> {
       criDir,
       daemon: options.containers.daemon,
       pods: options.containers.pods,
+      ...(options.containers.runtimeFor ? { runtimeFor: options.containers.runtimeFor } : {}),
       image: (reference) => {
         let record;
         try {

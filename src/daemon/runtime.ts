@@ -328,6 +328,7 @@ export class Runtime {
     return {
       add: (container, pkg) => job((reply) => ({ type: "cri_container_added", container, pkg, reply })),
       remove: (container) => job((reply) => ({ type: "cri_container_removed", container, reply })),
+      start: (container) => job((reply) => ({ type: "cri_start_requested", container, reply })),
       request: (request) =>
         new Promise<Response>((resolve, reject) => {
           this.loop

@@ -44,7 +44,9 @@ export interface CriDaemon {
   add(container: ContainerId, pkg: InstalledPackage): Promise<Response>;
   /** Removes a container that does not run from the state; an `uninstall` response. */
   remove(container: ContainerId): Promise<Response>;
-  /** A console request through the state owner (`start`, `stop`), as the peer `cri`. */
+  /** The container's one start (a `start` response); a console `start` of a CRI container is refused. */
+  start(container: ContainerId): Promise<Response>;
+  /** A console request through the state owner (`stop`), as the peer `cri`. */
   request(request: Request): Promise<Response>;
   /** The state's process record of the container, if it has one now (read only). */
   process(container: ContainerId): { phase: string; pid?: number; startedAt?: number } | undefined;
@@ -90,6 +92,11 @@ export interface CriContainersOptions {
   criDir: string;
   daemon: CriDaemon;
   pods: PodSandboxLookup;
+  /**
+   * The OCI runtime of a runtime handler (RuntimeClass) a pod names; absent or undefined for a
+   * handler: containers of pods naming it are refused. Pods naming none run on the daemon's.
+   */
+  runtimeFor?: (handler: string) => { path: string; kind: "runc" | "crun" } | undefined;
   /** The image's unpacked root and user by reference or ID (the image store). */
   image(reference: string): { id: string; rootfs: string; user: string } | undefined;
   log: Logger;
@@ -183,6 +190,15 @@ export class CriContainers {
       throw e;
     }
     await this.checkMounts(translated.cri);
+    if (pod.runtimeHandler !== "") {
+      const runtime = this.o.runtimeFor?.(pod.runtimeHandler);
+      if (!runtime)
+        throw new CriContainerError(
+          "FAILED_PRECONDITION",
+          `runtime handler ${JSON.stringify(pod.runtimeHandler.slice(0, 100))} of pod ${pod.id} is not available`,
+        );
+      translated.cri.runtime = runtime;
+    }
     const sameName = [...this.records.values()].find(
       (r) =>
         r.podSandboxId === pod.id &&
@@ -254,13 +270,7 @@ export class CriContainers {
       const pod = this.o.pods.sandbox(record.podSandboxId);
       if (!pod?.ready)
         throw new CriContainerError("FAILED_PRECONDITION", `pod sandbox ${record.podSandboxId} is not ready`);
-      const response = await this.o.daemon.request({
-        type: "start",
-        container: record.skiffId,
-        init: null,
-        arguments: [],
-        environment: {},
-      });
+      const response = await this.o.daemon.start(record.skiffId);
       if (response.type !== "start" || response.result.type !== "ok")
         throw new CriContainerError(
           "FAILED_PRECONDITION",

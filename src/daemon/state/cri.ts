@@ -12,6 +12,8 @@ import { failureToWire } from "../errors.js";
 import { containerResponse, installResponse } from "../responses.js";
 import { withContainer, withoutContainer, type ContainerRecord, type RuntimeState } from "./model.js";
 import { replied } from "./packages.js";
+import { startContainer } from "./containers.js";
+import { NO_OVERRIDES } from "../events/data.js";
 
 type T = Transition<RuntimeState>;
 
@@ -53,6 +55,27 @@ export function criContainerRemoved(
   return replied(withoutContainer(state, container), r.reply, containerResponse("uninstall", container), {
     type: "notify",
     notification: { type: "uninstall", container },
+  });
+}
+
+/** The kubelet's StartContainer: the one start a CRI container gets (a console `start` is refused). */
+export function criStartRequested(
+  state: RuntimeState,
+  r: Extract<JobResult, { type: "cri_start_requested" }>,
+  now: number,
+): T {
+  const record = state.containers.get(r.container);
+  if (!record?.pkg.cri)
+    return replied(
+      state,
+      r.reply,
+      containerResponse("start", r.container, { type: "invalid_container", container: r.container }),
+    );
+  return startContainer(state, r.container, {
+    overrides: NO_OVERRIDES,
+    startedBy: "request",
+    reply: r.reply,
+    now,
   });
 }
 
