@@ -6,6 +6,7 @@ import { benchCgroups } from "./cgroups.js";
 import { benchCli } from "./cli.js";
 import { benchConsole } from "./console.js";
 import { benchContainers } from "./containers.js";
+import { benchCri } from "./cri.js";
 import { benchExecutor } from "./executor.js";
 import { benchInstall } from "./install.js";
 import { benchMonitor } from "./monitor.js";
@@ -31,6 +32,7 @@ const SUITES: Record<string, () => Promise<string[]>> = {
   runtimes: benchRuntimes,
   cli: benchCli,
   scale: benchScale,
+  cri: benchCri,
 };
 
 const wanted = process.argv.slice(2);

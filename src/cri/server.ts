@@ -31,6 +31,7 @@ import type { ImageRecord, ImageStore } from "./image-store.js";
 import { loadCriServices } from "./proto.js";
 import { CriContainerError, type CriContainers } from "./containers/index.js";
 import { containerHandlers } from "./containers/handlers.js";
+import { PodError, podHandlers, type PodStore } from "./pods/index.js";
 
 /** What `Version` answers: the CRI API this endpoint speaks, and who it is. */
 export const CRI_API_VERSION = "v1";
@@ -38,25 +39,19 @@ export const CRI_RUNTIME_NAME = "skiff";
 /** `VersionResponse.version`: the version of the kubelet runtime API, "0.1.0" for every v1 runtime. */
 const KUBELET_API_VERSION = "0.1.0";
 
-const PODS_NEXT = "pod sandboxes are not implemented yet (docs/cri.md, Plan)";
+const PODS_STREAMING =
+  "the streaming variants of the pod methods are not implemented (the unary ones answer the same)";
+const POD_METRICS = "pod metrics are not implemented (PodSandboxStats answers the cgroup statistics)";
 const CONTAINERS_NEXT = "container streams and events are not implemented yet (docs/cri.md, Plan)";
 const STREAMING_NEXT = "the streaming server (exec, attach, port-forward) is not implemented yet";
 
 /** Every method Skiff does not implement, with the reason its UNIMPLEMENTED answer carries. */
 export const UNIMPLEMENTED: Readonly<Record<string, string>> = {
-  "RuntimeService/RunPodSandbox": PODS_NEXT,
-  "RuntimeService/StopPodSandbox": PODS_NEXT,
-  "RuntimeService/RemovePodSandbox": PODS_NEXT,
-  "RuntimeService/PodSandboxStatus": PODS_NEXT,
-  "RuntimeService/ListPodSandbox": PODS_NEXT,
-  "RuntimeService/StreamPodSandboxes": PODS_NEXT,
-  "RuntimeService/UpdatePodSandboxResources": PODS_NEXT,
-  "RuntimeService/PodSandboxStats": PODS_NEXT,
-  "RuntimeService/ListPodSandboxStats": PODS_NEXT,
-  "RuntimeService/StreamPodSandboxStats": PODS_NEXT,
-  "RuntimeService/ListPodSandboxMetrics": PODS_NEXT,
-  "RuntimeService/StreamPodSandboxMetrics": PODS_NEXT,
-  "RuntimeService/ListMetricDescriptors": "pod metrics are not implemented yet (they come with pods)",
+  "RuntimeService/StreamPodSandboxes": PODS_STREAMING,
+  "RuntimeService/StreamPodSandboxStats": PODS_STREAMING,
+  "RuntimeService/ListPodSandboxMetrics": POD_METRICS,
+  "RuntimeService/StreamPodSandboxMetrics": POD_METRICS,
+  "RuntimeService/ListMetricDescriptors": POD_METRICS,
   "RuntimeService/StreamContainers": CONTAINERS_NEXT,
   "RuntimeService/StreamContainerStats": CONTAINERS_NEXT,
   "RuntimeService/GetContainerEvents": CONTAINERS_NEXT,
@@ -66,7 +61,7 @@ export const UNIMPLEMENTED: Readonly<Record<string, string>> = {
   "RuntimeService/PortForward": STREAMING_NEXT,
   "RuntimeService/CheckpointContainer": "checkpointing containers (CRIU) is not supported by Skiff",
   "RuntimeService/UpdateRuntimeConfig":
-    "the only runtime config CRI sends is the pod CIDR, and Skiff has no pod network yet",
+    "the only runtime config CRI sends is the pod CIDR; Skiff's is [cri] pod_cidr in its configuration",
   "ImageService/StreamImages": "ListImages answers the same; the streaming variant is not implemented yet",
 };
 
@@ -75,8 +70,10 @@ export interface CriServerOptions {
   /** Absolute path of the Unix socket; a stale socket file there is replaced. */
   socket: string;
   images: ImageStore;
-  /** Containers in pods (src/cri/containers/); absent: their methods answer UNAVAILABLE. */
-  containers?: CriContainers;
+  /** The pod sandboxes (src/cri/pods/). */
+  pods: PodStore;
+  /** Containers in pods (src/cri/containers/). */
+  containers: CriContainers;
   /** The toolchain's health (runtime, monitor, init), checked fresh for each `Status`. */
   runtimeHealth: () => Promise<{ status: "ok" | "degraded"; problems: string[] }>;
   log: Logger;
@@ -208,6 +205,7 @@ function toServiceError(e: unknown): ServerErrorResponse {
   const answer = (code: GrpcStatus, details: string) => ({ code, details }) as ServerErrorResponse;
   if (e instanceof CriError) return answer(e.code, e.message);
   if (e instanceof CriContainerError) return answer(GrpcStatus[e.code], e.message);
+  if (e instanceof PodError) return answer(e.code, e.message);
   if (e instanceof ImageNameError) return answer(GrpcStatus.INVALID_ARGUMENT, e.message);
   if (e instanceof OciImageError) return answer(OCI_CODES[e.kind], e.message);
   return answer(GrpcStatus.INTERNAL, e instanceof Error ? e.message : String(e));
@@ -238,10 +236,8 @@ function imageMessage(record: ImageRecord): Record<string, unknown> {
 function criHandlers(options: CriServerOptions, shutdown: AbortSignal): Record<string, Handler> {
   const { images } = options;
   return {
-    ...containerHandlers(() => {
-      if (!options.containers) throw new CriError(GrpcStatus.UNAVAILABLE, "containers are not available");
-      return options.containers;
-    }),
+    ...podHandlers(options.pods),
+    ...containerHandlers(options.containers),
     "RuntimeService/Version": () =>
       Promise.resolve({
         version: KUBELET_API_VERSION,
@@ -252,6 +248,7 @@ function criHandlers(options: CriServerOptions, shutdown: AbortSignal): Record<s
     "RuntimeService/Status": async (call) => {
       const health = await options.runtimeHealth();
       const ready = health.status === "ok";
+      const network = options.pods.network();
       const conditions = [
         {
           type: "RuntimeReady",
@@ -261,9 +258,9 @@ function criHandlers(options: CriServerOptions, shutdown: AbortSignal): Record<s
         },
         {
           type: "NetworkReady",
-          status: false,
-          reason: "NetworkNotImplemented",
-          message: "Skiff does not set up pod networks yet",
+          status: network.ready,
+          reason: network.reason,
+          message: network.message,
         },
       ];
       const verbose = (call.request as { verbose?: boolean }).verbose === true;

@@ -25,9 +25,8 @@ import { detectOciRuntime } from "./oci/runtime.js";
 import { readHostFacts, type HostFacts } from "./oci/host.js";
 import { DaemonCounters, type MetricsServer, type MetricsSnapshot } from "./metrics/index.js";
 import { ToolchainHealth } from "./toolchain/health.js";
-import type { CriServer } from "../cri/server.js";
+import type { CriEndpoint } from "../cri/index.js";
 import type { CriDaemon } from "../cri/containers/index.js";
-import type { PodSandboxLookup } from "../cri/sandbox.js";
 import { readCriExit, unmountCriRoot } from "./containers/cri-root.js";
 import { join } from "node:path";
 import { probeCheckpointSupport, type CheckpointSupport } from "./containers/checkpoint.js";
@@ -59,8 +58,6 @@ const STARTUP_EXIT_GRACE_MS = 2000;
 export interface RuntimeOptions {
   /** Leave containers running under their monitors at shutdown (an upgrade restart re-adopts them). */
   keepContainers?: boolean;
-  /** The pods CRI containers are created in (until the pod store is wired in: tests give their own). */
-  criPods?: PodSandboxLookup;
 }
 
 /** Host facts discovered once at startup. */
@@ -103,7 +100,7 @@ export class Runtime {
   exitCode = 0;
   private keepContainers = false;
   private metrics: MetricsServer | undefined;
-  private cri: CriServer | undefined;
+  private cri: CriEndpoint | undefined;
   /** OOM kills, suspends, wakes and start latency for the Prometheus endpoint. */
   private readonly counters = new DaemonCounters();
   private resolveStopped!: () => void;
@@ -297,15 +294,19 @@ export class Runtime {
     if (config.cri.socket !== undefined) {
       // gRPC and the proto are loaded only when the endpoint is configured.
       const { startCri } = await import("../cri/index.js");
-      runtime.cri = (
-        await startCri({
-          socket: config.cri.socket,
-          dataDir: config.dataDir,
-          runtimeHealth: () => runtime.health.check(),
-          containers: { loaded: criLoaded, daemon: runtime.criDaemon(), pods: options.criPods ?? NO_PODS },
-          log: log.child({ room: "cri" }),
-        })
-      ).server;
+      const cri = await startCri({
+        socket: config.cri.socket,
+        dataDir: config.dataDir,
+        runtimeHealth: () => runtime.health.check(),
+        layout,
+        cgroupRoot: config.cgroup,
+        podCidr: config.cri.podCidr,
+        podBridge: config.cri.podBridge,
+        sandboxPool: config.cri.sandboxPool,
+        containers: { loaded: criLoaded, daemon: runtime.criDaemon() },
+        log: log.child({ room: "cri" }),
+      });
+      runtime.cri = cri;
       log.info(`CRI on unix://${config.cri.socket}`);
     }
     void runtime.hub.waitForSubscriber(STARTUP_EXIT_GRACE_MS).then(() => runtime.releaseNotifications());
@@ -649,9 +650,6 @@ export class Runtime {
     this.resolveStopped();
   }
 }
-
-/** No pod store: every CreateContainer is refused (its pod is not found). */
-const NO_PODS: PodSandboxLookup = { sandbox: () => undefined };
 
 /** Scans all repositories in parallel; a container found twice keeps its first copy. */
 async function scanRepositories(

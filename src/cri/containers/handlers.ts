@@ -18,7 +18,8 @@ function object(message: unknown, field: string): Record<string, unknown> | null
   return value !== null && typeof value === "object" ? (value as Record<string, unknown>) : null;
 }
 
-export function containerHandlers(containers: () => CriContainers): Record<string, Handler> {
+export function containerHandlers(store: CriContainers): Record<string, Handler> {
+  const containers = (): CriContainers => store;
   return {
     "RuntimeService/CreateContainer": async (call) => ({
       container_id: await containers().create(

@@ -145,6 +145,16 @@ export class CriContainers {
     return [...this.records.values()].filter((r) => r.podSandboxId === podSandboxId).map((r) => r.id);
   }
 
+  /** The pod store's stop hook: its containers end now (SIGKILL; the kubelet stops them gracefully first). */
+  async stopPod(podSandboxId: string): Promise<void> {
+    await Promise.all(this.containersOf(podSandboxId).map((id) => this.stop(id, 0)));
+  }
+
+  /** The pod store's remove hook: its containers are removed. */
+  async removePod(podSandboxId: string): Promise<void> {
+    await Promise.all(this.containersOf(podSandboxId).map((id) => this.remove(id)));
+  }
+
   private record(id: string): CriContainerRecord {
     const r = this.records.get(id);
     if (!r) throw new CriContainerError("NOT_FOUND", `container ${id.slice(0, 80)} not found`);

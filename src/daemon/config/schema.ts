@@ -21,6 +21,7 @@ import { parseConfigDuration as parseDuration, parseConfigSize as parseSize } fr
 import { DEFAULT_CONSOLE_URL, parseConsoleUrl, type ConsoleUrl } from "../../protocol/url.js";
 import { FULL_PERMISSIONS, isPermission, type Permission } from "../../protocol/permissions.js";
 import { cgroupNameProblem } from "../../common/cgroup-name.js";
+import { interfaceNameProblem, parseCidr } from "../../cri/pods/cidr.js";
 import {
   defaultsOf,
   holding,
@@ -129,6 +130,21 @@ function ranged(min: number, max: number): Codec<number> {
 }
 
 const absolutePath = checkedString((s) => (s.startsWith("/") ? undefined : "must be an absolute path"));
+
+const podCidr = checkedString((s) => {
+  const parsed = parseCidr(s);
+  return typeof parsed === "string" ? parsed : undefined;
+});
+const interfaceName = checkedString(interfaceNameProblem);
+const MAX_SANDBOX_POOL = 64;
+const sandboxPoolSize: Codec<number> = {
+  decode(value, path) {
+    const n = unsigned.decode(value, path);
+    if (n > MAX_SANDBOX_POOL) throw new DecodeError(path, `at most ${MAX_SANDBOX_POOL}`);
+    return n;
+  },
+  encode: (v) => v,
+};
 const cgroupName = checkedString(cgroupNameProblem);
 const maxContainers = ranged(1, MAX_CONTAINERS);
 const debugCommand = checkedString((s) =>
@@ -364,6 +380,12 @@ export const CONFIG_KEYS = {
   /** The Kubernetes CRI v1 endpoint (docs/cri.md): its Unix socket; absent = off. */
   cri: table("cri", {
     socket: optionalKey("socket", absolutePath),
+    /** The pod network's IPv4 CIDR: the bridge takes its first address, pods the others. */
+    podCidr: key("pod_cidr", podCidr, () => "10.87.0.0/16"),
+    /** The Linux bridge pods' veths are attached to (created when missing, never removed). */
+    podBridge: key("pod_bridge", interfaceName, () => "skiff0"),
+    /** Pod sandboxes prepared in advance so RunPodSandbox costs milliseconds (0: none). */
+    sandboxPool: key("sandbox_pool", sandboxPoolSize, () => 2),
   }),
   /** At shutdown, leave containers running under their monitors (see `skiffd --keep-containers`). */
   keepContainers: key("keep_containers", boolean, () => false),

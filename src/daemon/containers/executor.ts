@@ -138,6 +138,12 @@ function exitStatusOf(record: Pick<ExitRecord, "status" | "reason">, oom = false
     : { type: "signalled", signal: record.status.signal, ...extra };
 }
 
+/** Epoch ms of an exit record's `time` (the monitor's), or now when it has none. */
+function finishedAt(record: { time?: string }): number {
+  const ms = record.time === undefined ? Number.NaN : Date.parse(record.time);
+  return Number.isFinite(ms) ? ms : Date.now();
+}
+
 /**
  * The monitor's io per stream, as the manifest says. Without an `io` section both streams go to
  * the container's log (Northstar would discard them; a log is what a device integrator wants).
@@ -658,7 +664,7 @@ export class ContainerExecutor {
 
   private async reportExit(
     instance: Instance,
-    record: Pick<ExitRecord, "status" | "reason" | "oom" | "error">,
+    record: Pick<ExitRecord, "status" | "reason" | "oom" | "error"> & { time?: string },
   ): Promise<void> {
     if (instance.exitReport !== "owed") return;
     if (instance.checkpointing) {
@@ -670,10 +676,21 @@ export class ContainerExecutor {
     await instance.started;
     clearTimeout(instance.stopTimer);
     // The monitor read the OOM kill counters before the runtime removed the cgroup.
-    await this.postExit(instance, exitStatusOf(record, record.oom === true), record.error);
+    await this.postExit(
+      instance,
+      exitStatusOf(record, record.oom === true),
+      record.error,
+      finishedAt(record),
+    );
   }
 
-  private async postExit(instance: Instance, status: ExitStatus, runtimeError?: string): Promise<void> {
+  /** `finishedAt`: epoch ms of the end, as the monitor's exit record says (a repeated report keeps it). */
+  private async postExit(
+    instance: Instance,
+    status: ExitStatus,
+    runtimeError?: string,
+    finishedAtMs = Date.now(),
+  ): Promise<void> {
     instance.exitReport = "posted";
     // A CRI container's end outlives the instance (ContainerStatus until RemoveContainer): it is
     // written before the monitor's exit record can be retired (after this event's delivery).
@@ -681,7 +698,7 @@ export class ContainerExecutor {
       await bestEffort(
         this.o.log,
         `recording the exit of ${instance.container}`,
-        writeCriExit(instance.cri, { status, finishedAt: Date.now() }),
+        writeCriExit(instance.cri, { status, finishedAt: finishedAtMs }),
       );
     return this.o.emit(instance.container, {
       type: "exit",
@@ -854,7 +871,7 @@ export class ContainerExecutor {
   ): Promise<void> {
     const manifestOf = (container: ContainerId): Manifest | undefined => pkgOf(container)?.npk.manifest;
     const adopted: AdoptedInstance[] = [];
-    const exits: { instance: Instance; status: ExitStatus }[] = [];
+    const exits: { instance: Instance; status: ExitStatus; finishedAt?: number }[] = [];
     let recorded!: () => void;
     const adoptionRecorded = new Promise<void>((resolve) => (recorded = resolve));
     for (const f of found) {
@@ -913,7 +930,11 @@ export class ContainerExecutor {
           instance.exitReport = "decided";
           this.instances.set(container, instance);
           adopted.push(entry);
-          exits.push({ instance, status: exitStatusOf(f.exit, f.exit.oom === true) });
+          exits.push({
+            instance,
+            status: exitStatusOf(f.exit, f.exit.oom === true),
+            finishedAt: finishedAt(f.exit),
+          });
           this.o.log.info(
             { container, instance: instance.id },
             "found the exit of a container that ended while the daemon was down",
@@ -944,7 +965,8 @@ export class ContainerExecutor {
     recorded();
     // Ended while no daemon was there: reported like a live exit (held by the runtime until a
     // client subscribes), and retired only once handed over.
-    for (const { instance, status } of exits) await this.postExit(instance, status);
+    for (const { instance, status, finishedAt: at } of exits)
+      await this.postExit(instance, status, undefined, at);
   }
 
   /**

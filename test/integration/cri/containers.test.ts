@@ -6,20 +6,20 @@
  */
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { execFile } from "node:child_process";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { promisify } from "node:util";
 import { credentials, status, type Client, type ServiceError } from "@grpc/grpc-js";
 import pino from "pino";
 import { loadCriServices } from "../../../src/cri/proto.js";
 import { parseConfig } from "../../../src/daemon/config/load.js";
 import { Runtime } from "../../../src/daemon/runtime.js";
-import type { PodSandboxRef } from "../../../src/cri/sandbox.js";
+import { testPodNetwork } from "./pods-network.js";
 import { cleanupDaemon, testCgroupName } from "../../helpers/cleanup.js";
-import { testConfigText } from "../../helpers/daemon.js";
+import { SKIFFD, testConfigText } from "../../helpers/daemon.js";
 import { waitFor, within } from "../../helpers/wait.js";
 import { makeTar, startRegistry, writeLayout, type Registry } from "../oci-image/fixtures.js";
 import { Client as SkiffClient } from "../../../src/client/index.js";
@@ -95,34 +95,37 @@ let dir: string;
 let cgroup: string;
 let runtime: Runtime;
 let client: Client;
-const pods = new Map<string, PodSandboxRef>();
+const net = testPodNetwork();
 
-/** A pod of the test's own making (the pod store comes from another room): host namespaces. */
-async function testPod(name: string): Promise<PodSandboxRef> {
-  const id = `${Buffer.from(name).toString("hex").padEnd(64, "0")}`.slice(0, 64);
-  const podDir = join(dir, "pods", id);
-  await mkdir(podDir, { recursive: true });
-  const etc = {
-    hosts: join(podDir, "hosts"),
-    resolvConf: join(podDir, "resolv.conf"),
-    hostname: join(podDir, "hostname"),
-  };
-  await writeFile(etc.hosts, "127.0.0.1 localhost\n");
-  await writeFile(etc.resolvConf, "nameserver 127.0.0.1\n");
-  await writeFile(etc.hostname, `${name}\n`);
-  const pod: PodSandboxRef = {
-    id,
-    metadata: { name, namespace: "default", uid: `uid-${name}`, attempt: 0 },
-    namespaces: {},
-    cgroupParent: `cri/${id.slice(0, 16)}`,
+/** What the tests need of a pod: its id, log directory and cgroup (from its verbose status). */
+interface TestPod {
+  id: string;
+  logDirectory: string;
+  cgroupParent: string;
+}
+
+function podConfig(name: string, logDirectory: string, extra: Message = {}): Message {
+  return {
+    metadata: { name, namespace: "test", uid: `uid-${name}`, attempt: 0 },
     hostname: name,
-    etcFiles: etc,
-    logDirectory: join(podDir, "logs"),
-    runtimeHandler: "",
-    ready: true,
+    log_directory: logDirectory,
+    labels: { app: name },
+    ...extra,
   };
-  pods.set(id, pod);
-  return pod;
+}
+
+/** A pod through the real pod store (RunPodSandbox), its logs under `base`. */
+async function runPod(c: Client, name: string, base: string): Promise<TestPod> {
+  const logDirectory = join(base, "pods", name);
+  const answer = await call(c, "RunPodSandbox", { config: podConfig(name, logDirectory) });
+  const id = answer.pod_sandbox_id as string;
+  const status = await call(c, "PodSandboxStatus", { pod_sandbox_id: id, verbose: true });
+  const ref = JSON.parse((status.info as Record<string, string>).info!) as { cgroupParent: string };
+  return { id, logDirectory, cgroupParent: ref.cgroupParent };
+}
+
+async function testPod(name: string): Promise<TestPod> {
+  return runPod(client, name, dir);
 }
 
 function containerConfig(name: string, script: string, more: Message = {}): Message {
@@ -137,23 +140,19 @@ function containerConfig(name: string, script: string, more: Message = {}): Mess
   };
 }
 
-async function create(pod: PodSandboxRef, config: Message): Promise<string> {
-  const answer = await call(client, "CreateContainer", {
-    pod_sandbox_id: pod.id,
-    config,
-    sandbox_config: {},
-  });
+async function create(pod: TestPod, config: Message, c: Client = client): Promise<string> {
+  const answer = await call(c, "CreateContainer", { pod_sandbox_id: pod.id, config, sandbox_config: {} });
   return answer.container_id as string;
 }
 
-async function statusOf(id: string): Promise<Message> {
-  return (await call(client, "ContainerStatus", { container_id: id, verbose: true })).status as Message;
+async function statusOf(id: string, c: Client = client): Promise<Message> {
+  return (await call(c, "ContainerStatus", { container_id: id, verbose: true })).status as Message;
 }
 
-async function waitState(id: string, state: string): Promise<Message> {
+async function waitState(id: string, state: string, c: Client = client): Promise<Message> {
   return waitFor(
     async () => {
-      const s = await statusOf(id);
+      const s = await statusOf(id, c);
       return s.state === state ? s : undefined;
     },
     { timeoutMs: WAIT_MS, what: `container ${id} to be ${state}` },
@@ -172,31 +171,47 @@ function logLines(text: string): { time: string; stream: string; tag: string; co
     });
 }
 
+function criToml(d: string): string {
+  return `[cri]\nsocket = "${d}/cri.sock"\n${net.toml(0)}`;
+}
+
 before(async () => {
   work = await mkdtemp(join(tmpdir(), "skiff-cri-ctrs-"));
   registry = await startRegistry(work);
   image = await pushBusyboxImage(work, registry);
   dir = await mkdtemp(join(tmpdir(), "skiff-test-"));
   cgroup = testCgroupName();
-  runtime = await Runtime.start(
-    parseConfig(testConfigText(dir, cgroup, `[cri]\nsocket = "${dir}/cri.sock"\n`)),
-    pino({ level: "silent" }),
-    { criPods: { sandbox: (id) => pods.get(id) } },
-  );
-  const services = loadCriServices();
-  client = new services.RuntimeService(`unix:${dir}/cri.sock`, credentials.createInsecure());
-  const imageClient = new services.ImageService(`unix:${dir}/cri.sock`, credentials.createInsecure());
-  await call(imageClient, "PullImage", { image: { image } });
-  imageClient.close();
+  runtime = await Runtime.start(parseConfig(testConfigText(dir, cgroup, criToml)), pino({ level: "silent" }));
+  client = new (loadCriServices().RuntimeService)(`unix:${dir}/cri.sock`, credentials.createInsecure());
+  await pull(dir);
 });
 
+async function pull(d: string): Promise<void> {
+  const imageClient = new (loadCriServices().ImageService)(
+    `unix:${d}/cri.sock`,
+    credentials.createInsecure(),
+  );
+  try {
+    await call(imageClient, "PullImage", { image: { image } });
+  } finally {
+    imageClient.close();
+  }
+}
+
 after(async () => {
-  client?.close();
+  if (client) {
+    const pods = ((await call(client, "ListPodSandbox", {}).catch(() => ({ items: [] }))).items ??
+      []) as Message[];
+    for (const p of pods)
+      await call(client, "RemovePodSandbox", { pod_sandbox_id: p.id }).catch(() => undefined);
+    client.close();
+  }
   if (runtime) {
     runtime.requestShutdown({ kind: "host", cause: "test done" });
     await within(runtime.stopped, { timeoutMs: WAIT_MS, what: "the daemon to stop" });
   }
   if (dir) await cleanupDaemon({ dir, cgroup });
+  await net.remove();
   await registry?.stop();
   if (work) await rm(work, { recursive: true, force: true });
 });
@@ -445,5 +460,157 @@ void describe("CRI containers in pods", () => {
     assert.equal(unknownImage.code, status.NOT_FOUND);
     assert.equal(existsSync(join(dir, "escape.log")), false);
     assert.deepEqual((await call(client, "ListContainers", {})).containers, []);
+  });
+
+  void it("runs two containers of one pod on the pod's localhost", async () => {
+    const pod = await testPod("shares");
+    const server = await create(
+      pod,
+      containerConfig(
+        "server",
+        "mkdir -p /www && echo pong-from-server > /www/index.html && exec httpd -f -p 127.0.0.1:8080 -h /www",
+      ),
+    );
+    const fetcher = await create(
+      pod,
+      containerConfig("fetcher", "until wget -q -O - http://127.0.0.1:8080/index.html; do sleep 0.2; done"),
+    );
+    await call(client, "StartContainer", { container_id: server });
+    await call(client, "StartContainer", { container_id: fetcher });
+    const done = await waitState(fetcher, "CONTAINER_EXITED");
+    assert.equal(done.exit_code, 0);
+    const lines = logLines(await readFile(done.log_path as string, "utf8"));
+    assert.ok(
+      lines.some((l) => l.stream === "stdout" && l.content === "pong-from-server"),
+      JSON.stringify(lines),
+    );
+    // The pod's loopback is not the host's: nothing listens on the host's 127.0.0.1:8080 for it.
+    await assert.rejects(fetch("http://127.0.0.1:8080/index.html", { signal: AbortSignal.timeout(5000) }));
+    await call(client, "StopContainer", { container_id: server, timeout: 5 });
+    for (const id of [server, fetcher]) await call(client, "RemoveContainer", { container_id: id });
+  });
+
+  void it("ends a pod's containers when the pod stops and removes them with the pod", async () => {
+    const pod = await testPod("podstop");
+    const id = await create(pod, containerConfig("sleeper", "while true; do sleep 1; done"));
+    await call(client, "StartContainer", { container_id: id });
+    await waitState(id, "CONTAINER_RUNNING");
+    await call(client, "StopPodSandbox", { pod_sandbox_id: pod.id });
+    const stopped = await statusOf(id);
+    assert.equal(stopped.state, "CONTAINER_EXITED");
+    // SIGTERM and SIGKILL at once (the pod's stop does not wait): whichever ended the shell.
+    assert.ok([137, 143].includes(stopped.exit_code as number), String(stopped.exit_code));
+    const refused = await refusal(create(pod, containerConfig("late", "true")));
+    assert.equal(refused.code, status.FAILED_PRECONDITION);
+    await call(client, "RemovePodSandbox", { pod_sandbox_id: pod.id });
+    assert.equal((await refusal(statusOf(id))).code, status.NOT_FOUND);
+  });
+});
+
+void describe("CRI containers across a kill -9 of skiffd", () => {
+  const net9 = testPodNetwork();
+  let dir9: string;
+  let cgroup9: string;
+  let child: ChildProcess | undefined;
+  let c9: Client | undefined;
+
+  async function startSkiffd(): Promise<Client> {
+    const proc = spawn(process.execPath, [SKIFFD, "--config", join(dir9, "skiffd.toml")], {
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    let log = "";
+    proc.stderr.on("data", (d: Buffer) => (log += d.toString()));
+    child = proc;
+    c9?.close();
+    const c = new (loadCriServices().RuntimeService)(`unix:${dir9}/cri.sock`, credentials.createInsecure());
+    c9 = c;
+    await waitFor(
+      async () => {
+        if (proc.exitCode !== null) throw new Error(`skiffd exited early:\n${log}`);
+        return call(c, "Version", { version: "0.1.0" }).then(
+          () => true,
+          () => false,
+        );
+      },
+      { timeoutMs: 90_000, what: "skiffd's CRI endpoint", intervalMs: 100, detail: () => log.slice(-3000) },
+    );
+    return c;
+  }
+
+  async function killSkiffd(signal: NodeJS.Signals): Promise<void> {
+    const proc = child;
+    if (proc === undefined || proc.exitCode !== null || proc.signalCode !== null) return;
+    const exited = new Promise((resolve) => proc.once("exit", resolve));
+    proc.kill(signal);
+    await within(exited, { timeoutMs: 60_000, what: `skiffd to exit after ${signal}` });
+  }
+
+  before(async () => {
+    dir9 = await mkdtemp(join(tmpdir(), "skiff-test-"));
+    cgroup9 = testCgroupName();
+    await writeFile(
+      join(dir9, "skiffd.toml"),
+      testConfigText(dir9, cgroup9, (d) => `[cri]\nsocket = "${d}/cri.sock"\n${net9.toml(0)}`),
+    );
+  });
+
+  after(async () => {
+    if (c9 !== undefined) {
+      const pods = ((await call(c9, "ListPodSandbox", {}).catch(() => ({ items: [] }))).items ??
+        []) as Message[];
+      for (const p of pods)
+        await call(c9, "RemovePodSandbox", { pod_sandbox_id: p.id }).catch(() => undefined);
+      c9.close();
+    }
+    await killSkiffd("SIGTERM");
+    if (dir9) await cleanupDaemon({ dir: dir9, cgroup: cgroup9 });
+    await net9.remove();
+  });
+
+  void it("keeps the status of an exited container and stops a re-adopted running one with its exact status", async () => {
+    let c = await startSkiffd();
+    await pull(dir9);
+    const pod = await runPod(c, "survivor", dir9);
+    const running = await create(
+      pod,
+      containerConfig("runner", "trap 'exit 5' TERM; while true; do sleep 0.1; done"),
+      c,
+    );
+    const exited = await create(pod, containerConfig("quitter", "exit 3"), c);
+    await call(c, "StartContainer", { container_id: running });
+    await call(c, "StartContainer", { container_id: exited });
+    await waitState(running, "CONTAINER_RUNNING", c);
+    const before = await waitState(exited, "CONTAINER_EXITED", c);
+    assert.equal(before.exit_code, 3);
+    const runningBefore = await statusOf(running, c);
+
+    await killSkiffd("SIGKILL");
+    c = await startSkiffd();
+
+    const after = await statusOf(exited, c);
+    for (const key of [
+      "state",
+      "exit_code",
+      "reason",
+      "created_at",
+      "started_at",
+      "finished_at",
+      "log_path",
+      "image_ref",
+    ])
+      assert.deepEqual(after[key], before[key], key);
+    const readopted = await statusOf(running, c);
+    assert.equal(readopted.state, "CONTAINER_RUNNING");
+    assert.equal(readopted.started_at, runningBefore.started_at);
+    const listed = ((await call(c, "ListContainers", {})).containers as Message[]).map((x) => x.id).sort();
+    assert.deepEqual(listed, [running, exited].sort());
+
+    await call(c, "StopContainer", { container_id: running, timeout: 30 });
+    const stopped = await statusOf(running, c);
+    assert.equal(stopped.state, "CONTAINER_EXITED");
+    assert.equal(stopped.exit_code, 5);
+    assert.equal(stopped.reason, "Error");
+    for (const id of [running, exited]) await call(c, "RemoveContainer", { container_id: id });
+    await call(c, "RemovePodSandbox", { pod_sandbox_id: pod.id });
   });
 });

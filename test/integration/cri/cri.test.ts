@@ -18,6 +18,7 @@ import { SKIFF_VERSION } from "../../../src/common/version.js";
 import { startInProcessDaemon, type TestDaemon } from "../../helpers/daemon.js";
 import { waitFor, within } from "../../helpers/wait.js";
 import { listen } from "../../../src/common/listen.js";
+import { testPodNetwork } from "./pods-network.js";
 import { buildImages, push, startRegistry, type Images, type Registry } from "../oci-image/fixtures.js";
 
 const CALL_TIMEOUT_MS = 60_000;
@@ -58,6 +59,7 @@ async function refusal(promise: Promise<unknown>): Promise<ServiceError> {
 let images: Images;
 let registry: Registry;
 let daemon: TestDaemon;
+const network = testPodNetwork();
 let runtimeClient: Client;
 let imageClient: Client;
 
@@ -66,7 +68,7 @@ before(async () => {
   registry = await startRegistry(images.dir);
   await push(images, registry, "test/busybox-app:2.0");
   await push(images, registry, "test/busybox-app:also");
-  daemon = await startInProcessDaemon((dir) => `[cri]\nsocket = "${dir}/cri.sock"\n`);
+  daemon = await startInProcessDaemon((dir) => `[cri]\nsocket = "${dir}/cri.sock"\n${network.toml()}`);
   const services = loadCriServices();
   const address = `unix:${daemon.dir}/cri.sock`;
   runtimeClient = new services.RuntimeService(address, credentials.createInsecure());
@@ -77,6 +79,7 @@ after(async () => {
   runtimeClient?.close();
   imageClient?.close();
   await daemon?.stop();
+  await network.remove();
   await registry?.stop();
   await images?.cleanup();
 });
@@ -98,23 +101,19 @@ void describe("CRI RuntimeService", () => {
     });
   });
 
-  void it("answers Status: the runtime ready (healthy toolchain), the network not ready with a reason", async () => {
+  void it("answers Status: the runtime ready (healthy toolchain), the network ready (the pod bridge is up)", async () => {
     const answer = await call(runtimeClient, "Status", { verbose: true });
     const conditions = (answer.status as { conditions: Message[] }).conditions;
     assert.deepEqual(conditions[0], { type: "RuntimeReady", status: true, reason: "", message: "" });
-    assert.equal(conditions[1]?.type, "NetworkReady");
-    assert.equal(conditions[1]?.status, false);
-    assert.equal(conditions[1]?.reason, "NetworkNotImplemented");
+    assert.deepEqual(conditions[1], { type: "NetworkReady", status: true, reason: "", message: "" });
     const toolchain = JSON.parse((answer.info as Record<string, string>).toolchain!) as { status: string };
     assert.equal(toolchain.status, "ok");
   });
 
   void it("answers an unimplemented method, unary or streaming, with UNIMPLEMENTED and the reason", async () => {
-    const error = await refusal(
-      call(runtimeClient, "RunPodSandbox", { config: { metadata: { name: "p" } } }),
-    );
+    const error = await refusal(call(runtimeClient, "CheckpointContainer", { container_id: "c" }));
     assert.equal(error.code, status.UNIMPLEMENTED);
-    assert.equal(error.details, UNIMPLEMENTED["RuntimeService/RunPodSandbox"]);
+    assert.equal(error.details, UNIMPLEMENTED["RuntimeService/CheckpointContainer"]);
 
     const stream = method(runtimeClient, "GetContainerEvents")(
       {},
@@ -135,7 +134,7 @@ void describe("CRI Status on a broken toolchain", () => {
     // The daemon runs a copy of runc, which the test renames away and back.
     const broken = await startInProcessDaemon((dir) => {
       copyFileSync(HOST_RUNC, join(dir, "runc"));
-      return `[cri]\nsocket = "${dir}/cri.sock"\n[runtime]\npath = "${dir}/runc"\n`;
+      return `[cri]\nsocket = "${dir}/cri.sock"\n${network.toml()}[runtime]\npath = "${dir}/runc"\n`;
     });
     const runc = join(broken.dir, "runc");
     const services = loadCriServices();

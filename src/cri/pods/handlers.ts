@@ -1,0 +1,140 @@
+/**
+ * The pod sandbox methods of the CRI RuntimeService: requests read (spec.ts, filter.ts), the pod
+ * store asked, its records written back as CRI messages. Registered by server.ts.
+ */
+import { status as GrpcStatus } from "@grpc/grpc-js";
+import type { CgroupStats } from "../../daemon/cgroups/cgroup-stats.js";
+import { PodError } from "./errors.js";
+import { readFilter } from "./filter.js";
+import { podResources, readPodSpec } from "./spec.js";
+import type { PodRecord, PodStore } from "./store.js";
+
+type Message = Record<string, unknown>;
+type PodHandler = (call: { request: Message }) => Promise<unknown>;
+
+function podId(request: Message): string {
+  const id = request.pod_sandbox_id;
+  if (typeof id !== "string" || id === "" || id.length > 64) {
+    throw new PodError(GrpcStatus.INVALID_ARGUMENT, "pod_sandbox_id: expected a pod sandbox id");
+  }
+  return id;
+}
+
+const STATE = { ready: "SANDBOX_READY", notready: "SANDBOX_NOTREADY" } as const;
+
+function metadataOf(record: PodRecord): Message {
+  return { ...record.metadata };
+}
+
+function sandboxMessage(record: PodRecord): Message {
+  return {
+    id: record.id,
+    metadata: metadataOf(record),
+    state: STATE[record.state],
+    created_at: record.createdAt,
+    labels: record.labels,
+    annotations: record.annotations,
+    runtime_handler: record.runtimeHandler,
+  };
+}
+
+function statusMessage(record: PodRecord): Message {
+  return {
+    ...sandboxMessage(record),
+    network: { ip: record.ip ?? "", additional_ips: [] },
+    linux: {
+      namespaces: {
+        options: { network: record.modes.network, pid: record.modes.pid, ipc: record.modes.ipc },
+      },
+    },
+  };
+}
+
+const now = (): string => String(BigInt(Date.now()) * 1_000_000n);
+const u64 = (value: number | undefined): Message | null =>
+  value === undefined ? null : { value: String(Math.max(0, Math.round(value))) };
+
+function statsMessage(record: PodRecord, stats: CgroupStats | undefined): Message {
+  const timestamp = now();
+  const memory = stats?.memory;
+  // The kubelet's working set: usage less the inactive page cache (cAdvisor's rule).
+  const inactive = memory?.stat.total_inactive_file ?? memory?.stat.inactive_file ?? 0;
+  return {
+    attributes: {
+      id: record.id,
+      metadata: metadataOf(record),
+      labels: record.labels,
+      annotations: record.annotations,
+    },
+    linux: {
+      cpu: stats?.cpu ? { timestamp, usage_core_nano_seconds: u64(stats.cpu.usageNs) } : null,
+      memory: memory
+        ? {
+            timestamp,
+            working_set_bytes: u64(Math.max(0, memory.usage - inactive)),
+            usage_bytes: u64(memory.usage),
+            rss_bytes: u64(memory.anon),
+            page_faults: u64(memory.pgfault),
+            major_page_faults: u64(memory.pgmajfault),
+            ...(memory.limit === null
+              ? {}
+              : { available_bytes: u64(Math.max(0, memory.limit - memory.usage)) }),
+          }
+        : null,
+      process: stats?.pids ? { timestamp, process_count: u64(stats.pids.current) } : null,
+      containers: [],
+    },
+  };
+}
+
+/** The implemented pod methods, by `Service/Method`. */
+export function podHandlers(pods: PodStore): Record<string, PodHandler> {
+  const found = (request: Message): PodRecord => {
+    const record = pods.find(podId(request));
+    if (record === undefined)
+      throw new PodError(GrpcStatus.NOT_FOUND, `pod sandbox ${podId(request)} not found`);
+    return record;
+  };
+  return {
+    "RuntimeService/RunPodSandbox": async ({ request }) => {
+      const record = await pods.run(readPodSpec(request));
+      return { pod_sandbox_id: record.id };
+    },
+    "RuntimeService/StopPodSandbox": async ({ request }) => {
+      await pods.stop(podId(request));
+      return {};
+    },
+    "RuntimeService/RemovePodSandbox": async ({ request }) => {
+      await pods.remove(podId(request));
+      return {};
+    },
+    "RuntimeService/PodSandboxStatus": ({ request }) => {
+      const record = found(request);
+      const verbose = request.verbose === true;
+      return Promise.resolve({
+        status: statusMessage(record),
+        info: verbose ? { info: JSON.stringify(pods.sandbox(record.id)) } : {},
+        containers_statuses: [],
+        timestamp: now(),
+      });
+    },
+    "RuntimeService/ListPodSandbox": ({ request }) =>
+      Promise.resolve({
+        items: pods.list(readFilter(request.filter as Message | null)).map(sandboxMessage),
+      }),
+    "RuntimeService/UpdatePodSandboxResources": async ({ request }) => {
+      await pods.update(found(request).id, podResources(request));
+      return {};
+    },
+    "RuntimeService/PodSandboxStats": ({ request }) => {
+      const record = found(request);
+      return Promise.resolve({ stats: statsMessage(record, pods.stats(record.id)) });
+    },
+    "RuntimeService/ListPodSandboxStats": ({ request }) => {
+      const filter = readFilter(request.filter as Message | null);
+      return Promise.resolve({
+        stats: pods.list(filter).map((record) => statsMessage(record, pods.stats(record.id))),
+      });
+    },
+  };
+}
