@@ -65,7 +65,9 @@ export async function startCri(options: StartCriOptions): Promise<CriEndpoint> {
         } catch {
           return undefined;
         }
-        return record ? { id: record.id, rootfs: images.rootfsOf(record.id), user: record.user } : undefined;
+        return record
+          ? { id: record.id, rootfs: images.rootfsOf(record.id), user: record.user, process: record.process }
+          : undefined;
       },
       log: options.log.child({ part: "containers" }),
     },

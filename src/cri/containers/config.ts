@@ -44,7 +44,13 @@ export interface ContainerInput {
   pod: PodSandboxRef;
   /** `<data_dir>/cri/containers/<id>`. */
   dir: string;
-  image: { id: string; rootfs: string; user: string };
+  image: {
+    id: string;
+    rootfs: string;
+    user: string;
+    /** The image config's Entrypoint, Cmd, Env and WorkingDir (the image store's record). */
+    process: { entrypoint: string[]; cmd: string[]; env: string[]; workingDir: string };
+  };
 }
 
 /** The translation: the record's manifest and CRI part, and what ContainerStatus reports. */
@@ -291,16 +297,30 @@ export function translateConfig(config: Message, input: ContainerInput): Transla
   const attempt = Number(field(meta, "attempt") ?? 0);
   const command = list(config, "command", CONFIG_LIMITS.args, "command").map(String);
   const args = list(config, "args", CONFIG_LIMITS.args, "args").map(String);
-  const argv = [...command, ...args];
-  if (argv.length === 0)
-    throw new CriConfigError(
-      "command and args are empty (the image's entrypoint is not recorded by the image store yet)",
-    );
+  // Kubernetes' rule: a command replaces the image's Entrypoint and Cmd; args alone replace Cmd.
+  const image = input.image.process;
+  const argv =
+    command.length > 0
+      ? [...command, ...args]
+      : [...image.entrypoint, ...(args.length > 0 ? args : image.cmd)];
+  if (argv.length === 0) throw new CriConfigError("no command: the config and the image name none");
   if (argv.length > CONFIG_LIMITS.args)
     throw new CriConfigError(`command and args: more than ${CONFIG_LIMITS.args}`);
   argv.forEach((a, i) => checkValue(a, `argv[${i}]`));
   if (argv[0] === "") throw new CriConfigError("command[0] is empty");
   const env: Record<string, string> = {};
+  // The image's Env first, the config's envs over it.
+  if (image.env.length > CONFIG_LIMITS.env)
+    throw new CriConfigError(`the image's Env: more than ${CONFIG_LIMITS.env} entries`);
+  for (const entry of image.env) {
+    const eq = entry.indexOf("=");
+    if (eq <= 0) continue;
+    const key = entry.slice(0, eq);
+    const value = entry.slice(eq + 1);
+    checkKey(key, "the image's Env");
+    checkValue(value, `the image's Env ${key}`);
+    env[key] = value;
+  }
   for (const [i, e] of list(config, "envs", CONFIG_LIMITS.env, "envs").entries()) {
     const key = str(e as Message, "key");
     checkKey(key, `envs[${i}]`);
@@ -312,7 +332,7 @@ export function translateConfig(config: Message, input: ContainerInput): Transla
     env[key] = value;
   }
   env.PATH ??= DEFAULT_PATH;
-  const workingDir = str(config, "working_dir");
+  const workingDir = str(config, "working_dir") || image.workingDir;
   if (list(config, "devices", CONFIG_LIMITS.mounts, "devices").length > 0)
     throw new CriConfigError("devices are not supported");
   if (field(config, "tty") === true || field(config, "stdin") === true)

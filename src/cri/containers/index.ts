@@ -26,7 +26,7 @@ import type { ContainerId } from "../../protocol/container.js";
 import type { ExitStatus, Request, Response, WireError } from "../../protocol/messages.js";
 import type { CriContainerPart, CriResources, InstalledPackage } from "../../daemon/events/data.js";
 import type { PodSandboxLookup } from "../sandbox.js";
-import { CriConfigError, translateConfig, updatedResources } from "./config.js";
+import { CriConfigError, translateConfig, updatedResources, type ContainerInput } from "./config.js";
 import { filterOf, matches, type CriContainerState } from "./filters.js";
 import {
   containerDirOf,
@@ -98,7 +98,7 @@ export interface CriContainersOptions {
    */
   runtimeFor?: (handler: string) => { path: string; kind: "runc" | "crun" } | undefined;
   /** The image's unpacked root and user by reference or ID (the image store). */
-  image(reference: string): { id: string; rootfs: string; user: string } | undefined;
+  image(reference: string): ContainerInput["image"] | undefined;
   log: Logger;
 }
 

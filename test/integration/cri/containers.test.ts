@@ -80,7 +80,15 @@ async function pushBusyboxImage(dir: string, registry: Registry): Promise<string
     { name: "tmp", type: "directory", mode: 0o1777 },
   ]);
   const layout = join(dir, "box-layout");
-  await writeLayout(layout, [{ tar: layer }], { tag: "1", config: { Entrypoint: ["/bin/sh"] } });
+  await writeLayout(layout, [{ tar: layer }], {
+    tag: "1",
+    config: {
+      Entrypoint: ["/bin/sh", "-c"],
+      Cmd: ['echo "image-cmd $FROM_IMAGE $PWD"; exit 4'],
+      Env: ["FROM_IMAGE=yes", "PATH=/bin"],
+      WorkingDir: "/tmp",
+    },
+  });
   const reference = `${registry.host}/test/box:1`;
   await run("skopeo", ["copy", "-q", "--dest-tls-verify=false", `oci:${layout}:1`, `docker://${reference}`], {
     timeout: CALL_TIMEOUT_MS,
@@ -245,6 +253,20 @@ void describe("CRI containers in pods", () => {
     const gone = await refusal(call(client, "ContainerStatus", { container_id: id }));
     assert.equal(gone.code, status.NOT_FOUND);
     await call(client, "RemoveContainer", { container_id: id }); // again: not an error
+  });
+
+  void it("runs the image's Entrypoint, Cmd, Env and WorkingDir when the config names no command", async () => {
+    const pod = await testPod("imagecmd");
+    const id = await create(pod, { ...containerConfig("plain", ""), command: [], args: [] });
+    await call(client, "StartContainer", { container_id: id });
+    const exited = await waitState(id, "CONTAINER_EXITED");
+    assert.equal(exited.exit_code, 4);
+    const lines = logLines(await readFile(exited.log_path as string, "utf8"));
+    assert.deepEqual(
+      lines.map((l) => l.content),
+      ["image-cmd yes /tmp"],
+    );
+    await call(client, "RemoveContainer", { container_id: id });
   });
 
   void it("reports Completed for exit 0 and splits a long line into P pieces and an F end", async () => {
@@ -441,7 +463,7 @@ void describe("CRI containers in pods", () => {
           envs: Array.from({ length: 2000 }, (_, i) => ({ key: `K${i}`, value: Buffer.from("v") })),
         }),
       ],
-      ["no command", { metadata: { name: "x7" }, image: { image } }],
+      ["empty command", { metadata: { name: "x7" }, image: { image }, command: [""] }],
     ];
     for (const [what, config] of cases) {
       const error = await refusal(create(pod, config));

@@ -27,7 +27,17 @@ const INPUT = {
   id: ID,
   pod: POD,
   dir: `/data/cri/containers/${ID}`,
-  image: { id: "sha256:" + "e".repeat(64), rootfs: "/data/cri/images/e/rootfs", user: "" },
+  image: {
+    id: "sha256:" + "e".repeat(64),
+    rootfs: "/data/cri/images/e/rootfs",
+    user: "",
+    process: {
+      entrypoint: ["/entry"],
+      cmd: ["default"],
+      env: ["PATH=/img/bin", "IMG=1", "A=image"],
+      workingDir: "/img",
+    },
+  },
 };
 
 function config(more: Record<string, unknown> = {}): Record<string, unknown> {
@@ -91,10 +101,7 @@ void describe("CRI ContainerConfig → manifest and CRI part", () => {
       "uid",
       "version",
     ]);
-    assert.deepEqual(t.cri.env, {
-      A: "1",
-      PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-    });
+    assert.deepEqual(t.cri.env, { PATH: "/img/bin", IMG: "1", A: "1" });
     assert.equal(t.cri.workingDir, "/srv");
     assert.equal(t.cri.logPath, "/var/log/pods/default_web_u/app/2.log");
     assert.deepEqual(t.cri.mounts, [{ containerPath: "/data", hostPath: "/tmp", readonly: true }]);
@@ -115,8 +122,28 @@ void describe("CRI ContainerConfig → manifest and CRI part", () => {
     assert.deepEqual(t.metadata, { name: "app", attempt: 2 });
   });
 
+  void it("takes the image's Entrypoint, Cmd, Env and WorkingDir where the config names none", () => {
+    const image = translateConfig(config({ command: [], args: [] }), INPUT);
+    assert.deepEqual([image.manifest.init, image.manifest.args], ["/entry", ["default"]]);
+    assert.equal(image.cri.workingDir, "/img");
+    assert.deepEqual(image.cri.env, { PATH: "/img/bin", IMG: "1", A: "image" });
+    const args = translateConfig(
+      config({ command: [], args: ["mine"], envs: [{ key: "A", value: Buffer.from("cri") }] }),
+      INPUT,
+    );
+    assert.deepEqual([args.manifest.init, args.manifest.args], ["/entry", ["mine"]]);
+    assert.equal(args.cri.env.A, "cri");
+    const command = translateConfig(config({ command: ["/cmd"], args: [] }), INPUT);
+    assert.deepEqual([command.manifest.init, command.manifest.args], ["/cmd", []]);
+  });
+
   void it("runs as root when CRI says so, the manifest showing uid 1 (Northstar has no root)", () => {
-    const t = translateConfig(config(), INPUT);
+    const bare = {
+      ...INPUT,
+      image: { ...INPUT.image, process: { entrypoint: [], cmd: [], env: [], workingDir: "" } },
+    };
+    const t = translateConfig(config(), bare);
+    assert.equal(t.cri.env.PATH, "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
     assert.deepEqual([t.cri.uid, t.cri.gid], [0, 0]);
     assert.deepEqual([t.manifest.uid, t.manifest.gid], [1, 1]);
     assert.deepEqual(t.manifest.capabilities, [...DEFAULT_CAPABILITIES].sort());
@@ -166,7 +193,10 @@ void describe("CRI ContainerConfig → manifest and CRI part", () => {
     );
     refused({ devices: [{ host_path: "/dev/sda" }] }, /devices/);
     refused({ tty: true }, /tty/);
-    refused({ command: [], args: [] }, /empty/);
+    refused({ command: [], args: [] }, /no command/, {
+      ...INPUT,
+      image: { ...INPUT.image, process: { entrypoint: [], cmd: [], env: [], workingDir: "" } },
+    });
     refused({ linux: { resources: { memory_limit_in_bytes: "1024" } } }, /at least 6 MiB/);
     refused({ linux: { resources: { cpu_shares: "-1" } } }, /outside/);
     refused({ linux: { resources: { cpuset_cpus: "0;rm" } } }, /CPU list/);
