@@ -320,8 +320,14 @@ function criHandlers(options: CriServerOptions, shutdown: AbortSignal): Record<s
       });
     },
     "ImageService/RemoveImage": async (call) => {
+      const lookup = parseImageLookup(text(call.request.image, "image"));
+      // A container's overlay has the image's root as its lower layer: it must stay.
+      const stored = images.find(lookup);
+      const user = stored && options.containers.usingImage(stored.id);
+      if (user)
+        throw new CriError(GrpcStatus.FAILED_PRECONDITION, `image ${stored.id} is used by container ${user}`);
       // CRI: removing an image that is not there succeeds.
-      await images.remove(parseImageLookup(text(call.request.image, "image")));
+      await images.remove(lookup);
       return {};
     },
     "ImageService/ImageFsInfo": () => {

@@ -140,6 +140,11 @@ export class CriContainers {
     return r ? { skiffId: r.skiffId, podSandboxId: r.podSandboxId, cri: r.cri } : undefined;
   }
 
+  /** A container (not removed) whose root is the image's, if any: the image must not go. */
+  usingImage(imageId: string): string | undefined {
+    return [...this.records.values()].find((r) => r.imageRef === imageId)?.id;
+  }
+
   /** The ids of a pod's containers (the pod store's stop and remove hooks use them). */
   containersOf(podSandboxId: string): string[] {
     return [...this.records.values()].filter((r) => r.podSandboxId === podSandboxId).map((r) => r.id);

@@ -167,6 +167,18 @@ async function waitState(id: string, state: string, c: Client = client): Promise
   );
 }
 
+/** Waits until the container's log has the stdout line `content`. */
+async function waitForLine(id: string, content: string, c: Client = client): Promise<void> {
+  const path = (await statusOf(id, c)).log_path as string;
+  await waitFor(
+    async () => {
+      const text = await readFile(path, "utf8").catch(() => "");
+      return logLines(text).some((l) => l.content === content) ? true : undefined;
+    },
+    { timeoutMs: WAIT_MS, what: `${id} to log ${content}` },
+  );
+}
+
 /** The CRI log lines of a file: `<RFC3339Nano> <stream> <F|P> <text>`. */
 function logLines(text: string): { time: string; stream: string; tag: string; content: string }[] {
   return text
@@ -249,6 +261,14 @@ void describe("CRI containers in pods", () => {
     await refusal(call(client, "StartContainer", { container_id: id })).then((e) =>
       assert.equal(e.code, status.FAILED_PRECONDITION),
     );
+    // Its image is its root's lower layer: not removable while the container exists.
+    const images = new (loadCriServices().ImageService)(`unix:${dir}/cri.sock`, credentials.createInsecure());
+    try {
+      const inUse = await refusal(call(images, "RemoveImage", { image: { image } }));
+      assert.equal(inUse.code, status.FAILED_PRECONDITION);
+    } finally {
+      images.close();
+    }
     await call(client, "RemoveContainer", { container_id: id });
     const gone = await refusal(call(client, "ContainerStatus", { container_id: id }));
     assert.equal(gone.code, status.NOT_FOUND);
@@ -293,11 +313,13 @@ void describe("CRI containers in pods", () => {
     );
     const polite = await create(
       pod,
-      containerConfig("polite", "trap 'exit 3' TERM; while true; do sleep 0.1; done"),
+      containerConfig("polite", "trap 'exit 3' TERM; echo ready; while true; do sleep 0.1; done"),
     );
     await call(client, "StartContainer", { container_id: stubborn });
     await call(client, "StartContainer", { container_id: polite });
     const running = await waitState(stubborn, "CONTAINER_RUNNING");
+    // The signals must find the traps set: each says `ready` once its trap is.
+    for (const id of [stubborn, polite]) await waitForLine(id, "ready");
     assert.equal(running.reason, "");
     await call(client, "StopContainer", { container_id: polite, timeout: 30 });
     const p = await statusOf(polite);
@@ -403,7 +425,8 @@ void describe("CRI containers in pods", () => {
     assert.equal(updated.linux.memory_limit_in_bytes, String(48 * 1024 * 1024));
 
     for (const id of [a, b]) await call(client, "RemoveContainer", { container_id: id });
-    assert.deepEqual(await ids({}), []);
+    assert.deepEqual(await ids({ pod_sandbox_id: pod.id }), []);
+    assert.deepEqual(await ids({ pod_sandbox_id: other.id }), []);
   });
 
   void it("reopens the log after the kubelet renamed it", async () => {
@@ -481,21 +504,29 @@ void describe("CRI containers in pods", () => {
     );
     assert.equal(unknownImage.code, status.NOT_FOUND);
     assert.equal(existsSync(join(dir, "escape.log")), false);
-    assert.deepEqual((await call(client, "ListContainers", {})).containers, []);
+    assert.deepEqual(
+      (await call(client, "ListContainers", { filter: { pod_sandbox_id: pod.id } })).containers,
+      [],
+    );
   });
 
   void it("runs two containers of one pod on the pod's localhost", async () => {
     const pod = await testPod("shares");
+    // A port of this test process's own: the host's loopback must not answer on it.
+    const port = 20_000 + (process.pid % 20_000);
     const server = await create(
       pod,
       containerConfig(
         "server",
-        "mkdir -p /www && echo pong-from-server > /www/index.html && exec httpd -f -p 127.0.0.1:8080 -h /www",
+        `mkdir -p /www && echo pong-from-server > /www/index.html && exec httpd -f -p 127.0.0.1:${port} -h /www`,
       ),
     );
     const fetcher = await create(
       pod,
-      containerConfig("fetcher", "until wget -q -O - http://127.0.0.1:8080/index.html; do sleep 0.2; done"),
+      containerConfig(
+        "fetcher",
+        `until wget -q -O - http://127.0.0.1:${port}/index.html; do sleep 0.2; done`,
+      ),
     );
     await call(client, "StartContainer", { container_id: server });
     await call(client, "StartContainer", { container_id: fetcher });
@@ -506,8 +537,8 @@ void describe("CRI containers in pods", () => {
       lines.some((l) => l.stream === "stdout" && l.content === "pong-from-server"),
       JSON.stringify(lines),
     );
-    // The pod's loopback is not the host's: nothing listens on the host's 127.0.0.1:8080 for it.
-    await assert.rejects(fetch("http://127.0.0.1:8080/index.html", { signal: AbortSignal.timeout(5000) }));
+    // The pod's loopback is not the host's: nothing of the pod listens on the host's.
+    await assert.rejects(fetch(`http://127.0.0.1:${port}/index.html`, { signal: AbortSignal.timeout(5000) }));
     await call(client, "StopContainer", { container_id: server, timeout: 5 });
     for (const id of [server, fetcher]) await call(client, "RemoveContainer", { container_id: id });
   });
@@ -595,13 +626,14 @@ void describe("CRI containers across a kill -9 of skiffd", () => {
     const pod = await runPod(c, "survivor", dir9);
     const running = await create(
       pod,
-      containerConfig("runner", "trap 'exit 5' TERM; while true; do sleep 0.1; done"),
+      containerConfig("runner", "trap 'exit 5' TERM; echo ready; while true; do sleep 0.1; done"),
       c,
     );
     const exited = await create(pod, containerConfig("quitter", "exit 3"), c);
     await call(c, "StartContainer", { container_id: running });
     await call(c, "StartContainer", { container_id: exited });
     await waitState(running, "CONTAINER_RUNNING", c);
+    await waitForLine(running, "ready", c);
     const before = await waitState(exited, "CONTAINER_EXITED", c);
     assert.equal(before.exit_code, 3);
     const runningBefore = await statusOf(running, c);
