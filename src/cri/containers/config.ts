@@ -239,6 +239,15 @@ function resources(linux: Message): CriResources {
   return out;
 }
 
+/** `resources.oom_score_adj`, -1000..1000 (0: the runtime's default, not set). */
+function oomScoreAdj(linux: Message): { oomScoreAdj?: number } {
+  const value = field(field(linux, "resources") as Message, "oom_score_adj");
+  const text = typeof value === "string" || typeof value === "number" ? String(value) : "0";
+  if (!/^-?\d{1,4}$/.test(text) || Math.abs(Number(text)) > 1000)
+    throw new CriConfigError("resources.oom_score_adj: not in -1000..1000");
+  return Number(text) === 0 ? {} : { oomScoreAdj: Number(text) };
+}
+
 /** `resources` of an UpdateContainerResources request (its `linux` message). */
 export function updatedResources(linux: Message): CriResources {
   return resources({ resources: linux } as Message);
@@ -402,6 +411,7 @@ export function translateConfig(config: Message, input: ContainerInput): Transla
     gid,
     additionalGids,
     readonlyRootfs: field(security, "readonly_rootfs") === true,
+    ...oomScoreAdj(linux),
     namespaces: { ...input.pod.namespaces },
     cgroupParent: input.pod.cgroupParent,
     hostname: input.pod.hostname,

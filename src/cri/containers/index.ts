@@ -374,13 +374,20 @@ export class CriContainers {
   async status(id: string, verbose: boolean): Promise<Record<string, unknown>> {
     const r = this.record(id);
     const { state, exit, pid } = await this.stateOf(r);
+    const finishedAt = exit ? msToNs(exit.finishedAt) : "0";
+    // The start is stamped when the daemon saw skiff-init ready, the end by the monitor: an app
+    // that ends at once can end "before" its stamp. A start is never reported after its end.
+    const startedAt =
+      exit && r.startedAt !== undefined && BigInt(finishedAt) < BigInt(r.startedAt)
+        ? finishedAt
+        : (r.startedAt ?? "0");
     const status = {
       id: r.id,
       metadata: r.metadata,
       state,
       created_at: r.createdAt,
-      started_at: r.startedAt ?? "0",
-      finished_at: exit ? msToNs(exit.finishedAt) : "0",
+      started_at: startedAt,
+      finished_at: finishedAt,
       exit_code: exit ? exitCodeOf(exit.status) : 0,
       image: { image: r.image },
       image_ref: r.imageRef,

@@ -73,6 +73,8 @@ export interface CriContainerPart {
   gid: number;
   additionalGids: number[];
   readonlyRootfs: boolean;
+  /** `resources.oom_score_adj` (-1000..1000): the kubelet's QoS class; absent: the runtime's. */
+  oomScoreAdj?: number;
   /** The pod's namespace files to join; absent: the host's. */
   namespaces: { network?: string; ipc?: string; uts?: string };
   /** The pod's cgroup relative to Skiff's cgroup root (`PodSandboxRef.cgroupParent`). */

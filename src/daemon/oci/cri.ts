@@ -10,7 +10,7 @@
  *   read-only only when `readonly_rootfs` asks.
  * - Mounts: /sys read-only, the pod's /etc/hosts, /etc/resolv.conf and /etc/hostname read-only,
  *   then CRI's host path binds (private propagation: no propagation is offered).
- * - Process: the working directory, uid/gid and supplementary gids CRI gives.
+ * - Process: the working directory, uid/gid and supplementary gids CRI gives, its OOM score.
  * - Resources: CRI's CPU and memory limits in `linux.resources`.
  */
 import type { CriContainerPart, CriResources } from "../events/data.js";
@@ -34,6 +34,7 @@ export function applyCri(spec: OciSpec, cri: CriContainerPart): void {
     gid: cri.gid,
     ...(cri.additionalGids.length > 0 ? { additionalGids: [...cri.additionalGids] } : {}),
   };
+  if (cri.oomScoreAdj !== undefined) spec.process.oomScoreAdj = cri.oomScoreAdj;
   const mounts: OciMount[] = [
     { destination: "/sys", type: "sysfs", source: "sysfs", options: ["nosuid", "noexec", "nodev", "ro"] },
   ];

@@ -354,7 +354,10 @@ void describe("CRI containers in pods", () => {
     const other = await testPod("lists-other");
     const a = await create(
       pod,
-      containerConfig("a", "while true; do sleep 1; done", { labels: { app: "a", tier: "x" } }),
+      containerConfig("a", "while true; do sleep 1; done", {
+        labels: { app: "a", tier: "x" },
+        linux: { resources: { oom_score_adj: "500" } },
+      }),
     );
     const b = await create(other, containerConfig("b", "exit 0", { labels: { app: "b", tier: "x" } }));
     await call(client, "StartContainer", { container_id: a });
@@ -390,6 +393,16 @@ void describe("CRI containers in pods", () => {
     } finally {
       console.close();
     }
+
+    const info = JSON.parse(
+      (
+        (await call(client, "ContainerStatus", { container_id: a, verbose: true })).info as Record<
+          string,
+          string
+        >
+      ).info!,
+    ) as { pid: number };
+    assert.equal((await readFile(`/proc/${info.pid}/oom_score_adj`, "utf8")).trim(), "500");
 
     const stats = (await call(client, "ContainerStats", { container_id: a })).stats as Message;
     assert.ok(BigInt(((stats.cpu as Message).usage_core_nano_seconds as Message).value as string) > 0n);

@@ -72,6 +72,7 @@ void describe("CRI ContainerConfig → manifest and CRI part", () => {
             cpu_quota: "50000",
             cpu_period: "100000",
             memory_limit_in_bytes: String(64 << 20),
+            oom_score_adj: "-997",
             cpuset_cpus: "0-1",
           },
           security_context: {
@@ -117,6 +118,7 @@ void describe("CRI ContainerConfig → manifest and CRI part", () => {
       [1000, 2000, [3], true],
     );
     assert.deepEqual(t.cri.namespaces, POD.namespaces);
+    assert.equal(t.cri.oomScoreAdj, -997);
     assert.equal(t.cri.cgroupParent, "cri/pod1");
     assert.deepEqual(t.labels, { app: "x" });
     assert.deepEqual(t.metadata, { name: "app", attempt: 2 });
@@ -201,6 +203,7 @@ void describe("CRI ContainerConfig → manifest and CRI part", () => {
     refused({ linux: { resources: { cpu_shares: "-1" } } }, /outside/);
     refused({ linux: { resources: { cpuset_cpus: "0;rm" } } }, /CPU list/);
     refused({ working_dir: "relative" }, /not an absolute path/);
+    refused({ linux: { resources: { oom_score_adj: "1001" } } }, /oom_score_adj/);
   });
 
   void it("bounds sizes and counts before it builds anything", () => {

@@ -15,6 +15,7 @@ const CRI: CriContainerPart = {
   gid: 0,
   additionalGids: [5],
   readonlyRootfs: false,
+  oomScoreAdj: 1000,
   namespaces: { network: "/run/netns/p", uts: "/run/utsns/p" },
   cgroupParent: "cri/p",
   hostname: "web",
@@ -44,6 +45,7 @@ void describe("a CRI container's OCI spec", () => {
   void it("runs with CRI's ids, working directory and env, on a writable root", () => {
     assert.deepEqual(spec.process.user, { uid: 0, gid: 0, additionalGids: [5] });
     assert.equal(spec.process.cwd, "/srv");
+    assert.equal(spec.process.oomScoreAdj, 1000);
     assert.ok(spec.process.env.includes("A=1"));
     assert.ok(spec.process.env.includes("PATH=/bin"));
     assert.equal(spec.root.readonly, false);
