@@ -3,8 +3,9 @@
  * pool of prepared sandboxes (`[cri] sandbox_pool`) vs cold (pool 0: namespaces, loopback, veth
  * and address made on the request path), and as the baseline measured in the same run a bare
  * `unshare --net=F --ipc=F --uts=F ip link set lo up` of the same namespaces (what a cold pod
- * costs at the very least). Each pod is removed after its timed run, untimed; before each pooled
- * run the pool is refilled, so every pooled run takes a prepared sandbox.
+ * costs at the very least), and a `Version` call on the same socket (the gRPC round trip alone).
+ * Each pod is removed after its timed run, untimed; before each pooled run the pool is refilled,
+ * so every pooled run takes a prepared sandbox.
  */
 import { execFile } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -39,8 +40,11 @@ const podConfig = (i: number): Message => ({
   linux: { resources: { memory_limit_in_bytes: String(64 * 1024 * 1024) } },
 });
 
-/** RunPodSandbox times (ms) against a daemon with `pool` prepared sandboxes. */
-async function runPods(pool: number): Promise<number[]> {
+/**
+ * RunPodSandbox times (ms) against a daemon with `pool` prepared sandboxes, and the times of as
+ * many `Version` calls (the gRPC round trip alone) on the same socket.
+ */
+async function runPods(pool: number): Promise<{ runs: number[]; version: number[] }> {
   const network = testPodNetwork();
   const daemon = await startInProcessDaemon(
     (dir) => `[cri]\nsocket = "${dir}/cri.sock"\n${network.toml(pool)}`,
@@ -51,8 +55,10 @@ async function runPods(pool: number): Promise<number[]> {
   );
   const pods = (daemon.runtime as unknown as { cri: CriEndpoint }).cri.pods;
   const samples: number[] = [];
+  const version: number[] = [];
   try {
     for (let i = 0; i < ROUNDS; i++) {
+      version.push(await timed(() => call(client, "Version", { version: "0.1.0" })));
       await pods.poolFilled();
       let id = "";
       samples.push(
@@ -70,7 +76,7 @@ async function runPods(pool: number): Promise<number[]> {
     await daemon.stop();
     await network.remove();
   }
-  return samples;
+  return { runs: samples, version };
 }
 
 /** The same namespaces made persistent by unshare alone, loopback up, then released (untimed). */
@@ -109,8 +115,8 @@ async function unshareBaseline(): Promise<number[]> {
 
 export async function benchCri(): Promise<string[]> {
   const baseline = await unshareBaseline();
-  const pooled = await runPods(2);
-  const cold = await runPods(0);
+  const { runs: pooled, version } = await runPods(2);
+  const { runs: cold } = await runPods(0);
   const p50 = (s: number[]): number => percentile(s, 50);
   return [
     versus(
@@ -130,6 +136,12 @@ export async function benchCri(): Promise<string[]> {
       ms(p50(pooled)),
       `bare unshare ${ms(p50(baseline))}`,
       p50(pooled) / p50(baseline),
+    ),
+    versus(
+      "RunPodSandbox from the pool, p50",
+      ms(p50(pooled)),
+      `a Version call on the same socket ${ms(p50(version))}`,
+      p50(pooled) / p50(version),
     ),
   ];
 }

@@ -60,8 +60,6 @@ export const UNIMPLEMENTED: Readonly<Record<string, string>> = {
   "RuntimeService/Attach": STREAMING_NEXT,
   "RuntimeService/PortForward": STREAMING_NEXT,
   "RuntimeService/CheckpointContainer": "checkpointing containers (CRIU) is not supported by Skiff",
-  "RuntimeService/UpdateRuntimeConfig":
-    "the only runtime config CRI sends is the pod CIDR; Skiff's is [cri] pod_cidr in its configuration",
   "ImageService/StreamImages": "ListImages answers the same; the streaming variant is not implemented yet",
 };
 
@@ -248,7 +246,7 @@ function criHandlers(options: CriServerOptions, shutdown: AbortSignal): Record<s
     "RuntimeService/Status": async (call) => {
       const health = await options.runtimeHealth();
       const ready = health.status === "ok";
-      const network = options.pods.network();
+      const network = await options.pods.network();
       const conditions = [
         {
           type: "RuntimeReady",

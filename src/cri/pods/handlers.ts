@@ -2,9 +2,9 @@
  * The pod sandbox methods of the CRI RuntimeService: requests read (spec.ts, filter.ts), the pod
  * store asked, its records written back as CRI messages. Registered by server.ts.
  */
-import { status as GrpcStatus } from "@grpc/grpc-js";
 import type { CgroupStats } from "../../daemon/cgroups/cgroup-stats.js";
-import { PodError } from "./errors.js";
+import { invalid, notFound } from "./errors.js";
+import type { PodInterfaceCounters } from "./network.js";
 import { readFilter } from "./filter.js";
 import { podResources, readPodSpec } from "./spec.js";
 import type { PodRecord, PodStore } from "./store.js";
@@ -15,7 +15,7 @@ type PodHandler = (call: { request: Message }) => Promise<unknown>;
 function podId(request: Message): string {
   const id = request.pod_sandbox_id;
   if (typeof id !== "string" || id === "" || id.length > 64) {
-    throw new PodError(GrpcStatus.INVALID_ARGUMENT, "pod_sandbox_id: expected a pod sandbox id");
+    throw invalid("pod_sandbox_id: expected a pod sandbox id");
   }
   return id;
 }
@@ -54,7 +54,11 @@ const now = (): string => String(BigInt(Date.now()) * 1_000_000n);
 const u64 = (value: number | undefined): Message | null =>
   value === undefined ? null : { value: String(Math.max(0, Math.round(value))) };
 
-function statsMessage(record: PodRecord, stats: CgroupStats | undefined): Message {
+function statsMessage(
+  record: PodRecord,
+  stats: CgroupStats | undefined,
+  eth0: PodInterfaceCounters | undefined,
+): Message {
   const timestamp = now();
   const memory = stats?.memory;
   // The kubelet's working set: usage less the inactive page cache (cAdvisor's rule).
@@ -82,6 +86,19 @@ function statsMessage(record: PodRecord, stats: CgroupStats | undefined): Messag
           }
         : null,
       process: stats?.pids ? { timestamp, process_count: u64(stats.pids.current) } : null,
+      network: eth0
+        ? {
+            timestamp,
+            default_interface: {
+              name: "eth0",
+              rx_bytes: u64(eth0.rxBytes),
+              rx_errors: u64(eth0.rxErrors),
+              tx_bytes: u64(eth0.txBytes),
+              tx_errors: u64(eth0.txErrors),
+            },
+            interfaces: [],
+          }
+        : null,
       containers: [],
     },
   };
@@ -91,10 +108,11 @@ function statsMessage(record: PodRecord, stats: CgroupStats | undefined): Messag
 export function podHandlers(pods: PodStore): Record<string, PodHandler> {
   const found = (request: Message): PodRecord => {
     const record = pods.find(podId(request));
-    if (record === undefined)
-      throw new PodError(GrpcStatus.NOT_FOUND, `pod sandbox ${podId(request)} not found`);
+    if (record === undefined) throw notFound(`pod sandbox ${podId(request)} not found`);
     return record;
   };
+  const podStats = async (record: PodRecord): Promise<Message> =>
+    statsMessage(record, pods.stats(record.id), await pods.interfaceCounters(record.id));
   return {
     "RuntimeService/RunPodSandbox": async ({ request }) => {
       const record = await pods.run(readPodSpec(request));
@@ -126,15 +144,32 @@ export function podHandlers(pods: PodStore): Record<string, PodHandler> {
       await pods.update(found(request).id, podResources(request));
       return {};
     },
-    "RuntimeService/PodSandboxStats": ({ request }) => {
+    "RuntimeService/PodSandboxStats": async ({ request }) => {
       const record = found(request);
-      return Promise.resolve({ stats: statsMessage(record, pods.stats(record.id)) });
+      return { stats: await podStats(record) };
     },
-    "RuntimeService/ListPodSandboxStats": ({ request }) => {
+    "RuntimeService/UpdateRuntimeConfig": ({ request }) => {
+      // The kubelet tells the runtime the node's pod CIDR and retries (and logs) on every node
+      // sync while a runtime refuses. Skiff's pod network is its own `[cri] pod_cidr`: the
+      // kubelet's is accepted and noted, not applied.
+      const network = (request.runtime_config as Message | null)?.network_config as Message | null;
+      const cidr = network?.pod_cidr;
+      if (cidr !== undefined && cidr !== null && (typeof cidr !== "string" || cidr.length > 256)) {
+        throw invalid("runtime_config.network_config.pod_cidr: not a CIDR");
+      }
+      pods.noteKubeletCidr(typeof cidr === "string" ? cidr : "");
+      return Promise.resolve({});
+    },
+    "RuntimeService/ListPodSandboxStats": async ({ request }) => {
       const filter = readFilter(request.filter as Message | null);
-      return Promise.resolve({
-        stats: pods.list(filter).map((record) => statsMessage(record, pods.stats(record.id))),
-      });
+      const stats: Message[] = [];
+      for (const record of pods.list(filter)) {
+        // One pod's synchronous cgroup reads (about 0.15 ms) per turn of the event loop, so a
+        // node full of pods does not hold it for the whole list.
+        await new Promise((resolve) => setImmediate(resolve));
+        stats.push(await podStats(record));
+      }
+      return { stats };
     },
   };
 }

@@ -2,7 +2,8 @@
 // (src/cri/containers/) looks pods up through `PodSandboxLookup` (src/cri/sandbox.ts) and fills
 // the stop/remove hooks: `pods.onStop(id => stop the pod's containers)`,
 // `pods.onRemove(id => remove the pod's containers)`, both awaited before the pod's network,
-// cgroup and namespaces go.
+// cgroup and namespaces go. Hooks must be idempotent: CRI repeats stops, and a removal runs the
+// stop hooks again first. A hook that throws fails the CRI call (the kubelet retries it).
 export type { PodSandboxLookup, PodSandboxRef, PodSandboxMetadata } from "../sandbox.js";
 export {
   PodStore,
@@ -13,4 +14,4 @@ export {
 } from "./store.js";
 export { podHandlers } from "./handlers.js";
 export { PodError } from "./errors.js";
-export { parseCidr, interfaceNameProblem, type Ipv4Cidr } from "./cidr.js";
+export { parseCidr, type Ipv4Cidr } from "./cidr.js";

@@ -30,6 +30,11 @@ export class SandboxPool {
     private readonly log: Logger,
   ) {}
 
+  /** The sandboxes ready now (not taken). */
+  prepared(): readonly PreparedSandbox[] {
+    return this.ready;
+  }
+
   size(): number {
     return this.ready.length;
   }

@@ -8,6 +8,9 @@ import { connect, createServer, type Server, type Socket } from "node:net";
 import { precondition } from "./errors.js";
 import type { PortMappingSpec } from "./spec.js";
 
+/** Connections one mapping carries at once; Node closes further ones as they arrive. */
+const MAX_CONNECTIONS_PER_PORT = 1024;
+
 export interface PortProxies {
   close(): Promise<void>;
 }
@@ -36,6 +39,8 @@ export async function openPortProxies(mappings: PortMappingSpec[], podIp: string
         client.pipe(upstream);
         upstream.pipe(client);
       });
+      // Each connection holds two sockets: a flood of clients must not take all of skiffd's descriptors.
+      server.maxConnections = MAX_CONNECTIONS_PER_PORT;
       await new Promise<void>((resolve, reject) => {
         server.once("error", (e: NodeJS.ErrnoException) => {
           const where = `${mapping.hostIp || "*"}:${mapping.hostPort}/TCP`;

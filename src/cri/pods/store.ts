@@ -2,7 +2,7 @@
  * The pod store: the one owner of CRI pod sandboxes (docs/cri.md, "Pod sandboxes"), as the image
  * store owns images. A pod is a directory `<data_dir>/cri/pods/<id>/` holding
  *
- *   pod.json         the record, written via tmp + rename (its presence is the pod's existence)
+ *   pod.json         the record, written via tmp + fsync + rename (its presence is the pod's existence)
  *   ns/net ns/ipc ns/uts   bind-mounted namespace files (only the kinds the pod holds)
  *   etc/hosts etc/resolv.conf etc/hostname   bind-mounted into each container by the containers side
  *
@@ -14,17 +14,29 @@
  * - `records` holds exactly the pods whose pod.json is in place, each as last written.
  * - Changes to one pod (stop, remove, update) run one at a time (`exclusive(id)`); a new pod is
  *   invisible until its pod.json is written, so nothing else can reach it before.
+ * - No two pods, existing or starting, have the same metadata (`starting` covers the window
+ *   between the check and the record).
  * - An address is in `addresses` from its allocation until its veth is deleted: no two pods or
  *   prepared sandboxes of this daemon share one.
- * - A directory under pods/ without pod.json (a crash during RunPodSandbox or a prepared sandbox
- *   of a previous run) is garbage: `open` unmounts its namespace files, deletes its veth (named
- *   from its id) and removes it.
+ * - A directory under pods/ without a readable pod.json (a crash during RunPodSandbox, a prepared
+ *   sandbox of a previous run, a broken record) is garbage: `open` removes its cgroup, unmounts
+ *   its namespace files, deletes its veth (named from its id) and removes it.
  * - Removal unlinks pod.json after the pod's containers and cgroup are gone and before the
  *   namespaces are released, so a crash in between leaves garbage for `open`, never a half pod.
  */
 import { randomBytes } from "node:crypto";
 import { hostname as hostHostname } from "node:os";
-import { mkdir, open as openFile, readdir, readFile, rename, rm, unlink, writeFile } from "node:fs/promises";
+import {
+  mkdir,
+  open as openFile,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  stat,
+  unlink,
+  writeFile,
+} from "node:fs/promises";
 import { status as GrpcStatus } from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import { ifExists, messageOf } from "../../common/errors.js";
@@ -32,11 +44,11 @@ import { resolveWithin } from "../../common/paths.js";
 import type { CgroupLayout } from "../../daemon/cgroups/layout.js";
 import type { CgroupStats } from "../../daemon/cgroups/cgroup-stats.js";
 import type { PodSandboxLookup, PodSandboxRef } from "../sandbox.js";
-import { allocateAddress, type Ipv4Cidr } from "./cidr.js";
+import { allocateAddress, formatIpv4, type Ipv4Cidr } from "./cidr.js";
 import { PodCgroups } from "./cgroup.js";
-import { PodError } from "./errors.js";
+import { notFound, PodError, precondition } from "./errors.js";
 import { renderHostname, renderHosts, renderResolvConf } from "./etc-files.js";
-import { matchesFilter, type PodFilter, type PodState } from "./filter.js";
+import { matchesFilter, type PodFilter } from "./filter.js";
 import {
   createNamespaces,
   ensurePrivateMount,
@@ -45,41 +57,33 @@ import {
   setHostname,
   type NamespaceKind,
 } from "./namespaces.js";
-import { attachPod, detachPod, ensureBridge, vethName, type PodNetworkConfig } from "./network.js";
+import {
+  attachPod,
+  bridgeUp,
+  detachPod,
+  ensureBridge,
+  podInterfaceCounters,
+  reattachPod,
+  vethName,
+  type PodInterfaceCounters,
+  type PodNetworkConfig,
+} from "./network.js";
 import { openPortProxies, type PortProxies } from "./ports.js";
-import type { DnsSpec, NamespaceModeName, PodResources, PodSpec, PortMappingSpec } from "./spec.js";
+import type { PodResources, PodSpec } from "./spec.js";
+import { MAX_RECORD_BYTES, parseRecord, serializeRecord, type PodRecord } from "./record.js";
 import { SandboxPool, type PreparedSandbox } from "./pool.js";
+import { Slots } from "./slots.js";
 
-const RECORD_VERSION = 1;
-/** Our own file, but read as input all the same. */
-const MAX_RECORD_BYTES = 1024 * 1024;
 /** The host's resolv.conf / hosts copied for pods without their own. */
 const MAX_HOST_FILE_BYTES = 64 * 1024;
 const ID = /^[0-9a-f]{64}$/;
+/** Pods made at once: a burst of RunPodSandbox calls spawns a bounded number of processes. */
+const MAX_RUNS_AT_ONCE = 4;
+
+export type { PodRecord } from "./record.js";
 
 /** Called with a pod's id when it stops or is removed: the containers side stops/removes its containers. */
 export type PodHook = (podId: string) => Promise<void>;
-
-export interface PodRecord {
-  id: string;
-  metadata: PodSandboxRef["metadata"];
-  /** Nanoseconds since the epoch, as a decimal string (CRI's int64). */
-  createdAt: string;
-  state: PodState;
-  labels: Record<string, string>;
-  annotations: Record<string, string>;
-  runtimeHandler: string;
-  /** "" when the pod is in the node's UTS namespace. */
-  hostname: string;
-  logDirectory: string;
-  dns: DnsSpec | undefined;
-  portMappings: PortMappingSpec[];
-  holds: PodSpec["holds"];
-  modes: { network: NamespaceModeName; pid: NamespaceModeName; ipc: NamespaceModeName };
-  resources: PodResources;
-  /** The pod's address while its network is attached. */
-  ip: string | undefined;
-}
 
 export interface PodStoreOptions {
   /** `<data_dir>/cri`; pods go to `pods/` below it. */
@@ -108,12 +112,20 @@ export class PodStore implements PodSandboxLookup {
   private readonly proxies = new Map<string, PortProxies>();
   private readonly locks = new Map<string, Promise<unknown>>();
   private readonly addresses = new Set<string>();
+  /** RunPodSandbox calls at work at once (each spawns a few processes); the others wait. */
+  private readonly making = new Slots(MAX_RUNS_AT_ONCE);
+  /** The metadata (as JSON) of the pods whose RunPodSandbox is under way. */
+  private readonly starting = new Set<string>();
   private readonly stopHooks: PodHook[] = [];
   private readonly removeHooks: PodHook[] = [];
   private readonly cgroups: PodCgroups;
   private readonly net: PodNetworkConfig;
   private networkCondition: NetworkCondition = { ready: false, reason: "NetworkNotSetUp", message: "" };
   private pool: SandboxPool | undefined;
+  /** The last pod CIDR the kubelet sent. */
+  private kubeletCidr = "";
+  /** A bridge setup under way (one at a time). */
+  private networkSetup: Promise<void> | undefined;
   /** How the last RunPodSandbox got its namespaces (bench, tests). */
   lastSource: SandboxSource | undefined;
 
@@ -128,15 +140,16 @@ export class PodStore implements PodSandboxLookup {
   /**
    * Opens the store: the pods directory (a private mount), the records of the pods that survived
    * the last daemon (a pod whose namespaces are gone, after a reboot, becomes not ready), garbage
-   * removed, the bridge, the port proxies of ready pods, and the pool filling in the background.
+   * removed, the port proxies of ready pods, the bridge (the pods' veths put back on it if it had
+   * to be made again), and the pool filling in the background.
    */
   static async open(options: PodStoreOptions): Promise<PodStore> {
     const directory = resolveWithin(options.criDir, "pods");
     await mkdir(directory, { recursive: true });
     await ensurePrivateMount(directory);
     const store = new PodStore(directory, options);
-    await store.setUpNetwork();
     await store.load();
+    await store.setUpNetwork();
     store.pool = new SandboxPool(
       options.poolSize,
       () => store.prepare(),
@@ -178,8 +191,32 @@ export class PodStore implements PodSandboxLookup {
       .sort((a, b) => (BigInt(a.createdAt) < BigInt(b.createdAt) ? -1 : 1));
   }
 
-  network(): NetworkCondition {
+  /**
+   * The pod network's condition, checked afresh (sysfs reads): a bridge that went away or down
+   * since is set up again, and reported not ready with the reason when that fails.
+   */
+  async network(): Promise<NetworkCondition> {
+    if (!(await bridgeUp(this.net.bridge))) {
+      this.networkSetup ??= this.setUpNetwork().finally(() => (this.networkSetup = undefined));
+      await this.networkSetup;
+    }
     return this.networkCondition;
+  }
+
+  /**
+   * The pod CIDR the kubelet sent (UpdateRuntimeConfig), logged once per change when it is not
+   * `[cri] pod_cidr`: pods keep getting addresses from Skiff's own.
+   */
+  noteKubeletCidr(cidr: string): void {
+    if (cidr === "" || cidr === this.kubeletCidr) return;
+    this.kubeletCidr = cidr;
+    const own = `${formatIpv4(this.net.cidr.network)}/${this.net.cidr.prefix}`;
+    if (cidr !== own) {
+      this.options.log.warn(
+        { kubelet: cidr, skiff: own },
+        "the kubelet's pod CIDR is not [cri] pod_cidr; pods get addresses from [cri] pod_cidr",
+      );
+    }
   }
 
   /** Prepared sandboxes ready now (tests, bench). */
@@ -196,22 +233,47 @@ export class PodStore implements PodSandboxLookup {
     return this.records.has(id) ? this.cgroups.stats(id) : undefined;
   }
 
+  /** The counters of the pod's `eth0`, while its network is attached. */
+  async interfaceCounters(id: string): Promise<PodInterfaceCounters | undefined> {
+    return this.records.get(id)?.ip === undefined ? undefined : podInterfaceCounters(vethName(id));
+  }
+
   // --- the CRI operations -------------------------------------------------------------
 
   async run(spec: PodSpec): Promise<PodRecord> {
+    // CRI: one pod per (name, namespace, uid, attempt); the kubelet raises the attempt to retry.
+    const name = JSON.stringify(spec.metadata);
+    const taken = [...this.records.values()].some((r) => JSON.stringify(r.metadata) === name);
+    if (taken || this.starting.has(name)) {
+      throw new PodError(GrpcStatus.ALREADY_EXISTS, `a pod sandbox with metadata ${name} exists already`);
+    }
+    this.starting.add(name);
     try {
-      return await this.runPod(spec);
+      return await this.making.run(() => this.runPod(spec));
     } finally {
+      this.starting.delete(name);
       // After the answer is ready: the refill must not slow down the request it replenishes for.
       setImmediate(() => this.pool?.refill());
     }
   }
 
   private async runPod(spec: PodSpec): Promise<PodRecord> {
+    if (spec.portMappings.length > 0 && !this.networkCondition.ready) {
+      throw precondition(
+        `port mappings need a pod address, and the pod network is not ready: ${this.networkCondition.message}`,
+      );
+    }
     const all = spec.holds.network && spec.holds.ipc && spec.holds.uts;
     const prepared = all ? this.pool?.take() : undefined;
     this.lastSource = prepared === undefined ? "cold" : "pool";
     const sandbox = prepared ?? (await this.createSandbox(spec.holds));
+    if (prepared !== undefined && prepared.ip === undefined) {
+      // Prepared while the network was not ready: attach it now if it is.
+      await this.attachNetwork(prepared).catch(async (e: unknown) => {
+        await this.discard(prepared).catch((u: unknown) => this.warn(prepared.id, "sandbox", u));
+        throw e;
+      });
+    }
     const record: PodRecord = {
       id: sandbox.id,
       metadata: spec.metadata,
@@ -231,13 +293,17 @@ export class PodStore implements PodSandboxLookup {
     };
     const dir = this.podDir(record.id);
     try {
-      if (record.holds.uts) await setHostname(this.nsFile(record.id, "uts"), record.hostname);
-      await this.writeEtcFiles(record);
-      await this.cgroups.create(record.id, record.resources);
+      // Independent of each other: side by side (all settle before a failure is undone).
+      const steps = await Promise.allSettled([
+        record.holds.uts ? setHostname(this.nsFile(record.id, "uts"), record.hostname) : undefined,
+        this.writeEtcFiles(record),
+        this.cgroups.create(record.id, record.resources),
+      ]);
+      const failed = steps.find((step) => step.status === "rejected");
+      if (failed !== undefined) throw failed.reason;
       if (record.portMappings.length > 0) {
         if (record.ip === undefined) {
-          throw new PodError(
-            GrpcStatus.FAILED_PRECONDITION,
+          throw precondition(
             `port mappings need a pod address, and the pod network is not ready: ${this.networkCondition.message}`,
           );
         }
@@ -277,17 +343,18 @@ export class PodStore implements PodSandboxLookup {
       await this.cgroups.remove(record.id);
       await unlink(this.recordPath(record.id));
       this.records.delete(record.id);
-      await this.removeSandboxFiles(record.id);
+      // The pod is gone from here; what cannot be released now is garbage the next start removes.
+      await this.removeSandboxFiles(record.id).catch((e: unknown) => this.warn(record.id, "namespaces", e));
       this.options.log.info({ pod: record.id }, "pod sandbox removed");
     });
   }
 
   async update(id: string, resources: PodResources): Promise<void> {
     const known = this.find(id);
-    if (known === undefined) throw new PodError(GrpcStatus.NOT_FOUND, `pod sandbox ${id} not found`);
+    if (known === undefined) throw notFound(`pod sandbox ${id} not found`);
     await this.exclusive(known.id, async () => {
       const record = this.records.get(known.id);
-      if (record === undefined) throw new PodError(GrpcStatus.NOT_FOUND, `pod sandbox ${id} not found`);
+      if (record === undefined) throw notFound(`pod sandbox ${id} not found`);
       await this.cgroups.update(record.id, resources);
       const next = { ...record, resources };
       await this.writeRecord(next);
@@ -315,15 +382,13 @@ export class PodStore implements PodSandboxLookup {
     await this.proxies.get(record.id)?.close();
     this.proxies.delete(record.id);
     const current = this.records.get(record.id) ?? record;
-    if (current.ip !== undefined || current.holds.network) {
-      await detachPod(vethName(record.id));
-      if (current.ip !== undefined) this.addresses.delete(current.ip);
-      if (current.ip !== undefined) {
-        const released = { ...current, ip: undefined };
-        await this.writeRecord(released);
-        this.records.set(record.id, released);
-      }
-    }
+    if (!current.holds.network) return;
+    await detachPod(vethName(record.id));
+    if (current.ip === undefined) return;
+    this.addresses.delete(current.ip);
+    const released = { ...current, ip: undefined };
+    await this.writeRecord(released);
+    this.records.set(record.id, released);
   }
 
   private async exclusive<T>(id: string, work: () => Promise<T>): Promise<T> {
@@ -341,6 +406,13 @@ export class PodStore implements PodSandboxLookup {
   private async setUpNetwork(): Promise<void> {
     try {
       await ensureBridge(this.net);
+      // A bridge deleted and made again has lost its ports: the veths of pods and prepared
+      // sandboxes go back on it (a veth that is gone is skipped; one on it already stays).
+      const ids = [
+        ...[...this.records.values()].filter((r) => r.ip !== undefined).map((r) => r.id),
+        ...(this.pool?.prepared() ?? []).filter((p) => p.ip !== undefined).map((p) => p.id),
+      ];
+      for (const id of ids) await reattachPod(this.net, vethName(id));
       this.networkCondition = { ready: true, reason: "", message: "" };
     } catch (e) {
       this.networkCondition = {
@@ -365,20 +437,24 @@ export class PodStore implements PodSandboxLookup {
       if (holds.ipc) files.ipc = this.nsFile(id, "ipc");
       if (holds.uts) files.uts = this.nsFile(id, "uts");
       await createNamespaces(files);
-      if (holds.network && this.networkCondition.ready) {
-        const ip = allocateAddress(this.net.cidr, this.addresses);
-        if (ip === undefined) {
-          throw new PodError(GrpcStatus.RESOURCE_EXHAUSTED, "every address of the pod CIDR is in use");
-        }
-        this.addresses.add(ip);
-        sandbox.ip = ip;
-        await attachPod(this.net, this.nsFile(id, "net"), vethName(id), ip);
-      }
+      if (holds.network) await this.attachNetwork(sandbox);
     } catch (e) {
       await this.discard(sandbox).catch((u: unknown) => this.warn(id, "sandbox", u));
       throw e;
     }
     return sandbox;
+  }
+
+  /** When the pod network is ready: an address and the veth for the sandbox's network namespace. */
+  private async attachNetwork(sandbox: PreparedSandbox): Promise<void> {
+    if (!this.networkCondition.ready) return;
+    const ip = allocateAddress(this.net.cidr, this.addresses);
+    if (ip === undefined) {
+      throw new PodError(GrpcStatus.RESOURCE_EXHAUSTED, "every address of the pod CIDR is in use");
+    }
+    this.addresses.add(ip);
+    sandbox.ip = ip;
+    await attachPod(this.net, this.nsFile(sandbox.id, "net"), vethName(sandbox.id), ip);
   }
 
   /** A pool entry: all three namespaces, and the network when it works. */
@@ -418,7 +494,7 @@ export class PodStore implements PodSandboxLookup {
     const tmp = `${path}.tmp`;
     const file = await openFile(tmp, "w");
     try {
-      await file.writeFile(JSON.stringify({ version: RECORD_VERSION, ...record }));
+      await file.writeFile(serializeRecord(record));
       await file.sync();
     } finally {
       await file.close();
@@ -436,6 +512,8 @@ export class PodStore implements PodSandboxLookup {
       }
       const record = await this.readRecord(name);
       if (record === undefined) {
+        // A RunPodSandbox cut short may have made the cgroup too (empty: nothing ran in it).
+        await this.cgroups.remove(name).catch((e: unknown) => this.warn(name, "garbage cgroup", e));
         await this.discard({ id: name, ip: undefined }).catch((e: unknown) => this.warn(name, "garbage", e));
         continue;
       }
@@ -460,19 +538,21 @@ export class PodStore implements PodSandboxLookup {
   }
 
   private async readRecord(id: string): Promise<PodRecord | undefined> {
-    const text = await ifExists(readFile(this.recordPath(id), "utf8"));
-    if (text === undefined) return undefined;
-    try {
-      if (text.length > MAX_RECORD_BYTES) throw new Error("too large");
-      const parsed = JSON.parse(text) as { version?: unknown } & PodRecord;
-      if (parsed.version !== RECORD_VERSION || parsed.id !== id)
-        throw new Error("not a pod record of this version");
-      const { version: _version, ...record } = parsed;
-      return record;
-    } catch (e) {
-      this.options.log.error({ pod: id, err: e }, "unreadable pod record: the pod is removed");
+    const path = this.recordPath(id);
+    const size = (await ifExists(stat(path)))?.size;
+    if (size === undefined) return undefined;
+    const parsed =
+      size > MAX_RECORD_BYTES
+        ? `larger than ${MAX_RECORD_BYTES} bytes`
+        : parseRecord(await readFile(path, "utf8"), id);
+    if (typeof parsed === "string") {
+      this.options.log.error(
+        { pod: id, problem: parsed },
+        "unreadable pod record: the pod's leftovers are removed",
+      );
       return undefined;
     }
+    return parsed;
   }
 
   private refOf(record: PodRecord): PodSandboxRef {
@@ -501,11 +581,11 @@ export class PodStore implements PodSandboxLookup {
     return resolveWithin(this.directory, id, "pod.json");
   }
 
-  nsFile(id: string, kind: NamespaceKind): string {
+  private nsFile(id: string, kind: NamespaceKind): string {
     return resolveWithin(this.directory, id, "ns", kind);
   }
 
-  etcFiles(id: string): PodSandboxRef["etcFiles"] {
+  private etcFiles(id: string): PodSandboxRef["etcFiles"] {
     return {
       hosts: resolveWithin(this.directory, id, "etc", "hosts"),
       resolvConf: resolveWithin(this.directory, id, "etc", "resolv.conf"),

@@ -17,7 +17,10 @@ export interface TestPodNetwork {
   prefix: string;
   /** `pod_cidr`, `pod_bridge` and `sandbox_pool` lines for the daemon's `[cri]` table. */
   toml(pool?: number): string;
-  /** Deletes the bridge (and so anything still attached to it); absent is fine. */
+  /**
+   * Deletes the bridge; absent is fine. Call it after the daemon's cleanup: a pod's veth goes
+   * with its network namespace, which goes when cleanupDaemon unmounts the namespace files.
+   */
   remove(): Promise<void>;
 }
 

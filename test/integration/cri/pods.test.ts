@@ -181,13 +181,20 @@ void describe("CRI pod sandboxes", () => {
     await net.remove();
   });
 
-  void it("reports NetworkReady once the bridge is up", async () => {
+  void it("reports NetworkReady once the bridge is up, and accepts the kubelet's pod CIDR", async () => {
     const answer = await call(client, "Status", {});
     const conditions = (answer.status as { conditions: Message[] }).conditions;
     assert.deepEqual(conditions[1], { type: "NetworkReady", status: true, reason: "", message: "" });
     const { stdout } = await run("ip", ["-j", "addr", "show", "dev", net.bridge]);
     const addresses = (JSON.parse(stdout) as { addr_info: { local: string }[] }[])[0]!.addr_info;
     assert.ok(addresses.some((a) => a.local === `${net.prefix}1`));
+    // The kubelet's pod CIDR is accepted (Skiff's own is used).
+    assert.deepEqual(
+      await call(client, "UpdateRuntimeConfig", {
+        runtime_config: { network_config: { pod_cidr: "10.244.0.0/24" } },
+      }),
+      {},
+    );
   });
 
   void it("runs a pod from the pool: hostname, files, loopback, address, cgroup; the pool refills", async () => {
@@ -263,7 +270,25 @@ void describe("CRI pod sandboxes", () => {
     // The pod's address answers from the host.
     await echoServerIn(ref.namespaces.network!, "0.0.0.0", 7000);
     assert.equal(await echo(ip, 7000, "hello pod"), "hello pod");
+    const after = (await call(client, "PodSandboxStats", { pod_sandbox_id: id })).stats as Message;
+    const eth0 = ((after.linux as Message).network as Message).default_interface as Message;
+    assert.equal(eth0.name, "eth0");
+    assert.ok(Number((eth0.rx_bytes as Message).value) >= "hello pod".length, "the pod received bytes");
+    assert.ok(Number((eth0.tx_bytes as Message).value) >= "hello pod".length, "the pod sent bytes");
 
+    await call(client, "RemovePodSandbox", { pod_sandbox_id: id });
+  });
+
+  void it("sets the bridge up again when it was deleted, with the pods' veths back on it", async () => {
+    const id = await runPod(client, podConfig("rebridge"));
+    const ref = await refOf(client, id);
+    const ip = (((await podStatus(client, id)).status as Message).network as Message).ip as string;
+    await echoServerIn(ref.namespaces.network!, "0.0.0.0", 7200);
+    await run("ip", ["link", "del", net.bridge]);
+    const answer = await call(client, "Status", {});
+    const conditions = (answer.status as { conditions: Message[] }).conditions;
+    assert.deepEqual(conditions[1], { type: "NetworkReady", status: true, reason: "", message: "" });
+    assert.equal(await echo(ip, 7200, "back again"), "back again");
     await call(client, "RemovePodSandbox", { pod_sandbox_id: id });
   });
 
@@ -339,6 +364,8 @@ void describe("CRI pod sandboxes", () => {
     const two = await runPod(client, podConfig("two", { labels: { app: "web", tier: "back" } }));
     const three = await runPod(client, podConfig("three", { labels: { app: "db" } }));
     await call(client, "StopPodSandbox", { pod_sandbox_id: three });
+    const again = await refusal(runPod(client, podConfig("one", { labels: { app: "web", tier: "front" } })));
+    assert.equal(again.code, status.ALREADY_EXISTS);
     assert.deepEqual(await listIds(client), [one, two, three].sort());
     assert.deepEqual(await listIds(client, { label_selector: { app: "web" } }), [one, two].sort());
     assert.deepEqual(await listIds(client, { label_selector: { app: "web", tier: "back" } }), [two]);
@@ -362,8 +389,21 @@ void describe("CRI pod sandboxes", () => {
     const id = await runPod(client, podConfig("gone"));
     const ref = await refOf(client, id);
     const veth = `sk${id.slice(0, 13)}`;
+    const cgroup = `/sys/fs/cgroup/pids/${daemon.cgroup}/cri/${id}`;
     assert.ok(await linkExists(veth));
+    // The containers side's hooks: awaited before the network (stop) and the cgroup (remove) go.
+    const hooks: string[] = [];
+    pods.onStop(async (podId) => {
+      if (podId !== id) return;
+      assert.equal(pods.sandbox(id)?.ready, false, "not ready before the containers stop");
+      hooks.push(`stop veth:${await linkExists(veth)}`);
+    });
+    pods.onRemove((podId) => {
+      if (podId === id) hooks.push(`remove cgroup:${existsSync(cgroup)}`);
+      return Promise.resolve();
+    });
     await call(client, "StopPodSandbox", { pod_sandbox_id: id });
+    assert.deepEqual(hooks, ["stop veth:true"]);
     const stopped = (await podStatus(client, id)).status as Message;
     assert.equal(stopped.state, "SANDBOX_NOTREADY");
     assert.equal((stopped.network as Message).ip, "");
@@ -371,9 +411,9 @@ void describe("CRI pod sandboxes", () => {
     await call(client, "StopPodSandbox", { pod_sandbox_id: id });
     await call(client, "StopPodSandbox", { pod_sandbox_id: "0".repeat(64) });
 
-    const cgroup = `/sys/fs/cgroup/pids/${daemon.cgroup}/cri/${id}`;
     assert.ok(existsSync(cgroup));
     await call(client, "RemovePodSandbox", { pod_sandbox_id: id });
+    assert.deepEqual(hooks.slice(-1), ["remove cgroup:true"]);
     for (const file of Object.values(ref.namespaces))
       assert.equal(await mounted(file), false, `${file} unmounted`);
     assert.equal(existsSync(join(pods.directory, id)), false);
@@ -453,6 +493,51 @@ void describe("CRI pod sandboxes", () => {
   });
 });
 
+void describe("CRI pod sandboxes without a working pod network", () => {
+  const net = testPodNetwork();
+  let daemon: TestDaemon | undefined;
+  let client: Client | undefined;
+
+  after(async () => {
+    if (client !== undefined) {
+      for (const id of await listIds(client).catch(() => [])) {
+        await call(client, "RemovePodSandbox", { pod_sandbox_id: id }).catch(() => undefined);
+      }
+      client.close();
+    }
+    await daemon?.stop();
+    await net.remove();
+  });
+
+  void it("reports NetworkReady false with the reason, runs pods with loopback only, refuses port mappings", async () => {
+    // An interface with the bridge's name that is not a bridge: not Skiff's to change.
+    await run("ip", ["link", "add", net.bridge, "type", "veth", "peer", "name", `${net.bridge}p`]);
+    daemon = await startInProcessDaemon(criConfig(net, 1));
+    client = clientFor(daemon.dir);
+    const answer = await call(client, "Status", {});
+    const condition = (answer.status as { conditions: Message[] }).conditions[1]!;
+    assert.equal(condition.status, false);
+    assert.equal(condition.reason, "BridgeSetupFailed");
+    assert.match(condition.message as string, /is not a bridge \(veth\)/);
+
+    const id = await runPod(client, podConfig("lonely"));
+    assert.equal((((await podStatus(client, id)).status as Message).network as Message).ip, "");
+    const ref = await refOf(client, id);
+    const { stdout } = await run("nsenter", [`--net=${ref.namespaces.network!}`, "ip", "-j", "link", "show"]);
+    const links = (JSON.parse(stdout) as { ifname: string; flags: string[] }[]).map((l) => l.ifname);
+    assert.deepEqual(links, ["lo"]);
+    const error = await refusal(
+      runPod(
+        client,
+        podConfig("mapped", { port_mappings: [{ protocol: "TCP", container_port: 80, host_port: 1 }] }),
+      ),
+    );
+    assert.equal(error.code, status.FAILED_PRECONDITION);
+    assert.match(error.details, /pod network is not ready/);
+    await call(client, "RemovePodSandbox", { pod_sandbox_id: id });
+  });
+});
+
 void describe("CRI pod sandboxes across a kill -9 of skiffd", () => {
   const net = testPodNetwork();
   let dir: string;
@@ -508,25 +593,29 @@ void describe("CRI pod sandboxes across a kill -9 of skiffd", () => {
     await net.remove();
   });
 
-  void it("finds its pods whole after a kill -9: same ids, states, namespaces; crash garbage removed", async () => {
+  void it("finds its pods whole after a kill -9: same ids, states, namespaces; a prepared sandbox and a pod with a broken record removed", async () => {
     await startSkiffd();
     const c1 = client!;
     const ready = await runPod(c1, podConfig("survivor", { labels: { keep: "yes" } }));
     const stopped = await runPod(c1, podConfig("sleeper"));
     await call(c1, "StopPodSandbox", { pod_sandbox_id: stopped });
+    const broken = await runPod(c1, podConfig("broken"));
+    const brokenRef = await refOf(c1, broken);
     const refBefore = await refOf(c1, ready);
     const ipBefore = ((await podStatus(c1, ready)).status as Message).network as Message;
     const podsDir = join(dir, "state", "data", "cri", "pods");
     // The pool's prepared sandbox of the first daemon: garbage for the second.
-    await waitFor(async () => (await readdir(podsDir)).length === 3, {
+    await waitFor(async () => (await readdir(podsDir)).length === 4, {
       timeoutMs: WAIT_MS,
       what: "the pool to fill",
     });
-    const prepared = (await readdir(podsDir)).filter((d) => d !== ready && d !== stopped);
+    const prepared = (await readdir(podsDir)).filter((d) => d !== ready && d !== stopped && d !== broken);
     assert.equal(prepared.length, 1);
 
     await killSkiffd("SIGKILL");
     assert.ok(await mounted(refBefore.namespaces.network!), "the namespaces outlive the daemon");
+    // A record that no longer reads: the pod's leftovers go at the next start.
+    await writeFile(join(podsDir, broken, "pod.json"), '{"version": 1, "id": "');
     await startSkiffd();
     const c2 = client!;
 
@@ -541,6 +630,10 @@ void describe("CRI pod sandboxes across a kill -9 of skiffd", () => {
     assert.equal(stdout.trim(), "survivor");
     assert.equal(existsSync(join(podsDir, prepared[0]!)), false, "the old pool's sandbox is removed");
     assert.equal(await linkExists(`sk${prepared[0]!.slice(0, 13)}`), false);
+    assert.equal(existsSync(join(podsDir, broken)), false, "the pod with a broken record is removed");
+    assert.equal(await mounted(brokenRef.namespaces.network!), false);
+    assert.equal(await linkExists(`sk${broken.slice(0, 13)}`), false);
+    assert.equal(existsSync(`/sys/fs/cgroup/pids/${cgroup}/cri/${broken}`), false);
 
     for (const id of [ready, stopped]) await call(c2, "RemovePodSandbox", { pod_sandbox_id: id });
     assert.equal(await mounted(refBefore.namespaces.network!), false);

@@ -1,5 +1,5 @@
 // The pure parts of pod sandboxes: request validation, /etc files, list filters, the pod CIDR,
-// pod cgroup limits and the pool's bookkeeping.
+// pod cgroup limits, the pool's bookkeeping and the records on disk.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { status } from "@grpc/grpc-js";
@@ -19,6 +19,13 @@ import { PodError } from "../../../src/cri/pods/errors.js";
 import { renderHostname, renderHosts, renderResolvConf } from "../../../src/cri/pods/etc-files.js";
 import { matchesFilter, readFilter } from "../../../src/cri/pods/filter.js";
 import { SandboxPool, type PreparedSandbox } from "../../../src/cri/pods/pool.js";
+import { Slots } from "../../../src/cri/pods/slots.js";
+import {
+  MAX_RECORD_BYTES,
+  parseRecord,
+  serializeRecord,
+  type PodRecord,
+} from "../../../src/cri/pods/record.js";
 import { domainProblem, hostnameProblem, podResources, readPodSpec } from "../../../src/cri/pods/spec.js";
 
 type Message = Record<string, unknown>;
@@ -296,5 +303,80 @@ void describe("the sandbox pool", () => {
     await pool.filled();
     assert.equal(pool.size(), 3);
     await pool.close();
+  });
+});
+
+void describe("pod records on disk", () => {
+  const id = "ab".repeat(32);
+  const record: PodRecord = {
+    id,
+    metadata: { name: "web", namespace: "default", uid: "u", attempt: 2 },
+    createdAt: "1700000000000000000",
+    state: "ready",
+    labels: { app: "web" },
+    annotations: {},
+    runtimeHandler: "",
+    hostname: "web",
+    logDirectory: "/var/log/pods/x",
+    dns: { servers: ["10.96.0.10"], searches: [], options: [] },
+    portMappings: [{ protocol: "TCP", containerPort: 80, hostPort: 8080, hostIp: "" }],
+    holds: { network: true, ipc: true, uts: true },
+    modes: { network: "POD", pid: "CONTAINER", ipc: "POD" },
+    resources: { memoryLimit: 1024 },
+    ip: "10.87.0.7",
+  };
+
+  void it("reads back what it wrote", () => {
+    assert.deepEqual(parseRecord(serializeRecord(record), id), record);
+    const stopped = { ...record, state: "notready" as const, ip: undefined, dns: undefined };
+    assert.deepEqual(parseRecord(serializeRecord(stopped), id), stopped);
+  });
+
+  void it("refuses what does not fit, with the reason", () => {
+    const broken = (change: Message): string =>
+      parseRecord(JSON.stringify({ ...JSON.parse(serializeRecord(record)), ...change }), id) as string;
+    assert.match(broken({ version: 2 }), /version/);
+    assert.match(broken({ id: "cd".repeat(32) }), /id/);
+    assert.match(broken({ state: "running" }), /state/);
+    assert.match(broken({ ip: "10.87.0.300" }), /ip/);
+    assert.match(broken({ hostname: "a b" }), /hostname/);
+    assert.match(broken({ labels: { a: 1 } }), /labels\.a/);
+    assert.match(broken({ holds: { network: "yes", ipc: true, uts: true } }), /holds\.network/);
+    assert.match(broken({ portMappings: [{ protocol: "UDP" }] }), /protocol/);
+    assert.match(parseRecord("{", id) as string, /JSON/);
+    assert.match(parseRecord(" ".repeat(MAX_RECORD_BYTES + 1), id) as string, /larger/);
+  });
+});
+
+void describe("slots", () => {
+  void it("let at most their size run at once, the others in arrival order", async () => {
+    const slots = new Slots(2);
+    const order: string[] = [];
+    let running = 0;
+    let most = 0;
+    const gates = new Map<string, () => void>();
+    const job = (name: string): Promise<void> =>
+      slots.run(async () => {
+        order.push(name);
+        most = Math.max(most, ++running);
+        await new Promise<void>((resolve) => gates.set(name, resolve));
+        running -= 1;
+      });
+    const all = ["a", "b", "c", "d"].map(job);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(order, ["a", "b"]);
+    gates.get("b")!();
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(order, ["a", "b", "c"]);
+    gates.get("a")!();
+    await new Promise((resolve) => setImmediate(resolve));
+    gates.get("c")!();
+    await new Promise((resolve) => setImmediate(resolve));
+    gates.get("d")!();
+    await Promise.all(all);
+    assert.deepEqual(order, ["a", "b", "c", "d"]);
+    assert.equal(most, 2);
+    await slots.run(() => Promise.reject(new Error("x"))).catch(() => undefined);
+    await slots.run(() => Promise.resolve());
   });
 });
