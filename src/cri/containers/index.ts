@@ -145,6 +145,27 @@ export class CriContainers {
     return [...this.records.values()].find((r) => r.imageRef === imageId)?.id;
   }
 
+  /**
+   * For the streaming server (exec, attach, port-forward): what a CRI container is to Skiff now:
+   * its Skiff container id (the console's `exec` takes it), its init's pid while it runs, the
+   * pod's network namespace file (port-forward; absent: the host's) and its log file (its output:
+   * a CRI container has no stdin). Undefined for an unknown id.
+   */
+  target(
+    id: string,
+  ): { skiffId: ContainerId; running: boolean; pid?: number; netns?: string; logPath?: string } | undefined {
+    const r = this.records.get(id);
+    if (!r) return undefined;
+    const process = this.o.daemon.process(r.skiffId);
+    return {
+      skiffId: r.skiffId,
+      running: process !== undefined && process.phase !== "preparing" && process.phase !== "prepared",
+      ...(process?.pid === undefined ? {} : { pid: process.pid }),
+      ...(r.cri.namespaces.network === undefined ? {} : { netns: r.cri.namespaces.network }),
+      ...(r.cri.logPath === undefined ? {} : { logPath: r.cri.logPath }),
+    };
+  }
+
   /** The ids of a pod's containers (the pod store's stop and remove hooks use them). */
   containersOf(podSandboxId: string): string[] {
     return [...this.records.values()].filter((r) => r.podSandboxId === podSandboxId).map((r) => r.id);
