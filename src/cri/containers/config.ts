@@ -16,6 +16,7 @@ import {
 } from "../../npk/manifest/index.js";
 import type { CriContainerPart, CriMount, CriResources } from "../../daemon/events/data.js";
 import type { PodSandboxRef } from "../sandbox.js";
+import type { ImageAccounts } from "./accounts.js";
 
 /** A request Skiff refuses, with the reason a client sees (gRPC INVALID_ARGUMENT). */
 export class CriConfigError extends Error {
@@ -51,6 +52,16 @@ export interface ContainerInput {
     /** The image config's Entrypoint, Cmd, Env and WorkingDir (the image store's record). */
     process: { entrypoint: string[]; cmd: string[]; env: string[]; workingDir: string };
   };
+  /** The image's users and groups, read when a user or group is given by name (accounts.ts). */
+  accounts?: ImageAccounts;
+}
+
+/** Whether resolving the config's user needs the image's accounts (a name is given). */
+export function needsAccounts(config: Message, imageUser: string): boolean {
+  const security = field(field(config, "linux") as Message, "security_context") as Message;
+  if (str(security, "run_as_username") !== "") return true;
+  if (field(security, "run_as_user") !== null && field(security, "run_as_user") !== undefined) return false;
+  return imageUser.split(":").some((part) => part !== "" && !/^\d+$/.test(part));
 }
 
 /** The translation: the record's manifest and CRI part, and what ContainerStatus reports. */
@@ -273,15 +284,42 @@ function mounts(config: Message): CriMount[] {
   });
 }
 
-/** The image's `User` ("uid", "uid:gid", empty for root); names are refused (no passwd lookup yet). */
-function imageUser(user: string): { uid: number; gid: number } {
-  if (user === "") return { uid: 0, gid: 0 };
-  const m = /^(\d{1,10})(?::(\d{1,10}))?$/.exec(user);
-  if (!m || Number(m[1]) > MAX_ID || Number(m[2] ?? 0) > MAX_ID)
-    throw new CriConfigError(
-      `the image's user ${JSON.stringify(user.slice(0, 64))} is not numeric (user names are not resolved yet); set run_as_user`,
-    );
-  return { uid: Number(m[1]), gid: Number(m[2] ?? m[1]) };
+/**
+ * A user spec (`user`, `uid`, `user:group`, `uid:gid`, empty for root) against the image's
+ * accounts. A name that is not there is refused; a uid without a passwd entry and no group runs
+ * with gid 0 (as containerd does).
+ */
+function resolveUserSpec(spec: string, accounts: ImageAccounts | undefined): { uid: number; gid: number } {
+  const [userPart = "", groupPart = ""] = spec.split(":", 2) as [string?, string?];
+  const passwd = accounts?.passwd ?? [];
+  let uid = 0;
+  let primary: number | undefined;
+  if (userPart === "") primary = 0;
+  else if (/^\d{1,10}$/.test(userPart)) {
+    uid = Number(userPart);
+    primary = passwd.find((p) => p.uid === uid)?.gid;
+  } else {
+    const entry = passwd.find((p) => p.name === userPart);
+    if (!entry)
+      throw new CriConfigError(
+        `user ${JSON.stringify(userPart.slice(0, 64))} is not in the image's /etc/passwd`,
+      );
+    uid = entry.uid;
+    primary = entry.gid;
+  }
+  let gid = primary ?? 0;
+  if (/^\d{1,10}$/.test(groupPart)) gid = Number(groupPart);
+  else if (groupPart !== "") {
+    const entry = accounts?.groups.find((g) => g.name === groupPart);
+    if (!entry)
+      throw new CriConfigError(
+        `group ${JSON.stringify(groupPart.slice(0, 64))} is not in the image's /etc/group`,
+      );
+    gid = entry.gid;
+  }
+  if (uid > MAX_ID || gid > MAX_ID)
+    throw new CriConfigError(`user ${JSON.stringify(spec.slice(0, 64))}: ids above ${MAX_ID}`);
+  return { uid, gid };
 }
 
 function totalBytes(value: unknown, budget: { left: number }): void {
@@ -355,15 +393,16 @@ export function translateConfig(config: Message, input: ContainerInput): Transla
     throw new CriConfigError(
       `namespace_options.pid ${pidMode}: only a PID namespace per container is supported`,
     );
-  if (str(security, "run_as_username") !== "")
-    throw new CriConfigError(
-      "run_as_username is not supported (user names are not resolved yet); use run_as_user",
-    );
+  // run_as_user, else run_as_username, else the image's User; run_as_group over the group.
   const runAsUser = wrapped(security, "run_as_user", MAX_ID, "run_as_user");
   const runAsGroup = wrapped(security, "run_as_group", MAX_ID, "run_as_group");
-  const fromImage = runAsUser === undefined ? imageUser(input.image.user) : undefined;
-  const uid = runAsUser ?? fromImage?.uid ?? 0;
-  const gid = runAsGroup ?? fromImage?.gid ?? 0;
+  const userName = str(security, "run_as_username");
+  const resolved =
+    runAsUser !== undefined
+      ? { uid: runAsUser, gid: resolveUserSpec(String(runAsUser), input.accounts).gid }
+      : resolveUserSpec(userName !== "" ? userName : input.image.user, input.accounts);
+  const uid = resolved.uid;
+  const gid = runAsGroup ?? resolved.gid;
   const additionalGids = list(security, "supplemental_groups", 64, "supplemental_groups").map((g) =>
     int64({ g } as Message, "g", MAX_ID, "supplemental_groups"),
   );

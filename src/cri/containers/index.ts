@@ -26,7 +26,14 @@ import type { ContainerId } from "../../protocol/container.js";
 import type { ExitStatus, Request, Response, WireError } from "../../protocol/messages.js";
 import type { CriContainerPart, CriResources, InstalledPackage } from "../../daemon/events/data.js";
 import type { PodSandboxLookup } from "../sandbox.js";
-import { CriConfigError, translateConfig, updatedResources, type ContainerInput } from "./config.js";
+import {
+  CriConfigError,
+  needsAccounts,
+  translateConfig,
+  updatedResources,
+  type ContainerInput,
+} from "./config.js";
+import { readImageAccounts } from "./accounts.js";
 import { filterOf, matches, type CriContainerState } from "./filters.js";
 import {
   containerDirOf,
@@ -218,9 +225,10 @@ export class CriContainers {
       );
     const id = this.newId();
     const dir = containerDirOf(this.o.criDir, id);
+    const accounts = needsAccounts(config, image.user) ? await readImageAccounts(image.rootfs) : undefined;
     let translated;
     try {
-      translated = translateConfig(config, { id, pod, dir, image });
+      translated = translateConfig(config, { id, pod, dir, image, ...(accounts ? { accounts } : {}) });
     } catch (e) {
       if (e instanceof CriConfigError) throw new CriContainerError("INVALID_ARGUMENT", e.message);
       throw e;

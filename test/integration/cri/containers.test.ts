@@ -77,6 +77,8 @@ async function pushBusyboxImage(dir: string, registry: Registry): Promise<string
     { name: "bin/busybox", content: busybox, mode: 0o755 },
     ...APPLETS.map((a) => ({ name: `bin/${a}`, type: "symlink" as const, linkname: "busybox" })),
     { name: "etc", type: "directory" },
+    { name: "etc/passwd", content: "root:x:0:0::/:/bin/sh\napp:x:1234:2345::/:/bin/sh\n" },
+    { name: "etc/group", content: "root:x:0:\nappgroup:x:2345:\nextra:x:3456:\n" },
     { name: "tmp", type: "directory", mode: 0o1777 },
   ]);
   const layout = join(dir, "box-layout");
@@ -285,6 +287,25 @@ void describe("CRI containers in pods", () => {
     assert.deepEqual(
       lines.map((l) => l.content),
       ["image-cmd yes /tmp"],
+    );
+    await call(client, "RemoveContainer", { container_id: id });
+  });
+
+  void it("runs as a user named in the image's /etc/passwd", async () => {
+    const pod = await testPod("named");
+    const id = await create(
+      pod,
+      containerConfig("whoami", 'echo "$(id -u) $(id -g)"', {
+        linux: { security_context: { run_as_username: "app" } },
+      }),
+    );
+    await call(client, "StartContainer", { container_id: id });
+    const exited = await waitState(id, "CONTAINER_EXITED");
+    assert.equal(exited.exit_code, 0);
+    const lines = logLines(await readFile(exited.log_path as string, "utf8"));
+    assert.deepEqual(
+      lines.map((l) => l.content),
+      ["1234 2345"],
     );
     await call(client, "RemoveContainer", { container_id: id });
   });

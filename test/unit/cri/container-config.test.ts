@@ -3,6 +3,7 @@ import { describe, it } from "node:test";
 import {
   CriConfigError,
   DEFAULT_CAPABILITIES,
+  needsAccounts,
   skiffNameOf,
   translateConfig,
   updatedResources,
@@ -151,10 +152,47 @@ void describe("CRI ContainerConfig → manifest and CRI part", () => {
     assert.deepEqual(t.manifest.capabilities, [...DEFAULT_CAPABILITIES].sort());
   });
 
-  void it("takes the image's numeric user and refuses a named one", () => {
+  void it("takes the image's user, by id or by name from its accounts, and run_as_username", () => {
     const t = translateConfig(config(), { ...INPUT, image: { ...INPUT.image, user: "7:8" } });
     assert.deepEqual([t.cri.uid, t.cri.gid], [7, 8]);
-    refused({}, /not numeric/, { ...INPUT, image: { ...INPUT.image, user: "nginx" } });
+    const accounts = {
+      passwd: [
+        { name: "nginx", uid: 101, gid: 102 },
+        { name: "app", uid: 1000, gid: 1000 },
+      ],
+      groups: [{ name: "staff", gid: 50 }],
+    };
+    const named = { ...INPUT, image: { ...INPUT.image, user: "nginx" }, accounts };
+    assert.deepEqual(
+      [translateConfig(config(), named).cri.uid, translateConfig(config(), named).cri.gid],
+      [101, 102],
+    );
+    const group = { ...named, image: { ...INPUT.image, user: "app:staff" } };
+    assert.deepEqual(
+      [translateConfig(config(), group).cri.uid, translateConfig(config(), group).cri.gid],
+      [1000, 50],
+    );
+    const byName = translateConfig(
+      config({ linux: { security_context: { run_as_username: "app" } } }),
+      named,
+    );
+    assert.deepEqual([byName.cri.uid, byName.cri.gid], [1000, 1000]);
+    const byId = translateConfig(
+      config({ linux: { security_context: { run_as_user: { value: "101" } } } }),
+      named,
+    );
+    assert.deepEqual([byId.cri.uid, byId.cri.gid], [101, 102]);
+    refused({}, /not in the image's \/etc\/passwd/, { ...INPUT, image: { ...INPUT.image, user: "ghost" } });
+    refused({}, /not in the image's \/etc\/group/, {
+      ...named,
+      image: { ...INPUT.image, user: "app:ghosts" },
+    });
+    assert.equal(needsAccounts(config(), "nginx"), true);
+    assert.equal(needsAccounts(config(), "1:2"), false);
+    assert.equal(
+      needsAccounts(config({ linux: { security_context: { run_as_user: { value: "1" } } } }), "nginx"),
+      false,
+    );
   });
 
   void it("adds and drops capabilities", () => {
