@@ -133,6 +133,8 @@ export async function loadCriContainers(criDir: string, log: Logger): Promise<Cr
 export class CriContainers {
   private readonly records = new Map<string, CriContainerRecord>();
   private readonly serial = new Map<string, Promise<unknown>>();
+  /** Ends read from exit.json, by container id (final: a CRI container starts once). */
+  private readonly exits = new Map<string, { status: ExitStatus; finishedAt: number }>();
 
   constructor(
     private readonly o: CriContainersOptions,
@@ -355,6 +357,7 @@ export class CriContainers {
           throw new CriContainerError("FAILED_PRECONDITION", `remove of ${id}: ${wireText(error)}`);
       }
       this.records.delete(id);
+      this.exits.delete(id);
       await this.o.daemon.cleanupsSettled();
       await this.o.daemon.unmountRoot(record.cri);
       await removeRecordDir(this.o.criDir, id);
@@ -373,8 +376,13 @@ export class CriContainers {
         process.phase === "preparing" || process.phase === "prepared" || process.phase === "starting";
       return { state: created ? "CONTAINER_CREATED" : "CONTAINER_RUNNING", pid: process.pid };
     }
-    const exit = await this.o.daemon.exitOf(record.cri);
-    if (exit) return { state: "CONTAINER_EXITED", exit };
+    // A CRI container ends once (it is never restarted): its end, once read, is kept here, so the
+    // kubelet's relist every second reads no file for an exited container.
+    const exit = this.exits.get(record.id) ?? (await this.o.daemon.exitOf(record.cri));
+    if (exit) {
+      if (this.records.has(record.id)) this.exits.set(record.id, exit);
+      return { state: "CONTAINER_EXITED", exit };
+    }
     // Started, its process gone and its end not yet written: the exit is on its way.
     return { state: record.startedAt === undefined ? "CONTAINER_CREATED" : "CONTAINER_UNKNOWN" };
   }
