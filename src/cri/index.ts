@@ -1,34 +1,33 @@
 // The CRI endpoint as the daemon starts it: the image store and the pod store under the data
-// directory, the containers in pods, then the gRPC server. Imported lazily by runtime.ts, only
-// when `[cri] socket` is configured.
+// directory, the runtime handlers and the image policy, the containers in pods, then the gRPC
+// server. Imported lazily by runtime.ts, only when `[cri] socket` is configured.
 import { join } from "node:path";
 import type { Logger } from "pino";
 import type { CgroupLayout } from "../daemon/cgroups/layout.js";
+import type { DaemonConfig } from "../daemon/config/schema.js";
+import { RuntimeHandlers } from "./handlers.js";
 import { ImageStore } from "./image-store.js";
 import { parseImageLookup } from "./image-names.js";
-import { CriContainers, type CriContainersOptions, type CriDaemon } from "./containers/index.js";
+import { CriContainers, type CriDaemon } from "./containers/index.js";
 import type { CriContainerRecord } from "./containers/records.js";
 import { parseCidr, PodStore } from "./pods/index.js";
+import { ImagePolicy } from "./policy.js";
 import { startCriServer, type CriServer, type CriServerOptions } from "./server.js";
 
 export interface StartCriOptions {
   socket: string;
-  /** The daemon's data directory; images go to `<dataDir>/cri/images`, pods to `<dataDir>/cri/pods`. */
-  dataDir: string;
-  runtimeHealth: CriServerOptions["runtimeHealth"];
+  /** `[cri]`: the runtime handlers, the allowed registries, the pod network and pool. */
+  cri: DaemonConfig["cri"];
+  /** `[runtime]`: its path is the default binary of the handler of its kind. */
+  runtime: DaemonConfig["runtime"];
   /** The host's cgroup layout and Skiff's cgroup root name: pods get `/<root>/cri/<id>`. */
   layout: CgroupLayout;
   cgroupRoot: string;
-  /** `[cri] pod_cidr`, `pod_bridge`, `sandbox_pool` (validated by the config schema). */
-  podCidr: string;
-  podBridge: string;
-  sandboxPool: number;
+  /** The daemon's data directory; images go to `<dataDir>/cri/images`, pods to `<dataDir>/cri/pods`. */
+  dataDir: string;
+  runtimeHealth: CriServerOptions["runtimeHealth"];
   /** The CRI containers read at daemon start (already in the state), and the daemon they run in. */
-  containers: {
-    loaded: CriContainerRecord[];
-    daemon: CriDaemon;
-    runtimeFor?: CriContainersOptions["runtimeFor"];
-  };
+  containers: { loaded: CriContainerRecord[]; daemon: CriDaemon };
   log: Logger;
 }
 
@@ -42,14 +41,27 @@ export interface CriEndpoint extends CriServer {
 export async function startCri(options: StartCriOptions): Promise<CriEndpoint> {
   const criDir = join(options.dataDir, "cri");
   const images = await ImageStore.open(criDir, options.log);
-  const cidr = parseCidr(options.podCidr);
+  const handlers = await RuntimeHandlers.detect({
+    configured: options.cri.runtimeHandlers.map((h) => ({
+      name: h.name,
+      kind: h.kind!, // schema.ts's checkRuntimeHandler sets it
+      ...(h.path === undefined ? {} : { path: h.path }),
+    })),
+    daemonRuntime: options.runtime,
+    layout: options.layout,
+    ...(options.runtime.probeTimeoutMs === undefined
+      ? {}
+      : { probeTimeoutMs: options.runtime.probeTimeoutMs }),
+    log: options.log,
+  });
+  const cidr = parseCidr(options.cri.podCidr);
   if (typeof cidr === "string") throw new Error(`cri.pod_cidr: ${cidr}`);
   const pods = await PodStore.open({
     criDir,
     layout: options.layout,
     cgroupRoot: options.cgroupRoot,
-    network: { bridge: options.podBridge, cidr },
-    poolSize: options.sandboxPool,
+    network: { bridge: options.cri.podBridge, cidr },
+    poolSize: options.cri.sandboxPool,
     log: options.log.child({ part: "pods" }),
   });
   const containers = new CriContainers(
@@ -57,7 +69,11 @@ export async function startCri(options: StartCriOptions): Promise<CriEndpoint> {
       criDir,
       daemon: options.containers.daemon,
       pods,
-      ...(options.containers.runtimeFor ? { runtimeFor: options.containers.runtimeFor } : {}),
+      // The pod's runtime handler (picked by the pod store; "" never reaches here with handlers).
+      runtimeFor: (handler) => {
+        const runtime = handlers.runtimeOf(handler);
+        return runtime ? { path: runtime.path, kind: runtime.kind } : undefined;
+      },
       image: (reference) => {
         let record;
         try {
@@ -82,6 +98,8 @@ export async function startCri(options: StartCriOptions): Promise<CriEndpoint> {
       images,
       pods,
       containers,
+      handlers,
+      policy: new ImagePolicy(options.cri.allowedRegistries),
       runtimeHealth: options.runtimeHealth,
       log: options.log,
     });

@@ -10,6 +10,7 @@
  * a method the proto lacks, so a newer api.proto cannot leave a method silently unanswered.
  */
 import { lstat, rm } from "node:fs/promises";
+import { createServer } from "node:net";
 import {
   Server,
   ServerCredentials,
@@ -26,8 +27,12 @@ import type { Logger } from "pino";
 import { SKIFF_VERSION } from "../common/version.js";
 import { MAX_UNIX_SOCKET_PATH } from "../common/unix-socket.js";
 import { OciImageError, type OciImageErrorKind } from "../oci-image/errors.js";
-import { ImageNameError, parseImageLookup } from "./image-names.js";
+import { listen } from "../common/listen.js";
+import { AuthorityFront } from "./authority.js";
+import { RuntimeHandlerError, type RuntimeHandlerErrorKind, type RuntimeHandlers } from "./handlers.js";
+import { ImageNameError, parseImageLookup, parsePullReference } from "./image-names.js";
 import type { ImageRecord, ImageStore } from "./image-store.js";
+import { ImagePolicyError, type ImagePolicy } from "./policy.js";
 import { loadCriServices } from "./proto.js";
 import { CriContainerError, type CriContainers } from "./containers/index.js";
 import { containerHandlers } from "./containers/handlers.js";
@@ -72,6 +77,10 @@ export interface CriServerOptions {
   pods: PodStore;
   /** Containers in pods (src/cri/containers/). */
   containers: CriContainers;
+  /** The OCI runtimes pods run under (RuntimeClass), probed fresh for each `Status`. */
+  handlers: RuntimeHandlers;
+  /** Where images may come from (`[cri] allowed_registries`). */
+  policy: ImagePolicy;
   /** The toolchain's health (runtime, monitor, init), checked fresh for each `Status`. */
   runtimeHealth: () => Promise<{ status: "ok" | "degraded"; problems: string[] }>;
   log: Logger;
@@ -128,15 +137,19 @@ export async function startCriServer(options: CriServerOptions): Promise<CriServ
   if (unknown.size > 0)
     throw new Error(`CRI: UNIMPLEMENTED names methods the proto lacks: ${[...unknown].join(", ")}`);
   await removeStaleSocket(socket);
-  await new Promise<void>((resolve, reject) =>
-    server.bindAsync(`unix:${socket}`, ServerCredentials.createInsecure(), (error) =>
-      error ? reject(new Error(`cri: cannot listen on unix://${socket}: ${error.message}`)) : resolve(),
-    ),
-  );
+  // Every connection reaches the gRPC server through the :authority fix-up (authority.ts), which
+  // lets grpc-go clients that send the socket's path as authority in (old kubelets, crictl 1.26).
+  const injector = server.createConnectionInjector(ServerCredentials.createInsecure());
+  const listener = createServer((connection) => injector.injectConnection(new AuthorityFront(connection)));
+  await listen(listener, { path: socket }).catch((error: Error) => {
+    throw new Error(`cri: cannot listen on unix://${socket}: ${error.message}`);
+  });
+  listener.on("error", (error) => log.error({ err: error }, "CRI socket: accept failed"));
   return {
     socket,
     async close() {
       pulls.abort();
+      listener.close();
       // tryShutdown lets calls finish; after a grace period whatever is left is cancelled.
       await new Promise<void>((resolve) => {
         const force = setTimeout(() => server.forceShutdown(), 2000);
@@ -198,6 +211,12 @@ const OCI_CODES: Record<OciImageErrorKind, GrpcStatus> = {
   config: GrpcStatus.FAILED_PRECONDITION,
 };
 
+const HANDLER_CODES: Record<RuntimeHandlerErrorKind, GrpcStatus> = {
+  unknown: GrpcStatus.NOT_FOUND,
+  dead: GrpcStatus.FAILED_PRECONDITION,
+  none_alive: GrpcStatus.UNAVAILABLE,
+};
+
 /** The one internal → gRPC error mapping of the endpoint. */
 function toServiceError(e: unknown): ServerErrorResponse {
   const answer = (code: GrpcStatus, details: string) => ({ code, details }) as ServerErrorResponse;
@@ -206,6 +225,8 @@ function toServiceError(e: unknown): ServerErrorResponse {
   if (e instanceof PodError) return answer(e.code, e.message);
   if (e instanceof ImageNameError) return answer(GrpcStatus.INVALID_ARGUMENT, e.message);
   if (e instanceof OciImageError) return answer(OCI_CODES[e.kind], e.message);
+  if (e instanceof RuntimeHandlerError) return answer(HANDLER_CODES[e.kind], e.message);
+  if (e instanceof ImagePolicyError) return answer(GrpcStatus.PERMISSION_DENIED, e.message);
   return answer(GrpcStatus.INTERNAL, e instanceof Error ? e.message : String(e));
 }
 
@@ -232,7 +253,7 @@ function imageMessage(record: ImageRecord): Record<string, unknown> {
 
 /** The implemented methods, by `Service/Method`. */
 function criHandlers(options: CriServerOptions, shutdown: AbortSignal): Record<string, Handler> {
-  const { images } = options;
+  const { images, handlers, policy } = options;
   return {
     ...podHandlers(options.pods),
     ...containerHandlers(options.containers),
@@ -244,15 +265,21 @@ function criHandlers(options: CriServerOptions, shutdown: AbortSignal): Record<s
         runtime_api_version: CRI_API_VERSION,
       }),
     "RuntimeService/Status": async (call) => {
-      const health = await options.runtimeHealth();
-      const ready = health.status === "ok";
-      const network = await options.pods.network();
+      const [health, states, network] = await Promise.all([
+        options.runtimeHealth(),
+        handlers.check(),
+        options.pods.network(),
+      ]);
+      const live = states.filter((s) => s.alive);
+      const dead = states.filter((s) => !s.alive);
+      const deadText = dead.map((s) => `${s.name}: ${s.problem}`).join("; ");
+      const toolchainOk = health.status === "ok";
       const conditions = [
         {
           type: "RuntimeReady",
-          status: ready,
-          reason: ready ? "" : "ToolchainDegraded",
-          message: ready ? "" : health.problems.join("; "),
+          status: toolchainOk && live.length > 0,
+          reason: !toolchainOk ? "ToolchainDegraded" : live.length === 0 ? "NoRuntimeHandler" : "",
+          message: !toolchainOk ? health.problems.join("; ") : live.length === 0 ? deadText : "",
         },
         {
           type: "NetworkReady",
@@ -260,11 +287,29 @@ function criHandlers(options: CriServerOptions, shutdown: AbortSignal): Record<s
           reason: network.reason,
           message: network.message,
         },
+        // Informational (a kubelet acts on RuntimeReady and NetworkReady only): which handler is
+        // dead and why, while pods can still run under the others.
+        {
+          type: "RuntimeHandlersReady",
+          status: dead.length === 0,
+          reason: dead.length === 0 ? "" : "RuntimeHandlerDead",
+          message: deadText,
+        },
       ];
       const verbose = (call.request as { verbose?: boolean }).verbose === true;
+      // "" is the default handler: a pod naming none is spread across the live ones.
+      const features = { recursive_read_only_mounts: false, user_namespaces: false };
+      const runtimeHandlers = live.length === 0 ? [] : ["", ...live.map((s) => s.name)];
       return {
         status: { conditions },
-        info: verbose ? { toolchain: JSON.stringify(health) } : {},
+        runtime_handlers: runtimeHandlers.map((name) => ({ name, features })),
+        info: verbose
+          ? {
+              toolchain: JSON.stringify(health),
+              runtimeHandlers: JSON.stringify(states),
+              imagePolicy: JSON.stringify({ allowedRegistries: policy.registries ?? "any" }),
+            }
+          : {},
       };
     },
     // Skiff writes cgroup files itself and hands runc cgroupfs paths (docs/cgroups.md); it
@@ -272,6 +317,8 @@ function criHandlers(options: CriServerOptions, shutdown: AbortSignal): Record<s
     "RuntimeService/RuntimeConfig": () => Promise.resolve({ linux: { cgroup_driver: "CGROUPFS" } }),
     "ImageService/PullImage": async (call) => {
       const reference = text(call.request.image, "image");
+      // The policy decides from the name alone, before any connection is made.
+      policy.checkPull(parsePullReference(reference));
       const auth = call.request.auth as Record<string, unknown> | null | undefined;
       const username = text(auth, "username");
       const password = text(auth, "password");

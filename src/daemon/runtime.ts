@@ -296,13 +296,12 @@ export class Runtime {
       const { startCri } = await import("../cri/index.js");
       const cri = await startCri({
         socket: config.cri.socket,
+        cri: config.cri,
+        runtime: config.runtime,
+        layout: host.layout,
         dataDir: config.dataDir,
         runtimeHealth: () => runtime.health.check(),
-        layout,
         cgroupRoot: config.cgroup,
-        podCidr: config.cri.podCidr,
-        podBridge: config.cri.podBridge,
-        sandboxPool: config.cri.sandboxPool,
         containers: { loaded: criLoaded, daemon: runtime.criDaemon() },
         log: log.child({ room: "cri" }),
       });

@@ -319,6 +319,49 @@ function metricsUrl(): Codec<MetricsConfig> {
   };
 }
 
+// --- `[cri.runtime_handlers.<name>]` (docs/cri.md, "Runtime handlers") ---
+const RUNTIME_HANDLER_KEYS = {
+  /** runc or crun; absent: the handler's name, when that is runc or crun. */
+  kind: optionalKey("kind", literal("runc", "crun")),
+  /** The binary; absent: the daemon's `[runtime] path` for its kind, else `kind` on PATH. */
+  path: optionalKey("path", absolutePath),
+};
+export type RuntimeHandlerEntry = { name: string } & Declared<typeof RUNTIME_HANDLER_KEYS>;
+
+/** Kubernetes' RuntimeClass handler names are DNS labels. */
+const HANDLER_NAME = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+
+function checkRuntimeHandler(entry: RuntimeHandlerEntry): RuntimeHandlerEntry {
+  const path = `cri.runtime_handlers.${entry.name}`;
+  if (!HANDLER_NAME.test(entry.name)) {
+    throw new DecodeError(
+      path,
+      "a handler name is a DNS label: a-z, 0-9 and -, at most 63, not starting or ending with -",
+    );
+  }
+  if (entry.kind !== undefined) return entry;
+  if (entry.name === "runc" || entry.name === "crun") return { ...entry, kind: entry.name };
+  throw new DecodeError(
+    `${path}.kind`,
+    'required unless the handler is named runc or crun: "runc" or "crun"',
+  );
+}
+
+/** A DNS name or IPv4 address, or a bracketed IPv6 address, and an optional port. */
+const REGISTRY =
+  /^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]{2,45}\])(?::([0-9]{1,5}))?$/;
+
+/** `[cri] allowed_registries`: registries as image names carry them, `host[:port]` (cri/policy.ts). */
+const registry = checkedString((text) => {
+  if (text.includes("://")) return "expected host[:port], without a scheme";
+  if (text.includes("/")) return "expected host[:port], without a path";
+  const match = REGISTRY.exec(text);
+  if (match === null) return "expected host[:port] such as 127.0.0.1:5000 or registry.example.com";
+  const port = match[1];
+  if (port !== undefined && (Number(port) < 1 || Number(port) > 65535)) return "port must be 1..65535";
+  return undefined;
+});
+
 /**
  * The whole file. `runDir`, `dataDir` and `logDir` default to directories below `stateDir`;
  * `[power] freeze_timeout` is `freezeTimeoutMs` (configFromToml).
@@ -386,6 +429,14 @@ export const CONFIG_KEYS = {
     podBridge: key("pod_bridge", interfaceName, () => "skiff0"),
     /** Pod sandboxes prepared in advance so RunPodSandbox costs milliseconds (0: none). */
     sandboxPool: key("sandbox_pool", sandboxPoolSize, () => 2),
+    /** Registries images may be pulled from and containers created from; absent: any. */
+    allowedRegistries: optionalKey("allowed_registries", array(registry)),
+    /** `[cri.runtime_handlers.<name>]`: the RuntimeClass handlers; none: runc and crun where found. */
+    runtimeHandlers: holding(
+      key("runtime_handlers", named(tableCodec(RUNTIME_HANDLER_KEYS), "name", checkRuntimeHandler), () => []),
+      RUNTIME_HANDLER_KEYS,
+      true,
+    ),
   }),
   /** At shutdown, leave containers running under their monitors (see `skiffd --keep-containers`). */
   keepContainers: key("keep_containers", boolean, () => false),

@@ -22,7 +22,7 @@ import { SESSION_LINGER_MS, Session, type RequestDispatcher } from "./session.js
 import { bestEffort } from "../errors.js";
 
 /** Refused connections of a listener are logged at most this often. */
-const DROP_LOG_INTERVAL_MS = 10_000;
+export const DROP_LOG_INTERVAL_MS = 10_000;
 
 export interface ConsoleServerOptions {
   listeners: ListenerConfig[];

@@ -33,7 +33,7 @@ const DEFAULT_TIMEOUT_MS = 10_000;
 const execFileAsync = promisify(execFile);
 
 /** The absolute path of `name` on PATH, or `name` itself when it is not there (the caller reports it). */
-async function findOnPath(name: string): Promise<string> {
+export async function findOnPath(name: string): Promise<string> {
   const dirs = (process.env.PATH ?? "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin").split(
     delimiter,
   );

@@ -18,6 +18,7 @@ import type { Response } from "../../../src/protocol/messages.js";
 import { startInProcessDaemon, type TestDaemon } from "../../helpers/daemon.js";
 import { TestPackages } from "../../helpers/npk.js";
 import { RawPeer } from "../../helpers/raw.js";
+import { closed as socketClosed, rawSocket, waitUntil, within } from "./proc.js";
 
 const OPTIONS = { ...DEFAULT_CONSOLE_OPTIONS, maxInstallSize: 1024 * 1024 };
 
@@ -119,6 +120,42 @@ type = "mem"
     assert.deepEqual(first.value, { type: "install", container: "other:1.0.0" });
     await consoles.close(`${name}:1.0.0`);
     client.close();
+  });
+
+  it("serves at most max_connections at once; a further connection is closed on accept", async () => {
+    const bounded = new ContainerConsoles({
+      runDir: join(d.runtime.config.runDir, "bounded"),
+      options: { ...OPTIONS, maxConnections: 2 },
+      notificationBufferSize: 16,
+      hub: d.runtime.hub,
+      dispatch: () => Promise.reject(new Error("no request is sent in this test")),
+      log: pino({ level: "silent" }),
+    });
+    try {
+      const { socketPath } = await bounded.open("demo:1.0.0", ["ident"]);
+      const url = `unix://${socketPath}`;
+      const held = [await RawPeer.open(url), await RawPeer.open(url)];
+      for (const peer of held) assert.deepEqual(await peer.handshake("0.9.2", false), { connect_ack: null });
+      const third = await rawSocket(url);
+      await within("the third connection closed", socketClosed(third));
+      assert.equal(bounded.connections("demo:1.0.0"), 2);
+      held[0]!.close();
+      await waitUntil(
+        "a slot freed",
+        () => bounded.connections("demo:1.0.0"),
+        (n) => n === 1,
+      );
+      const fourth = await RawPeer.open(url);
+      assert.deepEqual(
+        await fourth.handshake("0.9.2", false),
+        { connect_ack: null },
+        "a freed slot serves again",
+      );
+      fourth.close();
+      held[1]!.close();
+    } finally {
+      await bounded.closeAll();
+    }
   });
 
   it("reopens after a close, and refuses to open after closeAll", async () => {
