@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { chmod, copyFile, mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -26,6 +26,7 @@ import { Client as SkiffClient } from "../../../src/client/index.js";
 
 const run = promisify(execFile);
 const CALL_TIMEOUT_MS = 60_000;
+const HOST_RUNC = "/usr/sbin/runc";
 const WAIT_MS = 60_000;
 
 type Message = Record<string, unknown>;
@@ -125,9 +126,12 @@ function podConfig(name: string, logDirectory: string, extra: Message = {}): Mes
 }
 
 /** A pod through the real pod store (RunPodSandbox), its logs under `base`. */
-async function runPod(c: Client, name: string, base: string): Promise<TestPod> {
+async function runPod(c: Client, name: string, base: string, runtimeHandler = ""): Promise<TestPod> {
   const logDirectory = join(base, "pods", name);
-  const answer = await call(c, "RunPodSandbox", { config: podConfig(name, logDirectory) });
+  const answer = await call(c, "RunPodSandbox", {
+    config: podConfig(name, logDirectory),
+    runtime_handler: runtimeHandler,
+  });
   const id = answer.pod_sandbox_id as string;
   const status = await call(c, "PodSandboxStatus", { pod_sandbox_id: id, verbose: true });
   const ref = JSON.parse((status.info as Record<string, string>).info!) as { cgroupParent: string };
@@ -193,8 +197,12 @@ function logLines(text: string): { time: string; stream: string; tag: string; co
     });
 }
 
+/** The daemon's runc and a second handler: a copy of runc at a path of the test's own. */
 function criToml(d: string): string {
-  return `[cri]\nsocket = "${d}/cri.sock"\n${net.toml(0)}`;
+  return (
+    `[cri]\nsocket = "${d}/cri.sock"\n${net.toml(0)}` +
+    `[cri.runtime_handlers.runc]\n[cri.runtime_handlers.second]\nkind = "runc"\npath = "${d}/runc-second"\n`
+  );
 }
 
 before(async () => {
@@ -203,6 +211,8 @@ before(async () => {
   image = await pushBusyboxImage(work, registry);
   dir = await mkdtemp(join(tmpdir(), "skiff-test-"));
   cgroup = testCgroupName();
+  await copyFile(HOST_RUNC, join(dir, "runc-second"));
+  await chmod(join(dir, "runc-second"), 0o755);
   runtime = await Runtime.start(parseConfig(testConfigText(dir, cgroup, criToml)), pino({ level: "silent" }));
   client = new (loadCriServices().RuntimeService)(`unix:${dir}/cri.sock`, credentials.createInsecure());
   await pull(dir);
@@ -307,6 +317,28 @@ void describe("CRI containers in pods", () => {
       lines.map((l) => l.content),
       ["1234 2345"],
     );
+    await call(client, "RemoveContainer", { container_id: id });
+  });
+
+  void it("starts a pod's containers under the pod's runtime handler", async () => {
+    const pod = await runPod(client, "onsecond", dir, "second");
+    const id = await create(pod, containerConfig("c", "echo ready; while true; do sleep 1; done"));
+    await call(client, "StartContainer", { container_id: id });
+    await waitForLine(id, "ready");
+    const info = JSON.parse(
+      (
+        (await call(client, "ContainerStatus", { container_id: id, verbose: true })).info as Record<
+          string,
+          string
+        >
+      ).info!,
+    ) as { pid: number };
+    // The container's init is the monitor's child (it is the subreaper); the monitor runs the handler's runtime.
+    const ppid = /PPid:\s+(\d+)/.exec(await readFile(`/proc/${info.pid}/status`, "utf8"))![1]!;
+    const monitorArgs = (await readFile(`/proc/${ppid}/cmdline`, "utf8")).split("\0");
+    assert.equal(monitorArgs[monitorArgs.indexOf("--runtime") + 1], join(dir, "runc-second"));
+    await call(client, "StopContainer", { container_id: id, timeout: 5 });
+    assert.equal((await statusOf(id)).state, "CONTAINER_EXITED");
     await call(client, "RemoveContainer", { container_id: id });
   });
 
