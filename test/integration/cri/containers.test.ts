@@ -443,6 +443,12 @@ void describe("CRI containers in pods", () => {
       };
       assert.ok(listed.includes(skiffId.skiffContainer), `${skiffId.skiffContainer} in ${listed.join(", ")}`);
       assert.match(skiffId.skiffContainer, /^cri_lists_a_[0-9a-f]{12}:0\.0\.0$/);
+      const inspected = await console.inspect(skiffId.skiffContainer);
+      assert.equal(inspected.repository, "cri");
+      assert.equal(inspected.state, "running");
+      assert.ok((inspected.process?.pid ?? 0) > 0);
+      assert.equal(inspected.manifest.init, "/bin/sh");
+      assert.equal(inspected.manifest.env, undefined, "CRI data stays beside the manifest");
     } finally {
       console.close();
     }
