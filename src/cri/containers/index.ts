@@ -348,8 +348,10 @@ export class CriContainers {
   async remove(id: string): Promise<void> {
     const record = this.records.get(id);
     if (!record) return; // CRI: removing a container that is not there succeeds
-    await this.stop(id, 0);
     await this.one(id, async () => {
+      if (!this.records.has(id)) return; // a removal just before this one
+      // After a StartContainer in flight (serialized before this), so its instance is stopped too.
+      await this.stop(id, 0);
       const response = await this.o.daemon.remove(record.skiffId);
       if (response.type === "uninstall" && response.result.type === "error") {
         const error = response.result.error;
