@@ -182,7 +182,12 @@ export class CriContainers {
 
   /** The pod store's stop hook: its containers end now (SIGKILL; the kubelet stops them gracefully first). */
   async stopPod(podSandboxId: string): Promise<void> {
-    await Promise.all(this.containersOf(podSandboxId).map((id) => this.stop(id, 0)));
+    const stopOne = (id: string): Promise<void> =>
+      this.stop(id, 0).catch((e: unknown) => {
+        // Removed meanwhile: nothing left to stop.
+        if (!(e instanceof CriContainerError && e.code === "NOT_FOUND")) throw e;
+      });
+    await Promise.all(this.containersOf(podSandboxId).map(stopOne));
   }
 
   /** The pod store's remove hook: its containers are removed. */
