@@ -133,6 +133,8 @@ export async function loadCriContainers(criDir: string, log: Logger): Promise<Cr
 export class CriContainers {
   private readonly records = new Map<string, CriContainerRecord>();
   private readonly serial = new Map<string, Promise<unknown>>();
+  /** `<pod>/<attempt>/<name>` of CreateContainer calls writing their record now. */
+  private readonly creating = new Set<string>();
   /** Ends read from exit.json, by container id (final: a CRI container starts once). */
   private readonly exits = new Map<string, { status: ExitStatus; finishedAt: number }>();
 
@@ -217,11 +219,6 @@ export class CriContainers {
     const pod = this.o.pods.sandbox(podSandboxId);
     if (!pod) throw new CriContainerError("NOT_FOUND", `pod sandbox ${podSandboxId.slice(0, 80)} not found`);
     if (!pod.ready) throw new CriContainerError("FAILED_PRECONDITION", `pod sandbox ${pod.id} is not ready`);
-    if (this.records.size >= MAX_CONTAINERS)
-      throw new CriContainerError(
-        "RESOURCE_EXHAUSTED",
-        `at most ${MAX_CONTAINERS} CRI containers exist at once`,
-      );
     const imageSpec = config?.image as Record<string, unknown> | null | undefined;
     const reference = typeof imageSpec?.image === "string" ? imageSpec.image : "";
     const image = reference === "" ? undefined : this.o.image(reference);
@@ -256,11 +253,20 @@ export class CriContainers {
         r.metadata.name === translated.metadata.name &&
         r.metadata.attempt === translated.metadata.attempt,
     );
-    if (sameName)
+    // Checked and reserved in one turn of the event loop: a second call for the same name and
+    // attempt while this one writes its record is refused too, as are calls past the bound.
+    const key = `${pod.id}/${translated.metadata.attempt}/${translated.metadata.name}`;
+    if (sameName || this.creating.has(key))
       throw new CriContainerError(
         "FAILED_PRECONDITION",
-        `container ${translated.metadata.name} attempt ${translated.metadata.attempt} exists in the pod: ${sameName.id}`,
+        `container ${translated.metadata.name} attempt ${translated.metadata.attempt} exists in the pod`,
       );
+    if (this.records.size + this.creating.size >= MAX_CONTAINERS)
+      throw new CriContainerError(
+        "RESOURCE_EXHAUSTED",
+        `at most ${MAX_CONTAINERS} CRI containers exist at once`,
+      );
+    this.creating.add(key);
     const record: CriContainerRecord = {
       id,
       podSandboxId: pod.id,
@@ -276,19 +282,29 @@ export class CriContainers {
       createdAt: nowNs(),
     };
     return this.one(id, async () => {
-      await writeRecord(this.o.criDir, record);
-      const response = await this.o.daemon.add(record.skiffId, syntheticPackage(record));
-      if (response.type !== "install" || response.result.type !== "ok") {
-        await removeRecordDir(this.o.criDir, id);
-        throw new CriContainerError(
-          "INTERNAL",
-          `the daemon refused the container: ${JSON.stringify(response)}`,
-        );
+      try {
+        return await this.add(record);
+      } finally {
+        this.creating.delete(key);
       }
-      this.records.set(id, record);
-      this.o.log.info({ container: record.skiffId, id }, "CRI container created");
-      return id;
     });
+  }
+
+  /** Writes the record, then has the daemon add the container (the record first: INVARIANTS). */
+  private async add(record: CriContainerRecord): Promise<string> {
+    const { id } = record;
+    await writeRecord(this.o.criDir, record);
+    const response = await this.o.daemon.add(record.skiffId, syntheticPackage(record));
+    if (response.type !== "install" || response.result.type !== "ok") {
+      await removeRecordDir(this.o.criDir, id);
+      throw new CriContainerError(
+        "INTERNAL",
+        `the daemon refused the container: ${JSON.stringify(response)}`,
+      );
+    }
+    this.records.set(id, record);
+    this.o.log.info({ container: record.skiffId, id }, "CRI container created");
+    return id;
   }
 
   private newId(): string {

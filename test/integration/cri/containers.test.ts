@@ -577,6 +577,16 @@ void describe("CRI containers in pods", () => {
     );
     assert.equal(unknownImage.code, status.NOT_FOUND);
     assert.equal(existsSync(join(dir, "escape.log")), false);
+    // The same name and attempt twice at once: one is created, the other refused.
+    const twice = await Promise.allSettled([
+      create(pod, containerConfig("twin", "true")),
+      create(pod, containerConfig("twin", "true")),
+    ]);
+    assert.deepEqual(twice.map((r) => r.status).sort(), ["fulfilled", "rejected"]);
+    const refusedTwin = twice.find((r) => r.status === "rejected") as PromiseRejectedResult;
+    assert.equal((refusedTwin.reason as ServiceError).code, status.FAILED_PRECONDITION);
+    const twin = twice.find((r) => r.status === "fulfilled") as PromiseFulfilledResult<string>;
+    await call(client, "RemoveContainer", { container_id: twin.value });
     assert.deepEqual(
       (await call(client, "ListContainers", { filter: { pod_sandbox_id: pod.id } })).containers,
       [],
