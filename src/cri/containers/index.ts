@@ -16,6 +16,9 @@
  *   that is put back at the next start (or a directory without one, removed at the next start).
  * - Calls about one container are serialized (`serial`): CreateContainer/StartContainer/
  *   RemoveContainer of the same id never interleave their file and state changes.
+ * - A pod's container name and attempt is one container: CreateContainer checks the records and
+ *   the names being created (`creating`) and reserves its own in the same turn of the event
+ *   loop, before its first await that could let another call in.
  */
 import { randomBytes } from "node:crypto";
 import { lstat, readdir, stat } from "node:fs/promises";
