@@ -18,7 +18,7 @@
  *   RemoveContainer of the same id never interleave their file and state changes.
  * - A pod's container name and attempt is one container: CreateContainer checks the records and
  *   the names being created (`creating`) and reserves its own in the same turn of the event
- *   loop, before its first await that could let another call in.
+ *   loop (no await between the check and the reservation).
  */
 import { randomBytes } from "node:crypto";
 import { lstat, readdir, stat } from "node:fs/promises";
