@@ -176,19 +176,20 @@ void on_signal(struct monitor *m) {
 }
 
 /* Called for streams that are not discarded, and for the runtime's stderr while creating. */
-static void log_line(struct monitor *m, enum io_mode mode, const char *stream, const char *line, size_t len) {
-    logfile_append(&m->log, stream, line, len);
+static void log_line(struct monitor *m, enum io_mode mode, const char *stream, const char *line, size_t len,
+                     int partial) {
+    logfile_append(&m->log, stream, line, len, partial);
     if (mode == IO_INHERIT) send_log(m, stream, line, len);
 }
 
-static void out_line(void *ctx, const char *line, size_t len) {
+static void out_line(void *ctx, const char *line, size_t len, int partial) {
     struct monitor *m = ctx;
-    log_line(m, m->opt.io_out, "stdout", line, len);
+    log_line(m, m->opt.io_out, "stdout", line, len, partial);
 }
 
-static void err_line(void *ctx, const char *line, size_t len) {
+static void err_line(void *ctx, const char *line, size_t len, int partial) {
     struct monitor *m = ctx;
-    log_line(m, m->opt.io_err, "stderr", line, len);
+    log_line(m, m->opt.io_err, "stderr", line, len, partial);
 }
 
 void on_output(struct monitor *m, int is_err) {
@@ -211,7 +212,7 @@ void on_output(struct monitor *m, int is_err) {
     }
     if (is_err && phase_before_init(m->phase)) {
         /* Both streams discarded: container.log is opened for the runtime's text alone. */
-        if (m->log.fd < 0) logfile_open(&m->log, m->opt.state_dir, m->opt.log_max_bytes, m->opt.log_files);
+        if (m->log.fd < 0) open_log(m);
         size_t room = sizeof(m->create_err) - 1 - m->create_err_len;
         size_t k = (size_t)n < room ? (size_t)n : room;
         memcpy(m->create_err + m->create_err_len, buf, k);

@@ -24,6 +24,22 @@ static void civil_from_days(long long days, long long *y, unsigned *m, unsigned 
     *y = (long long)yoe + era * 400 + (*m <= 2);
 }
 
+static void utc_now(struct timespec *ts, long long *year, unsigned *month, unsigned *day, long long *in_day) {
+    clock_gettime(CLOCK_REALTIME, ts);
+    long long secs = ts->tv_sec, days = secs >= 0 ? secs / 86400 : (secs - 86399) / 86400;
+    *in_day = secs - days * 86400;
+    civil_from_days(days, year, month, day);
+}
+
+void rfc3339_nano_now(char out[40]) {
+    struct timespec ts;
+    long long year, in_day;
+    unsigned month, day;
+    utc_now(&ts, &year, &month, &day, &in_day);
+    fmt_snprintf(out, 40, "%04lld-%02u-%02uT%02lld:%02lld:%02lld.%09ldZ", year, month, day, in_day / 3600,
+                 in_day / 60 % 60, in_day % 60, ts.tv_nsec);
+}
+
 void rfc3339_now(char out[32]) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -43,12 +59,13 @@ static int open_current(struct logfile *lf, int truncate) {
     return 0;
 }
 
-int logfile_open(struct logfile *lf, const char *dir, long long max_bytes, int files) {
-    lf->max_bytes = max_bytes;
+int logfile_open(struct logfile *lf, const char *path, enum log_format format, long long max_bytes, int files) {
+    lf->format = format;
+    lf->max_bytes = format == LOG_CRI ? 0 : max_bytes;
     lf->files = files;
     lf->size = 0;
     lf->fd = -1;
-    if ((size_t)fmt_snprintf(lf->path, sizeof(lf->path), "%s/container.log", dir) >= sizeof(lf->path)) {
+    if ((size_t)fmt_snprintf(lf->path, sizeof(lf->path), "%s", path) >= sizeof(lf->path)) {
         errno = ENAMETOOLONG;
         return -1;
     }
@@ -71,13 +88,24 @@ static void rotate(struct logfile *lf) {
     if (open_current(lf, 1) < 0) fmt_err("skiff-monitor: reopen %s: %s\n", lf->path, strerror(errno));
 }
 
-void logfile_append(struct logfile *lf, const char *stream, const char *line, size_t len) {
+int logfile_reopen(struct logfile *lf) {
+    logfile_close(lf);
+    return open_current(lf, 0);
+}
+
+void logfile_append(struct logfile *lf, const char *stream, const char *line, size_t len, int partial) {
     char rec[LINE_MAX_BYTES + 64];
-    char ts[32];
+    char ts[40];
+    int head;
     if (lf->fd < 0) return;
     if (len > LINE_MAX_BYTES) len = LINE_MAX_BYTES;
-    rfc3339_now(ts);
-    int head = fmt_snprintf(rec, sizeof(rec), "%s %s ", ts, stream);
+    if (lf->format == LOG_CRI) {
+        rfc3339_nano_now(ts);
+        head = fmt_snprintf(rec, sizeof(rec), "%s %s %s ", ts, stream, partial ? "P" : "F");
+    } else {
+        rfc3339_now(ts);
+        head = fmt_snprintf(rec, sizeof(rec), "%s %s ", ts, stream);
+    }
     memcpy(rec + head, line, len);
     size_t total = (size_t)head + len;
     rec[total++] = '\n';
@@ -103,12 +131,12 @@ void logfile_close(struct logfile *lf) {
 void splitter_feed(struct line_splitter *s, const char *data, size_t n, line_fn fn, void *ctx) {
     for (size_t i = 0; i < n; i++) {
         if (data[i] == '\n') {
-            fn(ctx, s->buf, s->len);
+            fn(ctx, s->buf, s->len, 0);
             s->len = 0;
             continue;
         }
         if (s->len == sizeof(s->buf)) {
-            fn(ctx, s->buf, s->len);
+            fn(ctx, s->buf, s->len, 1);
             s->len = 0;
         }
         s->buf[s->len++] = data[i];
@@ -116,6 +144,6 @@ void splitter_feed(struct line_splitter *s, const char *data, size_t n, line_fn 
 }
 
 void splitter_flush(struct line_splitter *s, line_fn fn, void *ctx) {
-    if (s->len > 0) fn(ctx, s->buf, s->len);
+    if (s->len > 0) fn(ctx, s->buf, s->len, 0);
     s->len = 0;
 }

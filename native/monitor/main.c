@@ -32,10 +32,15 @@ const char *state_path(struct monitor *m, const char *name) {
     return m->path_buf;
 }
 
+int open_log(struct monitor *m) {
+    const char *path = m->opt.log_path ? m->opt.log_path : state_path(m, "container.log");
+    return logfile_open(&m->log, path, m->opt.log_format, m->opt.log_max_bytes, m->opt.log_files);
+}
+
 static void usage(void) {
     fmt_err("usage: skiff-monitor --id ID --bundle DIR --state-dir DIR --runtime PATH --runtime-root DIR\n"
             "       [--io-stdout inherit|pipe|discard] [--io-stderr inherit|pipe|discard]\n"
-            "       [--log-max-bytes N] [--log-files N]\n"
+            "       [--log-max-bytes N] [--log-files N] [--log-path FILE] [--log-format skiff|cri]\n"
             "       [--extra-fds N] [--ready-fd FD] [--linger-ms N]\n"
             "       [--memory-cgroup DIR [--memory-group-dir DIR]]\n"
             "       [--runtime-kind runc|crun] [--restore IMAGE_DIR]\n");
@@ -95,7 +100,7 @@ static void parse_options(struct options *o, int argc, char **argv) {
         {"runtime-root", 'R'}, {"log-max-bytes", 'm'}, {"log-files", 'f'},     {"extra-fds", 'x'},
         {"ready-fd", 'y'},     {"linger-ms", 'l'},     {"memory-cgroup", 'M'}, {"memory-group-dir", 'G'},
         {"io-stdout", 'O'},    {"io-stderr", 'E'},     {"runtime-kind", 'K'},  {"restore", 'C'},
-        {0, 0}};
+        {"log-path", 'P'},     {"log-format", 'T'},    {0, 0}};
     *o = (struct options){.io_out = IO_INHERIT,
                           .io_err = IO_INHERIT,
                           .log_max_bytes = 1 << 20,
@@ -125,10 +130,20 @@ static void parse_options(struct options *o, int argc, char **argv) {
             else usage();
             break;
         case 'C': o->restore_dir = value; break;
+        case 'P': o->log_path = value; break;
+        case 'T':
+            if (strcmp(value, "skiff") == 0) o->log_format = LOG_SKIFF;
+            else if (strcmp(value, "cri") == 0) o->log_format = LOG_CRI;
+            else usage();
+            break;
         default: usage();
         }
     }
     if (!o->id || !o->bundle || !o->state_dir || !o->runtime || !o->runtime_root) usage();
+    if (o->log_path && o->log_path[0] != '/') {
+        fmt_err("skiff-monitor: --log-path needs an absolute path\n");
+        exit(2);
+    }
     if (o->restore_dir && (o->restore_dir[0] != '/' || o->extra_fds > 0)) {
         fmt_err("skiff-monitor: --restore needs an absolute image directory and no --extra-fds\n");
         exit(2);
@@ -204,8 +219,7 @@ static void setup_and_create(struct monitor *m) {
         if (3 + i != m->opt.ready_fd) close(3 + i);
     }
     int logs = m->opt.io_out != IO_DISCARD || m->opt.io_err != IO_DISCARD;
-    if (logs && logfile_open(&m->log, m->opt.state_dir, m->opt.log_max_bytes, m->opt.log_files) < 0)
-        die("open container.log");
+    if (logs && open_log(m) < 0) die("open the container's log");
     if (!logs) m->log.fd = -1; /* opened only if the runtime's create fails (events.c, on_output) */
 
     m->listen_fd = listen_socket(m);

@@ -23,6 +23,8 @@ struct options {
     enum io_mode io_out, io_err;
     long long log_max_bytes;
     int log_files;
+    const char *log_path;       /* NULL: container.log in the state directory */
+    enum log_format log_format; /* LOG_CRI: CRI's format, never rotated (logfile.h) */
     int extra_fds;
     int ready_fd;       /* -1: none */
     long long linger_ms; /* how long an unreported exit waits for a daemon; 0: forever */
@@ -81,6 +83,8 @@ struct monitor {
 
 int64_t now_ms(void);
 const char *state_path(struct monitor *m, const char *name);
+/* Opens the container's log as the options say (--log-path, --log-format); -1 with errno on failure. */
+int open_log(struct monitor *m);
 
 /* events.c */
 void on_signal(struct monitor *m);

@@ -182,6 +182,11 @@ static void handle_frame(struct monitor *m, const char *js, size_t len) {
         request_start(m);
     } else if (strcmp(type, "kill") == 0) {
         handle_kill(m, js, len);
+    } else if (strcmp(type, "reopen_log") == 0) {
+        /* REOPEN_LOG -> LOG_REOPENED | ERROR: the kubelet renamed the log away (CRI ReopenContainerLog). */
+        if (m->log.fd < 0 && m->log.path[0] == '\0') send_error(m, "reopen_log", "the container has no log");
+        else if (logfile_reopen(&m->log) < 0) send_error(m, "reopen_log", strerror(errno));
+        else send_simple(m, "log_reopened", NULL);
     } else if (strcmp(type, "ack") == 0) {
         if (m->conn.finishing) m->done = 1;
     } else {

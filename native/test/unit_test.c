@@ -88,13 +88,15 @@ static void test_frames(void) {
 }
 
 static char lines[8][LINE_MAX_BYTES + 1];
+static int partials[8];
 static int n_lines;
 
-static void collect(void *ctx, const char *line, size_t len) {
+static void collect(void *ctx, const char *line, size_t len, int partial) {
     (void)ctx;
     if (n_lines < 8) {
         memcpy(lines[n_lines], line, len);
         lines[n_lines][len] = '\0';
+        partials[n_lines] = partial;
     }
     n_lines++;
 }
@@ -107,11 +109,13 @@ static void test_splitter(void) {
     splitter_flush(&s, collect, NULL);
     CHECK(n_lines == 4 && strcmp(lines[0], "a") == 0 && strcmp(lines[1], "bcd") == 0 && lines[2][0] == '\0' &&
           strcmp(lines[3], "end") == 0);
+    CHECK(!partials[0] && !partials[1] && !partials[2] && !partials[3]);
     n_lines = 0;
     memset(big, 'x', sizeof(big));
     splitter_feed(&s, big, sizeof(big), collect, NULL);
     splitter_flush(&s, collect, NULL);
     CHECK(n_lines == 2 && strlen(lines[0]) == LINE_MAX_BYTES && strlen(lines[1]) == 10);
+    CHECK(partials[0] == 1 && partials[1] == 0); /* a piece, then the line's end */
 }
 
 static long file_size(const char *dir, const char *name) {
@@ -125,16 +129,18 @@ static void test_rotation(void) {
     char dir[] = "/tmp/skiff-logfile-test-XXXXXX";
     struct logfile lf;
     CHECK(mkdtemp(dir) != NULL);
-    CHECK(logfile_open(&lf, dir, 100, 2) == 0);
-    for (int i = 0; i < 20; i++) logfile_append(&lf, "stdout", "0123456789", 10); /* 43 bytes a line */
+    char path[512];
+    snprintf(path, sizeof(path), "%s/container.log", dir);
+    CHECK(logfile_open(&lf, path, LOG_SKIFF, 100, 2) == 0);
+    for (int i = 0; i < 20; i++) logfile_append(&lf, "stdout", "0123456789", 10, 0); /* 43 bytes a line */
     logfile_close(&lf);
     CHECK(file_size(dir, "container.log") == 86);
     CHECK(file_size(dir, "container.log.1") == 86);
     CHECK(file_size(dir, "container.log.2") == 86);
     CHECK(file_size(dir, "container.log.3") == -1);
 
-    CHECK(logfile_open(&lf, dir, 100, 0) == 0); /* no rotated files: truncate in place */
-    for (int i = 0; i < 5; i++) logfile_append(&lf, "stderr", "x", 1);
+    CHECK(logfile_open(&lf, path, LOG_SKIFF, 100, 0) == 0); /* no rotated files: truncate in place */
+    for (int i = 0; i < 5; i++) logfile_append(&lf, "stderr", "x", 1, 0);
     logfile_close(&lf);
     CHECK(file_size(dir, "container.log") == 34); /* lines 5 (after truncating at line 3) */
 
@@ -144,10 +150,39 @@ static void test_rotation(void) {
 
     const char *names[] = {"container.log", "container.log.1", "container.log.2"};
     for (size_t i = 0; i < 3; i++) {
-        char path[512];
         snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
         unlink(path);
     }
+    CHECK(rmdir(dir) == 0);
+}
+
+/* CRI format: "<RFC3339 ns> <stream> <F|P> <text>", never rotated, reopened at its path. */
+static void test_cri_log(void) {
+    char dir[] = "/tmp/skiff-crilog-test-XXXXXX";
+    char path[512], moved[600], buf[256];
+    struct logfile lf;
+    CHECK(mkdtemp(dir) != NULL);
+    snprintf(path, sizeof(path), "%s/0.log", dir);
+    CHECK(logfile_open(&lf, path, LOG_CRI, 10, 1) == 0); /* max_bytes ignored: no rotation */
+    logfile_append(&lf, "stdout", "piece", 5, 1);
+    logfile_append(&lf, "stderr", "end", 3, 0);
+    snprintf(moved, sizeof(moved), "%s.1", path);
+    CHECK(rename(path, moved) == 0);
+    CHECK(logfile_reopen(&lf) == 0);
+    logfile_append(&lf, "stdout", "after", 5, 0);
+    logfile_close(&lf);
+    FILE *f = fopen(moved, "r");
+    CHECK(f != NULL);
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* 2026-12-07T03:45:09.123456789Z = 30 characters */
+    CHECK(n == 2 * 31 + strlen("stdout P piece\n") + strlen("stderr F end\n"));
+    CHECK(buf[10] == 'T' && buf[19] == '.' && buf[29] == 'Z' && strncmp(buf + 30, " stdout P piece\n", 16) == 0);
+    CHECK(strstr(buf, "Z stderr F end\n") != NULL);
+    CHECK(file_size(dir, "0.log") == 31 + (long)strlen("stdout F after\n"));
+    unlink(path);
+    unlink(moved);
     CHECK(rmdir(dir) == 0);
 }
 
@@ -205,6 +240,7 @@ int main(void) {
     test_frames();
     test_splitter();
     test_rotation();
+    test_cri_log();
     test_memory_counters();
     if (failures) {
         fprintf(stderr, "unit_test: %d check(s) failed\n", failures);

@@ -55,6 +55,11 @@ export interface ImageRecord {
   /** The config's `User`, as written in the image (`app`, `1000:1000`, empty for root). */
   user: string;
   annotations: Record<string, string>;
+  /**
+   * The config's Entrypoint, Cmd, Env (`NAME=VALUE`) and WorkingDir: what a CRI container runs
+   * when its config names no command (containers in pods, src/cri/containers/config.ts).
+   */
+  process: { entrypoint: string[]; cmd: string[]; env: string[]; workingDir: string };
 }
 
 export interface PullOptions {
@@ -216,6 +221,12 @@ export class ImageStore {
             inodes: usage.inodes,
             user: image.config.config.User ?? "",
             annotations: image.annotations,
+            process: {
+              entrypoint: image.config.config.Entrypoint ?? [],
+              cmd: image.config.config.Cmd ?? [],
+              env: image.config.config.Env ?? [],
+              workingDir: image.config.config.WorkingDir ?? "",
+            },
           };
           await this.writeRecord(join(work, "image.json"), record);
           await rm(join(work, "staging"), { recursive: true, force: true });
@@ -299,6 +310,12 @@ export class ImageStore {
         unpackedBytes: count(doc.unpackedBytes),
         inodes: count(doc.inodes),
         user: typeof doc.user === "string" ? doc.user : "",
+        process: {
+          entrypoint: strings(doc.process?.entrypoint),
+          cmd: strings(doc.process?.cmd),
+          env: strings(doc.process?.env),
+          workingDir: typeof doc.process?.workingDir === "string" ? doc.process.workingDir : "",
+        },
         annotations:
           typeof doc.annotations === "object" && doc.annotations !== null
             ? Object.fromEntries(

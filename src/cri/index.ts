@@ -1,7 +1,7 @@
 // The CRI endpoint as the daemon starts it: the image store and the pod store under the data
-// directory, the runtime handlers and the image policy, the streaming server when the daemon
-// hands it its lookups, then the gRPC server. Imported lazily by runtime.ts, only when
-// `[cri] socket` is configured.
+// directory, the runtime handlers and the image policy, the containers in pods, the streaming
+// server when the daemon hands it its lookups, then the gRPC server. Imported lazily by
+// runtime.ts, only when `[cri] socket` is configured.
 import { join } from "node:path";
 import type { Logger } from "pino";
 import type { CgroupLayout } from "../daemon/cgroups/layout.js";
@@ -10,6 +10,9 @@ import type { ExecExecutor } from "../daemon/exec/executor.js";
 import { nativeBinary } from "../daemon/monitor/native.js";
 import { RuntimeHandlers } from "./handlers.js";
 import { ImageStore } from "./image-store.js";
+import { parseImageLookup } from "./image-names.js";
+import { CriContainers, type CriDaemon } from "./containers/index.js";
+import type { CriContainerRecord } from "./containers/records.js";
 import { parseCidr, PodStore } from "./pods/index.js";
 import { ImagePolicy } from "./policy.js";
 import { startCriServer, type CriServer, type CriServerOptions } from "./server.js";
@@ -35,15 +38,20 @@ export interface StartCriOptions {
    */
   streaming?: {
     address: { host: string; port: number };
-    lookup: StreamingLookup;
     exec: ExecExecutor;
+    /** Which Skiff container and pod network a CRI id names; absent: the CRI containers' and pods'. */
+    lookup?: StreamingLookup;
   };
+  /** The CRI containers read at daemon start (already in the state), and the daemon they run in. */
+  containers: { loaded: CriContainerRecord[]; daemon: CriDaemon };
   log: Logger;
 }
 
-/** The running endpoint and the pod store behind it (the containers side looks pods up there). */
+/** The running endpoint, the pod store and the containers behind it. */
 export interface CriEndpoint extends CriServer {
   readonly pods: PodStore;
+  /** For the streaming server and runtime handlers: `containers.lookup(id)`. */
+  readonly containers: CriContainers;
 }
 
 export async function startCri(options: StartCriOptions): Promise<CriEndpoint> {
@@ -72,6 +80,37 @@ export async function startCri(options: StartCriOptions): Promise<CriEndpoint> {
     poolSize: options.cri.sandboxPool,
     log: options.log.child({ part: "pods" }),
   });
+  const policy = new ImagePolicy(options.cri.allowedRegistries);
+  const containers = new CriContainers(
+    {
+      criDir,
+      daemon: options.containers.daemon,
+      pods,
+      // The pod's runtime handler (picked by the pod store; "" never reaches here with handlers).
+      runtimeFor: (handler) => {
+        const runtime = handlers.runtimeOf(handler);
+        return runtime ? { path: runtime.path, kind: runtime.kind } : undefined;
+      },
+      image: (reference) => {
+        let record;
+        try {
+          record = images.find(parseImageLookup(reference));
+        } catch {
+          return undefined;
+        }
+        // An image stored before the policy named its registry is refused here (PERMISSION_DENIED).
+        if (record) policy.checkStored(record);
+        return record
+          ? { id: record.id, rootfs: images.rootfsOf(record.id), user: record.user, process: record.process }
+          : undefined;
+      },
+      log: options.log.child({ part: "containers" }),
+    },
+    options.containers.loaded,
+  );
+  // A pod's containers end before its network, cgroup and namespaces go (the pod store awaits these).
+  pods.onStop((id) => containers.stopPod(id));
+  pods.onRemove((id) => containers.removePod(id));
   let streaming: CriServerOptions["streaming"];
   try {
     if (options.streaming !== undefined) {
@@ -83,14 +122,15 @@ export async function startCri(options: StartCriOptions): Promise<CriEndpoint> {
         log: options.log.child({ part: "streaming" }),
       });
       options.log.info(`CRI streaming on ${server.baseUrl}`);
-      streaming = { lookup: options.streaming.lookup, exec, server };
+      streaming = { lookup: options.streaming.lookup ?? criLookup(containers, pods), exec, server };
     }
     const server = await startCriServer({
       socket: options.socket,
       images,
       pods,
+      containers,
       handlers,
-      policy: new ImagePolicy(options.cri.allowedRegistries),
+      policy,
       runtimeHealth: options.runtimeHealth,
       ...(streaming === undefined ? {} : { streaming }),
       log: options.log,
@@ -98,6 +138,7 @@ export async function startCri(options: StartCriOptions): Promise<CriEndpoint> {
     return {
       socket: server.socket,
       pods,
+      containers,
       async close() {
         await server.close();
         await pods.close();
@@ -108,4 +149,20 @@ export async function startCri(options: StartCriOptions): Promise<CriEndpoint> {
     await pods.close();
     throw e;
   }
+}
+
+/** The streaming server's lookups over the CRI containers and pods: exec and attach by CRI id, port-forward by pod. */
+function criLookup(containers: CriContainers, pods: PodStore): StreamingLookup {
+  return {
+    container(id) {
+      const target = containers.target(id);
+      if (target === undefined) return undefined;
+      return {
+        skiffId: target.skiffId,
+        running: target.running,
+        ...(target.logPath === undefined ? {} : { log: { path: target.logPath, format: "cri" } }),
+      };
+    },
+    podNetns: (id) => pods.sandbox(id)?.namespaces.network,
+  };
 }

@@ -34,6 +34,8 @@ import { ImageNameError, parseImageLookup, parsePullReference } from "./image-na
 import type { ImageRecord, ImageStore } from "./image-store.js";
 import { ImagePolicyError, type ImagePolicy } from "./policy.js";
 import { loadCriServices } from "./proto.js";
+import { CriContainerError, type CriContainers } from "./containers/index.js";
+import { containerHandlers } from "./containers/handlers.js";
 import { PodError, podHandlers, type PodStore } from "./pods/index.js";
 import { StreamingError, streamingHandlers, type StreamingBackend } from "./streaming/cri.js";
 
@@ -46,7 +48,7 @@ const KUBELET_API_VERSION = "0.1.0";
 const PODS_STREAMING =
   "the streaming variants of the pod methods are not implemented (the unary ones answer the same)";
 const POD_METRICS = "pod metrics are not implemented (PodSandboxStats answers the cgroup statistics)";
-const CONTAINERS_NEXT = "containers in pods are not implemented yet (docs/cri.md, Plan)";
+const CONTAINERS_NEXT = "container streams and events are not implemented yet (docs/cri.md, Plan)";
 
 /** Every method Skiff does not implement, with the reason its UNIMPLEMENTED answer carries. */
 export const UNIMPLEMENTED: Readonly<Record<string, string>> = {
@@ -55,17 +57,7 @@ export const UNIMPLEMENTED: Readonly<Record<string, string>> = {
   "RuntimeService/ListPodSandboxMetrics": POD_METRICS,
   "RuntimeService/StreamPodSandboxMetrics": POD_METRICS,
   "RuntimeService/ListMetricDescriptors": POD_METRICS,
-  "RuntimeService/CreateContainer": CONTAINERS_NEXT,
-  "RuntimeService/StartContainer": CONTAINERS_NEXT,
-  "RuntimeService/StopContainer": CONTAINERS_NEXT,
-  "RuntimeService/RemoveContainer": CONTAINERS_NEXT,
-  "RuntimeService/ListContainers": CONTAINERS_NEXT,
   "RuntimeService/StreamContainers": CONTAINERS_NEXT,
-  "RuntimeService/ContainerStatus": CONTAINERS_NEXT,
-  "RuntimeService/UpdateContainerResources": CONTAINERS_NEXT,
-  "RuntimeService/ReopenContainerLog": CONTAINERS_NEXT,
-  "RuntimeService/ContainerStats": CONTAINERS_NEXT,
-  "RuntimeService/ListContainerStats": CONTAINERS_NEXT,
   "RuntimeService/StreamContainerStats": CONTAINERS_NEXT,
   "RuntimeService/GetContainerEvents": CONTAINERS_NEXT,
   "RuntimeService/CheckpointContainer": "checkpointing containers (CRIU) is not supported by Skiff",
@@ -79,6 +71,8 @@ export interface CriServerOptions {
   images: ImageStore;
   /** The pod sandboxes (src/cri/pods/). */
   pods: PodStore;
+  /** Containers in pods (src/cri/containers/). */
+  containers: CriContainers;
   /** The OCI runtimes pods run under (RuntimeClass), probed fresh for each `Status`. */
   handlers: RuntimeHandlers;
   /** Where images may come from (`[cri] allowed_registries`). */
@@ -226,6 +220,7 @@ const HANDLER_CODES: Record<RuntimeHandlerErrorKind, GrpcStatus> = {
 function toServiceError(e: unknown): ServerErrorResponse {
   const answer = (code: GrpcStatus, details: string) => ({ code, details }) as ServerErrorResponse;
   if (e instanceof CriError) return answer(e.code, e.message);
+  if (e instanceof CriContainerError) return answer(GrpcStatus[e.code], e.message);
   if (e instanceof PodError) return answer(e.code, e.message);
   if (e instanceof StreamingError) return answer(e.code, e.message);
   if (e instanceof ImageNameError) return answer(GrpcStatus.INVALID_ARGUMENT, e.message);
@@ -260,8 +255,12 @@ function imageMessage(record: ImageRecord): Record<string, unknown> {
 function criHandlers(options: CriServerOptions, shutdown: AbortSignal): Record<string, Handler> {
   const { images, handlers, policy } = options;
   return {
-    ...podHandlers(options.pods),
+    ...podHandlers(
+      options.pods,
+      async (requested, load) => (await options.handlers.pick(requested, load)).name,
+    ),
     ...streamingHandlers(options.streaming),
+    ...containerHandlers(options.containers),
     "RuntimeService/Version": () =>
       Promise.resolve({
         version: KUBELET_API_VERSION,
@@ -370,8 +369,14 @@ function criHandlers(options: CriServerOptions, shutdown: AbortSignal): Record<s
       });
     },
     "ImageService/RemoveImage": async (call) => {
+      const lookup = parseImageLookup(text(call.request.image, "image"));
+      // A container's overlay has the image's root as its lower layer: it must stay.
+      const stored = images.find(lookup);
+      const user = stored && options.containers.usingImage(stored.id);
+      if (user)
+        throw new CriError(GrpcStatus.FAILED_PRECONDITION, `image ${stored.id} is used by container ${user}`);
       // CRI: removing an image that is not there succeeds.
-      await images.remove(parseImageLookup(text(call.request.image, "image")));
+      await images.remove(lookup);
       return {};
     },
     "ImageService/ImageFsInfo": () => {

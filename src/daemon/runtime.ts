@@ -25,7 +25,10 @@ import { detectOciRuntime } from "./oci/runtime.js";
 import { readHostFacts, type HostFacts } from "./oci/host.js";
 import { DaemonCounters, type MetricsServer, type MetricsSnapshot } from "./metrics/index.js";
 import { ToolchainHealth } from "./toolchain/health.js";
-import type { CriServer } from "../cri/server.js";
+import type { CriEndpoint } from "../cri/index.js";
+import type { CriDaemon } from "../cri/containers/index.js";
+import { readCriExit, unmountCriRoot } from "./containers/cri-root.js";
+import { join } from "node:path";
 import { probeCheckpointSupport, type CheckpointSupport } from "./containers/checkpoint.js";
 import { nativeBinary } from "./monitor/client.js";
 import { probeKernelVerity, type KernelVerityProbe } from "./mount/index.js";
@@ -80,7 +83,7 @@ export class Runtime {
   private readonly power: PowerExecutor;
   private readonly health: ToolchainHealth;
   private readonly debugCommands: DebugCommands;
-  private readonly exec: ExecExecutor;
+  readonly exec: ExecExecutor;
   private loopDone: Promise<void> = Promise.resolve();
   /**
    * Notifications held from construction until the first subscriber (or the grace after the
@@ -97,7 +100,7 @@ export class Runtime {
   exitCode = 0;
   private keepContainers = false;
   private metrics: MetricsServer | undefined;
-  private cri: CriServer | undefined;
+  private cri: CriEndpoint | undefined;
   /** OOM kills, suspends, wakes and start latency for the Prometheus endpoint. */
   private readonly counters = new DaemonCounters();
   private resolveStopped!: () => void;
@@ -246,9 +249,24 @@ export class Runtime {
     const repositories = new Map<string, Repository>();
     for (const rc of config.repositories) repositories.set(rc.id, await Repository.open(rc, config.runDir));
     const installed = await scanRepositories(repositories, log);
+    // CRI containers are in the initial state, so the adoption below re-attaches running ones.
+    const criLoaded =
+      config.cri.socket === undefined
+        ? []
+        : await (await import("../cri/containers/records.js")).readRecords(join(config.dataDir, "cri"), log);
+    if (criLoaded.length > 0) {
+      const { skiffIdOf, syntheticPackage } = await import("../cri/containers/records.js");
+      const taken = new Set(installed.map((r) => r.id));
+      for (const record of criLoaded) {
+        const id = skiffIdOf(record.manifest);
+        if (taken.has(id)) log.error({ container: id }, "CRI container ignored: a package has its id");
+        else installed.push({ id, pkg: syntheticPackage(record) });
+      }
+    }
     const runtime = new Runtime(config, log, repositories, installed, host);
     runtime.keepContainers = options.keepContainers ?? config.keepContainers;
-    for (const record of installed) record.mount = await runtime.packages.adoptMount(record.id, record.pkg);
+    for (const record of installed)
+      if (!record.pkg.cri) record.mount = await runtime.packages.adoptMount(record.id, record.pkg);
     await runtime.packages.removeStaleDevices(installed.flatMap((r) => (r.mount ? [r.mount] : [])));
     runtime.packages.watchCorruption();
     await runtime.mountOnStart(installed.filter((r) => !r.mount));
@@ -259,7 +277,7 @@ export class Runtime {
     // Exits found or seen from here on are held (`held`) until a client subscribes.
     await runtime.containers.adopt(
       await findInstances(`${config.logDir}/containers`, log),
-      (id) => runtime.owner.state.containers.get(id)?.pkg.npk.manifest,
+      (id) => runtime.owner.state.containers.get(id)?.pkg,
     );
     const health = await runtime.health.check();
     if (health.status !== "ok") log.error({ problems: health.problems }, "toolchain degraded at startup");
@@ -276,7 +294,7 @@ export class Runtime {
     if (config.cri.socket !== undefined) {
       // gRPC and the proto are loaded only when the endpoint is configured.
       const { startCri } = await import("../cri/index.js");
-      runtime.cri = await startCri({
+      const cri = await startCri({
         socket: config.cri.socket,
         cri: config.cri,
         runtime: config.runtime,
@@ -284,13 +302,56 @@ export class Runtime {
         dataDir: config.dataDir,
         runtimeHealth: () => runtime.health.check(),
         cgroupRoot: config.cgroup,
+        containers: { loaded: criLoaded, daemon: runtime.criDaemon() },
+        streaming: { address: config.cri.streamingAddress, exec: runtime.exec },
         log: log.child({ room: "cri" }),
       });
+      runtime.cri = cri;
       log.info(`CRI on unix://${config.cri.socket}`);
     }
     void runtime.hub.waitForSubscriber(STARTUP_EXIT_GRACE_MS).then(() => runtime.releaseNotifications());
     await runtime.autostart(installed);
     return runtime;
+  }
+
+  /**
+   * What the CRI containers need of the daemon (src/cri/containers/): their records join and
+   * leave the state through the loop, starts and stops are console requests of the peer `cri`,
+   * and the rest reads the state or asks the container executor for a handle's work.
+   */
+  criDaemon(): CriDaemon {
+    const job = (make: (reply: (r: Response) => void) => JobResult): Promise<Response> =>
+      new Promise((resolve, reject) => {
+        this.loop
+          .enqueue({ kind: "job", result: make(resolve) })
+          .catch(() => reject(new Error("daemon is shutting down")));
+      });
+    return {
+      add: (container, pkg) => job((reply) => ({ type: "cri_container_added", container, pkg, reply })),
+      remove: (container) => job((reply) => ({ type: "cri_container_removed", container, reply })),
+      start: (container) => job((reply) => ({ type: "cri_start_requested", container, reply })),
+      request: (request) =>
+        new Promise<Response>((resolve, reject) => {
+          this.loop
+            .enqueue({
+              kind: "console_request",
+              peer: { kind: "extern", address: "cri" },
+              request,
+              reply: resolve,
+            })
+            .catch(() => reject(new Error("daemon is shutting down")));
+        }),
+      process: (container) => {
+        const p = this.owner.state.containers.get(container)?.process;
+        return p ? { phase: p.phase, pid: p.pid, startedAt: p.startedAt } : undefined;
+      },
+      statistics: (container) => this.containers.statistics(container),
+      reopenLog: (container) => this.containers.reopenLog(container),
+      updateResources: (container, resources) => this.containers.updateResources(container, resources),
+      cleanupsSettled: () => this.containers.cleanupsSettled(),
+      exitOf: (cri) => readCriExit(cri.dir),
+      unmountRoot: (cri) => unmountCriRoot(cri),
+    };
   }
 
   /** Hands the notifications held since start-up to the hub, in order; later ones go directly. */

@@ -105,7 +105,13 @@ function statsMessage(
 }
 
 /** The implemented pod methods, by `Service/Method`. */
-export function podHandlers(pods: PodStore): Record<string, PodHandler> {
+/**
+ * The runtime handler a new pod runs under: `requested` if it is alive, "" spread across the
+ * live handlers by how many ready pods each runs (handlers.ts `pick`); throws when refused.
+ */
+export type PickHandler = (requested: string, load: (handler: string) => number) => Promise<string>;
+
+export function podHandlers(pods: PodStore, pickHandler: PickHandler): Record<string, PodHandler> {
   const found = (request: Message): PodRecord => {
     const record = pods.find(podId(request));
     if (record === undefined) throw notFound(`pod sandbox ${podId(request)} not found`);
@@ -115,7 +121,11 @@ export function podHandlers(pods: PodStore): Record<string, PodHandler> {
     statsMessage(record, pods.stats(record.id), await pods.interfaceCounters(record.id));
   return {
     "RuntimeService/RunPodSandbox": async ({ request }) => {
-      const record = await pods.run(readPodSpec(request));
+      const spec = readPodSpec(request);
+      // The record keeps the handler chosen, never "": the pod's containers and a restarted
+      // daemon run it under the same runtime.
+      spec.runtimeHandler = await pickHandler(spec.runtimeHandler, (handler) => pods.readyPodsOf(handler));
+      const record = await pods.run(spec);
       return { pod_sandbox_id: record.id };
     },
     "RuntimeService/StopPodSandbox": async ({ request }) => {

@@ -238,6 +238,13 @@ export class PodStore implements PodSandboxLookup {
     return this.records.get(id)?.ip === undefined ? undefined : podInterfaceCounters(vethName(id));
   }
 
+  /** How many ready pods run under the runtime handler `handler` (the spread's load). */
+  readyPodsOf(handler: string): number {
+    let count = 0;
+    for (const r of this.records.values()) if (r.state === "ready" && r.runtimeHandler === handler) count++;
+    return count;
+  }
+
   // --- the CRI operations -------------------------------------------------------------
 
   async run(spec: PodSpec): Promise<PodRecord> {

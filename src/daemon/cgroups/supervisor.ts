@@ -12,13 +12,14 @@ import { groupLimits, groupOfManifest } from "./groups.js";
 import { killCgroup } from "./kill.js";
 import { dirname } from "node:path";
 import type { CgroupLayout } from "./layout.js";
-import { applyFiles, CgroupLimitError, type CgroupFile } from "./limits.js";
+import { applyFiles, CgroupLimitError, limitsToFiles, type CgroupFile, type CgroupLimits } from "./limits.js";
 import { attrFilesFromManifestCgroups } from "./manifest.js";
 import { allDirs } from "./paths.js";
 import { toProcessStatistics, type ProcessStatistics } from "./process-statistics.js";
 import { readStats } from "./cgroup-stats.js";
 import { CgroupTree } from "./tree.js";
 import { bestEffort } from "../errors.js";
+import { resolveWithin } from "../../common/paths.js";
 
 export type SupervisorConfig = Pick<DaemonConfig, "cgroup" | "groups" | "oomMonitorAll">;
 
@@ -94,6 +95,14 @@ export class CgroupSupervisor {
     return this.tree.containerPath(manifest.name, group);
   }
 
+  /**
+   * A CRI container's cgroup: `<root>/<podParent>/<name>`, beneath its pod's cgroup
+   * (`PodSandboxRef.cgroupParent`, relative to the root; every component checked).
+   */
+  criContainerPath(podParent: string, name: string): string {
+    return resolveWithin(this.tree.rootPath, podParent, name);
+  }
+
   /** The writes of the manifest's `cgroups.*.attrs` (validated; throws CgroupLimitError). Pure. */
   attrFiles(manifest: Pick<Manifest, "cgroups">, warnings: string[]): CgroupFile[] {
     return attrFilesFromManifestCgroups(manifest.cgroups, warnings);
@@ -103,6 +112,12 @@ export class CgroupSupervisor {
   async writeAttrs(path: string, files: CgroupFile[]): Promise<void> {
     this.checkContainerPath(path);
     await applyFiles(this.layout, path, files);
+  }
+
+  /** Writes limits into a running container's cgroup (CRI's UpdateContainerResources). */
+  async writeLimits(path: string, limits: CgroupLimits): Promise<void> {
+    this.checkContainerPath(path);
+    await applyFiles(this.layout, path, limitsToFiles(this.layout, limits));
   }
 
   /** Whether the container's memory events become notifications (`oom_monitor`, or `oom_monitor_all`). */
@@ -133,13 +148,17 @@ export class CgroupSupervisor {
   }
 
   /** After an exit: stops the memory watcher, kills what is left and removes the container's cgroup on
-   *  every hierarchy. A cgroup that is already gone is fine. */
-  async cleanup(path: string, options: { signal?: AbortSignal } = {}): Promise<CleanupReport> {
+   *  every hierarchy. A cgroup that is already gone is fine. `keepParents`: the levels above stay
+   *  even when empty (a CRI container's pod cgroup belongs to the pod). */
+  async cleanup(
+    path: string,
+    options: { signal?: AbortSignal; keepParents?: boolean } = {},
+  ): Promise<CleanupReport> {
     this.checkContainerPath(path);
     const killed = await this.tree.procs(path);
     if (killed.length > 0) await killCgroup(this.layout, path, { signal: options.signal });
     await this.tree.remove(path, { signal: options.signal });
-    await this.removeEmptyParents(path);
+    if (options.keepParents !== true) await this.removeEmptyParents(path);
     return { wasEmpty: killed.length === 0, killed };
   }
 

@@ -25,7 +25,7 @@ export type FoundInstance =
       kind: "exited";
       stateDir: string;
       record: InstanceRecord;
-      exit: Pick<ExitRecord, "status" | "reason" | "oom">;
+      exit: Pick<ExitRecord, "status" | "reason" | "oom"> & Partial<Pick<ExitRecord, "time">>;
       monitor?: MonitorConnection;
     }
   | { kind: "lost"; stateDir: string; record: InstanceRecord };

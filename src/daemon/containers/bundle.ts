@@ -12,7 +12,7 @@ import { nativeBinary } from "../monitor/client.js";
 import { removeBundle, writeBundle, type BundleLayout } from "../oci/bundle.js";
 import type { HostFacts } from "../oci/host.js";
 import type { OciSpecInput } from "../oci/spec.js";
-import type { StartOverrides } from "../events/data.js";
+import type { CriContainerPart, StartOverrides } from "../events/data.js";
 
 export interface WrittenBundle {
   bundleDir: string;
@@ -56,6 +56,7 @@ export class BundleWriter {
     cgroupsPath: string;
     consoleSocketHostPath?: string;
     overrides: StartOverrides;
+    cri?: CriContainerPart;
   }): Promise<WrittenBundle> {
     const bundle = await writeBundle({
       log: this.o.log,
@@ -71,6 +72,7 @@ export class BundleWriter {
       consoleSocketHostPath: input.consoleSocketHostPath,
       overrides: ociOverrides(input.manifest, input.overrides),
       host: this.o.host,
+      ...(input.cri ? { cri: input.cri, extraEnv: input.cri.env } : {}),
     });
     return {
       bundleDir: bundle.bundleDir,

@@ -49,7 +49,8 @@ import {
 } from "../monitor/client.js";
 import type { ExitRecord } from "../monitor/protocol.js";
 import type { PackageExecutor } from "../repository/executor.js";
-import type { AdoptedInstance } from "../events/data.js";
+import type { AdoptedInstance, CriContainerPart, CriResources, InstalledPackage } from "../events/data.js";
+import { mountCriRoot, prepareCriLog, unmountCriRoot, writeCriExit } from "./cri-root.js";
 import type { ContainerStep } from "../events/steps.js";
 import { ToolchainDegradedError, type ToolchainHealth } from "../toolchain/health.js";
 import { deleteLostRuntimeState, type FoundInstance } from "./adopt.js";
@@ -118,6 +119,8 @@ interface Instance {
   monitor?: MonitorConnection;
   /** Memory events become `c_group` notifications (manifest `oom_monitor`, or `oom_monitor_all`). */
   reportMemory: boolean;
+  /** A CRI container's part (its overlay root, CRI log, exit.json): cri-root.ts. */
+  cri?: CriContainerPart;
   /** Settles when the start step has finished, successfully or not. */
   started: Promise<void>;
   /** Where its one exit event stands (`ExitReport`); moves forward only. */
@@ -133,6 +136,12 @@ function exitStatusOf(record: Pick<ExitRecord, "status" | "reason">, oom = false
   return "code" in record.status
     ? { type: "exit", code: record.status.code, ...extra }
     : { type: "signalled", signal: record.status.signal, ...extra };
+}
+
+/** Epoch ms of an exit record's `time` (the monitor's), or now when it has none. */
+function finishedAt(record: { time?: string }): number {
+  const ms = record.time === undefined ? Number.NaN : Date.parse(record.time);
+  return Number.isFinite(ms) ? ms : Date.now();
 }
 
 /**
@@ -407,15 +416,24 @@ export class ContainerExecutor {
     const { container, pkg } = step;
     const mounted: { container: ContainerId; handle: MountHandle }[] = [];
     const manifest = pkg.npk.manifest;
+    const cri = pkg.cri;
+    instance.cri = cri;
     await this.cleanups.get(container);
     try {
       await this.o.health.ensureHealthy();
-      const cgroupPath = this.o.cgroups.containerPath(manifest);
+      // A CRI container's cgroup is beneath its pod's (the pod's limits apply to it).
+      const cgroupPath = cri
+        ? this.o.cgroups.criContainerPath(cri.cgroupParent, manifest.name)
+        : this.o.cgroups.containerPath(manifest);
       instance.cgroupPath = cgroupPath;
       instance.reportMemory = this.o.cgroups.monitorsMemory(manifest);
       const attrWarnings: string[] = [];
       const attrs = this.o.cgroups.attrFiles(manifest, attrWarnings);
-      const root = step.mount ?? (await this.mountFor(container, pkg, mounted));
+      // The mount step: a CRI container's overlay (cri-root.ts), or the package's image.
+      const root = cri
+        ? { target: await mountCriRoot(cri) }
+        : (step.mount ?? (await this.mountFor(container, pkg, mounted)));
+      if (cri?.logPath !== undefined) await prepareCriLog(cri.logPath);
       const resourceRoots: Record<string, string> = {};
       for (const r of step.resources) {
         const handle = r.mount ?? (await this.mountFor(r.container, r.pkg, mounted));
@@ -444,6 +462,7 @@ export class ContainerExecutor {
           cgroupsPath: cgroupPath,
           consoleSocketHostPath: consoleSocket,
           overrides: step.overrides,
+          ...(cri ? { cri } : {}),
         });
       })();
       const [recordResult, bundleResult] = await Promise.allSettled([recorded, written]);
@@ -458,11 +477,12 @@ export class ContainerExecutor {
           id: nameOf(container),
           bundleDir: bundle.bundleDir,
           stateDir: instance.stateDir,
-          runtime: this.o.runtime.path,
+          runtime: cri?.runtime?.path ?? this.o.runtime.path,
           runtimeRoot: this.o.runtime.root,
-          runtimeKind: this.o.runtime.kind,
+          runtimeKind: cri?.runtime?.kind ?? this.o.runtime.kind,
           ...(step.restore ? { restore: checkpointDir(instance.stateDir) } : {}),
           io: monitorIo(manifest.io),
+          ...(cri?.logPath !== undefined ? { criLogPath: cri.logPath } : {}),
           log: this.o.logRotation,
           lingerMs: EXIT_LINGER_MS,
           extraFds: bundle.socketFds,
@@ -510,6 +530,7 @@ export class ContainerExecutor {
       // No monitor runs for it (spawnMonitor ends one it could not reach): no later daemon may
       // take its record for an instance that was lost.
       await bestEffort(this.o.log, `removing ${instance.stateDir}`, removeInstanceFiles(instance.stateDir));
+      if (cri) await bestEffort(this.o.log, `unmounting the root of ${container}`, unmountCriRoot(cri));
       const problems = e instanceof ToolchainDegradedError ? e.problems : undefined;
       // A start that failed for another reason may have met a binary that just vanished.
       if (!problems) this.background(container, "health check", this.o.health.check());
@@ -595,6 +616,41 @@ export class ContainerExecutor {
     await this.reportExit(instance, { status: { signal: 9 }, reason: "error" });
   }
 
+  /**
+   * CRI's ReopenContainerLog: the monitor opens the container's CRI log again at its path (the
+   * kubelet renamed it away). Reads no state: the instance's monitor is a handle.
+   */
+  async reopenLog(container: ContainerId): Promise<void> {
+    const instance = this.instances.get(container);
+    if (!instance?.cri) throw new Error(`${container} is not a running CRI container`);
+    await instance.started;
+    if (!instance.monitor) throw new Error(`${container} did not start`);
+    await instance.monitor.reopenLog();
+  }
+
+  /** CRI's UpdateContainerResources on a running instance: its cgroup's CPU and memory files. */
+  async updateResources(container: ContainerId, resources: CriResources): Promise<void> {
+    const instance = this.instances.get(container);
+    if (!instance?.cri || !instance.cgroupPath)
+      throw new Error(`${container} is not a running CRI container`);
+    await instance.started;
+    await this.o.cgroups.writeLimits(instance.cgroupPath, {
+      memory: resources.memoryLimitBytes === undefined ? undefined : { limit: resources.memoryLimitBytes },
+      cpu: {
+        shares: resources.cpuShares,
+        quota: resources.cpuQuota,
+        period: resources.cpuPeriod,
+        cpus: resources.cpusetCpus,
+        mems: resources.cpusetMems,
+      },
+    });
+  }
+
+  /** The cgroup of a running instance (absolute, below Skiff's root), for statistics of its own. */
+  cgroupOf(container: ContainerId): string | undefined {
+    return this.instances.get(container)?.cgroupPath;
+  }
+
   /** Statistics of a running instance's cgroup (synchronous reads; cheap for 100 containers). */
   statistics(container: ContainerId): ProcessStatistics | undefined {
     const instance = this.instances.get(container);
@@ -608,7 +664,7 @@ export class ContainerExecutor {
 
   private async reportExit(
     instance: Instance,
-    record: Pick<ExitRecord, "status" | "reason" | "oom" | "error">,
+    record: Pick<ExitRecord, "status" | "reason" | "oom" | "error"> & { time?: string },
   ): Promise<void> {
     if (instance.exitReport !== "owed") return;
     if (instance.checkpointing) {
@@ -620,11 +676,30 @@ export class ContainerExecutor {
     await instance.started;
     clearTimeout(instance.stopTimer);
     // The monitor read the OOM kill counters before the runtime removed the cgroup.
-    await this.postExit(instance, exitStatusOf(record, record.oom === true), record.error);
+    await this.postExit(
+      instance,
+      exitStatusOf(record, record.oom === true),
+      record.error,
+      finishedAt(record),
+    );
   }
 
-  private postExit(instance: Instance, status: ExitStatus, runtimeError?: string): Promise<void> {
+  /** `finishedAt`: epoch ms of the end, as the monitor's exit record says (a repeated report keeps it). */
+  private async postExit(
+    instance: Instance,
+    status: ExitStatus,
+    runtimeError?: string,
+    finishedAtMs = Date.now(),
+  ): Promise<void> {
     instance.exitReport = "posted";
+    // A CRI container's end outlives the instance (ContainerStatus until RemoveContainer): it is
+    // written before the monitor's exit record can be retired (after this event's delivery).
+    if (instance.cri)
+      await bestEffort(
+        this.o.log,
+        `recording the exit of ${instance.container}`,
+        writeCriExit(instance.cri, { status, finishedAt: finishedAtMs }),
+      );
     return this.o.emit(instance.container, {
       type: "exit",
       status,
@@ -753,7 +828,7 @@ export class ContainerExecutor {
     await bestEffort(this.o.log, `closing the console of ${container}`, this.o.consoles.close(container));
     if (cgroupPath) {
       const report = await this.o.cgroups
-        .cleanup(cgroupPath)
+        .cleanup(cgroupPath, { keepParents: instance?.cri !== undefined })
         .catch((e: unknown) => void this.o.log.warn({ container, err: e }, "cgroup removal failed"));
       if (report && !report.wasEmpty) {
         this.o.log.warn(
@@ -763,6 +838,8 @@ export class ContainerExecutor {
       }
     }
     await bestEffort(this.o.log, `removing the bundle of ${container}`, this.o.bundles.remove(container));
+    if (instance?.cri)
+      await bestEffort(this.o.log, `unmounting the root of ${container}`, unmountCriRoot(instance.cri));
     // The exit record goes once the exit notification is out (the INVARIANTS above).
     if (instance?.exitReport === "posted") await this.o.notificationsDelivered();
     await removeInstanceFiles(stateDir);
@@ -790,10 +867,11 @@ export class ContainerExecutor {
    */
   async adopt(
     found: FoundInstance[],
-    manifestOf: (container: ContainerId) => Manifest | undefined,
+    pkgOf: (container: ContainerId) => InstalledPackage | undefined,
   ): Promise<void> {
+    const manifestOf = (container: ContainerId): Manifest | undefined => pkgOf(container)?.npk.manifest;
     const adopted: AdoptedInstance[] = [];
-    const exits: { instance: Instance; status: ExitStatus }[] = [];
+    const exits: { instance: Instance; status: ExitStatus; finishedAt?: number }[] = [];
     let recorded!: () => void;
     const adoptionRecorded = new Promise<void>((resolve) => (recorded = resolve));
     for (const f of found) {
@@ -806,6 +884,7 @@ export class ContainerExecutor {
         started: adoptionRecorded,
         exitReport: "owed",
         reportMemory: false,
+        ...(pkgOf(container)?.cri ? { cri: pkgOf(container)?.cri } : {}),
       };
       const entry: AdoptedInstance = {
         container,
@@ -851,7 +930,11 @@ export class ContainerExecutor {
           instance.exitReport = "decided";
           this.instances.set(container, instance);
           adopted.push(entry);
-          exits.push({ instance, status: exitStatusOf(f.exit, f.exit.oom === true) });
+          exits.push({
+            instance,
+            status: exitStatusOf(f.exit, f.exit.oom === true),
+            finishedAt: finishedAt(f.exit),
+          });
           this.o.log.info(
             { container, instance: instance.id },
             "found the exit of a container that ended while the daemon was down",
@@ -882,7 +965,8 @@ export class ContainerExecutor {
     recorded();
     // Ended while no daemon was there: reported like a live exit (held by the runtime until a
     // client subscribes), and retired only once handed over.
-    for (const { instance, status } of exits) await this.postExit(instance, status);
+    for (const { instance, status, finishedAt: at } of exits)
+      await this.postExit(instance, status, undefined, at);
   }
 
   /**

@@ -89,6 +89,12 @@ export type RepositoryJob =
       reply: Reply;
     }
   | { type: "uninstalled"; container: ContainerId; error?: string; reply: Reply }
+  /** The CRI side created a container: its record, with a synthetic package (`pkg.cri`), joins the state. */
+  | { type: "cri_container_added"; container: ContainerId; pkg: InstalledPackage; reply: Reply }
+  /** The kubelet starts a CRI container (a console `start` of one is refused). */
+  | { type: "cri_start_requested"; container: ContainerId; reply: Reply }
+  /** The CRI side removes a container that does not run: its record leaves the state. */
+  | { type: "cri_container_removed"; container: ContainerId; reply: Reply }
   /** `release_images` ended: each image unmounted, or `error` (then it is still mounted). */
   | {
       type: "images_released";

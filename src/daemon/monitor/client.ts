@@ -32,6 +32,11 @@ export interface MonitorOptions {
   io: MonitorStreamsIo;
   log: { maxBytes: number; files: number };
   /**
+   * The log in CRI's format at this absolute path instead of container.log (a CRI container's
+   * log, where the kubelet asked for it; never rotated by the monitor).
+   */
+  criLogPath?: string;
+  /**
    * Passed to the container as fds 4, 5, ... (fd 3 is skiff-init's status pipe). "ignore" leaves the
    * place free for the wrapper to fill (skiff-mksock makes datagram and seq_packet sockets there).
    */
@@ -72,6 +77,7 @@ export async function spawnMonitor(opts: MonitorOptions): Promise<MonitorConnect
     ...["--runtime", opts.runtime, "--runtime-root", opts.runtimeRoot],
     ...ioArgs(opts.io),
     ...["--log-max-bytes", String(opts.log.maxBytes), "--log-files", String(opts.log.files)],
+    ...(opts.criLogPath === undefined ? [] : ["--log-path", opts.criLogPath, "--log-format", "cri"]),
     ...["--extra-fds", String(extraFds.length), "--ready-fd", "1"],
     ...(opts.lingerMs === undefined ? [] : ["--linger-ms", String(opts.lingerMs)]),
     ...(opts.memoryCgroup === undefined ? [] : ["--memory-cgroup", opts.memoryCgroup]),

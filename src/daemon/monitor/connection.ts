@@ -34,7 +34,7 @@ export interface MonitorConnectionEvents {
 export type ConnectionState = "connecting" | "connected" | "closed";
 
 interface PendingRequest {
-  op: "start" | "kill";
+  op: "start" | "kill" | "reopen_log";
   resolve: () => void;
   reject: (err: Error) => void;
 }
@@ -112,6 +112,11 @@ export class MonitorConnection extends EventEmitter<MonitorConnectionEvents> {
     const number = typeof signal === "number" ? signal : osConstants.signals[signal];
     if (!Number.isInteger(number)) return Promise.reject(new Error(`unknown signal ${String(signal)}`));
     return this.request("kill", { type: "kill", signal: number, all: options.all === true });
+  }
+
+  /** Has the monitor open its log file again at its path (after the kubelet renamed it away). */
+  reopenLog(): Promise<void> {
+    return this.request("reopen_log", { type: "reopen_log" });
   }
 
   /**
@@ -213,6 +218,9 @@ export class MonitorConnection extends EventEmitter<MonitorConnectionEvents> {
         break;
       case "killed":
         this.settle("kill");
+        break;
+      case "log_reopened":
+        this.settle("reopen_log");
         break;
       case "error":
         this.settle(message.op, new Error(`monitor ${message.op || "request"} failed: ${message.message}`));

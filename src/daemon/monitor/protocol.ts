@@ -48,6 +48,8 @@ export type MonitorMessage =
   | { type: "init"; pid: number }
   | { type: "started" }
   | { type: "killed"; signal: number }
+  /** The answer to `reopen_log`: the log file was opened again at its path. */
+  | { type: "log_reopened" }
   | { type: "error"; op: string; message: string }
   | { type: "log"; stream: LogStream; line: string }
   | ({ type: "memory" } & MemoryCounts)
@@ -57,6 +59,8 @@ export type DaemonMessage =
   | { type: "hello"; version: number }
   | { type: "start" }
   | { type: "kill"; signal: number; all?: boolean }
+  /** Close the log and open it again at its path (CRI's ReopenContainerLog, after a rename). */
+  | { type: "reopen_log" }
   | { type: "ack" };
 
 export function encodeFrame(message: DaemonMessage | MonitorMessage): Buffer {
@@ -181,6 +185,8 @@ export function parseMonitorMessage(value: unknown): MonitorMessage {
       return { type };
     case "killed":
       return { type, signal: int(value, "signal", where) };
+    case "log_reopened":
+      return { type };
     case "error":
       return {
         type,

@@ -72,6 +72,8 @@ export interface BundleInput {
   hostname?: string;
   overrides?: OciSpecInput["overrides"];
   extraEnv?: Record<string, string>;
+  /** A CRI container's part beyond its manifest (oci/cri.ts). */
+  cri?: OciSpecInput["cri"];
   /** From readHostFacts at daemon start. */
   host: HostFacts;
   signal?: AbortSignal;
@@ -151,6 +153,7 @@ export async function writeBundle(input: BundleInput): Promise<Bundle> {
     consoleSocketHostPath: input.consoleSocketHostPath,
     overrides: input.overrides,
     extraEnv: input.extraEnv,
+    ...(input.cri ? { cri: input.cri } : {}),
     preservedFds: 1 + socketNames.length,
     groupIds: await resolveGroupIds(manifest, input.rootfsPath),
     arch: input.host.arch,

@@ -7,6 +7,8 @@ import {
   SKIFF_INIT_PATH_IN_CONTAINER,
 } from "./mounts.js";
 import { buildResources } from "./resources.js";
+import { applyCri } from "./cri.js";
+import type { CriContainerPart } from "../events/data.js";
 import { compileSeccomp } from "./seccomp.js";
 import type { OciCapabilities, OciNamespace, OciProcess, OciRlimit, OciSpec } from "./types.js";
 
@@ -72,6 +74,8 @@ export interface OciSpecInput {
   groupIds?: Readonly<Record<string, number>>;
   /** Node.js architecture name for the seccomp filter; default process.arch. */
   arch?: string;
+  /** A CRI container's part beyond its manifest (oci/cri.ts); its env goes in as `extraEnv`. */
+  cri?: CriContainerPart;
 }
 
 export interface OciSpecResult {
@@ -136,6 +140,7 @@ export function buildOciSpec(input: OciSpecInput): OciSpecResult {
     },
   };
   if (input.hostname !== undefined) spec.hostname = input.hostname;
+  if (input.cri !== undefined) applyCri(spec, input.cri);
   const seccomp = compileSeccomp(
     manifest.seccomp,
     manifest.capabilities ?? [],

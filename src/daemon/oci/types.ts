@@ -21,6 +21,8 @@ export interface OciProcess {
   capabilities: OciCapabilities;
   rlimits: OciRlimit[];
   noNewPrivileges: boolean;
+  /** -1000..1000; set for CRI containers (the kubelet's QoS class). */
+  oomScoreAdj?: number;
   /** runtime-spec 1.2; runc 1.1.5 ignores it (buildOciSpec warns). */
   scheduler?: OciScheduler;
   selinuxLabel?: string;

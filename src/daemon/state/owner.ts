@@ -6,6 +6,7 @@
  * at a time; executors run the steps after the transition, so a step never sees a half-applied
  * state.
  */
+import { criContainerAdded, criContainerRemoved, criStartRequested } from "./cri.js";
 import { checkpointFailed, containerCheckpointed } from "./checkpoint.js";
 import type { ContainerId } from "../../protocol/container.js";
 import type { ContainerEvent, DaemonEvent, JobResult } from "../events/types.js";
@@ -132,6 +133,12 @@ function jobDone(state: RuntimeState, result: JobResult, now: number): Transitio
       return preparedDiscarded(state, result);
     case "uninstalled":
       return uninstalled(state, result);
+    case "cri_container_added":
+      return criContainerAdded(state, result);
+    case "cri_container_removed":
+      return criContainerRemoved(state, result);
+    case "cri_start_requested":
+      return criStartRequested(state, result, now);
     case "images_released":
       return imagesReleased(state, result);
     case "container_started":

@@ -7,6 +7,7 @@
  * request gets a definite answer. An install reserves its name:version before its file is
  * renamed into place, so two uploads of the same container cannot both succeed.
  */
+import { criRefusal } from "./cri.js";
 import { formatContainerId, type ContainerId } from "../../protocol/container.js";
 import type { ContainerResult, Request, Response, WireError } from "../../protocol/messages.js";
 import type { JobResult, MountImagesStep, Reply } from "../events/types.js";
@@ -26,7 +27,7 @@ import { containerResponse, installResponse } from "../responses.js";
 type T = Transition<RuntimeState>;
 
 /** Answers through `reply` (a job's requester), then runs `more`. */
-const replied = (state: RuntimeState, reply: Reply, response: Response, ...more: Step[]): T => ({
+export const replied = (state: RuntimeState, reply: Reply, response: Response, ...more: Step[]): T => ({
   state,
   steps: [{ type: "reply_to", reply, response }, ...more],
 });
@@ -111,6 +112,8 @@ export function uninstallRequest(
     replied(state, reply, containerResponse("uninstall", container, error));
   const record = visible(state, container);
   if (!record) return fail({ type: "invalid_container", container });
+  const cri = criRefusal(record, "uninstall");
+  if (cri) return fail(cri);
   // A prepared instance is discarded first; the uninstall goes on once it has ended.
   if (!record.busy && record.process && canDiscard(record.process)) {
     return {
@@ -178,6 +181,8 @@ export function mountRequest(
     const record = visible(next, container);
     const error = (e: WireError): void => void (immediate[i] = { type: "error", container, error: e });
     if (!record) return error({ type: "invalid_container", container });
+    const cri = criRefusal(record, kind);
+    if (cri) return error(cri);
     if (record.busy) return error({ type: busyError, container });
     // A prepared instance (nothing ran yet) is discarded by the umount; a running one refuses it.
     const discard = kind === "umount" && canDiscard(record.process);

@@ -4,6 +4,7 @@
  * `install` never reaches here: its payload is received by a job first (see upload.ts), and
  * the verified upload arrives as a `job` event.
  */
+import { criRefusal } from "./cri.js";
 import type { Request, Response } from "../../protocol/messages.js";
 import type { Peer, Reply } from "../events/types.js";
 import { initialPower, visibleContainers, type ContainerRecord, type RuntimeState } from "./model.js";
@@ -20,6 +21,7 @@ import {
   powerResponse,
   requestError,
   type InspectView,
+  containerResponse,
 } from "../responses.js";
 
 /** What token requests need besides the state: the daemon's key and `token_validity`. */
@@ -104,13 +106,17 @@ export function handleRequest(
     case "uninstall":
       return uninstallRequest(state, request, answer);
     case "start":
-      return startRequest(state, request, answer, now);
     case "prepare":
-      return prepareContainer(state, request.container, answer, now);
     case "checkpoint":
-      return checkpointRequest(state, request.container, answer);
-    case "restore":
+    case "restore": {
+      // A CRI container starts once, by the kubelet (state/cri.ts); no console start, no image.
+      const refused = criRefusal(state.containers.get(request.container), request.type);
+      if (refused) return reply(state, containerResponse(request.type, request.container, refused));
+      if (request.type === "start") return startRequest(state, request, answer, now);
+      if (request.type === "prepare") return prepareContainer(state, request.container, answer, now);
+      if (request.type === "checkpoint") return checkpointRequest(state, request.container, answer);
       return restoreRequest(state, request.container, answer, now);
+    }
     case "kill":
       return killRequest(state, request, answer);
     case "stop":

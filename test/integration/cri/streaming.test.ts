@@ -120,6 +120,7 @@ before(async () => {
     cgroupRoot: config.cgroup,
     dataDir: config.dataDir,
     runtimeHealth: () => Promise.resolve({ status: "ok", problems: [] }),
+    containers: { loaded: [], daemon: daemon.runtime.criDaemon() },
     streaming: { address: { host: "127.0.0.1", port: 0 }, lookup, exec: executor },
     log,
   });

@@ -1,0 +1,63 @@
+/**
+ * The RuntimeService methods of containers in pods, as server.ts registers them: request
+ * fields in, CriContainers' answers out (the gRPC mapping of errors is server.ts's).
+ */
+import type { ServerUnaryCall } from "@grpc/grpc-js";
+import type { CriContainers } from "./index.js";
+
+type Call = ServerUnaryCall<Record<string, unknown>, unknown>;
+type Handler = (call: Call) => Promise<unknown>;
+
+function text(message: unknown, field: string): string {
+  const value = (message as Record<string, unknown> | null | undefined)?.[field];
+  return typeof value === "string" ? value : "";
+}
+
+function object(message: unknown, field: string): Record<string, unknown> | null {
+  const value = (message as Record<string, unknown> | null | undefined)?.[field];
+  return value !== null && typeof value === "object" ? (value as Record<string, unknown>) : null;
+}
+
+export function containerHandlers(store: CriContainers): Record<string, Handler> {
+  const containers = (): CriContainers => store;
+  return {
+    "RuntimeService/CreateContainer": async (call) => ({
+      container_id: await containers().create(
+        text(call.request, "pod_sandbox_id"),
+        object(call.request, "config"),
+      ),
+    }),
+    "RuntimeService/StartContainer": async (call) => {
+      await containers().start(text(call.request, "container_id"));
+      return {};
+    },
+    "RuntimeService/StopContainer": async (call) => {
+      const timeout = Number(call.request.timeout ?? 0);
+      await containers().stop(text(call.request, "container_id"), Number.isFinite(timeout) ? timeout : 0);
+      return {};
+    },
+    "RuntimeService/RemoveContainer": async (call) => {
+      await containers().remove(text(call.request, "container_id"));
+      return {};
+    },
+    "RuntimeService/ListContainers": async (call) => ({
+      containers: await containers().list(object(call.request, "filter")),
+    }),
+    "RuntimeService/ContainerStatus": async (call) =>
+      containers().status(text(call.request, "container_id"), call.request.verbose === true),
+    "RuntimeService/UpdateContainerResources": async (call) => {
+      await containers().updateResources(text(call.request, "container_id"), object(call.request, "linux"));
+      return {};
+    },
+    "RuntimeService/ReopenContainerLog": async (call) => {
+      await containers().reopenLog(text(call.request, "container_id"));
+      return {};
+    },
+    "RuntimeService/ContainerStats": async (call) => ({
+      stats: await containers().stats(text(call.request, "container_id")),
+    }),
+    "RuntimeService/ListContainerStats": async (call) => ({
+      stats: await containers().listStats(object(call.request, "filter")),
+    }),
+  };
+}
