@@ -30,7 +30,7 @@ const STATS_ROUNDS = 20;
 const MiB = 1024 * 1024;
 /** `skiff stats` as a command: a process each time, beside `node -e 0` + the direct reads. */
 const CLI_ROUNDS = 7;
-const CLI = new URL("../src/cli/main.js", import.meta.url).pathname;
+const CLI = new URL("../cli/skiff.js", import.meta.url).pathname; // the installed `skiff` (bundled)
 const run = promisify(execFile);
 
 /** What `inspect` reads per running container on this hybrid (v1 controllers) host. */

@@ -29,7 +29,7 @@ import { inWorkers, ms, percentile, timed, versus } from "./stats.js";
 const run = promisify(execFile);
 const CLIENTS = 8;
 const SAMPLES = 50;
-const CLI = new URL("../src/cli/main.js", import.meta.url).pathname;
+const CLI = new URL("../cli/skiff.js", import.meta.url).pathname; // the installed `skiff` (bundled)
 
 function fleetSize(): number {
   const text = process.env.SKIFF_BENCH_SCALE ?? "1000";

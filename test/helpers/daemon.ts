@@ -16,7 +16,7 @@ import { waitFor, within } from "./wait.js";
 
 export const PACKAGE_ROOT = new URL("../../../", import.meta.url).pathname;
 export const SKIFFD = join(PACKAGE_ROOT, "dist/src/daemon/main.js");
-export const SKIFF = join(PACKAGE_ROOT, "dist/src/cli/main.js");
+export const SKIFF = join(PACKAGE_ROOT, "dist/cli/skiff.js");
 
 // Generous bounds that end as soon as their condition holds (docs/testing.md: the VM lane).
 const DAEMON_START_TIMEOUT_MS = 90_000;

@@ -1,6 +1,10 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { COMMAND_MODULES, findCommand } from "../../../src/cli/registry.js";
+import { COMMAND_MODULE_WORDS } from "../../../src/cli/words.js";
+
+/** src/cli/ as built (dist/src/cli/): words.ts's `source` paths are relative to it. */
+const CLI = new URL("../../../src/cli/", import.meta.url);
 
 describe("command registry", () => {
   it("lists exactly the names and aliases of each module's commands", async () => {
@@ -24,5 +28,13 @@ describe("command registry", () => {
   it("gives each word to one module only", () => {
     const words = COMMAND_MODULES.flatMap((m) => m.words);
     assert.equal(new Set(words).size, words.length);
+  });
+
+  it("names, for each module's bundle, the module its loader imports (scripts/build-cli.mjs)", async () => {
+    for (const [i, entry] of COMMAND_MODULE_WORDS.entries()) {
+      const exported = Object.values((await import(new URL(entry.source, CLI).href)) as object);
+      for (const command of await COMMAND_MODULES[i]!.load())
+        assert.ok(exported.flat().includes(command), entry.source);
+    }
   });
 });
