@@ -26,7 +26,8 @@ import { execSession, headers, readAll, upgrade, type Upgraded } from "./streami
 import { cleanupDaemon, testCgroupName } from "../../helpers/cleanup.js";
 import { SKIFFD, testConfigText } from "../../helpers/daemon.js";
 import { waitFor, within } from "../../helpers/wait.js";
-import { makeTar, startRegistry, writeLayout, type Registry } from "../oci-image/fixtures.js";
+import { startRegistry, type Registry } from "../oci-image/fixtures.js";
+import { pushBusyboxImage } from "./lifecycle-image.js";
 
 const run = promisify(execFile);
 const CALL_TIMEOUT_MS = 60_000;
@@ -66,29 +67,6 @@ function clients(socket: string): { runtime: Client; images: Client } {
     runtime: new services.RuntimeService(`unix:${socket}`, credentials.createInsecure()),
     images: new services.ImageService(`unix:${socket}`, credentials.createInsecure()),
   };
-}
-
-const APPLETS = ["sh", "echo", "sleep", "cat", "mkdir", "hostname", "httpd", "wget", "touch", "ls"];
-
-/** An OCI layout with a full static busybox, pushed as `e2e/box:1`. */
-async function pushBusyboxImage(dir: string, registry: Registry): Promise<string> {
-  const busybox = await readFile("/bin/busybox");
-  const layer = await makeTar([
-    { name: "bin", type: "directory" },
-    { name: "bin/busybox", content: busybox, mode: 0o755 },
-    ...APPLETS.map((a) => ({ name: `bin/${a}`, type: "symlink" as const, linkname: "busybox" })),
-    { name: "etc", type: "directory" },
-    { name: "etc/passwd", content: "root:x:0:0::/:/bin/sh\n" },
-    { name: "etc/group", content: "root:x:0:\n" },
-    { name: "tmp", type: "directory", mode: 0o1777 },
-  ]);
-  const layout = join(dir, "box-layout");
-  await writeLayout(layout, [{ tar: layer }], { tag: "1", config: { Env: ["PATH=/bin"] } });
-  const reference = `${registry.host}/e2e/box:1`;
-  await run("skopeo", ["copy", "-q", "--dest-tls-verify=false", `oci:${layout}:1`, `docker://${reference}`], {
-    timeout: CALL_TIMEOUT_MS,
-  });
-  return reference;
 }
 
 /** A TCP port free on the host's loopback right now (for the pod's host port mapping). */
@@ -158,8 +136,17 @@ async function waitForLine(c: Client, id: string, content: string): Promise<void
   );
 }
 
-/** One connection through a port-forward URL: sends `payload`, half-closes, reads to the end. */
-async function forward(url: string, port: number, payload: string): Promise<{ data: string; error: string }> {
+/**
+ * One connection through a port-forward URL: sends `payload` (then half-closes when `halfClose`),
+ * reads the data and error streams to their ends. Without the half-close, as client-go keeps its
+ * side open, the target's EOF must end both.
+ */
+async function forward(
+  url: string,
+  port: number,
+  payload: string,
+  halfClose = true,
+): Promise<{ data: string; error: string }> {
   const up = await upgrade(url, ["portforward.k8s.io"]);
   assert.equal(up.status, 101);
   const { session } = up as Session;
@@ -168,7 +155,8 @@ async function forward(url: string, port: number, payload: string): Promise<{ da
   error.writable.end();
   const data = session.openStream(headers({ streamtype: "data", port: String(port), requestid: "0" }));
   const reply = readAll(data);
-  data.writable.end(Buffer.from(payload));
+  if (halfClose) data.writable.end(Buffer.from(payload));
+  else data.writable.write(Buffer.from(payload));
   const [d, e] = await within(Promise.all([reply, errorText]), { timeoutMs: WAIT_MS, what: "the forward" });
   session.close();
   return { data: d.toString(), error: e.toString() };
@@ -445,6 +433,14 @@ void describe("CRI: a pod's whole lifecycle, as a kubelet drives it", () => {
     assert.equal(reply.error, "");
     assert.match(reply.data, /^HTTP\/1\.[01] 200 OK\r\n/);
     assert.match(reply.data, /\r\n\r\npong-from-pod\n$/);
+    // The server closes the connection after its answer; the client never half-closes (as curl
+    // through kubectl port-forward): the error stream still ends, so client-go lets go.
+    const { url: again } = (await call(rt, "PortForward", { pod_sandbox_id: podId, port: [WEB_PORT] })) as {
+      url: string;
+    };
+    const open = await forward(again, WEB_PORT, "GET /index.html HTTP/1.0\r\n\r\n", false);
+    assert.equal(open.error, "");
+    assert.match(open.data, /\r\n\r\npong-from-pod\n$/);
     const viaHost = await fetch(`http://127.0.0.1:${hostPort}/index.html`, {
       signal: AbortSignal.timeout(WAIT_MS),
     });
