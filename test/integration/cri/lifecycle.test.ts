@@ -621,6 +621,20 @@ void describe("CRI across a kill -9 of skiffd, and the image policy after a rest
   void it("keeps pods and containers whole, exec working and the exact stop status; then refuses a stored image the new policy does not allow", async () => {
     await writeConfig(registry.host);
     let c = await startSkiffd();
+    // The default handlers: runc, and crun where installed; crun is dead on a hybrid cgroup host.
+    const info = JSON.parse(
+      ((await call(c, "Status", { verbose: true })).info as Record<string, string>).runtimeHandlers!,
+    ) as { name: string; alive: boolean }[];
+    if (info.some((h) => h.name === "crun" && !h.alive)) {
+      const dead = await refusal(
+        call(c, "RunPodSandbox", {
+          config: { metadata: { name: "oncrun", namespace: "e2e", uid: "uid-oncrun" } },
+          runtime_handler: "crun",
+        }),
+      );
+      assert.equal(dead.code, status.FAILED_PRECONDITION, dead.details);
+      assert.match(dead.details, /runtime handler crun is dead/);
+    }
     await call(img!, "PullImage", { image: { image } });
     const podId = (
       await call(c, "RunPodSandbox", {
