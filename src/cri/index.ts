@@ -151,11 +151,14 @@ export async function startCri(options: StartCriOptions): Promise<CriEndpoint> {
   }
 }
 
-/** The streaming server's lookups over the CRI containers and pods: exec and attach by CRI id, port-forward by pod. */
+/**
+ * The streaming server's lookups over the CRI containers and pods: exec and attach by CRI id,
+ * port-forward by pod; each id in full or a unique prefix (crictl's short ids).
+ */
 function criLookup(containers: CriContainers, pods: PodStore): StreamingLookup {
   return {
     container(id) {
-      const target = containers.target(id);
+      const target = containers.target(containers.fullId(id));
       if (target === undefined) return undefined;
       return {
         skiffId: target.skiffId,

@@ -42,5 +42,6 @@ export interface PodSandboxRef {
 
 /** How the containers side finds a pod. */
 export interface PodSandboxLookup {
+  /** The pod `id` names: its full id or a unique prefix (crictl's short ids). */
   sandbox(id: string): PodSandboxRef | undefined;
 }

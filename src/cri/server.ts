@@ -48,7 +48,7 @@ const KUBELET_API_VERSION = "0.1.0";
 const PODS_STREAMING =
   "the streaming variants of the pod methods are not implemented (the unary ones answer the same)";
 const POD_METRICS = "pod metrics are not implemented (PodSandboxStats answers the cgroup statistics)";
-const CONTAINERS_NEXT = "container streams and events are not implemented yet (docs/cri.md, Plan)";
+const CONTAINERS_NEXT = "container streams and events are not implemented yet (docs/cri.md, Not yet)";
 
 /** Every method Skiff does not implement, with the reason its UNIMPLEMENTED answer carries. */
 export const UNIMPLEMENTED: Readonly<Record<string, string>> = {

@@ -383,7 +383,9 @@ export function translateConfig(config: Message, input: ContainerInput): Transla
   if (list(config, "devices", CONFIG_LIMITS.mounts, "devices").length > 0)
     throw new CriConfigError("devices are not supported");
   if (field(config, "tty") === true || field(config, "stdin") === true)
-    throw new CriConfigError("tty and stdin are not supported yet (no attach)");
+    throw new CriConfigError(
+      "tty and stdin are not supported (stdin is /dev/null and there is no terminal: Attach gives the output only)",
+    );
   const linux = field(config, "linux") as Message;
   const security = field(linux, "security_context") as Message;
   if (field(security, "privileged") === true)

@@ -20,6 +20,8 @@ function object(message: unknown, field: string): Record<string, unknown> | null
 
 export function containerHandlers(store: CriContainers): Record<string, Handler> {
   const containers = (): CriContainers => store;
+  // crictl's short ids name containers as full ids do (CriContainers.fullId).
+  const id = (call: Call): string => store.fullId(text(call.request, "container_id"));
   return {
     "RuntimeService/CreateContainer": async (call) => ({
       container_id: await containers().create(
@@ -28,33 +30,33 @@ export function containerHandlers(store: CriContainers): Record<string, Handler>
       ),
     }),
     "RuntimeService/StartContainer": async (call) => {
-      await containers().start(text(call.request, "container_id"));
+      await containers().start(id(call));
       return {};
     },
     "RuntimeService/StopContainer": async (call) => {
       const timeout = Number(call.request.timeout ?? 0);
-      await containers().stop(text(call.request, "container_id"), Number.isFinite(timeout) ? timeout : 0);
+      await containers().stop(id(call), Number.isFinite(timeout) ? timeout : 0);
       return {};
     },
     "RuntimeService/RemoveContainer": async (call) => {
-      await containers().remove(text(call.request, "container_id"));
+      await containers().remove(id(call));
       return {};
     },
     "RuntimeService/ListContainers": async (call) => ({
       containers: await containers().list(object(call.request, "filter")),
     }),
     "RuntimeService/ContainerStatus": async (call) =>
-      containers().status(text(call.request, "container_id"), call.request.verbose === true),
+      containers().status(id(call), call.request.verbose === true),
     "RuntimeService/UpdateContainerResources": async (call) => {
-      await containers().updateResources(text(call.request, "container_id"), object(call.request, "linux"));
+      await containers().updateResources(id(call), object(call.request, "linux"));
       return {};
     },
     "RuntimeService/ReopenContainerLog": async (call) => {
-      await containers().reopenLog(text(call.request, "container_id"));
+      await containers().reopenLog(id(call));
       return {};
     },
     "RuntimeService/ContainerStats": async (call) => ({
-      stats: await containers().stats(text(call.request, "container_id")),
+      stats: await containers().stats(id(call)),
     }),
     "RuntimeService/ListContainerStats": async (call) => ({
       stats: await containers().listStats(object(call.request, "filter")),

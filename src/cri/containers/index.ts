@@ -148,6 +148,18 @@ export class CriContainers {
     for (const r of loaded) this.records.set(r.id, r);
   }
 
+  /**
+   * The full id of the container `id` names: itself, or the one container whose id starts with it
+   * (crictl passes the short ids it prints, as containerd and the pod store accept them). Unknown
+   * or ambiguous: `id` unchanged, for the method to answer as for an unknown id. The methods below
+   * take full ids: a container's calls are serialized by its full id.
+   */
+  fullId(id: string): string {
+    if (this.records.has(id) || id.length === 0 || id.length >= 64) return id;
+    const matches = [...this.records.keys()].filter((k) => k.startsWith(id));
+    return matches.length === 1 ? matches[0]! : id;
+  }
+
   /** For the streaming server and runtime handlers: a CRI container's Skiff id and its pod. */
   lookup(id: string): { skiffId: ContainerId; podSandboxId: string; cri: CriContainerPart } | undefined {
     const r = this.records.get(id);

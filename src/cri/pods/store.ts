@@ -172,8 +172,9 @@ export class PodStore implements PodSandboxLookup {
     this.removeHooks.push(hook);
   }
 
+  /** The pod `id` names (its full id or a unique prefix, as `find`), for the containers side. */
   sandbox(id: string): PodSandboxRef | undefined {
-    const record = this.records.get(id);
+    const record = this.find(id);
     return record === undefined ? undefined : this.refOf(record);
   }
 

@@ -6,7 +6,8 @@
  * are there, the data stream is connected to 127.0.0.1:<port> inside the pod's network
  * namespace through `skiff-nsconnect` (native/nsconnect/nsconnect.c: Node cannot setns); its
  * stdin/stdout are the connection. A failure is written as text on the error stream. The data
- * stream's FIN half-closes the TCP connection; the target's EOF is the data stream's FIN.
+ * stream's FIN half-closes the TCP connection; the target's EOF is the data stream's FIN, and
+ * the error stream's end follows within a second (client-go closes its local connection then).
  *
  * Limits: the session's streams; a pair must be complete within `streamTimeoutMs`; when the CRI
  * request listed ports, only those may be forwarded.
@@ -19,6 +20,12 @@ import { RstStatus, headerValue } from "./spdy.js";
 export const PORTFORWARD_PROTOCOLS = ["portforward.k8s.io"] as const;
 
 const MAX_ERROR_TEXT = 4096;
+/**
+ * How long a forwarded connection's client side may go on after the target's EOF before the
+ * error stream ends (containerd's grace, 1 s): client-go (kubectl, crictl) tears a connection
+ * down, closing its local end, only once the error stream ends.
+ */
+const TARGET_EOF_GRACE_MS = 1000;
 
 interface Pair {
   error?: SpdyStream;
@@ -99,6 +106,15 @@ export async function servePortForward(o: {
     data.readable.pipe(child.stdin);
     data.readable.on("error", () => child.kill("SIGKILL"));
     child.stdout.pipe(data.writable);
+    // The target's EOF (its half-close, or the connection's end): the forward is over, as in
+    // containerd, once the other direction ends too or after the grace. A helper that exits
+    // within it (a refused connection closes stdout as it exits) still reports its failure.
+    let afterTargetEof: NodeJS.Timeout | undefined;
+    child.stdout.once("end", () => {
+      afterTargetEof = setTimeout(() => {
+        if (!error.writable.writableEnded) error.writable.end();
+      }, TARGET_EOF_GRACE_MS);
+    });
     const killer = (): void => {
       child.kill("SIGKILL");
     };
@@ -108,6 +124,7 @@ export async function servePortForward(o: {
     });
     child.once("close", (code) => {
       session.off("end", killer);
+      clearTimeout(afterTargetEof);
       // What the client still sends has nowhere to go: read and drop it.
       data.readable.unpipe(child.stdin);
       data.readable.resume();
@@ -115,8 +132,8 @@ export async function servePortForward(o: {
         const why = stderr.trim() || `skiff-nsconnect exited with ${code}`;
         const message = `error forwarding port ${port} to pod ${target.podSandboxId}: ${why}`;
         log.info({ port }, message);
-        error.writable.end(Buffer.from(message));
-      } else error.writable.end();
+        if (!error.writable.writableEnded) error.writable.end(Buffer.from(message));
+      } else if (!error.writable.writableEnded) error.writable.end();
       if (!data.writable.writableEnded) data.writable.end();
     });
   }

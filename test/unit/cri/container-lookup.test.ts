@@ -73,4 +73,25 @@ void describe("what the streaming server and the image store ask of CRI containe
     assert.equal(c.usingImage("sha256:" + "f".repeat(64)), undefined);
     assert.deepEqual(c.containersOf(RECORD.podSandboxId), [ID]);
   });
+
+  void it("names a container by its full id or a unique prefix (crictl's short ids)", () => {
+    const other: CriContainerRecord = { ...RECORD, id: "ac".repeat(32) };
+    const daemon = { process: () => undefined } as unknown as CriDaemon;
+    const c = new CriContainers(
+      {
+        criDir: "/data/cri",
+        daemon,
+        pods: { sandbox: () => undefined },
+        image: () => undefined,
+        log: pino({ level: "silent" }),
+      },
+      [RECORD, other],
+    );
+    assert.equal(c.fullId(ID), ID);
+    assert.equal(c.fullId(ID.slice(0, 13)), ID);
+    assert.equal(c.fullId("ac"), other.id);
+    assert.equal(c.fullId("a"), "a", "ambiguous: unchanged");
+    assert.equal(c.fullId(""), "");
+    assert.equal(c.fullId("ff"), "ff", "unknown: unchanged");
+  });
 });
