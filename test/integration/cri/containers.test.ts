@@ -10,8 +10,7 @@ import { chmod, copyFile, mkdtemp, readFile, rename, rm, writeFile } from "node:
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { promisify } from "node:util";
+import { spawn, type ChildProcess } from "node:child_process";
 import { credentials, status, type Client, type ServiceError } from "@grpc/grpc-js";
 import pino from "pino";
 import { loadCriServices } from "../../../src/cri/proto.js";
@@ -21,10 +20,10 @@ import { testPodNetwork } from "./pods-network.js";
 import { cleanupDaemon, testCgroupName } from "../../helpers/cleanup.js";
 import { SKIFFD, testConfigText } from "../../helpers/daemon.js";
 import { waitFor, within } from "../../helpers/wait.js";
-import { makeTar, startRegistry, writeLayout, type Registry } from "../oci-image/fixtures.js";
+import { startRegistry, type Registry } from "../oci-image/fixtures.js";
 import { Client as SkiffClient } from "../../../src/client/index.js";
+import { pushBusyboxImage, type BusyboxImage } from "./busybox-image.js";
 
-const run = promisify(execFile);
 const CALL_TIMEOUT_MS = 60_000;
 const HOST_RUNC = "/usr/sbin/runc";
 const WAIT_MS = 60_000;
@@ -54,50 +53,19 @@ async function refusal(promise: Promise<unknown>): Promise<ServiceError> {
   assert.fail("the call succeeded");
 }
 
-const APPLETS = [
-  "sh",
-  "echo",
-  "sleep",
-  "cat",
-  "dd",
-  "nc",
-  "head",
-  "tr",
-  "printf",
-  "ls",
-  "id",
-  "true",
-  "false",
-];
-
-/** An OCI layout with a full static busybox, pushed as `test/box:1`. */
-async function pushBusyboxImage(dir: string, registry: Registry): Promise<string> {
-  const busybox = await readFile("/bin/busybox");
-  const layer = await makeTar([
-    { name: "bin", type: "directory" },
-    { name: "bin/busybox", content: busybox, mode: 0o755 },
-    ...APPLETS.map((a) => ({ name: `bin/${a}`, type: "symlink" as const, linkname: "busybox" })),
-    { name: "etc", type: "directory" },
-    { name: "etc/passwd", content: "root:x:0:0::/:/bin/sh\napp:x:1234:2345::/:/bin/sh\n" },
-    { name: "etc/group", content: "root:x:0:\nappgroup:x:2345:\nextra:x:3456:\n" },
-    { name: "tmp", type: "directory", mode: 0o1777 },
-  ]);
-  const layout = join(dir, "box-layout");
-  await writeLayout(layout, [{ tar: layer }], {
-    tag: "1",
-    config: {
-      Entrypoint: ["/bin/sh", "-c"],
-      Cmd: ['echo "image-cmd $FROM_IMAGE $PWD"; exit 4'],
-      Env: ["FROM_IMAGE=yes", "PATH=/bin"],
-      WorkingDir: "/tmp",
-    },
-  });
-  const reference = `${registry.host}/test/box:1`;
-  await run("skopeo", ["copy", "-q", "--dest-tls-verify=false", `oci:${layout}:1`, `docker://${reference}`], {
-    timeout: CALL_TIMEOUT_MS,
-  });
-  return reference;
-}
+/** busybox with accounts (users by name) and an image config (Entrypoint, Cmd, Env, WorkingDir). */
+const BOX: BusyboxImage = {
+  name: "test/box:1",
+  applets: ["sh", "echo", "sleep", "cat", "dd", "nc", "head", "tr", "printf", "ls", "id", "true", "false"],
+  passwd: "root:x:0:0::/:/bin/sh\napp:x:1234:2345::/:/bin/sh\n",
+  group: "root:x:0:\nappgroup:x:2345:\nextra:x:3456:\n",
+  config: {
+    Entrypoint: ["/bin/sh", "-c"],
+    Cmd: ['echo "image-cmd $FROM_IMAGE $PWD"; exit 4'],
+    Env: ["FROM_IMAGE=yes", "PATH=/bin"],
+    WorkingDir: "/tmp",
+  },
+};
 
 let work: string;
 let registry: Registry;
@@ -208,7 +176,7 @@ function criToml(d: string): string {
 before(async () => {
   work = await mkdtemp(join(tmpdir(), "skiff-cri-ctrs-"));
   registry = await startRegistry(work);
-  image = await pushBusyboxImage(work, registry);
+  image = await pushBusyboxImage(work, registry, BOX);
   dir = await mkdtemp(join(tmpdir(), "skiff-test-"));
   cgroup = testCgroupName();
   await copyFile(HOST_RUNC, join(dir, "runc-second"));

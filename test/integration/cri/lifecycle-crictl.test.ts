@@ -17,11 +17,17 @@ import pino from "pino";
 import { parseConfig } from "../../../src/daemon/config/load.js";
 import { Runtime } from "../../../src/daemon/runtime.js";
 import { testPodNetwork } from "./pods-network.js";
-import { pushBusyboxImage } from "./lifecycle-image.js";
+import { pushBusyboxImage, type BusyboxImage } from "./busybox-image.js";
 import { cleanupDaemon, testCgroupName } from "../../helpers/cleanup.js";
 import { testConfigText } from "../../helpers/daemon.js";
 import { waitFor, within } from "../../helpers/wait.js";
 import { startRegistry, type Registry } from "../oci-image/fixtures.js";
+
+/** busybox with the applets the lifecycle runs. */
+const BOX: BusyboxImage = {
+  name: "e2e/box:1",
+  applets: ["sh", "echo", "sleep", "cat", "mkdir", "hostname", "httpd", "wget", "touch", "ls", "nc"],
+};
 
 const WAIT_MS = 60_000;
 const WEB_PORT = 8080;
@@ -70,7 +76,7 @@ void describe(
     before(async () => {
       work = await mkdtemp(join(tmpdir(), "skiff-cri-crictl-"));
       registry = await startRegistry(work);
-      image = await pushBusyboxImage(work, registry);
+      image = await pushBusyboxImage(work, registry, BOX);
       dir = await mkdtemp(join(tmpdir(), "skiff-test-"));
       cgroup = testCgroupName();
       runtime = await Runtime.start(

@@ -28,7 +28,13 @@ import { cleanupDaemon, testCgroupName } from "../../helpers/cleanup.js";
 import { SKIFFD, testConfigText } from "../../helpers/daemon.js";
 import { waitFor, within } from "../../helpers/wait.js";
 import { startRegistry, type Registry } from "../oci-image/fixtures.js";
-import { pushBusyboxImage } from "./lifecycle-image.js";
+import { pushBusyboxImage, type BusyboxImage } from "./busybox-image.js";
+
+/** busybox with the applets the lifecycle runs. */
+const BOX: BusyboxImage = {
+  name: "e2e/box:1",
+  applets: ["sh", "echo", "sleep", "cat", "mkdir", "hostname", "httpd", "wget", "touch", "ls", "nc"],
+};
 
 const run = promisify(execFile);
 const CALL_TIMEOUT_MS = 60_000;
@@ -202,7 +208,7 @@ let image: string;
 before(async () => {
   work = await mkdtemp(join(tmpdir(), "skiff-cri-e2e-"));
   registry = await startRegistry(work);
-  image = await pushBusyboxImage(work, registry);
+  image = await pushBusyboxImage(work, registry, BOX);
 });
 
 after(async () => {
