@@ -155,7 +155,11 @@ describe("daemon restarts lose nothing", () => {
       await h.client.stop(id);
       await h.client.start(id);
     }
-    assert.equal(await fds(), before);
+    // Not equal: a worker thread the daemon ends when idle (the manifest parser, 10 s after its
+    // last package) closes its descriptors during the cycles, so the count may drop; a leak of
+    // one per cycle would show as 20 more.
+    const after = await fds();
+    assert.ok(after <= before, `the daemon's fds grew from ${before} to ${after} across 20 cycles`);
     await h.client.stop(id);
   });
 });
