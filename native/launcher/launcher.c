@@ -1,0 +1,342 @@
+/*
+ * skiff-launcher: skiffd's resident spawner of skiff-monitor (src/daemon/monitor/launcher.ts).
+ *
+ * Usage: skiff-launcher DAEMON_PID
+ *
+ * Why: Node's child_process.spawn forks the whole daemon (tens of MiB of page tables) for every
+ * monitor, ~3 ms of CPU on the start path. This process is a few pages; it is started once and
+ * posix_spawn()s (vfork + exec) each monitor with exactly what Node's spawn gave it: its own
+ * session (detached: it outlives skiffd and this launcher), signal dispositions at default and
+ * no signal blocked, the launcher's environment (skiffd's, inherited at launch), skiffd's
+ * cgroup (inherited at launch: neither moves), fd 0 /dev/null, fd 1 a pipe whose "ready\n" is
+ * reported, fd 2 monitor.log opened for append, fds 3.. the daemon's descriptors, nothing else.
+ *
+ * Descriptors from the daemon (Node `stdio: "pipe"`): 0 requests, 1 replies, 2 diagnostics.
+ *
+ * Request (daemon -> launcher), native byte order, every field a u32 unless said:
+ *   length   bytes after this field, at most MAX_REQUEST
+ *   id       the daemon's number for the request, echoed in the replies
+ *   argc     1..MAX_ARGS
+ *   nfds     0..MAX_FDS
+ *   fds      nfds x i32: descriptor numbers in the daemon (DAEMON_PID), placed at 3, 4, ... in
+ *            the monitor; -1 leaves that place closed. Taken with pidfd_getfd(2) (Linux >= 5.6)
+ *            while the request is read: the daemon keeps them open until it has the reply.
+ *   strings  argc + 1 NUL-terminated strings: argv (argv[0] searched in PATH) and the path of
+ *            the log opened for append (0600, created) as the monitor's fd 2
+ * Replies (launcher -> daemon), one ASCII line each:
+ *   spawned ID PID       the monitor runs (its "ready" or its exit follows)
+ *   failed ID ERRNO      nothing was started (bad request, an fd not taken, exec failed)
+ *   ready ID             the monitor wrote "ready\n" on its fd 1 (before its exit, if any)
+ *   exit PID CODE SIGNAL a child was reaped (CODE -1 if killed by SIGNAL, SIGNAL 0 otherwise)
+ *
+ * Phases of one monitor here: SPAWNED (ready pipe watched) -> READY or EXITED; the pipe is
+ * closed at the first of "ready\n", EOF, or the reap.
+ *
+ * INVARIANTS: every child is reaped by this process (SIGCHLD through a signalfd, waitpid(-1)
+ * until none is left), as Node reaped them before; a reaped pid's ready pipe is drained first,
+ * so "ready" always precedes "exit" for the same monitor. All the launcher's own descriptors are
+ * close-on-exec and above MIN_OWN_FD, so none is inherited and none sits where a monitor's fd
+ * goes. The launcher ends at EOF or an error on fd 0 (skiffd is gone or dropped it): its
+ * monitors, in their own sessions, are reparented and keep running.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_pidfd_getfd
+#define SYS_pidfd_getfd 438
+#endif
+
+#define MAX_REQUEST 65536
+#define MAX_ARGS 256
+#define MAX_FDS 32
+#define MAX_PENDING 128 /* monitors whose "ready" is awaited at once */
+#define MIN_OWN_FD 64   /* above 3 + MAX_FDS */
+
+extern char **environ;
+
+enum phase { PH_FREE, PH_SPAWNED };
+
+struct pending {
+    enum phase phase;
+    uint32_t id;
+    pid_t pid;
+    int ready_r;
+    char buf[8];
+    size_t len;
+};
+
+static struct pending pending[MAX_PENDING];
+static int daemon_pidfd = -1;
+static int out_fd = 1;
+
+static int own_fd(int fd) {
+    if (fd < 0 || fd >= MIN_OWN_FD) return fd;
+    int high = fcntl(fd, F_DUPFD_CLOEXEC, MIN_OWN_FD);
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return high;
+}
+
+static void reply(const char *fmt, long a, long b, long c) {
+    char line[96];
+    int n = snprintf(line, sizeof(line), fmt, a, b, c);
+    for (int off = 0; off < n;) {
+        ssize_t w = write(out_fd, line + off, (size_t)(n - off));
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) _exit(0); /* the daemon is gone */
+        off += (int)w;
+    }
+}
+
+static uint32_t u32_at(const unsigned char *p) {
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+/* Reads what the monitor wrote on its fd 1; returns 1 once the entry is finished (closed). */
+static int drain_ready(struct pending *p) {
+    for (;;) {
+        char c[16];
+        ssize_t n = read(p->ready_r, c, sizeof(c));
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno == EAGAIN) return 0;
+        if (n > 0) {
+            for (ssize_t i = 0; i < n && p->len < sizeof(p->buf); i++) p->buf[p->len++] = c[i];
+            if (p->len >= 6 && memcmp(p->buf, "ready\n", 6) == 0) {
+                reply("ready %ld\n", (long)p->id, 0, 0);
+            } else if (p->len < 6) {
+                continue;
+            }
+        }
+        /* ready, EOF, an error, or something else than "ready\n": this entry is done. */
+        close(p->ready_r);
+        p->phase = PH_FREE;
+        return 1;
+    }
+}
+
+static void reap(void) {
+    for (;;) {
+        int status;
+        pid_t pid = waitpid(-1, &status, WNOHANG);
+        if (pid <= 0) return;
+        for (int i = 0; i < MAX_PENDING; i++)
+            if (pending[i].phase == PH_SPAWNED && pending[i].pid == pid) {
+                drain_ready(&pending[i]);
+                if (pending[i].phase != PH_FREE) {
+                    close(pending[i].ready_r);
+                    pending[i].phase = PH_FREE;
+                }
+            }
+        if (WIFSIGNALED(status))
+            reply("exit %ld %ld %ld\n", (long)pid, -1, (long)WTERMSIG(status));
+        else
+            reply("exit %ld %ld %ld\n", (long)pid, (long)WEXITSTATUS(status), 0);
+    }
+}
+
+/* One request (the bytes after `length`); replies spawned or failed. */
+static void launch(const unsigned char *req, uint32_t len) {
+    if (len < 12) {
+        reply("failed %ld %ld\n", 0, EINVAL, 0);
+        return;
+    }
+    uint32_t id = u32_at(req), argc = u32_at(req + 4), nfds = u32_at(req + 8);
+    size_t off = 12;
+    int err = 0;
+    int fds[MAX_FDS];
+    int taken = 0;
+    char *argv[MAX_ARGS + 1];
+    const char *log_path = NULL;
+    struct pending *slot = NULL;
+    int ready[2] = {-1, -1}, log_fd = -1, devnull = -1;
+
+    if (argc < 1 || argc > MAX_ARGS || nfds > MAX_FDS || len - off < (size_t)nfds * 4) {
+        err = EINVAL;
+        goto done;
+    }
+    for (uint32_t i = 0; i < nfds; i++, off += 4) {
+        int32_t fd;
+        memcpy(&fd, req + off, 4);
+        fds[i] = -1;
+        taken = (int)i + 1;
+        if (fd < 0) continue;
+        fds[i] = own_fd((int)syscall(SYS_pidfd_getfd, daemon_pidfd, fd, 0));
+        if (fds[i] < 0) {
+            err = errno;
+            goto done;
+        }
+    }
+    /* argc + 1 strings, each ending inside the request. */
+    for (uint32_t i = 0; i <= argc; i++) {
+        const void *end = off < len ? memchr(req + off, 0, len - off) : NULL;
+        if (end == NULL) {
+            err = EINVAL;
+            goto done;
+        }
+        if (i < argc)
+            argv[i] = (char *)(req + off);
+        else
+            log_path = (const char *)(req + off);
+        off = (size_t)((const unsigned char *)end - req) + 1;
+    }
+    argv[argc] = NULL;
+    for (int i = 0; i < MAX_PENDING && slot == NULL; i++)
+        if (pending[i].phase == PH_FREE) slot = &pending[i];
+    if (slot == NULL) {
+        err = EAGAIN;
+        goto done;
+    }
+    if (pipe2(ready, O_CLOEXEC) < 0 || (ready[0] = own_fd(ready[0])) < 0 || (ready[1] = own_fd(ready[1])) < 0 ||
+        (log_fd = own_fd(open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600))) < 0 ||
+        (devnull = own_fd(open("/dev/null", O_RDWR | O_CLOEXEC))) < 0) {
+        err = errno;
+        goto done;
+    }
+
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    sigset_t all, none;
+    sigfillset(&all);
+    sigemptyset(&none);
+    posix_spawn_file_actions_init(&fa);
+    posix_spawnattr_init(&attr);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+    posix_spawnattr_setsigdefault(&attr, &all);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawn_file_actions_adddup2(&fa, devnull, 0);
+    posix_spawn_file_actions_adddup2(&fa, ready[1], 1);
+    posix_spawn_file_actions_adddup2(&fa, log_fd, 2);
+    for (int i = 0; i < taken; i++)
+        if (fds[i] >= 0) posix_spawn_file_actions_adddup2(&fa, fds[i], 3 + i);
+    pid_t pid;
+    err = posix_spawnp(&pid, argv[0], &fa, &attr, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    if (err == 0) {
+        slot->phase = PH_SPAWNED;
+        slot->id = id;
+        slot->pid = pid;
+        slot->ready_r = ready[0];
+        slot->len = 0;
+        fcntl(ready[0], F_SETFL, O_NONBLOCK);
+        ready[0] = -1;
+    }
+
+done:
+    for (int i = 0; i < taken; i++)
+        if (fds[i] >= 0) close(fds[i]);
+    if (ready[0] >= 0) close(ready[0]);
+    if (ready[1] >= 0) close(ready[1]);
+    if (log_fd >= 0) close(log_fd);
+    if (devnull >= 0) close(devnull);
+    if (err == 0)
+        reply("spawned %ld %ld\n", (long)id, (long)slot->pid, 0);
+    else
+        reply("failed %ld %ld\n", (long)id, (long)err, 0);
+}
+
+int main(int argc, char **argv) {
+    if (argc != 2) {
+        fprintf(stderr, "usage: skiff-launcher DAEMON_PID\n");
+        return 2;
+    }
+    pid_t daemon_pid = (pid_t)strtol(argv[1], NULL, 10);
+    if (daemon_pid <= 0 || getppid() != daemon_pid) {
+        fprintf(stderr, "skiff-launcher: %s is not the parent\n", argv[1]);
+        return 2;
+    }
+    daemon_pidfd = own_fd((int)syscall(SYS_pidfd_open, daemon_pid, 0));
+    if (daemon_pidfd < 0) {
+        perror("skiff-launcher: pidfd_open");
+        return 1;
+    }
+    int in_fd = own_fd(fcntl(0, F_DUPFD_CLOEXEC, MIN_OWN_FD));
+    out_fd = fcntl(1, F_DUPFD_CLOEXEC, MIN_OWN_FD);
+    if (in_fd < 0 || out_fd < 0) {
+        perror("skiff-launcher: fds");
+        return 1;
+    }
+    /* 0 and 1 stay open (on /dev/null) so no later descriptor lands there. */
+    int devnull = open("/dev/null", O_RDWR);
+    dup2(devnull, 0);
+    dup2(devnull, 1);
+    if (devnull > 2) close(devnull);
+
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGCHLD);
+    sigaddset(&mask, SIGPIPE);
+    sigprocmask(SIG_BLOCK, &mask, NULL);
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGCHLD);
+    int sfd = own_fd(signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK));
+    if (sfd < 0) {
+        perror("skiff-launcher: signalfd");
+        return 1;
+    }
+
+    static unsigned char buf[4 + MAX_REQUEST];
+    size_t have = 0;
+    for (;;) {
+        struct pollfd pfd[2 + MAX_PENDING];
+        struct pending *who[2 + MAX_PENDING];
+        nfds_t n = 0;
+        for (int i = 0; i < MAX_PENDING; i++)
+            if (pending[i].phase == PH_SPAWNED) {
+                pfd[n] = (struct pollfd){.fd = pending[i].ready_r, .events = POLLIN};
+                who[n++] = &pending[i];
+            }
+        nfds_t first_own = n;
+        pfd[n++] = (struct pollfd){.fd = in_fd, .events = POLLIN};
+        pfd[n++] = (struct pollfd){.fd = sfd, .events = POLLIN};
+        if (poll(pfd, n, -1) < 0) {
+            if (errno == EINTR) continue;
+            perror("skiff-launcher: poll");
+            return 1;
+        }
+        /* Ready pipes first, then reaps: "ready" precedes "exit". */
+        for (nfds_t i = 0; i < first_own; i++)
+            if (pfd[i].revents) drain_ready(who[i]);
+        if (pfd[first_own + 1].revents) {
+            struct signalfd_siginfo si;
+            while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+            }
+            reap();
+        }
+        if (pfd[first_own].revents) {
+            ssize_t r = read(in_fd, buf + have, sizeof(buf) - have);
+            if (r < 0 && errno == EINTR) continue;
+            if (r <= 0) return 0; /* the daemon is gone */
+            have += (size_t)r;
+            while (have >= 4) {
+                uint32_t len = u32_at(buf);
+                if (len > MAX_REQUEST) {
+                    fprintf(stderr, "skiff-launcher: request of %u bytes\n", len);
+                    return 1;
+                }
+                if (have < 4 + (size_t)len) break;
+                launch(buf + 4, len);
+                memmove(buf, buf + 4 + len, have - 4 - len);
+                have -= 4 + len;
+            }
+        }
+    }
+}
