@@ -24,6 +24,7 @@
  *   strings  argc + 1 NUL-terminated strings: argv (argv[0] searched in PATH) and the path of
  *            the log opened for append (0600, created) as the monitor's fd 2
  * Replies (launcher -> daemon), one ASCII line each:
+ *   up PID               first, once: the launcher runs and reads requests
  *   spawned ID PID       the monitor runs (its "ready" or its exit follows)
  *   failed ID ERRNO      nothing was started (bad request, an fd not taken, exec failed)
  *   ready ID             the monitor wrote "ready\n" on its fd 1 (before its exit, if any)
@@ -293,6 +294,7 @@ int main(int argc, char **argv) {
         return 1;
     }
 
+    reply("up %ld\n", (long)getpid(), 0, 0);
     static unsigned char buf[4 + MAX_REQUEST];
     size_t have = 0;
     for (;;) {

@@ -1,0 +1,243 @@
+// skiffd's side of skiff-launcher (native/launcher/launcher.c, whose header documents the wire
+// format): one small resident process that posix_spawn()s each skiff-monitor, so the start path
+// no longer forks the whole daemon (Node's child_process.spawn, ~3 ms a start).
+//
+// A launcher that dies is loud and replaced: the loss is logged as an error (`onLost`), the
+// requests it had not answered fail (it may have started a monitor for them before it died: a
+// retry could start a second one for the same container), and the next launch starts a new
+// launcher. A launcher that cannot be started (`LauncherUnavailableError`) makes the caller use
+// Node's spawn for that monitor. Monitors it spawned keep running without it: they are in their
+// own sessions, and are reparented to init, which reaps them.
+import { spawn, type ChildProcess } from "node:child_process";
+import { readFile } from "node:fs/promises";
+import type { Socket } from "node:net";
+import { setTimeout as sleep } from "node:timers/promises";
+import { getSystemErrorName } from "node:util";
+import { nativeBinary } from "./native.js";
+
+/** The launcher could not be started: nothing was sent to it. */
+export class LauncherUnavailableError extends Error {}
+
+/** One process the launcher started. */
+export interface LaunchedProcess {
+  readonly pid: number;
+  /** Resolves when it wrote "ready\n" on its fd 1; rejects if it exited (or the launcher died) first. */
+  readonly ready: Promise<void>;
+  /** Resolves once it has exited. */
+  readonly exited: Promise<void>;
+  /** No more interest in its ready line or its exit (the daemon follows it by other means). */
+  release(): void;
+}
+
+interface Tracked {
+  id: number;
+  pid: number;
+  readySettled: boolean;
+  resolveReady(): void;
+  rejectReady(err: Error): void;
+  resolveExited(): void;
+}
+
+interface Request {
+  resolve(p: LaunchedProcess): void;
+  reject(err: Error): void;
+}
+
+/** How often a process is looked for once its launcher died (it is then init's child). */
+const ORPHAN_POLL_MS = 50;
+const MAX_REPLY_LINE = 256;
+
+// INVARIANTS: `requests` holds exactly the requests written to the current launcher and not yet
+// answered; `tracked` the processes it spawned that a caller still follows, by pid and by request
+// id. Replies are handled in order: "spawned ID" adds to `tracked` before "ready ID" or
+// "exit PID" of the same process is read. When the launcher is lost, both are emptied at once.
+export class MonitorLauncher {
+  private child: ChildProcess | undefined;
+  private up: Promise<ChildProcess> | undefined;
+  private nextId = 1;
+  private readonly requests = new Map<number, Request>();
+  private readonly trackedById = new Map<number, Tracked>();
+  private readonly trackedByPid = new Map<number, Tracked>();
+  private closing = false;
+
+  constructor(private readonly onLost: (reason: string) => void) {}
+
+  /** The launcher's pid, once one runs. */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  /**
+   * Starts `argv` as a monitor: fd 0 /dev/null, fd 1 the ready pipe, fd 2 `logPath` (append),
+   * `fds` (the daemon's descriptors, open until this resolves) at 3, 4, ...
+   */
+  async launch(
+    argv: string[],
+    fds: readonly (number | "ignore")[],
+    logPath: string,
+  ): Promise<LaunchedProcess> {
+    const child = await this.start();
+    const id = this.nextId++;
+    const strings = Buffer.concat([...argv, logPath].map((s) => Buffer.from(s + "\0")));
+    const head = Buffer.alloc(16 + 4 * fds.length);
+    head.writeUInt32LE(head.length - 4 + strings.length, 0);
+    head.writeUInt32LE(id, 4);
+    head.writeUInt32LE(argv.length, 8);
+    head.writeUInt32LE(fds.length, 12);
+    fds.forEach((fd, i) => head.writeInt32LE(fd === "ignore" ? -1 : fd, 16 + 4 * i));
+    return new Promise<LaunchedProcess>((resolve, reject) => {
+      this.requests.set(id, { resolve, reject });
+      child.stdin!.write(Buffer.concat([head, strings]));
+    });
+  }
+
+  /** Ends the launcher (an orderly shutdown); the monitors it started keep running. */
+  close(): void {
+    this.closing = true;
+    this.child?.stdin?.end();
+  }
+
+  private start(): Promise<ChildProcess> {
+    if (this.closing) return Promise.reject(new LauncherUnavailableError("the daemon is shutting down"));
+    this.up ??= new Promise<ChildProcess>((resolve, reject) => {
+      const child = spawn(nativeBinary("skiff-launcher"), [String(process.pid)], {
+        stdio: ["pipe", "pipe", "inherit"],
+        detached: true,
+      });
+      this.child = child;
+      let started = false;
+      let pending = "";
+      child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
+        pending += chunk;
+        for (let nl = pending.indexOf("\n"); nl >= 0; nl = pending.indexOf("\n")) {
+          const line = pending.slice(0, nl);
+          pending = pending.slice(nl + 1);
+          if (!started && line.startsWith("up ")) {
+            started = true;
+            resolve(child);
+          } else {
+            this.onReply(line);
+          }
+        }
+        if (pending.length > MAX_REPLY_LINE) child.kill("SIGKILL");
+      });
+      const lost = (reason: string): void => {
+        if (this.child !== child) return;
+        this.child = undefined;
+        this.up = undefined;
+        if (!started) {
+          reject(new LauncherUnavailableError(`skiff-launcher did not start: ${reason}`));
+          return;
+        }
+        if (!this.closing) this.onLost(`skiff-launcher (pid ${child.pid}) ${reason}`);
+        this.dropAll(`skiff-launcher ${reason}`);
+      };
+      child.on("error", (e) => lost(`failed: ${e.message}`));
+      child.on("exit", (code, signal) =>
+        lost(signal === null ? `exited with code ${code}` : `was killed by ${signal}`),
+      );
+      child.stdin.on("error", () => undefined); // the exit above reports a dead launcher
+      // The daemon's lifetime is not the launcher's business: it ends at EOF when the daemon does.
+      child.unref();
+      (child.stdin as Socket).unref();
+      (child.stdout as Socket).unref();
+    });
+    return this.up;
+  }
+
+  private onReply(line: string): void {
+    const [kind, a, b, c] = line.split(" ");
+    const n = Number(a);
+    switch (kind ?? "") {
+      case "spawned": {
+        const request = this.requests.get(n);
+        if (!request) return;
+        this.requests.delete(n);
+        request.resolve(this.track(n, Number(b)));
+        return;
+      }
+      case "failed": {
+        const request = this.requests.get(n);
+        if (!request) return;
+        this.requests.delete(n);
+        request.reject(new Error(`skiff-launcher could not start it: ${errnoName(Number(b))}`));
+        return;
+      }
+      case "ready": {
+        const t = this.trackedById.get(n);
+        if (!t) return;
+        t.readySettled = true;
+        t.resolveReady();
+        return;
+      }
+      case "exit": {
+        const t = this.trackedByPid.get(n);
+        if (!t) return;
+        if (!t.readySettled) {
+          t.readySettled = true;
+          t.rejectReady(new Error(`exited before it was ready (code ${b === "-1" ? null : b}, signal ${c})`));
+        }
+        t.resolveExited();
+        this.untrack(t);
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  private track(id: number, pid: number): LaunchedProcess {
+    let resolveReady!: () => void, rejectReady!: (e: Error) => void, resolveExited!: () => void;
+    const ready = new Promise<void>((res, rej) => {
+      resolveReady = res;
+      rejectReady = rej;
+    });
+    ready.catch(() => undefined); // a caller that stopped waiting does not make it unhandled
+    const exited = new Promise<void>((res) => (resolveExited = res));
+    const t: Tracked = { id, pid, readySettled: false, resolveReady, rejectReady, resolveExited };
+    this.trackedById.set(id, t);
+    this.trackedByPid.set(pid, t);
+    const untrackById = (): void => {
+      this.trackedById.delete(id);
+    };
+    ready.then(untrackById, untrackById);
+    return { pid, ready, exited, release: () => this.untrack(t) };
+  }
+
+  private untrack(t: Tracked): void {
+    this.trackedByPid.delete(t.pid);
+    this.trackedById.delete(t.id);
+  }
+
+  private dropAll(reason: string): void {
+    for (const request of this.requests.values()) request.reject(new Error(reason));
+    this.requests.clear();
+    for (const t of new Set([...this.trackedById.values(), ...this.trackedByPid.values()])) {
+      if (!t.readySettled) {
+        t.readySettled = true;
+        t.rejectReady(new Error(reason));
+      }
+      void whenGone(t.pid).then(() => t.resolveExited());
+    }
+    this.trackedById.clear();
+    this.trackedByPid.clear();
+  }
+}
+
+function errnoName(errno: number): string {
+  try {
+    return getSystemErrorName(-errno);
+  } catch {
+    return `errno ${errno}`;
+  }
+}
+
+/** Resolves once `pid` no longer runs (gone, or a zombie left for its new parent to reap). */
+async function whenGone(pid: number): Promise<void> {
+  for (;;) {
+    const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => undefined);
+    // The state follows the command name's closing parenthesis.
+    if (stat === undefined || stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z")) return;
+    await sleep(ORPHAN_POLL_MS);
+  }
+}
