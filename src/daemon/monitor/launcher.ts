@@ -87,8 +87,16 @@ export class MonitorLauncher {
     fds.forEach((fd, i) => head.writeInt32LE(fd === "ignore" ? -1 : fd, 16 + 4 * i));
     return new Promise<LaunchedProcess>((resolve, reject) => {
       this.requests.set(id, { resolve, reject });
+      this.updateRef();
       child.stdin!.write(Buffer.concat([head, strings]));
     });
+  }
+
+  /** Referenced while a request is unanswered or a process is followed, else unreferenced. */
+  private updateRef(): void {
+    const stdout = this.child?.stdout as Socket | undefined;
+    if (this.requests.size + this.trackedByPid.size > 0) stdout?.ref();
+    else stdout?.unref();
   }
 
   /** Ends the launcher (an orderly shutdown); the monitors it started keep running. */
@@ -137,15 +145,20 @@ export class MonitorLauncher {
         lost(signal === null ? `exited with code ${code}` : `was killed by ${signal}`),
       );
       child.stdin.on("error", () => undefined); // the exit above reports a dead launcher
-      // The daemon's lifetime is not the launcher's business: it ends at EOF when the daemon does.
+      // The launcher keeps the daemon's process alive only while it owes an answer (updateRef);
+      // it ends at EOF when the daemon does.
       child.unref();
       (child.stdin as Socket).unref();
-      (child.stdout as Socket).unref();
     });
     return this.up;
   }
 
   private onReply(line: string): void {
+    this.handleReply(line);
+    this.updateRef();
+  }
+
+  private handleReply(line: string): void {
     const [kind, a, b, c] = line.split(" ");
     const n = Number(a);
     switch (kind ?? "") {
@@ -201,7 +214,15 @@ export class MonitorLauncher {
       this.trackedById.delete(id);
     };
     ready.then(untrackById, untrackById);
-    return { pid, ready, exited, release: () => this.untrack(t) };
+    return {
+      pid,
+      ready,
+      exited,
+      release: () => {
+        this.untrack(t);
+        this.updateRef();
+      },
+    };
   }
 
   private untrack(t: Tracked): void {
