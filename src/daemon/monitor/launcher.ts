@@ -13,6 +13,7 @@ import { readFile } from "node:fs/promises";
 import type { Socket } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { getSystemErrorName } from "node:util";
+import { constants as osConstants } from "node:os";
 import { nativeBinary } from "./native.js";
 
 /** The launcher could not be started: nothing was sent to it. */
@@ -38,14 +39,53 @@ interface Tracked {
   resolveExited(): void;
 }
 
+/** How a tool run by the launcher ended. */
+export interface RunResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** The request's mode field (native/launcher/launcher.c). */
+enum Mode {
+  Monitor = 0,
+  Run = 1,
+}
+
+function request(
+  id: number,
+  mode: Mode,
+  argv: string[],
+  fds: readonly (number | "ignore")[],
+  logPath: string,
+): Buffer {
+  const strings = Buffer.concat([...argv, logPath].map((s) => Buffer.from(s + "\0")));
+  const head = Buffer.alloc(20 + 4 * fds.length);
+  head.writeUInt32LE(head.length - 4 + strings.length, 0);
+  head.writeUInt32LE(id, 4);
+  head.writeUInt32LE(mode, 8);
+  head.writeUInt32LE(argv.length, 12);
+  head.writeUInt32LE(fds.length, 16);
+  fds.forEach((fd, i) => head.writeInt32LE(fd === "ignore" ? -1 : fd, 20 + 4 * i));
+  return Buffer.concat([head, strings]);
+}
+
+interface Run {
+  resolve(r: RunResult): void;
+  reject(err: Error): void;
+}
+
+/** A request written to the launcher; `spawned` is called as its reply is read. */
 interface Request {
-  resolve(p: LaunchedProcess): void;
+  spawned(pid: number): void;
   reject(err: Error): void;
 }
 
 /** How often a process is looked for once its launcher died (it is then init's child). */
 const ORPHAN_POLL_MS = 50;
-const MAX_REPLY_LINE = 256;
+/** "ran" carries two 4 KiB outputs in hex. */
+const MAX_REPLY_LINE = 17_000;
 
 // INVARIANTS: `requests` holds exactly the requests written to the current launcher and not yet
 // answered; `tracked` the processes it spawned that a caller still follows, by pid and by request
@@ -56,6 +96,7 @@ export class MonitorLauncher {
   private up: Promise<ChildProcess> | undefined;
   private nextId = 1;
   private readonly requests = new Map<number, Request>();
+  private readonly runs = new Map<number, Run>();
   private readonly trackedById = new Map<number, Tracked>();
   private readonly trackedByPid = new Map<number, Tracked>();
   private closing = false;
@@ -78,24 +119,56 @@ export class MonitorLauncher {
   ): Promise<LaunchedProcess> {
     const child = await this.start();
     const id = this.nextId++;
-    const strings = Buffer.concat([...argv, logPath].map((s) => Buffer.from(s + "\0")));
-    const head = Buffer.alloc(16 + 4 * fds.length);
-    head.writeUInt32LE(head.length - 4 + strings.length, 0);
-    head.writeUInt32LE(id, 4);
-    head.writeUInt32LE(argv.length, 8);
-    head.writeUInt32LE(fds.length, 12);
-    fds.forEach((fd, i) => head.writeInt32LE(fd === "ignore" ? -1 : fd, 16 + 4 * i));
     return new Promise<LaunchedProcess>((resolve, reject) => {
-      this.requests.set(id, { resolve, reject });
+      // Tracked as the reply is read: its "ready" may follow in the same chunk.
+      this.requests.set(id, { spawned: (pid) => resolve(this.track(id, pid)), reject });
       this.updateRef();
-      child.stdin!.write(Buffer.concat([head, strings]));
+      child.stdin!.write(request(id, Mode.Monitor, argv, fds, logPath));
     });
+  }
+
+  /**
+   * Runs a short-lived tool (fd 0 /dev/null) to its end; resolves with its exit and the first
+   * 4 KiB of its stdout and stderr. An abort SIGKILLs it and rejects with the signal's reason.
+   */
+  async run(argv: string[], signal?: AbortSignal): Promise<RunResult> {
+    signal?.throwIfAborted();
+    const child = await this.start();
+    const id = this.nextId++;
+    const ran = new Promise<RunResult>((resolve, reject) => this.runs.set(id, { resolve, reject }));
+    ran.catch(() => undefined); // a failure before the tool ran is thrown by `spawned`
+    const spawned = new Promise<number>((resolve, reject) => {
+      this.requests.set(id, { spawned: resolve, reject });
+      this.updateRef();
+      child.stdin!.write(request(id, Mode.Run, argv, [], ""));
+    });
+    spawned.catch(() => {
+      this.runs.delete(id);
+      this.updateRef();
+    });
+    const pid = await spawned;
+    const onAbort = (): void => {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        // Already reaped: its result is on its way.
+      }
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+    if (signal?.aborted === true) onAbort(); // aborted while the request was in flight
+    try {
+      const result = await ran;
+      signal?.throwIfAborted();
+      return result;
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
+    }
   }
 
   /** Referenced while a request is unanswered or a process is followed, else unreferenced. */
   private updateRef(): void {
     const stdout = this.child?.stdout as Socket | undefined;
-    if (this.requests.size + this.trackedByPid.size > 0) stdout?.ref();
+    if (this.requests.size + this.runs.size + this.trackedByPid.size > 0) stdout?.ref();
     else stdout?.unref();
   }
 
@@ -166,14 +239,28 @@ export class MonitorLauncher {
         const request = this.requests.get(n);
         if (!request) return;
         this.requests.delete(n);
-        request.resolve(this.track(n, Number(b)));
+        request.spawned(Number(b));
         return;
       }
       case "failed": {
         const request = this.requests.get(n);
         if (!request) return;
         this.requests.delete(n);
-        request.reject(new Error(`skiff-launcher could not start it: ${errnoName(Number(b))}`));
+        const code = errnoName(Number(b));
+        request.reject(Object.assign(new Error(`skiff-launcher could not start it: ${code}`), { code }));
+        return;
+      }
+      case "ran": {
+        const run = this.runs.get(n);
+        if (!run) return;
+        this.runs.delete(n);
+        const [, , , , out, err] = line.split(" ");
+        run.resolve({
+          code: b === "-1" ? null : Number(b),
+          signal: b === "-1" ? (signalName(Number(c)) ?? null) : null,
+          stdout: fromHex(out),
+          stderr: fromHex(err),
+        });
         return;
       }
       case "ready": {
@@ -233,6 +320,8 @@ export class MonitorLauncher {
   private dropAll(reason: string): void {
     for (const request of this.requests.values()) request.reject(new Error(reason));
     this.requests.clear();
+    for (const run of this.runs.values()) run.reject(new Error(reason));
+    this.runs.clear();
     for (const t of new Set([...this.trackedById.values(), ...this.trackedByPid.values()])) {
       if (!t.readySettled) {
         t.readySettled = true;
@@ -243,6 +332,13 @@ export class MonitorLauncher {
     this.trackedById.clear();
     this.trackedByPid.clear();
   }
+}
+
+const fromHex = (text: string | undefined): string =>
+  text === undefined || text === "-" ? "" : Buffer.from(text, "hex").toString("utf8");
+
+function signalName(n: number): NodeJS.Signals | undefined {
+  return (Object.entries(osConstants.signals) as [NodeJS.Signals, number][]).find(([, v]) => v === n)?.[0];
 }
 
 function errnoName(errno: number): string {

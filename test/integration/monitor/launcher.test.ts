@@ -104,6 +104,26 @@ describe("skiff-launcher", () => {
     await assert.rejects(launcher.launch(["/bin/true"], [1_000_000], join(dir, "m.log")), /EBADF/);
   });
 
+  it("runs a tool to its end: exit code, signal, stdout and stderr", async () => {
+    assert.deepEqual(await launcher.run(["/bin/sh", "-c", "echo out; echo err >&2; exit 4"]), {
+      code: 4,
+      signal: null,
+      stdout: "out\n",
+      stderr: "err\n",
+    });
+    assert.deepEqual(await launcher.run(["/bin/sh", "-c", "kill -TERM $$"]), {
+      code: null,
+      signal: "SIGTERM",
+      stdout: "",
+      stderr: "",
+    });
+    await assert.rejects(launcher.run([join(dir, "missing")]), { code: "ENOENT" });
+    const aborted = new AbortController();
+    const running = launcher.run(["/bin/sleep", "100"], aborted.signal);
+    setImmediate(() => aborted.abort(new Error("enough")));
+    await assert.rejects(running, /enough/);
+  });
+
   it("killed -9: what it spawned keeps running, the loss is reported, the next launch starts a new one", async () => {
     const p = await launcher.launch(["/bin/sh", "-c", "echo ready; exec sleep 100"], [], join(dir, "k.log"));
     started.push(p.pid);

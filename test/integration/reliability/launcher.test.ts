@@ -9,15 +9,21 @@ import { after, describe, it } from "node:test";
 import { ContainerHarness } from "../../helpers/containers.js";
 import { Skiffd, waitUntil } from "./skiffd.js";
 
-/** The pid of skiffd's child skiff-launcher, if one runs. */
-async function launcherOf(daemonPid: number): Promise<number | undefined> {
+/** The pids of skiffd's skiff-launcher children (one starts monitors, one skiff-mount). */
+async function launchersOf(daemonPid: number): Promise<number[]> {
   const children = await readFile(`/proc/${daemonPid}/task/${daemonPid}/children`, "utf8").catch(() => "");
+  const found: number[] = [];
   for (const pid of children.trim().split(/\s+/).filter(Boolean).map(Number)) {
     const comm = await readFile(`/proc/${pid}/comm`, "utf8").catch(() => "");
-    if (comm.trim() === "skiff-launcher") return pid;
+    if (comm.trim() === "skiff-launcher") found.push(pid);
   }
-  return undefined;
+  return found;
 }
+
+const parentOf = async (pid: number): Promise<number> => {
+  const stat = await readFile(`/proc/${pid}/stat`, "utf8");
+  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+};
 
 const alive = (pid: number): boolean => {
   try {
@@ -49,10 +55,10 @@ describe("the monitor launcher", () => {
     const client = daemon.subscriber!;
     await client.start(first);
     await client.start(second);
-    const launcher = await launcherOf(daemon.child!.pid!);
-    assert.ok(launcher !== undefined, "skiffd runs a skiff-launcher after a start");
     const monitors = await daemon.scanMonitors();
     assert.equal(monitors.length, 2);
+    const launcher = await parentOf(monitors[0]!);
+    assert.ok((await launchersOf(daemon.child!.pid!)).includes(launcher), "skiffd's launcher started it");
     for (const pid of monitors) {
       const stat = await readFile(`/proc/${pid}/stat`, "utf8");
       const [, ppid, , session] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
@@ -69,8 +75,9 @@ describe("the monitor launcher", () => {
 
     await client.start(third);
     assert.equal((await client.inspect(third)).state, "running");
-    const next = await launcherOf(daemon.child!.pid!);
-    assert.ok(next !== undefined && next !== launcher, "a new launcher runs");
+    const next = await parentOf((await daemon.scanMonitors()).find((pid) => !monitors.includes(pid))!);
+    assert.notEqual(next, launcher, "a new launcher started the third monitor");
+    assert.ok((await launchersOf(daemon.child!.pid!)).includes(next));
 
     // A container of the dead launcher's time still stops, and its exit is reported.
     await client.stop(first, 5);
@@ -78,6 +85,6 @@ describe("the monitor launcher", () => {
       daemon.received.some(({ notification: n }) => n.type === "exit" && n.container === first),
     );
     assert.equal(await daemon.stop(), 0);
-    assert.ok(!alive(next), "the launcher ends with the daemon");
+    await waitUntil("the launcher to end with the daemon", () => !alive(next));
   });
 });
