@@ -627,6 +627,7 @@ export class Runtime {
     // next daemon finds the instance's exit record again. No new cleanup starts once the loop
     // is done, so this wait is final.
     await this.containers.cleanupsSettled();
+    this.containers.closeLauncher();
     // Releases of the mount cache end before the rest is unmounted (their reports are not needed).
     await this.packages.releasesSettled();
     const inUse = new Set(

@@ -43,6 +43,7 @@ import type { MountHandle } from "../mount/index.js";
 import {
   readExitRecord,
   spawnMonitor,
+  MonitorLauncher,
   type MonitorConnection,
   type MonitorIo,
   type MonitorStreamsIo,
@@ -234,7 +235,17 @@ export class ContainerExecutor {
   /** Cleanups in progress: a new instance of the same container starts after its predecessor's. */
   private readonly cleanups = new Map<ContainerId, Promise<void>>();
 
-  constructor(private readonly o: ContainerExecutorOptions) {}
+  /**
+   * Spawns the monitors (native/launcher): started at the first start, replaced at the next
+   * start after it died; its loss is logged as an error. Closed at shutdown.
+   */
+  private readonly launcher: MonitorLauncher;
+
+  constructor(private readonly o: ContainerExecutorOptions) {
+    this.launcher = new MonitorLauncher((reason) =>
+      this.o.log.error(`${reason}; the next start starts a new one (its monitors keep running)`),
+    );
+  }
 
   stateDir(container: ContainerId): string {
     return containerDir(this.o.containersDir, nameOf(container));
@@ -486,6 +497,7 @@ export class ContainerExecutor {
           log: this.o.logRotation,
           lingerMs: EXIT_LINGER_MS,
           extraFds: bundle.socketFds,
+          launcher: this.launcher,
           ...(bundle.monitorWrapper.length > 0 ? { wrapper: bundle.monitorWrapper } : {}),
           ...this.o.cgroups.monitorMemoryDirs(cgroupPath),
         });
@@ -995,6 +1007,11 @@ export class ContainerExecutor {
 
   private reportsMemory(manifest: Manifest | undefined): boolean {
     return manifest !== undefined && this.o.cgroups.monitorsMemory(manifest);
+  }
+
+  /** Ends the monitors' launcher (shutdown); the monitors keep running. */
+  closeLauncher(): void {
+    this.launcher.close();
   }
 
   /** Cancels restart timers (shutdown, uninstall). */

@@ -2,11 +2,14 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { closeSync, openSync } from "node:fs";
 import { mkdir, readFile } from "node:fs/promises";
 import { isAbsolute, join } from "node:path";
+import { messageOf } from "../../common/errors.js";
 import { MonitorConnection } from "./connection.js";
+import { LauncherUnavailableError, type MonitorLauncher } from "./launcher.js";
 import { nativeBinary } from "./native.js";
 import { parseExitRecord, type ExitRecord } from "./protocol.js";
 
 export { MonitorConnection } from "./connection.js";
+export { MonitorLauncher } from "./launcher.js";
 export { nativeBinary } from "./native.js";
 
 /**
@@ -57,6 +60,10 @@ export interface MonitorOptions {
    * `create`, and `start()` resolves once the restored container runs. No `extraFds` then.
    */
   restore?: string;
+  /**
+   * Starts the monitor without forking the daemon (./launcher.ts); without it, Node's spawn.
+   */
+  launcher?: MonitorLauncher;
   /** Command prefix the monitor runs under, e.g. valgrind in tests. */
   wrapper?: string[];
   signal?: AbortSignal;
@@ -85,24 +92,103 @@ export async function spawnMonitor(opts: MonitorOptions): Promise<MonitorConnect
     ...(opts.runtimeKind === undefined ? [] : ["--runtime-kind", opts.runtimeKind]),
     ...(opts.restore === undefined ? [] : ["--restore", opts.restore]),
   ];
-  const logFd = openSync(join(opts.stateDir, "monitor.log"), "a", 0o600);
-  let child;
+  const logPath = join(opts.stateDir, "monitor.log");
+  const argv = [...(opts.wrapper ?? []), nativeBinary("skiff-monitor"), ...args];
+  const monitor = await startProcess(opts.launcher, argv, extraFds, logPath);
+  await new Promise<void>((resolve, reject) => {
+    const onAbort = (): void => {
+      monitor.kill("SIGTERM");
+      reject(opts.signal!.reason as Error);
+    };
+    opts.signal?.addEventListener("abort", onAbort, { once: true });
+    monitor.ready.then(
+      () => {
+        opts.signal?.removeEventListener("abort", onAbort);
+        resolve();
+      },
+      (e: Error) => {
+        opts.signal?.removeEventListener("abort", onAbort);
+        reject(new Error(`skiff-monitor for ${opts.id} ${e.message}; see ${logPath}`));
+      },
+    );
+  }).catch(async (e: unknown) => {
+    // A launcher that died before the ready line leaves a monitor nobody will connect to.
+    const exited = await Promise.race([monitor.exited.then(() => true), Promise.resolve(false)]);
+    if (!exited && opts.signal?.aborted !== true) await endUnreachableMonitor(monitor);
+    monitor.release();
+    throw e;
+  });
   try {
-    const [command, ...prefix] = [...(opts.wrapper ?? []), nativeBinary("skiff-monitor")];
-    child = spawn(command, [...prefix, ...args], {
+    return await MonitorConnection.open(opts.stateDir, opts.signal);
+  } catch (err) {
+    // Nobody could reach this monitor any more: it would keep its created container forever.
+    await endUnreachableMonitor(monitor);
+    throw err;
+  } finally {
+    monitor.release();
+  }
+}
+
+/** A skiff-monitor process until the daemon is connected to it. */
+interface MonitorProcess {
+  /** Resolves at its "ready\n"; rejects with what happened instead ("exited before ..."). */
+  readonly ready: Promise<void>;
+  /** Resolves once it has exited. */
+  readonly exited: Promise<void>;
+  kill(signal: NodeJS.Signals): void;
+  /** The connection (or its failure) ends the daemon's interest in the process itself. */
+  release(): void;
+}
+
+/**
+ * Through the launcher when there is one, else (no launcher, or it cannot be started: it
+ * logged why) with Node's spawn, which forks the daemon. Both give the monitor the same
+ * session, fds, environment and cgroup.
+ */
+async function startProcess(
+  launcher: MonitorLauncher | undefined,
+  argv: string[],
+  extraFds: (number | "ignore")[],
+  logPath: string,
+): Promise<MonitorProcess> {
+  if (launcher) {
+    try {
+      const launched = await launcher.launch(argv, extraFds, logPath);
+      return {
+        ready: launched.ready,
+        exited: launched.exited,
+        kill: (signal) => signalPid(launched.pid, signal),
+        release: () => launched.release(),
+      };
+    } catch (e) {
+      if (!(e instanceof LauncherUnavailableError))
+        throw new Error(`cannot start skiff-monitor: ${messageOf(e)}`);
+    }
+  }
+  return spawnedByNode(argv, extraFds, logPath);
+}
+
+function spawnedByNode(argv: string[], extraFds: (number | "ignore")[], logPath: string): MonitorProcess {
+  const logFd = openSync(logPath, "a", 0o600);
+  let child: ChildProcess;
+  try {
+    child = spawn(argv[0]!, argv.slice(1), {
       detached: true,
       stdio: ["ignore", "pipe", logFd, ...extraFds],
     });
   } finally {
     closeSync(logFd);
   }
-  const monitor = child;
-  await new Promise<void>((resolve, reject) => {
+  const exited = new Promise<void>((resolve) => {
+    child.once("exit", () => resolve());
+    // Reported through `ready`; a process that never started has no exit to wait for, and a
+    // failed kill changes nothing.
+    child.on("error", () => {
+      if (child.pid === undefined) resolve();
+    });
+  });
+  const ready = new Promise<void>((resolve, reject) => {
     let output = "";
-    const fail = (err: Error): void => {
-      cleanup();
-      reject(err);
-    };
     const onData = (chunk: Buffer): void => {
       output += chunk.toString();
       if (output.includes("ready\n")) {
@@ -110,36 +196,39 @@ export async function spawnMonitor(opts: MonitorOptions): Promise<MonitorConnect
         resolve();
       }
     };
-    const onExit = (code: number | null, signal: string | null): void =>
-      fail(
-        new Error(
-          `skiff-monitor for ${opts.id} exited before it was ready (code ${code}, signal ${signal}); see ${join(opts.stateDir, "monitor.log")}`,
-        ),
-      );
-    const onError = (err: Error): void => fail(new Error(`cannot start skiff-monitor: ${err.message}`));
-    const onAbort = (): void => {
-      monitor.kill("SIGTERM");
-      fail(opts.signal!.reason as Error);
+    const onExit = (code: number | null, signal: string | null): void => {
+      cleanup();
+      reject(new Error(`exited before it was ready (code ${code}, signal ${signal})`));
+    };
+    const onError = (err: Error): void => {
+      cleanup();
+      reject(new Error(`could not be started: ${err.message}`));
     };
     const cleanup = (): void => {
-      monitor.stdout!.off("data", onData);
-      monitor.off("exit", onExit);
-      monitor.off("error", onError);
-      opts.signal?.removeEventListener("abort", onAbort);
+      child.stdout!.off("data", onData);
+      child.off("exit", onExit);
+      child.off("error", onError);
+      child.stdout!.destroy();
     };
-    monitor.stdout!.on("data", onData);
-    monitor.once("exit", onExit);
-    monitor.once("error", onError);
-    opts.signal?.addEventListener("abort", onAbort, { once: true });
+    child.stdout!.on("data", onData);
+    child.once("exit", onExit);
+    child.once("error", onError);
   });
-  monitor.stdout!.destroy();
-  monitor.unref();
+  return {
+    ready,
+    exited,
+    kill: (signal) => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+    },
+    release: () => child.unref(),
+  };
+}
+
+function signalPid(pid: number, signal: NodeJS.Signals): void {
   try {
-    return await MonitorConnection.open(opts.stateDir, opts.signal);
-  } catch (err) {
-    // Nobody could reach this monitor any more: it would keep its created container forever.
-    await endUnreachableMonitor(monitor);
-    throw err;
+    process.kill(pid, signal);
+  } catch {
+    // Already gone: `exited` settles (or has settled) for it.
   }
 }
 
@@ -150,18 +239,15 @@ const UNREACHABLE_MONITOR_END_MS = 10_000;
  * SIGTERM makes the monitor kill its container and exit (after its `--linger-ms`, as no daemon
  * is connected); SIGKILL if it does not within UNREACHABLE_MONITOR_END_MS.
  */
-async function endUnreachableMonitor(monitor: ChildProcess): Promise<void> {
-  if (monitor.exitCode !== null || monitor.signalCode !== null) return;
-  monitor.on("error", () => undefined); // a failed kill: the wait below settles it either way
-  const exited = new Promise<void>((resolve) => monitor.once("exit", () => resolve()));
+async function endUnreachableMonitor(monitor: MonitorProcess): Promise<void> {
   monitor.kill("SIGTERM");
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<boolean>((resolve) => {
     timer = setTimeout(() => resolve(true), UNREACHABLE_MONITOR_END_MS);
   });
-  if (await Promise.race([exited.then(() => false), late])) {
+  if (await Promise.race([monitor.exited.then(() => false), late])) {
     monitor.kill("SIGKILL");
-    await exited;
+    await monitor.exited;
   }
   clearTimeout(timer);
 }

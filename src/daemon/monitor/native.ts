@@ -8,7 +8,9 @@ export type NativeBinaryName =
   | "skiff-mksock"
   | "skiff-notify"
   | "skiff-exec"
-  | "skiff-nsconnect";
+  | "skiff-nsconnect"
+  | "skiff-launcher"
+  | "skiff-mount";
 
 let packageRoot: string | undefined;
 

@@ -10,7 +10,7 @@
 //   the device, and with it its loop device.
 // The mounted range is the file system data only (fs.img without the verity hash area).
 // INVARIANTS: one handle per mount; umount() is called once per handle. util-linux (the
-// fallback without perl) may give two mounts of the same NPK range one shared loop device;
+// fallback without skiff-mount) may give two mounts of the same NPK range one shared loop device;
 // detaching it while the other mount still holds it only marks it autoclear, so each umount()
 // can release "its" device safely.
 import { readFile, stat } from "node:fs/promises";
@@ -92,7 +92,7 @@ async function mountViaLoop(
       signal,
     );
   } catch (e) {
-    // Only a host without perl takes util-linux's way (O(loop devices) per mount, see file-mount.ts).
+    // Only a host without skiff-mount (native/ not built) takes util-linux's way (O(loop devices) per mount, see file-mount.ts).
     if (((e as Error).cause as NodeJS.ErrnoException | undefined)?.code !== "ENOENT") throw e;
   }
   const options = loopMountOptions(npk, selinuxContext);
