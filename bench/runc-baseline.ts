@@ -8,9 +8,9 @@
 import { execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
-import { mkdir, mkdtemp, readdir, readFile, rm, rmdir, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, rmdir, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { promisify } from "node:util";
 
 const run = promisify(execFile);
@@ -19,6 +19,7 @@ const CGROUP_ROOT = "/sys/fs/cgroup";
 interface OciConfig {
   process: { args: string[] };
   root: { path: string };
+  mounts?: { source?: string }[];
   linux: { cgroupsPath?: string };
 }
 
@@ -34,10 +35,23 @@ export class RuncBaseline {
     this.runtimeRoot = join(dir, "runc");
   }
 
-  /** Takes `config.json` from a bundle the daemon wrote as the template of every bundle. */
+  /**
+   * Takes `config.json` from a bundle the daemon wrote as the template of every bundle. Files the
+   * template mounts from the bundle itself (skiff-init's copy) are copied beside the baseline's
+   * bundles: the daemon removes its bundle when that instance ends.
+   */
   static async fromBundle(bundleDir: string): Promise<RuncBaseline> {
     const template = JSON.parse(await readFile(join(bundleDir, "config.json"), "utf8")) as OciConfig;
-    return new RuncBaseline(await mkdtemp(join(tmpdir(), "skiff-bench-runc-")), template);
+    const dir = await mkdtemp(join(tmpdir(), "skiff-bench-runc-"));
+    const own = join(dir, "from-bundle");
+    await mkdir(own);
+    for (const mount of template.mounts ?? []) {
+      if (mount.source === undefined || !mount.source.startsWith(`${bundleDir}/`)) continue;
+      const copy = join(own, basename(mount.source));
+      await copyFile(mount.source, copy);
+      mount.source = copy;
+    }
+    return new RuncBaseline(dir, template);
   }
 
   /** The root file system path of a bundle. */

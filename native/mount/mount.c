@@ -16,8 +16,9 @@
  * static against musl and does the same three steps. Phases of `loop`: OPEN (the file, checked
  * regular, the range checked against its size) -> ATTACH (LOOP_CTL_GET_FREE, then LOOP_CONFIGURE
  * with LO_FLAGS_READ_ONLY | LO_FLAGS_AUTOCLEAR; a device another process configured in between
- * answers EBUSY and the next free one is asked for, up to MAX_TRIES; kernels before 5.8 answer
- * EINVAL/ENOTTY and get LOOP_SET_FD + LOOP_SET_STATUS64) -> MOUNT.
+ * answers EBUSY and the next free one is asked for, up to MAX_TRIES (the same device offered
+ * again is still being released: asked again after a pause that grows to 50 ms, ~4 s in all);
+ * kernels before 5.8 answer EINVAL/ENOTTY and get LOOP_SET_FD + LOOP_SET_STATUS64) -> MOUNT.
  *
  * INVARIANTS: with AUTOCLEAR the device detaches when its last user goes: if the mount fails,
  * closing our descriptor releases it, so a failure leaves nothing attached; on success the mount
@@ -32,6 +33,7 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef LOOP_CONFIGURE
@@ -44,7 +46,7 @@ struct loop_config {
 };
 #endif
 
-#define MAX_TRIES 32
+#define MAX_TRIES 100
 
 enum exit_code { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2 };
 
@@ -108,6 +110,7 @@ static int loop_mount(char **a) {
 
     char path[32];
     int dev = -1;
+    int last = -1;
     for (int try = 0; try < MAX_TRIES && dev < 0; try++) {
         int n = ioctl(ctl, LOOP_CTL_GET_FREE);
         if (n < 0) return fail(EXIT_FAILED, "LOOP_CTL_GET_FREE", NULL);
@@ -128,6 +131,14 @@ static int loop_mount(char **a) {
         if (errno != EBUSY) return fail(EXIT_FAILED, "configuring", path);
         close(dev);
         dev = -1;
+        /* The same device offered again: it is still claimed (a mount or an autoclear of the
+         * image released just before is finishing), so give it a moment, growing, before asking
+         * again; a different one was taken by another process, and is asked again at once. */
+        if (n == last) {
+            struct timespec pause = {0, 1000000L * (try < 50 ? try : 50)};
+            nanosleep(&pause, NULL);
+        }
+        last = n;
     }
     if (dev < 0) {
         fprintf(stderr, "no free loop device\n");
