@@ -33,7 +33,7 @@ import { MAX_UNIX_SOCKET_PATH } from "../../common/unix-socket.js";
 import { resolveWithin } from "../../common/paths.js";
 import { listen } from "../../common/listen.js";
 import { bestEffort } from "../errors.js";
-import { DROP_LOG_INTERVAL_MS } from "./server.js";
+import { logDrops } from "./server.js";
 
 /**
  * Like a listener's dispatcher, plus the id of the session the request came on (so that
@@ -186,7 +186,12 @@ export class ContainerConsoles {
     // A container is as untrusted as any client: its connections are bounded like a listener's
     // (`[container_console] max_connections`); Node closes further ones as it accepts them.
     entry.server.maxConnections = this.o.options.maxConnections;
-    this.logDrops(entry);
+    logDrops(
+      entry.server,
+      this.o.log,
+      { container },
+      `refusing container console connections: ${this.o.options.maxConnections} open (max_connections)`,
+    );
     await listen(entry.server, { path: socketPath });
     entry.server.on("error", (e) => this.o.log.error({ err: e, container }, "container console failed"));
     try {
@@ -200,22 +205,6 @@ export class ContainerConsoles {
     this.consoles.set(container, entry);
     this.o.log.info({ container, permissions: [...permissions] }, `container console on ${socketPath}`);
     return { socketPath };
-  }
-
-  /** Connections over `max_connections` are closed by Node; say so, at most once per DROP_LOG_INTERVAL_MS per console. */
-  private logDrops(entry: OpenConsole): void {
-    let dropped = 0;
-    let lastLog = -Infinity;
-    entry.server.on("drop", () => {
-      dropped++;
-      const now = performance.now();
-      if (now - lastLog < DROP_LOG_INTERVAL_MS) return;
-      lastLog = now;
-      this.o.log.warn(
-        { container: entry.container, dropped },
-        `refusing container console connections: ${this.o.options.maxConnections} open (max_connections)`,
-      );
-    });
   }
 
   private accept(entry: OpenConsole, permissions: PermissionSet, socket: Socket): void {

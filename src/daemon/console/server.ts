@@ -21,8 +21,30 @@ import type { NotificationHub } from "./hub.js";
 import { SESSION_LINGER_MS, Session, type RequestDispatcher } from "./session.js";
 import { bestEffort } from "../errors.js";
 
-/** Refused connections of a listener are logged at most this often. */
-export const DROP_LOG_INTERVAL_MS = 10_000;
+/** Refused connections of a listener or container console are logged at most this often. */
+const DROP_LOG_INTERVAL_MS = 10_000;
+
+/**
+ * Connections over `server.maxConnections` are closed by Node; says so with `message` and the
+ * count dropped so far, at most once per DROP_LOG_INTERVAL_MS (a flood makes no line per drop).
+ * Shared by the listeners and the container consoles.
+ */
+export function logDrops(
+  server: Server,
+  log: Logger,
+  fields: Record<string, unknown>,
+  message: string,
+): void {
+  let dropped = 0;
+  let lastLog = -Infinity;
+  server.on("drop", () => {
+    dropped++;
+    const now = performance.now();
+    if (now - lastLog < DROP_LOG_INTERVAL_MS) return;
+    lastLog = now;
+    log.warn({ ...fields, dropped }, message);
+  });
+}
 
 export interface ConsoleServerOptions {
   listeners: ListenerConfig[];
@@ -62,7 +84,12 @@ export class ConsoleServer {
     for (const config of this.o.listeners) {
       const server = createServer({ allowHalfOpen: false }, (socket) => this.accept(config, socket));
       server.maxConnections = config.options.maxConnections;
-      this.logDrops(config, server);
+      logDrops(
+        server,
+        this.o.log,
+        { listener: config.id },
+        `refusing connections: ${config.options.maxConnections} connections open (max_connections)`,
+      );
       await this.bind(config, server);
       server.on("error", (e) => this.o.log.error({ err: e, listener: config.id }, "console listener failed"));
       this.servers.push({ config, server });
@@ -96,22 +123,6 @@ export class ConsoleServer {
     if (entry.config.url.scheme === "unix") return `unix://${entry.config.url.path}`;
     const addr = entry.server.address();
     return addr && typeof addr === "object" ? `tcp://${addr.address}:${addr.port}` : undefined;
-  }
-
-  /** Connections over `max_connections` are closed by Node; say so, without a line per drop. */
-  private logDrops(config: ListenerConfig, server: Server): void {
-    let dropped = 0;
-    let lastLog = -Infinity;
-    server.on("drop", () => {
-      dropped++;
-      const now = performance.now();
-      if (now - lastLog < DROP_LOG_INTERVAL_MS) return;
-      lastLog = now;
-      this.o.log.warn(
-        { listener: config.id, dropped },
-        `refusing connections: ${config.options.maxConnections} connections open (max_connections)`,
-      );
-    });
   }
 
   private accept(config: ListenerConfig, socket: Socket): void {
