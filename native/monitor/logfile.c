@@ -42,11 +42,9 @@ void rfc3339_nano_now(char out[40]) {
 
 void rfc3339_now(char out[32]) {
     struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    long long secs = ts.tv_sec, days = secs >= 0 ? secs / 86400 : (secs - 86399) / 86400;
-    long long in_day = secs - days * 86400, year;
+    long long year, in_day;
     unsigned month, day;
-    civil_from_days(days, &year, &month, &day);
+    utc_now(&ts, &year, &month, &day, &in_day);
     fmt_snprintf(out, 32, "%04lld-%02u-%02uT%02lld:%02lld:%02lld.%03ldZ", year, month, day, in_day / 3600,
                  in_day / 60 % 60, in_day % 60, ts.tv_nsec / 1000000);
 }

@@ -6,7 +6,7 @@
  * derived from request text goes through `resolveWithin`. What Skiff cannot do safely is refused
  * with the reason, never dropped silently (docs/cri.md, "Containers").
  */
-import { resolveWithin, PathEscapeError } from "../../common/paths.js";
+import { imagePathComponents, resolveWithin, PathEscapeError } from "../../common/paths.js";
 import {
   CAPABILITIES,
   ManifestError,
@@ -160,12 +160,14 @@ function wrapped(message: Message, name: string, max: number, what: string): num
   return int64(value as Message, "value", max, what);
 }
 
+/** An absolute path, normalised (`//` and a trailing `/` dropped); `.`, `..` and NUL refused. */
 function absolutePath(path: string, what: string): string {
-  if (!path.startsWith("/") || path.includes("\0") || Buffer.byteLength(path) > CONFIG_LIMITS.pathBytes)
-    throw new CriConfigError(`${what}: ${JSON.stringify(path.slice(0, 100))} is not an absolute path`);
-  const components = path.split("/").filter((c) => c !== "");
-  if (components.some((c) => c === "." || c === ".."))
-    throw new CriConfigError(`${what}: ${JSON.stringify(path.slice(0, 100))} holds . or ..`);
+  const components =
+    Buffer.byteLength(path) > CONFIG_LIMITS.pathBytes ? undefined : imagePathComponents(path);
+  if (components === undefined)
+    throw new CriConfigError(
+      `${what}: ${JSON.stringify(path.slice(0, 100))} is not an absolute path, or holds . or .. or NUL, or is over ${CONFIG_LIMITS.pathBytes} bytes`,
+    );
   return `/${components.join("/")}`;
 }
 

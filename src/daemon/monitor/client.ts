@@ -113,7 +113,11 @@ export async function spawnMonitor(opts: MonitorOptions): Promise<MonitorConnect
     );
   }).catch(async (e: unknown) => {
     // A launcher that died before the ready line leaves a monitor nobody will connect to.
-    const exited = await Promise.race([monitor.exited.then(() => true), Promise.resolve(false)]);
+    // (An already-resolved `false` would always win the race: `exited.then` settles a tick later.)
+    const exited = await Promise.race([
+      monitor.exited.then(() => true),
+      new Promise<boolean>((resolve) => setImmediate(() => resolve(false))),
+    ]);
     if (!exited && opts.signal?.aborted !== true) await endUnreachableMonitor(monitor);
     monitor.release();
     throw e;
