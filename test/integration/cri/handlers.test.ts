@@ -15,22 +15,20 @@ import { connect, createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { credentials, status, type Client, type ServiceError } from "@grpc/grpc-js";
+import { credentials, status, type Client } from "@grpc/grpc-js";
 import { pino } from "pino";
 import { RuntimeHandlerError, RuntimeHandlers } from "../../../src/cri/handlers.js";
 import { loadCriServices } from "../../../src/cri/proto.js";
 import { detectLayout } from "../../../src/daemon/cgroups/layout.js";
 import type { CgroupLayout } from "../../../src/daemon/cgroups/layout.js";
 import { startInProcessDaemon } from "../../helpers/daemon.js";
+import { call, refusal, type Message } from "./grpc.js";
 import { testPodNetwork } from "./pods-network.js";
 import { buildImages, push, startRegistry, type Images, type Registry } from "../oci-image/fixtures.js";
 
-const CALL_TIMEOUT_MS = 60_000;
 const HOST_RUNC = "/usr/sbin/runc";
 const HOST_CRUN = "/usr/bin/crun";
 
-type Message = Record<string, unknown>;
-type Method = (request: Message, options: { deadline: number }, ...rest: unknown[]) => unknown;
 interface Condition {
   type: string;
   status: boolean;
@@ -44,28 +42,6 @@ interface HandlerInfo {
   alive: boolean;
   version?: string;
   problem?: string;
-}
-
-/** A unary call as a promise, with a deadline. */
-function call(client: Client, name: string, request: Message = {}): Promise<Message> {
-  const fn = (client as unknown as Record<string, Method>)[name]!.bind(client);
-  return new Promise((resolve, reject) => {
-    fn(
-      request,
-      { deadline: Date.now() + CALL_TIMEOUT_MS },
-      (error: ServiceError | null, response: Message) => (error ? reject(error) : resolve(response)),
-    );
-  });
-}
-
-/** The error a call fails with (fails the test when it succeeds). */
-async function refusal(promise: Promise<unknown>): Promise<ServiceError> {
-  try {
-    await promise;
-  } catch (e) {
-    return e as ServiceError;
-  }
-  assert.fail("the call succeeded");
 }
 
 /** A daemon with `[cri]` (plus `extra` in that table) and its two CRI clients. */
