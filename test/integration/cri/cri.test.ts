@@ -18,7 +18,7 @@ import { SKIFF_VERSION } from "../../../src/common/version.js";
 import { startInProcessDaemon, type TestDaemon } from "../../helpers/daemon.js";
 import { waitFor, within } from "../../helpers/wait.js";
 import { listen } from "../../../src/common/listen.js";
-import { call, method, refusal, CALL_TIMEOUT_MS, type Message } from "./grpc.js";
+import { call, criClients, method, refusal, CALL_TIMEOUT_MS, type Message } from "./grpc.js";
 import { testPodNetwork } from "./pods-network.js";
 import { buildImages, push, startRegistry, type Images, type Registry } from "../oci-image/fixtures.js";
 
@@ -37,10 +37,7 @@ before(async () => {
   await push(images, registry, "test/busybox-app:2.0");
   await push(images, registry, "test/busybox-app:also");
   daemon = await startInProcessDaemon((dir) => `[cri]\nsocket = "${dir}/cri.sock"\n${network.toml()}`);
-  const services = loadCriServices();
-  const address = `unix:${daemon.dir}/cri.sock`;
-  runtimeClient = new services.RuntimeService(address, credentials.createInsecure());
-  imageClient = new services.ImageService(address, credentials.createInsecure());
+  ({ runtime: runtimeClient, images: imageClient } = criClients(`${daemon.dir}/cri.sock`));
 });
 
 after(async () => {

@@ -15,14 +15,13 @@ import { connect, createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { credentials, status, type Client } from "@grpc/grpc-js";
+import { status, type Client } from "@grpc/grpc-js";
 import { pino } from "pino";
 import { RuntimeHandlerError, RuntimeHandlers } from "../../../src/cri/handlers.js";
-import { loadCriServices } from "../../../src/cri/proto.js";
 import { detectLayout } from "../../../src/daemon/cgroups/layout.js";
 import type { CgroupLayout } from "../../../src/daemon/cgroups/layout.js";
 import { startInProcessDaemon } from "../../helpers/daemon.js";
-import { call, refusal, type Message } from "./grpc.js";
+import { call, criClients, refusal, type Message } from "./grpc.js";
 import { testPodNetwork } from "./pods-network.js";
 import { buildImages, push, startRegistry, type Images, type Registry } from "../oci-image/fixtures.js";
 
@@ -51,10 +50,7 @@ async function criDaemon(extra: (dir: string) => string = () => "") {
   const daemon = await startInProcessDaemon(
     (dir) => `[cri]\nsocket = "${dir}/cri.sock"\n${network.toml()}${extra(dir)}`,
   );
-  const services = loadCriServices();
-  const address = `unix:${daemon.dir}/cri.sock`;
-  const runtime = new services.RuntimeService(address, credentials.createInsecure());
-  const images = new services.ImageService(address, credentials.createInsecure());
+  const { runtime, images } = criClients(`${daemon.dir}/cri.sock`);
   return {
     daemon,
     runtime,
