@@ -16,6 +16,7 @@ import pino from "pino";
 import { loadCriServices } from "../../../src/cri/proto.js";
 import { parseConfig } from "../../../src/daemon/config/load.js";
 import { Runtime } from "../../../src/daemon/runtime.js";
+import { call, refusal, type Message } from "./grpc.js";
 import { testPodNetwork } from "./pods-network.js";
 import { cleanupDaemon, testCgroupName } from "../../helpers/cleanup.js";
 import { SKIFFD, testConfigText } from "../../helpers/daemon.js";
@@ -24,34 +25,8 @@ import { startRegistry, type Registry } from "../oci-image/fixtures.js";
 import { Client as SkiffClient } from "../../../src/client/index.js";
 import { pushBusyboxImage, type BusyboxImage } from "./busybox-image.js";
 
-const CALL_TIMEOUT_MS = 60_000;
 const HOST_RUNC = "/usr/sbin/runc";
 const WAIT_MS = 60_000;
-
-type Message = Record<string, unknown>;
-type Method = (request: Message, options: { deadline: number }, ...rest: unknown[]) => unknown;
-
-function call(client: Client, name: string, request: Message = {}): Promise<Message> {
-  const fn = (client as unknown as Record<string, Method | undefined>)[name];
-  if (fn === undefined) throw new Error(`no method ${name}`);
-  return new Promise((resolve, reject) => {
-    fn.call(
-      client,
-      request,
-      { deadline: Date.now() + CALL_TIMEOUT_MS },
-      (error: ServiceError | null, response: Message) => (error ? reject(error) : resolve(response)),
-    );
-  });
-}
-
-async function refusal(promise: Promise<unknown>): Promise<ServiceError> {
-  try {
-    await promise;
-  } catch (e) {
-    return e as ServiceError;
-  }
-  assert.fail("the call succeeded");
-}
 
 /** busybox with accounts (users by name) and an image config (Entrypoint, Cmd, Env, WorkingDir). */
 const BOX: BusyboxImage = {

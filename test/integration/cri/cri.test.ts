@@ -18,43 +18,11 @@ import { SKIFF_VERSION } from "../../../src/common/version.js";
 import { startInProcessDaemon, type TestDaemon } from "../../helpers/daemon.js";
 import { waitFor, within } from "../../helpers/wait.js";
 import { listen } from "../../../src/common/listen.js";
+import { call, criClients, method, refusal, CALL_TIMEOUT_MS, type Message } from "./grpc.js";
 import { testPodNetwork } from "./pods-network.js";
 import { buildImages, push, startRegistry, type Images, type Registry } from "../oci-image/fixtures.js";
 
-const CALL_TIMEOUT_MS = 60_000;
 const HOST_RUNC = "/usr/sbin/runc";
-
-type Message = Record<string, unknown>;
-type Method = (request: Message, options: { deadline: number }, ...rest: unknown[]) => unknown;
-
-/** A method of a client made by loadPackageDefinition (its methods are not typed). */
-function method(client: Client, name: string): Method {
-  const fn = (client as unknown as Record<string, Method | undefined>)[name];
-  if (fn === undefined) throw new Error(`no method ${name}`);
-  return fn.bind(client);
-}
-
-/** A unary call as a promise, with a deadline. */
-function call(client: Client, name: string, request: Message = {}): Promise<Message> {
-  const fn = method(client, name);
-  return new Promise((resolve, reject) => {
-    fn(
-      request,
-      { deadline: Date.now() + CALL_TIMEOUT_MS },
-      (error: ServiceError | null, response: Message) => (error ? reject(error) : resolve(response)),
-    );
-  });
-}
-
-/** The error a call fails with (fails the test when it succeeds). */
-async function refusal(promise: Promise<unknown>): Promise<ServiceError> {
-  try {
-    await promise;
-  } catch (e) {
-    return e as ServiceError;
-  }
-  assert.fail("the call succeeded");
-}
 
 let images: Images;
 let registry: Registry;
@@ -69,10 +37,7 @@ before(async () => {
   await push(images, registry, "test/busybox-app:2.0");
   await push(images, registry, "test/busybox-app:also");
   daemon = await startInProcessDaemon((dir) => `[cri]\nsocket = "${dir}/cri.sock"\n${network.toml()}`);
-  const services = loadCriServices();
-  const address = `unix:${daemon.dir}/cri.sock`;
-  runtimeClient = new services.RuntimeService(address, credentials.createInsecure());
-  imageClient = new services.ImageService(address, credentials.createInsecure());
+  ({ runtime: runtimeClient, images: imageClient } = criClients(`${daemon.dir}/cri.sock`));
 });
 
 after(async () => {

@@ -15,22 +15,19 @@ import { connect, createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { credentials, status, type Client, type ServiceError } from "@grpc/grpc-js";
+import { status, type Client } from "@grpc/grpc-js";
 import { pino } from "pino";
 import { RuntimeHandlerError, RuntimeHandlers } from "../../../src/cri/handlers.js";
-import { loadCriServices } from "../../../src/cri/proto.js";
 import { detectLayout } from "../../../src/daemon/cgroups/layout.js";
 import type { CgroupLayout } from "../../../src/daemon/cgroups/layout.js";
 import { startInProcessDaemon } from "../../helpers/daemon.js";
+import { call, criClients, refusal, type Message } from "./grpc.js";
 import { testPodNetwork } from "./pods-network.js";
 import { buildImages, push, startRegistry, type Images, type Registry } from "../oci-image/fixtures.js";
 
-const CALL_TIMEOUT_MS = 60_000;
 const HOST_RUNC = "/usr/sbin/runc";
 const HOST_CRUN = "/usr/bin/crun";
 
-type Message = Record<string, unknown>;
-type Method = (request: Message, options: { deadline: number }, ...rest: unknown[]) => unknown;
 interface Condition {
   type: string;
   status: boolean;
@@ -46,28 +43,6 @@ interface HandlerInfo {
   problem?: string;
 }
 
-/** A unary call as a promise, with a deadline. */
-function call(client: Client, name: string, request: Message = {}): Promise<Message> {
-  const fn = (client as unknown as Record<string, Method>)[name]!.bind(client);
-  return new Promise((resolve, reject) => {
-    fn(
-      request,
-      { deadline: Date.now() + CALL_TIMEOUT_MS },
-      (error: ServiceError | null, response: Message) => (error ? reject(error) : resolve(response)),
-    );
-  });
-}
-
-/** The error a call fails with (fails the test when it succeeds). */
-async function refusal(promise: Promise<unknown>): Promise<ServiceError> {
-  try {
-    await promise;
-  } catch (e) {
-    return e as ServiceError;
-  }
-  assert.fail("the call succeeded");
-}
-
 /** A daemon with `[cri]` (plus `extra` in that table) and its two CRI clients. */
 async function criDaemon(extra: (dir: string) => string = () => "") {
   // A pod network of its own (pods-network.ts), its bridge removed at stop.
@@ -75,10 +50,7 @@ async function criDaemon(extra: (dir: string) => string = () => "") {
   const daemon = await startInProcessDaemon(
     (dir) => `[cri]\nsocket = "${dir}/cri.sock"\n${network.toml()}${extra(dir)}`,
   );
-  const services = loadCriServices();
-  const address = `unix:${daemon.dir}/cri.sock`;
-  const runtime = new services.RuntimeService(address, credentials.createInsecure());
-  const images = new services.ImageService(address, credentials.createInsecure());
+  const { runtime, images } = criClients(`${daemon.dir}/cri.sock`);
   return {
     daemon,
     runtime,

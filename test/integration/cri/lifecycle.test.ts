@@ -15,13 +15,14 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { promisify } from "node:util";
-import { credentials, status, type Client, type ServiceError } from "@grpc/grpc-js";
+import { status, type Client, type ServiceError } from "@grpc/grpc-js";
 import pino from "pino";
 import { loadCriServices } from "../../../src/cri/proto.js";
 import { UNIMPLEMENTED } from "../../../src/cri/server.js";
 import { parseConfig } from "../../../src/daemon/config/load.js";
 import { Runtime } from "../../../src/daemon/runtime.js";
 import { Client as SkiffClient } from "../../../src/client/index.js";
+import { call, criClients, refusal, CALL_TIMEOUT_MS, type Message, type Method } from "./grpc.js";
 import { testPodNetwork } from "./pods-network.js";
 import { execSession, headers, readAll, upgrade, type Upgraded } from "./streaming-client.js";
 import { cleanupDaemon, testCgroupName } from "../../helpers/cleanup.js";
@@ -37,44 +38,11 @@ const BOX: BusyboxImage = {
 };
 
 const run = promisify(execFile);
-const CALL_TIMEOUT_MS = 60_000;
 const WAIT_MS = 60_000;
 /** The port the pod's web server listens on inside the pod. */
 const WEB_PORT = 8080;
 
-type Message = Record<string, unknown>;
-type Method = (request: Message, options: { deadline: number }, ...rest: unknown[]) => unknown;
 type Session = Extract<Upgraded, { status: 101 }>;
-
-function call(client: Client, name: string, request: Message = {}): Promise<Message> {
-  const fn = (client as unknown as Record<string, Method | undefined>)[name];
-  if (fn === undefined) throw new Error(`no method ${name}`);
-  return new Promise((resolve, reject) => {
-    fn.call(
-      client,
-      request,
-      { deadline: Date.now() + CALL_TIMEOUT_MS },
-      (error: ServiceError | null, response: Message) => (error ? reject(error) : resolve(response)),
-    );
-  });
-}
-
-async function refusal(promise: Promise<unknown>): Promise<ServiceError> {
-  try {
-    await promise;
-  } catch (e) {
-    return e as ServiceError;
-  }
-  assert.fail("the call succeeded");
-}
-
-function clients(socket: string): { runtime: Client; images: Client } {
-  const services = loadCriServices();
-  return {
-    runtime: new services.RuntimeService(`unix:${socket}`, credentials.createInsecure()),
-    images: new services.ImageService(`unix:${socket}`, credentials.createInsecure()),
-  };
-}
 
 /** A TCP port free on the host's loopback right now (for the pod's host port mapping). */
 async function freePort(): Promise<number> {
@@ -239,7 +207,7 @@ void describe("CRI: a pod's whole lifecycle, as a kubelet drives it", () => {
       `[cri]\nsocket = "${d}/cri.sock"\n${net.toml(1)}` +
       `[cri.runtime_handlers.runc]\n[cri.runtime_handlers.broken]\nkind = "runc"\npath = "${d}/no-such-runc"\n`;
     runtime = await Runtime.start(parseConfig(testConfigText(dir, cgroup, toml)), pino({ level: "silent" }));
-    ({ runtime: rt, images: img } = clients(`${dir}/cri.sock`));
+    ({ runtime: rt, images: img } = criClients(`${dir}/cri.sock`));
   });
 
   after(async () => {
@@ -581,7 +549,7 @@ void describe("CRI across a kill -9 of skiffd, and the image policy after a rest
     child = proc;
     rt?.close();
     img?.close();
-    const c = clients(`${dir}/cri.sock`);
+    const c = criClients(`${dir}/cri.sock`);
     rt = c.runtime;
     img = c.images;
     await waitFor(

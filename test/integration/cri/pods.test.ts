@@ -14,42 +14,17 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { after, before, describe, it } from "node:test";
-import { credentials, status, type Client, type ServiceError } from "@grpc/grpc-js";
+import { credentials, status, type Client } from "@grpc/grpc-js";
 import { loadCriServices } from "../../../src/cri/proto.js";
 import type { CriEndpoint } from "../../../src/cri/index.js";
 import { startInProcessDaemon, SKIFFD, testConfigText, type TestDaemon } from "../../helpers/daemon.js";
 import { cleanupDaemon, testCgroupName } from "../../helpers/cleanup.js";
 import { waitFor, within } from "../../helpers/wait.js";
+import { call, refusal, type Message } from "./grpc.js";
 import { testPodNetwork, type TestPodNetwork } from "./pods-network.js";
 
 const run = promisify(execFile);
-const CALL_TIMEOUT_MS = 60_000;
 const WAIT_MS = 30_000;
-
-type Message = Record<string, unknown>;
-type Method = (request: Message, options: { deadline: number }, ...rest: unknown[]) => unknown;
-
-function call(client: Client, name: string, request: Message = {}): Promise<Message> {
-  const fn = (client as unknown as Record<string, Method | undefined>)[name];
-  if (fn === undefined) throw new Error(`no method ${name}`);
-  return new Promise((resolve, reject) => {
-    fn.call(
-      client,
-      request,
-      { deadline: Date.now() + CALL_TIMEOUT_MS },
-      (error: ServiceError | null, response: Message) => (error ? reject(error) : resolve(response)),
-    );
-  });
-}
-
-async function refusal(promise: Promise<unknown>): Promise<ServiceError> {
-  try {
-    await promise;
-  } catch (e) {
-    return e as ServiceError;
-  }
-  assert.fail("the call succeeded");
-}
 
 function criConfig(net: TestPodNetwork, pool: number): (dir: string) => string {
   return (dir) => `[cri]\nsocket = "${dir}/cri.sock"\n${net.toml(pool)}`;

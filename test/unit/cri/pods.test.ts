@@ -376,7 +376,14 @@ void describe("slots", () => {
     await Promise.all(all);
     assert.deepEqual(order, ["a", "b", "c", "d"]);
     assert.equal(most, 2);
+    // A failed job gives its slot back: after two failures both slots are free again (a leaked
+    // slot would leave the second job below waiting).
     await slots.run(() => Promise.reject(new Error("x"))).catch(() => undefined);
-    await slots.run(() => Promise.resolve());
+    await slots.run(() => Promise.reject(new Error("y"))).catch(() => undefined);
+    let started = 0;
+    const both = [1, 2].map(() => slots.run(() => Promise.resolve(++started)));
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(started, 2);
+    await Promise.all(both);
   });
 });
