@@ -235,7 +235,11 @@ export class RequestRewriter {
     const type = header[3]!;
     const flags = header[4]!;
     const stream = header.readUInt32BE(5) & 0x7fffffff;
-    const keep = type === TYPE_HEADERS || (type === TYPE_CONTINUATION && this.block?.stream === stream);
+    // Inside a block only its CONTINUATIONs may come (a second HEADERS interrupts it too).
+    const keep =
+      this.block === undefined
+        ? type === TYPE_HEADERS
+        : type === TYPE_CONTINUATION && this.block.stream === stream;
     if (this.block !== undefined && !keep) {
       throw new AuthorityFrontError("a header block interrupted by another frame");
     }

@@ -104,13 +104,13 @@ function statsMessage(
   };
 }
 
-/** The implemented pod methods, by `Service/Method`. */
 /**
  * The runtime handler a new pod runs under: `requested` if it is alive, "" spread across the
  * live handlers by how many ready pods each runs (handlers.ts `pick`); throws when refused.
  */
 export type PickHandler = (requested: string, load: (handler: string) => number) => Promise<string>;
 
+/** The implemented pod methods, by `Service/Method`. */
 export function podHandlers(pods: PodStore, pickHandler: PickHandler): Record<string, PodHandler> {
   const found = (request: Message): PodRecord => {
     const record = pods.find(podId(request));

@@ -8,6 +8,7 @@ import { parseIpv4 } from "../../common/ipv4.js";
 import type { PodState } from "./filter.js";
 import {
   hostnameProblem,
+  logDirectoryProblem,
   type DnsSpec,
   type NamespaceModeName,
   type PodResources,
@@ -112,6 +113,9 @@ export function parseRecord(text: string, id: string): PodRecord | string {
     const hostname = str(json.hostname, "hostname");
     if (hostname !== "" && hostnameProblem(hostname) !== undefined)
       throw new RecordError("hostname: not a hostname");
+    const logDirectory = str(json.logDirectory, "logDirectory");
+    const logProblem = logDirectoryProblem(logDirectory);
+    if (logProblem !== undefined) throw new RecordError(`logDirectory: ${logProblem}`);
     const holds = object(json.holds, "holds");
     const modes = object(json.modes, "modes");
     const dnsJson = json.dns === undefined ? undefined : object(json.dns, "dns");
@@ -137,7 +141,7 @@ export function parseRecord(text: string, id: string): PodRecord | string {
       annotations: stringMap(json.annotations, "annotations"),
       runtimeHandler: str(json.runtimeHandler, "runtimeHandler"),
       hostname,
-      logDirectory: str(json.logDirectory, "logDirectory"),
+      logDirectory,
       dns:
         dnsJson === undefined
           ? undefined

@@ -150,6 +150,12 @@ export function hostnameProblem(name: string): string | undefined {
   return undefined;
 }
 
+/** Why `path` is not a pod's log directory ("" is none; else absolute, without '..'). */
+export function logDirectoryProblem(path: string): string | undefined {
+  if (path === "" || (path.startsWith("/") && !path.split("/").includes(".."))) return undefined;
+  return "must be an absolute path without '..'";
+}
+
 /** Why `name` is not a DNS search domain (RFC 1123 labels, at most 253 bytes, an optional trailing dot). */
 export function domainProblem(name: string): string | undefined {
   const bare = name.endsWith(".") ? name.slice(0, -1) : name;
@@ -282,9 +288,8 @@ export function readPodSpec(request: Message): PodSpec {
   }
 
   const logDirectory = text(config, "log_directory", "config.log_directory", LIMITS.logDirectoryBytes);
-  if (logDirectory !== "" && (!logDirectory.startsWith("/") || logDirectory.split("/").includes(".."))) {
-    throw invalid("config.log_directory: must be an absolute path without '..'");
-  }
+  const logProblem = logDirectoryProblem(logDirectory);
+  if (logProblem !== undefined) throw invalid(`config.log_directory: ${logProblem}`);
 
   const dnsConfig = field(config, "dns_config") as Message;
   let dns: DnsSpec | undefined;

@@ -137,14 +137,7 @@ const podCidr = checkedString((s) => {
 });
 const interfaceName = checkedString(interfaceNameProblem);
 const MAX_SANDBOX_POOL = 64;
-const sandboxPoolSize: Codec<number> = {
-  decode(value, path) {
-    const n = unsigned.decode(value, path);
-    if (n > MAX_SANDBOX_POOL) throw new DecodeError(path, `at most ${MAX_SANDBOX_POOL}`);
-    return n;
-  },
-  encode: (v) => v,
-};
+const sandboxPoolSize = ranged(0, MAX_SANDBOX_POOL);
 const cgroupName = checkedString(cgroupNameProblem);
 const maxContainers = ranged(1, MAX_CONTAINERS);
 const debugCommand = checkedString((s) =>

@@ -144,6 +144,9 @@ void describe("the request side of a connection", () => {
     const interrupted = new RequestRewriter();
     interrupted.push(Buffer.concat([PREFACE, frame(0x1, 0, 1, PATH_AUTHORITY)]));
     assert.throws(() => interrupted.push(frame(0x0, 0, 1, Buffer.alloc(5))), /interrupted by another frame/);
+    const twice = new RequestRewriter();
+    twice.push(Buffer.concat([PREFACE, frame(0x1, 0, 1, PATH_AUTHORITY)]));
+    assert.throws(() => twice.push(frame(0x1, 0x4, 3, PATH_AUTHORITY)), /interrupted by another frame/);
     const padding = Buffer.concat([PREFACE, frame(0x1, 0x4 | 0x8, 1, Buffer.from([9, 0x82]))]);
     assert.throws(() => new RequestRewriter().push(padding), /padding longer than the frame/);
   });

@@ -340,6 +340,8 @@ void describe("pod records on disk", () => {
     assert.match(broken({ state: "running" }), /state/);
     assert.match(broken({ ip: "10.87.0.300" }), /ip/);
     assert.match(broken({ hostname: "a b" }), /hostname/);
+    assert.match(broken({ logDirectory: "var/log" }), /logDirectory/);
+    assert.match(broken({ logDirectory: "/var/log/../../etc" }), /logDirectory/);
     assert.match(broken({ labels: { a: 1 } }), /labels\.a/);
     assert.match(broken({ holds: { network: "yes", ipc: true, uts: true } }), /holds\.network/);
     assert.match(broken({ portMappings: [{ protocol: "UDP" }] }), /protocol/);
