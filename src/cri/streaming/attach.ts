@@ -14,8 +14,7 @@
 import { watch, type FSWatcher } from "node:fs";
 import { open, stat, type FileHandle } from "node:fs/promises";
 import type { Logger } from "pino";
-import type { SpdySession, SpdyStream } from "./session.js";
-import { RstStatus, headerValue } from "./spdy.js";
+import { acceptStreams, type SpdySession } from "./session.js";
 import type { RemoteCommandProtocol } from "./remotecommand.js";
 
 const READ_CHUNK = 64 * 1024;
@@ -76,34 +75,11 @@ export async function serveAttach(o: {
     ...(target.stdout ? ["stdout"] : []),
     ...(target.stderr ? ["stderr"] : []),
   ]);
-  const streams = new Map<string, SpdyStream>();
-  const complete = await new Promise<boolean>((resolve) => {
-    const timer = setTimeout(() => done(false), o.streamTimeoutMs);
-    const onStream = (stream: SpdyStream): void => {
-      const type = headerValue(stream.headers, "streamtype");
-      if (!expected.has(type) || streams.has(type)) {
-        stream.reset(RstStatus.REFUSED_STREAM);
-        return;
-      }
-      stream.reply();
-      streams.set(type, stream);
-      if (streams.size === expected.size) done(true);
-    };
-    const onEnd = (): void => done(false);
-    function done(ok: boolean): void {
-      clearTimeout(timer);
-      session.off("stream", onStream);
-      session.off("end", onEnd);
-      resolve(ok);
-    }
-    session.on("stream", onStream);
-    session.on("end", onEnd);
-  });
-  if (!complete) {
+  const streams = await acceptStreams(session, expected, o.streamTimeoutMs);
+  if (streams === undefined) {
     session.close();
     return;
   }
-  session.on("stream", (stream: SpdyStream) => stream.reset(RstStatus.REFUSED_STREAM));
 
   const follower = new LogFollower(target.log.path, target.log.format, (line) => {
     const stream = streams.get(line.stream);

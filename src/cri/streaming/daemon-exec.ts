@@ -22,10 +22,7 @@ export function execStarterOf(executor: ExecExecutor): ExecStarter {
         case "invalid_arguments":
           throw new ExecRefusedError(e.message, "invalid");
         default:
-          throw new ExecRefusedError(
-            e.message,
-            /exec sessions run already/.test(e.message) ? "exhausted" : "failed",
-          );
+          throw new ExecRefusedError(e.message, e.exhausted ? "exhausted" : "failed");
       }
     }
     const { helper, pid, release } = opened;

@@ -17,8 +17,8 @@
 import type { Writable } from "node:stream";
 import type { Logger } from "pino";
 import type { ExitStatus } from "../../protocol/messages.js";
-import type { SpdySession, SpdyStream } from "./session.js";
-import { RstStatus, headerValue } from "./spdy.js";
+import { acceptStreams, type SpdySession, type SpdyStream } from "./session.js";
+import { RstStatus } from "./spdy.js";
 import { ExecRefusedError, type ExecStarter, type StartedExec } from "./backend.js";
 
 export const REMOTECOMMAND_PROTOCOLS = [
@@ -89,37 +89,14 @@ export async function serveExec(o: {
   if (target.stderr && !target.tty) expected.add("stderr");
   if (resizing) expected.add("resize");
 
-  const streams = new Map<StreamType, SpdyStream>();
-  const complete = await new Promise<boolean>((resolve) => {
-    const timer = setTimeout(() => done(false), o.streamTimeoutMs);
-    const onStream = (stream: SpdyStream): void => {
-      const type = headerValue(stream.headers, "streamtype") as StreamType;
-      if (!expected.has(type) || streams.has(type)) {
-        log.debug({ type }, "exec: unexpected stream refused");
-        stream.reset(RstStatus.REFUSED_STREAM);
-        return;
-      }
-      stream.reply();
-      streams.set(type, stream);
-      if (streams.size === expected.size) done(true);
-    };
-    const onEnd = (): void => done(false);
-    function done(ok: boolean): void {
-      clearTimeout(timer);
-      session.off("stream", onStream);
-      session.off("end", onEnd);
-      resolve(ok);
-    }
-    session.on("stream", onStream);
-    session.on("end", onEnd);
-  });
-  if (!complete) {
+  const streams = await acceptStreams(session, expected, o.streamTimeoutMs, (type) =>
+    log.debug({ type }, "exec: unexpected stream refused"),
+  );
+  if (streams === undefined) {
     log.info("exec: the client did not open its streams in time");
     session.close();
     return;
   }
-  // Every stream is replied; further ones are refused.
-  session.on("stream", (stream: SpdyStream) => stream.reset(RstStatus.REFUSED_STREAM));
 
   const errorStream = streams.get("error")!;
   const writeStatus = async (outcome: { code: number } | { error: string }): Promise<void> => {

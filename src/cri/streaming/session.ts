@@ -27,6 +27,7 @@ import {
   HeaderInflater,
   RstStatus,
   encode,
+  headerValue,
   parseHeaderBlock,
   serializeHeaderBlock,
   type Frame,
@@ -398,4 +399,46 @@ export class SpdySession extends EventEmitter {
     stream.readable.push(null);
     this.maybeDone(stream);
   }
+}
+
+/**
+ * Waits for the client to open exactly the streams `expected` names (by their "streamtype"
+ * header, each once), replying to each; any other stream is refused. Resolves the streams once
+ * all are open, or undefined when `timeoutMs` passes or the session ends first (the caller closes
+ * it). From then on every further stream is refused: remotecommand, attach and the like open
+ * their streams once, up front.
+ */
+export async function acceptStreams<T extends string>(
+  session: SpdySession,
+  expected: ReadonlySet<T>,
+  timeoutMs: number,
+  onRefused?: (type: string) => void,
+): Promise<Map<T, SpdyStream> | undefined> {
+  const streams = new Map<T, SpdyStream>();
+  const complete = await new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => done(false), timeoutMs);
+    const onStream = (stream: SpdyStream): void => {
+      const type = headerValue(stream.headers, "streamtype");
+      if (!expected.has(type as T) || streams.has(type as T)) {
+        onRefused?.(type);
+        stream.reset(RstStatus.REFUSED_STREAM);
+        return;
+      }
+      stream.reply();
+      streams.set(type as T, stream);
+      if (streams.size === expected.size) done(true);
+    };
+    const onEnd = (): void => done(false);
+    function done(ok: boolean): void {
+      clearTimeout(timer);
+      session.off("stream", onStream);
+      session.off("end", onEnd);
+      resolve(ok);
+    }
+    session.on("stream", onStream);
+    session.on("end", onEnd);
+  });
+  if (!complete) return undefined;
+  session.on("stream", (stream: SpdyStream) => stream.reset(RstStatus.REFUSED_STREAM));
+  return streams;
 }

@@ -73,10 +73,16 @@ export interface ExecExecutorOptions {
 
 type ExecResponse = Extract<Response, { type: "exec" }>;
 
-/** `open` refused the exec; `error` is the console's answer for it. */
+/**
+ * `open` refused the exec; `error` is the console's answer for it. `exhausted`: refused because
+ * MAX_EXEC_SESSIONS run already (the CRI answers RESOURCE_EXHAUSTED for it).
+ */
 export class ExecOpenError extends Error {
   override name = "ExecOpenError";
-  constructor(readonly error: WireError) {
+  constructor(
+    readonly error: WireError,
+    readonly exhausted = false,
+  ) {
     super("cause" in error ? String(error.cause) : "error" in error ? String(error.error) : error.type);
   }
 }
@@ -131,11 +137,14 @@ export class ExecExecutor {
     const refusal = execRefusal(container, target);
     if (refusal !== undefined) throw new ExecOpenError(refusal);
     if (this.sessions >= MAX_EXEC_SESSIONS)
-      throw new ExecOpenError({
-        type: "exec_failed",
-        container,
-        error: `${MAX_EXEC_SESSIONS} exec sessions run already`,
-      });
+      throw new ExecOpenError(
+        {
+          type: "exec_failed",
+          container,
+          error: `${MAX_EXEC_SESSIONS} exec sessions run already`,
+        },
+        true,
+      );
     this.sessions++;
     let released = false;
     const release = (): void => {
